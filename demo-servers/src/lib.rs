@@ -1,0 +1,31 @@
+//! Shared code of the echo servers and the load generator.
+//!
+//! Each server binary in `src/bin/` owns its event loop — the part that shows
+//! an I/O model — and nothing else. What every model needs the same way lives
+//! here, so the differences muxtrace measures come from the model, not from
+//! how carefully each file was written:
+//!
+//! - [`sys`]: thin checked wrappers over the few libc calls used everywhere,
+//!   including the one receive call (`recvfrom`) and the one send call
+//!   (`sendto`) that every server issues for payload;
+//! - [`net`]: listener setup, `accept4`, the fd-limit raise;
+//! - [`buffer`] and [`conn`]: the bounded per-connection echo buffer and the
+//!   read/write steps of one connection, with backpressure;
+//! - [`server`]: command-line arguments, start-up and the stop report;
+//! - [`signals`]: SIGINT/SIGTERM as a self-pipe (multiplexed servers) or as a
+//!   dedicated `sigwait` thread (the blocking server);
+//! - [`stats`]: the counters behind `stopped: connections=… bytes_echoed=… errors=…`;
+//! - [`pattern`] and [`duration`]: loadgen's verifiable byte stream and its
+//!   `10s`/`500ms` durations, also used by the tests.
+//!
+//! Nothing here starts threads or waits for readiness: that is the models' job.
+
+pub mod buffer;
+pub mod conn;
+pub mod duration;
+pub mod net;
+pub mod pattern;
+pub mod server;
+pub mod signals;
+pub mod stats;
+pub mod sys;

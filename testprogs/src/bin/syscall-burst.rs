@@ -1,0 +1,224 @@
+//! Makes an exact, known number of each syscall muxtrace traces, so kernel
+//! tests can compare what muxtrace reports with what really happened.
+//!
+//! Setup (sockets, epoll fds) happens first; with `--wait-signal` the program
+//! then prints `ready` and blocks in `sigwaitinfo` (not a traced call) until
+//! SIGUSR1, so a tracer can attach in between. The burst itself is raw
+//! `syscall(2)`s only — no allocation, no printing — and then `_exit`.
+//!
+//! Usage: syscall-burst [--wait-signal] [--fork] [--count NAME=N]... [--all N]
+//! Default: every syscall `N = 3 + index` times (3 for select, 4 for pselect6 …).
+
+use std::{io::Write as _, ptr::null_mut};
+
+const NAMES: [&str; 15] = [
+    "select",
+    "pselect6",
+    "poll",
+    "ppoll",
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "epoll_ctl",
+    "accept4",
+    "recvfrom",
+    "recvmsg",
+    "read",
+    "sendto",
+    "sendmsg",
+    "write",
+];
+
+fn main() {
+    let mut counts: [u64; 15] = std::array::from_fn(|i| 3 + i as u64);
+    let mut wait_signal = false;
+    let mut fork = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--wait-signal" => wait_signal = true,
+            "--fork" => fork = true,
+            "--all" => {
+                let n = args.next().and_then(|v| v.parse().ok()).expect("--all N");
+                counts = [n; 15];
+            }
+            "--count" => {
+                let spec = args.next().expect("--count NAME=N");
+                let (name, n) = spec.split_once('=').expect("--count NAME=N");
+                let i = NAMES.iter().position(|x| *x == name).expect("unknown syscall name");
+                counts[i] = n.parse().expect("count");
+            }
+            other => {
+                eprintln!("syscall-burst: unknown argument {other}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let fds = setup();
+    if wait_signal {
+        // SAFETY: plain signal-mask manipulation on this thread.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, null_mut());
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "ready {}", std::process::id());
+            let _ = out.flush();
+            while libc::sigwaitinfo(&set, null_mut()) < 0 {}
+        }
+    }
+    if fork {
+        // SAFETY: the child only makes raw syscalls and _exits.
+        unsafe {
+            let pid = libc::fork();
+            if pid == 0 {
+                burst(&fds, &counts);
+                libc::_exit(0);
+            }
+            let mut status = 0;
+            libc::waitpid(pid, &mut status, 0);
+            libc::_exit(0);
+        }
+    }
+    burst(&fds, &counts);
+    // SAFETY: ends the process without running any more (traced) syscalls.
+    unsafe { libc::_exit(0) };
+}
+
+struct Fds {
+    /// A non-blocking socketpair: data written to `b` is read from `a`.
+    a: i32,
+    b: i32,
+    /// An epoll fd watching `a`, and an empty one for epoll_ctl ADD/DEL.
+    ep: i32,
+    ep_ctl: i32,
+    /// A non-blocking listening socket with no pending connection.
+    listener: i32,
+}
+
+fn setup() -> Fds {
+    // SAFETY: plain socket/epoll setup with checked results.
+    unsafe {
+        let mut pair = [0i32; 2];
+        assert_eq!(
+            libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0, pair.as_mut_ptr()),
+            0
+        );
+        let ep = libc::epoll_create1(0);
+        let ep_ctl = libc::epoll_create1(0);
+        assert!(ep >= 0 && ep_ctl >= 0);
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: 0,
+        };
+        assert_eq!(libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, pair[0], &mut ev), 0);
+        let listener = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0);
+        let mut addr: libc::sockaddr_un = std::mem::zeroed();
+        addr.sun_family = libc::AF_UNIX as u16;
+        // Abstract socket name, unique per process.
+        let name = format!("syscall-burst-{}", std::process::id());
+        for (i, b) in name.bytes().enumerate() {
+            addr.sun_path[i + 1] = b as libc::c_char;
+        }
+        let len = (std::mem::size_of::<libc::sa_family_t>() + 1 + name.len()) as u32;
+        assert_eq!(libc::bind(listener, (&raw const addr).cast(), len), 0);
+        assert_eq!(libc::listen(listener, 1), 0);
+        Fds {
+            a: pair[0],
+            b: pair[1],
+            ep,
+            ep_ctl,
+            listener,
+        }
+    }
+}
+
+/// The measured part: sends first (so receives find data), then receives,
+/// then the waits, then epoll_ctl and accept4. Raw syscalls only.
+fn burst(fds: &Fds, counts: &[u64; 15]) {
+    let byte = [b'x'; 1];
+    let mut buf = [0u8; 64];
+    // SAFETY: raw syscalls on fds set up above with valid local buffers.
+    unsafe {
+        for _ in 0..counts[14] {
+            libc::syscall(libc::SYS_write, fds.b, byte.as_ptr(), 1);
+        }
+        for _ in 0..counts[12] {
+            libc::syscall(libc::SYS_sendto, fds.b, byte.as_ptr(), 1, 0, 0, 0);
+        }
+        let mut iov = libc::iovec {
+            iov_base: byte.as_ptr() as *mut _,
+            iov_len: 1,
+        };
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        for _ in 0..counts[13] {
+            libc::syscall(libc::SYS_sendmsg, fds.b, &msg, 0);
+        }
+        for _ in 0..counts[11] {
+            libc::syscall(libc::SYS_read, fds.a, buf.as_mut_ptr(), 1);
+        }
+        for _ in 0..counts[9] {
+            libc::syscall(libc::SYS_recvfrom, fds.a, buf.as_mut_ptr(), 1, 0, 0, 0);
+        }
+        let mut riov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        let mut rmsg: libc::msghdr = std::mem::zeroed();
+        rmsg.msg_iov = &mut riov;
+        rmsg.msg_iovlen = 1;
+        for _ in 0..counts[10] {
+            libc::syscall(libc::SYS_recvmsg, fds.a, &mut rmsg, 0);
+        }
+        let zero_tv = libc::timeval { tv_sec: 0, tv_usec: 0 };
+        let zero_ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        for _ in 0..counts[0] {
+            let mut set: libc::fd_set = std::mem::zeroed();
+            libc::FD_SET(fds.a, &mut set);
+            let mut tv = zero_tv;
+            libc::syscall(libc::SYS_select, fds.a + 1, &mut set, 0, 0, &mut tv);
+        }
+        for _ in 0..counts[1] {
+            let mut set: libc::fd_set = std::mem::zeroed();
+            libc::FD_SET(fds.a, &mut set);
+            let mut ts = zero_ts;
+            libc::syscall(libc::SYS_pselect6, fds.a + 1, &mut set, 0, 0, &mut ts, 0);
+        }
+        let mut pfd = libc::pollfd {
+            fd: fds.a,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        for _ in 0..counts[2] {
+            libc::syscall(libc::SYS_poll, &mut pfd, 1, 0);
+        }
+        for _ in 0..counts[3] {
+            let mut ts = zero_ts;
+            libc::syscall(libc::SYS_ppoll, &mut pfd, 1, &mut ts, 0, 8);
+        }
+        let mut events: [libc::epoll_event; 8] = std::mem::zeroed();
+        for _ in 0..counts[4] {
+            libc::syscall(libc::SYS_epoll_wait, fds.ep, events.as_mut_ptr(), 8, 0);
+        }
+        for _ in 0..counts[5] {
+            libc::syscall(libc::SYS_epoll_pwait, fds.ep, events.as_mut_ptr(), 8, 0, 0, 8);
+        }
+        for _ in 0..counts[6] {
+            libc::syscall(libc::SYS_epoll_pwait2, fds.ep, events.as_mut_ptr(), 8, &zero_ts, 0, 8);
+        }
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: 0,
+        };
+        for i in 0..counts[7] {
+            let op = if i % 2 == 0 { libc::EPOLL_CTL_ADD } else { libc::EPOLL_CTL_DEL };
+            libc::syscall(libc::SYS_epoll_ctl, fds.ep_ctl, op, fds.b, &mut ev);
+        }
+        for _ in 0..counts[8] {
+            libc::syscall(libc::SYS_accept4, fds.listener, 0, 0, libc::SOCK_NONBLOCK);
+        }
+    }
+}

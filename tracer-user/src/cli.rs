@@ -1,0 +1,115 @@
+//! Command-line arguments.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Shows what an event loop really pays for waiting: every select, poll and
+/// epoll_wait call of the traced processes and the receive/send calls around
+/// them, measured in the kernel with eBPF.
+#[derive(Debug, Parser)]
+#[command(
+    name = "muxtrace",
+    version,
+    after_help = "Examples:
+  sudo muxtrace --pid 1234                  live dashboard of one process
+  sudo muxtrace --pid 1234 --pid 5678       compare processes side by side
+  sudo muxtrace --comm nginx --duration 10s --summary
+  sudo muxtrace --summary -- ./server --port 8080
+
+Exit codes: 0 done (also when the traced process exited), 1 runtime failure,
+2 bad usage or bad input (no such pid, not permitted)."
+)]
+pub struct Cli {
+    /// Trace this process and all its threads (repeatable).
+    #[arg(short, long = "pid", value_name = "PID")]
+    pub pids: Vec<i64>,
+
+    /// Trace every process with this name (its comm), including ones that
+    /// start later.
+    #[arg(short, long, value_name = "NAME")]
+    pub comm: Option<String>,
+
+    /// Also trace children forked after attaching.
+    #[arg(short, long)]
+    pub follow: bool,
+
+    /// How often the maps are read and the figures updated.
+    #[arg(short, long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+
+    /// Stop after this long (e.g. 10s, 500ms, 2m).
+    #[arg(short, long, value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Option<Duration>,
+
+    /// Print an strace -c-like table per process at the end (the default
+    /// when stdout is not a terminal).
+    #[arg(short, long)]
+    pub summary: bool,
+
+    /// The summary table with every column, for wide terminals.
+    #[arg(short, long)]
+    pub wide: bool,
+
+    /// Write one JSON object per interval, then a final one, to stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Start this command and trace it from its first syscall.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `10s`, `500ms`, `2m`, `1h`, or plain seconds (`1.5`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (try 10s, 500ms or 2m)"))?;
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" | "µs" => 1e-6,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("'{s}' has an unknown unit (use ms, s, m or h)")),
+    };
+    let secs = value * scale;
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!("'{s}' must be a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5parsecs").is_err());
+    }
+
+    #[test]
+    fn command_after_double_dash() {
+        let cli = Cli::try_parse_from(["muxtrace", "--summary", "--", "ls", "-l"]).unwrap();
+        assert_eq!(cli.command, ["ls", "-l"]);
+        assert!(cli.summary);
+    }
+}

@@ -1,0 +1,355 @@
+//! The attached state: the loaded eBPF object with its programs attached.
+//!
+//! [`Probes`] is one owned value; dropping it closes every program, link and
+//! map fd, which detaches everything. The kernel does the same if the process
+//! dies, so no exit path — normal, signal, panic, even SIGKILL — leaves a probe
+//! behind. Nothing here interprets what the maps hold (that is the model's job).
+
+use std::{os::fd::OwnedFd, path::Path, time::Duration};
+
+use aya::{
+    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap},
+    programs::TracePoint,
+    Ebpf, EbpfLoader,
+};
+use tracer_common::{
+    globals, maps, EpollInterest, EpollKey, Stat, StatsKey, SyscallKind, SyscallStats,
+    ThreadState, STAT_COUNT,
+};
+
+use crate::{
+    error::{Result, UserError},
+    tracefs,
+};
+
+/// Prefix of every program name: how our programs are recognised in the
+/// kernel's program list (names are cut to 15 characters there).
+pub const PROGRAM_PREFIX: &str = "mux_";
+
+/// What the programs need to know at load time.
+#[derive(Debug, Default, Clone)]
+pub struct ProbeConfig {
+    pub follow: bool,
+    pub comm: Option<String>,
+}
+
+pub struct Probes {
+    ebpf: Ebpf,
+    /// Keeps the kernel's BPF run-time accounting on while we are attached,
+    /// so our own cost can be shown. `None` when the kernel refused.
+    _stats_fd: Option<OwnedFd>,
+}
+
+/// Raw contents of the maps at one instant, summed over CPUs.
+#[derive(Debug, Clone, Default)]
+pub struct MapDump {
+    pub stats: Vec<(StatsKey, SyscallStats)>,
+    pub threads: Vec<(u32, ThreadState)>,
+    pub epoll: Vec<(EpollKey, EpollInterest)>,
+    pub traced: Vec<(u32, u32)>,
+    pub counters: [u64; STAT_COUNT as usize],
+    /// Map reads that failed (an entry removed while iterating, say).
+    pub read_errors: u64,
+}
+
+/// Our programs' total kernel run time and run count (BPF_ENABLE_STATS).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProbeCost {
+    pub run_time_ns: u64,
+    pub run_count: u64,
+}
+
+impl Probes {
+    /// Loads the programs, attaches every one, and returns with nothing traced
+    /// yet: callers add tgids with [`Probes::trace`] once everything is in place,
+    /// so each call seen has both its enter and its exit.
+    pub fn attach(config: &ProbeConfig, tracefs_root: &Path) -> Result<Probes> {
+        raise_memlock();
+        let offset = |cat: &str, name: &str, field: &str| -> Result<u32> {
+            tracefs::field_offset(tracefs_root, cat, name, field)?.ok_or_else(|| {
+                UserError::runtime(format!(
+                    "the {cat}:{name} tracepoint has no field {field} on this kernel"
+                ))
+            })
+        };
+        let prev_pid = offset("sched", "sched_switch", "prev_pid")?;
+        let next_pid = offset("sched", "sched_switch", "next_pid")?;
+        let wakeup_pid = offset("sched", "sched_wakeup", "pid")?;
+        let fork_child = offset("sched", "sched_process_fork", "child_pid")?;
+        // Older kernels have no group_dead; 0 tells the program to assume the
+        // leader's exit ends the process.
+        let group_dead =
+            tracefs::field_offset(tracefs_root, "sched", "sched_process_exit", "group_dead")?
+                .unwrap_or(0);
+        let follow = u32::from(config.follow);
+        let mut comm = [0u8; 16];
+        if let Some(name) = &config.comm {
+            let bytes = name.as_bytes();
+            let n = bytes.len().min(15);
+            comm[..n].copy_from_slice(&bytes[..n]);
+        }
+
+        let mut loader = EbpfLoader::new();
+        loader
+            .override_global(globals::FOLLOW, &follow, true)
+            .override_global(globals::COMM, &comm, true)
+            .override_global(globals::SWITCH_PREV_PID, &prev_pid, true)
+            .override_global(globals::SWITCH_NEXT_PID, &next_pid, true)
+            .override_global("WAKEUP_PID", &wakeup_pid, true)
+            .override_global("FORK_CHILD_PID", &fork_child, true)
+            .override_global("EXIT_GROUP_DEAD", &group_dead, true);
+        let mut ebpf = loader
+            .load(aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer")))
+            .map_err(|e| load_error(&first_line(&e.to_string())))?;
+
+        let stats_fd = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
+
+        for (category, name, program) in attach_points() {
+            let prog: &mut TracePoint = ebpf
+                .program_mut(&program)
+                .ok_or_else(|| UserError::runtime(format!("program {program} missing from the eBPF object")))?
+                .try_into()
+                .map_err(|e| UserError::runtime(format!("program {program}: {e}")))?;
+            prog.load()
+                .map_err(|e| load_error(&first_line(&e.to_string())).hint_verifier(&program, &e))?;
+            prog.attach(&category, &name).map_err(|e| {
+                UserError::runtime(format!("cannot attach to tracepoint {category}:{name}: {e}"))
+            })?;
+        }
+        Ok(Probes {
+            ebpf,
+            _stats_fd: stats_fd,
+        })
+    }
+
+    /// Starts tracing a process (all its threads).
+    pub fn trace(&mut self, tgid: u32, flags: u32) -> Result<()> {
+        let mut traced: HashMap<&mut MapData, u32, u32> = self.map_mut(maps::TRACED)?;
+        traced
+            .insert(tgid, flags, 0)
+            .map_err(|e| UserError::runtime(format!("cannot add pid {tgid} to the traced set: {e}")))
+    }
+
+    /// Marks (tgid, fd) as a socket, so payload on it counts as socket payload.
+    pub fn mark_socket(&mut self, tgid: u32, fd: u32) -> Result<()> {
+        let mut sockets: HashMap<&mut MapData, EpollKey, u32> = self.map_mut(maps::SOCKET_FDS)?;
+        sockets
+            .insert(EpollKey { tgid, epfd: fd }, 1, 0)
+            .map_err(|e| UserError::runtime(format!("socket map: {e}")))
+    }
+
+    fn map_mut<'a, V>(&'a mut self, name: &str) -> Result<V>
+    where
+        V: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
+    {
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or_else(|| UserError::runtime(format!("map {name} missing from the eBPF object")))?;
+        V::try_from(map).map_err(|e| UserError::runtime(format!("map {name}: {e}")))
+    }
+
+    fn map<'a, V>(&'a self, name: &str) -> Result<V>
+    where
+        V: TryFrom<&'a aya::maps::Map, Error = aya::maps::MapError>,
+    {
+        let map = self
+            .ebpf
+            .map(name)
+            .ok_or_else(|| UserError::runtime(format!("map {name} missing from the eBPF object")))?;
+        V::try_from(map).map_err(|e| UserError::runtime(format!("map {name}: {e}")))
+    }
+
+    /// Reads every map once.
+    pub fn dump(&self) -> Result<MapDump> {
+        let mut dump = MapDump::default();
+        let stats: PerCpuHashMap<&MapData, StatsKey, SyscallStats> = self.map(maps::STATS)?;
+        for entry in stats.iter() {
+            match entry {
+                Ok((key, per_cpu)) => {
+                    let mut sum = SyscallStats::ZERO;
+                    for cpu in per_cpu.iter() {
+                        add_stats(&mut sum, cpu);
+                    }
+                    dump.stats.push((key, sum));
+                }
+                Err(_) => dump.read_errors += 1,
+            }
+        }
+        let threads: HashMap<&MapData, u32, ThreadState> = self.map(maps::THREADS)?;
+        for entry in threads.iter() {
+            match entry {
+                Ok(kv) => dump.threads.push(kv),
+                Err(_) => dump.read_errors += 1,
+            }
+        }
+        let epoll: HashMap<&MapData, EpollKey, EpollInterest> = self.map(maps::EPOLL)?;
+        for entry in epoll.iter() {
+            match entry {
+                Ok(kv) => dump.epoll.push(kv),
+                Err(_) => dump.read_errors += 1,
+            }
+        }
+        let traced: HashMap<&MapData, u32, u32> = self.map(maps::TRACED)?;
+        for entry in traced.iter() {
+            match entry {
+                Ok(kv) => dump.traced.push(kv),
+                Err(_) => dump.read_errors += 1,
+            }
+        }
+        let counters: PerCpuArray<&MapData, u64> = self.map(maps::COUNTERS)?;
+        for stat in Stat::ALL {
+            match counters.get(&(stat as u32), 0) {
+                Ok(per_cpu) => dump.counters[stat as usize] = per_cpu.iter().sum(),
+                Err(_) => dump.read_errors += 1,
+            }
+        }
+        Ok(dump)
+    }
+
+    /// The traced set as the kernel has it now (cheap: a few entries).
+    pub fn dump_traced(&self) -> Result<Vec<u32>> {
+        let traced: HashMap<&MapData, u32, u32> = self.map(maps::TRACED)?;
+        Ok(traced.keys().filter_map(|k| k.ok()).collect())
+    }
+
+    /// Our programs' run time and count so far, when the kernel keeps them.
+    pub fn cost(&self) -> Option<ProbeCost> {
+        let mut cost = ProbeCost::default();
+        let mut any = false;
+        for (_, program) in self.ebpf.programs() {
+            if let Ok(info) = program.info() {
+                cost.run_time_ns += info.run_time().as_nanos() as u64;
+                cost.run_count += info.run_count();
+                any = true;
+            }
+        }
+        any.then_some(cost)
+    }
+}
+
+/// (tracefs category, tracepoint, program name) for every program.
+pub fn attach_points() -> Vec<(String, String, String)> {
+    let mut points = Vec::new();
+    for kind in SyscallKind::ALL {
+        let name = kind.name();
+        points.push((
+            "syscalls".to_owned(),
+            format!("sys_enter_{name}"),
+            format!("{PROGRAM_PREFIX}in_{name}"),
+        ));
+        points.push((
+            "syscalls".to_owned(),
+            format!("sys_exit_{name}"),
+            format!("{PROGRAM_PREFIX}out_{name}"),
+        ));
+    }
+    points.push(("syscalls".into(), "sys_enter_close".into(), "mux_in_close".into()));
+    for (tp, program) in [
+        ("sched_switch", "mux_sched_switch"),
+        ("sched_wakeup", "mux_sched_wakeup"),
+        ("sched_process_fork", "mux_sched_fork"),
+        ("sched_process_exec", "mux_sched_exec"),
+        ("sched_process_exit", "mux_sched_exit"),
+    ] {
+        points.push(("sched".into(), tp.into(), program.into()));
+    }
+    points
+}
+
+/// Ids of the programs of ours the kernel has loaded right now (any muxtrace
+/// instance's). Used by tests and by `xtask` to prove nothing is left behind.
+pub fn loaded_program_ids() -> Vec<u32> {
+    aya::programs::loaded_programs()
+        .filter_map(|p| p.ok())
+        .filter(|p| {
+            p.name_as_str()
+                .is_some_and(|n| n.starts_with(PROGRAM_PREFIX))
+        })
+        .map(|p| p.id())
+        .collect()
+}
+
+fn add_stats(sum: &mut SyscallStats, cpu: &SyscallStats) {
+    sum.calls += cpu.calls;
+    sum.errors += cpu.errors;
+    for (a, b) in sum.errno.iter_mut().zip(cpu.errno) {
+        *a += b;
+    }
+    sum.timeouts += cpu.timeouts;
+    sum.ready += cpu.ready;
+    sum.useful_wakeups += cpu.useful_wakeups;
+    sum.sched_wakeups += cpu.sched_wakeups;
+    sum.wall_ns += cpu.wall_ns;
+    sum.off_cpu_ns += cpu.off_cpu_ns;
+    sum.watched += cpu.watched;
+    sum.size_arg += cpu.size_arg;
+    sum.scanned += cpu.scanned;
+    sum.bookkeeping_in += cpu.bookkeeping_in;
+    sum.bookkeeping_out += cpu.bookkeeping_out;
+    sum.payload_bytes += cpu.payload_bytes;
+    sum.payload_socket_bytes += cpu.payload_socket_bytes;
+    sum.empty_wakeups += cpu.empty_wakeups;
+    sum.herd_wakeups += cpu.herd_wakeups;
+    sum.zero_timeouts += cpu.zero_timeouts;
+    sum.infinite_timeouts += cpu.infinite_timeouts;
+    for (a, b) in [
+        (&mut sum.hist_wall_ns, &cpu.hist_wall_ns),
+        (&mut sum.hist_on_cpu_ns, &cpu.hist_on_cpu_ns),
+        (&mut sum.hist_watched, &cpu.hist_watched),
+        (&mut sum.hist_ready, &cpu.hist_ready),
+        (&mut sum.hist_timeout_us, &cpu.hist_timeout_us),
+        (&mut sum.hist_payload, &cpu.hist_payload),
+    ] {
+        for (x, y) in a.iter_mut().zip(b.iter()) {
+            *x += y;
+        }
+    }
+}
+
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones to the
+/// cgroup, where raising it may be refused (EPERM) and does not matter.
+fn raise_memlock() {
+    let rlim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: a valid pointer to a local rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) } != 0 {
+        log::debug!("could not raise RLIMIT_MEMLOCK (fine on kernels >= 5.11)");
+    }
+}
+
+/// aya appends the whole verifier log to load errors; the user gets the first
+/// line, the log goes to the debug log.
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or(s);
+    line.split(". Verifier output").next().unwrap_or(line).to_owned()
+}
+
+fn load_error(detail: &str) -> UserError {
+    if detail.contains("Operation not permitted") || detail.contains("EPERM") {
+        return UserError::usage("the kernel refused to load muxtrace's eBPF programs: not permitted")
+            .hint("run as root, or grant CAP_BPF and CAP_PERFMON (sudo -E muxtrace ...)");
+    }
+    UserError::runtime(format!("cannot load muxtrace's eBPF programs: {detail}"))
+}
+
+trait VerifierHint {
+    fn hint_verifier(self, program: &str, e: &aya::programs::ProgramError) -> Self;
+}
+
+impl VerifierHint for UserError {
+    fn hint_verifier(self, program: &str, e: &aya::programs::ProgramError) -> Self {
+        if let aya::programs::ProgramError::LoadError { verifier_log, .. } = e {
+            log::error!("verifier log of {program}:\n{verifier_log}");
+            return self.hint(format!(
+                "the kernel's verifier rejected {program}; this is a muxtrace bug — run with RUST_LOG=error to see its log"
+            ));
+        }
+        self
+    }
+}
+
+/// How long to wait between liveness checks of the traced processes.
+pub const LIVENESS_POLL: Duration = Duration::from_millis(100);

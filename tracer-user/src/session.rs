@@ -1,0 +1,280 @@
+//! A tracing session: validate the request, attach, add the targets, read the
+//! maps every interval, notice when targets exit, and hand snapshots to the
+//! sinks. The only place that does I/O with the kernel and the clock.
+
+use std::{
+    collections::BTreeMap,
+    io::{IsTerminal as _, Write as _},
+    time::{Duration, Instant},
+};
+
+use tokio::signal::unix::{signal, SignalKind};
+use tracer_common::traced;
+
+use crate::{
+    cli::Cli,
+    error::{Result, UserError},
+    probes::{ProbeConfig, Probes, LIVENESS_POLL},
+    snapshot::Snapshot,
+    summary,
+    targets::{self, Launched, ProcessId},
+    tracefs,
+};
+
+/// What user space knows of one traced process.
+#[derive(Debug, Clone)]
+struct Known {
+    id: Option<ProcessId>,
+    comm: Vec<u8>,
+    alive: bool,
+}
+
+/// Why the session ended (all are a normal exit, code 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    Duration,
+    TargetsExited,
+    Signal(&'static str),
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    if cli.pids.is_empty() && cli.comm.is_none() && cli.command.is_empty() {
+        return Err(UserError::usage("nothing to trace")
+            .hint("give --pid PID, --comm NAME or -- CMD ARGS (see muxtrace --help)"));
+    }
+    if let Some(comm) = &cli.comm {
+        targets::check_comm(comm)?;
+    }
+    let explicit = targets::resolve_pids(&cli.pids)?;
+    check_privileges()?;
+    let root = tracefs::locate()?;
+    tracefs::check_tracepoints(&root)?;
+
+    let config = ProbeConfig {
+        follow: cli.follow,
+        comm: cli.comm.clone(),
+    };
+    let mut probes = Probes::attach(&config, &root)?;
+    let started = Instant::now();
+
+    // The command is forked before anything else is traced, held before exec
+    // until its pid is in the traced set: its first syscall is seen.
+    let mut launched = match cli.command.is_empty() {
+        true => None,
+        false => Some(Launched::start(&cli.command)?),
+    };
+    let mut known: BTreeMap<u32, Known> = BTreeMap::new();
+    for id in &explicit {
+        probes.trace(id.pid, traced::EXPLICIT)?;
+        register(&mut known, &mut probes, id.pid, Some(id.clone()));
+    }
+    if let Some(name) = &cli.comm {
+        for id in targets::find_by_comm(name) {
+            probes.trace(id.pid, traced::COMM_MATCH)?;
+            register(&mut known, &mut probes, id.pid, Some(id));
+        }
+    }
+    if let Some(child) = launched.as_mut() {
+        probes.trace(child.pid, traced::EXPLICIT)?;
+        child.release(&cli.command[0])?;
+        let id = ProcessId::of(child.pid);
+        register(&mut known, &mut probes, child.pid, id);
+    }
+    announce(&cli, &known);
+
+    let result = trace_loop(&cli, &mut probes, &mut known, launched.as_mut(), started).await;
+    if let Some(child) = launched.as_mut() {
+        child.terminate();
+    }
+    let (snapshot, reason) = result?;
+    log::info!("session ended: {reason:?}");
+
+    let idle: Vec<(u32, Vec<u8>)> = known
+        .iter()
+        .filter(|(tgid, _)| !snapshot.processes.contains_key(tgid))
+        .map(|(tgid, k)| (*tgid, k.comm.clone()))
+        .collect();
+    let text = summary::render(&snapshot, &idle);
+    write_stdout(&text)?;
+    drop(probes);
+    Ok(())
+}
+
+async fn trace_loop(
+    cli: &Cli,
+    probes: &mut Probes,
+    known: &mut BTreeMap<u32, Known>,
+    mut launched: Option<&mut Launched>,
+    started: Instant,
+) -> Result<(Snapshot, EndReason)> {
+    let sig = |kind: SignalKind| {
+        signal(kind).map_err(|e| UserError::runtime(format!("cannot handle signals: {e}")))
+    };
+    let mut sigint = sig(SignalKind::interrupt())?;
+    let mut sigterm = sig(SignalKind::terminate())?;
+    let mut sighup = sig(SignalKind::hangup())?;
+    let mut liveness = tokio::time::interval(LIVENESS_POLL);
+    let mut tick = tokio::time::interval(cli.interval);
+    tick.tick().await;
+    let deadline = cli.duration.map(|d| started + d);
+    let sleep_until = async {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep_until);
+
+    let reason = loop {
+        tokio::select! {
+            _ = sigint.recv() => break EndReason::Signal("SIGINT"),
+            _ = sigterm.recv() => break EndReason::Signal("SIGTERM"),
+            _ = sighup.recv() => break EndReason::Signal("SIGHUP"),
+            _ = &mut sleep_until => break EndReason::Duration,
+            _ = tick.tick() => {
+                let _snapshot = take_snapshot(probes, known, started)?;
+            }
+            _ = liveness.tick() => {
+                if let Some(child) = launched.as_deref_mut() {
+                    child.try_reap();
+                }
+                discover(probes, known)?;
+                let mut any_alive = false;
+                for k in known.values_mut() {
+                    k.alive = k.alive && k.id.as_ref().is_some_and(ProcessId::alive);
+                    any_alive |= k.alive;
+                }
+                if !any_alive && cli.comm.is_none() {
+                    break EndReason::TargetsExited;
+                }
+            }
+        }
+    };
+    // Followed children may have appeared since the last poll.
+    discover(probes, known)?;
+    Ok((take_snapshot(probes, known, started)?, reason))
+}
+
+fn take_snapshot(
+    probes: &Probes,
+    known: &mut BTreeMap<u32, Known>,
+    started: Instant,
+) -> Result<Snapshot> {
+    let dump = probes.dump()?;
+    let cost = probes.cost();
+    Ok(Snapshot::from_dump(started.elapsed(), dump, cost, |tgid| {
+        match known.get(&tgid) {
+            Some(k) => (k.comm.clone(), k.alive),
+            None => {
+                // Seen only in the aggregates: a short-lived followed child.
+                let id = ProcessId::of(tgid);
+                let comm = targets::comm_of(tgid).unwrap_or_else(|| b"?".to_vec());
+                let alive = id.as_ref().is_some_and(ProcessId::alive);
+                (comm, alive)
+            }
+        }
+    }))
+}
+
+/// Registers processes the kernel added to the traced set (followed children,
+/// `--comm` matches). Thread ids in the set (see the fork program) are skipped.
+fn discover(probes: &mut Probes, known: &mut BTreeMap<u32, Known>) -> Result<()> {
+    let dump_traced = probes.dump_traced()?;
+    for tgid in dump_traced {
+        if known.contains_key(&tgid) {
+            continue;
+        }
+        match targets::tgid_of(tgid) {
+            Some(t) if t == tgid => {
+                let id = ProcessId::of(tgid);
+                log::info!("now tracing pid {tgid}");
+                register(known, probes, tgid, id);
+            }
+            Some(_) => {} // a thread of a traced process
+            None => {
+                // Already gone: keep its name if the aggregates show it.
+                known.insert(
+                    tgid,
+                    Known {
+                        id: None,
+                        comm: b"?".to_vec(),
+                        alive: false,
+                    },
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn register(known: &mut BTreeMap<u32, Known>, probes: &mut Probes, tgid: u32, id: Option<ProcessId>) {
+    let comm = targets::comm_of(tgid).unwrap_or_else(|| b"?".to_vec());
+    for fd in targets::socket_fds(tgid) {
+        if let Err(e) = probes.mark_socket(tgid, fd) {
+            log::debug!("{e}");
+        }
+    }
+    let alive = id.as_ref().is_some_and(ProcessId::alive);
+    known.insert(tgid, Known { id, comm, alive });
+}
+
+/// One line on stderr once everything is attached: scripts and tests wait
+/// for it before making the calls they want counted.
+fn announce(cli: &Cli, known: &BTreeMap<u32, Known>) {
+    let mut what: Vec<String> = known
+        .iter()
+        .map(|(pid, k)| format!("{pid} ({})", targets::display_comm(&k.comm)))
+        .collect();
+    if let Some(comm) = &cli.comm {
+        what.push(format!("every process named {comm}"));
+    }
+    let follow = if cli.follow { " and their children" } else { "" };
+    eprintln!(
+        "muxtrace: attached; tracing {}{follow}; Ctrl-C to stop",
+        what.join(", ")
+    );
+}
+
+fn check_privileges() -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return Ok(());
+    }
+    const CAP_PERFMON: u32 = 38;
+    const CAP_BPF: u32 = 39;
+    let effective = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0);
+    let has = |cap: u32| effective & (1 << cap) != 0;
+    if has(CAP_BPF) && has(CAP_PERFMON) {
+        return Ok(());
+    }
+    Err(UserError::usage(
+        "muxtrace needs root, or CAP_BPF and CAP_PERFMON, to load its eBPF programs",
+    )
+    .hint("run it with sudo: sudo -E muxtrace ..."))
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn write_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(UserError::runtime(format!("cannot write to stdout: {e}"))),
+    }
+}
+
+/// Whether output goes to a terminal (the dashboard's home).
+pub fn stdout_is_terminal() -> bool {
+    std::io::stdout().is_terminal()
+}
+
+/// Poll interval is also the worst-case delay before a target's exit ends
+/// the run.
+pub const _EXIT_LATENCY: Duration = LIVENESS_POLL;

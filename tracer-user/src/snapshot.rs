@@ -1,0 +1,80 @@
+//! One immutable reading of everything the probes aggregated, taken once per
+//! interval. The model compares two of them; nothing downstream reads maps.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use tracer_common::{EpollInterest, EpollKey, SyscallKind, SyscallStats, ThreadState, STAT_COUNT};
+
+use crate::probes::{MapDump, ProbeCost};
+
+#[derive(Debug, Clone)]
+pub struct ProcessSnap {
+    pub tgid: u32,
+    /// Raw comm bytes (may be any bytes but NUL).
+    pub comm: Vec<u8>,
+    /// False once the process has exited; its last figures stay.
+    pub alive: bool,
+    pub syscalls: BTreeMap<SyscallKind, SyscallStats>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ThreadSnap {
+    pub tid: u32,
+    pub state: ThreadState,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Time since attach, from a monotonic clock.
+    pub elapsed: Duration,
+    pub processes: BTreeMap<u32, ProcessSnap>,
+    pub threads: Vec<ThreadSnap>,
+    pub epoll: Vec<(EpollKey, EpollInterest)>,
+    /// Loss/failure counters by `Stat`, plus map reads that failed.
+    pub counters: [u64; STAT_COUNT as usize],
+    pub read_errors: u64,
+    pub cost: Option<ProbeCost>,
+}
+
+impl Snapshot {
+    /// Builds a snapshot from a map dump; `names` gives each tgid's comm and
+    /// liveness, which only user space knows.
+    pub fn from_dump(
+        elapsed: Duration,
+        dump: MapDump,
+        cost: Option<ProbeCost>,
+        mut describe: impl FnMut(u32) -> (Vec<u8>, bool),
+    ) -> Snapshot {
+        let mut processes: BTreeMap<u32, ProcessSnap> = BTreeMap::new();
+        for (key, stats) in dump.stats {
+            let Some(kind) = SyscallKind::from_u32(key.kind) else {
+                continue;
+            };
+            let process = processes.entry(key.tgid).or_insert_with(|| {
+                let (comm, alive) = describe(key.tgid);
+                ProcessSnap {
+                    tgid: key.tgid,
+                    comm,
+                    alive,
+                    syscalls: BTreeMap::new(),
+                }
+            });
+            process.syscalls.insert(kind, stats);
+        }
+        let mut threads: Vec<ThreadSnap> = dump
+            .threads
+            .into_iter()
+            .map(|(tid, state)| ThreadSnap { tid, state })
+            .collect();
+        threads.sort_by_key(|t| (t.state.tgid, t.tid));
+        Snapshot {
+            elapsed,
+            processes,
+            threads,
+            epoll: dump.epoll,
+            counters: dump.counters,
+            read_errors: dump.read_errors,
+            cost,
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! What to trace: checking pids, reading names and start times from /proc,
+//! finding processes by name, and starting a command stopped at the door.
+
+use std::{
+    collections::BTreeSet,
+    ffi::{CString, OsStr},
+    fs,
+    os::unix::ffi::OsStrExt,
+    path::{Path, PathBuf},
+};
+
+use crate::error::{Result, UserError};
+
+/// A process as identified by /proc: the pid alone can be reused, the pid
+/// with its start time cannot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessId {
+    pub pid: u32,
+    /// Start time in clock ticks since boot (field 22 of /proc/PID/stat).
+    pub start_time: u64,
+}
+
+impl ProcessId {
+    pub fn of(pid: u32) -> Option<ProcessId> {
+        Some(ProcessId {
+            pid,
+            start_time: start_time(pid)?,
+        })
+    }
+
+    /// Still the same process (not exited, pid not reused).
+    pub fn alive(&self) -> bool {
+        start_time(self.pid) == Some(self.start_time) && !is_zombie(self.pid)
+    }
+}
+
+/// Checks the `--pid` arguments and turns each into the tgid to trace.
+pub fn resolve_pids(pids: &[i64]) -> Result<Vec<ProcessId>> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for &pid in pids {
+        if pid <= 0 || pid > i64::from(i32::MAX) {
+            return Err(UserError::usage(format!(
+                "--pid {pid} is not a process id (pids are positive integers)"
+            ))
+            .hint("find the pid with: pgrep -f NAME"));
+        }
+        let pid = pid as u32;
+        if !seen.insert(pid) {
+            return Err(UserError::usage(format!("--pid {pid} is given twice"))
+                .hint("name each process once"));
+        }
+        let Some(tgid) = tgid_of(pid) else {
+            return Err(UserError::usage(format!("no process with pid {pid}"))
+                .hint("it may have exited; find the pid with: pgrep -f NAME"));
+        };
+        if tgid != pid {
+            log::warn!("pid {pid} is a thread of process {tgid}: tracing {tgid} and all its threads");
+            if !seen.insert(tgid) && pids.contains(&i64::from(tgid)) {
+                return Err(UserError::usage(format!(
+                    "--pid {pid} is a thread of process {tgid}, which is also given"
+                ))
+                .hint("name each process once"));
+            }
+        }
+        let id = ProcessId::of(tgid).ok_or_else(|| {
+            UserError::usage(format!("no process with pid {pid}")).hint("it may have exited")
+        })?;
+        if is_zombie(tgid) {
+            return Err(UserError::usage(format!(
+                "process {pid} has exited (it is a zombie waiting for its parent)"
+            )));
+        }
+        out.push(id);
+    }
+    Ok(out)
+}
+
+/// The thread-group id of a pid or tid, from /proc/PID/status.
+pub fn tgid_of(pid: u32) -> Option<u32> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The comm (field 2) may hold spaces and parentheses: split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+fn start_time(pid: u32) -> Option<u64> {
+    // Fields after the comm start at field 3, so field 22 is index 19.
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+fn is_zombie(pid: u32) -> bool {
+    stat_fields(pid)
+        .and_then(|f| f.first().cloned())
+        .is_some_and(|state| state == "Z" || state == "X")
+}
+
+/// The process name (comm), raw: it may hold any byte but NUL.
+pub fn comm_of(pid: u32) -> Option<Vec<u8>> {
+    let mut comm = fs::read(format!("/proc/{pid}/comm")).ok()?;
+    if comm.last() == Some(&b'\n') {
+        comm.pop();
+    }
+    Some(comm)
+}
+
+/// Lossy, printable form of a comm for tables and headers.
+pub fn display_comm(comm: &[u8]) -> String {
+    String::from_utf8_lossy(comm)
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// The kernel keeps 15 bytes of a process name.
+pub const COMM_LEN: usize = 15;
+
+/// Checks a `--comm` argument.
+pub fn check_comm(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(UserError::usage("--comm needs a process name"));
+    }
+    if name.len() > COMM_LEN {
+        return Err(UserError::usage(format!(
+            "--comm {name} is longer than the {COMM_LEN} bytes the kernel keeps of a process name"
+        ))
+        .hint(format!("use its first {COMM_LEN} bytes: --comm {}", truncate_comm(name))));
+    }
+    Ok(())
+}
+
+fn truncate_comm(name: &str) -> String {
+    let mut end = COMM_LEN;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_owned()
+}
+
+/// Running processes whose comm is `name`.
+pub fn find_by_comm(name: &str) -> Vec<ProcessId> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let own = std::process::id();
+    let mut out: Vec<ProcessId> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != own && comm_of(pid).as_deref() == Some(name.as_bytes()))
+        .filter_map(ProcessId::of)
+        .collect();
+    out.sort_by_key(|p| p.pid);
+    out
+}
+
+/// Socket fds of a process, from the `socket:[inode]` links in /proc/PID/fd.
+pub fn socket_fds(pid: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let fd: u32 = e.file_name().to_str()?.parse().ok()?;
+            let target = fs::read_link(e.path()).ok()?;
+            target
+                .as_os_str()
+                .as_bytes()
+                .starts_with(b"socket:")
+                .then_some(fd)
+        })
+        .collect()
+}
+
+/// A command started by muxtrace, held before `execve` until it is traced.
+pub struct Launched {
+    pub pid: u32,
+    gate: Option<std::os::fd::OwnedFd>,
+    exec_error: std::os::fd::OwnedFd,
+    reaped: Option<i32>,
+}
+
+impl Launched {
+    /// Forks; the child waits on a pipe, then execs `argv`.
+    pub fn start(argv: &[String]) -> Result<Launched> {
+        use std::os::fd::{FromRawFd, OwnedFd};
+
+        let program = resolve_program(&argv[0])?;
+        let to_c = |s: &[u8]| {
+            CString::new(s).map_err(|_| UserError::usage("a command argument contains a NUL byte"))
+        };
+        let path = to_c(program.as_os_str().as_bytes())?;
+        let args: Vec<CString> = argv.iter().map(|a| to_c(a.as_bytes())).collect::<Result<_>>()?;
+        let mut arg_ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        arg_ptrs.push(std::ptr::null());
+        let env: Vec<CString> = std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let mut kv = k.as_bytes().to_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                CString::new(kv).ok()
+            })
+            .collect();
+        let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+        env_ptrs.push(std::ptr::null());
+
+        let gate = pipe()?;
+        let errors = pipe()?;
+        // SAFETY: the child only calls async-signal-safe functions (read,
+        // close, execve, write, _exit) on memory prepared before the fork.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(UserError::runtime(format!(
+                "cannot start {}: fork failed: {}",
+                argv[0],
+                std::io::Error::last_os_error()
+            )));
+        }
+        if pid == 0 {
+            unsafe {
+                libc::close(gate.1);
+                libc::close(errors.0);
+                let mut byte = 0u8;
+                // Blocks until the parent has added us to the traced set.
+                libc::read(gate.0, (&raw mut byte).cast(), 1);
+                libc::close(gate.0);
+                libc::execve(path.as_ptr(), arg_ptrs.as_ptr(), env_ptrs.as_ptr());
+                let errno = *libc::__errno_location();
+                libc::write(errors.1, (&raw const errno).cast(), 4);
+                libc::_exit(127);
+            }
+        }
+        // SAFETY: the fds were just created by pipe2 and are owned here.
+        unsafe {
+            libc::close(gate.0);
+            libc::close(errors.1);
+            Ok(Launched {
+                pid: pid as u32,
+                gate: Some(OwnedFd::from_raw_fd(gate.1)),
+                exec_error: OwnedFd::from_raw_fd(errors.0),
+                reaped: None,
+            })
+        }
+    }
+
+    /// Lets the child exec; fails if exec failed.
+    pub fn release(&mut self, argv0: &str) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        if let Some(gate) = self.gate.take() {
+            let byte = 1u8;
+            // SAFETY: writing one byte from a local to an owned fd.
+            unsafe { libc::write(gate.as_raw_fd(), (&raw const byte).cast(), 1) };
+        }
+        let mut errno = 0i32;
+        // SAFETY: reading into a local; EOF (exec succeeded, CLOEXEC) returns 0.
+        let n = unsafe { libc::read(self.exec_error.as_raw_fd(), (&raw mut errno).cast(), 4) };
+        if n == 4 {
+            self.wait_blocking();
+            return Err(UserError::usage(format!(
+                "cannot run {argv0}: {}",
+                std::io::Error::from_raw_os_error(errno)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Reaps the child if it has exited; returns whether it has.
+    pub fn try_reap(&mut self) -> bool {
+        if self.reaped.is_some() {
+            return true;
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        let rc = unsafe { libc::waitpid(self.pid as i32, &mut status, libc::WNOHANG) };
+        if rc == self.pid as i32 || rc < 0 {
+            self.reaped = Some(status);
+            return true;
+        }
+        false
+    }
+
+    fn wait_blocking(&mut self) {
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(self.pid as i32, &mut status, 0) };
+        self.reaped = Some(status);
+    }
+
+    /// Stops the child if it still runs (muxtrace was interrupted).
+    pub fn terminate(&mut self) {
+        if !self.try_reap() {
+            // SAFETY: signalling our own unreaped child.
+            unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
+            for _ in 0..50 {
+                if self.try_reap() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            // SAFETY: as above.
+            unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+            self.wait_blocking();
+        }
+    }
+}
+
+/// (read end, write end), both close-on-exec.
+fn pipe() -> Result<(i32, i32)> {
+    let mut fds = [0i32; 2];
+    // SAFETY: fds is a valid two-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(UserError::runtime(format!(
+            "pipe2 failed: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok((fds[0], fds[1]))
+}
+
+/// Finds the program like a shell would, before forking.
+fn resolve_program(name: &str) -> Result<PathBuf> {
+    let not_found = || {
+        UserError::usage(format!("cannot run {name}: command not found"))
+            .hint("give a path or a program on $PATH")
+    };
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        return if is_executable(&p) { Ok(p) } else { Err(not_found()) };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(OsStr::new(name));
+        if is_executable(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    Err(not_found())
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_resolves() {
+        let me = std::process::id();
+        let ids = resolve_pids(&[i64::from(me)]).unwrap();
+        assert_eq!(ids[0].pid, me);
+        assert!(ids[0].alive());
+    }
+
+    #[test]
+    fn bad_pids_are_usage_errors() {
+        assert_eq!(resolve_pids(&[0]).unwrap_err().code, 2);
+        assert_eq!(resolve_pids(&[-3]).unwrap_err().code, 2);
+        let me = i64::from(std::process::id());
+        let twice = resolve_pids(&[me, me]).unwrap_err();
+        assert!(twice.message.contains("twice"), "{}", twice.message);
+    }
+
+    #[test]
+    fn comm_is_printable() {
+        assert_eq!(display_comm(b"a\"b\nc"), "a\"b?c");
+        assert_eq!(display_comm(&[0x66, 0xff]), "f\u{fffd}");
+    }
+
+    #[test]
+    fn long_comm_is_refused_with_the_prefix() {
+        let e = check_comm("a-very-long-process-name").unwrap_err();
+        assert!(e.hint.unwrap().contains("a-very-long-pro"));
+    }
+}
