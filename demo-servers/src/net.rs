@@ -98,12 +98,7 @@ impl Listener {
     fn accept_raw(&self, flags: libc::c_int) -> io::Result<OwnedFd> {
         // SAFETY: NULL address pointers are allowed; we do not need the peer.
         let fd = cvt(unsafe {
-            libc::accept4(
-                self.fd(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                flags,
-            )
+            libc::accept4(self.fd(), std::ptr::null_mut(), std::ptr::null_mut(), flags)
         })?;
         // SAFETY: accept4 just returned this descriptor; nothing else owns it.
         Ok(unsafe { OwnedFd::from_raw_fd(fd) })

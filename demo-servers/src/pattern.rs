@@ -14,8 +14,8 @@ pub const PERIOD: usize = 65_521;
 pub const MAX_SLICE: usize = 64 * 1024;
 
 pub struct Pattern {
-    /// `PERIOD` bytes, then the first `MAX_SLICE` of them again so any slice
-    /// up to `MAX_SLICE` long is contiguous.
+    /// `PERIOD` bytes, then `MAX_SLICE` more continuing the cycle, so any
+    /// slice up to `MAX_SLICE` long is contiguous.
     table: Vec<u8>,
 }
 
@@ -37,7 +37,10 @@ impl Pattern {
                 (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
             })
             .collect();
-        table.extend_from_within(..MAX_SLICE);
+        // MAX_SLICE may exceed PERIOD, so wrap around as often as needed.
+        for i in PERIOD..PERIOD + MAX_SLICE {
+            table.push(table[i - PERIOD]);
+        }
         Pattern { table }
     }
 
@@ -87,7 +90,10 @@ mod tests {
         let mut long = vec![0; 3 * PERIOD];
         p.fill(5, 0, &mut long);
         for off in [0u64, 1, 65_000, PERIOD as u64 - 1, PERIOD as u64 + 7] {
-            assert_eq!(p.slice(5, off, 100), &long[off as usize..off as usize + 100]);
+            assert_eq!(
+                p.slice(5, off, 100),
+                &long[off as usize..off as usize + 100]
+            );
         }
     }
 

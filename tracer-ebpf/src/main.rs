@@ -12,7 +12,9 @@
 #![no_main]
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user},
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user,
+    },
     macros::{map, tracepoint},
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
     programs::TracePointContext,
@@ -152,7 +154,13 @@ fn read_timeout_us(ptr: u64, sub_unit_ns: u64) -> Option<u64> {
     match unsafe { bpf_probe_read_user(ptr as *const [i64; 2]) } {
         Ok([sec, frac]) => {
             // Clamped so the multiplication cannot overflow (no 128-bit maths in BPF).
-            let sec = if sec < 0 { 0 } else if sec > 1 << 40 { 1 << 40 } else { sec as u64 };
+            let sec = if sec < 0 {
+                0
+            } else if sec > 1 << 40 {
+                1 << 40
+            } else {
+                sec as u64
+            };
             let frac = if frac < 0 { 0 } else { frac as u64 };
             Some(sec * 1_000_000 + (frac & 0xffff_ffff) * sub_unit_ns / 1000)
         }
@@ -190,7 +198,8 @@ fn fd_set_popcount(ptr: u64, n: u64) -> u64 {
     let bytes = (words * 8) as usize;
     // Bounded for the verifier: 8..=128 bytes.
     let bytes = if bytes > 128 { 128 } else { bytes };
-    let dst = unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), bytes & 0xff) };
+    let dst =
+        unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), bytes & 0xff) };
     if bytes == 0 || dst.len() > 128 {
         return 0;
     }
@@ -308,10 +317,7 @@ fn on_enter(ctx: &TracePointContext, kind: SyscallKind) {
             }
         }
         SyscallKind::EpollWait | SyscallKind::EpollPwait | SyscallKind::EpollPwait2 => {
-            let key = EpollKey {
-                tgid,
-                epfd: t.fd,
-            };
+            let key = EpollKey { tgid, epfd: t.fd };
             if let Some(interest) = unsafe { EPOLL.get(&key) } {
                 t.watched = interest.registered;
             }
@@ -365,7 +371,11 @@ fn on_exit(ctx: &TracePointContext, kind: SyscallKind) {
     t.in_call = 0;
     let ret = arg(ctx, 0) as i64;
     let wall = now.saturating_sub(t.enter_ns);
-    let off = if t.off_cpu_ns > wall { wall } else { t.off_cpu_ns };
+    let off = if t.off_cpu_ns > wall {
+        wall
+    } else {
+        t.off_cpu_ns
+    };
     let on = wall - off;
 
     let key = StatsKey {
@@ -590,10 +600,7 @@ pub fn mux_sched_wakeup(ctx: TracePointContext) -> u32 {
                 && interest.last_wakeup_ns != 0
                 && now.saturating_sub(interest.last_wakeup_ns) < HERD_WINDOW_NS
             {
-                let skey = StatsKey {
-                    tgid: t.tgid,
-                    kind,
-                };
+                let skey = StatsKey { tgid: t.tgid, kind };
                 if let Some(s) = stats_slot(&skey) {
                     s.herd_wakeups += 1;
                 }

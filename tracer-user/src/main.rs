@@ -19,10 +19,17 @@ fn main() -> ExitCode {
         Err(e) => {
             // clap prints help/version to stdout with code 0, errors with 2.
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(UserError::runtime(format!("cannot start the runtime: {e}"))),
     };

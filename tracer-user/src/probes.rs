@@ -13,8 +13,8 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use tracer_common::{
-    globals, maps, EpollInterest, EpollKey, Stat, StatsKey, SyscallKind, SyscallStats,
-    ThreadState, STAT_COUNT,
+    globals, maps, EpollInterest, EpollKey, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState,
+    STAT_COUNT,
 };
 
 use crate::{
@@ -99,7 +99,10 @@ impl Probes {
             .override_global("FORK_CHILD_PID", &fork_child, true)
             .override_global("EXIT_GROUP_DEAD", &group_dead, true);
         let mut ebpf = loader
-            .load(aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer")))
+            .load(aya::include_bytes_aligned!(concat!(
+                env!("OUT_DIR"),
+                "/tracer"
+            )))
             .map_err(|e| load_error(&first_line(&e.to_string())))?;
 
         let stats_fd = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
@@ -107,13 +110,17 @@ impl Probes {
         for (category, name, program) in attach_points() {
             let prog: &mut TracePoint = ebpf
                 .program_mut(&program)
-                .ok_or_else(|| UserError::runtime(format!("program {program} missing from the eBPF object")))?
+                .ok_or_else(|| {
+                    UserError::runtime(format!("program {program} missing from the eBPF object"))
+                })?
                 .try_into()
                 .map_err(|e| UserError::runtime(format!("program {program}: {e}")))?;
             prog.load()
                 .map_err(|e| load_error(&first_line(&e.to_string())).hint_verifier(&program, &e))?;
             prog.attach(&category, &name).map_err(|e| {
-                UserError::runtime(format!("cannot attach to tracepoint {category}:{name}: {e}"))
+                UserError::runtime(format!(
+                    "cannot attach to tracepoint {category}:{name}: {e}"
+                ))
             })?;
         }
         Ok(Probes {
@@ -125,9 +132,9 @@ impl Probes {
     /// Starts tracing a process (all its threads).
     pub fn trace(&mut self, tgid: u32, flags: u32) -> Result<()> {
         let mut traced: HashMap<&mut MapData, u32, u32> = self.map_mut(maps::TRACED)?;
-        traced
-            .insert(tgid, flags, 0)
-            .map_err(|e| UserError::runtime(format!("cannot add pid {tgid} to the traced set: {e}")))
+        traced.insert(tgid, flags, 0).map_err(|e| {
+            UserError::runtime(format!("cannot add pid {tgid} to the traced set: {e}"))
+        })
     }
 
     /// Marks (tgid, fd) as a socket, so payload on it counts as socket payload.
@@ -142,10 +149,9 @@ impl Probes {
     where
         V: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
     {
-        let map = self
-            .ebpf
-            .map_mut(name)
-            .ok_or_else(|| UserError::runtime(format!("map {name} missing from the eBPF object")))?;
+        let map = self.ebpf.map_mut(name).ok_or_else(|| {
+            UserError::runtime(format!("map {name} missing from the eBPF object"))
+        })?;
         V::try_from(map).map_err(|e| UserError::runtime(format!("map {name}: {e}")))
     }
 
@@ -153,10 +159,9 @@ impl Probes {
     where
         V: TryFrom<&'a aya::maps::Map, Error = aya::maps::MapError>,
     {
-        let map = self
-            .ebpf
-            .map(name)
-            .ok_or_else(|| UserError::runtime(format!("map {name} missing from the eBPF object")))?;
+        let map = self.ebpf.map(name).ok_or_else(|| {
+            UserError::runtime(format!("map {name} missing from the eBPF object"))
+        })?;
         V::try_from(map).map_err(|e| UserError::runtime(format!("map {name}: {e}")))
     }
 
@@ -244,7 +249,11 @@ pub fn attach_points() -> Vec<(String, String, String)> {
             format!("{PROGRAM_PREFIX}out_{name}"),
         ));
     }
-    points.push(("syscalls".into(), "sys_enter_close".into(), "mux_in_close".into()));
+    points.push((
+        "syscalls".into(),
+        "sys_enter_close".into(),
+        "mux_in_close".into(),
+    ));
     for (tp, program) in [
         ("sched_switch", "mux_sched_switch"),
         ("sched_wakeup", "mux_sched_wakeup"),
@@ -324,13 +333,18 @@ fn raise_memlock() {
 /// line, the log goes to the debug log.
 fn first_line(s: &str) -> String {
     let line = s.lines().next().unwrap_or(s);
-    line.split(". Verifier output").next().unwrap_or(line).to_owned()
+    line.split(". Verifier output")
+        .next()
+        .unwrap_or(line)
+        .to_owned()
 }
 
 fn load_error(detail: &str) -> UserError {
     if detail.contains("Operation not permitted") || detail.contains("EPERM") {
-        return UserError::usage("the kernel refused to load muxtrace's eBPF programs: not permitted")
-            .hint("run as root, or grant CAP_BPF and CAP_PERFMON (sudo -E muxtrace ...)");
+        return UserError::usage(
+            "the kernel refused to load muxtrace's eBPF programs: not permitted",
+        )
+        .hint("run as root, or grant CAP_BPF and CAP_PERFMON (sudo -E muxtrace ...)");
     }
     UserError::runtime(format!("cannot load muxtrace's eBPF programs: {detail}"))
 }

@@ -207,7 +207,12 @@ fn discover(probes: &mut Probes, known: &mut BTreeMap<u32, Known>) -> Result<()>
     Ok(())
 }
 
-fn register(known: &mut BTreeMap<u32, Known>, probes: &mut Probes, tgid: u32, id: Option<ProcessId>) {
+fn register(
+    known: &mut BTreeMap<u32, Known>,
+    probes: &mut Probes,
+    tgid: u32,
+    id: Option<ProcessId>,
+) {
     let comm = targets::comm_of(tgid).unwrap_or_else(|| b"?".to_vec());
     for fd in targets::socket_fds(tgid) {
         if let Err(e) = probes.mark_socket(tgid, fd) {
@@ -228,7 +233,11 @@ fn announce(cli: &Cli, known: &BTreeMap<u32, Known>) {
     if let Some(comm) = &cli.comm {
         what.push(format!("every process named {comm}"));
     }
-    let follow = if cli.follow { " and their children" } else { "" };
+    let follow = if cli.follow {
+        " and their children"
+    } else {
+        ""
+    };
     eprintln!(
         "muxtrace: attached; tracing {}{follow}; Ctrl-C to stop",
         what.join(", ")

@@ -22,8 +22,8 @@ pub fn render(snapshot: &Snapshot, idle: &[(u32, Vec<u8>)]) -> String {
         let total_ns: u64 = process.syscalls.values().map(|s| s.wall_ns).sum();
         let _ = writeln!(
             out,
-            "{:>6} {:>11} {:>11} {:>10} {:>9}  {}",
-            "% time", "seconds", "usecs/call", "calls", "errors", "syscall"
+            "{:>6} {:>11} {:>11} {:>10} {:>9}  syscall",
+            "% time", "seconds", "usecs/call", "calls", "errors"
         );
         let _ = writeln!(out, "{}", rule());
         let mut rows: Vec<(SyscallKind, &tracer_common::SyscallStats)> =
@@ -40,7 +40,11 @@ pub fn render(snapshot: &Snapshot, idle: &[(u32, Vec<u8>)]) -> String {
                 s.wall_ns as f64 / 1e9,
                 per_call_us(s.wall_ns, s.calls),
                 s.calls,
-                if s.errors > 0 { s.errors.to_string() } else { String::new() },
+                if s.errors > 0 {
+                    s.errors.to_string()
+                } else {
+                    String::new()
+                },
                 kind.name()
             );
         }
@@ -52,7 +56,11 @@ pub fn render(snapshot: &Snapshot, idle: &[(u32, Vec<u8>)]) -> String {
             total_ns as f64 / 1e9,
             per_call_us(total_ns, calls),
             calls,
-            if errors > 0 { errors.to_string() } else { String::new() },
+            if errors > 0 {
+                errors.to_string()
+            } else {
+                String::new()
+            },
         );
         out.push('\n');
     }
@@ -98,11 +106,7 @@ fn percent(part: u64, whole: u64) -> f64 {
 }
 
 fn per_call_us(ns: u64, calls: u64) -> u64 {
-    if calls == 0 {
-        0
-    } else {
-        ns / calls / 1000
-    }
+    ns.checked_div(calls).unwrap_or(0) / 1000
 }
 
 #[cfg(test)]

@@ -55,7 +55,9 @@ pub fn resolve_pids(pids: &[i64]) -> Result<Vec<ProcessId>> {
                 .hint("it may have exited; find the pid with: pgrep -f NAME"));
         };
         if tgid != pid {
-            log::warn!("pid {pid} is a thread of process {tgid}: tracing {tgid} and all its threads");
+            log::warn!(
+                "pid {pid} is a thread of process {tgid}: tracing {tgid} and all its threads"
+            );
             if !seen.insert(tgid) && pids.contains(&i64::from(tgid)) {
                 return Err(UserError::usage(format!(
                     "--pid {pid} is a thread of process {tgid}, which is also given"
@@ -132,7 +134,10 @@ pub fn check_comm(name: &str) -> Result<()> {
         return Err(UserError::usage(format!(
             "--comm {name} is longer than the {COMM_LEN} bytes the kernel keeps of a process name"
         ))
-        .hint(format!("use its first {COMM_LEN} bytes: --comm {}", truncate_comm(name))));
+        .hint(format!(
+            "use its first {COMM_LEN} bytes: --comm {}",
+            truncate_comm(name)
+        )));
     }
     Ok(())
 }
@@ -197,7 +202,10 @@ impl Launched {
             CString::new(s).map_err(|_| UserError::usage("a command argument contains a NUL byte"))
         };
         let path = to_c(program.as_os_str().as_bytes())?;
-        let args: Vec<CString> = argv.iter().map(|a| to_c(a.as_bytes())).collect::<Result<_>>()?;
+        let args: Vec<CString> = argv
+            .iter()
+            .map(|a| to_c(a.as_bytes()))
+            .collect::<Result<_>>()?;
         let mut arg_ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
         arg_ptrs.push(std::ptr::null());
         let env: Vec<CString> = std::env::vars_os()
@@ -332,7 +340,11 @@ fn resolve_program(name: &str) -> Result<PathBuf> {
     };
     if name.contains('/') {
         let p = PathBuf::from(name);
-        return if is_executable(&p) { Ok(p) } else { Err(not_found()) };
+        return if is_executable(&p) {
+            Ok(p)
+        } else {
+            Err(not_found())
+        };
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
     for dir in std::env::split_paths(&path) {

@@ -42,8 +42,14 @@ pub fn required_tracepoints() -> Vec<(String, String, String)> {
     for (name, why) in [
         ("sched_switch", "to split wait time into on- and off-CPU"),
         ("sched_wakeup", "to count wakeups of blocked threads"),
-        ("sched_process_fork", "to follow children (--follow, --comm)"),
-        ("sched_process_exec", "to pick up processes by name (--comm)"),
+        (
+            "sched_process_fork",
+            "to follow children (--follow, --comm)",
+        ),
+        (
+            "sched_process_exec",
+            "to pick up processes by name (--comm)",
+        ),
         ("sched_process_exit", "to notice when traced threads exit"),
     ] {
         all.push(("sched".to_owned(), name.to_owned(), why.to_owned()));
@@ -78,10 +84,9 @@ pub fn locate() -> Result<PathBuf> {
         return Ok(PathBuf::from(DEFAULT_MOUNT));
     }
     Err(
-        UserError::runtime(format!("tracefs is not mounted at {DEFAULT_MOUNT}"))
-            .hint(format!(
-                "mount it with: sudo mount -t tracefs tracefs {DEFAULT_MOUNT}"
-            )),
+        UserError::runtime(format!("tracefs is not mounted at {DEFAULT_MOUNT}")).hint(format!(
+            "mount it with: sudo mount -t tracefs tracefs {DEFAULT_MOUNT}"
+        )),
     )
 }
 
@@ -129,13 +134,13 @@ pub fn check_tracepoints(root: &Path) -> Result<()> {
 /// Byte offset of `field` in a tracepoint record, from its format file.
 pub fn field_offset(root: &Path, category: &str, name: &str, field: &str) -> Result<Option<u32>> {
     let path = root.join("events").join(category).join(name).join("format");
-    let text = fs::read_to_string(&path).map_err(|e| {
-        UserError::runtime(format!("cannot read {}: {e}", path.display()))
-    })?;
+    let text = fs::read_to_string(&path)
+        .map_err(|e| UserError::runtime(format!("cannot read {}: {e}", path.display())))?;
     Ok(parse_field_offset(&text, field))
 }
 
-/// Parses lines like `field:pid_t prev_pid;	offset:24;	size:4;	signed:1;`.
+/// Parses lines like `field:pid_t prev_pid; offset:24; size:4; signed:1;`
+/// (tab-separated in the file).
 pub fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
     format.lines().find_map(|line| {
         let line = line.trim();

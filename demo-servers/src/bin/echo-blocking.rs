@@ -110,4 +110,3 @@ fn serve(fd: OwnedFd) {
         }
     }
 }
-

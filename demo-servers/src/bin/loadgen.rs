@@ -22,7 +22,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -101,7 +101,9 @@ struct Args {
 fn parse_rate(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
-        _ => Err(format!("`{text}` is not a positive number of messages per second")),
+        _ => Err(format!(
+            "`{text}` is not a positive number of messages per second"
+        )),
     }
 }
 
@@ -290,7 +292,13 @@ fn run(args: &Args) -> anyhow::Result<Report> {
     }
 
     let duration_s = (total.stopped_at.max(plan.warm_end) - plan.warm_end) as f64 / 1e9;
-    let per_sec = |x: u64| if duration_s > 0.0 { x as f64 / duration_s } else { 0.0 };
+    let per_sec = |x: u64| {
+        if duration_s > 0.0 {
+            x as f64 / duration_s
+        } else {
+            0.0
+        }
+    };
     let h = &total.hist;
     let us = |q: f64| {
         if h.is_empty() {
@@ -307,7 +315,11 @@ fn run(args: &Args) -> anyhow::Result<Report> {
             p50: us(0.5),
             p99: us(0.99),
             p999: us(0.999),
-            max: if h.is_empty() { 0.0 } else { h.max() as f64 / 1e3 },
+            max: if h.is_empty() {
+                0.0
+            } else {
+                h.max() as f64 / 1e3
+            },
         },
         errors: total.errors,
         corrupt: total.corrupt,
@@ -404,7 +416,13 @@ impl IdleSet {
         let mut dropped = 0;
         for ev in &events[..n] {
             if let Some(s) = self.conns.get_mut(ev.u64 as usize).and_then(Option::take) {
-                let _ = epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, s.as_raw_fd(), 0, 0);
+                let _ = epoll_ctl(
+                    self.epfd.as_raw_fd(),
+                    libc::EPOLL_CTL_DEL,
+                    s.as_raw_fd(),
+                    0,
+                    0,
+                );
                 self.open -= 1;
                 dropped += 1;
             }
@@ -541,6 +559,9 @@ struct Active {
 
 const TIMER_TOKEN: u64 = u64::MAX;
 
+/// How long the end-of-run drain waits for the server to finish echoing.
+const DRAIN_LIMIT_NS: u64 = 2_000_000_000;
+
 struct Worker {
     epfd: OwnedFd,
     timer: Option<OwnedFd>,
@@ -557,6 +578,8 @@ struct Worker {
     rate: Option<f64>,
     issued: u64,
     armed: u64,
+    /// The run is over; only in-flight echoes are still read.
+    draining: bool,
 }
 
 impl Worker {
@@ -630,6 +653,7 @@ impl Worker {
             rate: plan.rate.map(|r| r * share),
             issued: 0,
             armed: 0,
+            draining: false,
         })
     }
 
@@ -680,14 +704,56 @@ impl Worker {
             published = now_counts;
         }
         self.out.stopped_at = monotonic_ns();
+        self.drain(&mut events);
         Ok(self.out)
+    }
+
+    /// Ends politely: half-closes every connection and reads (and verifies)
+    /// the echoes still in flight until the server closes its side, so the
+    /// server sees a clean EOF rather than a reset of unread data. Gives up
+    /// after [`DRAIN_LIMIT_NS`]; nothing received here is counted.
+    fn drain(&mut self, events: &mut [libc::epoll_event]) {
+        self.draining = true;
+        let epfd = self.epfd.as_raw_fd();
+        for (i, c) in self.conns.iter_mut().enumerate() {
+            if let Some(s) = &c.stream {
+                // SAFETY: plain syscall on a socket we own.
+                unsafe { libc::shutdown(s.as_raw_fd(), libc::SHUT_WR) };
+                if c.want_out {
+                    c.want_out = false;
+                    let _ = epoll_ctl(
+                        epfd,
+                        libc::EPOLL_CTL_MOD,
+                        s.as_raw_fd(),
+                        libc::EPOLLIN as u32,
+                        i as u64,
+                    );
+                }
+            }
+        }
+        let give_up = monotonic_ns() + DRAIN_LIMIT_NS;
+        while self.conns.iter().any(|c| c.stream.is_some()) {
+            let now = monotonic_ns();
+            if now >= give_up {
+                break;
+            }
+            let Ok(n) = epoll_wait(epfd, events, timeout_ms(now, give_up, 100)) else {
+                break;
+            };
+            for ev in &events[..n] {
+                if ev.u64 != TIMER_TOKEN {
+                    self.receive(ev.u64 as usize);
+                }
+            }
+        }
     }
 
     /// Open loop: issue every message whose scheduled time has come, then
     /// arm the timer for the next one.
     fn issue_due(&mut self, now: u64) -> anyhow::Result<()> {
         let Some(rate) = self.rate else { return Ok(()) };
-        let at = |k: u64| self.t0 + (k as f64 * 1e9 / rate) as u64;
+        let t0 = self.t0;
+        let at = move |k: u64| t0 + (k as f64 * 1e9 / rate) as u64;
         let n = self.conns.len() as u64;
         while at(self.issued) <= now {
             let k = self.issued;
@@ -725,10 +791,9 @@ impl Worker {
 
     fn drain_timer(&mut self) {
         if let Some(timer) = &self.timer {
-            let mut expirations = [0u8; 8];
             // Non-blocking; EAGAIN just means it was already drained.
-            let _ = sys::recv(timer.as_raw_fd(), &mut []);
-            // SAFETY: reading 8 bytes into an 8-byte buffer.
+            let mut expirations = [0u8; 8];
+            // SAFETY: reading at most 8 bytes into an 8-byte buffer.
             unsafe { libc::read(timer.as_raw_fd(), expirations.as_mut_ptr().cast(), 8) };
         }
     }
@@ -789,6 +854,14 @@ impl Worker {
             return;
         };
         let n = match sys::recv(fd, &mut self.scratch) {
+            Ok(0) if self.draining => {
+                // The server's answer to our half-close: a clean end.
+                if let Some(s) = c.stream.take() {
+                    let _ = epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, 0, 0);
+                    drop(s);
+                }
+                return;
+            }
             Ok(0) => return self.fail(i, format_args!("the server closed the connection"), false),
             Ok(n) => n,
             Err(e) if sys::would_block(&e) => return,
@@ -809,31 +882,38 @@ impl Worker {
             let got = data[j];
             return self.fail(
                 i,
-                format_args!("corrupt echo at stream byte {at}: got {got:#04x}, sent {expected:#04x}"),
+                format_args!(
+                    "corrupt echo at stream byte {at}: got {got:#04x}, sent {expected:#04x}"
+                ),
                 true,
             );
         }
         c.recvd += n as u64;
         let now = monotonic_ns();
-        let measuring = now >= self.warm_end;
+        let measuring = now >= self.warm_end && !self.draining;
         if measuring {
             self.out.bytes += n as u64;
         }
+        // Messages are back to back in the stream: the oldest outstanding
+        // one is complete once `recvd` passes its end.
+        let mut done = c.send_end / self.size - c.starts.len() as u64;
         let mut completed = 0;
         while let Some(&start) = c.starts.front() {
-            let done_at = c.sent_boundary(self.size);
-            if c.recvd < done_at {
+            if c.recvd < (done + 1) * self.size {
                 break;
             }
             c.starts.pop_front();
+            done += 1;
             completed += 1;
             if measuring {
                 self.out.messages += 1;
-                self.out.hist.saturating_record(now.saturating_sub(start).max(1));
+                self.out
+                    .hist
+                    .saturating_record(now.saturating_sub(start).max(1));
             }
         }
         // Closed loop: the next message goes out as soon as the echo is in.
-        if self.rate.is_none() && completed > 0 {
+        if self.rate.is_none() && completed > 0 && !self.draining {
             self.issue(i, monotonic_ns());
         }
     }
@@ -847,35 +927,15 @@ impl Worker {
             self.out.corrupt += 1;
         }
         if let Some(s) = c.stream.take() {
-            let _ = epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, s.as_raw_fd(), 0, 0);
-            // Closing with data unread sends a reset; that is fine here.
-            drop(s.into_raw_fd_owned());
+            let _ = epoll_ctl(
+                self.epfd.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                s.as_raw_fd(),
+                0,
+                0,
+            );
+            drop(s);
         }
         c.starts.clear();
-    }
-}
-
-impl Active {
-    /// Stream offset at which the oldest outstanding message is complete.
-    fn sent_boundary(&self, size: u64) -> u64 {
-        // Messages are back to back: the oldest outstanding one ends after
-        // all earlier ones (recvd rounded down to a message) plus one.
-        (self.recvd_messages(size) + 1) * size
-    }
-
-    fn recvd_messages(&self, size: u64) -> u64 {
-        // Messages completed so far = issued - outstanding.
-        self.send_end / size - self.starts.len() as u64
-    }
-}
-
-trait IntoOwned {
-    fn into_raw_fd_owned(self) -> OwnedFd;
-}
-
-impl IntoOwned for TcpStream {
-    fn into_raw_fd_owned(self) -> OwnedFd {
-        // SAFETY: into_raw_fd gives up ownership, which OwnedFd takes over.
-        unsafe { OwnedFd::from_raw_fd(self.into_raw_fd()) }
     }
 }

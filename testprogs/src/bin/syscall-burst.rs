@@ -45,7 +45,10 @@ fn main() {
             "--count" => {
                 let spec = args.next().expect("--count NAME=N");
                 let (name, n) = spec.split_once('=').expect("--count NAME=N");
-                let i = NAMES.iter().position(|x| *x == name).expect("unknown syscall name");
+                let i = NAMES
+                    .iter()
+                    .position(|x| *x == name)
+                    .expect("unknown syscall name");
                 counts[i] = n.parse().expect("count");
             }
             other => {
@@ -102,7 +105,12 @@ fn setup() -> Fds {
     unsafe {
         let mut pair = [0i32; 2];
         assert_eq!(
-            libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0, pair.as_mut_ptr()),
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK,
+                0,
+                pair.as_mut_ptr()
+            ),
             0
         );
         let ep = libc::epoll_create1(0);
@@ -112,7 +120,10 @@ fn setup() -> Fds {
             events: libc::EPOLLIN as u32,
             u64: 0,
         };
-        assert_eq!(libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, pair[0], &mut ev), 0);
+        assert_eq!(
+            libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, pair[0], &mut ev),
+            0
+        );
         let listener = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0);
         let mut addr: libc::sockaddr_un = std::mem::zeroed();
         addr.sun_family = libc::AF_UNIX as u16;
@@ -173,8 +184,14 @@ fn burst(fds: &Fds, counts: &[u64; 15]) {
         for _ in 0..counts[10] {
             libc::syscall(libc::SYS_recvmsg, fds.a, &mut rmsg, 0);
         }
-        let zero_tv = libc::timeval { tv_sec: 0, tv_usec: 0 };
-        let zero_ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let zero_tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        };
+        let zero_ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         for _ in 0..counts[0] {
             let mut set: libc::fd_set = std::mem::zeroed();
             libc::FD_SET(fds.a, &mut set);
@@ -204,17 +221,37 @@ fn burst(fds: &Fds, counts: &[u64; 15]) {
             libc::syscall(libc::SYS_epoll_wait, fds.ep, events.as_mut_ptr(), 8, 0);
         }
         for _ in 0..counts[5] {
-            libc::syscall(libc::SYS_epoll_pwait, fds.ep, events.as_mut_ptr(), 8, 0, 0, 8);
+            libc::syscall(
+                libc::SYS_epoll_pwait,
+                fds.ep,
+                events.as_mut_ptr(),
+                8,
+                0,
+                0,
+                8,
+            );
         }
         for _ in 0..counts[6] {
-            libc::syscall(libc::SYS_epoll_pwait2, fds.ep, events.as_mut_ptr(), 8, &zero_ts, 0, 8);
+            libc::syscall(
+                libc::SYS_epoll_pwait2,
+                fds.ep,
+                events.as_mut_ptr(),
+                8,
+                &zero_ts,
+                0,
+                8,
+            );
         }
         let mut ev = libc::epoll_event {
             events: libc::EPOLLIN as u32,
             u64: 0,
         };
         for i in 0..counts[7] {
-            let op = if i % 2 == 0 { libc::EPOLL_CTL_ADD } else { libc::EPOLL_CTL_DEL };
+            let op = if i % 2 == 0 {
+                libc::EPOLL_CTL_ADD
+            } else {
+                libc::EPOLL_CTL_DEL
+            };
             libc::syscall(libc::SYS_epoll_ctl, fds.ep_ctl, op, fds.b, &mut ev);
         }
         for _ in 0..counts[8] {

@@ -1,0 +1,475 @@
+//! `server-bench`: messages per second of every echo server, side by side.
+//!
+//! For each server (blocking, select, poll, epoll, epoll --edge) and each
+//! idle-connection count (default 0, 100 and 1,000) it starts a fresh
+//! server, runs `loadgen --json` with 64 active closed-loop connections,
+//! stops the server with SIGTERM, and records loadgen's numbers and the
+//! server's `stopped:` line. Points run one after another — never at the
+//! same time — so each server has the machine to itself.
+//!
+//! Writes `<out>/servers.md` (a Markdown table headed by date, kernel and
+//! CPU count) and `<out>/servers.json` (every point in full). The select
+//! server refuses descriptors at or above 1024, so at 1,000 idle connections
+//! it holds fewer; loadgen runs with `--allow-partial-idle` and the table
+//! says how many were really open.
+//!
+//! Exit status: 0 when every point ran cleanly, 1 when any point failed (the
+//! files are still written, with the failure in place of the number).
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use demo_servers::duration::parse_duration;
+use serde::Serialize;
+use serde_json::Value;
+
+/// Throughput sweep of the echo servers at rising idle-connection counts.
+#[derive(Debug, Parser)]
+#[command(name = "server-bench", version)]
+struct Args {
+    /// Directory holding the echo-* and loadgen binaries (default: this
+    /// program's own directory).
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Directory for servers.md and servers.json.
+    #[arg(long, value_name = "DIR", default_value = "target/bench")]
+    out: PathBuf,
+    /// Measured time per point (default 3s, or 1s with --quick).
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Short points and warm-up, for a smoke run.
+    #[arg(long)]
+    quick: bool,
+    /// Active connections.
+    #[arg(long, default_value_t = 64)]
+    conns: u32,
+    /// Idle-connection counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [0u32, 100, 1000])]
+    idle: Vec<u32>,
+    /// Bytes per message.
+    #[arg(long, default_value_t = 64)]
+    size: u32,
+}
+
+/// The servers in table order: label, binary, extra arguments.
+const SERVERS: [(&str, &str, &[&str]); 5] = [
+    ("blocking", "echo-blocking", &[]),
+    ("select", "echo-select", &[]),
+    ("poll", "echo-poll", &[]),
+    ("epoll", "echo-epoll", &[]),
+    ("epoll --edge", "echo-epoll", &["--edge"]),
+];
+
+#[derive(Debug, Serialize)]
+struct Point {
+    server: String,
+    idle_requested: u32,
+    /// loadgen's JSON report, when it produced one.
+    loadgen: Option<Value>,
+    /// The server's `stopped:` line.
+    server_stopped: Option<String>,
+    /// Why the point failed, if it did.
+    failure: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Bench {
+    date_utc: String,
+    kernel: String,
+    cpus: usize,
+    duration_s: f64,
+    warmup_s: f64,
+    conns: u32,
+    size: u32,
+    points: Vec<Point>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("server-bench: some points failed; see the tables");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("server-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> anyhow::Result<bool> {
+    let bin_dir = match &args.bin_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_exe()
+            .context("cannot find this program's path")?
+            .parent()
+            .context("this program's path has no directory")?
+            .to_path_buf(),
+    };
+    for (_, bin, _) in SERVERS.iter().chain([&("", "loadgen", &[][..])]) {
+        if !bin_dir.join(bin).is_file() {
+            bail!("{} not found in {}", bin, bin_dir.display());
+        }
+    }
+    let duration = args.duration.unwrap_or(if args.quick {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(3)
+    });
+    let warmup = if args.quick {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_millis(500)
+    };
+
+    let mut points = Vec::new();
+    for (label, bin, extra) in SERVERS {
+        for &idle in &args.idle {
+            eprintln!("server-bench: {label}, {idle} idle ...");
+            let point = measure(&bin_dir, args, label, bin, extra, idle, duration, warmup);
+            if let Some(f) = &point.failure {
+                eprintln!("server-bench: {label}, {idle} idle failed: {f}");
+            }
+            points.push(point);
+        }
+    }
+
+    let bench = Bench {
+        date_utc: utc_now(),
+        kernel: kernel_release(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        duration_s: duration.as_secs_f64(),
+        warmup_s: warmup.as_secs_f64(),
+        conns: args.conns,
+        size: args.size,
+        points,
+    };
+    fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let md = markdown(&bench, &args.idle);
+    let md_path = args.out.join("servers.md");
+    fs::write(&md_path, &md).with_context(|| format!("cannot write {}", md_path.display()))?;
+    let json_path = args.out.join("servers.json");
+    let json = serde_json::to_string_pretty(&bench).context("cannot encode the results")?;
+    fs::write(&json_path, json + "\n")
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    print!("{md}");
+    eprintln!(
+        "server-bench: wrote {} and {}",
+        md_path.display(),
+        json_path.display()
+    );
+    Ok(bench.points.iter().all(|p| p.failure.is_none()))
+}
+
+#[expect(clippy::too_many_arguments, reason = "one call site, all distinct")]
+fn measure(
+    bin_dir: &Path,
+    args: &Args,
+    label: &str,
+    bin: &str,
+    extra: &[&str],
+    idle: u32,
+    duration: Duration,
+    warmup: Duration,
+) -> Point {
+    let mut point = Point {
+        server: label.to_string(),
+        idle_requested: idle,
+        loadgen: None,
+        server_stopped: None,
+        failure: None,
+    };
+    let mut server = match Server::start(&bin_dir.join(bin), extra) {
+        Ok(s) => s,
+        Err(e) => {
+            point.failure = Some(format!("{e:#}"));
+            return point;
+        }
+    };
+    let output = Command::new(bin_dir.join("loadgen"))
+        .args(["--addr", &server.addr])
+        .args(["--conns", &args.conns.to_string()])
+        .args(["--idle", &idle.to_string()])
+        .args(["--size", &args.size.to_string()])
+        .args(["--duration", &format!("{}ms", duration.as_millis())])
+        .args(["--warmup", &format!("{}ms", warmup.as_millis())])
+        .args(["--json", "--allow-partial-idle"])
+        .stderr(Stdio::piped())
+        .output();
+    match output {
+        Ok(out) => {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            point.loadgen = serde_json::from_str(stdout.trim()).ok();
+            if !out.status.success() {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let last = stderr.lines().last().unwrap_or("no message").trim();
+                point.failure = Some(format!("loadgen {}: {last}", out.status));
+            } else if point.loadgen.is_none() {
+                point.failure = Some("loadgen printed no JSON report".into());
+            }
+        }
+        Err(e) => point.failure = Some(format!("cannot run loadgen: {e}")),
+    }
+    match server.stop() {
+        Ok(line) => point.server_stopped = Some(line),
+        Err(e) => {
+            if point.failure.is_none() {
+                point.failure = Some(format!("{e:#}"));
+            }
+        }
+    }
+    point
+}
+
+/// A running echo server, killed if dropped before [`Server::stop`].
+struct Server {
+    child: Child,
+    addr: String,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Server {
+    fn start(bin: &Path, extra: &[&str]) -> anyhow::Result<Server> {
+        let mut child = Command::new(bin)
+            .args(extra)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let Some(stdout) = child.stdout.take() else {
+            bail!("no stdout pipe");
+        };
+        let mut server = Server {
+            child,
+            addr: String::new(),
+            stdout: BufReader::new(stdout),
+        };
+        let mut line = String::new();
+        server
+            .stdout
+            .read_line(&mut line)
+            .context("cannot read the server's first line")?;
+        match line.trim().strip_prefix("listening on ") {
+            Some(addr) => server.addr = addr.to_string(),
+            None => bail!(
+                "{} printed {:?} instead of its address",
+                bin.display(),
+                line
+            ),
+        }
+        Ok(server)
+    }
+
+    /// SIGTERM, then the `stopped:` line; killed after 10 s.
+    fn stop(&mut self) -> anyhow::Result<String> {
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.child.try_wait()?.is_some() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                bail!("the server did not stop within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest)?;
+        rest.lines()
+            .find(|l| l.starts_with("stopped:"))
+            .map(str::to_string)
+            .context("the server printed no stopped: line")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn markdown(b: &Bench, idles: &[u32]) -> String {
+    let mut s = String::new();
+    s.push_str("# Echo servers: messages per second\n\n");
+    s.push_str(&format!("- date: {}\n", b.date_utc));
+    s.push_str(&format!("- kernel: {}\n", b.kernel));
+    s.push_str(&format!("- CPUs: {}\n", b.cpus));
+    s.push_str(&format!(
+        "- load: {} active connections, closed loop, {}-byte messages, {} s per point after {} s warm-up (loadgen, 1 thread)\n\n",
+        b.conns, b.size, b.duration_s, b.warmup_s
+    ));
+    let header = |s: &mut String, what: &str| {
+        s.push_str(&format!("| {what} |"));
+        for idle in idles {
+            s.push_str(&format!(" {idle} idle |"));
+        }
+        s.push_str("\n|---|");
+        for _ in idles {
+            s.push_str("---:|");
+        }
+        s.push('\n');
+    };
+    let mut notes = Vec::new();
+    let cell = |p: &Point, key: &str| -> String {
+        if let Some(f) = &p.failure {
+            return format!("failed: {}", f.replace('|', "/"));
+        }
+        let v = p.loadgen.as_ref().map_or(Value::Null, |v| match key {
+            "p50" | "p99" => v["latency_us"][key].clone(),
+            k => v[k].clone(),
+        });
+        match v.as_f64() {
+            Some(x) => group(x.round() as u64),
+            None => "?".into(),
+        }
+    };
+    let find = |label: &str, idle: u32| {
+        b.points
+            .iter()
+            .find(|p| p.server == label && p.idle_requested == idle)
+    };
+    for (title, key) in [
+        ("messages/s", "messages_per_sec"),
+        ("p50 latency (µs)", "p50"),
+        ("p99 latency (µs)", "p99"),
+    ] {
+        s.push_str(&format!("## {title}\n\n"));
+        header(&mut s, "server");
+        for (label, _, _) in SERVERS {
+            s.push_str(&format!("| {label} |"));
+            for &idle in idles {
+                let text = find(label, idle).map_or("-".into(), |p| cell(p, key));
+                let short = find(label, idle)
+                    .and_then(|p| p.loadgen.as_ref())
+                    .and_then(|v| v["idle_conns"].as_u64())
+                    .filter(|&open| open < idle as u64);
+                match short {
+                    Some(open) => s.push_str(&format!(" {text} ({open} idle open) |")),
+                    None => s.push_str(&format!(" {text} |")),
+                }
+            }
+            s.push('\n');
+        }
+        s.push('\n');
+    }
+    for p in &b.points {
+        if let Some(open) = p
+            .loadgen
+            .as_ref()
+            .and_then(|v| v["idle_conns"].as_u64())
+            .filter(|&open| open < p.idle_requested as u64)
+        {
+            notes.push(format!(
+                "- {} held only {} of {} idle connections{}.\n",
+                p.server,
+                open,
+                p.idle_requested,
+                if p.server == "select" {
+                    ": it refuses descriptors >= FD_SETSIZE (1024)"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    if !notes.is_empty() {
+        s.push_str("Notes:\n\n");
+        for n in notes {
+            s.push_str(&n);
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// 1234567 → "1,234,567".
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `uname -r`.
+fn kernel_release() -> String {
+    // SAFETY: a zeroed utsname is valid; uname fills NUL-terminated fields.
+    unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return "unknown".into();
+        }
+        std::ffi::CStr::from_ptr(u.release.as_ptr())
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// The current time as `YYYY-MM-DD HH:MM UTC`, without a date crate.
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_grouping() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(group(0), "0");
+        assert_eq!(group(1234), "1,234");
+        assert_eq!(group(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+}

@@ -1,0 +1,228 @@
+//! Helpers for the kernel tests: start real processes, stop them by pid,
+//! run muxtrace and read what it reports.
+#![allow(dead_code)]
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader, Read},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+pub const MUXTRACE: &str = env!("CARGO_BIN_EXE_muxtrace");
+
+/// A binary of the workspace built next to this test (testprogs, demo-servers).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --workspace --bins` (cargo xtask test does)",
+        path.display()
+    );
+    path
+}
+
+/// A child process stopped by pid when the guard drops, so a failing test
+/// leaves nothing running.
+pub struct Proc {
+    pub child: Child,
+    pub pid: u32,
+    stderr_lines: Option<mpsc::Receiver<String>>,
+    stderr_seen: Vec<String>,
+}
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let pid = child.id();
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc {
+            child,
+            pid,
+            stderr_lines: Some(rx),
+            stderr_seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a stderr line containing `needle`.
+    pub fn wait_stderr(&mut self, needle: &str, timeout: Duration) -> String {
+        let rx = self.stderr_lines.as_ref().expect("stderr reader");
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.stderr_seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no stderr line with {needle:?} within {timeout:?}; saw: {:#?}",
+                    self.stderr_seen
+                ),
+            }
+        }
+    }
+
+    /// Reads the first stdout line (test programs print `ready PID` there).
+    pub fn first_stdout_line(&mut self) -> String {
+        let stdout = self.child.stdout.as_mut().expect("stdout");
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while stdout.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+            line.push(byte[0]);
+        }
+        String::from_utf8_lossy(&line).into_owned()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child by pid.
+        unsafe { libc::kill(self.pid as i32, sig) };
+    }
+
+    /// Waits for exit and returns (code, stdout, all of stderr).
+    pub fn finish(mut self, timeout: Duration) -> (Option<i32>, String, String) {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                self.signal(libc::SIGKILL);
+                let _ = self.child.wait();
+                panic!("pid {} did not exit within {timeout:?}", self.pid);
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        let mut stdout = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            let _ = out.read_to_string(&mut stdout);
+        }
+        let mut stderr = self.stderr_seen.join("\n");
+        if let Some(rx) = self.stderr_lines.take() {
+            while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+                stderr.push('\n');
+                stderr.push_str(&line);
+            }
+        }
+        (status.code(), stdout, stderr)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal(libc::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A syscall-burst waiting for SIGUSR1, with its pid.
+pub fn burst(args: &[&str]) -> Proc {
+    let mut p = Proc::spawn(
+        Command::new(workspace_bin("syscall-burst"))
+            .arg("--wait-signal")
+            .args(args),
+    );
+    let line = p.first_stdout_line();
+    assert!(line.starts_with("ready "), "syscall-burst said {line:?}");
+    p
+}
+
+/// Starts muxtrace and waits until it has attached.
+pub fn muxtrace(args: &[&str]) -> Proc {
+    let mut p = Proc::spawn(Command::new(MUXTRACE).args(args));
+    p.wait_stderr("muxtrace: attached", Duration::from_secs(30));
+    p
+}
+
+/// Per pid, per syscall: (calls, errors), parsed from the summary table.
+pub type Table = BTreeMap<u32, BTreeMap<String, (u64, u64)>>;
+
+pub fn parse_summary(text: &str) -> Table {
+    let mut table = Table::new();
+    let mut current = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("pid ") {
+            let pid: u32 = rest
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("pid");
+            table.entry(pid).or_default();
+            current = Some(pid);
+            continue;
+        }
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // % time, seconds, usecs/call, calls, [errors], syscall
+        if cols.len() >= 5 && cols[0].parse::<f64>().is_ok() {
+            let name = cols[cols.len() - 1].to_owned();
+            if name == "total" {
+                continue;
+            }
+            let calls: u64 = cols[3].parse().expect("calls");
+            let errors: u64 = if cols.len() == 6 {
+                cols[4].parse().expect("errors")
+            } else {
+                0
+            };
+            if let Some(pid) = current {
+                table.entry(pid).or_default().insert(name, (calls, errors));
+            }
+        }
+    }
+    table
+}
+
+/// Our programs still loaded in the kernel, waiting out the kernel's
+/// deferred release after the last fd closes.
+pub fn wait_no_programs_loaded() -> Vec<u32> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ids = tracer_user::probes::loaded_program_ids();
+        if ids.is_empty() || Instant::now() > deadline {
+            return ids;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub const NAMES: [&str; 15] = [
+    "select",
+    "pselect6",
+    "poll",
+    "ppoll",
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "epoll_ctl",
+    "accept4",
+    "recvfrom",
+    "recvmsg",
+    "read",
+    "sendto",
+    "sendmsg",
+    "write",
+];

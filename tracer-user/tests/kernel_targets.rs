@@ -1,0 +1,222 @@
+//! Kernel tests: real probes on real processes; the counts muxtrace reports
+//! are checked against what the test programs did. Run as root, one at a
+//! time (`cargo xtask test`).
+mod common;
+
+use std::{process::Command, time::Duration};
+
+use common::*;
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// Distinct counts per syscall, so a call attributed to the wrong syscall shows.
+fn counts() -> Vec<(&'static str, u64)> {
+    NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (*n, 5 + 3 * i as u64))
+        .collect()
+}
+
+fn count_args(counts: &[(&str, u64)]) -> Vec<String> {
+    counts
+        .iter()
+        .flat_map(|(n, c)| ["--count".to_owned(), format!("{n}={c}")])
+        .collect()
+}
+
+#[test]
+fn exact_counts_for_the_traced_process_and_none_for_the_untraced_one() {
+    assert!(
+        wait_no_programs_loaded().is_empty(),
+        "programs of ours loaded before the test"
+    );
+    let counts = counts();
+    let args = count_args(&counts);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let traced = burst(&args);
+    let untraced = burst(&args);
+    let pid = traced.pid.to_string();
+    let mt = muxtrace(&["--pid", &pid, "--summary"]);
+    traced.signal(libc::SIGUSR1);
+    untraced.signal(libc::SIGUSR1);
+    // The target exiting ends the run with the table and exit 0.
+    let (code, stdout, stderr) = mt.finish(LONG);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let table = parse_summary(&stdout);
+    let rows = &table[&traced.pid];
+    for (name, n) in &counts {
+        let (calls, _) = rows.get(*name).copied().unwrap_or_default();
+        assert_eq!(calls, *n, "{name}: reported {calls}, made {n}\n{stdout}");
+    }
+    // accept4 on a listener with nothing pending fails every time (EAGAIN).
+    assert_eq!(rows["accept4"].1, rows["accept4"].0);
+    assert!(
+        !table.contains_key(&untraced.pid),
+        "untraced pid reported:\n{stdout}"
+    );
+    assert!(stdout.contains("exited"), "{stdout}");
+    assert_eq!(
+        wait_no_programs_loaded(),
+        Vec::<u32>::new(),
+        "programs left loaded"
+    );
+}
+
+fn stops_on_signal(sig: i32) {
+    let target = burst(&[]);
+    let pid = target.pid.to_string();
+    let mt = muxtrace(&["--pid", &pid, "--summary"]);
+    assert!(!tracer_user::probes::loaded_program_ids().is_empty());
+    mt.signal(sig);
+    let (code, stdout, stderr) = mt.finish(LONG);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert!(stdout.contains(&format!("pid {pid}")), "{stdout}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        wait_no_programs_loaded(),
+        Vec::<u32>::new(),
+        "programs left loaded"
+    );
+}
+
+#[test]
+fn sigint_ends_the_run_with_the_table_and_detaches() {
+    stops_on_signal(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_ends_the_run_with_the_table_and_detaches() {
+    stops_on_signal(libc::SIGTERM);
+}
+
+#[test]
+fn sighup_ends_the_run_with_the_table_and_detaches() {
+    stops_on_signal(libc::SIGHUP);
+}
+
+#[test]
+fn duration_ends_the_run_and_detaches() {
+    let target = burst(&[]);
+    let pid = target.pid.to_string();
+    let mt = muxtrace(&["--pid", &pid, "--duration", "300ms", "--summary"]);
+    let (code, stdout, stderr) = mt.finish(LONG);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert!(stdout.contains(&format!("pid {pid}")), "{stdout}");
+    assert_eq!(
+        wait_no_programs_loaded(),
+        Vec::<u32>::new(),
+        "programs left loaded"
+    );
+}
+
+#[test]
+fn comm_picks_up_a_process_started_after_attach() {
+    // A uniquely named copy of the test program, so nothing else matches.
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("mxc{}", std::process::id());
+    let exe = dir.path().join(&name);
+    std::fs::copy(workspace_bin("syscall-burst"), &exe).unwrap();
+    let mt = muxtrace(&["--comm", &name, "--summary"]);
+    let mut started = Proc::spawn(Command::new(&exe).args([
+        "--wait-signal",
+        "--count",
+        "epoll_pwait2=7",
+        "--count",
+        "sendmsg=9",
+    ]));
+    let ready = started.first_stdout_line();
+    assert!(ready.starts_with("ready"), "{ready}");
+    started.signal(libc::SIGUSR1);
+    let _ = started.finish(LONG);
+    mt.signal(libc::SIGINT);
+    let (code, stdout, stderr) = mt.finish(LONG);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let table = parse_summary(&stdout);
+    let rows = table
+        .get(&started_pid(&stdout, &name))
+        .expect("process by name in the table");
+    // Setup makes none of these, so the counts are exactly the burst's.
+    assert_eq!(rows["epoll_pwait2"].0, 7, "{stdout}");
+    assert_eq!(rows["sendmsg"].0, 9, "{stdout}");
+}
+
+fn started_pid(summary: &str, name: &str) -> u32 {
+    summary
+        .lines()
+        .find(|l| l.starts_with("pid ") && l.contains(name))
+        .and_then(|l| l[4..].split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no pid line for {name} in:\n{summary}"))
+}
+
+#[test]
+fn launched_command_is_traced_from_its_first_syscall() {
+    let burst_bin = workspace_bin("syscall-burst");
+    let mut cmd = Command::new(MUXTRACE);
+    cmd.args(["--summary", "--"]).arg(&burst_bin).args([
+        "--all",
+        "0",
+        "--count",
+        "epoll_wait=1",
+        "--count",
+        "ppoll=2",
+    ]);
+    let mt = Proc::spawn(&mut cmd);
+    let (code, stdout, stderr) = mt.finish(LONG);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let table = parse_summary(&stdout);
+    assert_eq!(table.len(), 1, "{stdout}");
+    let rows = table.values().next().unwrap();
+    assert_eq!(
+        rows["epoll_wait"].0, 1,
+        "the first epoll_wait is counted:\n{stdout}"
+    );
+    assert_eq!(rows["ppoll"].0, 2, "{stdout}");
+    // Setup's one epoll_ctl (the program's own, before the burst) is seen too.
+    assert_eq!(rows["epoll_ctl"].0, 1, "{stdout}");
+    assert_eq!(wait_no_programs_loaded(), Vec::<u32>::new());
+}
+
+/// Runs a syscall-burst that forks and makes its calls in the child; returns
+/// the parent's pid and muxtrace's summary.
+fn fork_burst(follow: bool) -> (u32, String) {
+    let parent = burst(&[
+        "--fork",
+        "--all",
+        "0",
+        "--count",
+        "recvfrom=6",
+        "--count",
+        "select=4",
+    ]);
+    let pid = parent.pid.to_string();
+    let mut args = vec!["--pid", &pid, "--summary"];
+    if follow {
+        args.push("--follow");
+    }
+    let mt = muxtrace(&args);
+    parent.signal(libc::SIGUSR1);
+    let (code, stdout, stderr) = mt.finish(LONG);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    (parent.pid, stdout)
+}
+
+#[test]
+fn follow_counts_a_forked_child() {
+    let (parent, stdout) = fork_burst(true);
+    let table = parse_summary(&stdout);
+    let children: Vec<_> = table.iter().filter(|(pid, _)| **pid != parent).collect();
+    assert_eq!(children.len(), 1, "{stdout}");
+    let rows = children[0].1;
+    assert_eq!(rows["recvfrom"].0, 6, "{stdout}");
+    assert_eq!(rows["select"].0, 4, "{stdout}");
+}
+
+#[test]
+fn without_follow_a_forked_child_is_not_counted() {
+    let (parent, stdout) = fork_burst(false);
+    let table = parse_summary(&stdout);
+    assert!(table.keys().all(|pid| *pid == parent), "{stdout}");
+    let rows = table.get(&parent).cloned().unwrap_or_default();
+    assert!(!rows.contains_key("recvfrom"), "{stdout}");
+}

@@ -1,0 +1,186 @@
+//! The toolchain bootstrap: nightly with rust-src, LLVM 22, bpf-linker 0.13.0
+//! (see ../shared/TOOLCHAIN.md for why these). Each step checks first and
+//! prints one line; a second run only checks and takes seconds.
+use std::{path::Path, process::Command, time::Instant};
+
+use anyhow::{bail, Result};
+
+use crate::exec::{cargo, exec, is_root, stdout_of};
+
+#[derive(clap::Args, Default)]
+pub struct Args {
+    /// Only check; install nothing.
+    #[arg(long)]
+    pub check: bool,
+}
+
+const LLVM_MAJOR: &str = "22";
+const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
+const LLVM_PACKAGES: &[&str] = &[
+    "llvm-22-dev",
+    "libclang-22-dev",
+    "libpolly-22-dev",
+    "zlib1g-dev",
+    "libzstd-dev",
+];
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+pub fn run(args: &Args) -> Result<()> {
+    let started = Instant::now();
+    step("nightly toolchain", args, nightly_present, install_nightly)?;
+    step("rust-src on nightly", args, rust_src_present, || {
+        exec(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]))
+    })?;
+    check_nightly_llvm()?;
+    step(
+        "LLVM 22 (library and headers)",
+        args,
+        llvm_present,
+        install_llvm,
+    )?;
+    step(
+        "bpf-linker 0.13.0",
+        args,
+        bpf_linker_present,
+        install_bpf_linker,
+    )?;
+    eprintln!(
+        "bootstrap: toolchain ready ({:.1}s)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn step(
+    what: &str,
+    args: &Args,
+    present: impl Fn() -> bool,
+    install: impl Fn() -> Result<()>,
+) -> Result<()> {
+    if present() {
+        eprintln!("bootstrap: {what}: present");
+        return Ok(());
+    }
+    if args.check {
+        bail!("{what} is missing (run cargo xtask bootstrap)");
+    }
+    eprintln!("bootstrap: {what}: installing");
+    install()?;
+    if !present() {
+        bail!("{what} is still missing after installing it");
+    }
+    eprintln!("bootstrap: {what}: installed");
+    Ok(())
+}
+
+fn nightly_present() -> bool {
+    stdout_of(Command::new("rustup").args(["toolchain", "list"]))
+        .is_some_and(|s| s.lines().any(|l| l.starts_with("nightly")))
+}
+
+fn install_nightly() -> Result<()> {
+    if stdout_of(Command::new("rustup").arg("--version")).is_none() {
+        bail!("rustup is not installed; install it from rustup.rs, then rerun");
+    }
+    exec(Command::new("rustup").args([
+        "toolchain",
+        "install",
+        "nightly",
+        "--profile",
+        "minimal",
+        "--component",
+        "rust-src",
+    ]))
+}
+
+fn rust_src_present() -> bool {
+    stdout_of(Command::new("rustup").args([
+        "component",
+        "list",
+        "--toolchain",
+        "nightly",
+        "--installed",
+    ]))
+    .is_some_and(|s| s.lines().any(|l| l.starts_with("rust-src")))
+}
+
+/// bpf-linker links the bitcode rustc emits, so their LLVM majors must match.
+fn check_nightly_llvm() -> Result<()> {
+    let Some(version) = stdout_of(Command::new("rustc").args(["+nightly", "-vV"])) else {
+        bail!("cannot run rustc +nightly -vV");
+    };
+    let major = version
+        .lines()
+        .find_map(|l| l.strip_prefix("LLVM version: "))
+        .and_then(|v| v.split('.').next())
+        .unwrap_or("?")
+        .to_owned();
+    if major != LLVM_MAJOR {
+        bail!(
+            "nightly rustc uses LLVM {major}, but this project's bpf-linker is built for LLVM {LLVM_MAJOR}; install a nightly with LLVM {LLVM_MAJOR} (see ../shared/TOOLCHAIN.md)"
+        );
+    }
+    eprintln!("bootstrap: nightly rustc's LLVM is {LLVM_MAJOR}: ok");
+    Ok(())
+}
+
+fn llvm_present() -> bool {
+    let lib = Path::new(LLVM_PREFIX).join("lib");
+    let has_lib = std::fs::read_dir(&lib).is_ok_and(|entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().starts_with("libLLVM"))
+    });
+    has_lib && Path::new(LLVM_PREFIX).join("include/llvm").is_dir()
+}
+
+fn install_llvm() -> Result<()> {
+    let has_apt = Path::new("/usr/bin/apt-get").exists();
+    if !is_root() || !has_apt {
+        bail!(
+            "LLVM 22 is missing; install it as root with: apt-get install -y {}",
+            LLVM_PACKAGES.join(" ")
+        );
+    }
+    // A fresh machine's package lists may be empty or old.
+    exec(
+        Command::new("apt-get")
+            .arg("update")
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    exec(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(LLVM_PACKAGES)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+fn bpf_linker_present() -> bool {
+    stdout_of(Command::new("bpf-linker").arg("--version"))
+        .is_some_and(|v| v.contains(BPF_LINKER_VERSION))
+}
+
+fn install_bpf_linker() -> Result<()> {
+    exec(
+        cargo()
+            .args([
+                "install",
+                "bpf-linker",
+                "--version",
+                BPF_LINKER_VERSION,
+                "--locked",
+                "--no-default-features",
+                "--features",
+                "llvm-22",
+            ])
+            // Without it the build looks in /usr and fails with `-lLLVM`.
+            .env("LLVM_PREFIX", LLVM_PREFIX),
+    )
+}

@@ -1,0 +1,41 @@
+//! `cargo xtask test`: bootstrap, lint, build, then every test. The kernel
+//! tests load eBPF programs, so this runs as root or refuses — a kernel test
+//! is never silently skipped. Tests run one at a time: they share the kernel.
+use anyhow::{bail, Result};
+
+use crate::{
+    bootstrap,
+    exec::{cargo, exec, is_root},
+};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Skip `cargo fmt --check` and clippy.
+    #[arg(long)]
+    no_lint: bool,
+    /// Passed to `cargo test` after `--` (a test name filter, say).
+    #[arg(trailing_var_arg = true)]
+    rest: Vec<String>,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    if !is_root() {
+        bail!(
+            "cargo xtask test must run as root: its kernel tests load eBPF programs (sudo -E cargo xtask test)"
+        );
+    }
+    bootstrap::run(&bootstrap::Args::default())?;
+    if !args.no_lint {
+        exec(cargo().args(["fmt", "--all", "--", "--check"]))?;
+        exec(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    }
+    // Tests start these binaries (muxtrace, the echo servers, the test programs).
+    // Only the default members: the eBPF crate builds for the bpf target alone,
+    // through tracer-user's build script.
+    exec(cargo().args(["build", "--bins"]))?;
+    exec(
+        cargo()
+            .args(["test", "--", "--test-threads=1"])
+            .args(&args.rest),
+    )
+}
