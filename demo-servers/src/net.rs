@@ -63,7 +63,7 @@ impl Listener {
     ///
     /// On EMFILE/ENFILE the spare descriptor is freed, the waiting connection
     /// is accepted and closed at once, the spare is reopened and the error is
-    /// returned for the caller to count.
+    /// returned for the caller to count (`Ok(None)` if nobody was waiting).
     pub fn accept(&mut self) -> io::Result<Option<OwnedFd>> {
         let mut flags = libc::SOCK_CLOEXEC;
         if self.nonblocking {
@@ -84,11 +84,20 @@ impl Listener {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if sys::would_block(&e) => return Ok(None),
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-                    if self.reserve.take().is_some() {
-                        drop(self.accept_raw(flags));
+                    // accept4 reports EMFILE before looking at the queue, so
+                    // only the shedding accept tells whether anyone waited.
+                    if self.reserve.take().is_none() {
+                        // Lost earlier; with luck a descriptor is free now.
                         self.reserve = File::open("/dev/null").ok();
+                        return Err(e);
                     }
-                    return Err(e);
+                    let shed = self.accept_raw(flags).map(drop);
+                    self.reserve = File::open("/dev/null").ok();
+                    return match shed {
+                        Ok(()) => Err(io::Error::new(e.kind(), format!("{e}; connection closed"))),
+                        Err(again) if sys::would_block(&again) => Ok(None),
+                        Err(other) => Err(other),
+                    };
                 }
                 Err(e) => return Err(e),
             }

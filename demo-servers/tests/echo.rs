@@ -63,7 +63,7 @@ fn two_hundred_clients_with_interleaved_partial_writes() {
                 }
             }
             round += 1;
-            if round % 8 == 0 {
+            if round.is_multiple_of(8) {
                 thread::sleep(Duration::from_millis(1));
             }
         }
@@ -106,12 +106,18 @@ fn abrupt_disconnects_and_half_closes_leave_the_server_serving() {
             let mut back = Vec::new();
             c.read_to_end(&mut back)
                 .unwrap_or_else(|e| panic!("{what}: half-closed client {i}: {e}"));
-            assert!(back == part, "{what}: half-closed client {i} got a wrong echo");
+            assert!(
+                back == part,
+                "{what}: half-closed client {i} got a wrong echo"
+            );
         }
 
         midway.write_all(&message[7_000..]).unwrap();
         let back = read_exact(&mut midway, message.len(), what);
-        assert!(back == message, "{what}: the mid-message client's echo differs");
+        assert!(
+            back == message,
+            "{what}: the mid-message client's echo differs"
+        );
         round_trip(&mut steady, b"after", what);
         let mut fresh = connect(server.addr);
         round_trip(&mut fresh, b"fresh", what);
@@ -285,7 +291,10 @@ fn select_refuses_descriptors_at_or_above_fd_setsize() {
         }
         // The server had not yet seen the closes; it refused this one.
         extra_refusals += 1;
-        assert!(Instant::now() < deadline, "no room after closing 10 connections");
+        assert!(
+            Instant::now() < deadline,
+            "no room after closing 10 connections"
+        );
         thread::sleep(Duration::from_millis(50));
     }
     drop(clients);
@@ -319,11 +328,18 @@ fn sigterm_and_sigint_stop_cleanly_with_matching_stats() {
         let mut probe = connect(server.addr);
         round_trip(&mut probe, b"x", label); // all five accepted
         drop(probe);
-        let signal = if n % 2 == 0 { libc::SIGTERM } else { libc::SIGINT };
+        let signal = if n % 2 == 0 {
+            libc::SIGTERM
+        } else {
+            libc::SIGINT
+        };
         let started = Instant::now();
         let (status, rest) = server.stop_with(signal);
         assert!(status.success(), "{label}: exit status {status}");
-        assert!(started.elapsed() < Duration::from_secs(10), "{label}: slow stop");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{label}: slow stop"
+        );
         let total: usize = sizes.iter().sum::<usize>() + 1;
         let expected = format!("stopped: connections=6 bytes_echoed={total} errors=0");
         assert_eq!(rest.trim(), expected, "{label} (signal {signal})");

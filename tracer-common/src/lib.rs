@@ -175,11 +175,15 @@ impl ErrnoClass {
         ErrnoClass::Other,
     ];
 
-    /// `errno` is positive (the negated return value).
+    /// `errno` is positive (the negated return value). At the exit
+    /// tracepoint a call cut short by a signal still carries the kernel's
+    /// internal restart codes (ERESTARTSYS 512, ERESTARTNOINTR 513,
+    /// ERESTARTNOHAND 514, ERESTART_RESTARTBLOCK 516); user space later sees
+    /// EINTR or a transparent restart. Both mean "interrupted by a signal".
     #[inline(always)]
     pub const fn of(errno: u64) -> ErrnoClass {
         match errno {
-            4 => ErrnoClass::Eintr,
+            4 | 512 | 513 | 514 | 516 => ErrnoClass::Eintr,
             9 => ErrnoClass::Ebadf,
             22 => ErrnoClass::Einval,
             11 => ErrnoClass::Eagain,

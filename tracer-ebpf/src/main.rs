@@ -439,7 +439,8 @@ fn on_exit(ctx: &TracePointContext, kind: SyscallKind) {
             s.scanned += t.watched;
             // select writes its sets back on success; poll writes revents
             // back even when interrupted.
-            let copied_back = ret >= 0 || (kind.is_poll() && errno == 4);
+            let copied_back =
+                ret >= 0 || (kind.is_poll() && matches!(ErrnoClass::of(errno), ErrnoClass::Eintr));
             if copied_back {
                 s.bookkeeping_out += t.bookkeeping_out_fixed;
             }

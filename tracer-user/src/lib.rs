@@ -2,6 +2,7 @@
 //! their maps into snapshots, the metrics model and the sinks.
 pub mod cli;
 pub mod error;
+pub mod model;
 pub mod probes;
 pub mod session;
 pub mod snapshot;

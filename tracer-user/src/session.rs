@@ -5,7 +5,7 @@
 use std::{
     collections::BTreeMap,
     io::{IsTerminal as _, Write as _},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use tokio::signal::unix::{signal, SignalKind};
@@ -14,6 +14,7 @@ use tracer_common::traced;
 use crate::{
     cli::Cli,
     error::{Result, UserError},
+    model::{self, Metrics},
     probes::{ProbeConfig, Probes, LIVENESS_POLL},
     snapshot::Snapshot,
     summary,
@@ -54,8 +55,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         follow: cli.follow,
         comm: cli.comm.clone(),
     };
-    let mut probes = Probes::attach(&config, &root)?;
-    let started = Instant::now();
+    let probes = Probes::attach(&config, &root)?;
+    let mut collector = Collector {
+        probes,
+        known: BTreeMap::new(),
+        started: Instant::now(),
+        prev: None,
+        baseline: None,
+    };
 
     // The command is forked before anything else is traced, held before exec
     // until its pid is in the traced set: its first syscall is seen.
@@ -63,50 +70,126 @@ pub async fn run(cli: Cli) -> Result<()> {
         true => None,
         false => Some(Launched::start(&cli.command)?),
     };
-    let mut known: BTreeMap<u32, Known> = BTreeMap::new();
     for id in &explicit {
-        probes.trace(id.pid, traced::EXPLICIT)?;
-        register(&mut known, &mut probes, id.pid, Some(id.clone()));
+        collector.probes.trace(id.pid, traced::EXPLICIT)?;
+        collector.register(id.pid, Some(id.clone()));
     }
     if let Some(name) = &cli.comm {
         for id in targets::find_by_comm(name) {
-            probes.trace(id.pid, traced::COMM_MATCH)?;
-            register(&mut known, &mut probes, id.pid, Some(id));
+            collector.probes.trace(id.pid, traced::COMM_MATCH)?;
+            collector.register(id.pid, Some(id));
         }
     }
     if let Some(child) = launched.as_mut() {
-        probes.trace(child.pid, traced::EXPLICIT)?;
+        collector.probes.trace(child.pid, traced::EXPLICIT)?;
         child.release(&cli.command[0])?;
         let id = ProcessId::of(child.pid);
-        register(&mut known, &mut probes, child.pid, id);
+        collector.register(child.pid, id);
     }
-    announce(&cli, &known);
+    announce(&cli, &collector.known);
 
-    let result = trace_loop(&cli, &mut probes, &mut known, launched.as_mut(), started).await;
+    let result = trace_loop(&cli, &mut collector, launched.as_mut()).await;
     if let Some(child) = launched.as_mut() {
         child.terminate();
     }
-    let (snapshot, reason) = result?;
+    let (metrics, reason) = result?;
     log::info!("session ended: {reason:?}");
 
-    let idle: Vec<(u32, Vec<u8>)> = known
-        .iter()
-        .filter(|(tgid, _)| !snapshot.processes.contains_key(tgid))
-        .map(|(tgid, k)| (*tgid, k.comm.clone()))
-        .collect();
-    let text = summary::render(&snapshot, &idle);
-    write_stdout(&text)?;
-    drop(probes);
+    if cli.json {
+        write_json("final", &metrics)?;
+    }
+    if cli.summary || !cli.json {
+        let idle: Vec<(u32, String)> = collector
+            .known
+            .iter()
+            .map(|(tgid, k)| (*tgid, targets::display_comm(&k.comm)))
+            .collect();
+        write_stdout(&summary::render(&metrics, &idle, cli.wide))?;
+    }
+    drop(collector);
     Ok(())
+}
+
+/// Owns the probes and what user space knows about the traced processes;
+/// turns map reads into metrics.
+struct Collector {
+    probes: Probes,
+    known: BTreeMap<u32, Known>,
+    started: Instant,
+    prev: Option<Snapshot>,
+    /// Set by a reset: figures count from here.
+    baseline: Option<Snapshot>,
+}
+
+impl Collector {
+    /// Reads the maps and computes metrics against the previous reading.
+    fn collect(&mut self) -> Result<Metrics> {
+        let dump = self.probes.dump()?;
+        let cost = self.probes.cost();
+        let known = &self.known;
+        let mut snapshot = Snapshot::from_dump(self.started.elapsed(), dump, cost, |tgid| {
+            let (comm, alive) = match known.get(&tgid) {
+                Some(k) => (k.comm.clone(), k.alive),
+                None => {
+                    // Seen only in the aggregates: a short-lived followed child.
+                    let id = ProcessId::of(tgid);
+                    let comm = targets::comm_of(tgid).unwrap_or_else(|| b"?".to_vec());
+                    (comm, id.as_ref().is_some_and(ProcessId::alive))
+                }
+            };
+            let classes = if alive {
+                targets::fd_table(tgid).classes
+            } else {
+                BTreeMap::new()
+            };
+            (comm, alive, classes)
+        });
+        self.refresh_sockets();
+        if let Some(base) = &self.baseline {
+            snapshot = model::rebase(&snapshot, base);
+        }
+        let metrics = model::compute(self.prev.as_ref(), &snapshot);
+        self.prev = Some(snapshot);
+        Ok(metrics)
+    }
+
+    /// Figures count from now on (the dashboard's `r`).
+    #[allow(dead_code)]
+    fn reset(&mut self) -> Result<()> {
+        let dump = self.probes.dump()?;
+        let cost = self.probes.cost();
+        let base = Snapshot::from_dump(self.started.elapsed(), dump, cost, |_| {
+            (Vec::new(), true, BTreeMap::new())
+        });
+        self.prev = None;
+        self.baseline = Some(base);
+        Ok(())
+    }
+
+    /// Sockets opened since the last reading (connect, socket) are marked too.
+    fn refresh_sockets(&mut self) {
+        for (tgid, k) in &self.known {
+            if !k.alive {
+                continue;
+            }
+            for fd in targets::socket_fds(*tgid) {
+                if let Err(e) = self.probes.mark_socket(*tgid, fd) {
+                    log::debug!("{e}");
+                }
+            }
+        }
+    }
+
+    fn register(&mut self, tgid: u32, id: Option<ProcessId>) {
+        register(&mut self.known, &mut self.probes, tgid, id);
+    }
 }
 
 async fn trace_loop(
     cli: &Cli,
-    probes: &mut Probes,
-    known: &mut BTreeMap<u32, Known>,
+    collector: &mut Collector,
     mut launched: Option<&mut Launched>,
-    started: Instant,
-) -> Result<(Snapshot, EndReason)> {
+) -> Result<(Metrics, EndReason)> {
     let sig = |kind: SignalKind| {
         signal(kind).map_err(|e| UserError::runtime(format!("cannot handle signals: {e}")))
     };
@@ -116,7 +199,7 @@ async fn trace_loop(
     let mut liveness = tokio::time::interval(LIVENESS_POLL);
     let mut tick = tokio::time::interval(cli.interval);
     tick.tick().await;
-    let deadline = cli.duration.map(|d| started + d);
+    let deadline = cli.duration.map(|d| collector.started + d);
     let sleep_until = async {
         match deadline {
             Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -132,15 +215,18 @@ async fn trace_loop(
             _ = sighup.recv() => break EndReason::Signal("SIGHUP"),
             _ = &mut sleep_until => break EndReason::Duration,
             _ = tick.tick() => {
-                let _snapshot = take_snapshot(probes, known, started)?;
+                let metrics = collector.collect()?;
+                if cli.json {
+                    write_json("interval", &metrics)?;
+                }
             }
             _ = liveness.tick() => {
                 if let Some(child) = launched.as_deref_mut() {
                     child.try_reap();
                 }
-                discover(probes, known)?;
+                discover(&mut collector.probes, &mut collector.known)?;
                 let mut any_alive = false;
-                for k in known.values_mut() {
+                for k in collector.known.values_mut() {
                     k.alive = k.alive && k.id.as_ref().is_some_and(ProcessId::alive);
                     any_alive |= k.alive;
                 }
@@ -151,29 +237,23 @@ async fn trace_loop(
         }
     };
     // Followed children may have appeared since the last poll.
-    discover(probes, known)?;
-    Ok((take_snapshot(probes, known, started)?, reason))
+    discover(&mut collector.probes, &mut collector.known)?;
+    Ok((collector.collect()?, reason))
 }
 
-fn take_snapshot(
-    probes: &Probes,
-    known: &mut BTreeMap<u32, Known>,
-    started: Instant,
-) -> Result<Snapshot> {
-    let dump = probes.dump()?;
-    let cost = probes.cost();
-    Ok(Snapshot::from_dump(started.elapsed(), dump, cost, |tgid| {
-        match known.get(&tgid) {
-            Some(k) => (k.comm.clone(), k.alive),
-            None => {
-                // Seen only in the aggregates: a short-lived followed child.
-                let id = ProcessId::of(tgid);
-                let comm = targets::comm_of(tgid).unwrap_or_else(|| b"?".to_vec());
-                let alive = id.as_ref().is_some_and(ProcessId::alive);
-                (comm, alive)
-            }
-        }
-    }))
+/// One JSON object per line: `{"type": "interval"|"final", …Metrics}`.
+fn write_json(kind: &str, metrics: &Metrics) -> Result<()> {
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        #[serde(flatten)]
+        metrics: &'a Metrics,
+    }
+    let mut text = serde_json::to_string(&Line { kind, metrics })
+        .map_err(|e| UserError::runtime(format!("cannot encode JSON: {e}")))?;
+    text.push('\n');
+    write_stdout(&text)
 }
 
 /// Registers processes the kernel added to the traced set (followed children,
@@ -283,7 +363,3 @@ fn write_stdout(text: &str) -> Result<()> {
 pub fn stdout_is_terminal() -> bool {
     std::io::stdout().is_terminal()
 }
-
-/// Poll interval is also the worst-case delay before a target's exit ends
-/// the run.
-pub const _EXIT_LATENCY: Duration = LIVENESS_POLL;

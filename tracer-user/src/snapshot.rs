@@ -15,6 +15,8 @@ pub struct ProcessSnap {
     /// False once the process has exited; its last figures stay.
     pub alive: bool,
     pub syscalls: BTreeMap<SyscallKind, SyscallStats>,
+    /// fd class → count, from /proc/PID/fd at snapshot time.
+    pub fd_classes: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,7 +45,7 @@ impl Snapshot {
         elapsed: Duration,
         dump: MapDump,
         cost: Option<ProbeCost>,
-        mut describe: impl FnMut(u32) -> (Vec<u8>, bool),
+        mut describe: impl FnMut(u32) -> (Vec<u8>, bool, BTreeMap<String, u32>),
     ) -> Snapshot {
         let mut processes: BTreeMap<u32, ProcessSnap> = BTreeMap::new();
         for (key, stats) in dump.stats {
@@ -51,12 +53,13 @@ impl Snapshot {
                 continue;
             };
             let process = processes.entry(key.tgid).or_insert_with(|| {
-                let (comm, alive) = describe(key.tgid);
+                let (comm, alive, fd_classes) = describe(key.tgid);
                 ProcessSnap {
                     tgid: key.tgid,
                     comm,
                     alive,
                     syscalls: BTreeMap::new(),
+                    fd_classes,
                 }
             });
             process.syscalls.insert(kind, stats);

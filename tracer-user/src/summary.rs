@@ -1,122 +1,187 @@
-//! The end-of-run table: per process, one row per syscall, like `strace -c`.
+//! The end-of-run table: per process, one row per syscall, like `strace -c`
+//! with the costs of waiting added. Fits 100 columns; `--wide` adds the rest.
 
 use std::fmt::Write as _;
 
-use tracer_common::SyscallKind;
+use crate::model::{bytes, Metrics, ProcessMetrics, Window};
 
-use crate::{snapshot::Snapshot, targets::display_comm};
-
-/// Renders the table for every process in the snapshot. `extra` lists traced
-/// processes that made none of the measured calls, so they are not silently
-/// missing.
-pub fn render(snapshot: &Snapshot, idle: &[(u32, Vec<u8>)]) -> String {
+/// Renders the table for every process. `idle` lists traced processes that
+/// made none of the measured calls, so they are not silently missing.
+pub fn render(metrics: &Metrics, idle: &[(u32, String)], wide: bool) -> String {
     let mut out = String::new();
-    for process in snapshot.processes.values() {
-        let state = if process.alive { "" } else { ", exited" };
-        let _ = writeln!(
-            out,
-            "pid {} ({}{state})",
-            process.tgid,
-            display_comm(&process.comm)
-        );
-        let total_ns: u64 = process.syscalls.values().map(|s| s.wall_ns).sum();
-        let _ = writeln!(
-            out,
-            "{:>6} {:>11} {:>11} {:>10} {:>9}  syscall",
-            "% time", "seconds", "usecs/call", "calls", "errors"
-        );
-        let _ = writeln!(out, "{}", rule());
-        let mut rows: Vec<(SyscallKind, &tracer_common::SyscallStats)> =
-            process.syscalls.iter().map(|(k, s)| (*k, s)).collect();
-        rows.sort_by(|a, b| b.1.wall_ns.cmp(&a.1.wall_ns).then(a.0.cmp(&b.0)));
-        let (mut calls, mut errors) = (0u64, 0u64);
-        for (kind, s) in rows {
-            calls += s.calls;
-            errors += s.errors;
-            let _ = writeln!(
-                out,
-                "{:>6.2} {:>11.6} {:>11} {:>10} {:>9}  {}",
-                percent(s.wall_ns, total_ns),
-                s.wall_ns as f64 / 1e9,
-                per_call_us(s.wall_ns, s.calls),
-                s.calls,
-                if s.errors > 0 {
-                    s.errors.to_string()
-                } else {
-                    String::new()
-                },
-                kind.name()
-            );
-        }
-        let _ = writeln!(out, "{}", rule());
-        let _ = writeln!(
-            out,
-            "{:>6.2} {:>11.6} {:>11} {:>10} {:>9}  total",
-            100.0,
-            total_ns as f64 / 1e9,
-            per_call_us(total_ns, calls),
-            calls,
-            if errors > 0 {
-                errors.to_string()
-            } else {
-                String::new()
-            },
-        );
-        out.push('\n');
+    for p in &metrics.processes {
+        process_table(&mut out, p, wide);
     }
-    for (tgid, comm) in idle {
-        if !snapshot.processes.contains_key(tgid) {
+    for (pid, comm) in idle {
+        if !metrics.processes.iter().any(|p| p.pid == *pid) {
             let _ = writeln!(
                 out,
-                "pid {tgid} ({}): no select, poll, epoll or socket I/O calls seen\n",
-                display_comm(comm)
+                "pid {pid} ({comm}): no select, poll, epoll or socket I/O calls seen\n"
             );
         }
     }
-    let losses: Vec<String> = tracer_common::Stat::ALL
-        .iter()
-        .filter(|s| snapshot.counters[**s as usize] > 0)
-        .map(|s| format!("{}={}", s.name(), snapshot.counters[*s as usize]))
-        .collect();
-    if !losses.is_empty() || snapshot.read_errors > 0 {
+    if !metrics.losses.is_empty() {
+        let list: Vec<String> = metrics
+            .losses
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = writeln!(out, "lost or unmeasured: {}", list.join(" "));
+    }
+    if let Some(cost) = &metrics.cost {
         let _ = writeln!(
             out,
-            "lost or unmeasured: {}{}",
-            losses.join(" "),
-            if snapshot.read_errors > 0 {
-                format!(" map_read_errors={}", snapshot.read_errors)
-            } else {
-                String::new()
-            }
+            "muxtrace's probes ran {} times for {:.3} s in total ({:.0} ns per run)",
+            cost.run_count,
+            cost.run_time_ns as f64 / 1e9,
+            cost.ns_per_run
         );
     }
     out
 }
 
-fn rule() -> &'static str {
-    "------ ----------- ----------- ---------- ---------  ----------------"
-}
-
-fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
+fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool) {
+    let state = if p.alive { "" } else { ", exited" };
+    let _ = writeln!(
+        out,
+        "pid {} ({}{state}): {} model, {:.1} s traced",
+        p.pid,
+        p.comm,
+        p.model.name(),
+        p.total.seconds
+    );
+    let mut header = format!(
+        "{:<12} {:>9} {:>6} {:>9} {:>8} {:>7} {:>6} {:>5} {:>6} {:>9} {:>9}",
+        "syscall",
+        "calls",
+        "errors",
+        "seconds",
+        "us/call",
+        "watched",
+        "ready",
+        "eff%",
+        "oncpu%",
+        "bkkp/call",
+        "payload"
+    );
+    if wide {
+        let _ = write!(
+            header,
+            " {:>8} {:>6} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>10}",
+            "timeouts",
+            "EINTR",
+            "EAGAIN",
+            "EBADF",
+            "p50 us",
+            "p99 us",
+            "off-cpu s",
+            "sched-wk",
+            "empty-wk",
+            "herd",
+            "bkkp/ready"
+        );
     }
+    let _ = writeln!(out, "{header}");
+    let _ = writeln!(out, "{}", "-".repeat(header.len()));
+    let mut rows: Vec<(&str, &Window)> = p.syscalls.iter().map(|s| (s.syscall, &s.total)).collect();
+    rows.sort_by(|a, b| b.1.wall_ns.cmp(&a.1.wall_ns).then(a.0.cmp(b.0)));
+    for (name, w) in rows {
+        row(out, name, w, wide);
+    }
+    let _ = writeln!(out, "{}", "-".repeat(header.len()));
+    row(out, "total", &p.total, wide);
+    for line in wrap(&p.verdict, 100) {
+        let _ = writeln!(out, "{line}");
+    }
+    out.push('\n');
 }
 
-fn per_call_us(ns: u64, calls: u64) -> u64 {
-    ns.checked_div(calls).unwrap_or(0) / 1000
+/// Word-wraps at `width` columns.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let last = lines.last_mut().expect("one line");
+        if !last.is_empty() && last.chars().count() + 1 + word.chars().count() > width {
+            lines.push(word.to_owned());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        }
+    }
+    lines
+}
+
+fn row(out: &mut String, name: &str, w: &Window, wide: bool) {
+    let waits = w.watched > 0 || w.ready > 0 || w.timeouts > 0 || w.scanned > 0;
+    let dash = |v: String| if waits { v } else { "-".to_owned() };
+    let per_call = |v: u64| {
+        if w.calls == 0 {
+            0.0
+        } else {
+            v as f64 / w.calls as f64
+        }
+    };
+    let bookkeeping = w.bookkeeping_in_bytes + w.bookkeeping_out_bytes;
+    let _ = write!(
+        out,
+        "{:<12} {:>9} {:>6} {:>9.6} {:>8.2} {:>7} {:>6} {:>5} {:>6.1} {:>9} {:>9}",
+        name,
+        w.calls,
+        w.errors,
+        w.wall_ns as f64 / 1e9,
+        per_call(w.wall_ns) / 1e3,
+        dash(format!("{:.1}", w.watched_avg)),
+        dash(format!("{:.1}", w.ready_avg)),
+        dash(format!("{:.1}", w.efficiency * 100.0)),
+        w.on_cpu_share * 100.0,
+        if bookkeeping > 0 {
+            bytes(per_call(bookkeeping))
+        } else {
+            "-".to_owned()
+        },
+        if w.payload_bytes > 0 {
+            bytes(w.payload_bytes as f64)
+        } else {
+            "-".to_owned()
+        },
+    );
+    if wide {
+        let _ = write!(
+            out,
+            " {:>8} {:>6} {:>7} {:>6} {:>9.1} {:>9.1} {:>9.3} {:>9} {:>7} {:>6} {:>10}",
+            w.timeouts,
+            w.eintr,
+            w.eagain,
+            w.ebadf,
+            w.wall_p50_ns / 1e3,
+            w.wall_p99_ns / 1e3,
+            w.off_cpu_ns as f64 / 1e9,
+            w.sched_wakeups,
+            w.empty_wakeups,
+            w.herd_wakeups,
+            if w.ready > 0 {
+                bytes(w.bookkeeping_bytes_per_ready)
+            } else {
+                "-".to_owned()
+            },
+        );
+    }
+    out.push('\n');
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use std::{collections::BTreeMap, time::Duration};
 
-    use tracer_common::SyscallStats;
+    use tracer_common::{SyscallKind, SyscallStats};
 
     use super::*;
-    use crate::snapshot::ProcessSnap;
+    use crate::{
+        model,
+        snapshot::{ProcessSnap, Snapshot},
+    };
 
     fn stats(calls: u64, errors: u64, wall_ns: u64) -> SyscallStats {
         SyscallStats {
@@ -127,12 +192,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn table_sorts_by_time_and_totals() {
+    fn metrics() -> Metrics {
         let mut syscalls = BTreeMap::new();
         syscalls.insert(SyscallKind::Read, stats(10, 2, 1_000_000));
-        syscalls.insert(SyscallKind::EpollWait, stats(4, 0, 3_000_000));
-        let mut snap = Snapshot::default();
+        let mut poll = stats(4, 0, 3_000_000);
+        poll.watched = 4 * 100;
+        poll.scanned = 4 * 100;
+        poll.ready = 4;
+        poll.useful_wakeups = 4;
+        poll.bookkeeping_in = 4 * 800;
+        poll.bookkeeping_out = 4 * 200;
+        syscalls.insert(SyscallKind::Poll, poll);
+        let mut snap = Snapshot {
+            elapsed: Duration::from_secs(2),
+            ..Snapshot::default()
+        };
         snap.processes.insert(
             7,
             ProcessSnap {
@@ -140,15 +214,33 @@ mod tests {
                 comm: b"srv".to_vec(),
                 alive: false,
                 syscalls,
+                fd_classes: BTreeMap::new(),
             },
         );
-        let text = render(&snap, &[(8, b"idle".to_vec())]);
+        model::compute(None, &snap)
+    }
+
+    #[test]
+    fn table_sorts_by_time_totals_and_fits_100_columns() {
+        let text = render(&metrics(), &[(8, "idle".to_owned())], false);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "pid 7 (srv, exited)");
-        assert!(lines[3].ends_with("epoll_wait"), "{text}");
-        assert!(lines[3].starts_with(" 75.00"), "{text}");
-        assert!(lines[4].ends_with("read"), "{text}");
-        assert!(lines[6].contains("        14         2  total"), "{text}");
+        assert_eq!(lines[0], "pid 7 (srv, exited): poll model, 2.0 s traced");
+        assert!(lines[3].starts_with("poll "), "{text}");
+        assert!(lines[3].contains("100.0"), "watched: {text}");
+        assert!(lines[3].contains("1000 B"), "bookkeeping per call: {text}");
+        assert!(lines[4].starts_with("read "), "{text}");
+        assert!(
+            lines[6].starts_with("total               14      2"),
+            "{text}"
+        );
+        assert!(lines[7].starts_with("poll scans 100 fds"), "{text}");
         assert!(text.contains("pid 8 (idle): no select"), "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+    }
+
+    #[test]
+    fn wide_adds_columns() {
+        let text = render(&metrics(), &[], true);
+        assert!(text.lines().nth(1).unwrap().contains("EINTR"), "{text}");
     }
 }

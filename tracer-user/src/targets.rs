@@ -165,23 +165,53 @@ pub fn find_by_comm(name: &str) -> Vec<ProcessId> {
     out
 }
 
-/// Socket fds of a process, from the `socket:[inode]` links in /proc/PID/fd.
-pub fn socket_fds(pid: u32) -> Vec<u32> {
+/// What a process's fds are, from /proc/PID/fd: class → count, and the
+/// socket fds (so payload on them counts as socket payload).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FdTable {
+    pub classes: std::collections::BTreeMap<String, u32>,
+    pub sockets: Vec<u32>,
+}
+
+pub fn fd_table(pid: u32) -> FdTable {
+    let mut table = FdTable::default();
     let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return Vec::new();
+        return table;
     };
-    entries
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let fd: u32 = e.file_name().to_str()?.parse().ok()?;
-            let target = fs::read_link(e.path()).ok()?;
-            target
-                .as_os_str()
-                .as_bytes()
-                .starts_with(b"socket:")
-                .then_some(fd)
-        })
-        .collect()
+    for e in entries.flatten() {
+        let Some(fd) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(target) = fs::read_link(e.path()) else {
+            continue;
+        };
+        let class = fd_class(target.as_os_str().as_bytes());
+        if class == "socket" {
+            table.sockets.push(fd);
+        }
+        *table.classes.entry(class.to_owned()).or_default() += 1;
+    }
+    table
+}
+
+/// The class of an fd from its /proc link target.
+pub fn fd_class(target: &[u8]) -> &'static str {
+    match target {
+        t if t.starts_with(b"socket:") => "socket",
+        t if t.starts_with(b"pipe:") => "pipe",
+        b"anon_inode:[eventfd]" => "eventfd",
+        b"anon_inode:[eventpoll]" => "epoll",
+        b"anon_inode:[timerfd]" => "timerfd",
+        b"anon_inode:[signalfd]" => "signalfd",
+        t if t.starts_with(b"anon_inode:") => "anon_inode",
+        t if t.starts_with(b"/dev/") => "device",
+        _ => "file",
+    }
+}
+
+/// Socket fds of a process.
+pub fn socket_fds(pid: u32) -> Vec<u32> {
+    fd_table(pid).sockets
 }
 
 /// A command started by muxtrace, held before `execve` until it is traced.
@@ -380,6 +410,16 @@ mod tests {
         let me = i64::from(std::process::id());
         let twice = resolve_pids(&[me, me]).unwrap_err();
         assert!(twice.message.contains("twice"), "{}", twice.message);
+    }
+
+    #[test]
+    fn fd_classes_from_link_targets() {
+        assert_eq!(fd_class(b"socket:[1234]"), "socket");
+        assert_eq!(fd_class(b"pipe:[99]"), "pipe");
+        assert_eq!(fd_class(b"anon_inode:[eventpoll]"), "epoll");
+        assert_eq!(fd_class(b"anon_inode:[eventfd]"), "eventfd");
+        assert_eq!(fd_class(b"/dev/null"), "device");
+        assert_eq!(fd_class(b"/var/log/x.log"), "file");
     }
 
     #[test]

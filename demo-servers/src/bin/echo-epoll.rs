@@ -62,7 +62,7 @@ const ACCEPT_BATCH: usize = 64;
 const MAX_EVENTS: usize = 256;
 
 /// Bytes read from one connection per turn in edge mode before it yields.
-const EDGE_BUDGET: usize = 256 * 1024;
+const EDGE_BUDGET: usize = 64 * 1024;
 
 /// `epoll_event.u64` tokens of the two fixed descriptors; connections use
 /// their descriptor number, which is never this large.
@@ -227,6 +227,15 @@ impl Server {
             slot.can_read |= readable || hangup;
             slot.can_write |= writable || hangup;
             self.edge_turn(fd);
+            // As in level-triggered mode: a hung-up connection that did
+            // not end in an error or a clean finish is closed anyway.
+            if hangup && self.slots.get(fd as usize).is_some_and(Option::is_some) {
+                STATS.conn_error(
+                    format_args!("connection fd {fd}"),
+                    &io::Error::from(io::ErrorKind::ConnectionReset),
+                );
+                self.close(fd);
+            }
             return;
         }
         let ready = Readiness {

@@ -39,7 +39,7 @@ struct Args {
     server: ServerArgs,
 }
 
-const FD_SETSIZE: usize = libc::FD_SETSIZE as usize;
+const FD_SETSIZE: usize = libc::FD_SETSIZE;
 
 /// Connections accepted per wake-up, so a connection storm cannot starve
 /// the clients already being served (the listener stays readable).
@@ -90,19 +90,15 @@ fn event_loop(listener: &mut Listener, stop: &StopPipe) -> io::Result<()> {
         }
 
         // The user-space half of select's cost: test every descriptor.
-        for fd in 0..nfds as usize {
+        for (fd, slot) in conns.iter_mut().enumerate().take(nfds as usize) {
+            let Some(conn) = slot else { continue };
             let ready = Readiness {
                 readable: readers.contains(fd as RawFd),
                 writable: writers.contains(fd as RawFd),
                 hangup: false,
             };
-            if !(ready.readable || ready.writable) {
-                continue;
-            }
-            if let Some(conn) = conns[fd].as_mut() {
-                if !conn.on_ready(ready, &STATS) {
-                    conns[fd] = None; // closes the socket
-                }
+            if (ready.readable || ready.writable) && !conn.on_ready(ready, &STATS) {
+                *slot = None; // closes the socket
             }
         }
 

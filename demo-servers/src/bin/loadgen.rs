@@ -224,6 +224,28 @@ fn run(args: &Args) -> anyhow::Result<Report> {
         active.push(stream);
     }
 
+    // Client loops are set up before the idle connections are opened: their
+    // epoll and timer descriptors must not be the ones that hit the limit.
+    let pattern = Arc::new(Pattern::new());
+    let progress = Arc::new(Progress::default());
+    let threads = (args.threads as usize).min(n_active);
+    let mut workers = Vec::with_capacity(threads);
+    let mut first = 0;
+    for t in 0..threads {
+        let count = n_active / threads + usize::from(t < n_active % threads);
+        let streams: Vec<TcpStream> = active.drain(..count).collect();
+        let rate = args.rate.map(|r| r * count as f64 / n_active as f64);
+        workers.push(Worker::new(
+            streams,
+            first,
+            args.size as u64,
+            rate,
+            &pattern,
+            &progress,
+        )?);
+        first += count;
+    }
+
     // Idle connections come after the active ones, so a server with a
     // descriptor ceiling (select) spends its low descriptors on the
     // connections that carry traffic.
@@ -261,24 +283,16 @@ fn run(args: &Args) -> anyhow::Result<Report> {
     }
 
     let plan = Plan::new(args);
-    let pattern = Arc::new(Pattern::new());
-    let progress = Arc::new(Progress::default());
-    let threads = (args.threads as usize).min(n_active);
-    let mut workers = Vec::with_capacity(threads);
-    let mut first = 0;
-    for t in 0..threads {
-        let count = n_active / threads + usize::from(t < n_active % threads);
-        let streams: Vec<TcpStream> = active.drain(..count).collect();
-        let share = count as f64 / n_active as f64;
-        let worker = Worker::new(streams, first, &plan, share, &pattern, &progress)?;
-        first += count;
-        workers.push(
+    let workers = workers
+        .into_iter()
+        .enumerate()
+        .map(|(t, worker)| {
             thread::Builder::new()
                 .name(format!("loadgen-{t}"))
-                .spawn(move || worker.run())
-                .context("cannot start a client thread")?,
-        );
-    }
+                .spawn(move || worker.run(plan))
+                .context("cannot start a client thread")
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
 
     idle.watch_until(plan.end, &plan, &progress, n_active);
 
@@ -457,18 +471,20 @@ impl IdleSet {
             if now >= end {
                 break;
             }
-            if tty && now >= next_tick {
-                let messages = progress.messages.load(Relaxed);
-                eprint!(
-                    "\r{:6.1}s  {:>10.0} msg/s  {} active, {} idle  errors {}   ",
-                    (now - plan.t0) as f64 / 1e9,
-                    (messages - last_messages) as f64,
-                    active,
-                    self.open,
-                    progress.errors.load(Relaxed)
-                );
-                last_messages = messages;
-                next_tick += 1_000_000_000;
+            if now >= next_tick {
+                next_tick = now + 1_000_000_000;
+                if tty {
+                    let messages = progress.messages.load(Relaxed);
+                    eprint!(
+                        "\r{:6.1}s  {:>10.0} msg/s  {} active, {} idle  errors {}   ",
+                        (now - plan.t0) as f64 / 1e9,
+                        (messages - last_messages) as f64,
+                        active,
+                        self.open,
+                        progress.errors.load(Relaxed)
+                    );
+                    last_messages = messages;
+                }
             }
             let wait = timeout_ms(now, end.min(next_tick), 1000);
             if self.reap(wait).is_err() {
@@ -481,14 +497,13 @@ impl IdleSet {
     }
 }
 
-/// When things happen, in `CLOCK_MONOTONIC` nanoseconds.
+/// When things happen, in `CLOCK_MONOTONIC` nanoseconds: the run starts
+/// (`t0`), measuring starts (`warm_end`), the run ends (`end`).
+#[derive(Debug, Clone, Copy)]
 struct Plan {
     t0: u64,
     warm_end: u64,
     end: u64,
-    size: u64,
-    /// Messages per second across all connections, if open loop.
-    rate: Option<f64>,
 }
 
 impl Plan {
@@ -499,8 +514,6 @@ impl Plan {
             t0,
             warm_end,
             end: warm_end + args.duration.as_nanos() as u64,
-            size: args.size as u64,
-            rate: args.rate,
         }
     }
 }
@@ -571,9 +584,8 @@ struct Worker {
     scratch: Vec<u8>,
     out: Outcome,
     size: u64,
-    t0: u64,
-    warm_end: u64,
-    end: u64,
+    /// Set when the run starts.
+    plan: Plan,
     /// Open loop: this worker's share of the rate, and messages issued.
     rate: Option<f64>,
     issued: u64,
@@ -586,8 +598,8 @@ impl Worker {
     fn new(
         streams: Vec<TcpStream>,
         first_index: usize,
-        plan: &Plan,
-        share: f64,
+        size: u64,
+        rate: Option<f64>,
         pattern: &Arc<Pattern>,
         progress: &Arc<Progress>,
     ) -> anyhow::Result<Worker> {
@@ -614,7 +626,7 @@ impl Worker {
                 want_out: false,
             });
         }
-        let timer = match plan.rate {
+        let timer = match rate {
             Some(_) => {
                 // SAFETY: plain syscall; the result is checked and then owned.
                 let fd = cvt(unsafe {
@@ -646,18 +658,21 @@ impl Worker {
             progress: Arc::clone(progress),
             scratch: vec![0; MAX_SLICE],
             out: Outcome::empty(),
-            size: plan.size,
-            t0: plan.t0,
-            warm_end: plan.warm_end,
-            end: plan.end,
-            rate: plan.rate.map(|r| r * share),
+            size,
+            plan: Plan {
+                t0: 0,
+                warm_end: 0,
+                end: 0,
+            },
+            rate,
             issued: 0,
             armed: 0,
             draining: false,
         })
     }
 
-    fn run(mut self) -> anyhow::Result<Outcome> {
+    fn run(mut self, plan: Plan) -> anyhow::Result<Outcome> {
+        self.plan = plan;
         if self.rate.is_none() {
             for i in 0..self.conns.len() {
                 self.issue(i, monotonic_ns());
@@ -667,7 +682,7 @@ impl Worker {
         let mut published = (0, 0);
         loop {
             let now = monotonic_ns();
-            if now >= self.end {
+            if now >= self.plan.end {
                 break;
             }
             if self.rate.is_some() {
@@ -676,7 +691,7 @@ impl Worker {
             let n = epoll_wait(
                 self.epfd.as_raw_fd(),
                 &mut events,
-                timeout_ms(now, self.end, 100),
+                timeout_ms(now, self.plan.end, 100),
             )
             .context("epoll_wait failed")?;
             for ev in &events[..n] {
@@ -752,7 +767,7 @@ impl Worker {
     /// arm the timer for the next one.
     fn issue_due(&mut self, now: u64) -> anyhow::Result<()> {
         let Some(rate) = self.rate else { return Ok(()) };
-        let t0 = self.t0;
+        let t0 = self.plan.t0;
         let at = move |k: u64| t0 + (k as f64 * 1e9 / rate) as u64;
         let n = self.conns.len() as u64;
         while at(self.issued) <= now {
@@ -890,7 +905,7 @@ impl Worker {
         }
         c.recvd += n as u64;
         let now = monotonic_ns();
-        let measuring = now >= self.warm_end && !self.draining;
+        let measuring = now >= self.plan.warm_end && !self.draining;
         if measuring {
             self.out.bytes += n as u64;
         }

@@ -4,8 +4,11 @@
 //! idle-connection count (default 0, 100 and 1,000) it starts a fresh
 //! server, runs `loadgen --json` with 64 active closed-loop connections,
 //! stops the server with SIGTERM, and records loadgen's numbers and the
-//! server's `stopped:` line. Points run one after another — never at the
-//! same time — so each server has the machine to itself.
+//! server's `stopped:` line. Each point is run with one and with two loadgen
+//! threads and the faster run is kept: on a two-core machine one client
+//! thread can hold back the thread-per-connection server, while two steal
+//! the second core from a single-threaded one. Runs go one after another —
+//! never at the same time — so each server has the machine to itself.
 //!
 //! Writes `<out>/servers.md` (a Markdown table headed by date, kernel and
 //! CPU count) and `<out>/servers.json` (every point in full). The select
@@ -54,6 +57,12 @@ struct Args {
     /// Bytes per message.
     #[arg(long, default_value_t = 64)]
     size: u32,
+    /// loadgen thread counts to try per point, comma-separated; the best
+    /// result is kept. On a small machine one client thread can limit the
+    /// thread-per-connection server while two starve a single-threaded one,
+    /// so trying both keeps the client from being the bottleneck.
+    #[arg(long, value_delimiter = ',', default_values_t = [1u32, 2])]
+    loadgen_threads: Vec<u32>,
 }
 
 /// The servers in table order: label, binary, extra arguments.
@@ -65,16 +74,43 @@ const SERVERS: [(&str, &str, &[&str]); 5] = [
     ("epoll --edge", "echo-epoll", &["--edge"]),
 ];
 
+/// One server at one idle count: the best of the loadgen runs.
 #[derive(Debug, Serialize)]
 struct Point {
     server: String,
     idle_requested: u32,
-    /// loadgen's JSON report, when it produced one.
+    /// loadgen threads of the run shown.
+    loadgen_threads: u32,
+    /// loadgen's JSON report of the run shown, when it produced one.
     loadgen: Option<Value>,
-    /// The server's `stopped:` line.
+    /// The server's `stopped:` line in that run.
     server_stopped: Option<String>,
-    /// Why the point failed, if it did.
+    /// Why a run failed, if any did.
     failure: Option<String>,
+    /// Every run: loadgen threads and messages per second.
+    tried: Vec<(u32, Option<f64>)>,
+}
+
+/// One loadgen run against a fresh server.
+struct Run {
+    threads: u32,
+    loadgen: Option<Value>,
+    server_stopped: Option<String>,
+    failure: Option<String>,
+}
+
+impl Run {
+    fn rate(&self) -> Option<f64> {
+        self.loadgen.as_ref()?["messages_per_sec"].as_f64()
+    }
+}
+
+/// What every run of the sweep sends.
+struct Load {
+    conns: u32,
+    size: u32,
+    duration: Duration,
+    warmup: Duration,
 }
 
 #[derive(Debug, Serialize)]
@@ -86,6 +122,7 @@ struct Bench {
     warmup_s: f64,
     conns: u32,
     size: u32,
+    loadgen_threads: Vec<u32>,
     points: Vec<Point>,
 }
 
@@ -129,15 +166,25 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         Duration::from_millis(500)
     };
 
+    let load = Load {
+        conns: args.conns,
+        size: args.size,
+        duration,
+        warmup,
+    };
     let mut points = Vec::new();
     for (label, bin, extra) in SERVERS {
         for &idle in &args.idle {
-            eprintln!("server-bench: {label}, {idle} idle ...");
-            let point = measure(&bin_dir, args, label, bin, extra, idle, duration, warmup);
-            if let Some(f) = &point.failure {
-                eprintln!("server-bench: {label}, {idle} idle failed: {f}");
+            let mut runs = Vec::new();
+            for &threads in &args.loadgen_threads {
+                eprintln!("server-bench: {label}, {idle} idle, loadgen threads {threads} ...");
+                let run = measure(&bin_dir.join(bin), extra, &bin_dir, &load, idle, threads);
+                if let Some(f) = &run.failure {
+                    eprintln!("server-bench: {label}, {idle} idle failed: {f}");
+                }
+                runs.push(run);
             }
-            points.push(point);
+            points.push(best_of(label, idle, runs));
         }
     }
 
@@ -149,6 +196,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         warmup_s: warmup.as_secs_f64(),
         conns: args.conns,
         size: args.size,
+        loadgen_threads: args.loadgen_threads.clone(),
         points,
     };
     fs::create_dir_all(&args.out)
@@ -169,64 +217,86 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     Ok(bench.points.iter().all(|p| p.failure.is_none()))
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call site, all distinct")]
-fn measure(
-    bin_dir: &Path,
-    args: &Args,
-    label: &str,
-    bin: &str,
-    extra: &[&str],
-    idle: u32,
-    duration: Duration,
-    warmup: Duration,
-) -> Point {
-    let mut point = Point {
+/// Keeps the fastest clean run; any failed run fails the point.
+fn best_of(label: &str, idle: u32, runs: Vec<Run>) -> Point {
+    let tried = runs.iter().map(|r| (r.threads, r.rate())).collect();
+    let failure = runs.iter().find_map(|r| r.failure.clone());
+    let best = runs.into_iter().max_by(|a, b| {
+        a.rate()
+            .unwrap_or(-1.0)
+            .total_cmp(&b.rate().unwrap_or(-1.0))
+    });
+    let (threads, loadgen, server_stopped) = match best {
+        Some(r) => (r.threads, r.loadgen, r.server_stopped),
+        None => (0, None, None),
+    };
+    Point {
         server: label.to_string(),
         idle_requested: idle,
+        loadgen_threads: threads,
+        loadgen,
+        server_stopped,
+        failure,
+        tried,
+    }
+}
+
+/// Starts `server`, runs loadgen against it, stops it.
+fn measure(
+    server: &Path,
+    extra: &[&str],
+    bin_dir: &Path,
+    load: &Load,
+    idle: u32,
+    threads: u32,
+) -> Run {
+    let mut run = Run {
+        threads,
         loadgen: None,
         server_stopped: None,
         failure: None,
     };
-    let mut server = match Server::start(&bin_dir.join(bin), extra) {
+    let mut server = match Server::start(server, extra) {
         Ok(s) => s,
         Err(e) => {
-            point.failure = Some(format!("{e:#}"));
-            return point;
+            run.failure = Some(format!("{e:#}"));
+            return run;
         }
     };
     let output = Command::new(bin_dir.join("loadgen"))
         .args(["--addr", &server.addr])
-        .args(["--conns", &args.conns.to_string()])
+        .args(["--conns", &load.conns.to_string()])
         .args(["--idle", &idle.to_string()])
-        .args(["--size", &args.size.to_string()])
-        .args(["--duration", &format!("{}ms", duration.as_millis())])
-        .args(["--warmup", &format!("{}ms", warmup.as_millis())])
+        .args(["--size", &load.size.to_string()])
+        .args(["--duration", &format!("{}ms", load.duration.as_millis())])
+        .args(["--warmup", &format!("{}ms", load.warmup.as_millis())])
+        .args(["--threads", &threads.to_string()])
         .args(["--json", "--allow-partial-idle"])
         .stderr(Stdio::piped())
         .output();
     match output {
         Ok(out) => {
             let stdout = String::from_utf8_lossy(&out.stdout);
-            point.loadgen = serde_json::from_str(stdout.trim()).ok();
+            run.loadgen = serde_json::from_str(stdout.trim()).ok();
             if !out.status.success() {
                 let stderr = String::from_utf8_lossy(&out.stderr);
                 let last = stderr.lines().last().unwrap_or("no message").trim();
-                point.failure = Some(format!("loadgen {}: {last}", out.status));
-            } else if point.loadgen.is_none() {
-                point.failure = Some("loadgen printed no JSON report".into());
+                run.failure = Some(format!("loadgen {}: {last}", out.status));
+            } else if run.loadgen.is_none() {
+                run.failure = Some("loadgen printed no JSON report".into());
             }
         }
-        Err(e) => point.failure = Some(format!("cannot run loadgen: {e}")),
+        Err(e) => run.failure = Some(format!("cannot run loadgen: {e}")),
     }
     match server.stop() {
-        Ok(line) => point.server_stopped = Some(line),
+        Ok(line) => run.server_stopped = Some(line),
         Err(e) => {
-            if point.failure.is_none() {
-                point.failure = Some(format!("{e:#}"));
+            if run.failure.is_none() {
+                run.failure = Some(format!("{e:#}"));
             }
         }
     }
-    point
+    run
 }
 
 /// A running echo server, killed if dropped before [`Server::stop`].
@@ -310,8 +380,13 @@ fn markdown(b: &Bench, idles: &[u32]) -> String {
     s.push_str(&format!("- kernel: {}\n", b.kernel));
     s.push_str(&format!("- CPUs: {}\n", b.cpus));
     s.push_str(&format!(
-        "- load: {} active connections, closed loop, {}-byte messages, {} s per point after {} s warm-up (loadgen, 1 thread)\n\n",
+        "- load: {} active connections, closed loop, {}-byte messages, {} s per point after {} s warm-up; a fresh server per run\n",
         b.conns, b.size, b.duration_s, b.warmup_s
+    ));
+    let threads: Vec<String> = b.loadgen_threads.iter().map(u32::to_string).collect();
+    s.push_str(&format!(
+        "- each cell is the best of loadgen with {} client thread(s); the JSON has every run\n\n",
+        threads.join(" and ")
     ));
     let header = |s: &mut String, what: &str| {
         s.push_str(&format!("| {what} |"));
@@ -402,7 +477,7 @@ fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

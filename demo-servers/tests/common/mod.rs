@@ -85,10 +85,7 @@ impl Server {
     }
 
     pub fn start_named(label: &str) -> Server {
-        let &(label, bin, extra) = SERVERS
-            .iter()
-            .find(|s| s.0 == label)
-            .expect("known server");
+        let &(label, bin, extra) = SERVERS.iter().find(|s| s.0 == label).expect("known server");
         Server::start(label, bin, extra)
     }
 
@@ -117,7 +114,10 @@ impl Server {
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("{}: did not stop within 15 s of signal {signal}", self.label);
+                panic!(
+                    "{}: did not stop within 15 s of signal {signal}",
+                    self.label
+                );
             }
             thread::sleep(Duration::from_millis(10));
         };

@@ -176,21 +176,18 @@ pub fn parse_summary(text: &str) -> Table {
             continue;
         }
         let cols: Vec<&str> = line.split_whitespace().collect();
-        // % time, seconds, usecs/call, calls, [errors], syscall
-        if cols.len() >= 5 && cols[0].parse::<f64>().is_ok() {
-            let name = cols[cols.len() - 1].to_owned();
-            if name == "total" {
-                continue;
-            }
-            let calls: u64 = cols[3].parse().expect("calls");
-            let errors: u64 = if cols.len() == 6 {
-                cols[4].parse().expect("errors")
-            } else {
-                0
-            };
-            if let Some(pid) = current {
-                table.entry(pid).or_default().insert(name, (calls, errors));
-            }
+        // syscall, calls, errors, …
+        if cols.len() < 3 || !NAMES.contains(&cols[0]) {
+            continue;
+        }
+        // Verdict lines can start with a syscall name too; rows have numbers.
+        if let (Ok(calls), Ok(errors), Some(pid)) =
+            (cols[1].parse::<u64>(), cols[2].parse::<u64>(), current)
+        {
+            table
+                .entry(pid)
+                .or_default()
+                .insert(cols[0].to_owned(), (calls, errors));
         }
     }
     table
@@ -226,3 +223,38 @@ pub const NAMES: [&str; 15] = [
     "sendmsg",
     "write",
 ];
+
+/// Runs muxtrace with `--json` on a waitlab scenario and returns the final
+/// JSON object's entry for the waitlab process.
+pub fn waitlab_metrics(args: &[&str]) -> serde_json::Value {
+    let mut lab = Proc::spawn(Command::new(workspace_bin("waitlab")).args(args));
+    let line = lab.first_stdout_line();
+    assert!(line.starts_with("ready "), "waitlab said {line:?}");
+    let pid = lab.pid.to_string();
+    let mt = muxtrace(&["--pid", &pid, "--json", "--interval", "10s"]);
+    lab.signal(libc::SIGUSR1);
+    let (code, stdout, stderr) = mt.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let last = stdout.lines().last().expect("a final JSON line");
+    let value: serde_json::Value = serde_json::from_str(last).expect("valid JSON");
+    assert_eq!(value["type"], "final");
+    let process = value["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .find(|p| p["pid"] == lab.pid)
+        .unwrap_or_else(|| panic!("waitlab pid missing in {last}"))
+        .clone();
+    process
+}
+
+/// The `total` window of one syscall in a process's metrics.
+pub fn syscall_total<'a>(process: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    process["syscalls"]
+        .as_array()
+        .expect("syscalls")
+        .iter()
+        .find(|s| s["syscall"] == name)
+        .map(|s| &s["total"])
+        .unwrap_or_else(|| panic!("no {name} in {process}"))
+}

@@ -1,0 +1,291 @@
+//! Waits in controlled ways, so kernel tests can check each measured figure
+//! against what really happened: watched fds, ready fds, interest-set size,
+//! copy costs, payload, sleep versus busy time, timeouts, EINTR and EBADF.
+//!
+//! Setup happens first; then `ready PID` on stdout and a block in
+//! `sigwaitinfo` (not a traced call) until SIGUSR1; then the scenario, using
+//! raw syscalls only; then `_exit`.
+//!
+//!   waitlab select K R N     N selects (timeout 0) watching K fds, R readable;
+//!                            the fds sit high, so n (highest fd + 1) != K
+//!   waitlab poll K R N       the same with poll (nfds = K)
+//!   waitlab epoll A D R N    A epoll_ctl ADDs, D DELs, R of the rest readable,
+//!                            then N epoll_waits (timeout 0, maxevents 64)
+//!   waitlab sleep MS         one poll that times out after MS ms
+//!   waitlab busy N           N polls with timeout 0 on an idle fd
+//!   waitlab eintr            one poll and one epoll_wait with no timeout,
+//!                            each interrupted by SIGALRM after 100 ms
+//!   waitlab ebadf            epoll_wait on a closed fd, select on a closed fd
+//!   waitlab payload B N      N sendto of B bytes, then N recvfrom of B bytes
+
+use std::{io::Write as _, ptr::null_mut};
+
+/// First fd number the watched sockets are moved to.
+const HIGH_FD: i32 = 700;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize| -> usize {
+        args.get(i)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| usage())
+    };
+    let scenario = args.first().map(String::as_str).unwrap_or_else(|| usage());
+    let prepared = match scenario {
+        "select" | "poll" => Prepared::Fds(readable_fds(num(1), num(2))),
+        "epoll" => Prepared::Epoll(epoll_set(num(1), num(2), num(3))),
+        "payload" => Prepared::Fds(readable_fds(1, 0)),
+        "sleep" | "busy" | "eintr" | "ebadf" => Prepared::Fds(readable_fds(1, 0)),
+        _ => usage(),
+    };
+    wait_for_go();
+    // SAFETY: raw syscalls on fds prepared above with valid local buffers.
+    unsafe {
+        match (scenario, &prepared) {
+            ("select", Prepared::Fds(fds)) => {
+                let n = fds.watched.iter().max().unwrap() + 1;
+                for _ in 0..num(3) {
+                    let mut set: libc::fd_set = std::mem::zeroed();
+                    for &fd in &fds.watched {
+                        libc::FD_SET(fd, &mut set);
+                    }
+                    let mut tv = libc::timeval {
+                        tv_sec: 0,
+                        tv_usec: 0,
+                    };
+                    libc::syscall(libc::SYS_select, n, &mut set, 0, 0, &mut tv);
+                }
+            }
+            ("poll", Prepared::Fds(fds)) => {
+                let mut pfds: Vec<libc::pollfd> = fds
+                    .watched
+                    .iter()
+                    .map(|&fd| libc::pollfd {
+                        fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    })
+                    .collect();
+                for _ in 0..num(3) {
+                    libc::syscall(libc::SYS_poll, pfds.as_mut_ptr(), pfds.len(), 0);
+                }
+            }
+            ("epoll", Prepared::Epoll(ep)) => {
+                for (i, fd) in ep.fds.iter().enumerate() {
+                    let mut ev = libc::epoll_event {
+                        events: libc::EPOLLIN as u32,
+                        u64: i as u64,
+                    };
+                    libc::syscall(
+                        libc::SYS_epoll_ctl,
+                        ep.epfd,
+                        libc::EPOLL_CTL_ADD,
+                        *fd,
+                        &mut ev,
+                    );
+                }
+                for fd in ep.fds.iter().take(num(2)) {
+                    libc::syscall(libc::SYS_epoll_ctl, ep.epfd, libc::EPOLL_CTL_DEL, *fd, 0);
+                }
+                let mut events: [libc::epoll_event; 64] = std::mem::zeroed();
+                for _ in 0..num(4) {
+                    libc::syscall(libc::SYS_epoll_wait, ep.epfd, events.as_mut_ptr(), 64, 0);
+                }
+            }
+            ("sleep", Prepared::Fds(fds)) => {
+                let mut pfd = libc::pollfd {
+                    fd: fds.idle,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                libc::syscall(libc::SYS_poll, &mut pfd, 1, num(1) as i64);
+            }
+            ("busy", Prepared::Fds(fds)) => {
+                let mut pfd = libc::pollfd {
+                    fd: fds.idle,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                for _ in 0..num(1) {
+                    libc::syscall(libc::SYS_poll, &mut pfd, 1, 0);
+                }
+            }
+            ("eintr", Prepared::Fds(fds)) => {
+                interrupt_after_100ms();
+                let mut pfd = libc::pollfd {
+                    fd: fds.idle,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                libc::syscall(libc::SYS_poll, &mut pfd, 1, -1);
+                interrupt_after_100ms();
+                let epfd = libc::epoll_create1(0);
+                let mut events: [libc::epoll_event; 4] = std::mem::zeroed();
+                libc::syscall(libc::SYS_epoll_wait, epfd, events.as_mut_ptr(), 4, -1);
+            }
+            ("ebadf", Prepared::Fds(_)) => {
+                let closed = 650;
+                libc::close(closed);
+                let mut events: [libc::epoll_event; 4] = std::mem::zeroed();
+                libc::syscall(libc::SYS_epoll_wait, closed, events.as_mut_ptr(), 4, 0);
+                let mut set: libc::fd_set = std::mem::zeroed();
+                libc::FD_SET(closed, &mut set);
+                let mut tv = libc::timeval {
+                    tv_sec: 0,
+                    tv_usec: 0,
+                };
+                libc::syscall(libc::SYS_select, closed + 1, &mut set, 0, 0, &mut tv);
+            }
+            ("payload", Prepared::Fds(fds)) => {
+                let size = num(1);
+                let buf = vec![7u8; size];
+                let mut rbuf = vec![0u8; size];
+                for _ in 0..num(2) {
+                    libc::syscall(libc::SYS_sendto, fds.peer, buf.as_ptr(), size, 0, 0, 0);
+                }
+                for _ in 0..num(2) {
+                    libc::syscall(
+                        libc::SYS_recvfrom,
+                        fds.idle,
+                        rbuf.as_mut_ptr(),
+                        size,
+                        libc::MSG_WAITALL,
+                        0,
+                        0,
+                    );
+                }
+            }
+            _ => usage(),
+        }
+        libc::_exit(0);
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: see the doc comment of testprogs/src/bin/waitlab.rs");
+    std::process::exit(2);
+}
+
+enum Prepared {
+    Fds(Fds),
+    Epoll(EpollSet),
+}
+
+struct Fds {
+    /// Watched fds, moved to HIGH_FD and up; the first `ready` are readable.
+    watched: Vec<i32>,
+    /// An fd with nothing to read, and the peer that writes to it.
+    idle: i32,
+    peer: i32,
+}
+
+struct EpollSet {
+    epfd: i32,
+    fds: Vec<i32>,
+}
+
+fn socketpair() -> (i32, i32) {
+    let mut pair = [0i32; 2];
+    // SAFETY: valid two-element array.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK,
+            0,
+            pair.as_mut_ptr(),
+        )
+    };
+    assert_eq!(rc, 0, "socketpair");
+    (pair[0], pair[1])
+}
+
+/// `k` watched fds at HIGH_FD.., the first `ready` of them with a byte to read.
+fn readable_fds(k: usize, ready: usize) -> Fds {
+    raise_nofile();
+    let mut watched = Vec::new();
+    for i in 0..k {
+        let (a, b) = socketpair();
+        let high = HIGH_FD + 2 * i as i32;
+        // SAFETY: dup2 onto a free high fd number; the originals are closed.
+        unsafe {
+            assert_eq!(libc::dup2(a, high), high);
+            libc::close(a);
+            if i < ready {
+                assert_eq!(libc::write(b, b"x".as_ptr().cast(), 1), 1);
+            }
+        }
+        // Keep `b` open (leaked on purpose) so `high` does not see EOF.
+        watched.push(high);
+    }
+    let (idle, peer) = socketpair();
+    Fds {
+        watched,
+        idle,
+        peer,
+    }
+}
+
+fn epoll_set(add: usize, del: usize, ready: usize) -> EpollSet {
+    raise_nofile();
+    // SAFETY: epoll_create1 has no preconditions.
+    let epfd = unsafe { libc::epoll_create1(0) };
+    let mut fds = Vec::new();
+    for i in 0..add {
+        let (a, b) = socketpair();
+        // The deleted ones come first; readiness goes to the ones that stay.
+        if i >= del && i < del + ready {
+            // SAFETY: writing one byte from a static buffer.
+            unsafe { assert_eq!(libc::write(b, b"x".as_ptr().cast(), 1), 1) };
+        }
+        fds.push(a);
+    }
+    EpollSet { epfd, fds }
+}
+
+fn raise_nofile() {
+    // SAFETY: valid pointers to a local rlimit.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        r.rlim_cur = r.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+    }
+}
+
+extern "C" fn on_alarm(_: i32) {}
+
+/// SIGALRM in 100 ms, with a handler installed without SA_RESTART so the
+/// blocked call returns EINTR.
+fn interrupt_after_100ms() {
+    // SAFETY: installing a no-op handler and arming a one-shot timer.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_alarm as *const () as usize;
+        libc::sigaction(libc::SIGALRM, &sa, null_mut());
+        let timer = libc::itimerval {
+            it_interval: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
+            it_value: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 100_000,
+            },
+        };
+        libc::setitimer(libc::ITIMER_REAL, &timer, null_mut());
+    }
+}
+
+fn wait_for_go() {
+    // SAFETY: signal-mask manipulation on this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, null_mut());
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "ready {}", std::process::id());
+        let _ = out.flush();
+        while libc::sigwaitinfo(&set, null_mut()) < 0 {}
+    }
+}
