@@ -17,6 +17,9 @@
 //!                            each interrupted by SIGALRM after 100 ms
 //!   waitlab ebadf            epoll_wait on a closed fd, select on a closed fd
 //!   waitlab payload B N      N sendto of B bytes, then N recvfrom of B bytes
+//!
+//! `--linger MS` (last) keeps the process alive that long after the scenario,
+//! in nanosleep (not a traced call), so a tracer sees it alive.
 
 use std::{io::Write as _, ptr::null_mut};
 
@@ -24,7 +27,15 @@ use std::{io::Write as _, ptr::null_mut};
 const HIGH_FD: i32 = 700;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut linger_ms = 0u64;
+    if let Some(i) = args.iter().position(|a| a == "--linger") {
+        linger_ms = args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| usage());
+        args.truncate(i);
+    }
     let num = |i: usize| -> usize {
         args.get(i)
             .and_then(|v| v.parse().ok())
@@ -157,6 +168,11 @@ fn main() {
             }
             _ => usage(),
         }
+        let ts = libc::timespec {
+            tv_sec: (linger_ms / 1000) as i64,
+            tv_nsec: ((linger_ms % 1000) * 1_000_000) as i64,
+        };
+        libc::nanosleep(&ts, null_mut());
         libc::_exit(0);
     }
 }

@@ -1,0 +1,123 @@
+//! docs/json.md lists every field `--json` writes, and only those: this runs
+//! muxtrace on a real process and compares.
+mod common;
+
+use std::{collections::BTreeSet, process::Command, time::Duration};
+
+use common::*;
+use serde_json::Value;
+
+/// Objects whose keys are data (fd numbers, class names, counter names).
+const MAPS: [&str; 3] = [
+    "losses",
+    "processes[].epoll_interest",
+    "processes[].fd_classes",
+];
+const WINDOWS: [&str; 4] = [
+    "processes[].syscalls[].total",
+    "processes[].syscalls[].interval",
+    "processes[].total",
+    "processes[].interval",
+];
+
+fn paths(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(map) if MAPS.contains(&prefix) => {
+            if !map.is_empty() {
+                let placeholder = match prefix {
+                    "losses" => "<name>",
+                    "processes[].epoll_interest" => "<epfd>",
+                    _ => "<class>",
+                };
+                out.insert(format!("{prefix}.{placeholder}"));
+            }
+        }
+        Value::Object(map) => {
+            if WINDOWS.contains(&prefix) {
+                out.insert(prefix.to_owned());
+                for key in map.keys() {
+                    out.insert(format!("<window>.{key}"));
+                }
+                return;
+            }
+            if prefix == "cost" {
+                out.insert(prefix.to_owned());
+            }
+            for (key, value) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                paths(value, &path, out);
+            }
+        }
+        Value::Array(items) => {
+            let path = format!("{prefix}[]");
+            if prefix.ends_with("syscalls") || prefix.ends_with("threads") {
+                out.insert(path.clone());
+            }
+            for item in items {
+                paths(item, &path, out);
+            }
+        }
+        _ => {
+            out.insert(prefix.to_owned());
+        }
+    }
+}
+
+fn documented() -> Vec<(String, String)> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/json.md"))
+        .expect("docs/json.md");
+    doc.lines()
+        .filter_map(|l| {
+            let l = l.strip_prefix("| `")?;
+            let (path, rest) = l.split_once('`')?;
+            Some((path.to_owned(), rest.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn json_fields_match_the_document() {
+    // An epoll process that stays alive (threads, interest sets, fd classes
+    // are shown only for live processes).
+    let mut lab = Proc::spawn(
+        Command::new(workspace_bin("waitlab"))
+            .args(["epoll", "10", "2", "3", "50", "--linger", "1500"]),
+    );
+    assert!(lab.first_stdout_line().starts_with("ready"));
+    let pid = lab.pid.to_string();
+    let mt = muxtrace(&["--pid", &pid, "--json", "--interval", "300ms"]);
+    lab.signal(libc::SIGUSR1);
+    let (code, stdout, stderr) = mt.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{stderr}");
+    let mut seen = BTreeSet::new();
+    let mut kinds = BTreeSet::new();
+    for line in stdout.lines() {
+        let v: Value = serde_json::from_str(line).expect("every line is valid JSON");
+        kinds.insert(v["type"].as_str().expect("type").to_owned());
+        paths(&v, "", &mut seen);
+    }
+    assert!(
+        kinds.contains("interval") && kinds.contains("final"),
+        "{kinds:?}"
+    );
+    let documented = documented();
+    let names: BTreeSet<String> = documented.iter().map(|(p, _)| p.clone()).collect();
+    let undocumented: Vec<_> = seen.difference(&names).collect();
+    assert!(
+        undocumented.is_empty(),
+        "written but not in docs/json.md: {undocumented:?}"
+    );
+    let missing: Vec<_> = documented
+        .iter()
+        .filter(|(p, meaning)| !seen.contains(p) && !meaning.contains("only when"))
+        .map(|(p, _)| p)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "in docs/json.md but never written: {missing:?}"
+    );
+}
