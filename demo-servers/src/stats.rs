@@ -38,6 +38,12 @@ impl Stats {
         self.connections.fetch_add(1, Relaxed);
     }
 
+    /// Takes back [`connection`](Self::connection) for a connection that
+    /// could not be served after all (its error is counted separately).
+    pub fn connection_not_served(&self) {
+        self.connections.fetch_sub(1, Relaxed);
+    }
+
     /// `n` bytes were sent back to a client.
     pub fn echoed(&self, n: usize) {
         self.bytes_echoed.fetch_add(n as u64, Relaxed);

@@ -325,9 +325,11 @@ fn sigterm_and_sigint_stop_cleanly_with_matching_stats() {
         }
         // Two idle clients still connected must not delay the stop.
         let idle = [connect(server.addr), connect(server.addr)];
+        // All five accepted (in order) once the probe is echoed; its EOF
+        // means the server has also counted the probe's echoed byte.
         let mut probe = connect(server.addr);
-        round_trip(&mut probe, b"x", label); // all five accepted
-        drop(probe);
+        round_trip(&mut probe, b"x", label);
+        expect_eof(&mut probe, label);
         let signal = if n % 2 == 0 {
             libc::SIGTERM
         } else {

@@ -1,21 +1,213 @@
-//! `cargo xtask build-and-demo`: the four I/O models side by side.
-use anyhow::{bail, Result};
+//! `cargo xtask build-and-demo`: the four echo servers — blocking, select,
+//! poll, epoll — under the same load from `loadgen`, idle connections stepped
+//! up 0 → 100 → 1,000, and muxtrace's dashboard in compare mode over all four.
+//! Everything it starts it stops, by pid, however the demo ends.
+use std::{
+    io::{BufRead as _, BufReader, IsTerminal as _},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    thread,
+    time::{Duration, Instant},
+};
 
-use crate::{bootstrap, exec::cargo_build_release};
+use anyhow::{bail, Context as _, Result};
+
+use crate::{bootstrap, exec::cargo_build_release, exec::workspace_root};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Run the sweep without a terminal and write a report.
+    /// Run the sweep without a terminal and write a report (not built yet).
     #[arg(long)]
     headless: bool,
-    /// A shorter sweep.
+    /// Shorter steps of the sweep.
     #[arg(long)]
     quick: bool,
 }
 
+const SERVERS: [&str; 4] = ["echo-blocking", "echo-select", "echo-poll", "echo-epoll"];
+const IDLE_STEPS: [u32; 3] = [0, 100, 1000];
+/// The same active load on every server: 8 connections, 64-byte messages,
+/// 4,000 messages/s in all — well below what any of them can serve, so the
+/// differences are the cost of waiting, not saturation.
+const LOAD: [&str; 6] = ["--conns", "8", "--size", "64", "--rate", "4000"];
+
 pub fn run(args: &Args) -> Result<()> {
     bootstrap::run(&bootstrap::Args::default())?;
     cargo_build_release()?;
-    let _ = (args.headless, args.quick);
-    bail!("the side-by-side demo is not there yet; the binaries are built in target/release (muxtrace, echo-*, loadgen)")
+    if args.headless {
+        bail!("the headless report (--headless) is not built yet; run the interactive demo in a terminal");
+    }
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        bail!("the demo opens muxtrace's dashboard: run it in a terminal");
+    }
+    let bin = workspace_root().join("target/release");
+    let step = if args.quick {
+        Duration::from_secs(10)
+    } else {
+        Duration::from_secs(30)
+    };
+    // Ctrl-C reaches the whole foreground group; the demo itself must live on
+    // to stop what it started.
+    // SAFETY: setting a signal disposition has no memory-safety preconditions.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+
+    let started = Started::default();
+    let mut addrs = Vec::new();
+    for name in SERVERS {
+        let (child, addr) = start_server(&bin, name)?;
+        eprintln!("demo: {name} (pid {}) listening on {addr}", child.id());
+        started.add(child);
+        addrs.push((name, addr));
+    }
+    let pids: Vec<String> = started.pids().iter().map(u32::to_string).collect();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let sweep = {
+        let stop = Arc::clone(&stop);
+        let started = started.clone();
+        let bin = bin.clone();
+        let addrs = addrs.clone();
+        thread::spawn(move || sweep_loads(&bin, &addrs, step, &stop, &started))
+    };
+    eprintln!(
+        "demo: loadgen drives each server with {}; idle connections step {:?} every {}s (select refuses fds >= 1024)",
+        LOAD.join(" "),
+        IDLE_STEPS,
+        step.as_secs()
+    );
+    eprintln!("demo: opening muxtrace in compare mode; q quits");
+    thread::sleep(Duration::from_secs(1));
+    let mut muxtrace = Command::new(bin.join("muxtrace"));
+    for pid in &pids {
+        muxtrace.args(["--pid", pid]);
+    }
+    let status = muxtrace.status().context("cannot start muxtrace");
+    stop.store(true, Ordering::SeqCst);
+    let _ = sweep.join();
+    drop(started);
+    let status = status?;
+    if !status.success() {
+        bail!("muxtrace ended with {status}");
+    }
+    eprintln!("demo: stopped every server and load generator");
+    Ok(())
+}
+
+fn start_server(bin: &Path, name: &str) -> Result<(Child, String)> {
+    let mut child = Command::new(bin.join(name))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {name}"))?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let Some(addr) = line.trim().strip_prefix("listening on ") else {
+        let _ = child.kill();
+        bail!("{name} did not say where it listens (said {line:?})");
+    };
+    Ok((child, addr.to_owned()))
+}
+
+/// Restarts each server's loadgen with the next idle count, every `step`.
+fn sweep_loads(
+    bin: &Path,
+    addrs: &[(&str, String)],
+    step: Duration,
+    stop: &AtomicBool,
+    started: &Started,
+) {
+    let mut round = 0usize;
+    while !stop.load(Ordering::SeqCst) {
+        let idle = IDLE_STEPS[round % IDLE_STEPS.len()];
+        let mut loads = Vec::new();
+        for (_, addr) in addrs {
+            let child = Command::new(bin.join("loadgen"))
+                .args(["--addr", addr])
+                .args(LOAD)
+                .args(["--idle", &idle.to_string(), "--allow-partial-idle"])
+                .args(["--duration", &format!("{}s", step.as_secs() + 5)])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn();
+            if let Ok(child) = child {
+                loads.push(child.id());
+                started.add(child);
+            }
+        }
+        let until = Instant::now() + step;
+        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            thread::sleep(Duration::from_millis(100));
+        }
+        for pid in loads {
+            started.stop(pid);
+        }
+        round += 1;
+    }
+}
+
+/// Every process the demo started; dropping the last handle stops them all.
+#[derive(Clone, Default)]
+struct Started(Arc<Mutex<Vec<Child>>>);
+
+impl Started {
+    fn add(&self, child: Child) {
+        if let Ok(mut all) = self.0.lock() {
+            all.push(child);
+        }
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        self.0
+            .lock()
+            .map(|a| a.iter().map(Child::id).collect())
+            .unwrap_or_default()
+    }
+
+    fn stop(&self, pid: u32) {
+        let Ok(mut all) = self.0.lock() else { return };
+        if let Some(i) = all.iter().position(|c| c.id() == pid) {
+            let mut child = all.remove(i);
+            terminate(&mut child);
+        }
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.0) > 1 {
+            return;
+        }
+        if let Ok(mut all) = self.0.lock() {
+            for child in all.iter_mut() {
+                terminate(child);
+            }
+            all.clear();
+        }
+    }
+}
+
+/// SIGTERM, a grace period, then SIGKILL; always reaped.
+fn terminate(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    // SAFETY: signalling our own unreaped child by pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }

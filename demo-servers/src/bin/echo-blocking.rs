@@ -72,14 +72,17 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 continue;
             }
         };
+        // Counted before the thread starts, so the count is never behind
+        // what a client has already seen echoed.
+        STATS.connection();
         let spawned = thread::Builder::new()
             .name("conn".into())
             .stack_size(THREAD_STACK)
             .spawn(move || serve(fd));
-        match spawned {
-            Ok(_) => STATS.connection(),
+        if let Err(e) = spawned {
             // The closure, and with it the socket, was dropped: closed.
-            Err(e) => STATS.conn_error(format_args!("cannot start a connection thread"), &e),
+            STATS.connection_not_served();
+            STATS.conn_error(format_args!("cannot start a connection thread"), &e);
         }
     }
 }
