@@ -55,6 +55,11 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
+    /// Serve Prometheus metrics at http://ADDR/metrics (a bare port binds
+    /// 127.0.0.1; give 0.0.0.0:PORT to expose it beyond this machine).
+    #[arg(long, value_name = "ADDR", value_parser = crate::prometheus::parse_addr)]
+    pub prometheus: Option<std::net::SocketAddr>,
+
     /// Start this command and trace it from its first syscall.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,

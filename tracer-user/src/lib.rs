@@ -4,6 +4,7 @@ pub mod cli;
 pub mod error;
 pub mod model;
 pub mod probes;
+pub mod prometheus;
 pub mod session;
 pub mod snapshot;
 pub mod summary;

@@ -16,6 +16,7 @@ use crate::{
     error::{Result, UserError},
     model::{self, Metrics},
     probes::{ProbeConfig, Probes, LIVENESS_POLL},
+    prometheus::Exporter,
     snapshot::Snapshot,
     summary,
     targets::{self, Launched, ProcessId},
@@ -55,6 +56,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         follow: cli.follow,
         comm: cli.comm.clone(),
     };
+    let exporter = match cli.prometheus {
+        Some(addr) => Some(Exporter::bind(addr).await?),
+        None => None,
+    };
     let probes = Probes::attach(&config, &root)?;
     let mut collector = Collector {
         probes,
@@ -88,7 +93,13 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
     announce(&cli, &collector.known);
 
-    let result = trace_loop(&cli, &mut collector, launched.as_mut()).await;
+    if let Some(exporter) = &exporter {
+        eprintln!(
+            "muxtrace: Prometheus metrics at http://{}/metrics",
+            exporter.addr
+        );
+    }
+    let result = trace_loop(&cli, &mut collector, launched.as_mut(), exporter.as_ref()).await;
     if let Some(child) = launched.as_mut() {
         child.terminate();
     }
@@ -189,6 +200,7 @@ async fn trace_loop(
     cli: &Cli,
     collector: &mut Collector,
     mut launched: Option<&mut Launched>,
+    exporter: Option<&Exporter>,
 ) -> Result<(Metrics, EndReason)> {
     let sig = |kind: SignalKind| {
         signal(kind).map_err(|e| UserError::runtime(format!("cannot handle signals: {e}")))
@@ -218,6 +230,9 @@ async fn trace_loop(
                 let metrics = collector.collect()?;
                 if cli.json {
                     write_json("interval", &metrics)?;
+                }
+                if let Some(exporter) = exporter {
+                    exporter.publish(&metrics);
                 }
             }
             _ = liveness.tick() => {

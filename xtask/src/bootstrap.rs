@@ -141,13 +141,6 @@ fn llvm_present() -> bool {
 }
 
 fn install_llvm() -> Result<()> {
-    let has_apt = Path::new("/usr/bin/apt-get").exists();
-    if !is_root() || !has_apt {
-        bail!(
-            "LLVM 22 is missing; install it as root with: apt-get install -y {}",
-            LLVM_PACKAGES.join(" ")
-        );
-    }
     // A fresh machine's package lists may be empty or old.
     exec(
         Command::new("apt-get")
@@ -182,5 +175,49 @@ fn install_bpf_linker() -> Result<()> {
             ])
             // Without it the build looks in /usr and fails with `-lLLVM`.
             .env("LLVM_PREFIX", LLVM_PREFIX),
+    )
+}
+
+/// Programs the tests run besides ours: a real Prometheus server (the
+/// exporter test), tmux (the dashboard test) and util-linux's setpriv (the
+/// no-privileges test). Installed from Debian's packages when missing.
+pub fn test_tools() -> Result<()> {
+    let args = Args::default();
+    for (what, program, package) in [
+        (
+            "prometheus (for the exporter test)",
+            "prometheus",
+            "prometheus",
+        ),
+        ("tmux (for the dashboard test)", "tmux", "tmux"),
+        ("setpriv (for the privileges test)", "setpriv", "util-linux"),
+    ] {
+        step(
+            what,
+            &args,
+            || stdout_of(Command::new(program).arg("--version")).is_some(),
+            || apt_install(&[package]),
+        )?;
+    }
+    Ok(())
+}
+
+fn apt_install(packages: &[&str]) -> Result<()> {
+    if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
+        bail!(
+            "missing packages; install them as root with: apt-get install -y {}",
+            packages.join(" ")
+        );
+    }
+    exec(
+        Command::new("apt-get")
+            .arg("update")
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    exec(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
     )
 }

@@ -25,6 +25,7 @@ pub fn run(args: &Args) -> Result<()> {
         );
     }
     bootstrap::run(&bootstrap::Args::default())?;
+    bootstrap::test_tools()?;
     if !args.no_lint {
         exec(cargo().args(["fmt", "--all", "--", "--check"]))?;
         exec(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;

@@ -1,0 +1,368 @@
+//! `--prometheus ADDR`: serves `/metrics` in Prometheus's text exposition
+//! format, so a fleet's Prometheus scrapes muxtrace like any exporter.
+//!
+//! Rendering is a pure function of [`Metrics`] (the cumulative `total`
+//! windows: Prometheus wants counters and computes its own rates). The server
+//! is deliberately tiny — HTTP/1.1, GET only, one response per connection —
+//! and runs on the session's runtime.
+
+use std::{fmt::Write as _, net::SocketAddr, sync::Arc};
+
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
+use tracer_common::{bucket_high, Hist, HIST_BUCKETS};
+
+use crate::{
+    error::{Result, UserError},
+    model::{Metrics, Window},
+};
+
+/// `9464`, `127.0.0.1:9464` or `[::1]:9464`. A bare port binds loopback only:
+/// exposing the figures beyond the machine must be asked for by address.
+pub fn parse_addr(s: &str) -> std::result::Result<SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse()
+        .map_err(|_| format!("'{s}' is not an address to listen on (try 127.0.0.1:9464 or 9464)"))
+}
+
+pub struct Exporter {
+    body: watch::Sender<Arc<String>>,
+    pub addr: SocketAddr,
+}
+
+impl Exporter {
+    /// Binds now, so a taken port is reported before tracing starts.
+    pub async fn bind(addr: SocketAddr) -> Result<Exporter> {
+        let listener = TcpListener::bind(addr).await.map_err(|e| {
+            UserError::usage(format!("cannot listen on {addr} for --prometheus: {e}"))
+                .hint("pick a free port, e.g. --prometheus 127.0.0.1:9465")
+        })?;
+        let addr = listener.local_addr().unwrap_or(addr);
+        let (body, rx) = watch::channel(Arc::new(String::new()));
+        tokio::spawn(serve(listener, rx));
+        Ok(Exporter { body, addr })
+    }
+
+    pub fn publish(&self, metrics: &Metrics) {
+        let _ = self.body.send(Arc::new(render(metrics)));
+    }
+}
+
+async fn serve(listener: TcpListener, body: watch::Receiver<Arc<String>>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let body = body.borrow().clone();
+        tokio::spawn(async move {
+            if let Err(e) = respond(stream, &body).await {
+                log::debug!("prometheus client: {e}");
+            }
+        });
+    }
+}
+
+async fn respond(mut stream: TcpStream, body: &str) -> std::io::Result<()> {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    // Read the request head (bounded; the body of a GET is ignored).
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&request);
+    let mut parts = head.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (status, content_type, text) = match (method, path.split('?').next().unwrap_or("")) {
+        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", body),
+        ("GET", "/") => (
+            "200 OK",
+            "text/plain; charset=utf-8",
+            "muxtrace: metrics at /metrics\n",
+        ),
+        ("GET", _) => ("404 Not Found", "text/plain; charset=utf-8", "not found\n"),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain; charset=utf-8",
+            "GET only\n",
+        ),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// Label values may hold anything a comm can: escape `\`, `"` and newlines
+/// as the exposition format requires.
+pub fn escape_label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    get: fn(&Window) -> f64,
+}
+
+const COUNTERS: &[Family] = &[
+    Family { name: "muxtrace_syscalls_total", help: "Traced syscalls that returned.", kind: "counter", get: |w| w.calls as f64 },
+    Family { name: "muxtrace_syscall_errors_total", help: "Traced syscalls that returned an error.", kind: "counter", get: |w| w.errors as f64 },
+    Family { name: "muxtrace_syscall_eintr_total", help: "Calls interrupted by a signal.", kind: "counter", get: |w| w.eintr as f64 },
+    Family { name: "muxtrace_wait_timeouts_total", help: "Wait calls that returned with nothing ready.", kind: "counter", get: |w| w.timeouts as f64 },
+    Family { name: "muxtrace_ready_fds_total", help: "Ready fds returned by wait calls.", kind: "counter", get: |w| w.ready as f64 },
+    Family { name: "muxtrace_watched_fds_total", help: "Watched fds summed over wait calls (select popcount, poll nfds, epoll interest set).", kind: "counter", get: |w| w.watched as f64 },
+    Family { name: "muxtrace_scanned_fds_total", help: "fds the kernel examined in wait calls.", kind: "counter", get: |w| w.scanned as f64 },
+    Family { name: "muxtrace_sched_wakeups_total", help: "Scheduler wakeups of threads blocked in a call.", kind: "counter", get: |w| w.sched_wakeups as f64 },
+    Family { name: "muxtrace_empty_wakeups_total", help: "Receives that found nothing after a wait reported ready.", kind: "counter", get: |w| w.empty_wakeups as f64 },
+    Family { name: "muxtrace_syscall_seconds_total", help: "Wall time inside the calls.", kind: "counter", get: |w| w.wall_ns as f64 / 1e9 },
+    Family { name: "muxtrace_syscall_on_cpu_seconds_total", help: "On-CPU time inside the calls.", kind: "counter", get: |w| w.on_cpu_ns as f64 / 1e9 },
+    Family { name: "muxtrace_syscall_off_cpu_seconds_total", help: "Time switched out inside the calls.", kind: "counter", get: |w| w.off_cpu_ns as f64 / 1e9 },
+    Family { name: "muxtrace_bookkeeping_in_bytes_total", help: "Bytes copied user to kernel to describe waits (fd sets, pollfds, epoll_event, sigmask, timeouts).", kind: "counter", get: |w| w.bookkeeping_in_bytes as f64 },
+    Family { name: "muxtrace_bookkeeping_out_bytes_total", help: "Bytes copied kernel to user by waits.", kind: "counter", get: |w| w.bookkeeping_out_bytes as f64 },
+    Family { name: "muxtrace_payload_bytes_total", help: "Bytes returned by receive and send calls.", kind: "counter", get: |w| w.payload_bytes as f64 },
+];
+
+struct HistFamily {
+    name: &'static str,
+    help: &'static str,
+    get: fn(&Window) -> (&Hist, f64),
+    /// Bucket edges are in ns; seconds histograms scale them.
+    scale: f64,
+}
+
+const HISTOGRAMS: &[HistFamily] = &[
+    HistFamily {
+        name: "muxtrace_syscall_duration_seconds",
+        help: "Wall time per call, from log2 buckets.",
+        get: |w| (&w.hists.wall_ns, w.wall_ns as f64),
+        scale: 1e-9,
+    },
+    HistFamily {
+        name: "muxtrace_watched_fds",
+        help: "Watched fds per wait call, from log2 buckets.",
+        get: |w| (&w.hists.watched, w.watched as f64),
+        scale: 1.0,
+    },
+    HistFamily {
+        name: "muxtrace_ready_fds",
+        help: "Ready fds per wait call, from log2 buckets.",
+        get: |w| (&w.hists.ready, w.ready as f64),
+        scale: 1.0,
+    },
+];
+
+/// The exposition text for one set of metrics.
+pub fn render(metrics: &Metrics) -> String {
+    let mut out = String::new();
+    for family in COUNTERS {
+        let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
+        let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind);
+        for p in &metrics.processes {
+            for s in &p.syscalls {
+                let _ = writeln!(
+                    out,
+                    "{}{{pid=\"{}\",comm=\"{}\",syscall=\"{}\"}} {}",
+                    family.name,
+                    p.pid,
+                    escape_label(&p.comm),
+                    s.syscall,
+                    (family.get)(&s.total)
+                );
+            }
+        }
+    }
+    for family in HISTOGRAMS {
+        let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
+        let _ = writeln!(out, "# TYPE {} histogram", family.name);
+        for p in &metrics.processes {
+            for s in &p.syscalls {
+                let (hist, sum) = (family.get)(&s.total);
+                let count: u64 = hist.iter().sum();
+                if count == 0 {
+                    continue;
+                }
+                let labels = format!(
+                    "pid=\"{}\",comm=\"{}\",syscall=\"{}\"",
+                    p.pid,
+                    escape_label(&p.comm),
+                    s.syscall
+                );
+                // Our log2 buckets, exactly: bucket b holds [2^(b-1), 2^b),
+                // so its upper edge is an `le` bound (values are integers, so
+                // `le = 2^b - 1` would be exact too; 2^b keeps edges round).
+                let last = hist.iter().rposition(|&n| n > 0).unwrap_or(0);
+                let mut cumulative = 0u64;
+                for (b, &n) in hist.iter().enumerate().take(last + 1) {
+                    cumulative += n;
+                    if b == HIST_BUCKETS - 1 {
+                        break;
+                    }
+                    let le = (bucket_high(b) - 1) as f64 * family.scale;
+                    let _ = writeln!(
+                        out,
+                        "{}_bucket{{{labels},le=\"{le}\"}} {cumulative}",
+                        family.name
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "{}_bucket{{{labels},le=\"+Inf\"}} {count}",
+                    family.name
+                );
+                let _ = writeln!(
+                    out,
+                    "{}_sum{{{labels}}} {}",
+                    family.name,
+                    sum * family.scale
+                );
+                let _ = writeln!(out, "{}_count{{{labels}}} {count}", family.name);
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP muxtrace_lost_events_total Events the probes could not measure or store."
+    );
+    let _ = writeln!(out, "# TYPE muxtrace_lost_events_total counter");
+    for (reason, n) in &metrics.losses {
+        let _ = writeln!(
+            out,
+            "muxtrace_lost_events_total{{reason=\"{}\"}} {n}",
+            escape_label(reason)
+        );
+    }
+    if let Some(cost) = &metrics.cost {
+        let _ = writeln!(
+            out,
+            "# HELP muxtrace_probe_seconds_total Run time of muxtrace's own eBPF programs."
+        );
+        let _ = writeln!(out, "# TYPE muxtrace_probe_seconds_total counter");
+        let _ = writeln!(
+            out,
+            "muxtrace_probe_seconds_total {}",
+            cost.run_time_ns as f64 / 1e9
+        );
+        let _ = writeln!(
+            out,
+            "# HELP muxtrace_probe_runs_total Runs of muxtrace's own eBPF programs."
+        );
+        let _ = writeln!(out, "# TYPE muxtrace_probe_runs_total counter");
+        let _ = writeln!(out, "muxtrace_probe_runs_total {}", cost.run_count);
+    }
+    let _ = writeln!(
+        out,
+        "# HELP muxtrace_process_alive 1 while the traced process runs."
+    );
+    let _ = writeln!(out, "# TYPE muxtrace_process_alive gauge");
+    for p in &metrics.processes {
+        let _ = writeln!(
+            out,
+            "muxtrace_process_alive{{pid=\"{}\",comm=\"{}\",model=\"{}\"}} {}",
+            p.pid,
+            escape_label(&p.comm),
+            p.model.name(),
+            u8::from(p.alive)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::BTreeMap, time::Duration};
+
+    use tracer_common::{log2_bucket, SyscallKind, SyscallStats};
+
+    use super::*;
+    use crate::{
+        model,
+        snapshot::{ProcessSnap, Snapshot},
+    };
+
+    fn metrics(comm: &[u8]) -> Metrics {
+        let mut s = SyscallStats::ZERO;
+        s.calls = 3;
+        s.wall_ns = 3000;
+        s.hist_wall_ns[log2_bucket(1000)] = 3;
+        let mut snap = Snapshot {
+            elapsed: Duration::from_secs(1),
+            ..Snapshot::default()
+        };
+        snap.processes.insert(
+            9,
+            ProcessSnap {
+                tgid: 9,
+                comm: comm.to_vec(),
+                alive: true,
+                syscalls: [(SyscallKind::EpollWait, s)].into_iter().collect(),
+                fd_classes: BTreeMap::new(),
+            },
+        );
+        model::compute(None, &snap)
+    }
+
+    #[test]
+    fn counters_and_histograms() {
+        let text = render(&metrics(b"srv"));
+        assert!(
+            text.contains(
+                "muxtrace_syscalls_total{pid=\"9\",comm=\"srv\",syscall=\"epoll_wait\"} 3\n"
+            ),
+            "{text}"
+        );
+        // 1000 ns sits in [512, 1024): the bucket with le = 1023 ns.
+        assert!(text.contains("muxtrace_syscall_duration_seconds_bucket{pid=\"9\",comm=\"srv\",syscall=\"epoll_wait\",le=\"0.000001023\"} 3"), "{text}");
+        assert!(text.contains("le=\"+Inf\"} 3"), "{text}");
+        assert!(text.contains("muxtrace_syscall_duration_seconds_count{pid=\"9\",comm=\"srv\",syscall=\"epoll_wait\"} 3"), "{text}");
+    }
+
+    #[test]
+    fn odd_comms_are_escaped() {
+        // Control bytes become '?' before rendering; quotes and backslashes
+        // are escaped; bytes that are not UTF-8 become U+FFFD.
+        let text = render(&metrics(b"a\"b\\c\nd\xff"));
+        assert!(text.contains("comm=\"a\\\"b\\\\c?d\u{fffd}\""), "{text}");
+        assert_eq!(escape_label("x\ny"), "x\\ny");
+        // Every sample line stays one line.
+        for line in text.lines() {
+            assert!(
+                line.starts_with('#') || line.starts_with("muxtrace_"),
+                "{line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            parse_addr("9464").unwrap(),
+            "127.0.0.1:9464".parse().unwrap()
+        );
+        assert_eq!(
+            parse_addr("0.0.0.0:1").unwrap(),
+            "0.0.0.0:1".parse().unwrap()
+        );
+        assert!(parse_addr("localhost").is_err());
+    }
+}
