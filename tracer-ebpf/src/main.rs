@@ -251,7 +251,9 @@ fn on_enter(ctx: &TracePointContext, kind: SyscallKind) {
 
     match kind {
         SyscallKind::Select | SyscallKind::Pselect6 => {
-            let mut n = arg(ctx, 0);
+            // `int n`: the kernel rejects a negative one.
+            let n_arg = arg(ctx, 0) as i32;
+            let mut n = if n_arg < 0 { 0 } else { n_arg as u64 };
             if n > FD_SETSIZE {
                 bump(Stat::SelectTruncated);
                 n = FD_SETSIZE;
@@ -269,7 +271,7 @@ fn on_enter(ctx: &TracePointContext, kind: SyscallKind) {
                 i += 1;
             }
             t.watched = watched;
-            t.size_arg = arg(ctx, 0);
+            t.size_arg = if n_arg < 0 { 0 } else { n_arg as u64 };
             t.bookkeeping_in = sets * set_bytes;
             t.bookkeeping_out_fixed = sets * set_bytes;
             let tp = arg(ctx, 4);
@@ -294,7 +296,8 @@ fn on_enter(ctx: &TracePointContext, kind: SyscallKind) {
             }
         }
         SyscallKind::Poll | SyscallKind::Ppoll => {
-            let nfds = arg(ctx, 1);
+            // `unsigned int nfds`: the upper half of the register is ignored.
+            let nfds = arg(ctx, 1) as u32 as u64;
             t.watched = nfds;
             t.size_arg = nfds;
             t.bookkeeping_in = POLLFD * nfds;
@@ -321,7 +324,8 @@ fn on_enter(ctx: &TracePointContext, kind: SyscallKind) {
             if let Some(interest) = unsafe { EPOLL.get(&key) } {
                 t.watched = interest.registered;
             }
-            t.size_arg = arg(ctx, 2);
+            let maxevents = arg(ctx, 2) as i32;
+            t.size_arg = if maxevents < 0 { 0 } else { maxevents as u64 };
             if kind == SyscallKind::EpollPwait2 {
                 let tp = arg(ctx, 3);
                 t.timeout_us = read_timeout_us(tp, 1).unwrap_or(INFINITE);
@@ -406,8 +410,13 @@ fn on_exit(ctx: &TracePointContext, kind: SyscallKind) {
         }
     }
 
+    // A wait the kernel refused (EFAULT, EINVAL, EBADF…) watched and copied
+    // nothing: only its call and error count. An interrupted one did wait.
+    let refused = ret < 0 && !matches!(ErrnoClass::of(errno), ErrnoClass::Eintr);
     if kind.is_wait() {
         t.wait_calls += 1;
+    }
+    if kind.is_wait() && !refused {
         s.watched += t.watched;
         s.size_arg += t.size_arg;
         s.hist_watched[log2_bucket(t.watched)] += 1;

@@ -55,6 +55,12 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
+    /// Per-thread slots in the kernel (bounds memory; threads beyond it are
+    /// not measured, and every call of theirs is counted as lost).
+    #[arg(long, value_name = "N", default_value_t = tracer_common::MAX_THREADS,
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub max_threads: u32,
+
     /// Serve Prometheus metrics at http://ADDR/metrics (a bare port binds
     /// 127.0.0.1; give 0.0.0.0:PORT to expose it beyond this machine).
     #[arg(long, value_name = "ADDR", value_parser = crate::prometheus::parse_addr)]

@@ -367,9 +367,10 @@ impl Window {
         self.bookkeeping_bytes_per_sec =
             per_sec(self.bookkeeping_in_bytes + self.bookkeeping_out_bytes);
         self.payload_bytes_per_sec = per_sec(self.payload_bytes);
-        self.watched_avg = ratio(self.watched as f64, waits.calls as f64);
+        // Waits the kernel refused watched nothing; interrupted ones did.
+        self.watched_avg = ratio(self.watched as f64, waits.returns as f64);
         self.watched_p99 = percentile(&self.hists.watched, 0.99);
-        self.size_arg_avg = ratio(self.size_arg as f64, waits.calls as f64);
+        self.size_arg_avg = ratio(self.size_arg as f64, waits.returns as f64);
         self.ready_avg = ratio(self.ready as f64, waits.returns_ok as f64);
         self.efficiency = ratio(self.ready as f64, self.scanned as f64);
         self.timeout_share = ratio(self.timeouts as f64, waits.calls as f64);

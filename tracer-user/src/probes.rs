@@ -27,10 +27,12 @@ use crate::{
 pub const PROGRAM_PREFIX: &str = "mux_";
 
 /// What the programs need to know at load time.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct ProbeConfig {
     pub follow: bool,
     pub comm: Option<String>,
+    /// Size of the per-thread map.
+    pub max_threads: u32,
 }
 
 pub struct Probes {
@@ -97,7 +99,8 @@ impl Probes {
             .override_global(globals::SWITCH_NEXT_PID, &next_pid, true)
             .override_global("WAKEUP_PID", &wakeup_pid, true)
             .override_global("FORK_CHILD_PID", &fork_child, true)
-            .override_global("EXIT_GROUP_DEAD", &group_dead, true);
+            .override_global("EXIT_GROUP_DEAD", &group_dead, true)
+            .map_max_entries(maps::THREADS, config.max_threads.max(1));
         let mut ebpf = loader
             .load(aya::include_bytes_aligned!(concat!(
                 env!("OUT_DIR"),

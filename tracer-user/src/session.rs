@@ -55,6 +55,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let config = ProbeConfig {
         follow: cli.follow,
         comm: cli.comm.clone(),
+        max_threads: cli.max_threads,
     };
     let exporter = match cli.prometheus {
         Some(addr) => Some(Exporter::bind(addr).await?),

@@ -80,15 +80,22 @@ pub fn resolve_pids(pids: &[i64]) -> Result<Vec<ProcessId>> {
 
 /// The thread-group id of a pid or tid, from /proc/PID/status.
 pub fn tgid_of(pid: u32) -> Option<u32> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    // Lossy: the name in it may hold bytes that are not UTF-8.
+    let status = read_lossy(&format!("/proc/{pid}/status"))?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("Tgid:"))
         .and_then(|v| v.trim().parse().ok())
 }
 
+fn read_lossy(path: &str) -> Option<String> {
+    fs::read(path)
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_lossy(&format!("/proc/{pid}/stat"))?;
     // The comm (field 2) may hold spaces and parentheses: split after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     Some(rest.split_whitespace().map(str::to_owned).collect())

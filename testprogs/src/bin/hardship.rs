@@ -1,0 +1,184 @@
+//! Makes life hard for the probes, in ways the hardening tests check:
+//! many threads, churning threads, garbage pointers, an exec, an odd name.
+//! After setup: `ready PID` on stdout, then a block in `sigwaitinfo` until
+//! SIGUSR1 (except `afterexec`), then the scenario with raw syscalls, then
+//! `_exit` — after `--linger MS` in nanosleep (not traced), when given last.
+//!
+//!   hardship threads N K     N threads alive at once, each K polls (timeout 0)
+//!   hardship churn N         N threads one after another, each one poll
+//!   hardship garbage         bad pointers and a huge n for select, pselect6,
+//!                            ppoll and poll, then 7 good polls
+//!   hardship exec K          exec itself as `afterexec K`
+//!   hardship afterexec K     K epoll_pwait2 calls (timeout 0), no waiting
+//!   hardship name K          renames itself (prctl) to the bytes a"b\nc\xff,
+//!                            then K polls
+
+use std::{io::Write as _, ptr::null_mut};
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut linger_ms = 0u64;
+    if let Some(i) = args.iter().position(|a| a == "--linger") {
+        linger_ms = args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| usage());
+        args.truncate(i);
+    }
+    let num = |i: usize| -> u64 {
+        args.get(i)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| usage())
+    };
+    let scenario = args.first().cloned().unwrap_or_else(|| usage());
+    if scenario == "afterexec" {
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let mut events: [libc::epoll_event; 4] = unsafe { std::mem::zeroed() };
+        // SAFETY: raw syscalls with valid local buffers.
+        unsafe {
+            let ep = libc::epoll_create1(0);
+            for _ in 0..num(1) {
+                libc::syscall(
+                    libc::SYS_epoll_pwait2,
+                    ep,
+                    events.as_mut_ptr(),
+                    4,
+                    &ts,
+                    0,
+                    8,
+                );
+            }
+        }
+        finish(linger_ms);
+    }
+    if scenario == "name" {
+        let name = b"a\"b\nc\xff\0";
+        // SAFETY: PR_SET_NAME with a NUL-terminated buffer.
+        unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+    }
+    wait_for_go();
+    match scenario.as_str() {
+        "threads" => {
+            let (n, k) = (num(1), num(2));
+            // All threads live at once: each waits for the others (futex, not
+            // traced) before exiting.
+            let all_done = std::sync::Arc::new(std::sync::Barrier::new(n as usize));
+            let handles: Vec<_> = (0..n)
+                .map(|_| {
+                    let all_done = std::sync::Arc::clone(&all_done);
+                    std::thread::spawn(move || {
+                        polls(k);
+                        all_done.wait();
+                    })
+                })
+                .collect();
+            for h in handles {
+                let _ = h.join();
+            }
+        }
+        "churn" => {
+            for _ in 0..num(1) {
+                let _ = std::thread::spawn(|| polls(1)).join();
+            }
+        }
+        "garbage" => garbage(),
+        "exec" => {
+            let exe = std::ffi::CString::new("/proc/self/exe").unwrap();
+            let a0 = std::ffi::CString::new("hardship").unwrap();
+            let a1 = std::ffi::CString::new("afterexec").unwrap();
+            let a2 = std::ffi::CString::new(num(1).to_string()).unwrap();
+            let argv = [a0.as_ptr(), a1.as_ptr(), a2.as_ptr(), std::ptr::null()];
+            // SAFETY: valid NUL-terminated argv; environ is the process's own.
+            unsafe {
+                extern "C" {
+                    static environ: *const *const libc::c_char;
+                }
+                libc::execve(exe.as_ptr(), argv.as_ptr(), environ);
+            }
+            std::process::exit(3);
+        }
+        "name" => polls(num(1)),
+        _ => usage(),
+    }
+    finish(linger_ms);
+}
+
+fn polls(k: u64) {
+    let mut pfd = libc::pollfd {
+        fd: 0,
+        events: 0,
+        revents: 0,
+    };
+    for _ in 0..k {
+        // SAFETY: one valid pollfd.
+        unsafe { libc::syscall(libc::SYS_poll, &mut pfd, 1, 0) };
+    }
+}
+
+/// Pointers into unmapped memory and sizes the kernel rejects: the probes
+/// must count their failed reads and carry on.
+fn garbage() {
+    let bad = 0x10usize;
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: the kernel validates every pointer; ours are only passed on.
+    unsafe {
+        // An fd set at a bad address: one failed read.
+        libc::syscall(libc::SYS_select, 64, bad, 0, 0, &tv);
+        // n far beyond FD_SETSIZE with no sets: counted as truncated.
+        libc::syscall(libc::SYS_select, 1i64 << 30, 0, 0, 0, &tv);
+        // pselect6's sigmask pair at a bad address: one failed read.
+        libc::syscall(libc::SYS_pselect6, 0, 0, 0, 0, &ts, bad);
+        // ppoll's timeout at a bad address: one failed read.
+        let mut pfd = libc::pollfd {
+            fd: 0,
+            events: 0,
+            revents: 0,
+        };
+        libc::syscall(libc::SYS_ppoll, &mut pfd, 1, bad, 0, 8);
+        // poll with a bad array and an nfds over RLIMIT_NOFILE: EINVAL.
+        libc::syscall(libc::SYS_poll, bad, 0x7fff_ffffu64, 0);
+    }
+    polls(7);
+}
+
+fn usage() -> ! {
+    eprintln!("usage: see the doc comment of testprogs/src/bin/hardship.rs");
+    std::process::exit(2);
+}
+
+fn finish(linger_ms: u64) -> ! {
+    let ts = libc::timespec {
+        tv_sec: (linger_ms / 1000) as i64,
+        tv_nsec: ((linger_ms % 1000) * 1_000_000) as i64,
+    };
+    // SAFETY: nanosleep then _exit: no more traced calls.
+    unsafe {
+        libc::nanosleep(&ts, null_mut());
+        libc::_exit(0);
+    }
+}
+
+fn wait_for_go() {
+    // SAFETY: signal-mask manipulation on this thread (threads spawned later
+    // inherit the mask, which is harmless).
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, null_mut());
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "ready {}", std::process::id());
+        let _ = out.flush();
+        while libc::sigwaitinfo(&set, null_mut()) < 0 {}
+    }
+}

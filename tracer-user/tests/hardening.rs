@@ -1,0 +1,242 @@
+//! Faults, load and odd input against the real binary: each outcome asserted.
+mod common;
+
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use common::*;
+
+const LONG: Duration = Duration::from_secs(90);
+
+fn hardship(args: &[&str]) -> Proc {
+    let mut p = Proc::spawn(Command::new(workspace_bin("hardship")).args(args));
+    let line = p.first_stdout_line();
+    assert!(line.starts_with("ready "), "hardship said {line:?}");
+    p
+}
+
+fn losses(summary: &str) -> String {
+    summary
+        .lines()
+        .find(|l| l.starts_with("lost or unmeasured:"))
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn loss(summary: &str, name: &str) -> u64 {
+    losses(summary)
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_target_that_execs_is_still_traced() {
+    let target = hardship(&["exec", "5"]);
+    let pid = target.pid.to_string();
+    let mt = muxtrace(&["--pid", &pid, "--summary"]);
+    target.signal(libc::SIGUSR1);
+    let (code, stdout, stderr) = mt.finish(LONG);
+    assert_eq!(code, Some(0), "{stderr}");
+    let table = parse_summary(&stdout);
+    assert_eq!(table[&target.pid]["epoll_pwait2"].0, 5, "{stdout}");
+}
+
+#[test]
+fn a_reused_pid_is_not_taken_for_the_exited_process() {
+    let keeper = burst(&[]);
+    let first = burst(&["--all", "0", "--count", "select=2"]);
+    let (keeper_pid, first_pid) = (keeper.pid.to_string(), first.pid.to_string());
+    let mt = muxtrace(&["--pid", &keeper_pid, "--pid", &first_pid, "--summary"]);
+    first.signal(libc::SIGUSR1);
+    let _ = first.finish(LONG);
+    // Ask the kernel for the same pid again (ns_last_pid), retrying if another
+    // fork on the machine takes it first.
+    let mut reused = None;
+    for _ in 0..50 {
+        std::fs::write(
+            "/proc/sys/kernel/ns_last_pid",
+            (first_pid.parse::<u32>().unwrap() - 1).to_string(),
+        )
+        .expect("write ns_last_pid (needs root)");
+        let candidate = burst(&["--all", "0", "--count", "select=50"]);
+        if candidate.pid.to_string() == first_pid {
+            reused = Some(candidate);
+            break;
+        }
+    }
+    let second = reused.expect("could not get the same pid back in 50 tries");
+    second.signal(libc::SIGUSR1);
+    let _ = second.finish(LONG);
+    mt.signal(libc::SIGINT);
+    let (code, stdout, stderr) = mt.finish(LONG);
+    assert_eq!(code, Some(0), "{stderr}");
+    let table = parse_summary(&stdout);
+    let first_pid: u32 = first_pid.parse().unwrap();
+    assert_eq!(
+        table[&first_pid]["select"].0, 2,
+        "the new process's 50 selects were attributed:\n{stdout}"
+    );
+    drop(keeper);
+}
+
+#[test]
+fn two_instances_on_one_pid_do_not_disturb_each_other() {
+    let target = burst(&["--all", "0", "--count", "poll=11", "--count", "read=4"]);
+    let pid = target.pid.to_string();
+    let first = muxtrace(&["--pid", &pid, "--summary"]);
+    let second = muxtrace(&["--pid", &pid, "--summary"]);
+    first.signal(libc::SIGINT);
+    let (code, _, stderr) = first.finish(LONG);
+    assert_eq!(code, Some(0), "{stderr}");
+    target.signal(libc::SIGUSR1);
+    let (code, stdout, stderr) = second.finish(LONG);
+    assert_eq!(code, Some(0), "{stderr}");
+    let table = parse_summary(&stdout);
+    assert_eq!(table[&target.pid]["poll"].0, 11, "{stdout}");
+    assert_eq!(table[&target.pid]["read"].0, 4, "{stdout}");
+    assert_eq!(wait_no_programs_loaded(), Vec::<u32>::new());
+}
+
+#[test]
+fn a_thousand_threads_overflow_a_small_thread_map_visibly() {
+    let (threads, each) = (1000u64, 3u64);
+    let target = hardship(&["threads", &threads.to_string(), &each.to_string()]);
+    let pid = target.pid.to_string();
+    let mt = muxtrace(&["--pid", &pid, "--summary", "--max-threads", "256"]);
+    target.signal(libc::SIGUSR1);
+    let (code, stdout, stderr) = mt.finish(LONG);
+    assert_eq!(code, Some(0), "{stderr}");
+    let counted = parse_summary(&stdout)[&target.pid]["poll"].0;
+    let lost = loss(&stdout, "thread_map_full");
+    assert!(lost > 0, "overflow not shown:\n{stdout}");
+    assert!(
+        counted <= 256 * each,
+        "more threads measured than slots:\n{stdout}"
+    );
+    assert_eq!(
+        counted + lost,
+        threads * each,
+        "calls neither counted nor lost:\n{stdout}"
+    );
+}
+
+#[test]
+fn churning_threads_keep_the_thread_map_bounded() {
+    let n = 3000u64;
+    let target = hardship(&["churn", &n.to_string()]);
+    let pid = target.pid.to_string();
+    // 64 slots for 3,000 threads: exited threads must give theirs back.
+    let mt = muxtrace(&["--pid", &pid, "--summary", "--max-threads", "64"]);
+    target.signal(libc::SIGUSR1);
+    let (code, stdout, stderr) = mt.finish(LONG);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(parse_summary(&stdout)[&target.pid]["poll"].0, n, "{stdout}");
+    assert_eq!(losses(&stdout), "", "{stdout}");
+}
+
+#[test]
+fn garbage_pointers_and_huge_sizes_are_counted_not_fatal() {
+    let target = hardship(&["garbage"]);
+    let pid = target.pid.to_string();
+    let mt = muxtrace(&["--pid", &pid, "--summary"]);
+    target.signal(libc::SIGUSR1);
+    let (code, stdout, stderr) = mt.finish(LONG);
+    assert_eq!(code, Some(0), "{stderr}");
+    let rows = &parse_summary(&stdout)[&target.pid];
+    assert_eq!(
+        rows["select"],
+        (2, 1),
+        "bad set → EFAULT; huge n → fine:\n{stdout}"
+    );
+    assert_eq!(rows["pselect6"], (1, 1), "{stdout}");
+    assert_eq!(rows["ppoll"], (1, 1), "{stdout}");
+    assert_eq!(
+        rows["poll"],
+        (8, 1),
+        "the 7 good polls after the bad one:\n{stdout}"
+    );
+    // The refused poll watched nothing: the good ones watch 1 fd each.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("poll ") && l.split_whitespace().nth(5) == Some("1.0")),
+        "{stdout}"
+    );
+    assert_eq!(loss(&stdout, "user_read_failed"), 3, "{stdout}");
+    assert_eq!(loss(&stdout, "select_truncated"), 1, "{stdout}");
+}
+
+#[test]
+fn json_and_prometheus_stay_valid_with_an_odd_comm() {
+    let target = hardship(&["name", "5", "--linger", "3000"]);
+    let pid = target.pid.to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mt = muxtrace(&[
+        "--pid",
+        &pid,
+        "--json",
+        "--interval",
+        "300ms",
+        "--prometheus",
+        &addr,
+    ]);
+    target.signal(libc::SIGUSR1);
+    // Scrape while the process lives.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let metrics = loop {
+        if let Some(text) = get(port) {
+            if text.contains("syscall=\"poll\"") {
+                break text;
+            }
+        }
+        assert!(Instant::now() < deadline, "no poll series");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("muxtrace_syscalls_total{") && l.contains("syscall=\"poll\""))
+        .expect("poll counter");
+    assert!(line.contains("comm=\"a\\\"b?c\u{fffd}\""), "{line}");
+    for l in metrics.lines() {
+        assert!(
+            l.starts_with('#') || l.starts_with("muxtrace_"),
+            "broken line {l:?}"
+        );
+    }
+    let (code, stdout, stderr) = mt.finish(LONG);
+    assert_eq!(code, Some(0), "{stderr}");
+    let mut seen = false;
+    for l in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).expect("valid JSON line");
+        for p in v["processes"].as_array().unwrap() {
+            if p["pid"] == target.pid {
+                assert_eq!(p["comm"], "a\"b?c\u{fffd}");
+                seen = true;
+            }
+        }
+    }
+    assert!(seen, "{stdout}");
+}
+
+fn get(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut r = String::new();
+    s.read_to_string(&mut r).ok()?;
+    r.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+}
