@@ -28,15 +28,20 @@ pub struct Metrics {
     pub cost: Option<Cost>,
 }
 
+/// Measured while the kernel's accounting is on: 100 ms samples, one per
+/// interval (keeping it on all the time would itself cost ~10 %).
 #[derive(Debug, Clone, Serialize)]
 pub struct Cost {
-    /// Run time of all our programs since attach, ns.
+    /// Run time of all our programs during the samples, ns.
     pub run_time_ns: u64,
-    /// Program runs since attach.
+    /// Program runs during the samples.
     pub run_count: u64,
+    /// Total length of the samples, s.
+    pub sampled_s: f64,
     /// Average ns per program run.
     pub ns_per_run: f64,
-    /// Share of one CPU our programs used during the interval, percent.
+    /// Share of one CPU our programs used while sampled (the latest sample,
+    /// or all samples when none ended in this interval), percent.
     pub cpu_percent: f64,
 }
 
@@ -449,13 +454,21 @@ pub fn compute(prev: Option<&Snapshot>, cur: &Snapshot) -> Metrics {
         losses.insert("map_read_errors".to_owned(), cur.read_errors);
     }
     let cost = cur.cost.map(|c| {
-        let prev_ns = prev.and_then(|p| p.cost).map_or(0, |p| p.run_time_ns);
-        let used = c.run_time_ns.saturating_sub(prev_ns);
+        let before = prev.and_then(|p| p.cost).unwrap_or_default();
+        let (used, sampled) = if c.sampled_ns > before.sampled_ns {
+            (
+                c.run_time_ns.saturating_sub(before.run_time_ns),
+                c.sampled_ns - before.sampled_ns,
+            )
+        } else {
+            (c.run_time_ns, c.sampled_ns)
+        };
         Cost {
             run_time_ns: c.run_time_ns,
             run_count: c.run_count,
+            sampled_s: c.sampled_ns as f64 / 1e9,
             ns_per_run: ratio(c.run_time_ns as f64, c.run_count as f64),
-            cpu_percent: ratio(used as f64 * 100.0, interval * 1e9),
+            cpu_percent: ratio(used as f64 * 100.0, sampled as f64),
         }
     });
     Metrics {

@@ -210,6 +210,11 @@ async fn trace_loop(
     let mut sigterm = sig(SignalKind::terminate())?;
     let mut sighup = sig(SignalKind::hangup())?;
     let mut liveness = tokio::time::interval(LIVENESS_POLL);
+    // Our own cost is measured in one short sample per interval.
+    let sample_len = (cli.interval / 10).min(COST_SAMPLE);
+    let mut sample_end: Option<tokio::time::Instant> = None;
+    collector.probes.start_cost_sample();
+    sample_end.replace(tokio::time::Instant::now() + sample_len);
     let mut tick = tokio::time::interval(cli.interval);
     tick.tick().await;
     let deadline = cli.duration.map(|d| collector.started + d);
@@ -227,8 +232,14 @@ async fn trace_loop(
             _ = sigterm.recv() => break EndReason::Signal("SIGTERM"),
             _ = sighup.recv() => break EndReason::Signal("SIGHUP"),
             _ = &mut sleep_until => break EndReason::Duration,
+            _ = sleep_until_opt(sample_end) => {
+                collector.probes.end_cost_sample();
+                sample_end = None;
+            }
             _ = tick.tick() => {
                 let metrics = collector.collect()?;
+                collector.probes.start_cost_sample();
+                sample_end = Some(tokio::time::Instant::now() + sample_len);
                 if cli.json {
                     write_json("interval", &metrics)?;
                 }
@@ -252,9 +263,20 @@ async fn trace_loop(
             }
         }
     };
+    collector.probes.end_cost_sample();
     // Followed children may have appeared since the last poll.
     discover(&mut collector.probes, &mut collector.known)?;
     Ok((collector.collect()?, reason))
+}
+
+/// Longest sample of our own cost per interval.
+const COST_SAMPLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// One JSON object per line: `{"type": "interval"|"final", …Metrics}`.

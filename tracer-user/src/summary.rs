@@ -29,13 +29,13 @@ pub fn render(metrics: &Metrics, idle: &[(u32, String)], wide: bool) -> String {
         let _ = writeln!(out, "lost or unmeasured: {}", list.join(" "));
     }
     if let Some(cost) = &metrics.cost {
-        let _ = writeln!(
-            out,
-            "muxtrace's probes ran {} times for {:.3} s in total ({:.0} ns per run)",
-            cost.run_count,
-            cost.run_time_ns as f64 / 1e9,
-            cost.ns_per_run
-        );
+        if cost.run_count > 0 {
+            let _ = writeln!(
+                out,
+                "muxtrace's own probes: {:.0} ns per run, {:.2} % of one CPU (sampled over {:.1} s)",
+                cost.ns_per_run, cost.cpu_percent, cost.sampled_s
+            );
+        }
     }
     out
 }
