@@ -40,11 +40,15 @@ pub fn report_stop(stats: &Stats) -> anyhow::Result<()> {
     print_line(&stats.stopped_line()).context("cannot write to stdout")
 }
 
-/// Writes one line to stdout and flushes it: the reader is a pipe.
+/// Writes one line to stdout and flushes it: the reader is a pipe. A reader
+/// that has gone away (it read the address and closed the pipe) is fine:
+/// the server keeps serving and still stops cleanly.
 fn print_line(line: &str) -> io::Result<()> {
     let mut out = io::stdout().lock();
-    writeln!(out, "{line}")?;
-    out.flush()
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 /// Maps a server's result to its exit status: 0 after a clean stop,

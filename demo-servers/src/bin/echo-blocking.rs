@@ -113,3 +113,12 @@ fn serve(fd: OwnedFd) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        super::Args::command().debug_assert();
+    }
+}

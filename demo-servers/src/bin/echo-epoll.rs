@@ -326,3 +326,12 @@ fn interest(conn: &Conn) -> u32 {
     }
     events as u32
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        super::Args::command().debug_assert();
+    }
+}

@@ -134,3 +134,12 @@ fn interest(conn: &Conn) -> i16 {
     }
     events
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        super::Args::command().debug_assert();
+    }
+}

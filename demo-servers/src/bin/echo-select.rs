@@ -198,3 +198,12 @@ fn select(nfds: RawFd, readers: &mut FdSet, writers: &mut FdSet) -> io::Result<u
         Ok(ret as usize)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        super::Args::command().debug_assert();
+    }
+}

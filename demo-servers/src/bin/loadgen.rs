@@ -20,7 +20,7 @@
 //! the servers for the two cores. Latency is recorded in an HDR histogram.
 
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::ExitCode;
@@ -158,9 +158,9 @@ struct Latency {
 }
 
 fn finish(args: &Args, r: &Report) -> ExitCode {
-    if args.json {
+    let text = if args.json {
         match serde_json::to_string(r) {
-            Ok(line) => println!("{line}"),
+            Ok(line) => line + "\n",
             Err(e) => {
                 eprintln!("loadgen: cannot encode the report: {e}");
                 return ExitCode::FAILURE;
@@ -171,25 +171,38 @@ fn finish(args: &Args, r: &Report) -> ExitCode {
             Some(rate) => format!("open loop at {rate} msg/s"),
             None => "closed loop".to_string(),
         };
-        println!(
-            "loadgen: {} active + {} idle connections to {}, {}-byte messages, {}, {:.2} s",
-            r.active_conns, r.idle_conns, args.addr, r.size, mode, r.duration_s
-        );
-        println!(
-            "  messages  {} ({:.0} msg/s, {:.1} MB/s)",
+        let l = &r.latency_us;
+        format!(
+            "loadgen: {} active + {} idle connections to {}, {}-byte messages, {}, {:.2} s\n\
+             \x20 messages  {} ({:.0} msg/s, {:.1} MB/s)\n\
+             \x20 latency   p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs\n\
+             \x20 errors    {} (corrupt {}), idle connections open {} of {}\n",
+            r.active_conns,
+            r.idle_conns,
+            args.addr,
+            r.size,
+            mode,
+            r.duration_s,
             r.messages,
             r.messages_per_sec,
-            r.bytes_per_sec / 1e6
-        );
-        let l = &r.latency_us;
-        println!(
-            "  latency   p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
-            l.p50, l.p99, l.p999, l.max
-        );
-        println!(
-            "  errors    {} (corrupt {}), idle connections open {} of {}",
-            r.errors, r.corrupt, r.idle_conns, r.idle_requested
-        );
+            r.bytes_per_sec / 1e6,
+            l.p50,
+            l.p99,
+            l.p999,
+            l.max,
+            r.errors,
+            r.corrupt,
+            r.idle_conns,
+            r.idle_requested
+        )
+    };
+    // A reader that went away (`| head`) is not a failure of the run.
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!("loadgen: cannot write the report: {e}");
+            return ExitCode::FAILURE;
+        }
     }
     if r.errors > 0 {
         eprintln!(
@@ -952,5 +965,14 @@ impl Worker {
             drop(s);
         }
         c.starts.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        super::Args::command().debug_assert();
     }
 }

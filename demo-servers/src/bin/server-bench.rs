@@ -20,7 +20,7 @@
 //! files are still written, with the failure in place of the number).
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -208,7 +208,9 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     let json = serde_json::to_string_pretty(&bench).context("cannot encode the results")?;
     fs::write(&json_path, json + "\n")
         .with_context(|| format!("cannot write {}", json_path.display()))?;
-    print!("{md}");
+    // A reader that went away (`| head`) does not undo the files written.
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(md.as_bytes()).and_then(|()| out.flush());
     eprintln!(
         "server-bench: wrote {} and {}",
         md_path.display(),

@@ -157,9 +157,14 @@ pub fn parse_stopped(line: &str) -> (u64, u64, u64) {
     (it.next().unwrap(), it.next().unwrap(), it.next().unwrap())
 }
 
-/// Soft fd limit to hard, for the thousands-of-connections tests.
+/// Soft fd limit to hard, for the thousands-of-connections tests (which may
+/// run two at a time: 2,000 + 1,100 client sockets plus the servers' share).
 pub fn raise_nofile() {
-    demo_servers::net::raise_nofile_limit().unwrap();
+    let limit = demo_servers::net::raise_nofile_limit().unwrap();
+    assert!(
+        limit >= 8192,
+        "these tests need RLIMIT_NOFILE >= 8192, the hard limit is {limit}"
+    );
 }
 
 /// A blocking client with generous timeouts and no Nagle delay.
