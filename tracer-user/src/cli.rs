@@ -71,6 +71,15 @@ pub struct Cli {
     pub command: Vec<String>,
 }
 
+impl Cli {
+    /// The dashboard is the default on a terminal; `--summary`, `--json` or
+    /// a pipe choose text output instead.
+    pub fn dashboard(&self) -> bool {
+        use std::io::IsTerminal as _;
+        !self.summary && !self.json && std::io::stdout().is_terminal()
+    }
+}
+
 /// `10s`, `500ms`, `2m`, `1h`, or plain seconds (`1.5`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();

@@ -1,6 +1,7 @@
 //! muxtrace's user space: the CLI, loading and attaching the probes, reading
 //! their maps into snapshots, the metrics model and the sinks.
 pub mod cli;
+pub mod dashboard;
 pub mod error;
 pub mod model;
 pub mod probes;

@@ -10,10 +10,6 @@ use tracer_user::{
 };
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-        .format_target(false)
-        .format_timestamp(None)
-        .init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -26,6 +22,7 @@ fn main() -> ExitCode {
             });
         }
     };
+    init_logging(cli.dashboard());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -37,6 +34,30 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => fail(e),
     }
+}
+
+/// Logs go to stderr, except under the dashboard, which owns the terminal:
+/// then to muxtrace.log in the temporary directory.
+fn init_logging(dashboard: bool) {
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"));
+    builder.format_target(false).format_timestamp(None);
+    if dashboard {
+        let path = std::env::temp_dir().join("muxtrace.log");
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
+            Ok(file) => {
+                builder.target(env_logger::Target::Pipe(Box::new(file)));
+            }
+            Err(_) => {
+                builder.filter_level(log::LevelFilter::Off);
+            }
+        }
+    }
+    builder.init();
 }
 
 fn fail(e: UserError) -> ExitCode {

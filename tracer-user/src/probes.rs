@@ -160,6 +160,27 @@ impl Probes {
             .map_err(|e| UserError::runtime(format!("socket map: {e}")))
     }
 
+    /// Seeds an epoll fd's interest-set size (registrations made before we
+    /// attached); epoll_ctl keeps it from then on. An existing entry wins:
+    /// the kernel has seen newer calls than /proc.
+    pub fn seed_epoll(&mut self, tgid: u32, epfd: u32, registered: u64) -> Result<()> {
+        let mut epoll: HashMap<&mut MapData, EpollKey, EpollInterest> =
+            self.map_mut(maps::EPOLL)?;
+        let value = EpollInterest {
+            registered,
+            ..EpollInterest::default()
+        };
+        match epoll.insert(EpollKey { tgid, epfd }, value, 1 /* BPF_NOEXIST */) {
+            Ok(()) => Ok(()),
+            Err(aya::maps::MapError::SyscallError(e))
+                if e.io_error.raw_os_error() == Some(libc::EEXIST) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(UserError::runtime(format!("epoll map: {e}"))),
+        }
+    }
+
     fn map_mut<'a, V>(&'a mut self, name: &str) -> Result<V>
     where
         V: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,

@@ -13,6 +13,7 @@ use tracer_common::traced;
 
 use crate::{
     cli::Cli,
+    dashboard::{Action, Dashboard},
     error::{Result, UserError},
     model::{self, Metrics},
     probes::{ProbeConfig, Probes, LIVENESS_POLL},
@@ -37,6 +38,8 @@ pub enum EndReason {
     Duration,
     TargetsExited,
     Signal(&'static str),
+    /// q in the dashboard.
+    Quit,
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -100,7 +103,23 @@ pub async fn run(cli: Cli) -> Result<()> {
             exporter.addr
         );
     }
-    let result = trace_loop(&cli, &mut collector, launched.as_mut(), exporter.as_ref()).await;
+    let mut dashboard = match cli.dashboard() {
+        true => Some(Dashboard::open().map_err(|e| {
+            UserError::runtime(format!("cannot open the dashboard on this terminal: {e}"))
+                .hint("use --summary or --json for output without a terminal")
+        })?),
+        false => None,
+    };
+    let result = trace_loop(
+        &cli,
+        &mut collector,
+        launched.as_mut(),
+        exporter.as_ref(),
+        dashboard.as_mut(),
+    )
+    .await;
+    // The terminal is restored before anything else is printed.
+    drop(dashboard);
     if let Some(child) = launched.as_mut() {
         child.terminate();
     }
@@ -110,7 +129,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     if cli.json {
         write_json("final", &metrics)?;
     }
-    if cli.summary || !cli.json {
+    if cli.summary || (!cli.json && !cli.dashboard()) {
         let idle: Vec<(u32, String)> = collector
             .known
             .iter()
@@ -166,7 +185,6 @@ impl Collector {
     }
 
     /// Figures count from now on (the dashboard's `r`).
-    #[allow(dead_code)]
     fn reset(&mut self) -> Result<()> {
         let dump = self.probes.dump()?;
         let cost = self.probes.cost();
@@ -202,6 +220,7 @@ async fn trace_loop(
     collector: &mut Collector,
     mut launched: Option<&mut Launched>,
     exporter: Option<&Exporter>,
+    mut dashboard: Option<&mut Dashboard>,
 ) -> Result<(Metrics, EndReason)> {
     let sig = |kind: SignalKind| {
         signal(kind).map_err(|e| UserError::runtime(format!("cannot handle signals: {e}")))
@@ -226,8 +245,28 @@ async fn trace_loop(
     };
     tokio::pin!(sleep_until);
 
+    if let Some(dash) = dashboard.as_deref_mut() {
+        draw(dash)?;
+    }
+    let mut exited_shown = false;
     let reason = loop {
         tokio::select! {
+            action = next_action(dashboard.as_deref_mut()) => match action {
+                Action::Quit => break EndReason::Quit,
+                Action::Reset => {
+                    collector.reset()?;
+                    if let Some(dash) = dashboard.as_deref_mut() {
+                        dash.update(collector.collect()?);
+                        draw(dash)?;
+                    }
+                }
+                Action::Redraw => {
+                    if let Some(dash) = dashboard.as_deref_mut() {
+                        draw(dash)?;
+                    }
+                }
+                Action::None => {}
+            },
             _ = sigint.recv() => break EndReason::Signal("SIGINT"),
             _ = sigterm.recv() => break EndReason::Signal("SIGTERM"),
             _ = sighup.recv() => break EndReason::Signal("SIGHUP"),
@@ -246,6 +285,13 @@ async fn trace_loop(
                 if let Some(exporter) = exporter {
                     exporter.publish(&metrics);
                 }
+                if let Some(dash) = dashboard.as_deref_mut() {
+                    dash.update(metrics);
+                    draw(dash)?;
+                    if std::env::var_os(PANIC_ENV).is_some() {
+                        panic!("{PANIC_ENV} is set: a forced panic, to test the terminal's restore");
+                    }
+                }
             }
             _ = liveness.tick() => {
                 if let Some(child) = launched.as_deref_mut() {
@@ -258,7 +304,17 @@ async fn trace_loop(
                     any_alive |= k.alive;
                 }
                 if !any_alive && cli.comm.is_none() {
-                    break EndReason::TargetsExited;
+                    match dashboard.as_deref_mut() {
+                        // The dashboard keeps the last figures up until q.
+                        Some(dash) if !exited_shown => {
+                            dash.update(collector.collect()?);
+                            dash.targets_exited();
+                            draw(dash)?;
+                            exited_shown = true;
+                        }
+                        Some(_) => {}
+                        None => break EndReason::TargetsExited,
+                    }
                 }
             }
         }
@@ -267,6 +323,21 @@ async fn trace_loop(
     // Followed children may have appeared since the last poll.
     discover(&mut collector.probes, &mut collector.known)?;
     Ok((collector.collect()?, reason))
+}
+
+/// Set in a test to make the dashboard panic after its first figures.
+const PANIC_ENV: &str = "MUXTRACE_TEST_PANIC";
+
+async fn next_action(dashboard: Option<&mut Dashboard>) -> Action {
+    match dashboard {
+        Some(dash) => dash.next_action().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn draw(dash: &mut Dashboard) -> Result<()> {
+    dash.draw()
+        .map_err(|e| UserError::runtime(format!("cannot draw on the terminal: {e}")))
 }
 
 /// Longest sample of our own cost per interval.
@@ -332,6 +403,11 @@ fn register(
     id: Option<ProcessId>,
 ) {
     let comm = targets::comm_of(tgid).unwrap_or_else(|| b"?".to_vec());
+    for (epfd, registered) in targets::epoll_sets(tgid) {
+        if let Err(e) = probes.seed_epoll(tgid, epfd, registered) {
+            log::debug!("{e}");
+        }
+    }
     for fd in targets::socket_fds(tgid) {
         if let Err(e) = probes.mark_socket(tgid, fd) {
             log::debug!("{e}");

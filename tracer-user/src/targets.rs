@@ -201,6 +201,29 @@ pub fn fd_table(pid: u32) -> FdTable {
     table
 }
 
+/// epoll fds of a process with the number of fds registered in each, from
+/// /proc/PID/fdinfo (one `tfd:` line per registration).
+pub fn epoll_sets(pid: u32) -> Vec<(u32, u64)> {
+    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let fd: u32 = e.file_name().to_str()?.parse().ok()?;
+            let target = fs::read_link(e.path()).ok()?;
+            if fd_class(target.as_os_str().as_bytes()) != "epoll" {
+                return None;
+            }
+            let info = read_lossy(&format!("/proc/{pid}/fdinfo/{fd}"))?;
+            Some((
+                fd,
+                info.lines().filter(|l| l.starts_with("tfd:")).count() as u64,
+            ))
+        })
+        .collect()
+}
+
 /// The class of an fd from its /proc link target.
 pub fn fd_class(target: &[u8]) -> &'static str {
     match target {

@@ -1,0 +1,241 @@
+//! Realistic metrics for the dashboard's tests, built the way the session
+//! builds them: two snapshots through the model.
+
+use std::time::Duration;
+
+use tracer_common::{log2_bucket, SyscallKind, SyscallStats, ThreadState};
+
+use crate::{
+    model::{self, Metrics},
+    probes::ProbeCost,
+    snapshot::{ProcessSnap, Snapshot, ThreadSnap},
+};
+
+/// Per-second behaviour of one syscall, scaled by elapsed seconds.
+#[derive(Clone, Copy)]
+struct Rate {
+    kind: SyscallKind,
+    calls: u64,
+    watched: u64,
+    ready: u64,
+    wall_ns: u64,
+    off_share: f64,
+    payload: u64,
+}
+
+fn stats(r: Rate, secs: u64) -> SyscallStats {
+    let calls = r.calls * secs;
+    let mut s = SyscallStats::ZERO;
+    s.calls = calls;
+    s.wall_ns = r.wall_ns * calls;
+    s.off_cpu_ns = (s.wall_ns as f64 * r.off_share) as u64;
+    s.hist_wall_ns[log2_bucket(r.wall_ns)] = calls * 9 / 10;
+    s.hist_wall_ns[log2_bucket(r.wall_ns * 4)] = calls - calls * 9 / 10;
+    let on = r.wall_ns - (r.wall_ns as f64 * r.off_share) as u64;
+    s.hist_on_cpu_ns[log2_bucket(on)] = calls;
+    if r.kind.is_wait() {
+        s.watched = r.watched * calls;
+        s.size_arg = r.watched * calls;
+        s.hist_watched[log2_bucket(r.watched)] = calls;
+        s.ready = r.ready * secs;
+        s.useful_wakeups = calls;
+        s.hist_ready[log2_bucket(r.ready / r.calls.max(1))] = calls;
+        s.scanned = if r.kind.is_epoll_wait() {
+            s.ready
+        } else {
+            s.watched
+        };
+        s.infinite_timeouts = calls;
+        s.sched_wakeups = calls / 2;
+        match r.kind {
+            k if k.is_poll() => {
+                s.bookkeeping_in = 8 * s.watched;
+                s.bookkeeping_out = 2 * s.watched;
+            }
+            k if k.is_select() => {
+                let bytes = 3 * (r.watched + 63) / 64 * 8;
+                s.bookkeeping_in = bytes * calls;
+                s.bookkeeping_out = bytes * calls;
+            }
+            _ => s.bookkeeping_out = 12 * s.ready,
+        }
+    }
+    if r.kind == SyscallKind::EpollCtl {
+        s.bookkeeping_in = 12 * calls;
+    }
+    if r.kind.is_receive() || r.kind.is_send() {
+        s.payload_bytes = r.payload * calls;
+        s.payload_socket_bytes = s.payload_bytes;
+        s.hist_payload[log2_bucket(r.payload)] = calls;
+    }
+    if r.kind == SyscallKind::Accept4 {
+        s.errors = calls / 2;
+        s.errno[3] = calls / 2;
+    }
+    s
+}
+
+fn rate(kind: SyscallKind, calls: u64, watched: u64, ready: u64, wall_ns: u64) -> Rate {
+    Rate {
+        kind,
+        calls,
+        watched,
+        ready,
+        wall_ns,
+        off_share: if kind.is_wait() { 0.8 } else { 0.0 },
+        payload: if kind.is_receive() || kind.is_send() {
+            64
+        } else {
+            0
+        },
+    }
+}
+
+struct Proc {
+    pid: u32,
+    comm: &'static str,
+    rates: Vec<Rate>,
+    threads: u32,
+    fds: Vec<(&'static str, u32)>,
+}
+
+fn snapshot(procs: &[Proc], secs: u64) -> Snapshot {
+    let mut snap = Snapshot {
+        elapsed: Duration::from_secs(secs),
+        cost: Some(ProbeCost {
+            run_time_ns: 180 * 1000 * secs,
+            run_count: 1000 * secs,
+            sampled_ns: secs * 100_000_000,
+        }),
+        ..Snapshot::default()
+    };
+    for p in procs {
+        snap.processes.insert(
+            p.pid,
+            ProcessSnap {
+                tgid: p.pid,
+                comm: p.comm.as_bytes().to_vec(),
+                alive: true,
+                syscalls: p.rates.iter().map(|r| (r.kind, stats(*r, secs))).collect(),
+                fd_classes: p.fds.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            },
+        );
+        for i in 0..p.threads {
+            let mut state = ThreadState::ZERO;
+            state.tgid = p.pid;
+            state.calls = (1000 + 37 * u64::from(i)) * secs;
+            state.wait_calls = state.calls / 3;
+            state.wakeups = state.wait_calls / 2;
+            state.wall_ns = state.calls * 2000;
+            state.thread_off_cpu_ns = state.wall_ns * 7 / 10;
+            snap.threads.push(ThreadSnap {
+                tid: p.pid + i,
+                state,
+            });
+        }
+        if p.rates.iter().any(|r| r.kind == SyscallKind::EpollCtl) {
+            snap.epoll.push((
+                tracer_common::EpollKey {
+                    tgid: p.pid,
+                    epfd: 3,
+                },
+                tracer_common::EpollInterest {
+                    registered: 1003,
+                    ..Default::default()
+                },
+            ));
+        }
+    }
+    snap
+}
+
+fn metrics(procs: &[Proc]) -> Metrics {
+    let before = snapshot(procs, 61);
+    let now = snapshot(procs, 62);
+    model::compute(Some(&before), &now)
+}
+
+fn poll_server() -> Proc {
+    Proc {
+        pid: 4242,
+        comm: "echo-poll",
+        rates: vec![
+            rate(SyscallKind::Poll, 8000, 1003, 9600, 41_000),
+            rate(SyscallKind::Recvfrom, 9600, 0, 0, 1_900),
+            rate(SyscallKind::Sendto, 9600, 0, 0, 3_100),
+            rate(SyscallKind::Accept4, 2, 0, 0, 2_000),
+        ],
+        threads: 1,
+        fds: vec![("socket", 1004), ("device", 3)],
+    }
+}
+
+pub fn one_poll_server() -> Metrics {
+    metrics(&[poll_server()])
+}
+
+pub fn four_servers() -> Metrics {
+    metrics(&[
+        Proc {
+            pid: 4100,
+            comm: "echo-blocking",
+            rates: vec![
+                rate(SyscallKind::Recvfrom, 9000, 0, 0, 9_000),
+                rate(SyscallKind::Sendto, 9000, 0, 0, 3_000),
+                rate(SyscallKind::Accept4, 1, 0, 0, 2_000),
+            ],
+            threads: 9,
+            fds: vec![("socket", 1009)],
+        },
+        Proc {
+            pid: 4200,
+            comm: "echo-select",
+            rates: vec![
+                rate(SyscallKind::Pselect6, 7000, 1003, 9000, 45_000),
+                rate(SyscallKind::Recvfrom, 9000, 0, 0, 1_900),
+                rate(SyscallKind::Sendto, 9000, 0, 0, 3_000),
+            ],
+            threads: 1,
+            fds: vec![("socket", 1004)],
+        },
+        poll_server(),
+        Proc {
+            pid: 4300,
+            comm: "echo-epoll",
+            rates: vec![
+                rate(SyscallKind::EpollWait, 6000, 1003, 9000, 21_000),
+                rate(SyscallKind::EpollCtl, 1, 0, 0, 900),
+                rate(SyscallKind::Recvfrom, 9000, 0, 0, 1_900),
+                rate(SyscallKind::Sendto, 9000, 0, 0, 3_000),
+            ],
+            threads: 1,
+            fds: vec![("socket", 1004), ("epoll", 1)],
+        },
+    ])
+}
+
+/// A process with every syscall and 64 threads: more than any screen holds.
+pub fn overflowing() -> Metrics {
+    let rates = SyscallKind::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, k)| rate(*k, 100 * (i as u64 + 1), 64, 50, 1000 + 500 * i as u64))
+        .collect();
+    metrics(&[Proc {
+        pid: 5000,
+        comm: "a-very-busy-app",
+        rates,
+        threads: 64,
+        fds: vec![
+            ("socket", 500),
+            ("pipe", 12),
+            ("file", 40),
+            ("eventfd", 64),
+            ("epoll", 64),
+        ],
+    }])
+}
+
+pub fn empty() -> Option<Metrics> {
+    None
+}

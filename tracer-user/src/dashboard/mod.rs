@@ -1,0 +1,162 @@
+//! The live dashboard. `state` holds what is shown and what the user chose,
+//! `input` turns keys into commands, `view` draws (a pure function of the
+//! state), `term` owns the terminal. The session's loop owns all I/O and
+//! calls in here.
+
+mod input;
+pub mod state;
+mod term;
+pub mod view;
+
+#[cfg(test)]
+mod fixtures;
+
+use crossterm::event::{Event, EventStream};
+use futures_util::StreamExt as _;
+
+pub use state::Action;
+use state::App;
+
+use crate::model::Metrics;
+
+pub struct Dashboard {
+    app: App,
+    events: EventStream,
+    term: term::TermGuard,
+}
+
+impl Dashboard {
+    /// Enters the alternate screen and raw mode; a panic hook and `Drop`
+    /// restore the terminal however the program ends.
+    pub fn open() -> std::io::Result<Dashboard> {
+        let term = term::TermGuard::enter()?;
+        Ok(Dashboard {
+            app: App::default(),
+            events: EventStream::new(),
+            term,
+        })
+    }
+
+    /// The next terminal event as an action. Cancel-safe, for `select!`.
+    pub async fn next_action(&mut self) -> Action {
+        match self.events.next().await {
+            Some(Ok(Event::Key(key))) => self.app.handle(input::command_for(key)),
+            Some(Ok(Event::Resize(..))) => Action::Redraw,
+            Some(Ok(_)) => Action::None,
+            // The terminal went away: nothing left to show.
+            Some(Err(_)) | None => Action::Quit,
+        }
+    }
+
+    pub fn update(&mut self, metrics: Metrics) {
+        self.app.apply(metrics);
+    }
+
+    pub fn targets_exited(&mut self) {
+        self.app.targets_exited();
+    }
+
+    pub fn draw(&mut self) -> std::io::Result<()> {
+        let app = &self.app;
+        self.term.terminal.draw(|frame| view::render(frame, app))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod snapshots {
+    use ratatui::{backend::TestBackend, Terminal};
+
+    use super::{
+        fixtures,
+        state::{App, Command, View},
+        view,
+    };
+
+    fn screen(app: &App, width: u16, height: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal.draw(|f| view::render(f, app)).unwrap();
+        let buffer = terminal.backend().buffer();
+        let mut out = String::new();
+        for y in 0..height {
+            let mut line = String::new();
+            for x in 0..width {
+                line.push_str(buffer[(x, y)].symbol());
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    fn app_with(metrics: Option<crate::model::Metrics>, view: View) -> App {
+        let mut app = App::default();
+        if let Some(m) = metrics {
+            // Two updates, so the sparklines have a history.
+            app.apply(m.clone());
+            app.apply(m);
+        }
+        app.handle(Command::ShowView(view));
+        app
+    }
+
+    macro_rules! snap {
+        ($name:ident, $metrics:expr, $view:expr) => {
+            #[test]
+            fn $name() {
+                let app = app_with($metrics, $view);
+                insta::assert_snapshot!(concat!(stringify!($name), "_80x24"), screen(&app, 80, 24));
+                insta::assert_snapshot!(
+                    concat!(stringify!($name), "_160x48"),
+                    screen(&app, 160, 48)
+                );
+            }
+        };
+    }
+
+    snap!(empty_main, fixtures::empty(), View::Main);
+    snap!(poll_main, Some(fixtures::one_poll_server()), View::Main);
+    snap!(
+        poll_threads,
+        Some(fixtures::one_poll_server()),
+        View::Threads
+    );
+    snap!(poll_fds, Some(fixtures::one_poll_server()), View::Fds);
+    snap!(overflowing_main, Some(fixtures::overflowing()), View::Main);
+    snap!(
+        overflowing_threads,
+        Some(fixtures::overflowing()),
+        View::Threads
+    );
+    snap!(overflowing_fds, Some(fixtures::overflowing()), View::Fds);
+    snap!(compare_four, Some(fixtures::four_servers()), View::Compare);
+
+    #[test]
+    fn help_overlay() {
+        let mut app = app_with(Some(fixtures::one_poll_server()), View::Main);
+        app.handle(Command::Help);
+        insta::assert_snapshot!("help_80x24", screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn exited_banner() {
+        let mut app = app_with(Some(fixtures::four_servers()), View::Compare);
+        app.targets_exited();
+        insta::assert_snapshot!("exited_80x24", screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn losses_are_shown_in_the_header() {
+        let mut m = fixtures::one_poll_server();
+        m.losses.insert("thread_map_full".to_owned(), 12);
+        let app = app_with(Some(m), View::Main);
+        let text = screen(&app, 80, 24);
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .contains("LOST thread_map_full=12"),
+            "{text}"
+        );
+    }
+}

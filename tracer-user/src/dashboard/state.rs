@@ -1,0 +1,428 @@
+//! The dashboard's state: the latest metrics, a short history for the
+//! sparklines, and what the user chose (view, selection, sort, pause). No
+//! ratatui types here; updates and key handling are pure and unit-tested.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::model::{Metrics, ProcessMetrics};
+
+/// Samples kept per sparkline (one per interval: 5 minutes at 1 s).
+pub const HISTORY: usize = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Main,
+    Threads,
+    Fds,
+    Compare,
+}
+
+impl View {
+    pub const ALL: [View; 4] = [View::Main, View::Threads, View::Fds, View::Compare];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Main => "1 Syscalls",
+            View::Threads => "2 Threads",
+            View::Fds => "3 Fds",
+            View::Compare => "4 Compare",
+        }
+    }
+
+    fn next(self) -> View {
+        let i = View::ALL.iter().position(|v| *v == self).unwrap_or(0);
+        View::ALL[(i + 1) % View::ALL.len()]
+    }
+}
+
+/// How the syscall table is ordered (`s` cycles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    CallsPerSec,
+    WallP99,
+    Bookkeeping,
+    Name,
+}
+
+impl SortKey {
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::CallsPerSec => "calls/s",
+            SortKey::WallP99 => "p99",
+            SortKey::Bookkeeping => "bkkp/s",
+            SortKey::Name => "name",
+        }
+    }
+
+    fn next(self) -> SortKey {
+        match self {
+            SortKey::CallsPerSec => SortKey::WallP99,
+            SortKey::WallP99 => SortKey::Bookkeeping,
+            SortKey::Bookkeeping => SortKey::Name,
+            SortKey::Name => SortKey::CallsPerSec,
+        }
+    }
+}
+
+/// What a key asks for, decided in `input.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Quit,
+    /// Ctrl-C: quits even from the help overlay.
+    Interrupt,
+    NextView,
+    ShowView(View),
+    Up,
+    Down,
+    Sort,
+    Pause,
+    Reset,
+    Help,
+    Nothing,
+}
+
+/// What the session loop must do after a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    None,
+    Quit,
+    Reset,
+    Redraw,
+}
+
+/// One process's sparkline series, newest last.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub wakeups_per_sec: VecDeque<u64>,
+    pub ready_per_sec: VecDeque<u64>,
+    pub bookkeeping_per_sec: VecDeque<u64>,
+    /// On-CPU share of the wait calls' time, in per mille.
+    pub on_cpu_permille: VecDeque<u64>,
+}
+
+impl History {
+    fn push(&mut self, p: &ProcessMetrics) {
+        let w = &p.interval;
+        let push = |q: &mut VecDeque<u64>, v: f64| {
+            if q.len() == HISTORY {
+                q.pop_front();
+            }
+            q.push_back(v.max(0.0).round() as u64);
+        };
+        push(&mut self.wakeups_per_sec, w.wakeups_per_sec);
+        push(&mut self.ready_per_sec, w.ready_per_sec);
+        push(&mut self.bookkeeping_per_sec, w.bookkeeping_bytes_per_sec);
+        push(&mut self.on_cpu_permille, w.on_cpu_share * 1000.0);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    /// What is on screen (frozen while paused).
+    pub shown: Option<Metrics>,
+    /// The newest figures, kept while paused.
+    pub latest: Option<Metrics>,
+    pub history: BTreeMap<u32, History>,
+    pub view: View,
+    /// Index into `shown.processes`.
+    pub process: usize,
+    /// Index into the sorted syscall rows of the selected process.
+    pub syscall: usize,
+    pub sort: SortKey,
+    pub paused: bool,
+    pub help: bool,
+    /// Every traced process has exited: the banner is up, figures frozen.
+    pub exited: bool,
+    /// Set on the first update with several processes, so compare mode is
+    /// the opening view then — and a user's own choice is never overridden.
+    chose_view: bool,
+    /// Until the user moves the selection, it follows the busiest wait call
+    /// (the one whose histograms say most).
+    chose_syscall: bool,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App {
+            shown: None,
+            latest: None,
+            history: BTreeMap::new(),
+            view: View::Main,
+            process: 0,
+            syscall: 0,
+            sort: SortKey::CallsPerSec,
+            paused: false,
+            help: false,
+            exited: false,
+            chose_view: false,
+            chose_syscall: false,
+        }
+    }
+}
+
+impl App {
+    pub fn apply(&mut self, metrics: Metrics) {
+        if self.exited {
+            return;
+        }
+        for p in &metrics.processes {
+            self.history.entry(p.pid).or_default().push(p);
+        }
+        if !self.chose_view && metrics.processes.len() > 1 {
+            self.view = View::Compare;
+            self.chose_view = true;
+        }
+        if !self.paused {
+            self.shown = Some(metrics.clone());
+        }
+        self.latest = Some(metrics);
+        if !self.chose_syscall {
+            let rows = self.sorted_syscalls();
+            if let Some(i) = rows.iter().position(|s| {
+                tracer_common::SyscallKind::ALL
+                    .iter()
+                    .any(|k| k.name() == s.syscall && k.is_wait())
+            }) {
+                self.syscall = i;
+            }
+        }
+        self.clamp();
+    }
+
+    pub fn targets_exited(&mut self) {
+        self.exited = true;
+    }
+
+    pub fn handle(&mut self, command: Command) -> Action {
+        if self.help && command != Command::Interrupt {
+            // Any key — Esc and q included — closes the help overlay.
+            self.help = false;
+            return Action::Redraw;
+        }
+        match command {
+            Command::Quit | Command::Interrupt => return Action::Quit,
+            Command::NextView => {
+                self.view = self.view.next();
+                self.chose_view = true;
+            }
+            Command::ShowView(v) => {
+                self.view = v;
+                self.chose_view = true;
+            }
+            Command::Up => {
+                self.chose_syscall = true;
+                self.move_selection(-1);
+            }
+            Command::Down => {
+                self.chose_syscall = true;
+                self.move_selection(1);
+            }
+            Command::Sort => self.sort = self.sort.next(),
+            Command::Pause => {
+                self.paused = !self.paused;
+                if !self.paused {
+                    self.shown = self.latest.clone();
+                }
+            }
+            Command::Reset => {
+                self.history.clear();
+                return Action::Reset;
+            }
+            Command::Help => self.help = true,
+            Command::Nothing => return Action::None,
+        }
+        self.clamp();
+        Action::Redraw
+    }
+
+    /// ↑↓ move between processes in compare mode, between syscalls elsewhere
+    /// (in the threads and fd views, between processes).
+    fn move_selection(&mut self, delta: i64) {
+        let step = |i: usize, n: usize| -> usize {
+            if n == 0 {
+                0
+            } else {
+                (i as i64 + delta).clamp(0, n as i64 - 1) as usize
+            }
+        };
+        match self.view {
+            View::Main => self.syscall = step(self.syscall, self.syscall_count()),
+            _ => {
+                self.process = step(self.process, self.process_count());
+                self.syscall = 0;
+            }
+        }
+    }
+
+    fn clamp(&mut self) {
+        let n = self.process_count();
+        if self.process >= n {
+            self.process = n.saturating_sub(1);
+        }
+        let s = self.syscall_count();
+        if self.syscall >= s {
+            self.syscall = s.saturating_sub(1);
+        }
+    }
+
+    pub fn process_count(&self) -> usize {
+        self.shown.as_ref().map_or(0, |m| m.processes.len())
+    }
+
+    fn syscall_count(&self) -> usize {
+        self.selected_process().map_or(0, |p| p.syscalls.len())
+    }
+
+    pub fn selected_process(&self) -> Option<&ProcessMetrics> {
+        self.shown.as_ref()?.processes.get(self.process)
+    }
+
+    /// The selected process's syscalls in the current sort order.
+    pub fn sorted_syscalls(&self) -> Vec<&crate::model::SyscallMetrics> {
+        let Some(p) = self.selected_process() else {
+            return Vec::new();
+        };
+        let mut rows: Vec<_> = p.syscalls.iter().collect();
+        let desc = |a: f64, b: f64| b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal);
+        match self.sort {
+            SortKey::CallsPerSec => rows.sort_by(|a, b| {
+                desc(a.interval.calls_per_sec, b.interval.calls_per_sec)
+                    .then(b.total.calls.cmp(&a.total.calls))
+            }),
+            SortKey::WallP99 => {
+                rows.sort_by(|a, b| desc(a.interval.wall_p99_ns, b.interval.wall_p99_ns))
+            }
+            SortKey::Bookkeeping => rows.sort_by(|a, b| {
+                desc(
+                    a.interval.bookkeeping_bytes_per_sec,
+                    b.interval.bookkeeping_bytes_per_sec,
+                )
+            }),
+            SortKey::Name => rows.sort_by(|a, b| a.syscall.cmp(b.syscall)),
+        }
+        rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dashboard::fixtures;
+
+    #[test]
+    fn compare_opens_for_several_processes_but_never_overrides_a_choice() {
+        let mut app = App::default();
+        app.apply(fixtures::one_poll_server());
+        assert_eq!(app.view, View::Main);
+        app.apply(fixtures::four_servers());
+        assert_eq!(app.view, View::Compare);
+        app.handle(Command::ShowView(View::Threads));
+        app.apply(fixtures::four_servers());
+        assert_eq!(app.view, View::Threads);
+    }
+
+    #[test]
+    fn pause_freezes_the_screen_but_keeps_collecting() {
+        let mut app = App::default();
+        app.apply(fixtures::one_poll_server());
+        app.handle(Command::Pause);
+        let mut newer = fixtures::one_poll_server();
+        newer.elapsed_s += 1.0;
+        app.apply(newer);
+        assert_eq!(
+            app.shown.as_ref().unwrap().elapsed_s,
+            fixtures::one_poll_server().elapsed_s
+        );
+        assert_eq!(app.history[&4242].wakeups_per_sec.len(), 2);
+        app.handle(Command::Pause);
+        assert_eq!(
+            app.shown.as_ref().unwrap().elapsed_s,
+            fixtures::one_poll_server().elapsed_s + 1.0
+        );
+    }
+
+    #[test]
+    fn selection_stays_in_range() {
+        let mut app = App::default();
+        app.apply(fixtures::one_poll_server());
+        for _ in 0..50 {
+            app.handle(Command::Down);
+        }
+        assert_eq!(
+            app.syscall,
+            app.selected_process().unwrap().syscalls.len() - 1
+        );
+        for _ in 0..50 {
+            app.handle(Command::Up);
+        }
+        assert_eq!(app.syscall, 0);
+        app.handle(Command::ShowView(View::Compare));
+        app.handle(Command::Down);
+        assert_eq!(app.process, 0, "one process: nowhere to go");
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let mut app = App::default();
+        for _ in 0..HISTORY + 20 {
+            app.apply(fixtures::one_poll_server());
+        }
+        assert_eq!(app.history[&4242].ready_per_sec.len(), HISTORY);
+    }
+
+    #[test]
+    fn help_closes_on_any_key_and_reset_is_passed_on() {
+        let mut app = App::default();
+        assert_eq!(app.handle(Command::Help), Action::Redraw);
+        assert!(app.help);
+        assert_eq!(app.handle(Command::Sort), Action::Redraw);
+        assert!(!app.help);
+        assert_eq!(
+            app.sort,
+            SortKey::CallsPerSec,
+            "the key only closed the overlay"
+        );
+
+        assert_eq!(app.handle(Command::Reset), Action::Reset);
+        assert_eq!(app.handle(Command::Quit), Action::Quit);
+        app.handle(Command::Help);
+        assert_eq!(
+            app.handle(Command::Quit),
+            Action::Redraw,
+            "Esc/q close the overlay first"
+        );
+        app.handle(Command::Help);
+        assert_eq!(
+            app.handle(Command::Interrupt),
+            Action::Quit,
+            "Ctrl-C always quits"
+        );
+    }
+
+    #[test]
+    fn exited_freezes_the_figures() {
+        let mut app = App::default();
+        app.apply(fixtures::one_poll_server());
+        app.targets_exited();
+        let mut newer = fixtures::one_poll_server();
+        newer.elapsed_s += 5.0;
+        app.apply(newer);
+        assert_eq!(
+            app.shown.as_ref().unwrap().elapsed_s,
+            fixtures::one_poll_server().elapsed_s
+        );
+    }
+
+    #[test]
+    fn sort_cycles_and_orders() {
+        let mut app = App::default();
+        app.apply(fixtures::one_poll_server());
+        let first = app.sorted_syscalls()[0].syscall;
+        assert_eq!(first, "recvfrom", "the busiest call first");
+        app.handle(Command::Sort);
+        app.handle(Command::Sort);
+        app.handle(Command::Sort);
+        assert_eq!(app.sort, SortKey::Name);
+        assert_eq!(app.sorted_syscalls()[0].syscall, "accept4");
+    }
+}

@@ -1,0 +1,223 @@
+//! The real binary's dashboard in tmux, against a real echo server under
+//! load: live figures, view switching, quitting, and what is left after.
+mod common;
+
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use common::*;
+
+/// A tmux session killed on drop, whatever the test's outcome.
+struct Tmux(String);
+
+impl Tmux {
+    fn start(name: &str, width: u16, height: u16, command: &str) -> Tmux {
+        let ok = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                name,
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+            ])
+            .arg(command)
+            .status()
+            .expect("tmux")
+            .success();
+        assert!(ok, "tmux new-session failed");
+        Tmux(name.to_owned())
+    }
+
+    fn pane(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.0])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.0, keys])
+            .status()
+            .expect("send-keys");
+    }
+
+    fn alternate_on(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["display", "-p", "-t", &self.0, "#{alternate_on}"])
+            .output()
+            .expect("display");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let pane = self.pane();
+            if ok(&pane) {
+                return pane;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} never appeared; pane:\n{pane}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+fn echo_server() -> (Proc, String) {
+    let mut server =
+        Proc::spawn(Command::new(workspace_bin("echo-epoll")).args(["--listen", "127.0.0.1:0"]));
+    let line = server.first_stdout_line();
+    let addr = line
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_owned();
+    (server, addr)
+}
+
+fn muxtrace_running() -> bool {
+    Command::new("pgrep")
+        .args(["-x", "muxtrace"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The calls/s cell of a syscall's row in the main view.
+fn calls_per_sec(pane: &str, syscall: &str) -> Option<f64> {
+    let row = pane
+        .lines()
+        .find(|l| l.starts_with(&format!("{syscall} ")))?;
+    let cell = row.split_whitespace().nth(1)?;
+    let (number, scale) = match cell.strip_suffix('k') {
+        Some(n) => (n, 1e3),
+        None => (cell, 1.0),
+    };
+    number.parse::<f64>().ok().map(|v| v * scale)
+}
+
+#[test]
+fn dashboard_shows_live_rates_switches_views_and_quits_cleanly() {
+    let (server, addr) = echo_server();
+    let _load = Proc::spawn(Command::new(workspace_bin("loadgen")).args([
+        "--addr",
+        &addr,
+        "--conns",
+        "8",
+        "--size",
+        "64",
+        "--rate",
+        "3000",
+        "--duration",
+        "60s",
+    ]));
+    let session = format!("muxtrace-test-{}", std::process::id());
+    // `sleep` keeps the pane open after muxtrace exits, to read what is left.
+    let tmux = Tmux::start(
+        &session,
+        80,
+        24,
+        &format!(
+            "{MUXTRACE} --pid {} --interval 500ms; echo exit=$?; sleep 60",
+            server.pid
+        ),
+    );
+    let pane = tmux.wait_for("a non-zero epoll_wait rate", |p| {
+        calls_per_sec(p, "epoll_wait").is_some_and(|r| r > 0.0)
+    });
+    assert!(pane.contains("echo-epoll (epoll)"), "{pane}");
+    assert!(pane.contains("epoll returns"), "the verdict: {pane}");
+    assert_eq!(tmux.alternate_on(), "1");
+
+    tmux.keys("2");
+    tmux.wait_for("the threads view", |p| {
+        p.contains("tid") && p.contains("off-CPU")
+    });
+    tmux.keys("3");
+    tmux.wait_for("the fd view", |p| {
+        p.contains("fd class") && p.contains("socket")
+    });
+    tmux.keys("4");
+    tmux.wait_for("the compare view", |p| p.contains("cpu per ready"));
+    tmux.keys("?");
+    tmux.wait_for("the help overlay", |p| p.contains("cycle the sort column"));
+    tmux.keys("Escape");
+    tmux.keys("Tab");
+    tmux.wait_for("the main view again", |p| {
+        p.contains("syscall") && p.contains("calls/s")
+    });
+
+    tmux.keys("q");
+    let pane = tmux.wait_for("muxtrace's exit", |p| p.contains("exit="));
+    assert!(pane.contains("exit=0"), "{pane}");
+    assert_eq!(tmux.alternate_on(), "0", "still on the alternate screen");
+    assert!(!muxtrace_running());
+    assert_eq!(
+        wait_no_programs_loaded(),
+        Vec::<u32>::new(),
+        "programs left loaded"
+    );
+}
+
+#[test]
+fn a_panic_restores_the_terminal_and_detaches() {
+    let target = burst(&[]);
+    let session = format!("muxtrace-panic-{}", std::process::id());
+    let tmux = Tmux::start(
+        &session,
+        80,
+        24,
+        &format!("RUST_BACKTRACE=0 MUXTRACE_TEST_PANIC=1 {MUXTRACE} --pid {} --interval 300ms; echo exit=$?; sleep 60", target.pid),
+    );
+    let pane = tmux.wait_for("muxtrace's exit", |p| p.contains("exit="));
+    assert!(
+        pane.contains("forced panic"),
+        "the panic message is readable: {pane}"
+    );
+    assert!(!pane.contains("exit=0"), "{pane}");
+    assert_eq!(tmux.alternate_on(), "0", "still on the alternate screen");
+    assert_eq!(
+        wait_no_programs_loaded(),
+        Vec::<u32>::new(),
+        "programs left loaded"
+    );
+}
+
+#[test]
+fn the_dashboard_freezes_when_the_target_exits() {
+    let target = burst(&["--all", "0", "--count", "poll=5"]);
+    let session = format!("muxtrace-exit-{}", std::process::id());
+    let tmux = Tmux::start(
+        &session,
+        80,
+        24,
+        &format!(
+            "{MUXTRACE} --pid {} --interval 300ms; echo exit=$?; sleep 60",
+            target.pid
+        ),
+    );
+    tmux.wait_for("the dashboard", |p| p.contains("1 Syscalls"));
+    target.signal(libc::SIGUSR1);
+    let pane = tmux.wait_for("the exit banner", |p| {
+        p.contains("every traced process has exited")
+    });
+    assert!(pane.contains("poll"), "the last figures stay: {pane}");
+    tmux.keys("q");
+    let pane = tmux.wait_for("muxtrace's exit", |p| p.contains("exit="));
+    assert!(pane.contains("exit=0"), "{pane}");
+}
