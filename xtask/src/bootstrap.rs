@@ -221,3 +221,14 @@ fn apt_install(packages: &[&str]) -> Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )
 }
+
+/// What the demo's report needs besides the toolchain: a font for the PNG
+/// charts' text.
+pub fn demo_tools() -> Result<()> {
+    step(
+        "DejaVu fonts (for the report's PNG charts)",
+        &Args::default(),
+        || Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf").exists(),
+        || apt_install(&["fonts-dejavu-core"]),
+    )
+}

@@ -20,12 +20,18 @@ use crate::{bootstrap, exec::cargo_build_release, exec::workspace_root};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Run the sweep without a terminal and write a report (not built yet).
+    /// Run the sweep without a terminal and write target/demo-report/.
     #[arg(long)]
     headless: bool,
     /// Shorter steps of the sweep.
     #[arg(long)]
     quick: bool,
+    /// Use the binaries in this directory instead of building them.
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<std::path::PathBuf>,
+    /// Where --headless writes its report.
+    #[arg(long, value_name = "DIR")]
+    out: Option<std::path::PathBuf>,
 }
 
 const SERVERS: [&str; 4] = ["echo-blocking", "echo-select", "echo-poll", "echo-epoll"];
@@ -36,15 +42,25 @@ const IDLE_STEPS: [u32; 3] = [0, 100, 1000];
 const LOAD: [&str; 6] = ["--conns", "8", "--size", "64", "--rate", "4000"];
 
 pub fn run(args: &Args) -> Result<()> {
-    bootstrap::run(&bootstrap::Args::default())?;
-    cargo_build_release()?;
+    let bin = match &args.bin_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            bootstrap::run(&bootstrap::Args::default())?;
+            bootstrap::demo_tools()?;
+            cargo_build_release()?;
+            workspace_root().join("target/release")
+        }
+    };
     if args.headless {
-        bail!("the headless report (--headless) is not built yet; run the interactive demo in a terminal");
+        let out = args
+            .out
+            .clone()
+            .unwrap_or_else(|| workspace_root().join("target/demo-report"));
+        return crate::sweep::run(&bin, &out, args.quick);
     }
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        bail!("the demo opens muxtrace's dashboard: run it in a terminal");
+        bail!("the demo opens muxtrace's dashboard: run it in a terminal (or use --headless for a report)");
     }
-    let bin = workspace_root().join("target/release");
     let step = if args.quick {
         Duration::from_secs(10)
     } else {

@@ -6,8 +6,10 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bootstrap;
+mod charts;
 mod demo;
 mod exec;
+mod sweep;
 mod test;
 
 #[derive(Parser)]
