@@ -1,32 +1,59 @@
-//! `cargo xtask bench`: the echo servers' throughput sweep, written to
-//! target/bench/.
-use std::process::Command;
+//! `cargo xtask bench`: the echo servers' throughput sweep, then tracer
+//! overhead side by side (muxtrace, strace, perf trace, bpftrace), written to
+//! target/bench/. Timing targets live here, not in tests.
+use std::{path::PathBuf, process::Command};
 
 use anyhow::Result;
 
 use crate::{
     bootstrap,
     exec::{cargo_build_release, exec, workspace_root},
+    tracer_overhead,
 };
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Shorter runs per point.
+    /// Shorter runs: 5 rounds of 2 s for the overhead part.
     #[arg(long)]
     quick: bool,
+    /// Rounds of the overhead comparison (at least 5).
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Only the overhead comparison.
+    #[arg(long)]
+    overhead_only: bool,
+    /// Use the binaries in this directory instead of building them.
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    bootstrap::run(&bootstrap::Args::default())?;
-    cargo_build_release()?;
     let root = workspace_root();
-    let bin_dir = root.join("target/release");
+    let bin_dir = match &args.bin_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            bootstrap::run(&bootstrap::Args::default())?;
+            bootstrap::bench_tools()?;
+            cargo_build_release()?;
+            root.join("target/release")
+        }
+    };
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out)?;
-    let mut cmd = Command::new(bin_dir.join("server-bench"));
-    cmd.arg("--bin-dir").arg(&bin_dir).arg("--out").arg(&out);
-    if args.quick {
-        cmd.arg("--quick");
+    if !args.overhead_only {
+        let mut cmd = Command::new(bin_dir.join("server-bench"));
+        cmd.arg("--bin-dir").arg(&bin_dir).arg("--out").arg(&out);
+        if args.quick {
+            cmd.arg("--quick");
+        }
+        exec(&mut cmd)?;
     }
-    exec(&mut cmd)
+    tracer_overhead::run(
+        &bin_dir,
+        &tracer_overhead::Options {
+            rounds: args.rounds.max(5),
+            seconds: if args.quick { 2 } else { 5 },
+            out,
+        },
+    )
 }

@@ -232,3 +232,25 @@ pub fn demo_tools() -> Result<()> {
         || apt_install(&["fonts-dejavu-core"]),
     )
 }
+
+/// The tracers the overhead bench compares muxtrace with, from Debian's
+/// packages. One that cannot be installed is reported as not measured.
+pub fn bench_tools() -> Result<()> {
+    for (what, program, arg, package) in [
+        ("strace", "strace", "-V", "strace"),
+        ("perf (linux-perf)", "perf", "version", "linux-perf"),
+        ("bpftrace", "bpftrace", "--version", "bpftrace"),
+        ("taskset (util-linux)", "taskset", "--version", "util-linux"),
+    ] {
+        let installed = step(
+            what,
+            &Args::default(),
+            || stdout_of(Command::new(program).arg(arg)).is_some(),
+            || apt_install(&[package]),
+        );
+        if let Err(e) = installed {
+            eprintln!("bootstrap: {what}: {e:#}; its configuration will be reported as not measured");
+        }
+    }
+    Ok(())
+}

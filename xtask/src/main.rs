@@ -11,6 +11,7 @@ mod demo;
 mod exec;
 mod sweep;
 mod test;
+mod tracer_overhead;
 
 #[derive(Parser)]
 #[command(

@@ -419,7 +419,7 @@ fn report(
     };
     let _ = writeln!(
         r,
-        "2. **select and poll scan every watched fd on every call, so their cost per wakeup grows with idle connections; epoll's does not** — **{v2}**. On-CPU ns per ready event at 0 → 100 → 1,000 idle: {}, {}, {} (epoll-et: {}).\n",
+        "2. **select and poll scan every watched fd on every call, so their cost per wakeup grows with idle connections; epoll's does not** — **{v2}**. On-CPU ns per ready event at 0 → 100 → 1,000 idle: {}, {}, {}; {}.\n",
         g("select"), g("poll"), g("epoll"), g("epoll-et")
     );
     // 3. FD_SETSIZE

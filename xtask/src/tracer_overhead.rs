@@ -1,0 +1,386 @@
+//! `cargo xtask bench`'s overhead part: echo-epoll and echo-poll under
+//! loadgen with no tracer, muxtrace, strace -c, perf trace -s and a bpftrace
+//! script, alternating configurations round by round, ratios computed pair
+//! by pair within each round. Server on CPU 1, loadgen on CPU 0.
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    io::{BufRead as _, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use serde_json::{json, Value};
+
+const CONFIGS: [&str; 5] = ["untraced", "muxtrace", "bpftrace", "strace", "perf-trace"];
+const SERVERS: [&str; 2] = ["echo-epoll", "echo-poll"];
+
+/// The DIY equivalent: the same 15 syscalls, counted, with a latency
+/// histogram, for one pid.
+const BPFTRACE: &str = r#"
+tracepoint:syscalls:sys_enter_select, tracepoint:syscalls:sys_enter_pselect6,
+tracepoint:syscalls:sys_enter_poll, tracepoint:syscalls:sys_enter_ppoll,
+tracepoint:syscalls:sys_enter_epoll_wait, tracepoint:syscalls:sys_enter_epoll_pwait,
+tracepoint:syscalls:sys_enter_epoll_pwait2, tracepoint:syscalls:sys_enter_epoll_ctl,
+tracepoint:syscalls:sys_enter_accept4, tracepoint:syscalls:sys_enter_recvfrom,
+tracepoint:syscalls:sys_enter_recvmsg, tracepoint:syscalls:sys_enter_read,
+tracepoint:syscalls:sys_enter_sendto, tracepoint:syscalls:sys_enter_sendmsg,
+tracepoint:syscalls:sys_enter_write
+/pid == $1/ { @start[tid] = nsecs; }
+tracepoint:syscalls:sys_exit_select, tracepoint:syscalls:sys_exit_pselect6,
+tracepoint:syscalls:sys_exit_poll, tracepoint:syscalls:sys_exit_ppoll,
+tracepoint:syscalls:sys_exit_epoll_wait, tracepoint:syscalls:sys_exit_epoll_pwait,
+tracepoint:syscalls:sys_exit_epoll_pwait2, tracepoint:syscalls:sys_exit_epoll_ctl,
+tracepoint:syscalls:sys_exit_accept4, tracepoint:syscalls:sys_exit_recvfrom,
+tracepoint:syscalls:sys_exit_recvmsg, tracepoint:syscalls:sys_exit_read,
+tracepoint:syscalls:sys_exit_sendto, tracepoint:syscalls:sys_exit_sendmsg,
+tracepoint:syscalls:sys_exit_write
+/pid == $1 && @start[tid]/ {
+  @calls[probe] = count();
+  @lat[probe] = hist(nsecs - @start[tid]);
+  delete(@start[tid]);
+}
+"#;
+
+pub struct Options {
+    pub rounds: usize,
+    pub seconds: u64,
+    pub out: PathBuf,
+}
+
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        stop(&mut self.0, libc::SIGTERM);
+    }
+}
+
+fn stop(child: &mut Child, sig: i32) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    // SAFETY: signalling our own unreaped child.
+    unsafe { libc::kill(child.id() as i32, sig) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// utime + stime of a process, in clock ticks (100 per second here).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+fn ticks_per_sec() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1) as f64
+}
+
+/// Starts a command and waits until a line on stdout or stderr contains
+/// `ready` (or `wait` passes when there is no such line).
+fn start_ready(cmd: &mut Command, ready: Option<&str>, wait: Duration) -> Result<(Guard, Duration)> {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
+    let (tx, rx) = mpsc::channel::<String>();
+    for stream in [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let guard = Guard(child);
+    match ready {
+        Some(needle) => loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) if line.contains(needle) => break,
+                Ok(_) => continue,
+                Err(_) => bail!("{:?} never said {needle:?}", cmd.get_program()),
+            }
+        },
+        None => std::thread::sleep(wait),
+    }
+    Ok((guard, started.elapsed()))
+}
+
+fn start_server(bin: &Path, name: &str) -> Result<(Guard, String)> {
+    let mut child = Command::new("taskset")
+        .args(["-c", "1"])
+        .arg(bin.join(name))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start the server (is taskset installed?)")?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let guard = Guard(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| anyhow!("{name} did not say where it listens"))?
+        .to_owned();
+    Ok((guard, addr))
+}
+
+/// Why a configuration cannot run here, or None when it can.
+pub fn unavailable(config: &str) -> Option<String> {
+    let probe = |prog: &str, arg: &str| Command::new(prog).arg(arg).output().is_ok_and(|o| o.status.success());
+    match config {
+        "strace" if !probe("strace", "-V") => Some("strace is not installed".into()),
+        "perf-trace" if !probe("perf", "version") => Some("perf is not installed".into()),
+        "bpftrace" if !probe("bpftrace", "--version") => Some("bpftrace is not installed".into()),
+        _ => None,
+    }
+}
+
+struct Point {
+    msgs_per_sec: f64,
+    p99_us: f64,
+    server_cpu: f64,
+    tracer_cpu: f64,
+    tracer_rss_mib: f64,
+    attach_ms: f64,
+    syscalls_per_sec: f64,
+}
+
+fn run_point(bin: &Path, server_name: &str, config: &str, rate: Option<u32>, secs: u64, script: &Path) -> Result<Point> {
+    let (server, addr) = start_server(bin, server_name)?;
+    let pid = server.0.id().to_string();
+    let muxtrace_json = std::env::temp_dir().join(format!("muxtrace-bench-{}.json", std::process::id()));
+    let tracer = match config {
+        "untraced" => None,
+        "muxtrace" => Some(start_ready(
+            Command::new(bin.join("muxtrace"))
+                .args(["--pid", &pid, "--json", "--interval", "1s"])
+                .stdout(std::fs::File::create(&muxtrace_json)?),
+            Some("muxtrace: attached"),
+            Duration::ZERO,
+        )?),
+        "strace" => Some(start_ready(
+            Command::new("strace").args(["-c", "-f", "-p", &pid, "-o", "/dev/null"]),
+            Some("attached"),
+            Duration::ZERO,
+        )?),
+        "perf-trace" => Some(start_ready(
+            Command::new("perf").args(["trace", "-s", "-p", &pid, "-o", "/dev/null"]),
+            None,
+            Duration::from_secs(2),
+        )?),
+        "bpftrace" => Some(start_ready(
+            Command::new("bpftrace").arg(script).arg(&pid),
+            Some("Attaching"),
+            Duration::ZERO,
+        )?),
+        other => bail!("unknown configuration {other}"),
+    };
+    // bpftrace prints "Attaching" just before it attaches.
+    if config == "bpftrace" {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let tracer_pid = tracer.as_ref().map(|(g, _)| g.0.id());
+    let cpu0 = (cpu_ticks(server.0.id()), tracer_pid.and_then(cpu_ticks));
+    let mut load = Command::new("taskset");
+    load.args(["-c", "0"]).arg(bin.join("loadgen")).args([
+        "--addr", &addr, "--conns", "64", "--size", "64", "--json", "--duration", &format!("{secs}s"),
+    ]);
+    if let Some(r) = rate {
+        load.args(["--rate", &r.to_string()]);
+    }
+    let out = load.stderr(Stdio::null()).output().context("loadgen")?;
+    let cpu1 = (cpu_ticks(server.0.id()), tracer_pid.and_then(cpu_ticks));
+    let rss = tracer_pid.and_then(peak_rss_kib).unwrap_or(0) as f64 / 1024.0;
+    let v: Value = serde_json::from_slice(&out.stdout).context("loadgen JSON")?;
+    let attach_ms = tracer.as_ref().map_or(0.0, |(_, d)| d.as_secs_f64() * 1e3);
+    if let Some((mut g, _)) = tracer {
+        stop(&mut g.0, libc::SIGINT);
+    }
+    let mut syscalls_per_sec = 0.0;
+    if config == "muxtrace" {
+        if let Some(last) = std::fs::read_to_string(&muxtrace_json).ok().and_then(|t| t.lines().last().map(str::to_owned)) {
+            if let Ok(m) = serde_json::from_str::<Value>(&last) {
+                syscalls_per_sec = m["processes"][0]["total"]["calls_per_sec"].as_f64().unwrap_or(0.0);
+            }
+        }
+        let _ = std::fs::remove_file(&muxtrace_json);
+    }
+    drop(server);
+    let tps = ticks_per_sec();
+    let pct = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => (b.saturating_sub(a)) as f64 / tps / secs as f64 * 100.0,
+        _ => 0.0,
+    };
+    Ok(Point {
+        msgs_per_sec: v["messages_per_sec"].as_f64().unwrap_or(0.0),
+        p99_us: v["latency_us"]["p99"].as_f64().unwrap_or(0.0),
+        server_cpu: pct(cpu0.0, cpu1.0),
+        tracer_cpu: pct(cpu0.1, cpu1.1),
+        tracer_rss_mib: rss,
+        attach_ms,
+        syscalls_per_sec,
+    })
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+fn spread(v: &[f64]) -> (f64, f64) {
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (min, max)
+}
+
+pub fn run(bin: &Path, opts: &Options) -> Result<()> {
+    std::fs::create_dir_all(&opts.out)?;
+    let script = opts.out.join("syscalls.bt");
+    std::fs::write(&script, BPFTRACE)?;
+    let configs: Vec<&str> = CONFIGS.iter().copied().filter(|c| unavailable(c).is_none()).collect();
+    let skipped: Vec<(String, String)> = CONFIGS
+        .iter()
+        .filter_map(|c| unavailable(c).map(|why| (c.to_string(), why)))
+        .collect();
+    let loads: [(&str, Option<u32>); 2] = [("saturation", None), ("20k msgs/s", Some(20_000))];
+    let mut raw = Vec::new();
+    // results[(server, load, config)] = per-round points
+    let mut results: BTreeMap<(String, String, String), Vec<Point>> = BTreeMap::new();
+    let total = SERVERS.len() * loads.len() * opts.rounds * configs.len();
+    let mut n = 0;
+    for server in SERVERS {
+        for (load, rate) in loads {
+            for round in 0..opts.rounds {
+                for config in &configs {
+                    n += 1;
+                    eprintln!("overhead [{n:>3}/{total}] {server} {load} round {} {config}", round + 1);
+                    let p = run_point(bin, server, config, rate, opts.seconds, &script)?;
+                    raw.push(json!({"server": server, "load": load, "round": round, "config": config,
+                        "msgs_per_sec": p.msgs_per_sec, "p99_us": p.p99_us, "server_cpu_percent": p.server_cpu,
+                        "tracer_cpu_percent": p.tracer_cpu, "tracer_peak_rss_mib": p.tracer_rss_mib,
+                        "attach_ms": p.attach_ms, "syscalls_per_sec": p.syscalls_per_sec}));
+                    results.entry((server.into(), load.into(), config.to_string())).or_default().push(p);
+                }
+            }
+        }
+    }
+    let md = render(&results, &configs, &skipped, opts)?;
+    std::fs::write(opts.out.join("overhead.md"), &md)?;
+    std::fs::write(opts.out.join("overhead.json"), serde_json::to_string_pretty(&json!({"rounds": raw, "skipped": skipped}))?)?;
+    eprintln!("{md}");
+    Ok(())
+}
+
+fn render(
+    results: &BTreeMap<(String, String, String), Vec<Point>>,
+    configs: &[&str],
+    skipped: &[(String, String)],
+    opts: &Options,
+) -> Result<String> {
+    let mut md = String::new();
+    let date = Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]).output().ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default().lines()
+        .find_map(|l| l.strip_prefix("model name")).map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()).unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let _ = writeln!(md, "# Tracer overhead, measured side by side\n");
+    let _ = writeln!(md, "{date}; Linux {}; {cpu}; {cores} cores. Server pinned to CPU 1, loadgen (64 connections, 64-byte messages) to CPU 0; {} rounds of {} s, configurations alternating within each round; ratios are taken against the same round's untraced run, then the median and min–max over rounds.\n", kernel.trim(), opts.rounds, opts.seconds);
+    for (c, why) in skipped {
+        let _ = writeln!(md, "- {c}: not measured — {why}.");
+    }
+    let mut targets = Vec::new();
+    for server in SERVERS {
+        for load in ["saturation", "20k msgs/s"] {
+            let key = |c: &str| (server.to_string(), load.to_string(), c.to_string());
+            let Some(base) = results.get(&key("untraced")) else { continue };
+            let _ = writeln!(md, "\n## {server}, {load}\n");
+            let _ = writeln!(md, "| config | msgs/s median [min–max] | ratio to untraced [min–max] | p99 µs | p99 ratio | server CPU % | syscalls/s |");
+            let _ = writeln!(md, "|---|---|---|---:|---:|---:|---:|");
+            for c in configs {
+                let Some(pts) = results.get(&key(c)) else { continue };
+                let mut tput: Vec<f64> = pts.iter().map(|p| p.msgs_per_sec).collect();
+                let (lo, hi) = spread(&tput);
+                let mut ratios: Vec<f64> = pts.iter().zip(base).map(|(p, b)| p.msgs_per_sec / b.msgs_per_sec.max(1.0)).collect();
+                let (rlo, rhi) = spread(&ratios);
+                let mut p99: Vec<f64> = pts.iter().map(|p| p.p99_us).collect();
+                let mut p99r: Vec<f64> = pts.iter().zip(base).map(|(p, b)| p.p99_us / b.p99_us.max(1.0)).collect();
+                let mut cpu: Vec<f64> = pts.iter().map(|p| p.server_cpu).collect();
+                let mut sps: Vec<f64> = pts.iter().map(|p| p.syscalls_per_sec).collect();
+                let (tm, rm, pm, prm, cm, sm) = (median(&mut tput), median(&mut ratios), median(&mut p99), median(&mut p99r), median(&mut cpu), median(&mut sps));
+                let _ = writeln!(md, "| {c} | {tm:.0} [{lo:.0}–{hi:.0}] | {rm:.3} [{rlo:.3}–{rhi:.3}] | {pm:.0} | {prm:.2} | {cm:.0} | {} |",
+                    if sm > 0.0 { format!("{sm:.0}") } else { "".into() });
+                if *c == "muxtrace" {
+                    if load == "saturation" {
+                        targets.push((format!("{server}: msgs/s at saturation ≥ 0.92 × untraced"), rm, rm >= 0.92));
+                    } else {
+                        let mut cpur: Vec<f64> = pts.iter().zip(base).map(|(p, b)| p.server_cpu / b.server_cpu.max(0.1)).collect();
+                        let cr = median(&mut cpur);
+                        targets.push((format!("{server}: p99 at 20k msgs/s ≤ 1.1 × untraced"), prm, prm <= 1.1));
+                        targets.push((format!("{server}: server CPU at 20k msgs/s ≤ 1.1 × untraced"), cr, cr <= 1.1));
+                    }
+                }
+            }
+        }
+    }
+    let mut self_cpu: Vec<f64> = Vec::new();
+    let mut rss: Vec<f64> = Vec::new();
+    let mut attach: Vec<f64> = Vec::new();
+    for ((_, load, c), pts) in results {
+        if c == "muxtrace" && load == "20k msgs/s" {
+            self_cpu.extend(pts.iter().map(|p| p.tracer_cpu));
+        }
+        if c == "muxtrace" {
+            rss.extend(pts.iter().map(|p| p.tracer_rss_mib));
+            attach.extend(pts.iter().map(|p| p.attach_ms));
+        }
+    }
+    let (cpu_m, rss_max, attach_m) = (median(&mut self_cpu), spread(&rss).1, median(&mut attach));
+    let _ = writeln!(md, "\n## muxtrace itself\n");
+    let _ = writeln!(md, "| figure | measured |\n|---|---:|");
+    let _ = writeln!(md, "| user-space CPU at a 1 s interval (20k msgs/s), % of one core, median | {cpu_m:.2} |");
+    let _ = writeln!(md, "| peak RSS (VmHWM), MiB, max over runs | {rss_max:.1} |");
+    let _ = writeln!(md, "| start → attached, ms, median | {attach_m:.0} |");
+    targets.push(("muxtrace user-space CPU < 5 % of one core".into(), cpu_m, cpu_m < 5.0));
+    targets.push(("muxtrace peak RSS < 40 MiB".into(), rss_max, rss_max < 40.0));
+    targets.push(("attached within 1 s (ms)".into(), attach_m, attach_m < 1000.0));
+    let _ = writeln!(md, "\n## Targets\n\n| target | measured | met? |\n|---|---:|---|");
+    for (t, v, ok) in targets {
+        let _ = writeln!(md, "| {t} | {v:.3} | {} |", if ok { "met" } else { "missed" });
+    }
+    Ok(md)
+}
