@@ -26,6 +26,8 @@ pub struct Metrics {
     pub losses: BTreeMap<String, u64>,
     /// muxtrace's own kernel-side cost, when the kernel reports it.
     pub cost: Option<Cost>,
+    /// Entries in each bounded kernel map now: stats, threads, epoll, traced.
+    pub map_entries: BTreeMap<String, u64>,
 }
 
 /// Measured while the kernel's accounting is on: 100 ms samples, one per
@@ -477,6 +479,7 @@ pub fn compute(prev: Option<&Snapshot>, cur: &Snapshot) -> Metrics {
         processes,
         losses,
         cost,
+        map_entries: cur.map_entries.clone(),
     }
 }
 

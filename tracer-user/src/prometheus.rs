@@ -272,6 +272,14 @@ pub fn render(metrics: &Metrics) -> String {
     }
     let _ = writeln!(
         out,
+        "# HELP muxtrace_map_entries Entries in muxtrace's bounded kernel maps now."
+    );
+    let _ = writeln!(out, "# TYPE muxtrace_map_entries gauge");
+    for (map, n) in &metrics.map_entries {
+        let _ = writeln!(out, "muxtrace_map_entries{{map=\"{map}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
         "# HELP muxtrace_process_alive 1 while the traced process runs."
     );
     let _ = writeln!(out, "# TYPE muxtrace_process_alive gauge");

@@ -36,6 +36,8 @@ pub struct Snapshot {
     pub counters: [u64; STAT_COUNT as usize],
     pub read_errors: u64,
     pub cost: Option<ProbeCost>,
+    /// Entries in each kernel map at this reading (its occupancy).
+    pub map_entries: BTreeMap<String, u64>,
 }
 
 impl Snapshot {
@@ -47,6 +49,15 @@ impl Snapshot {
         cost: Option<ProbeCost>,
         mut describe: impl FnMut(u32) -> (Vec<u8>, bool, BTreeMap<String, u32>),
     ) -> Snapshot {
+        let map_entries = [
+            ("stats", dump.stats.len()),
+            ("threads", dump.threads.len()),
+            ("epoll", dump.epoll.len()),
+            ("traced", dump.traced.len()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v as u64))
+        .collect();
         let mut processes: BTreeMap<u32, ProcessSnap> = BTreeMap::new();
         for (key, stats) in dump.stats {
             let Some(kind) = SyscallKind::from_u32(key.kind) else {
@@ -64,6 +75,7 @@ impl Snapshot {
             });
             process.syscalls.insert(kind, stats);
         }
+
         let mut threads: Vec<ThreadSnap> = dump
             .threads
             .into_iter()
@@ -78,6 +90,7 @@ impl Snapshot {
             counters: dump.counters,
             read_errors: dump.read_errors,
             cost,
+            map_entries,
         }
     }
 }

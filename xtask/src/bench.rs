@@ -25,6 +25,11 @@ pub struct Args {
     /// Use the binaries in this directory instead of building them.
     #[arg(long, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
+    /// Instead: the soak, muxtrace at full load for --soak-minutes.
+    #[arg(long)]
+    soak: bool,
+    #[arg(long, default_value_t = 10)]
+    soak_minutes: u64,
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -40,6 +45,9 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out)?;
+    if args.soak {
+        return crate::soak::run(&bin_dir, &out, args.soak_minutes);
+    }
     if !args.overhead_only {
         let mut cmd = Command::new(bin_dir.join("server-bench"));
         cmd.arg("--bin-dir").arg(&bin_dir).arg("--out").arg(&out);

@@ -249,7 +249,9 @@ pub fn bench_tools() -> Result<()> {
             || apt_install(&[package]),
         );
         if let Err(e) = installed {
-            eprintln!("bootstrap: {what}: {e:#}; its configuration will be reported as not measured");
+            eprintln!(
+                "bootstrap: {what}: {e:#}; its configuration will be reported as not measured"
+            );
         }
     }
     Ok(())

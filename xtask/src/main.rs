@@ -9,6 +9,7 @@ mod bootstrap;
 mod charts;
 mod demo;
 mod exec;
+mod soak;
 mod sweep;
 mod test;
 mod tracer_overhead;

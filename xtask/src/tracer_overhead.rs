@@ -99,18 +99,27 @@ fn ticks_per_sec() -> f64 {
 
 /// Starts a command and waits until a line on stdout or stderr contains
 /// `ready` (or `wait` passes when there is no such line).
-fn start_ready(cmd: &mut Command, ready: Option<&str>, wait: Duration) -> Result<(Guard, Duration)> {
+fn start_ready(
+    cmd: &mut Command,
+    ready: Option<&str>,
+    wait: Duration,
+) -> Result<(Guard, Duration)> {
     let started = Instant::now();
     let mut child = cmd
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
     let (tx, rx) = mpsc::channel::<String>();
     for stream in [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
     ]
     .into_iter()
     .flatten()
@@ -160,7 +169,12 @@ fn start_server(bin: &Path, name: &str) -> Result<(Guard, String)> {
 
 /// Why a configuration cannot run here, or None when it can.
 pub fn unavailable(config: &str) -> Option<String> {
-    let probe = |prog: &str, arg: &str| Command::new(prog).arg(arg).output().is_ok_and(|o| o.status.success());
+    let probe = |prog: &str, arg: &str| {
+        Command::new(prog)
+            .arg(arg)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
     match config {
         "strace" if !probe("strace", "-V") => Some("strace is not installed".into()),
         "perf-trace" if !probe("perf", "version") => Some("perf is not installed".into()),
@@ -179,10 +193,18 @@ struct Point {
     syscalls_per_sec: f64,
 }
 
-fn run_point(bin: &Path, server_name: &str, config: &str, rate: Option<u32>, secs: u64, script: &Path) -> Result<Point> {
+fn run_point(
+    bin: &Path,
+    server_name: &str,
+    config: &str,
+    rate: Option<u32>,
+    secs: u64,
+    script: &Path,
+) -> Result<Point> {
     let (server, addr) = start_server(bin, server_name)?;
     let pid = server.0.id().to_string();
-    let muxtrace_json = std::env::temp_dir().join(format!("muxtrace-bench-{}.json", std::process::id()));
+    let muxtrace_json =
+        std::env::temp_dir().join(format!("muxtrace-bench-{}.json", std::process::id()));
     let tracer = match config {
         "untraced" => None,
         "muxtrace" => Some(start_ready(
@@ -193,17 +215,24 @@ fn run_point(bin: &Path, server_name: &str, config: &str, rate: Option<u32>, sec
             Duration::ZERO,
         )?),
         "strace" => Some(start_ready(
-            Command::new("strace").args(["-c", "-f", "-p", &pid, "-o", "/dev/null"]),
+            Command::new("strace")
+                .args(["-c", "-f", "-p", &pid, "-o", "/dev/null"])
+                .stdout(Stdio::null()),
             Some("attached"),
             Duration::ZERO,
         )?),
         "perf-trace" => Some(start_ready(
-            Command::new("perf").args(["trace", "-s", "-p", &pid, "-o", "/dev/null"]),
+            Command::new("perf")
+                .args(["trace", "-s", "-p", &pid, "-o", "/dev/null"])
+                .stdout(Stdio::null()),
             None,
             Duration::from_secs(2),
         )?),
         "bpftrace" => Some(start_ready(
-            Command::new("bpftrace").arg(script).arg(&pid),
+            Command::new("bpftrace")
+                .arg(script)
+                .arg(&pid)
+                .stdout(Stdio::piped()),
             Some("Attaching"),
             Duration::ZERO,
         )?),
@@ -217,7 +246,15 @@ fn run_point(bin: &Path, server_name: &str, config: &str, rate: Option<u32>, sec
     let cpu0 = (cpu_ticks(server.0.id()), tracer_pid.and_then(cpu_ticks));
     let mut load = Command::new("taskset");
     load.args(["-c", "0"]).arg(bin.join("loadgen")).args([
-        "--addr", &addr, "--conns", "64", "--size", "64", "--json", "--duration", &format!("{secs}s"),
+        "--addr",
+        &addr,
+        "--conns",
+        "64",
+        "--size",
+        "64",
+        "--json",
+        "--duration",
+        &format!("{secs}s"),
     ]);
     if let Some(r) = rate {
         load.args(["--rate", &r.to_string()]);
@@ -232,9 +269,14 @@ fn run_point(bin: &Path, server_name: &str, config: &str, rate: Option<u32>, sec
     }
     let mut syscalls_per_sec = 0.0;
     if config == "muxtrace" {
-        if let Some(last) = std::fs::read_to_string(&muxtrace_json).ok().and_then(|t| t.lines().last().map(str::to_owned)) {
+        if let Some(last) = std::fs::read_to_string(&muxtrace_json)
+            .ok()
+            .and_then(|t| t.lines().last().map(str::to_owned))
+        {
             if let Ok(m) = serde_json::from_str::<Value>(&last) {
-                syscalls_per_sec = m["processes"][0]["total"]["calls_per_sec"].as_f64().unwrap_or(0.0);
+                syscalls_per_sec = m["processes"][0]["total"]["calls_per_sec"]
+                    .as_f64()
+                    .unwrap_or(0.0);
             }
         }
         let _ = std::fs::remove_file(&muxtrace_json);
@@ -258,7 +300,11 @@ fn run_point(bin: &Path, server_name: &str, config: &str, rate: Option<u32>, sec
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+    if v.is_empty() {
+        0.0
+    } else {
+        v[v.len() / 2]
+    }
 }
 
 fn spread(v: &[f64]) -> (f64, f64) {
@@ -271,7 +317,11 @@ pub fn run(bin: &Path, opts: &Options) -> Result<()> {
     std::fs::create_dir_all(&opts.out)?;
     let script = opts.out.join("syscalls.bt");
     std::fs::write(&script, BPFTRACE)?;
-    let configs: Vec<&str> = CONFIGS.iter().copied().filter(|c| unavailable(c).is_none()).collect();
+    let configs: Vec<&str> = CONFIGS
+        .iter()
+        .copied()
+        .filter(|c| unavailable(c).is_none())
+        .collect();
     let skipped: Vec<(String, String)> = CONFIGS
         .iter()
         .filter_map(|c| unavailable(c).map(|why| (c.to_string(), why)))
@@ -287,20 +337,29 @@ pub fn run(bin: &Path, opts: &Options) -> Result<()> {
             for round in 0..opts.rounds {
                 for config in &configs {
                     n += 1;
-                    eprintln!("overhead [{n:>3}/{total}] {server} {load} round {} {config}", round + 1);
+                    eprintln!(
+                        "overhead [{n:>3}/{total}] {server} {load} round {} {config}",
+                        round + 1
+                    );
                     let p = run_point(bin, server, config, rate, opts.seconds, &script)?;
                     raw.push(json!({"server": server, "load": load, "round": round, "config": config,
                         "msgs_per_sec": p.msgs_per_sec, "p99_us": p.p99_us, "server_cpu_percent": p.server_cpu,
                         "tracer_cpu_percent": p.tracer_cpu, "tracer_peak_rss_mib": p.tracer_rss_mib,
                         "attach_ms": p.attach_ms, "syscalls_per_sec": p.syscalls_per_sec}));
-                    results.entry((server.into(), load.into(), config.to_string())).or_default().push(p);
+                    results
+                        .entry((server.into(), load.into(), config.to_string()))
+                        .or_default()
+                        .push(p);
                 }
             }
         }
     }
     let md = render(&results, &configs, &skipped, opts)?;
     std::fs::write(opts.out.join("overhead.md"), &md)?;
-    std::fs::write(opts.out.join("overhead.json"), serde_json::to_string_pretty(&json!({"rounds": raw, "skipped": skipped}))?)?;
+    std::fs::write(
+        opts.out.join("overhead.json"),
+        serde_json::to_string_pretty(&json!({"rounds": raw, "skipped": skipped}))?,
+    )?;
     eprintln!("{md}");
     Ok(())
 }
@@ -312,11 +371,19 @@ fn render(
     opts: &Options,
 ) -> Result<String> {
     let mut md = String::new();
-    let date = Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]).output().ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default().lines()
-        .find_map(|l| l.strip_prefix("model name")).map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()).unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let _ = writeln!(md, "# Tracer overhead, measured side by side\n");
     let _ = writeln!(md, "{date}; Linux {}; {cpu}; {cores} cores. Server pinned to CPU 1, loadgen (64 connections, 64-byte messages) to CPU 0; {} rounds of {} s, configurations alternating within each round; ratios are taken against the same round's untraced run, then the median and min–max over rounds.\n", kernel.trim(), opts.rounds, opts.seconds);
@@ -327,31 +394,66 @@ fn render(
     for server in SERVERS {
         for load in ["saturation", "20k msgs/s"] {
             let key = |c: &str| (server.to_string(), load.to_string(), c.to_string());
-            let Some(base) = results.get(&key("untraced")) else { continue };
+            let Some(base) = results.get(&key("untraced")) else {
+                continue;
+            };
             let _ = writeln!(md, "\n## {server}, {load}\n");
             let _ = writeln!(md, "| config | msgs/s median [min–max] | ratio to untraced [min–max] | p99 µs | p99 ratio | server CPU % | syscalls/s |");
             let _ = writeln!(md, "|---|---|---|---:|---:|---:|---:|");
             for c in configs {
-                let Some(pts) = results.get(&key(c)) else { continue };
+                let Some(pts) = results.get(&key(c)) else {
+                    continue;
+                };
                 let mut tput: Vec<f64> = pts.iter().map(|p| p.msgs_per_sec).collect();
                 let (lo, hi) = spread(&tput);
-                let mut ratios: Vec<f64> = pts.iter().zip(base).map(|(p, b)| p.msgs_per_sec / b.msgs_per_sec.max(1.0)).collect();
+                let mut ratios: Vec<f64> = pts
+                    .iter()
+                    .zip(base)
+                    .map(|(p, b)| p.msgs_per_sec / b.msgs_per_sec.max(1.0))
+                    .collect();
                 let (rlo, rhi) = spread(&ratios);
                 let mut p99: Vec<f64> = pts.iter().map(|p| p.p99_us).collect();
-                let mut p99r: Vec<f64> = pts.iter().zip(base).map(|(p, b)| p.p99_us / b.p99_us.max(1.0)).collect();
+                let mut p99r: Vec<f64> = pts
+                    .iter()
+                    .zip(base)
+                    .map(|(p, b)| p.p99_us / b.p99_us.max(1.0))
+                    .collect();
                 let mut cpu: Vec<f64> = pts.iter().map(|p| p.server_cpu).collect();
                 let mut sps: Vec<f64> = pts.iter().map(|p| p.syscalls_per_sec).collect();
-                let (tm, rm, pm, prm, cm, sm) = (median(&mut tput), median(&mut ratios), median(&mut p99), median(&mut p99r), median(&mut cpu), median(&mut sps));
+                let (tm, rm, pm, prm, cm, sm) = (
+                    median(&mut tput),
+                    median(&mut ratios),
+                    median(&mut p99),
+                    median(&mut p99r),
+                    median(&mut cpu),
+                    median(&mut sps),
+                );
                 let _ = writeln!(md, "| {c} | {tm:.0} [{lo:.0}–{hi:.0}] | {rm:.3} [{rlo:.3}–{rhi:.3}] | {pm:.0} | {prm:.2} | {cm:.0} | {} |",
                     if sm > 0.0 { format!("{sm:.0}") } else { "".into() });
                 if *c == "muxtrace" {
                     if load == "saturation" {
-                        targets.push((format!("{server}: msgs/s at saturation ≥ 0.92 × untraced"), rm, rm >= 0.92));
+                        targets.push((
+                            format!("{server}: msgs/s at saturation ≥ 0.92 × untraced"),
+                            rm,
+                            rm >= 0.92,
+                        ));
                     } else {
-                        let mut cpur: Vec<f64> = pts.iter().zip(base).map(|(p, b)| p.server_cpu / b.server_cpu.max(0.1)).collect();
+                        let mut cpur: Vec<f64> = pts
+                            .iter()
+                            .zip(base)
+                            .map(|(p, b)| p.server_cpu / b.server_cpu.max(0.1))
+                            .collect();
                         let cr = median(&mut cpur);
-                        targets.push((format!("{server}: p99 at 20k msgs/s ≤ 1.1 × untraced"), prm, prm <= 1.1));
-                        targets.push((format!("{server}: server CPU at 20k msgs/s ≤ 1.1 × untraced"), cr, cr <= 1.1));
+                        targets.push((
+                            format!("{server}: p99 at 20k msgs/s ≤ 1.1 × untraced"),
+                            prm,
+                            prm <= 1.1,
+                        ));
+                        targets.push((
+                            format!("{server}: server CPU at 20k msgs/s ≤ 1.1 × untraced"),
+                            cr,
+                            cr <= 1.1,
+                        ));
                     }
                 }
             }
@@ -372,15 +474,36 @@ fn render(
     let (cpu_m, rss_max, attach_m) = (median(&mut self_cpu), spread(&rss).1, median(&mut attach));
     let _ = writeln!(md, "\n## muxtrace itself\n");
     let _ = writeln!(md, "| figure | measured |\n|---|---:|");
-    let _ = writeln!(md, "| user-space CPU at a 1 s interval (20k msgs/s), % of one core, median | {cpu_m:.2} |");
-    let _ = writeln!(md, "| peak RSS (VmHWM), MiB, max over runs | {rss_max:.1} |");
+    let _ = writeln!(
+        md,
+        "| user-space CPU at a 1 s interval (20k msgs/s), % of one core, median | {cpu_m:.2} |"
+    );
+    let _ = writeln!(
+        md,
+        "| peak RSS (VmHWM), MiB, max over runs | {rss_max:.1} |"
+    );
     let _ = writeln!(md, "| start → attached, ms, median | {attach_m:.0} |");
-    targets.push(("muxtrace user-space CPU < 5 % of one core".into(), cpu_m, cpu_m < 5.0));
+    targets.push((
+        "muxtrace user-space CPU < 5 % of one core".into(),
+        cpu_m,
+        cpu_m < 5.0,
+    ));
     targets.push(("muxtrace peak RSS < 40 MiB".into(), rss_max, rss_max < 40.0));
-    targets.push(("attached within 1 s (ms)".into(), attach_m, attach_m < 1000.0));
-    let _ = writeln!(md, "\n## Targets\n\n| target | measured | met? |\n|---|---:|---|");
+    targets.push((
+        "attached within 1 s (ms)".into(),
+        attach_m,
+        attach_m < 1000.0,
+    ));
+    let _ = writeln!(
+        md,
+        "\n## Targets\n\n| target | measured | met? |\n|---|---:|---|"
+    );
     for (t, v, ok) in targets {
-        let _ = writeln!(md, "| {t} | {v:.3} | {} |", if ok { "met" } else { "missed" });
+        let _ = writeln!(
+            md,
+            "| {t} | {v:.3} | {} |",
+            if ok { "met" } else { "missed" }
+        );
     }
     Ok(md)
 }

@@ -1,0 +1,208 @@
+//! `cargo xtask bench --soak`: muxtrace attached to echo-epoll at full load
+//! for ten minutes. Checks what only time shows: muxtrace's RSS and the
+//! kernel maps' occupancy stay flat, counters only grow (no wrap), and
+//! nothing is lost. Writes target/bench/soak.md.
+use std::{
+    fmt::Write as _,
+    io::{BufRead as _, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use serde_json::Value;
+
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.0.try_wait() {
+            return;
+        }
+        // SAFETY: signalling our own unreaped child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+pub fn run(bin: &Path, out: &Path, minutes: u64) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    let mut server = Command::new(bin.join("echo-epoll"))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start echo-epoll")?;
+    let stdout = server.stdout.take().context("stdout")?;
+    let server = Guard(server);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| anyhow!("no address"))?
+        .to_owned();
+    let json_path = out.join("soak.jsonl");
+    let mut mt = Command::new(bin.join("muxtrace"));
+    mt.args([
+        "--pid",
+        &server.0.id().to_string(),
+        "--json",
+        "--interval",
+        "1s",
+    ])
+    .stdin(Stdio::null())
+    .stdout(std::fs::File::create(&json_path)?)
+    .stderr(Stdio::null());
+    let mut mt = Guard(mt.spawn().context("cannot start muxtrace")?);
+    std::thread::sleep(Duration::from_secs(2));
+    let duration = Duration::from_secs(minutes * 60);
+    let load = Guard(
+        Command::new(bin.join("loadgen"))
+            .args([
+                "--addr", &addr, "--conns", "64", "--size", "64", "--idle", "200",
+            ])
+            .args([
+                "--duration",
+                &format!("{}s", duration.as_secs() + 5),
+                "--json",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start loadgen")?,
+    );
+    let started = Instant::now();
+    let mut rss = Vec::new();
+    while started.elapsed() < duration {
+        std::thread::sleep(Duration::from_secs(10));
+        let kib = rss_kib(mt.0.id()).ok_or_else(|| anyhow!("muxtrace exited during the soak"))?;
+        rss.push((started.elapsed().as_secs(), kib));
+        eprintln!(
+            "soak {:>4}s  muxtrace RSS {:.1} MiB",
+            started.elapsed().as_secs(),
+            kib as f64 / 1024.0
+        );
+    }
+    drop(load);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(mt.0.id() as i32, libc::SIGINT) };
+    let _ = mt.0.wait();
+    drop(server);
+
+    let text = std::fs::read_to_string(&json_path)?;
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    if lines.len() < 10 {
+        bail!("muxtrace wrote only {} JSON lines", lines.len());
+    }
+    // Counters only grow; the sum of the intervals equals the final total.
+    let calls = |v: &Value| v["processes"][0]["total"]["calls"].as_u64().unwrap_or(0);
+    let monotonic = lines.windows(2).all(|w| calls(&w[1]) >= calls(&w[0]));
+    let interval_sum: u64 = lines
+        .iter()
+        .filter(|v| v["type"] == "interval")
+        .map(|v| v["processes"][0]["interval"]["calls"].as_u64().unwrap_or(0))
+        .sum();
+    let last = lines.last().ok_or_else(|| anyhow!("no final line"))?;
+    let last_interval = lines
+        .iter()
+        .rev()
+        .find(|v| v["type"] == "interval")
+        .map_or(0, calls);
+    let final_calls = calls(last);
+    let losses = last["losses"].as_object().map_or(0, |m| m.len());
+    let occupancy = |map: &str| -> (u64, u64) {
+        let vals: Vec<u64> = lines
+            .iter()
+            .filter_map(|v| v["map_entries"][map].as_u64())
+            .collect();
+        (
+            vals.iter().copied().min().unwrap_or(0),
+            vals.iter().copied().max().unwrap_or(0),
+        )
+    };
+    // RSS after the first minute, when buffers have reached their size.
+    let settled: Vec<u64> = rss
+        .iter()
+        .filter(|(t, _)| *t >= 60)
+        .map(|(_, k)| *k)
+        .collect();
+    let (rss_lo, rss_hi) = (
+        settled.iter().copied().min().unwrap_or(0),
+        settled.iter().copied().max().unwrap_or(0),
+    );
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "# Soak: muxtrace on echo-epoll at full load for {minutes} min\n"
+    );
+    let _ = writeln!(md, "loadgen closed loop, 64 active + 200 idle connections; muxtrace --json at a 1 s interval.\n");
+    let _ = writeln!(md, "| check | measured | verdict |\n|---|---|---|");
+    let _ = writeln!(
+        md,
+        "| muxtrace RSS after the first minute, min–max | {:.1}–{:.1} MiB | {} |",
+        rss_lo as f64 / 1024.0,
+        rss_hi as f64 / 1024.0,
+        if rss_hi <= rss_lo + 1024 {
+            "flat (within 1 MiB)"
+        } else {
+            "grew"
+        }
+    );
+    for map in ["stats", "threads", "epoll", "traced"] {
+        let (lo, hi) = occupancy(map);
+        let _ = writeln!(
+            md,
+            "| {map} map entries, min–max | {lo}–{hi} | {} |",
+            if hi <= lo + 2 { "flat" } else { "varied" }
+        );
+    }
+    let _ = writeln!(
+        md,
+        "| total calls never decrease across {} lines | {} | {} |",
+        lines.len(),
+        monotonic,
+        if monotonic { "no wrap" } else { "WRAPPED" }
+    );
+    let _ = writeln!(md, "| sum of interval calls vs the last interval line's total | {interval_sum} vs {last_interval} | {} |",
+        if interval_sum == last_interval { "equal" } else { "differ" });
+    let _ = writeln!(
+        md,
+        "| calls traced in all | {final_calls} | {:.0}/s |",
+        final_calls as f64 / duration.as_secs_f64()
+    );
+    let _ = writeln!(
+        md,
+        "| loss counters in the final line | {losses} | {} |",
+        if losses == 0 {
+            "nothing lost"
+        } else {
+            "LOSSES"
+        }
+    );
+    std::fs::write(out.join("soak.md"), &md)?;
+    eprintln!("{md}");
+    Ok(())
+}
