@@ -3,9 +3,9 @@
 //! up 0 → 100 → 1,000, and muxtrace's dashboard in compare mode over all four.
 //! Everything it starts it stops, by pid, however the demo ends.
 use std::{
-    io::{BufRead as _, BufReader, IsTerminal as _},
+    io::IsTerminal as _,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
@@ -16,7 +16,11 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::{bootstrap, exec::cargo_build_release, exec::workspace_root};
+use crate::{
+    bootstrap,
+    exec::{cargo_build_release, workspace_root},
+    procs::{start_server, Guard},
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -74,9 +78,9 @@ pub fn run(args: &Args) -> Result<()> {
     let started = Started::default();
     let mut addrs = Vec::new();
     for name in SERVERS {
-        let (child, addr) = start_server(&bin, name)?;
-        eprintln!("demo: {name} (pid {}) listening on {addr}", child.id());
-        started.add(child);
+        let (server, addr) = start_server(&bin, name, &[], None)?;
+        eprintln!("demo: {name} (pid {}) listening on {addr}", server.pid());
+        started.add(server);
         addrs.push((name, addr));
     }
     let pids: Vec<String> = started.pids().iter().map(u32::to_string).collect();
@@ -113,24 +117,6 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-fn start_server(bin: &Path, name: &str) -> Result<(Child, String)> {
-    let mut child = Command::new(bin.join(name))
-        .args(["--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("cannot start {name}"))?;
-    let stdout = child.stdout.take().context("server stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let Some(addr) = line.trim().strip_prefix("listening on ") else {
-        let _ = child.kill();
-        bail!("{name} did not say where it listens (said {line:?})");
-    };
-    Ok((child, addr.to_owned()))
-}
-
 /// Restarts each server's loadgen with the next idle count, every `step`.
 fn sweep_loads(
     bin: &Path,
@@ -155,7 +141,7 @@ fn sweep_loads(
                 .spawn();
             if let Ok(child) = child {
                 loads.push(child.id());
-                started.add(child);
+                started.add(Guard(child));
             }
         }
         let until = Instant::now() + step;
@@ -171,10 +157,10 @@ fn sweep_loads(
 
 /// Every process the demo started; dropping the last handle stops them all.
 #[derive(Clone, Default)]
-struct Started(Arc<Mutex<Vec<Child>>>);
+struct Started(Arc<Mutex<Vec<Guard>>>);
 
 impl Started {
-    fn add(&self, child: Child) {
+    fn add(&self, child: Guard) {
         if let Ok(mut all) = self.0.lock() {
             all.push(child);
         }
@@ -183,15 +169,15 @@ impl Started {
     fn pids(&self) -> Vec<u32> {
         self.0
             .lock()
-            .map(|a| a.iter().map(Child::id).collect())
+            .map(|a| a.iter().map(Guard::pid).collect())
             .unwrap_or_default()
     }
 
     fn stop(&self, pid: u32) {
         let Ok(mut all) = self.0.lock() else { return };
-        if let Some(i) = all.iter().position(|c| c.id() == pid) {
-            let mut child = all.remove(i);
-            terminate(&mut child);
+        if let Some(i) = all.iter().position(|c| c.pid() == pid) {
+            // Dropping the guard stops the process.
+            drop(all.remove(i));
         }
     }
 }
@@ -202,28 +188,8 @@ impl Drop for Started {
             return;
         }
         if let Ok(mut all) = self.0.lock() {
-            for child in all.iter_mut() {
-                terminate(child);
-            }
+            // Each guard stops its process as it drops.
             all.clear();
         }
     }
-}
-
-/// SIGTERM, a grace period, then SIGKILL; always reaped.
-fn terminate(child: &mut Child) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    // SAFETY: signalling our own unreaped child by pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -9,6 +9,7 @@ mod bootstrap;
 mod charts;
 mod demo;
 mod exec;
+mod procs;
 mod soak;
 mod sweep;
 mod test;

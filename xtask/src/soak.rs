@@ -4,35 +4,15 @@
 //! nothing is lost. Writes target/bench/soak.md.
 use std::{
     fmt::Write as _,
-    io::{BufRead as _, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde_json::Value;
 
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Ok(Some(_)) = self.0.try_wait() {
-            return;
-        }
-        // SAFETY: signalling our own unreaped child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::procs::{start_server, Guard};
 
 fn rss_kib(pid: u32) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -44,22 +24,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
 
 pub fn run(bin: &Path, out: &Path, minutes: u64) -> Result<()> {
     std::fs::create_dir_all(out)?;
-    let mut server = Command::new(bin.join("echo-epoll"))
-        .args(["--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("cannot start echo-epoll")?;
-    let stdout = server.stdout.take().context("stdout")?;
-    let server = Guard(server);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .ok_or_else(|| anyhow!("no address"))?
-        .to_owned();
+    let (server, addr) = start_server(bin, "echo-epoll", &[], None)?;
     let json_path = out.join("soak.jsonl");
     let mut mt = Command::new(bin.join("muxtrace"));
     mt.args([

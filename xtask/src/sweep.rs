@@ -9,13 +9,15 @@ use std::{
     fmt::Write as _,
     io::{BufRead as _, BufReader, Read as _},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::mpsc,
     time::{Duration, Instant},
 };
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde_json::{json, Value};
+
+use crate::procs::{start_server, Guard};
 
 /// (label, binary, extra args)
 const MODELS: [(&str, &str, &[&str]); 5] = [
@@ -40,49 +42,6 @@ const RECV_SEND: [&str; 6] = ["recvfrom", "recvmsg", "read", "sendto", "sendmsg"
 /// per-event costs compare models, not queueing.
 const RATE: &str = "4000";
 const CONNS: &str = "8";
-
-/// A child stopped by pid (SIGTERM, then SIGKILL) when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Ok(Some(_)) = self.0.try_wait() {
-            return;
-        }
-        // SAFETY: signalling our own unreaped child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(bin: &Path, name: &str, args: &[&str]) -> Result<(Guard, String)> {
-    let mut child = Command::new(bin.join(name))
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("cannot start {}", bin.join(name).display()))?;
-    let stdout = child.stdout.take().context("server stdout")?;
-    let guard = Guard(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .ok_or_else(|| anyhow!("{name} did not say where it listens"))?
-        .to_owned();
-    Ok((guard, addr))
-}
 
 /// muxtrace --json on a pid, returned once attached; its stdout collected.
 fn start_muxtrace(bin: &Path, pid: u32) -> Result<(Guard, mpsc::Receiver<String>)> {
@@ -163,8 +122,8 @@ fn ratio(a: f64, b: f64) -> f64 {
 /// One model at one idle count, measured.
 fn measure(bin: &Path, model: (&str, &str, &[&str]), idle: u32, secs: u64) -> Result<Value> {
     let (label, name, args) = model;
-    let (server, addr) = start_server(bin, name, args)?;
-    let (mut mt, out) = start_muxtrace(bin, server.0.id())?;
+    let (server, addr) = start_server(bin, name, args, None)?;
+    let (mut mt, out) = start_muxtrace(bin, server.pid())?;
     let load = loadgen(
         bin,
         &addr,
@@ -232,7 +191,7 @@ fn few_connections(bin: &Path, secs: u64, rounds: usize) -> Result<BTreeMap<Stri
     let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for _ in 0..rounds {
         for (label, name) in [("blocking", "echo-blocking"), ("epoll", "echo-epoll")] {
-            let (server, addr) = start_server(bin, name, &[])?;
+            let (server, addr) = start_server(bin, name, &[], None)?;
             let load = loadgen(bin, &addr, &["--conns", "4"], secs)?;
             drop(server);
             out.entry(label.to_owned())

@@ -7,13 +7,15 @@ use std::{
     fmt::Write as _,
     io::{BufRead as _, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::mpsc,
     time::{Duration, Instant},
 };
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Value};
+
+use crate::procs::{start_server, Guard};
 
 const CONFIGS: [&str; 5] = ["untraced", "muxtrace", "bpftrace", "strace", "perf-trace"];
 const SERVERS: [&str; 2] = ["echo-epoll", "echo-poll"];
@@ -49,31 +51,6 @@ pub struct Options {
     pub rounds: usize,
     pub seconds: u64,
     pub out: PathBuf,
-}
-
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        stop(&mut self.0, libc::SIGTERM);
-    }
-}
-
-fn stop(child: &mut Child, sig: i32) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    // SAFETY: signalling our own unreaped child.
-    unsafe { libc::kill(child.id() as i32, sig) };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// utime + stime of a process, in clock ticks (100 per second here).
@@ -145,28 +122,6 @@ fn start_ready(
     Ok((guard, started.elapsed()))
 }
 
-fn start_server(bin: &Path, name: &str) -> Result<(Guard, String)> {
-    let mut child = Command::new("taskset")
-        .args(["-c", "1"])
-        .arg(bin.join(name))
-        .args(["--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("cannot start the server (is taskset installed?)")?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let guard = Guard(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .ok_or_else(|| anyhow!("{name} did not say where it listens"))?
-        .to_owned();
-    Ok((guard, addr))
-}
-
 /// Why a configuration cannot run here, or None when it can.
 pub fn unavailable(config: &str) -> Option<String> {
     let probe = |prog: &str, arg: &str| {
@@ -201,7 +156,7 @@ fn run_point(
     secs: u64,
     script: &Path,
 ) -> Result<Point> {
-    let (server, addr) = start_server(bin, server_name)?;
+    let (server, addr) = start_server(bin, server_name, &[], Some(1))?;
     let pid = server.0.id().to_string();
     let muxtrace_json =
         std::env::temp_dir().join(format!("muxtrace-bench-{}.json", std::process::id()));
@@ -265,7 +220,7 @@ fn run_point(
     let v: Value = serde_json::from_slice(&out.stdout).context("loadgen JSON")?;
     let attach_ms = tracer.as_ref().map_or(0.0, |(_, d)| d.as_secs_f64() * 1e3);
     if let Some((mut g, _)) = tracer {
-        stop(&mut g.0, libc::SIGINT);
+        g.stop_with(libc::SIGINT);
     }
     let mut syscalls_per_sec = 0.0;
     if config == "muxtrace" {
