@@ -183,19 +183,25 @@ fn install_bpf_linker() -> Result<()> {
 /// no-privileges test). Installed from Debian's packages when missing.
 pub fn test_tools() -> Result<()> {
     let args = Args::default();
-    for (what, program, package) in [
+    for (what, program, version_flag, package) in [
         (
             "prometheus (for the exporter test)",
             "prometheus",
+            "--version",
             "prometheus",
         ),
-        ("tmux (for the dashboard test)", "tmux", "tmux"),
-        ("setpriv (for the privileges test)", "setpriv", "util-linux"),
+        ("tmux (for the dashboard test)", "tmux", "-V", "tmux"),
+        (
+            "setpriv (for the privileges test)",
+            "setpriv",
+            "--version",
+            "util-linux",
+        ),
     ] {
         step(
             what,
             &args,
-            || stdout_of(Command::new(program).arg("--version")).is_some(),
+            || stdout_of(Command::new(program).arg(version_flag)).is_some(),
             || apt_install(&[package]),
         )?;
     }
