@@ -153,7 +153,7 @@ fn dashboard_shows_live_rates_switches_views_and_quits_cleanly() {
         p.contains("fd class") && p.contains("socket")
     });
     tmux.keys("4");
-    tmux.wait_for("the compare view", |p| p.contains("cpu per ready"));
+    tmux.wait_for("the compare view", |p| p.contains("on-CPU/ready"));
     tmux.keys("?");
     tmux.wait_for("the help overlay", |p| p.contains("cycle the sort column"));
     tmux.keys("Escape");

@@ -174,8 +174,8 @@ pub fn one_poll_server() -> Metrics {
     metrics(&[poll_server()])
 }
 
-pub fn four_servers() -> Metrics {
-    metrics(&[
+fn four() -> Vec<Proc> {
+    vec![
         Proc {
             pid: 4100,
             comm: "echo-blocking",
@@ -211,7 +211,29 @@ pub fn four_servers() -> Metrics {
             threads: 1,
             fds: vec![("socket", 1004), ("epoll", 1)],
         },
-    ])
+    ]
+}
+
+/// blocking, select, poll and epoll echo servers under the same load.
+pub fn four_servers() -> Metrics {
+    metrics(&four())
+}
+
+/// Twice the four: more columns than 80 wide holds.
+pub fn eight_servers() -> Metrics {
+    let mut procs = four();
+    let names = [
+        "echo-blocking-5",
+        "echo-select-6",
+        "echo-poll-7",
+        "echo-epoll-8",
+    ];
+    for (i, mut p) in four().into_iter().enumerate() {
+        p.pid = 4304 + i as u32;
+        p.comm = names[i];
+        procs.push(p);
+    }
+    metrics(&procs)
 }
 
 /// A process with every syscall and 64 threads: more than any screen holds.

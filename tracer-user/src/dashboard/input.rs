@@ -9,11 +9,15 @@ pub const KEYS: &[(&str, &str)] = &[
     ("q  Esc  Ctrl-C", "quit"),
     ("Tab", "next view"),
     ("1 2 3 4", "syscalls, threads, fds, compare"),
-    ("Up Down  k j", "select a syscall (view 1) or a process"),
+    (
+        "Up Down  k j",
+        "select a syscall (view 1) or a process (2-4)",
+    ),
+    ("Left Right", "select a process, in every view"),
     ("s", "cycle the sort column"),
     ("p", "pause the display (collection goes on)"),
     ("r", "reset: count from now"),
-    ("?", "this help; any key closes it"),
+    ("? h", "this help; any key closes it"),
 ];
 
 pub fn command_for(key: KeyEvent) -> Command {
@@ -30,6 +34,8 @@ pub fn command_for(key: KeyEvent) -> Command {
         KeyCode::Char('4') => Command::ShowView(View::Compare),
         KeyCode::Up | KeyCode::Char('k') => Command::Up,
         KeyCode::Down | KeyCode::Char('j') => Command::Down,
+        KeyCode::Left => Command::PrevProcess,
+        KeyCode::Right => Command::NextProcess,
         KeyCode::Char('s') => Command::Sort,
         KeyCode::Char('p') => Command::Pause,
         KeyCode::Char('r') => Command::Reset,
@@ -60,6 +66,8 @@ mod tests {
             Command::ShowView(View::Fds)
         );
         assert_eq!(command_for(key(KeyCode::Down)), Command::Down);
+        assert_eq!(command_for(key(KeyCode::Right)), Command::NextProcess);
+        assert_eq!(command_for(key(KeyCode::Left)), Command::PrevProcess);
         assert_eq!(command_for(key(KeyCode::Char('s'))), Command::Sort);
         assert_eq!(command_for(key(KeyCode::Char('p'))), Command::Pause);
         assert_eq!(command_for(key(KeyCode::Char('r'))), Command::Reset);

@@ -89,11 +89,23 @@ mod snapshots {
         out
     }
 
+    /// The app after a minute of figures: a history that rises and falls
+    /// (so the sparklines have a shape), then `metrics` as the latest.
     fn app_with(metrics: Option<crate::model::Metrics>, view: View) -> App {
         let mut app = App::default();
         if let Some(m) = metrics {
-            // Two updates, so the sparklines have a history.
-            app.apply(m.clone());
+            for i in 0..60u32 {
+                let wave = 0.6 + 0.4 * (f64::from(i) / 6.0).sin().abs();
+                let mut earlier = m.clone();
+                for p in &mut earlier.processes {
+                    let w = &mut p.interval;
+                    w.wakeups_per_sec *= wave;
+                    w.ready_per_sec *= wave;
+                    w.bookkeeping_bytes_per_sec *= wave;
+                    w.on_cpu_share *= wave;
+                }
+                app.apply(earlier);
+            }
             app.apply(m);
         }
         app.handle(Command::ShowView(view));
@@ -131,18 +143,50 @@ mod snapshots {
     snap!(overflowing_fds, Some(fixtures::overflowing()), View::Fds);
     snap!(compare_four, Some(fixtures::four_servers()), View::Compare);
 
+    snap!(empty_compare, fixtures::empty(), View::Compare);
+    snap!(
+        compare_eight,
+        Some(fixtures::eight_servers()),
+        View::Compare
+    );
+
     #[test]
     fn help_overlay() {
         let mut app = app_with(Some(fixtures::one_poll_server()), View::Main);
         app.handle(Command::Help);
         insta::assert_snapshot!("help_80x24", screen(&app, 80, 24));
+        insta::assert_snapshot!("help_160x48", screen(&app, 160, 48));
     }
 
     #[test]
     fn exited_banner() {
-        let mut app = app_with(Some(fixtures::four_servers()), View::Compare);
+        let mut m = fixtures::four_servers();
+        for p in &mut m.processes {
+            p.alive = false;
+        }
+        let mut app = app_with(Some(m), View::Compare);
         app.targets_exited();
         insta::assert_snapshot!("exited_80x24", screen(&app, 80, 24));
+        insta::assert_snapshot!("exited_160x48", screen(&app, 160, 48));
+        app.handle(Command::ShowView(View::Main));
+        insta::assert_snapshot!("exited_main_80x24", screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn the_selected_process_is_marked_and_followed() {
+        let mut app = app_with(Some(fixtures::eight_servers()), View::Compare);
+        for _ in 0..7 {
+            app.handle(Command::NextProcess);
+        }
+        let text = screen(&app, 80, 24);
+        assert!(
+            text.contains("echo-epoll-8"),
+            "the last column slid in: {text}"
+        );
+        app.handle(Command::ShowView(View::Main));
+        let text = screen(&app, 80, 24);
+        assert!(text.contains("pid 4307 echo-epoll-8"), "{text}");
+        assert!(text.contains("process 8 of 8"), "{text}");
     }
 
     #[test]
@@ -158,5 +202,12 @@ mod snapshots {
                 .contains("LOST thread_map_full=12"),
             "{text}"
         );
+        // In a colour that cannot be missed.
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        terminal.draw(|f| view::render(f, &app)).unwrap();
+        let cell = &terminal.backend().buffer()[(2, 1)];
+        assert_eq!(cell.symbol(), "O");
+        assert_eq!(cell.bg, ratatui::style::Color::Red);
+        assert!(cell.modifier.contains(ratatui::style::Modifier::BOLD));
     }
 }

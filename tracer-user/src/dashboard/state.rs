@@ -74,6 +74,9 @@ pub enum Command {
     ShowView(View),
     Up,
     Down,
+    /// ← →: the previous or next process, in every view.
+    PrevProcess,
+    NextProcess,
     Sort,
     Pause,
     Reset,
@@ -113,6 +116,15 @@ impl History {
         push(&mut self.ready_per_sec, w.ready_per_sec);
         push(&mut self.bookkeeping_per_sec, w.bookkeeping_bytes_per_sec);
         push(&mut self.on_cpu_permille, w.on_cpu_share * 1000.0);
+    }
+}
+
+/// `i` moved by `delta`, kept inside `0..n`.
+fn step(i: usize, n: usize, delta: i64) -> usize {
+    if n == 0 {
+        0
+    } else {
+        (i as i64 + delta).clamp(0, n as i64 - 1) as usize
     }
 }
 
@@ -176,16 +188,7 @@ impl App {
             self.shown = Some(metrics.clone());
         }
         self.latest = Some(metrics);
-        if !self.chose_syscall {
-            let rows = self.sorted_syscalls();
-            if let Some(i) = rows.iter().position(|s| {
-                tracer_common::SyscallKind::ALL
-                    .iter()
-                    .any(|k| k.name() == s.syscall && k.is_wait())
-            }) {
-                self.syscall = i;
-            }
-        }
+        self.follow_busiest_wait();
         self.clamp();
     }
 
@@ -217,6 +220,8 @@ impl App {
                 self.chose_syscall = true;
                 self.move_selection(1);
             }
+            Command::PrevProcess => self.step_process(-1),
+            Command::NextProcess => self.step_process(1),
             Command::Sort => self.sort = self.sort.next(),
             Command::Pause => {
                 self.paused = !self.paused;
@@ -235,22 +240,39 @@ impl App {
         Action::Redraw
     }
 
-    /// ↑↓ move between processes in compare mode, between syscalls elsewhere
-    /// (in the threads and fd views, between processes).
+    /// ↑↓ move between syscalls in the syscall view, between processes in
+    /// the others.
     fn move_selection(&mut self, delta: i64) {
-        let step = |i: usize, n: usize| -> usize {
-            if n == 0 {
-                0
-            } else {
-                (i as i64 + delta).clamp(0, n as i64 - 1) as usize
-            }
-        };
         match self.view {
-            View::Main => self.syscall = step(self.syscall, self.syscall_count()),
-            _ => {
-                self.process = step(self.process, self.process_count());
-                self.syscall = 0;
-            }
+            View::Main => self.syscall = step(self.syscall, self.syscall_count(), delta),
+            _ => self.step_process(delta),
+        }
+    }
+
+    fn step_process(&mut self, delta: i64) {
+        let before = self.process;
+        self.process = step(self.process, self.process_count(), delta);
+        if self.process != before {
+            // Another process's rows: start again from its busiest wait call.
+            self.syscall = 0;
+            self.chose_syscall = false;
+            self.follow_busiest_wait();
+        }
+    }
+
+    /// Until the user picks a row, the selection sits on the first wait call
+    /// in sort order (the one whose histograms say most).
+    fn follow_busiest_wait(&mut self) {
+        if self.chose_syscall {
+            return;
+        }
+        let rows = self.sorted_syscalls();
+        if let Some(i) = rows.iter().position(|s| {
+            tracer_common::SyscallKind::ALL
+                .iter()
+                .any(|k| k.name() == s.syscall && k.is_wait())
+        }) {
+            self.syscall = i;
         }
     }
 
@@ -359,6 +381,30 @@ mod tests {
         app.handle(Command::ShowView(View::Compare));
         app.handle(Command::Down);
         assert_eq!(app.process, 0, "one process: nowhere to go");
+    }
+
+    #[test]
+    fn left_right_select_a_process_in_every_view() {
+        let mut app = App::default();
+        app.apply(fixtures::four_servers());
+        app.handle(Command::ShowView(View::Main));
+        app.handle(Command::Down);
+        app.handle(Command::NextProcess);
+        assert_eq!(app.process, 1);
+        let rows = app.sorted_syscalls();
+        assert_eq!(
+            rows[app.syscall].syscall, "pselect6",
+            "another process: back to its wait call"
+        );
+        for _ in 0..10 {
+            app.handle(Command::NextProcess);
+        }
+        assert_eq!(app.process, 3);
+        app.handle(Command::PrevProcess);
+        assert_eq!(app.process, 2);
+        app.handle(Command::ShowView(View::Threads));
+        app.handle(Command::Up);
+        assert_eq!(app.process, 1, "↑↓ pick processes outside view 1");
     }
 
     #[test]

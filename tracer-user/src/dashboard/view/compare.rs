@@ -1,0 +1,216 @@
+//! View 4: the processes side by side, one column each, so select, poll and
+//! epoll servers can be read against each other; their verdicts below.
+
+use ratatui::{
+    layout::{Constraint, Layout, Rect},
+    style::Style,
+    text::{Line, Span},
+    widgets::{Block, Borders, Cell, Paragraph, Row, Table},
+    Frame,
+};
+
+use super::{format, num, DIM, SELECTED, TITLE, VERDICT, WIDE};
+use crate::{
+    dashboard::state::App,
+    model::{bytes, Metrics, ProcessMetrics},
+};
+
+const LABEL_WIDTH: u16 = 14;
+/// Wider columns would spread the figures apart for no gain.
+const MAX_COLUMN: u16 = 20;
+
+/// Readiness figures mean nothing for a process that never waits.
+fn waits(p: &ProcessMetrics) -> bool {
+    p.total.watched > 0 || p.total.ready > 0 || p.total.timeouts > 0
+}
+
+fn if_waits(p: &ProcessMetrics, v: String) -> String {
+    if waits(p) {
+        v
+    } else {
+        "-".to_owned()
+    }
+}
+
+/// When the screen is short, rows go in this order (highest first); the
+/// figures the comparison is about never go.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Keep {
+    /// Only while some process has exited.
+    Status,
+    Always,
+    Threads,
+    Wakeups,
+    Pid,
+    /// Only on wide screens.
+    Wide,
+}
+
+type Figure = fn(&ProcessMetrics) -> String;
+
+const FIGURES: &[(&str, Keep, Figure)] = &[
+    ("pid", Keep::Pid, |p| p.pid.to_string()),
+    ("status", Keep::Status, |p| {
+        if p.alive { "running" } else { "exited" }.to_owned()
+    }),
+    ("model", Keep::Always, |p| p.model.name().to_owned()),
+    ("calls/s", Keep::Always, |p| {
+        format::rate(p.interval.calls_per_sec)
+    }),
+    ("wakeups/s", Keep::Wakeups, |p| {
+        if_waits(p, format::rate(p.interval.wakeups_per_sec))
+    }),
+    ("watched/wait", Keep::Always, |p| {
+        if_waits(p, format::small(p.interval.watched_avg))
+    }),
+    ("ready/wait", Keep::Always, |p| {
+        if_waits(p, format::small(p.interval.ready_avg))
+    }),
+    ("efficiency", Keep::Always, |p| {
+        if_waits(
+            p,
+            format!("{}%", format::small(p.interval.efficiency * 100.0)),
+        )
+    }),
+    ("on-CPU/ready", Keep::Always, |p| {
+        if_waits(p, format::ns(p.interval.on_cpu_ns_per_ready))
+    }),
+    ("bkkp/ready", Keep::Always, |p| {
+        if_waits(p, bytes(p.interval.bookkeeping_bytes_per_ready))
+    }),
+    ("syscalls/recv", Keep::Always, |p| {
+        format!("{:.2}", p.interval.syscalls_per_receive)
+    }),
+    ("wall p99", Keep::Always, |p| {
+        format::ns(p.interval.wall_p99_ns)
+    }),
+    ("timeouts", Keep::Wide, |p| {
+        if_waits(
+            p,
+            format!("{}%", format::small(p.interval.timeout_share * 100.0)),
+        )
+    }),
+    ("bkkp B/s", Keep::Wide, |p| {
+        format::short_bytes(p.interval.bookkeeping_bytes_per_sec)
+    }),
+    ("data B/s", Keep::Wide, |p| {
+        format::short_bytes(p.interval.payload_bytes_per_sec)
+    }),
+    ("open fds", Keep::Wide, |p| {
+        crate::model::thousands(u64::from(p.fd_classes.values().sum::<u32>()))
+    }),
+    ("threads", Keep::Threads, |p| p.threads.len().to_string()),
+];
+
+/// `comm: verdict`, wrapped, with the name in bold.
+fn verdict_lines(p: &ProcessMetrics, width: usize) -> Vec<Line<'static>> {
+    let prefix = format!("{}:", p.comm);
+    format::wrap(&format!("{prefix} {}", p.verdict), width)
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| match text.strip_prefix(&prefix) {
+            Some(rest) if i == 0 => Line::from(vec![
+                Span::styled(prefix.clone(), TITLE),
+                Span::styled(rest.to_owned(), VERDICT),
+            ]),
+            _ => Line::styled(text, VERDICT),
+        })
+        .collect()
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
+    let n = m.processes.len();
+    if n == 0 {
+        return;
+    }
+    // Columns: as many processes as fit, sliding to keep the selected one;
+    // narrower than the longest name (15 at most) would cut names.
+    let longest = m
+        .processes
+        .iter()
+        .map(|p| p.comm.chars().count() as u16)
+        .max()
+        .unwrap_or(0);
+    let min_column = longest.clamp(10, 15) + 1;
+    let fits = usize::from((area.width.saturating_sub(LABEL_WIDTH)) / min_column).clamp(1, n);
+    let start = app.process.saturating_sub(fits - 1).min(n - fits);
+    let shown = &m.processes[start..start + fits];
+    let col_width = ((area.width.saturating_sub(LABEL_WIDTH)) / fits as u16)
+        .clamp(min_column, MAX_COLUMN.max(min_column))
+        - 1;
+
+    let verdicts: Vec<Line> = shown
+        .iter()
+        .flat_map(|p| verdict_lines(p, usize::from(area.width)))
+        .collect();
+    let wide = area.width >= WIDE;
+    let any_exited = shown.iter().any(|p| !p.alive);
+    let included = |f: &(&str, Keep, Figure), keep: Keep| {
+        if f.1 == Keep::Status {
+            any_exited
+        } else {
+            f.1 <= keep
+        }
+    };
+    // Drop the least needed rows until the verdicts fit below the table.
+    let mut keep = if wide { Keep::Wide } else { Keep::Pid };
+    let rows_at = |keep: Keep| FIGURES.iter().filter(|f| included(f, keep)).count() as u16 + 1;
+    while keep > Keep::Always && rows_at(keep) + 1 + verdicts.len() as u16 > area.height {
+        keep = match keep {
+            Keep::Wide => Keep::Pid,
+            Keep::Pid => Keep::Wakeups,
+            Keep::Wakeups => Keep::Threads,
+            _ => Keep::Always,
+        };
+    }
+    let [table, verdict_area] =
+        Layout::vertical([Constraint::Length(rows_at(keep)), Constraint::Min(0)]).areas(area);
+
+    let mut header = vec![Cell::from(if fits < n {
+        format!("{}-{} of {n} ←→", start + 1, start + fits)
+    } else {
+        String::new()
+    })
+    .style(DIM)];
+    header.extend(shown.iter().enumerate().map(|(i, p)| {
+        let style = if start + i == app.process && n > 1 {
+            SELECTED
+        } else {
+            TITLE
+        };
+        Cell::from(Line::from(p.comm.clone()).right_aligned()).style(style)
+    }));
+    let rows: Vec<Row> = FIGURES
+        .iter()
+        .filter(|f| included(f, keep))
+        .map(|(label, _, figure)| {
+            let mut cells = vec![Cell::from(*label)];
+            cells.extend(shown.iter().map(|p| num(figure(p))));
+            Row::new(cells)
+        })
+        .collect();
+    let mut widths = vec![Constraint::Length(LABEL_WIDTH - 1)];
+    widths.extend(std::iter::repeat_n(Constraint::Length(col_width), fits));
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(Row::new(header).style(Style::new()))
+            .column_spacing(1),
+        table,
+    );
+
+    let room = usize::from(verdict_area.height.saturating_sub(1));
+    let mut lines = verdicts;
+    if lines.len() > room && room > 0 {
+        lines.truncate(room - 1);
+        lines.push(Line::styled("… (each verdict is in full in view 1)", DIM));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::new()
+                .borders(Borders::TOP)
+                .title("verdicts")
+                .border_style(DIM),
+        ),
+        verdict_area,
+    );
+}

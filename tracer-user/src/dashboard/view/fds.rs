@@ -1,0 +1,89 @@
+//! View 3: the selected process's open fds by class (from /proc) and the
+//! interest-set size of each epoll fd (from epoll_ctl).
+
+use ratatui::{
+    layout::{Constraint, Layout, Rect},
+    text::Line,
+    widgets::{Block, Borders, Cell, Paragraph, Row, Table},
+    Frame,
+};
+
+use super::{no_process, num, process_title, DIM, TITLE};
+use crate::{dashboard::state::App, model::thousands};
+
+fn header(left: &'static str, right: &'static str) -> Row<'static> {
+    Row::new([
+        Cell::from(left),
+        Cell::from(Line::from(right).right_aligned()),
+    ])
+    .style(TITLE)
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let Some(p) = app.selected_process() else {
+        return no_process(frame, area);
+    };
+    let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    frame.render_widget(Paragraph::new(process_title(app, p)), title);
+    let [classes, epoll] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
+
+    let block = |title: &'static str| {
+        Block::new()
+            .borders(Borders::TOP)
+            .title(title)
+            .border_style(DIM)
+    };
+    // Most numerous class first: that is what the event loop juggles.
+    let mut by_count: Vec<_> = p.fd_classes.iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    if by_count.is_empty() {
+        frame.render_widget(
+            Paragraph::new("not readable (the process exited, or /proc is hidden)")
+                .style(DIM)
+                .block(block("open fds (/proc)")),
+            classes,
+        );
+    } else {
+        let total: u32 = p.fd_classes.values().sum();
+        let mut rows: Vec<Row> = by_count
+            .iter()
+            .map(|(k, v)| {
+                Row::new(vec![
+                    Cell::from(k.to_string()),
+                    num(thousands(u64::from(**v))),
+                ])
+            })
+            .collect();
+        rows.push(
+            Row::new(vec![Cell::from("total"), num(thousands(u64::from(total)))]).style(TITLE),
+        );
+        frame.render_widget(
+            Table::new(rows, [Constraint::Length(12), Constraint::Length(8)])
+                .header(header("fd class", "open"))
+                .block(block("open fds (/proc)")),
+            classes,
+        );
+    }
+
+    let rows: Vec<Row> = p
+        .epoll_interest
+        .iter()
+        .map(|(fd, n)| Row::new(vec![num(fd.to_string()), num(thousands(*n))]))
+        .collect();
+    if rows.is_empty() {
+        frame.render_widget(
+            Paragraph::new("no epoll fd with registered fds")
+                .style(DIM)
+                .block(block("epoll interest sets")),
+            epoll,
+        );
+    } else {
+        frame.render_widget(
+            Table::new(rows, [Constraint::Length(8), Constraint::Length(12)])
+                .header(header("epoll fd", "registered"))
+                .block(block("epoll interest sets")),
+            epoll,
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! The two header lines (targets, uptime, rate, our own cost, losses) and the
+//! tab bar.
+
+use ratatui::{
+    layout::Rect,
+    style::{Color, Style, Stylize},
+    text::{Line, Span},
+    widgets::Paragraph,
+    Frame,
+};
+
+use super::{format, ALERT, DIM, TITLE};
+use crate::{
+    dashboard::state::{App, View},
+    model::Metrics,
+};
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let mut first = vec![Span::styled("muxtrace", TITLE)];
+    let mut second = Vec::new();
+    if let Some(m) = &app.shown {
+        let events: f64 = m.processes.iter().map(|p| p.interval.calls_per_sec).sum();
+        first.push(Span::raw(format!(
+            "  up {}  {} calls/s",
+            format::uptime(m.elapsed_s),
+            format::rate(events)
+        )));
+        if let Some(c) = &m.cost {
+            first.push(Span::styled(
+                format!(
+                    "  own cost {:.2}% CPU, {:.0} ns/run",
+                    c.cpu_percent, c.ns_per_run
+                ),
+                DIM,
+            ));
+        }
+        if !m.losses.is_empty() {
+            let lost: Vec<String> = m.losses.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            // Losses go first so a narrow screen cannot push them out of sight.
+            second.push(Span::styled(format!(" LOST {} ", lost.join(" ")), ALERT));
+            second.push(Span::raw("  "));
+        }
+        let room = usize::from(area.width).saturating_sub(Line::from(second.clone()).width());
+        second.extend(targets(m, room));
+    }
+    if app.paused {
+        first.push(Span::styled(
+            "  PAUSED (p resumes)",
+            Style::new().fg(Color::Yellow).bold(),
+        ));
+    }
+    frame.render_widget(
+        Paragraph::new(vec![Line::from(first), Line::from(second)]),
+        area,
+    );
+}
+
+/// The traced processes in `room` columns: `pid comm (model)` each when that
+/// fits, else `pid comm`, else a count — never a list cut mid-name.
+fn targets(m: &Metrics, room: usize) -> Vec<Span<'static>> {
+    let exited = |alive: bool| if alive { "" } else { " exited" };
+    let full: Vec<String> = m
+        .processes
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} ({}){}",
+                p.pid,
+                p.comm,
+                p.model.name(),
+                exited(p.alive)
+            )
+        })
+        .collect();
+    let short: Vec<String> = m
+        .processes
+        .iter()
+        .map(|p| format!("{} {}{}", p.pid, p.comm, exited(p.alive)))
+        .collect();
+    let width = |v: &[String]| v.iter().map(|s| s.chars().count() + 2).sum::<usize>();
+    let chosen = if width(&full) <= room + 2 {
+        full
+    } else if width(&short) <= room + 2 {
+        short
+    } else {
+        let alive = m.processes.iter().filter(|p| p.alive).count();
+        vec![format!(
+            "{} processes, {alive} alive (view 4 compares them)",
+            m.processes.len()
+        )]
+    };
+    let mut spans = Vec::new();
+    for (i, (text, p)) in chosen.iter().zip(&m.processes).enumerate() {
+        if i > 0 {
+            spans.push(Span::raw("  "));
+        }
+        spans.push(Span::styled(
+            text.clone(),
+            if p.alive { Style::new() } else { DIM },
+        ));
+    }
+    spans
+}
+
+pub fn render_tabs(frame: &mut Frame, area: Rect, app: &App) {
+    let mut spans = Vec::new();
+    for v in View::ALL {
+        let style = if v == app.view {
+            Style::new().fg(Color::Black).bg(Color::Cyan)
+        } else {
+            DIM
+        };
+        spans.push(Span::styled(format!(" {} ", v.title()), style));
+    }
+    spans.push(Span::styled(
+        format!("  sort {}  ? help", app.sort.label()),
+        DIM,
+    ));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}

@@ -1,0 +1,395 @@
+//! View 1: the selected process's syscall table, sparklines of the last
+//! minutes, and histograms of the selected syscall.
+
+use std::collections::VecDeque;
+
+use ratatui::{
+    layout::{Constraint, Layout, Rect},
+    style::{Color, Style},
+    text::{Line, Text},
+    widgets::{Bar, BarChart, BarGroup, Block, Borders, Cell, Paragraph, Row, Sparkline, Table},
+    Frame,
+};
+use tracer_common::{Hist, SyscallKind};
+
+use super::{format, no_process, num, process_title, DIM, SELECTED, TITLE, VERDICT, WIDE};
+use crate::{
+    dashboard::state::App,
+    model::{SyscallMetrics, Window},
+};
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let Some(p) = app.selected_process() else {
+        return no_process(frame, area);
+    };
+    let rows = app.sorted_syscalls();
+    let verdict = format::wrap(&p.verdict, usize::from(area.width));
+    let verdict_height = (verdict.len() as u16).clamp(1, 3);
+    let spark_height = if area.height >= 36 { 6 } else { 3 };
+    // The table leaves room for the sparklines and at least 6 lines of
+    // histograms; the rest scrolls with the selection.
+    let table_height = (rows.len() as u16 + 2)
+        .min(
+            area.height
+                .saturating_sub(1 + verdict_height + spark_height + 6),
+        )
+        .max(4);
+    let [title, verdict_area, table, sparks, hists] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(verdict_height),
+        Constraint::Length(table_height),
+        Constraint::Length(spark_height),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    frame.render_widget(Paragraph::new(process_title(app, p)), title);
+    let verdict: Vec<Line> = verdict.into_iter().map(Line::from).collect();
+    frame.render_widget(Paragraph::new(verdict).style(VERDICT), verdict_area);
+    render_table(frame, table, app, &rows);
+    render_sparklines(frame, sparks, app, p.pid);
+    if let Some(s) = rows.get(app.syscall) {
+        render_histograms(frame, hists, s);
+    }
+}
+
+fn is_wait(name: &str) -> bool {
+    SyscallKind::ALL
+        .iter()
+        .any(|k| k.is_wait() && k.name() == name)
+}
+
+/// One column of the syscall table: a two-line header and its figure.
+struct Column {
+    top: &'static str,
+    bottom: &'static str,
+    width: u16,
+    /// Readiness figures, blank for calls that do not wait.
+    wait_only: bool,
+    value: fn(&SyscallMetrics) -> String,
+}
+
+fn or_dash(v: f64, text: String) -> String {
+    if v > 0.0 {
+        text
+    } else {
+        "-".to_owned()
+    }
+}
+
+/// Every column fits 80 wide; `WIDE_COLUMNS` join from 120 on.
+const COLUMNS: &[Column] = &[
+    Column {
+        top: "calls",
+        bottom: "/s",
+        width: 5,
+        wait_only: false,
+        value: |s| format::rate(s.interval.calls_per_sec),
+    },
+    Column {
+        top: "fds",
+        bottom: "avg",
+        width: 5,
+        wait_only: true,
+        value: |s| format::small(s.interval.watched_avg),
+    },
+    Column {
+        top: "fds",
+        bottom: "p99",
+        width: 5,
+        wait_only: true,
+        value: |s| format::small(s.interval.watched_p99),
+    },
+    Column {
+        top: "ready",
+        bottom: "avg",
+        width: 5,
+        wait_only: true,
+        value: |s| format::small(s.interval.ready_avg),
+    },
+    Column {
+        top: "eff",
+        bottom: "%",
+        width: 4,
+        wait_only: true,
+        value: |s| format::small(s.interval.efficiency * 100.0),
+    },
+    Column {
+        top: "tmo",
+        bottom: "%",
+        width: 4,
+        wait_only: true,
+        value: |s| format::small(s.interval.timeout_share * 100.0),
+    },
+    Column {
+        top: "wall",
+        bottom: "p50",
+        width: 6,
+        wait_only: false,
+        value: |s| format::ns(s.interval.wall_p50_ns),
+    },
+    Column {
+        top: "wall",
+        bottom: "p99",
+        width: 6,
+        wait_only: false,
+        value: |s| format::ns(s.interval.wall_p99_ns),
+    },
+    Column {
+        top: "cpu",
+        bottom: "/call",
+        width: 6,
+        wait_only: false,
+        value: |s| format::ns(s.interval.on_cpu_ns_per_call),
+    },
+    Column {
+        top: "bkkp",
+        bottom: "B/s",
+        width: 5,
+        wait_only: false,
+        value: |s| {
+            let v = s.interval.bookkeeping_bytes_per_sec;
+            or_dash(v, format::short_bytes(v))
+        },
+    },
+    Column {
+        top: "data",
+        bottom: "B/s",
+        width: 5,
+        wait_only: false,
+        value: |s| {
+            let v = s.interval.payload_bytes_per_sec;
+            or_dash(v, format::short_bytes(v))
+        },
+    },
+];
+
+const WIDE_COLUMNS: &[Column] = &[
+    Column {
+        top: "wake",
+        bottom: "ups/s",
+        width: 6,
+        wait_only: true,
+        value: |s| format::rate(s.interval.wakeups_per_sec),
+    },
+    Column {
+        top: "on-CPU",
+        bottom: "%",
+        width: 6,
+        wait_only: false,
+        value: |s| format::small(s.interval.on_cpu_share * 100.0),
+    },
+    Column {
+        top: "EINTR",
+        bottom: "total",
+        width: 7,
+        wait_only: false,
+        value: |s| crate::model::thousands(s.total.eintr),
+    },
+    Column {
+        top: "errors",
+        bottom: "total",
+        width: 8,
+        wait_only: false,
+        value: |s| crate::model::thousands(s.total.errors),
+    },
+    Column {
+        top: "calls",
+        bottom: "total",
+        width: 11,
+        wait_only: false,
+        value: |s| crate::model::thousands(s.total.calls),
+    },
+];
+
+const NAME_WIDTH: u16 = 12;
+
+fn render_table(frame: &mut Frame, area: Rect, app: &App, rows: &[&SyscallMetrics]) {
+    let mut columns: Vec<&Column> = COLUMNS.iter().collect();
+    if area.width >= WIDE {
+        columns.extend(WIDE_COLUMNS);
+    }
+    let visible = usize::from(area.height.saturating_sub(2)).max(1);
+    let offset = (app.syscall + 1).saturating_sub(visible);
+    let header_cell = |top: String, bottom: &'static str| {
+        Cell::from(Text::from(vec![
+            Line::from(top).right_aligned(),
+            Line::from(bottom).right_aligned(),
+        ]))
+    };
+    // When rows are hidden (↑↓ scrolls), the corner says which are shown.
+    let window = if rows.len() > visible {
+        format!(
+            "{}-{} of {}",
+            offset + 1,
+            (offset + visible).min(rows.len()),
+            rows.len()
+        )
+    } else {
+        String::new()
+    };
+    let mut header = vec![Cell::from(Text::from(vec![
+        Line::styled(window, DIM),
+        Line::from("syscall"),
+    ]))];
+    header.extend(
+        columns
+            .iter()
+            .map(|c| header_cell(c.top.to_owned(), c.bottom)),
+    );
+    let body = rows
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(visible)
+        .map(|(i, s)| {
+            let wait = is_wait(s.syscall);
+            let mut cells = vec![Cell::from(s.syscall)];
+            cells.extend(columns.iter().map(|c| {
+                if c.wait_only && !wait {
+                    num("-".to_owned())
+                } else {
+                    num((c.value)(s))
+                }
+            }));
+            let style = if i == app.syscall {
+                SELECTED
+            } else {
+                Style::new()
+            };
+            Row::new(cells).style(style)
+        });
+    let mut widths = vec![Constraint::Length(NAME_WIDTH)];
+    widths.extend(columns.iter().map(|c| Constraint::Length(c.width)));
+    let table = Table::new(body, widths)
+        .header(Row::new(header).height(2).style(TITLE))
+        .column_spacing(1);
+    frame.render_widget(table, area);
+}
+
+fn render_sparklines(frame: &mut Frame, area: Rect, app: &App, pid: u32) {
+    let Some(h) = app.history.get(&pid) else {
+        return;
+    };
+    let cols = Layout::horizontal([Constraint::Ratio(1, 4); 4]).split(area);
+    let last = |q: &VecDeque<u64>| q.back().copied().unwrap_or(0) as f64;
+    let series = [
+        (
+            format!("wakeups/s {}", format::rate(last(&h.wakeups_per_sec))),
+            &h.wakeups_per_sec,
+        ),
+        (
+            format!("ready/s {}", format::rate(last(&h.ready_per_sec))),
+            &h.ready_per_sec,
+        ),
+        (
+            format!(
+                "bkkp {}B/s",
+                format::short_bytes(last(&h.bookkeeping_per_sec))
+            ),
+            &h.bookkeeping_per_sec,
+        ),
+        (
+            format!("on-CPU {:.0}%", last(&h.on_cpu_permille) / 10.0),
+            &h.on_cpu_permille,
+        ),
+    ];
+    for ((title, data), col) in series.iter().zip(cols.iter()) {
+        let width = usize::from(col.width.saturating_sub(1));
+        let skip = data.len().saturating_sub(width);
+        let points: Vec<u64> = data.iter().skip(skip).copied().collect();
+        let spark = Sparkline::default()
+            .block(
+                Block::new()
+                    .borders(Borders::TOP)
+                    .title(title.clone())
+                    .border_style(DIM),
+            )
+            .data(&points)
+            .style(Style::new().fg(Color::Cyan));
+        frame.render_widget(spark, *col);
+    }
+}
+
+fn render_histograms(frame: &mut Frame, area: Rect, s: &SyscallMetrics) {
+    if area.height < 4 {
+        return;
+    }
+    let name = s.syscall;
+    let w: &Window = &s.total;
+    // Readiness histograms for the wait calls; for the others, what they
+    // moved and what they burned. Wide screens add the on-CPU time of waits.
+    let mut charts = if is_wait(name) {
+        vec![
+            (format!("{name}: watched fds"), &w.hists.watched, false),
+            (format!("{name}: ready fds"), &w.hists.ready, false),
+            (format!("{name}: wall time"), &w.hists.wall_ns, true),
+        ]
+    } else {
+        vec![
+            (format!("{name}: bytes"), &w.hists.payload, false),
+            (format!("{name}: on-CPU time"), &w.hists.on_cpu_ns, true),
+            (format!("{name}: wall time"), &w.hists.wall_ns, true),
+        ]
+    };
+    if is_wait(name) && area.width >= WIDE {
+        charts.push((format!("{name}: on-CPU time"), &w.hists.on_cpu_ns, true));
+    }
+    let n = charts.len() as u32;
+    let cols = Layout::horizontal(vec![Constraint::Ratio(1, n); charts.len()]).split(area);
+    for ((title, hist, is_time), col) in charts.iter().zip(cols.iter()) {
+        render_hist(frame, *col, title, hist, *is_time);
+    }
+}
+
+/// A log2 histogram as bars, one per bucket labelled with its range when
+/// that fits, else adjacent buckets share a bar labelled with its low end.
+fn render_hist(frame: &mut Frame, area: Rect, title: &str, hist: &Hist, is_time: bool) {
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .title(title.to_owned())
+        .border_style(DIM);
+    let first = hist.iter().position(|&n| n > 0);
+    let last = hist.iter().rposition(|&n| n > 0);
+    let (Some(first), Some(last)) = (first, last) else {
+        frame.render_widget(Paragraph::new("no samples").style(DIM).block(block), area);
+        return;
+    };
+    let room = usize::from(area.width.saturating_sub(1)) + 1;
+    let buckets = last - first + 1;
+    let full_width = (first..=last)
+        .map(|b| format::bucket_label(b, b, is_time, false).chars().count())
+        .max()
+        .unwrap_or(1)
+        .clamp(4, 9);
+    let (group, bar_width, short) = if buckets * (full_width + 1) <= room {
+        (1, full_width, false)
+    } else {
+        let width = if is_time { 5 } else { 4 };
+        (buckets.div_ceil((room / (width + 1)).max(1)), width, true)
+    };
+    let total: u64 = hist.iter().sum();
+    let bars: Vec<Bar> = (first..=last)
+        .step_by(group)
+        .map(|b| {
+            let end = (b + group).min(last + 1);
+            let value: u64 = hist[b..end].iter().sum();
+            let share = format!("{:.0}%", value as f64 * 100.0 / total as f64);
+            Bar::default()
+                .value(value)
+                .text_value(if share.len() <= bar_width {
+                    share
+                } else {
+                    String::new()
+                })
+                .label(Line::from(format::bucket_label(b, end - 1, is_time, short)))
+        })
+        .collect();
+    let chart = BarChart::default()
+        .block(block)
+        .data(BarGroup::default().bars(&bars))
+        .bar_width(bar_width as u16)
+        .bar_gap(1)
+        .bar_style(Style::new().fg(Color::Green))
+        .value_style(Style::new().fg(Color::Black).bg(Color::Green));
+    frame.render_widget(chart, area);
+}

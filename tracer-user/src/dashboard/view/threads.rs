@@ -1,0 +1,76 @@
+//! View 2: the selected process's threads, busiest first.
+
+use ratatui::{
+    layout::{Constraint, Layout, Rect},
+    text::{Line, Span},
+    widgets::{Cell, Paragraph, Row, Table},
+    Frame,
+};
+
+use super::{format, no_process, num, process_title, DIM, TITLE};
+use crate::{dashboard::state::App, model::thousands};
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let Some(p) = app.selected_process() else {
+        return no_process(frame, area);
+    };
+    let mut threads: Vec<_> = p.threads.iter().collect();
+    threads.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.tid.cmp(&b.tid)));
+    let room = usize::from(area.height.saturating_sub(2));
+    let hidden = threads.len().saturating_sub(room);
+    // When rows are hidden, the last line says how many.
+    let shown = if hidden > 0 {
+        room.saturating_sub(1)
+    } else {
+        room
+    };
+    let [title, table, note] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(shown.min(threads.len()) as u16 + 1),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    let n = p.threads.len();
+    let mut line = process_title(app, p);
+    line.push_span(Span::styled(
+        format!(
+            "  {n} thread{} with traced calls",
+            if n == 1 { "" } else { "s" }
+        ),
+        DIM,
+    ));
+    frame.render_widget(Paragraph::new(line), title);
+    let rows = threads.iter().take(shown).map(|t| {
+        Row::new(vec![
+            num(t.tid.to_string()),
+            num(thousands(t.calls)),
+            num(format::rate(t.calls_per_sec)),
+            num(thousands(t.wait_calls)),
+            num(thousands(t.wakeups)),
+            num(format::ns(t.on_cpu_ns as f64)),
+            num(format::ns(t.off_cpu_ns as f64)),
+        ])
+    });
+    let header = Row::new(
+        [
+            "tid", "calls", "calls/s", "waits", "wakeups", "on-CPU", "off-CPU",
+        ]
+        .map(|h| Cell::from(Line::from(h).right_aligned())),
+    )
+    .style(TITLE);
+    let widths = [8, 12, 8, 11, 11, 8, 8].map(Constraint::Length);
+    frame.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(2),
+        table,
+    );
+    if hidden > 0 {
+        frame.render_widget(
+            Paragraph::new(format!(
+                "… {} more threads with fewer calls",
+                threads.len() - shown
+            ))
+            .style(DIM),
+            note,
+        );
+    }
+}
