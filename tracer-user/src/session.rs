@@ -110,12 +110,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         })?),
         false => None,
     };
+    let mut json_out = cli.json.then(JsonOut::start);
     let result = trace_loop(
         &cli,
         &mut collector,
         launched.as_mut(),
         exporter.as_ref(),
         dashboard.as_mut(),
+        json_out.as_mut(),
     )
     .await;
     // The terminal is restored before anything else is printed.
@@ -123,21 +125,24 @@ pub async fn run(cli: Cli) -> Result<()> {
     if let Some(child) = launched.as_mut() {
         child.terminate();
     }
-    let (metrics, reason) = result?;
+    let (mut metrics, reason) = result?;
     log::info!("session ended: {reason:?}");
+    let idle: Vec<(u32, String)> = collector
+        .known
+        .iter()
+        .map(|(tgid, k)| (*tgid, targets::display_comm(&k.comm)))
+        .collect();
+    // Detached before the last output: a reader that never reads cannot keep
+    // the probes in the kernel.
+    drop(collector);
 
-    if cli.json {
-        write_json("final", &metrics)?;
+    if let Some(mut out) = json_out {
+        out.send("final", &mut metrics, true)?;
+        out.finish()?;
     }
     if cli.summary || (!cli.json && !cli.dashboard()) {
-        let idle: Vec<(u32, String)> = collector
-            .known
-            .iter()
-            .map(|(tgid, k)| (*tgid, targets::display_comm(&k.comm)))
-            .collect();
         write_stdout(&summary::render(&metrics, &idle, cli.wide))?;
     }
-    drop(collector);
     Ok(())
 }
 
@@ -221,6 +226,7 @@ async fn trace_loop(
     mut launched: Option<&mut Launched>,
     exporter: Option<&Exporter>,
     mut dashboard: Option<&mut Dashboard>,
+    mut json_out: Option<&mut JsonOut>,
 ) -> Result<(Metrics, EndReason)> {
     let sig = |kind: SignalKind| {
         signal(kind).map_err(|e| UserError::runtime(format!("cannot handle signals: {e}")))
@@ -276,11 +282,11 @@ async fn trace_loop(
                 sample_end = None;
             }
             _ = tick.tick() => {
-                let metrics = collector.collect()?;
+                let mut metrics = collector.collect()?;
                 collector.probes.start_cost_sample();
                 sample_end = Some(tokio::time::Instant::now() + sample_len);
-                if cli.json {
-                    write_json("interval", &metrics)?;
+                if let Some(out) = json_out.as_deref_mut() {
+                    out.send("interval", &mut metrics, false)?;
                 }
                 if let Some(exporter) = exporter {
                     exporter.publish(&metrics);
@@ -350,20 +356,94 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// One JSON object per line: `{"type": "interval"|"final", …Metrics}`.
-fn write_json(kind: &str, metrics: &Metrics) -> Result<()> {
-    #[derive(serde::Serialize)]
-    struct Line<'a> {
-        #[serde(rename = "type")]
-        kind: &'a str,
-        #[serde(flatten)]
-        metrics: &'a Metrics,
-    }
-    let mut text = serde_json::to_string(&Line { kind, metrics })
-        .map_err(|e| UserError::runtime(format!("cannot encode JSON: {e}")))?;
-    text.push('\n');
-    write_stdout(&text)
+/// JSON lines leave on their own thread: a reader that stops reading (a
+/// paused pager, a full pipe) must not stall the loop, its map reads or its
+/// signal handling. Interval lines that find the queue full are dropped and
+/// counted in the next line's `losses`.
+struct JsonOut {
+    queue: Option<std::sync::mpsc::SyncSender<String>>,
+    writer: Option<std::thread::JoinHandle<Result<()>>>,
+    dropped: u64,
 }
+
+/// Interval lines waiting for a slow reader before new ones are dropped.
+const JSON_QUEUE: usize = 64;
+
+impl JsonOut {
+    fn start() -> JsonOut {
+        let (queue, lines) = std::sync::mpsc::sync_channel::<String>(JSON_QUEUE);
+        let writer = std::thread::spawn(move || {
+            for line in lines {
+                write_stdout(&line)?;
+            }
+            Ok(())
+        });
+        JsonOut {
+            queue: Some(queue),
+            writer: Some(writer),
+            dropped: 0,
+        }
+    }
+
+    /// One JSON object per line: `{"type": "interval"|"final", …Metrics}`.
+    /// `wait` queues it even when the reader is behind (the final line).
+    fn send(&mut self, kind: &str, metrics: &mut Metrics, wait: bool) -> Result<()> {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            #[serde(rename = "type")]
+            kind: &'a str,
+            #[serde(flatten)]
+            metrics: &'a Metrics,
+        }
+        if self.dropped > 0 {
+            metrics
+                .losses
+                .insert(JSON_LINES_DROPPED.to_owned(), self.dropped);
+        }
+        let mut text = serde_json::to_string(&Line { kind, metrics })
+            .map_err(|e| UserError::runtime(format!("cannot encode JSON: {e}")))?;
+        text.push('\n');
+        let Some(queue) = &self.queue else {
+            return Ok(());
+        };
+        let delivered = match wait {
+            true => queue.send(text).is_ok(),
+            false => match queue.try_send(text) {
+                Err(std::sync::mpsc::TrySendError::Full(_)) => {
+                    self.dropped += 1;
+                    true
+                }
+                sent => sent.is_ok(),
+            },
+        };
+        match delivered {
+            true => Ok(()),
+            // The writer stopped: its error says why.
+            false => self.finish(),
+        }
+    }
+
+    /// Writes what is queued and reports the writer's error, if any.
+    fn finish(&mut self) -> Result<()> {
+        self.queue = None;
+        let Some(writer) = self.writer.take() else {
+            return Ok(());
+        };
+        let result = writer
+            .join()
+            .unwrap_or_else(|_| Err(UserError::runtime("the JSON writer thread failed")));
+        if self.dropped > 0 {
+            eprintln!(
+                "muxtrace: {} JSON interval lines were dropped: stdout did not keep up",
+                self.dropped
+            );
+        }
+        result
+    }
+}
+
+/// The `losses` entry for interval lines a slow stdout reader missed.
+pub const JSON_LINES_DROPPED: &str = "json_lines_dropped";
 
 /// Registers processes the kernel added to the traced set (followed children,
 /// `--comm` matches). Thread ids in the set (see the fork program) are skipped.

@@ -240,3 +240,60 @@ fn get(port: u16) -> Option<String> {
     s.read_to_string(&mut r).ok()?;
     r.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
 }
+
+/// A reader that stops reading (a paused pager) costs JSON lines, counted,
+/// never the session: Ctrl-C still ends it and detaches the probes while
+/// stdout is still full.
+#[test]
+fn a_stalled_stdout_reader_costs_counted_lines_not_the_session() {
+    use std::io::Read;
+    let target = hardship(&["name", "1", "--linger", "30000"]);
+    let mut mt = Command::new(MUXTRACE)
+        .args(["--pid", &target.pid.to_string(), "--json"])
+        .args(["--interval", "10ms"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn muxtrace");
+    // Hundreds of ~1 KiB lines: more than the pipe and the queue hold.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(mt.try_wait().unwrap().is_none(), "muxtrace ended early");
+    // SAFETY: signalling our own child by pid.
+    unsafe { libc::kill(mt.id() as i32, libc::SIGINT) };
+    let still_loaded = wait_no_programs_loaded();
+    let mut stdout = String::new();
+    mt.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let status = mt.wait().unwrap();
+    let mut stderr = String::new();
+    mt.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        still_loaded.is_empty(),
+        "probes still attached while stdout was stalled: {still_loaded:?}"
+    );
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("valid JSON line"))
+        .collect();
+    let last = lines.last().expect("a final line");
+    assert_eq!(last["type"], "final");
+    let dropped = last["losses"]["json_lines_dropped"].as_u64().unwrap_or(0);
+    assert!(
+        dropped > 0,
+        "nothing counted as dropped: {}",
+        last["losses"]
+    );
+    assert!(
+        stderr.contains(&format!("{dropped} JSON interval lines were dropped")),
+        "{stderr}"
+    );
+}

@@ -35,6 +35,42 @@ pub struct Proc {
     pub pid: u32,
     stderr_lines: Option<mpsc::Receiver<String>>,
     stderr_seen: Vec<String>,
+    /// Read on a thread from the start: a child that writes more than a pipe
+    /// holds (JSON lines) must never block on a test that reads late.
+    stdout_lines: Option<mpsc::Receiver<String>>,
+}
+
+/// Forwards `from`'s lines to a channel, on its own thread.
+fn line_reader(from: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut from = BufReader::new(from);
+        let mut line = Vec::new();
+        // Bytes, not `lines()`: one invalid UTF-8 byte must not stop the reader.
+        while matches!(from.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            if tx
+                .send(String::from_utf8_lossy(&line).into_owned())
+                .is_err()
+            {
+                break;
+            }
+            line.clear();
+        }
+    });
+    rx
+}
+
+/// Everything `rx` still brings, until its writer closes or stays quiet for
+/// `idle` (a grandchild may keep the pipe open).
+fn drain(rx: &mpsc::Receiver<String>, idle: Duration) -> Vec<String> {
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(idle) {
+        lines.push(line);
+    }
+    lines
 }
 
 impl Proc {
@@ -46,21 +82,14 @@ impl Proc {
             .spawn()
             .expect("spawn");
         let pid = child.id();
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let stderr = line_reader(child.stderr.take().expect("stderr"));
+        let stdout = line_reader(child.stdout.take().expect("stdout"));
         Proc {
             child,
             pid,
-            stderr_lines: Some(rx),
+            stderr_lines: Some(stderr),
             stderr_seen: Vec::new(),
+            stdout_lines: Some(stdout),
         }
     }
 
@@ -87,13 +116,8 @@ impl Proc {
 
     /// Reads the first stdout line (test programs print `ready PID` there).
     pub fn first_stdout_line(&mut self) -> String {
-        let stdout = self.child.stdout.as_mut().expect("stdout");
-        let mut line = Vec::new();
-        let mut byte = [0u8; 1];
-        while stdout.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
-            line.push(byte[0]);
-        }
-        String::from_utf8_lossy(&line).into_owned()
+        let rx = self.stdout_lines.as_ref().expect("stdout reader");
+        rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default()
     }
 
     pub fn signal(&self, sig: i32) {
@@ -116,12 +140,15 @@ impl Proc {
             thread::sleep(Duration::from_millis(20));
         };
         let mut stdout = String::new();
-        if let Some(mut out) = self.child.stdout.take() {
-            let _ = out.read_to_string(&mut stdout);
+        if let Some(rx) = self.stdout_lines.take() {
+            for line in drain(&rx, Duration::from_secs(2)) {
+                stdout.push_str(&line);
+                stdout.push('\n');
+            }
         }
         let mut stderr = self.stderr_seen.join("\n");
         if let Some(rx) = self.stderr_lines.take() {
-            while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+            for line in drain(&rx, Duration::from_millis(500)) {
                 stderr.push('\n');
                 stderr.push_str(&line);
             }
