@@ -42,7 +42,30 @@ pub enum EndReason {
     Quit,
 }
 
+/// The signals that end a session, caught from the start: one that arrives
+/// while attaching, or just after "attached", still ends it with the
+/// figures and the probes detached.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn catch() -> Result<Signals> {
+        let sig = |kind: SignalKind| {
+            signal(kind).map_err(|e| UserError::runtime(format!("cannot handle signals: {e}")))
+        };
+        Ok(Signals {
+            interrupt: sig(SignalKind::interrupt())?,
+            terminate: sig(SignalKind::terminate())?,
+            hangup: sig(SignalKind::hangup())?,
+        })
+    }
+}
+
 pub async fn run(cli: Cli) -> Result<()> {
+    let mut signals = Signals::catch()?;
     if cli.pids.is_empty() && cli.comm.is_none() && cli.command.is_empty() {
         return Err(UserError::usage("nothing to trace")
             .hint("give --pid PID, --comm NAME or -- CMD ARGS (see muxtrace --help)"));
@@ -118,6 +141,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         exporter.as_ref(),
         dashboard.as_mut(),
         json_out.as_mut(),
+        &mut signals,
     )
     .await;
     // The terminal is restored before anything else is printed.
@@ -227,13 +251,13 @@ async fn trace_loop(
     exporter: Option<&Exporter>,
     mut dashboard: Option<&mut Dashboard>,
     mut json_out: Option<&mut JsonOut>,
+    signals: &mut Signals,
 ) -> Result<(Metrics, EndReason)> {
-    let sig = |kind: SignalKind| {
-        signal(kind).map_err(|e| UserError::runtime(format!("cannot handle signals: {e}")))
-    };
-    let mut sigint = sig(SignalKind::interrupt())?;
-    let mut sigterm = sig(SignalKind::terminate())?;
-    let mut sighup = sig(SignalKind::hangup())?;
+    let Signals {
+        interrupt: sigint,
+        terminate: sigterm,
+        hangup: sighup,
+    } = signals;
     let mut liveness = tokio::time::interval(LIVENESS_POLL);
     // Our own cost is measured in one short sample per interval.
     let sample_len = (cli.interval / 10).min(COST_SAMPLE);
