@@ -20,6 +20,17 @@ pub const MAX_STATS_KEYS: u32 = 16_384;
 /// (tgid, epoll fd) interest-set slots.
 pub const MAX_EPOLL_FDS: u32 = 16_384;
 
+/// Slots of the candidates filter: an id (tgid or tid) may be traced only
+/// when its slot, `id & (CANDIDATE_SLOTS - 1)`, is non-zero. Ids that share a
+/// slot with a traced one fall through to the exact lookups.
+pub const CANDIDATE_SLOTS: u32 = 1 << 16;
+
+/// The candidates-filter slot of a tgid or tid.
+#[inline(always)]
+pub const fn candidate_slot(id: u32) -> u32 {
+    id & (CANDIDATE_SLOTS - 1)
+}
+
 /// Log2 histogram buckets: bucket 0 holds the value 0, bucket `b >= 1` holds
 /// values in `[2^(b-1), 2^b)`; the last bucket also takes everything larger.
 pub const HIST_BUCKETS: usize = 48;
@@ -506,8 +517,6 @@ pub mod globals {
     pub const FOLLOW: &str = "FOLLOW";
     /// [u8; 16]: comm to match at exec and fork, all zero for none.
     pub const COMM: &str = "COMM";
-    /// u32: `sched_switch` offset of `prev_pid`.
-    pub const SWITCH_PREV_PID: &str = "SWITCH_PREV_PID";
     /// u32: `sched_switch` offset of `next_pid`.
     pub const SWITCH_NEXT_PID: &str = "SWITCH_NEXT_PID";
 }
@@ -520,6 +529,7 @@ pub mod maps {
     pub const EPOLL: &str = "EPOLL";
     pub const COUNTERS: &str = "COUNTERS";
     pub const SOCKET_FDS: &str = "SOCKET_FDS";
+    pub const CANDIDATES: &str = "CANDIDATES";
 }
 
 #[cfg(feature = "user")]

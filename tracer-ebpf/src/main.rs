@@ -16,20 +16,29 @@ use aya_ebpf::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user,
     },
     macros::{map, tracepoint},
-    maps::{HashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
     programs::TracePointContext,
     EbpfContext,
 };
 use tracer_common::{
-    log2_bucket, traced, EpollInterest, EpollKey, ErrnoClass, Stat, StatsKey, SyscallKind,
-    SyscallStats, ThreadState, MAX_EPOLL_FDS, MAX_STATS_KEYS, MAX_THREADS, MAX_TRACED_TGIDS,
-    STAT_COUNT,
+    candidate_slot, log2_bucket, traced, EpollInterest, EpollKey, ErrnoClass, Stat, StatsKey,
+    SyscallKind, SyscallStats, ThreadState, CANDIDATE_SLOTS, MAX_EPOLL_FDS, MAX_STATS_KEYS,
+    MAX_THREADS, MAX_TRACED_TGIDS, STAT_COUNT,
 };
 
 // ---------------------------------------------------------------------------
 // Maps
 
-/// tgid → `traced::*` flags. The first thing every program checks.
+/// Non-zero at `candidate_slot(id)` for every tgid that may be traced and
+/// every thread that has a slot; never cleared (a stale entry only costs the
+/// exact lookup). Every program checks it first: an array load, inlined by
+/// the verifier, answers "not traced" for almost every task on the machine —
+/// loadgen's and everyone else's syscalls and context switches — where two
+/// hash lookups did before.
+#[map]
+static CANDIDATES: Array<u32> = Array::with_max_entries(CANDIDATE_SLOTS, 0);
+
+/// tgid → `traced::*` flags.
 #[map]
 static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TRACED_TGIDS, 0);
 
@@ -66,8 +75,6 @@ static ZERO_STATS: PerCpuArray<SyscallStats> = PerCpuArray::with_max_entries(1, 
 static FOLLOW: u32 = 0;
 #[no_mangle]
 static COMM: [u8; 16] = [0; 16];
-#[no_mangle]
-static SWITCH_PREV_PID: u32 = 24;
 #[no_mangle]
 static SWITCH_NEXT_PID: u32 = 56;
 #[no_mangle]
@@ -112,6 +119,21 @@ fn bump(stat: Stat) {
 }
 
 #[inline(always)]
+fn maybe_traced(id: u32) -> bool {
+    CANDIDATES
+        .get(candidate_slot(id))
+        .is_some_and(|marked| *marked != 0)
+}
+
+#[inline(always)]
+fn mark_candidate(id: u32) {
+    if let Some(p) = CANDIDATES.get_ptr_mut(candidate_slot(id)) {
+        // A plain store of a constant: concurrent markers cannot lose it.
+        unsafe { *p = 1 };
+    }
+}
+
+#[inline(always)]
 fn is_traced(tgid: u32) -> bool {
     unsafe { TRACED.get(&tgid) }.is_some()
 }
@@ -129,6 +151,7 @@ fn thread_slot(tid: u32, tgid: u32) -> Option<&'static mut ThreadState> {
     }
     let mut fresh = ThreadState::ZERO;
     fresh.tgid = tgid;
+    mark_candidate(tid);
     if THREADS.insert(&tid, &fresh, 0).is_err() {
         bump(Stat::ThreadMapFull);
         return None;
@@ -237,6 +260,9 @@ fn fd_set_popcount(ptr: u64, n: u64) -> u64 {
 fn on_enter(ctx: &TracePointContext, kind: SyscallKind) {
     let id = bpf_get_current_pid_tgid();
     let tgid = (id >> 32) as u32;
+    if !maybe_traced(tgid) {
+        return;
+    }
     let Some(t) = thread_slot(id as u32, tgid) else {
         return;
     };
@@ -363,6 +389,10 @@ fn on_enter(ctx: &TracePointContext, kind: SyscallKind) {
 fn on_exit(ctx: &TracePointContext, kind: SyscallKind) {
     let now = unsafe { bpf_ktime_get_ns() };
     let tid = bpf_get_current_pid_tgid() as u32;
+    // A thread with a slot is always a candidate.
+    if !maybe_traced(tid) {
+        return;
+    }
     // Only threads of traced processes have a slot, so this lookup is the filter.
     let Some(tp) = THREADS.get_ptr_mut(&tid) else {
         return;
@@ -549,7 +579,7 @@ syscall_probes! {
 #[tracepoint]
 pub fn mux_in_close(ctx: TracePointContext) -> u32 {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    if !is_traced(tgid) {
+    if !maybe_traced(tgid) || !is_traced(tgid) {
         return 0;
     }
     let key = EpollKey {
@@ -567,20 +597,29 @@ pub fn mux_in_close(ctx: TracePointContext) -> u32 {
 /// Off-CPU time inside a call: switched out → switched back in.
 #[tracepoint]
 pub fn mux_sched_switch(ctx: TracePointContext) -> u32 {
+    // The tracepoint fires before the switch: the current task is `prev`.
+    let prev = bpf_get_current_pid_tgid() as u32;
+    let next_is_candidate = {
+        let next = field_u32(&ctx, global(&SWITCH_NEXT_PID));
+        maybe_traced(next).then_some(next)
+    };
+    if !maybe_traced(prev) && next_is_candidate.is_none() {
+        return 0;
+    }
     let now = unsafe { bpf_ktime_get_ns() };
-    let prev = field_u32(&ctx, global(&SWITCH_PREV_PID));
-    let next = field_u32(&ctx, global(&SWITCH_NEXT_PID));
     if let Some(p) = THREADS.get_ptr_mut(&prev) {
         let t = unsafe { &mut *p };
         if t.in_call != 0 {
             t.switched_out_ns = now;
         }
     }
-    if let Some(p) = THREADS.get_ptr_mut(&next) {
-        let t = unsafe { &mut *p };
-        if t.in_call != 0 && t.switched_out_ns != 0 {
-            t.off_cpu_ns += now.saturating_sub(t.switched_out_ns);
-            t.switched_out_ns = 0;
+    if let Some(next) = next_is_candidate {
+        if let Some(p) = THREADS.get_ptr_mut(&next) {
+            let t = unsafe { &mut *p };
+            if t.in_call != 0 && t.switched_out_ns != 0 {
+                t.off_cpu_ns += now.saturating_sub(t.switched_out_ns);
+                t.switched_out_ns = 0;
+            }
         }
     }
     0
@@ -591,6 +630,9 @@ pub fn mux_sched_switch(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn mux_sched_wakeup(ctx: TracePointContext) -> u32 {
     let tid = field_u32(&ctx, global(&WAKEUP_PID));
+    if !maybe_traced(tid) {
+        return 0;
+    }
     let Some(p) = THREADS.get_ptr_mut(&tid) else {
         return 0;
     };
@@ -629,7 +671,7 @@ pub fn mux_sched_wakeup(ctx: TracePointContext) -> u32 {
 pub fn mux_sched_fork(ctx: TracePointContext) -> u32 {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     let child = field_u32(&ctx, global(&FORK_CHILD_PID));
-    let flag = if global(&FOLLOW) != 0 && is_traced(tgid) {
+    let flag = if global(&FOLLOW) != 0 && maybe_traced(tgid) && is_traced(tgid) {
         traced::FOLLOWED
     } else if comm_matches() {
         traced::COMM_MATCH
@@ -638,6 +680,7 @@ pub fn mux_sched_fork(ctx: TracePointContext) -> u32 {
     };
     // A new thread also passes here with its tid as `child`; that entry never
     // matches a tgid while the thread lives and is removed when it exits.
+    mark_candidate(child);
     if TRACED.insert(&child, &flag, 1).is_err() && !is_traced(child) {
         bump(Stat::TracedMapFull);
     }
@@ -649,6 +692,7 @@ pub fn mux_sched_fork(ctx: TracePointContext) -> u32 {
 pub fn mux_sched_exec(_ctx: TracePointContext) -> u32 {
     if comm_matches() {
         let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+        mark_candidate(tgid);
         if TRACED.insert(&tgid, &traced::COMM_MATCH, 0).is_err() {
             bump(Stat::TracedMapFull);
         }
@@ -663,6 +707,10 @@ pub fn mux_sched_exit(ctx: TracePointContext) -> u32 {
     let id = bpf_get_current_pid_tgid();
     let tid = id as u32;
     let tgid = (id >> 32) as u32;
+    // Threads of a traced process share its tgid, a candidate.
+    if !maybe_traced(tgid) {
+        return 0;
+    }
     if THREADS.get_ptr(&tid).is_some() {
         let _ = THREADS.remove(&tid);
     }

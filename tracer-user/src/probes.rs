@@ -8,7 +8,7 @@
 use std::{os::fd::OwnedFd, path::Path, time::Duration};
 
 use aya::{
-    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap},
     programs::TracePoint,
     Ebpf, EbpfLoader,
 };
@@ -82,7 +82,6 @@ impl Probes {
                 ))
             })
         };
-        let prev_pid = offset("sched", "sched_switch", "prev_pid")?;
         let next_pid = offset("sched", "sched_switch", "next_pid")?;
         let wakeup_pid = offset("sched", "sched_wakeup", "pid")?;
         let fork_child = offset("sched", "sched_process_fork", "child_pid")?;
@@ -103,7 +102,6 @@ impl Probes {
         loader
             .override_global(globals::FOLLOW, &follow, true)
             .override_global(globals::COMM, &comm, true)
-            .override_global(globals::SWITCH_PREV_PID, &prev_pid, true)
             .override_global(globals::SWITCH_NEXT_PID, &next_pid, true)
             .override_global("WAKEUP_PID", &wakeup_pid, true)
             .override_global("FORK_CHILD_PID", &fork_child, true)
@@ -146,6 +144,12 @@ impl Probes {
 
     /// Starts tracing a process (all its threads).
     pub fn trace(&mut self, tgid: u32, flags: u32) -> Result<()> {
+        // A candidate first: from the moment it is in TRACED, every program
+        // must get past the filter for it.
+        let mut candidates: Array<&mut MapData, u32> = self.map_mut(maps::CANDIDATES)?;
+        candidates
+            .set(tracer_common::candidate_slot(tgid), 1, 0)
+            .map_err(|e| UserError::runtime(format!("cannot mark pid {tgid} as traced: {e}")))?;
         let mut traced: HashMap<&mut MapData, u32, u32> = self.map_mut(maps::TRACED)?;
         traced.insert(tgid, flags, 0).map_err(|e| {
             UserError::runtime(format!("cannot add pid {tgid} to the traced set: {e}"))
