@@ -495,11 +495,19 @@ fn on_exit(ctx: &TracePointContext, kind: SyscallKind) {
         let bytes = ret as u64;
         s.payload_bytes += bytes;
         s.hist_payload[log2_bucket(bytes)] += 1;
-        let fd_key = EpollKey {
-            tgid: t.tgid,
-            epfd: t.fd,
+        // recvfrom/recvmsg/sendto/sendmsg succeed only on sockets: only
+        // read and write need the (tgid, fd) lookup.
+        let on_socket = match kind {
+            SyscallKind::Read | SyscallKind::Write => {
+                let fd_key = EpollKey {
+                    tgid: t.tgid,
+                    epfd: t.fd,
+                };
+                unsafe { SOCKET_FDS.get(&fd_key) }.is_some()
+            }
+            _ => true,
         };
-        if unsafe { SOCKET_FDS.get(&fd_key) }.is_some() {
+        if on_socket {
             s.payload_socket_bytes += bytes;
         }
         if kind.is_receive() && bytes > 0 {
