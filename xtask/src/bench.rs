@@ -56,12 +56,27 @@ pub fn run(args: &Args) -> Result<()> {
         }
         exec(&mut cmd)?;
     }
+    // What one traced and one untraced syscall cost, side by side.
+    let mut cost = Command::new(env!("CARGO"));
+    cost.current_dir(&root).args([
+        "bench",
+        "-p",
+        "tracer-user",
+        "--bench",
+        "syscall_cost",
+        "--",
+    ]);
+    if args.quick {
+        cost.args(["--warm-up-time", "1", "--measurement-time", "2"]);
+    }
+    exec(&mut cost)?;
     tracer_overhead::run(
         &bin_dir,
         &tracer_overhead::Options {
             rounds: args.rounds.max(5),
             seconds: if args.quick { 2 } else { 5 },
             out,
+            criterion_dir: root.join("target/criterion"),
         },
     )
 }

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod bootstrap;
 mod charts;
+mod cpu_cap;
 mod demo;
 mod exec;
 mod procs;
