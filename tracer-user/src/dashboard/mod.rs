@@ -190,6 +190,23 @@ mod snapshots {
     }
 
     #[test]
+    fn the_threads_title_is_shortened_not_cut() {
+        let app = app_with(Some(fixtures::eight_servers()), View::Threads);
+        let text = screen(&app, 80, 24);
+        let title = text.lines().nth(3).unwrap().trim_end();
+        assert!(title.contains("process 1 of 8"), "{text}");
+        assert!(
+            title.ends_with(" thread") || title.ends_with(" threads"),
+            "{title:?}"
+        );
+        let text = screen(&app, 160, 48);
+        assert!(
+            text.lines().nth(3).unwrap().contains("with traced calls"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn losses_are_shown_in_the_header() {
         let mut m = fixtures::one_poll_server();
         m.losses.insert("thread_map_full".to_owned(), 12);

@@ -32,13 +32,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     .areas(area);
     let n = p.threads.len();
     let mut line = process_title(app, p);
-    line.push_span(Span::styled(
-        format!(
-            "  {n} thread{} with traced calls",
-            if n == 1 { "" } else { "s" }
-        ),
-        DIM,
-    ));
+    let threads_word = format!("  {n} thread{}", if n == 1 { "" } else { "s" });
+    // The long form when it fits, else the count alone: never cut mid-word.
+    let note_text = [format!("{threads_word} with traced calls"), threads_word]
+        .into_iter()
+        .find(|t| line.width() + t.chars().count() <= usize::from(title.width));
+    if let Some(text) = note_text {
+        line.push_span(Span::styled(text, DIM));
+    }
     frame.render_widget(Paragraph::new(line), title);
     let rows = threads.iter().take(shown).map(|t| {
         Row::new(vec![
