@@ -387,12 +387,14 @@ fn on_enter(ctx: &TracePointContext, kind: SyscallKind) {
 
 #[inline(always)]
 fn on_exit(ctx: &TracePointContext, kind: SyscallKind) {
-    let now = unsafe { bpf_ktime_get_ns() };
     let tid = bpf_get_current_pid_tgid() as u32;
     // A thread with a slot is always a candidate.
     if !maybe_traced(tid) {
         return;
     }
+    // After the filter, so other processes' calls never pay for the clock;
+    // before the slot lookup, so the call is not charged for it.
+    let now = unsafe { bpf_ktime_get_ns() };
     // Only threads of traced processes have a slot, so this lookup is the filter.
     let Some(tp) = THREADS.get_ptr_mut(&tid) else {
         return;

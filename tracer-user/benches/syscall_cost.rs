@@ -3,8 +3,11 @@
 //! for) with no tracer, with muxtrace attached to another process (what every
 //! untraced process on the machine pays: the kernel's syscall-tracepoint slow
 //! path and our in-kernel filter), and with muxtrace tracing this process
-//! with every probe on. Needs root for the attached cases; without it they
-//! are skipped with a sentence.
+//! with every probe on — and, for scale, with empty bpftrace probes on the
+//! same enter/exit tracepoints of this process: what the tracepoint
+//! mechanism costs before any measuring, the floor under every tool built on
+//! it. Needs root for the attached cases (and bpftrace for the floor);
+//! without them they are skipped with a sentence.
 //!
 //! `cargo xtask bench` runs this and quotes the differences in its report.
 use std::{
@@ -60,6 +63,34 @@ fn attach(pid: u32) -> Option<Stopped> {
     None
 }
 
+/// Empty bpftrace probes on this process's poll and epoll_wait, attached.
+fn empty_probes(pid: u32) -> Option<Stopped> {
+    let script = format!(
+        "tracepoint:syscalls:sys_enter_poll, tracepoint:syscalls:sys_enter_epoll_wait, \
+         tracepoint:syscalls:sys_exit_poll, tracepoint:syscalls:sys_exit_epoll_wait \
+         /pid == {pid}/ {{ }}"
+    );
+    let mut child = Command::new("bpftrace")
+        .args(["-e", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| eprintln!("syscall_cost: no bpftrace, so no floor measured: {e}"))
+        .ok()?;
+    let stdout = child.stdout.take()?;
+    let guard = Stopped(child);
+    for line in BufReader::new(stdout).lines() {
+        // "Attaching 4 probes..." comes just before the attach itself.
+        if line.ok()?.contains("Attaching") {
+            std::thread::sleep(Duration::from_secs(1));
+            return Some(guard);
+        }
+    }
+    eprintln!("syscall_cost: bpftrace did not attach, so no floor measured");
+    None
+}
+
 fn poll_zero() {
     let mut pfd = libc::pollfd {
         fd: 0,
@@ -101,15 +132,21 @@ fn syscall_cost(c: &mut Criterion) {
     let bystander_pid = bystander.id();
 
     let mut group = c.benchmark_group("syscall_cost");
-    let cases: [(&str, Option<u32>); 3] = [
+    let me = std::process::id();
+    let cases: [(&str, Option<u32>); 4] = [
         ("untraced", None),
         ("other_process_traced", Some(bystander_pid)),
-        ("traced", Some(std::process::id())),
+        ("traced", Some(me)),
+        ("empty_bpftrace_probes", Some(me)),
     ];
     for (case, target) in cases {
         let _tracer = match target {
             None => None,
             Some(_) if !root => continue,
+            Some(pid) if case == "empty_bpftrace_probes" => match empty_probes(pid) {
+                Some(t) => Some(t),
+                None => continue,
+            },
             Some(pid) => match attach(pid) {
                 Some(t) => Some(t),
                 None => continue,

@@ -554,11 +554,13 @@ fn syscall_cost_section(md: &mut String, targets: &mut Vec<Target>, criterion_di
          `syscall_cost` bench, median ns per call, one run side by side): no tracer; muxtrace \
          attached to another process (what every untraced process pays: the kernel's \
          syscall-tracepoint slow path and our in-kernel filter); muxtrace tracing the loop \
-         with every probe on.\n"
+         with every probe on; and, for scale, empty bpftrace probes on the same enter and \
+         exit tracepoints of the loop: the mechanism's own cost, the floor under any tracer \
+         built on these tracepoints.\n"
     );
     let _ = writeln!(
         md,
-        "| syscall | no tracer | muxtrace elsewhere | traced | added, untraced process | added, traced |\n|---|---:|---:|---:|---:|---:|"
+        "| syscall | no tracer | muxtrace elsewhere | traced | added, untraced process | added, traced | added, empty probes (floor) |\n|---|---:|---:|---:|---:|---:|---:|"
     );
     let mut any = false;
     for syscall in ["poll", "epoll_wait"] {
@@ -571,9 +573,11 @@ fn syscall_cost_section(md: &mut String, targets: &mut Vec<Target>, criterion_di
             continue;
         };
         any = true;
+        let floor = case("empty_bpftrace_probes")
+            .map_or("not measured".to_owned(), |f| format!("{:+.0}", f - base));
         let _ = writeln!(
             md,
-            "| {syscall} | {base:.0} | {other:.0} | {traced:.0} | {:+.0} | {:+.0} |",
+            "| {syscall} | {base:.0} | {other:.0} | {traced:.0} | {:+.0} | {:+.0} | {floor} |",
             other - base,
             traced - base
         );
@@ -591,7 +595,7 @@ fn syscall_cost_section(md: &mut String, targets: &mut Vec<Target>, criterion_di
     if !any {
         let _ = writeln!(
             md,
-            "| (not measured: no estimates in {}) | | | | | |",
+            "| (not measured: no estimates in {}) | | | | | | |",
             criterion_dir.display()
         );
     }
