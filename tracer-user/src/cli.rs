@@ -35,7 +35,7 @@ pub struct Cli {
     pub follow: bool,
 
     /// How often the maps are read and the figures updated.
-    #[arg(short, long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(short, long, default_value = "1s", value_parser = parse_interval, value_name = "DURATION")]
     pub interval: Duration,
 
     /// Stop after this long (e.g. 10s, 500ms, 2m).
@@ -80,29 +80,24 @@ impl Cli {
     }
 }
 
-/// `10s`, `500ms`, `2m`, `1h`, or plain seconds (`1.5`).
+/// `10s`, `500ms`, `2m`, `1h`, or plain seconds (`1.5`); at most a year.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (try 10s, 500ms or 2m)"))?;
-    let scale = match unit {
-        "" | "s" => 1.0,
-        "ms" => 1e-3,
-        "us" | "µs" => 1e-6,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("'{s}' has an unknown unit (use ms, s, m or h)")),
-    };
-    let secs = value * scale;
-    if !secs.is_finite() || secs <= 0.0 {
-        return Err(format!("'{s}' must be a positive duration"));
+    tracer_common::duration::parse_duration(s).map_err(|e| format!("'{}' {e}", s.trim()))
+}
+
+/// The shortest `--interval`: reading every map more often costs more CPU
+/// than the figures are worth, and rates over shorter spans are noise.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < MIN_INTERVAL {
+        return Err(format!(
+            "'{}' is shorter than the shortest interval, 10ms",
+            s.trim()
+        ));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -124,6 +119,26 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5parsecs").is_err());
+        assert!(parse_interval("5ms").is_err());
+        assert_eq!(parse_interval("10ms"), Ok(MIN_INTERVAL));
+    }
+
+    #[test]
+    fn absurd_durations_are_usage_errors() {
+        for bad in [
+            "99999999999999999999999s",
+            "10000000000000000000s",
+            "0.0000000001",
+        ] {
+            for flag in ["--interval", "--duration"] {
+                let e = Cli::try_parse_from(["muxtrace", flag, bad, "--pid", "1"]).unwrap_err();
+                assert_eq!(
+                    e.kind(),
+                    clap::error::ErrorKind::ValueValidation,
+                    "{flag} {bad}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -58,15 +58,4 @@ impl fmt::Display for UserError {
 
 impl std::error::Error for UserError {}
 
-/// Unexpected failures (anything not already a [`UserError`]) are runtime
-/// failures; their context chain is printed on one line.
-impl From<anyhow::Error> for UserError {
-    fn from(e: anyhow::Error) -> Self {
-        match e.downcast::<UserError>() {
-            Ok(user) => user,
-            Err(e) => UserError::runtime(format!("{e:#}")),
-        }
-    }
-}
-
 pub type Result<T, E = UserError> = std::result::Result<T, E>;

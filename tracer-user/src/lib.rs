@@ -1,13 +1,19 @@
-//! muxtrace's user space: the CLI, loading and attaching the probes, reading
-//! their maps into snapshots, the metrics model and the sinks.
+//! muxtrace's user space: the CLI, the preflight checks, loading and
+//! attaching the probes, reading their maps into metrics (the model itself is
+//! the `tracer-model` crate), and the sinks.
 pub mod cli;
-pub mod dashboard;
+mod collector;
+mod dashboard;
 pub mod error;
-pub mod model;
-pub mod probes;
-pub mod prometheus;
+mod json;
+mod preflight;
+mod probes;
+mod prometheus;
 pub mod session;
-pub mod snapshot;
-pub mod summary;
-pub mod targets;
-pub mod tracefs;
+mod sinks;
+mod summary;
+mod targets;
+mod tracefs;
+pub mod tracepoints;
+
+pub use probes::loaded_program_ids;

@@ -13,18 +13,19 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use tracer_common::{
-    globals, maps, EpollInterest, EpollKey, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState,
-    STAT_COUNT,
+    globals, maps, EpollInterest, FdKey, Stat, StatsKey, SyscallStats, ThreadState,
 };
+use tracer_model::{MapDump, ProbeCost};
 
 use crate::{
     error::{Result, UserError},
     tracefs,
+    tracepoints::{attach_points, PROGRAM_PREFIX},
 };
 
-/// Prefix of every program name: how our programs are recognised in the
-/// kernel's program list (names are cut to 15 characters there).
-pub const PROGRAM_PREFIX: &str = "mux_";
+/// The eBPF object tracer-user's build script compiled from `tracer-ebpf`.
+pub(crate) const EBPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
 
 /// What the programs need to know at load time.
 #[derive(Debug, Clone)]
@@ -46,27 +47,6 @@ pub struct Probes {
     sample_started: Option<std::time::Instant>,
     /// Total time the accounting was on.
     sampled_ns: u64,
-}
-
-/// Raw contents of the maps at one instant, summed over CPUs.
-#[derive(Debug, Clone, Default)]
-pub struct MapDump {
-    pub stats: Vec<(StatsKey, SyscallStats)>,
-    pub threads: Vec<(u32, ThreadState)>,
-    pub epoll: Vec<(EpollKey, EpollInterest)>,
-    pub traced: Vec<(u32, u32)>,
-    pub counters: [u64; STAT_COUNT as usize],
-    /// Map reads that failed (an entry removed while iterating, say).
-    pub read_errors: u64,
-}
-
-/// Our programs' kernel run time and run count, accumulated while the
-/// kernel's accounting was on (`sampled_ns` of wall time in all).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ProbeCost {
-    pub run_time_ns: u64,
-    pub run_count: u64,
-    pub sampled_ns: u64,
 }
 
 impl Probes {
@@ -103,35 +83,33 @@ impl Probes {
             .override_global(globals::FOLLOW, &follow, true)
             .override_global(globals::COMM, &comm, true)
             .override_global(globals::SWITCH_NEXT_PID, &next_pid, true)
-            .override_global("WAKEUP_PID", &wakeup_pid, true)
-            .override_global("FORK_CHILD_PID", &fork_child, true)
-            .override_global("EXIT_GROUP_DEAD", &group_dead, true)
+            .override_global(globals::WAKEUP_PID, &wakeup_pid, true)
+            .override_global(globals::FORK_CHILD_PID, &fork_child, true)
+            .override_global(globals::EXIT_GROUP_DEAD, &group_dead, true)
             .map_max_entries(maps::THREADS, config.max_threads.max(1));
-        let mut ebpf = loader
-            .load(aya::include_bytes_aligned!(concat!(
-                env!("OUT_DIR"),
-                "/tracer"
-            )))
-            .map_err(|e| load_error(&first_line(&e.to_string())))?;
+        let mut ebpf = loader.load(EBPF_OBJECT).map_err(|e| load_error(&e))?;
 
         // Can the kernel account our run time? Try once; sampling reopens it.
         let stats_available = aya::sys::enable_stats(aya::sys::Stats::RunTime).is_ok();
 
-        for (category, name, program) in attach_points() {
+        for point in attach_points() {
+            let program = &point.program;
             let prog: &mut TracePoint = ebpf
-                .program_mut(&program)
+                .program_mut(program)
                 .ok_or_else(|| {
                     UserError::runtime(format!("program {program} missing from the eBPF object"))
                 })?
                 .try_into()
                 .map_err(|e| UserError::runtime(format!("program {program}: {e}")))?;
             prog.load()
-                .map_err(|e| load_error(&first_line(&e.to_string())).hint_verifier(&program, &e))?;
-            prog.attach(&category, &name).map_err(|e| {
-                UserError::runtime(format!(
-                    "cannot attach to tracepoint {category}:{name}: {e}"
-                ))
-            })?;
+                .map_err(|e| load_error(&e).hint_verifier(program, &e))?;
+            prog.attach(point.category, &point.tracepoint)
+                .map_err(|e| {
+                    UserError::runtime(format!(
+                        "cannot attach to tracepoint {}:{}: {e}",
+                        point.category, point.tracepoint
+                    ))
+                })?;
         }
         Ok(Probes {
             ebpf,
@@ -158,9 +136,9 @@ impl Probes {
 
     /// Marks (tgid, fd) as a socket, so payload on it counts as socket payload.
     pub fn mark_socket(&mut self, tgid: u32, fd: u32) -> Result<()> {
-        let mut sockets: HashMap<&mut MapData, EpollKey, u32> = self.map_mut(maps::SOCKET_FDS)?;
+        let mut sockets: HashMap<&mut MapData, FdKey, u32> = self.map_mut(maps::SOCKET_FDS)?;
         sockets
-            .insert(EpollKey { tgid, epfd: fd }, 1, 0)
+            .insert(FdKey { tgid, fd }, 1, 0)
             .map_err(|e| UserError::runtime(format!("socket map: {e}")))
     }
 
@@ -168,13 +146,12 @@ impl Probes {
     /// attached); epoll_ctl keeps it from then on. An existing entry wins:
     /// the kernel has seen newer calls than /proc.
     pub fn seed_epoll(&mut self, tgid: u32, epfd: u32, registered: u64) -> Result<()> {
-        let mut epoll: HashMap<&mut MapData, EpollKey, EpollInterest> =
-            self.map_mut(maps::EPOLL)?;
+        let mut epoll: HashMap<&mut MapData, FdKey, EpollInterest> = self.map_mut(maps::EPOLL)?;
         let value = EpollInterest {
             registered,
             ..EpollInterest::default()
         };
-        match epoll.insert(EpollKey { tgid, epfd }, value, 1 /* BPF_NOEXIST */) {
+        match epoll.insert(FdKey { tgid, fd: epfd }, value, 1 /* BPF_NOEXIST */) {
             Ok(()) => Ok(()),
             Err(aya::maps::MapError::SyscallError(e))
                 if e.io_error.raw_os_error() == Some(libc::EEXIST) =>
@@ -214,7 +191,7 @@ impl Probes {
                 Ok((key, per_cpu)) => {
                     let mut sum = SyscallStats::ZERO;
                     for cpu in per_cpu.iter() {
-                        add_stats(&mut sum, cpu);
+                        sum.merge(cpu);
                     }
                     dump.stats.push((key, sum));
                 }
@@ -228,7 +205,7 @@ impl Probes {
                 Err(_) => dump.read_errors += 1,
             }
         }
-        let epoll: HashMap<&MapData, EpollKey, EpollInterest> = self.map(maps::EPOLL)?;
+        let epoll: HashMap<&MapData, FdKey, EpollInterest> = self.map(maps::EPOLL)?;
         for entry in epoll.iter() {
             match entry {
                 Ok(kv) => dump.epoll.push(kv),
@@ -297,41 +274,8 @@ impl Probes {
     }
 }
 
-/// (tracefs category, tracepoint, program name) for every program.
-pub fn attach_points() -> Vec<(String, String, String)> {
-    let mut points = Vec::new();
-    for kind in SyscallKind::ALL {
-        let name = kind.name();
-        points.push((
-            "syscalls".to_owned(),
-            format!("sys_enter_{name}"),
-            format!("{PROGRAM_PREFIX}in_{name}"),
-        ));
-        points.push((
-            "syscalls".to_owned(),
-            format!("sys_exit_{name}"),
-            format!("{PROGRAM_PREFIX}out_{name}"),
-        ));
-    }
-    points.push((
-        "syscalls".into(),
-        "sys_enter_close".into(),
-        "mux_in_close".into(),
-    ));
-    for (tp, program) in [
-        ("sched_switch", "mux_sched_switch"),
-        ("sched_wakeup", "mux_sched_wakeup"),
-        ("sched_process_fork", "mux_sched_fork"),
-        ("sched_process_exec", "mux_sched_exec"),
-        ("sched_process_exit", "mux_sched_exit"),
-    ] {
-        points.push(("sched".into(), tp.into(), program.into()));
-    }
-    points
-}
-
 /// Ids of the programs of ours the kernel has loaded right now (any muxtrace
-/// instance's). Used by tests and by `xtask` to prove nothing is left behind.
+/// instance's). Tests use it to prove nothing is left behind.
 pub fn loaded_program_ids() -> Vec<u32> {
     aya::programs::loaded_programs()
         .filter_map(|p| p.ok())
@@ -341,43 +285,6 @@ pub fn loaded_program_ids() -> Vec<u32> {
         })
         .map(|p| p.id())
         .collect()
-}
-
-fn add_stats(sum: &mut SyscallStats, cpu: &SyscallStats) {
-    sum.calls += cpu.calls;
-    sum.errors += cpu.errors;
-    for (a, b) in sum.errno.iter_mut().zip(cpu.errno) {
-        *a += b;
-    }
-    sum.timeouts += cpu.timeouts;
-    sum.ready += cpu.ready;
-    sum.useful_wakeups += cpu.useful_wakeups;
-    sum.sched_wakeups += cpu.sched_wakeups;
-    sum.wall_ns += cpu.wall_ns;
-    sum.off_cpu_ns += cpu.off_cpu_ns;
-    sum.watched += cpu.watched;
-    sum.size_arg += cpu.size_arg;
-    sum.scanned += cpu.scanned;
-    sum.bookkeeping_in += cpu.bookkeeping_in;
-    sum.bookkeeping_out += cpu.bookkeeping_out;
-    sum.payload_bytes += cpu.payload_bytes;
-    sum.payload_socket_bytes += cpu.payload_socket_bytes;
-    sum.empty_wakeups += cpu.empty_wakeups;
-    sum.herd_wakeups += cpu.herd_wakeups;
-    sum.zero_timeouts += cpu.zero_timeouts;
-    sum.infinite_timeouts += cpu.infinite_timeouts;
-    for (a, b) in [
-        (&mut sum.hist_wall_ns, &cpu.hist_wall_ns),
-        (&mut sum.hist_on_cpu_ns, &cpu.hist_on_cpu_ns),
-        (&mut sum.hist_watched, &cpu.hist_watched),
-        (&mut sum.hist_ready, &cpu.hist_ready),
-        (&mut sum.hist_timeout_us, &cpu.hist_timeout_us),
-        (&mut sum.hist_payload, &cpu.hist_payload),
-    ] {
-        for (x, y) in a.iter_mut().zip(b.iter()) {
-            *x += y;
-        }
-    }
 }
 
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones to the
@@ -393,24 +300,35 @@ fn raise_memlock() {
     }
 }
 
-/// aya appends the whole verifier log to load errors; the user gets the first
-/// line, the log goes to the debug log.
-fn first_line(s: &str) -> String {
-    let line = s.lines().next().unwrap_or(s);
-    line.split(". Verifier output")
-        .next()
-        .unwrap_or(line)
-        .to_owned()
+/// The errno behind an aya error, from its chain of sources.
+fn os_error(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if let Some(code) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+        {
+            return Some(code);
+        }
+        current = err.source();
+    }
+    None
 }
 
-fn load_error(detail: &str) -> UserError {
-    if detail.contains("Operation not permitted") || detail.contains("EPERM") {
+/// Refused for want of privilege (EPERM, EACCES) is the user's to fix;
+/// anything else is ours. The verifier log, which aya appends to the
+/// message, goes to the debug log, not the user.
+fn load_error(e: &(dyn std::error::Error + 'static)) -> UserError {
+    if matches!(os_error(e), Some(libc::EPERM | libc::EACCES)) {
         return UserError::usage(
             "the kernel refused to load muxtrace's eBPF programs: not permitted",
         )
         .hint("run as root, or grant CAP_BPF and CAP_PERFMON (sudo -E muxtrace ...)");
     }
-    UserError::runtime(format!("cannot load muxtrace's eBPF programs: {detail}"))
+    let text = e.to_string();
+    let first = text.split(". Verifier output").next().unwrap_or(&text);
+    let first = first.lines().next().unwrap_or(first);
+    UserError::runtime(format!("cannot load muxtrace's eBPF programs: {first}"))
 }
 
 trait VerifierHint {

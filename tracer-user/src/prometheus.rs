@@ -15,10 +15,9 @@ use tokio::{
 };
 use tracer_common::{bucket_high, Hist, HIST_BUCKETS};
 
-use crate::{
-    error::{Result, UserError},
-    model::{Metrics, Window},
-};
+use tracer_model::{Metrics, Window};
+
+use crate::error::{Result, UserError};
 
 /// `9464`, `127.0.0.1:9464` or `[::1]:9464`. A bare port binds loopback only:
 /// exposing the figures beyond the machine must be asked for by address.
@@ -303,10 +302,7 @@ mod tests {
     use tracer_common::{log2_bucket, SyscallKind, SyscallStats};
 
     use super::*;
-    use crate::{
-        model,
-        snapshot::{ProcessSnap, Snapshot},
-    };
+    use tracer_model::{ProcessSnap, Snapshot};
 
     fn metrics(comm: &[u8]) -> Metrics {
         let mut s = SyscallStats::ZERO;
@@ -327,7 +323,7 @@ mod tests {
                 fd_classes: BTreeMap::new(),
             },
         );
-        model::compute(None, &snap)
+        tracer_model::compute(None, &snap)
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{bytes, Metrics, ProcessMetrics, Window};
+use tracer_model::{format::bytes, Metrics, ProcessMetrics, Window};
 
 /// Renders the table for every process. `idle` lists traced processes that
 /// made none of the measured calls, so they are not silently missing.
@@ -83,7 +83,11 @@ fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool) {
     }
     let _ = writeln!(out, "{header}");
     let _ = writeln!(out, "{}", "-".repeat(header.len()));
-    let mut rows: Vec<(&str, &Window)> = p.syscalls.iter().map(|s| (s.syscall, &s.total)).collect();
+    let mut rows: Vec<(&str, &Window)> = p
+        .syscalls
+        .iter()
+        .map(|s| (s.syscall.name(), &s.total))
+        .collect();
     rows.sort_by(|a, b| b.1.wall_ns.cmp(&a.1.wall_ns).then(a.0.cmp(b.0)));
     for (name, w) in rows {
         row(out, name, w, wide);
@@ -178,10 +182,7 @@ mod tests {
     use tracer_common::{SyscallKind, SyscallStats};
 
     use super::*;
-    use crate::{
-        model,
-        snapshot::{ProcessSnap, Snapshot},
-    };
+    use tracer_model::{ProcessSnap, Snapshot};
 
     fn stats(calls: u64, errors: u64, wall_ns: u64) -> SyscallStats {
         SyscallStats {
@@ -217,7 +218,7 @@ mod tests {
                 fd_classes: BTreeMap::new(),
             },
         );
-        model::compute(None, &snap)
+        tracer_model::compute(None, &snap)
     }
 
     #[test]

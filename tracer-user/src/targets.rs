@@ -121,14 +121,6 @@ pub fn comm_of(pid: u32) -> Option<Vec<u8>> {
     Some(comm)
 }
 
-/// Lossy, printable form of a comm for tables and headers.
-pub fn display_comm(comm: &[u8]) -> String {
-    String::from_utf8_lossy(comm)
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
 /// The kernel keeps 15 bytes of a process name.
 pub const COMM_LEN: usize = 15;
 
@@ -450,12 +442,6 @@ mod tests {
         assert_eq!(fd_class(b"anon_inode:[eventfd]"), "eventfd");
         assert_eq!(fd_class(b"/dev/null"), "device");
         assert_eq!(fd_class(b"/var/log/x.log"), "file");
-    }
-
-    #[test]
-    fn comm_is_printable() {
-        assert_eq!(display_comm(b"a\"b\nc"), "a\"b?c");
-        assert_eq!(display_comm(&[0x66, 0xff]), "f\u{fffd}");
     }
 
     #[test]

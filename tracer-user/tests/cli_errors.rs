@@ -128,9 +128,9 @@ fn no_privileges_is_a_usage_error_with_a_sudo_hint() {
 fn fake_tracefs(missing: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let real = Path::new("/sys/kernel/tracing/events");
-    let (cats, names): (Vec<_>, Vec<_>) = tracer_user::tracefs::required_tracepoints()
+    let (cats, names): (Vec<_>, Vec<_>) = tracer_user::tracepoints::attach_points()
         .into_iter()
-        .map(|(c, n, _)| (c, n))
+        .map(|p| (p.category, p.tracepoint))
         .unzip();
     for (cat, name) in cats.iter().zip(&names) {
         if name == missing {

@@ -67,7 +67,7 @@ fn stops_on_signal(sig: i32) {
     let target = burst(&[]);
     let pid = target.pid.to_string();
     let mt = muxtrace(&["--pid", &pid, "--summary"]);
-    assert!(!tracer_user::probes::loaded_program_ids().is_empty());
+    assert!(!tracer_user::loaded_program_ids().is_empty());
     mt.signal(sig);
     let (code, stdout, stderr) = mt.finish(LONG);
     assert_eq!(code, Some(0), "stderr: {stderr}");

@@ -5,11 +5,7 @@ use std::time::Duration;
 
 use tracer_common::{log2_bucket, SyscallKind, SyscallStats, ThreadState};
 
-use crate::{
-    model::{self, Metrics},
-    probes::ProbeCost,
-    snapshot::{ProcessSnap, Snapshot, ThreadSnap},
-};
+use tracer_model::{Metrics, ProbeCost, ProcessSnap, Snapshot, ThreadSnap};
 
 /// Per-second behaviour of one syscall, scaled by elapsed seconds.
 #[derive(Clone, Copy)]
@@ -135,10 +131,7 @@ fn snapshot(procs: &[Proc], secs: u64) -> Snapshot {
         }
         if p.rates.iter().any(|r| r.kind == SyscallKind::EpollCtl) {
             snap.epoll.push((
-                tracer_common::EpollKey {
-                    tgid: p.pid,
-                    epfd: 3,
-                },
+                tracer_common::FdKey { tgid: p.pid, fd: 3 },
                 tracer_common::EpollInterest {
                     registered: 1003,
                     ..Default::default()
@@ -152,7 +145,7 @@ fn snapshot(procs: &[Proc], secs: u64) -> Snapshot {
 fn metrics(procs: &[Proc]) -> Metrics {
     let before = snapshot(procs, 61);
     let now = snapshot(procs, 62);
-    model::compute(Some(&before), &now)
+    tracer_model::compute(Some(&before), &now)
 }
 
 fn poll_server() -> Proc {

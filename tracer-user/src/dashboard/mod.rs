@@ -17,13 +17,19 @@ use futures_util::StreamExt as _;
 pub use state::Action;
 use state::App;
 
-use crate::model::Metrics;
+use tracer_model::Metrics;
 
 pub struct Dashboard {
     app: App,
     events: EventStream,
     term: term::TermGuard,
+    /// Fault injection for the test that a panic restores the terminal: set
+    /// from [`PANIC_ENV`] once, at open.
+    panic_after_first_figures: bool,
 }
+
+/// Makes the dashboard panic once it has drawn its first figures.
+pub const PANIC_ENV: &str = "MUXTRACE_TEST_PANIC";
 
 impl Dashboard {
     /// Enters the alternate screen and raw mode; a panic hook and `Drop`
@@ -34,6 +40,7 @@ impl Dashboard {
             app: App::default(),
             events: EventStream::new(),
             term,
+            panic_after_first_figures: std::env::var_os(PANIC_ENV).is_some(),
         })
     }
 
@@ -59,6 +66,9 @@ impl Dashboard {
     pub fn draw(&mut self) -> std::io::Result<()> {
         let app = &self.app;
         self.term.terminal.draw(|frame| view::render(frame, app))?;
+        if self.panic_after_first_figures && app.shown.is_some() {
+            panic!("{PANIC_ENV} is set: a forced panic, to test the terminal's restore");
+        }
         Ok(())
     }
 }
@@ -91,7 +101,7 @@ mod snapshots {
 
     /// The app after a minute of figures: a history that rises and falls
     /// (so the sparklines have a shape), then `metrics` as the latest.
-    fn app_with(metrics: Option<crate::model::Metrics>, view: View) -> App {
+    fn app_with(metrics: Option<tracer_model::Metrics>, view: View) -> App {
         let mut app = App::default();
         if let Some(m) = metrics {
             for i in 0..60u32 {

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::model::{Metrics, ProcessMetrics};
+use tracer_model::{Metrics, ProcessMetrics};
 
 /// Samples kept per sparkline (one per interval: 5 minutes at 1 s).
 pub const HISTORY: usize = 300;
@@ -267,11 +267,7 @@ impl App {
             return;
         }
         let rows = self.sorted_syscalls();
-        if let Some(i) = rows.iter().position(|s| {
-            tracer_common::SyscallKind::ALL
-                .iter()
-                .any(|k| k.name() == s.syscall && k.is_wait())
-        }) {
+        if let Some(i) = rows.iter().position(|s| s.syscall.is_wait()) {
             self.syscall = i;
         }
     }
@@ -300,7 +296,7 @@ impl App {
     }
 
     /// The selected process's syscalls in the current sort order.
-    pub fn sorted_syscalls(&self) -> Vec<&crate::model::SyscallMetrics> {
+    pub fn sorted_syscalls(&self) -> Vec<&tracer_model::SyscallMetrics> {
         let Some(p) = self.selected_process() else {
             return Vec::new();
         };
@@ -320,7 +316,7 @@ impl App {
                     b.interval.bookkeeping_bytes_per_sec,
                 )
             }),
-            SortKey::Name => rows.sort_by(|a, b| a.syscall.cmp(b.syscall)),
+            SortKey::Name => rows.sort_by_key(|s| s.syscall.name()),
         }
         rows
     }
@@ -393,7 +389,8 @@ mod tests {
         assert_eq!(app.process, 1);
         let rows = app.sorted_syscalls();
         assert_eq!(
-            rows[app.syscall].syscall, "pselect6",
+            rows[app.syscall].syscall.name(),
+            "pselect6",
             "another process: back to its wait call"
         );
         for _ in 0..10 {
@@ -464,11 +461,11 @@ mod tests {
         let mut app = App::default();
         app.apply(fixtures::one_poll_server());
         let first = app.sorted_syscalls()[0].syscall;
-        assert_eq!(first, "recvfrom", "the busiest call first");
+        assert_eq!(first.name(), "recvfrom", "the busiest call first");
         app.handle(Command::Sort);
         app.handle(Command::Sort);
         app.handle(Command::Sort);
         assert_eq!(app.sort, SortKey::Name);
-        assert_eq!(app.sorted_syscalls()[0].syscall, "accept4");
+        assert_eq!(app.sorted_syscalls()[0].syscall.name(), "accept4");
     }
 }

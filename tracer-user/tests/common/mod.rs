@@ -225,7 +225,7 @@ pub fn parse_summary(text: &str) -> Table {
 pub fn wait_no_programs_loaded() -> Vec<u32> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let ids = tracer_user::probes::loaded_program_ids();
+        let ids = tracer_user::loaded_program_ids();
         if ids.is_empty() || Instant::now() > deadline {
             return ids;
         }

@@ -10,10 +10,9 @@ use ratatui::{
 };
 
 use super::{format, num, DIM, SELECTED, TITLE, VERDICT, WIDE};
-use crate::{
-    dashboard::state::App,
-    model::{bytes, Metrics, ProcessMetrics},
-};
+use tracer_model::{format::bytes, Metrics, ProcessMetrics};
+
+use crate::dashboard::state::App;
 
 const LABEL_WIDTH: u16 = 14;
 /// Wider columns would spread the figures apart for no gain.
@@ -97,7 +96,7 @@ const FIGURES: &[(&str, Keep, Figure)] = &[
         format::short_bytes(p.interval.payload_bytes_per_sec)
     }),
     ("open fds", Keep::Wide, |p| {
-        crate::model::thousands(u64::from(p.fd_classes.values().sum::<u32>()))
+        tracer_model::format::thousands(u64::from(p.fd_classes.values().sum::<u32>()))
     }),
     ("threads", Keep::Threads, |p| p.threads.len().to_string()),
 ];

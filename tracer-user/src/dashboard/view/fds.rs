@@ -9,7 +9,9 @@ use ratatui::{
 };
 
 use super::{no_process, num, process_title, DIM, TITLE};
-use crate::{dashboard::state::App, model::thousands};
+use tracer_model::format::thousands;
+
+use crate::dashboard::state::App;
 
 fn header(left: &'static str, right: &'static str) -> Row<'static> {
     Row::new([

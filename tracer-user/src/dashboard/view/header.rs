@@ -10,10 +10,9 @@ use ratatui::{
 };
 
 use super::{format, ALERT, DIM, TITLE};
-use crate::{
-    dashboard::state::{App, View},
-    model::Metrics,
-};
+use tracer_model::Metrics;
+
+use crate::dashboard::state::{App, View};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let mut first = vec![Span::styled("muxtrace", TITLE)];

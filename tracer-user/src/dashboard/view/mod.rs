@@ -19,7 +19,7 @@ use ratatui::{
 };
 
 use super::state::{App, View};
-use crate::model::ProcessMetrics;
+use tracer_model::ProcessMetrics;
 
 const DIM: Style = Style::new().fg(Color::DarkGray);
 const TITLE: Style = Style::new().add_modifier(Modifier::BOLD);

@@ -10,13 +10,12 @@ use ratatui::{
     widgets::{Bar, BarChart, BarGroup, Block, Borders, Cell, Paragraph, Row, Sparkline, Table},
     Frame,
 };
-use tracer_common::{Hist, SyscallKind};
+use tracer_common::Hist;
 
 use super::{format, no_process, num, process_title, DIM, SELECTED, TITLE, VERDICT, WIDE};
-use crate::{
-    dashboard::state::App,
-    model::{SyscallMetrics, Window},
-};
+use tracer_model::{SyscallMetrics, Window};
+
+use crate::dashboard::state::App;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(p) = app.selected_process() else {
@@ -50,12 +49,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(s) = rows.get(app.syscall) {
         render_histograms(frame, hists, s);
     }
-}
-
-fn is_wait(name: &str) -> bool {
-    SyscallKind::ALL
-        .iter()
-        .any(|k| k.is_wait() && k.name() == name)
 }
 
 /// One column of the syscall table: a two-line header and its figure.
@@ -183,21 +176,21 @@ const WIDE_COLUMNS: &[Column] = &[
         bottom: "total",
         width: 7,
         wait_only: false,
-        value: |s| crate::model::thousands(s.total.eintr),
+        value: |s| tracer_model::format::thousands(s.total.eintr),
     },
     Column {
         top: "errors",
         bottom: "total",
         width: 8,
         wait_only: false,
-        value: |s| crate::model::thousands(s.total.errors),
+        value: |s| tracer_model::format::thousands(s.total.errors),
     },
     Column {
         top: "calls",
         bottom: "total",
         width: 11,
         wait_only: false,
-        value: |s| crate::model::thousands(s.total.calls),
+        value: |s| tracer_model::format::thousands(s.total.calls),
     },
 ];
 
@@ -242,8 +235,8 @@ fn render_table(frame: &mut Frame, area: Rect, app: &App, rows: &[&SyscallMetric
         .skip(offset)
         .take(visible)
         .map(|(i, s)| {
-            let wait = is_wait(s.syscall);
-            let mut cells = vec![Cell::from(s.syscall)];
+            let wait = s.syscall.is_wait();
+            let mut cells = vec![Cell::from(s.syscall.name())];
             cells.extend(columns.iter().map(|c| {
                 if c.wait_only && !wait {
                     num("-".to_owned())
@@ -318,7 +311,7 @@ fn render_histograms(frame: &mut Frame, area: Rect, s: &SyscallMetrics) {
     let w: &Window = &s.total;
     // Readiness histograms for the wait calls; for the others, what they
     // moved and what they burned. Wide screens add the on-CPU time of waits.
-    let mut charts = if is_wait(name) {
+    let mut charts = if name.is_wait() {
         vec![
             (format!("{name}: watched fds"), &w.hists.watched, false),
             (format!("{name}: ready fds"), &w.hists.ready, false),
@@ -331,7 +324,7 @@ fn render_histograms(frame: &mut Frame, area: Rect, s: &SyscallMetrics) {
             (format!("{name}: wall time"), &w.hists.wall_ns, true),
         ]
     };
-    if is_wait(name) && area.width >= WIDE {
+    if name.is_wait() && area.width >= WIDE {
         charts.push((format!("{name}: on-CPU time"), &w.hists.on_cpu_ns, true));
     }
     let n = charts.len() as u32;

@@ -8,7 +8,9 @@ use ratatui::{
 };
 
 use super::{format, no_process, num, process_title, DIM, TITLE};
-use crate::{dashboard::state::App, model::thousands};
+use tracer_model::format::thousands;
+
+use crate::dashboard::state::App;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(p) = app.selected_process() else {

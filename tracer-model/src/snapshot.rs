@@ -3,9 +3,30 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use tracer_common::{EpollInterest, EpollKey, SyscallKind, SyscallStats, ThreadState, STAT_COUNT};
+use tracer_common::{
+    EpollInterest, FdKey, StatsKey, SyscallKind, SyscallStats, ThreadState, STAT_COUNT,
+};
 
-use crate::probes::{MapDump, ProbeCost};
+/// Raw contents of the maps at one instant, summed over CPUs.
+#[derive(Debug, Clone, Default)]
+pub struct MapDump {
+    pub stats: Vec<(StatsKey, SyscallStats)>,
+    pub threads: Vec<(u32, ThreadState)>,
+    pub epoll: Vec<(FdKey, EpollInterest)>,
+    pub traced: Vec<(u32, u32)>,
+    pub counters: [u64; STAT_COUNT as usize],
+    /// Map reads that failed (an entry removed while iterating, say).
+    pub read_errors: u64,
+}
+
+/// The probes' kernel run time and run count, accumulated while the kernel's
+/// accounting was on (`sampled_ns` of wall time in all).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProbeCost {
+    pub run_time_ns: u64,
+    pub run_count: u64,
+    pub sampled_ns: u64,
+}
 
 #[derive(Debug, Clone)]
 pub struct ProcessSnap {
@@ -31,7 +52,7 @@ pub struct Snapshot {
     pub elapsed: Duration,
     pub processes: BTreeMap<u32, ProcessSnap>,
     pub threads: Vec<ThreadSnap>,
-    pub epoll: Vec<(EpollKey, EpollInterest)>,
+    pub epoll: Vec<(FdKey, EpollInterest)>,
     /// Loss/failure counters by `Stat`, plus map reads that failed.
     pub counters: [u64; STAT_COUNT as usize],
     pub read_errors: u64,
@@ -41,8 +62,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Builds a snapshot from a map dump; `names` gives each tgid's comm and
-    /// liveness, which only user space knows.
+    /// Builds a snapshot from a map dump; `describe` gives each tgid's comm,
+    /// liveness and fd classes, which only user space knows.
     pub fn from_dump(
         elapsed: Duration,
         dump: MapDump,

@@ -1,0 +1,207 @@
+//! What the programs classify: the syscalls measured, and the errno classes
+//! an event loop cares about.
+
+/// The syscalls muxtrace measures. The discriminant indexes arrays on both
+/// sides and is part of the map key, so the order is fixed.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SyscallKind {
+    Select = 0,
+    Pselect6 = 1,
+    Poll = 2,
+    Ppoll = 3,
+    EpollWait = 4,
+    EpollPwait = 5,
+    EpollPwait2 = 6,
+    EpollCtl = 7,
+    Accept4 = 8,
+    Recvfrom = 9,
+    Recvmsg = 10,
+    Read = 11,
+    Sendto = 12,
+    Sendmsg = 13,
+    Write = 14,
+}
+
+/// Number of [`SyscallKind`]s.
+pub const SYSCALL_KINDS: usize = 15;
+
+impl SyscallKind {
+    pub const ALL: [SyscallKind; SYSCALL_KINDS] = [
+        SyscallKind::Select,
+        SyscallKind::Pselect6,
+        SyscallKind::Poll,
+        SyscallKind::Ppoll,
+        SyscallKind::EpollWait,
+        SyscallKind::EpollPwait,
+        SyscallKind::EpollPwait2,
+        SyscallKind::EpollCtl,
+        SyscallKind::Accept4,
+        SyscallKind::Recvfrom,
+        SyscallKind::Recvmsg,
+        SyscallKind::Read,
+        SyscallKind::Sendto,
+        SyscallKind::Sendmsg,
+        SyscallKind::Write,
+    ];
+
+    pub const fn from_u32(v: u32) -> Option<SyscallKind> {
+        if (v as usize) < SYSCALL_KINDS {
+            Some(Self::ALL[v as usize])
+        } else {
+            None
+        }
+    }
+
+    /// The syscall's name, which is also the suffix of its
+    /// `syscalls:sys_enter_*`/`sys_exit_*` tracepoints.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SyscallKind::Select => "select",
+            SyscallKind::Pselect6 => "pselect6",
+            SyscallKind::Poll => "poll",
+            SyscallKind::Ppoll => "ppoll",
+            SyscallKind::EpollWait => "epoll_wait",
+            SyscallKind::EpollPwait => "epoll_pwait",
+            SyscallKind::EpollPwait2 => "epoll_pwait2",
+            SyscallKind::EpollCtl => "epoll_ctl",
+            SyscallKind::Accept4 => "accept4",
+            SyscallKind::Recvfrom => "recvfrom",
+            SyscallKind::Recvmsg => "recvmsg",
+            SyscallKind::Read => "read",
+            SyscallKind::Sendto => "sendto",
+            SyscallKind::Sendmsg => "sendmsg",
+            SyscallKind::Write => "write",
+        }
+    }
+
+    /// The kind whose [`name`](Self::name) is `name`.
+    pub fn from_name(name: &str) -> Option<SyscallKind> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Calls that wait for readiness: their return value counts ready fds.
+    pub const fn is_wait(self) -> bool {
+        matches!(
+            self,
+            SyscallKind::Select
+                | SyscallKind::Pselect6
+                | SyscallKind::Poll
+                | SyscallKind::Ppoll
+                | SyscallKind::EpollWait
+                | SyscallKind::EpollPwait
+                | SyscallKind::EpollPwait2
+        )
+    }
+
+    pub const fn is_epoll_wait(self) -> bool {
+        matches!(
+            self,
+            SyscallKind::EpollWait | SyscallKind::EpollPwait | SyscallKind::EpollPwait2
+        )
+    }
+
+    pub const fn is_select(self) -> bool {
+        matches!(self, SyscallKind::Select | SyscallKind::Pselect6)
+    }
+
+    pub const fn is_poll(self) -> bool {
+        matches!(self, SyscallKind::Poll | SyscallKind::Ppoll)
+    }
+
+    /// Calls whose non-negative return value is payload bytes received.
+    pub const fn is_receive(self) -> bool {
+        matches!(
+            self,
+            SyscallKind::Recvfrom | SyscallKind::Recvmsg | SyscallKind::Read
+        )
+    }
+
+    /// Calls whose non-negative return value is payload bytes sent.
+    pub const fn is_send(self) -> bool {
+        matches!(
+            self,
+            SyscallKind::Sendto | SyscallKind::Sendmsg | SyscallKind::Write
+        )
+    }
+}
+
+impl core::fmt::Display for SyscallKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Errno classes counted separately, because each means something different
+/// for an event loop: EINTR is a signal, EBADF a bug, EAGAIN an empty wakeup.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrnoClass {
+    Eintr = 0,
+    Ebadf = 1,
+    Einval = 2,
+    Eagain = 3,
+    Other = 4,
+}
+pub const ERRNO_CLASSES: usize = 5;
+
+impl ErrnoClass {
+    /// `errno` is positive (the negated return value). At the exit
+    /// tracepoint a call cut short by a signal still carries the kernel's
+    /// internal restart codes (ERESTARTSYS 512, ERESTARTNOINTR 513,
+    /// ERESTARTNOHAND 514, ERESTART_RESTARTBLOCK 516); user space later sees
+    /// EINTR or a transparent restart. Both mean "interrupted by a signal".
+    #[inline(always)]
+    pub const fn of(errno: u64) -> ErrnoClass {
+        match errno {
+            4 | 512 | 513 | 514 | 516 => ErrnoClass::Eintr,
+            9 => ErrnoClass::Ebadf,
+            22 => ErrnoClass::Einval,
+            11 => ErrnoClass::Eagain,
+            _ => ErrnoClass::Other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_by_number_and_name() {
+        for (i, kind) in SyscallKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, i);
+            assert_eq!(SyscallKind::from_u32(i as u32), Some(kind));
+            assert_eq!(SyscallKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(SyscallKind::from_u32(SYSCALL_KINDS as u32), None);
+        assert_eq!(SyscallKind::from_name("getpid"), None);
+    }
+
+    #[test]
+    fn every_wait_is_exactly_one_family() {
+        for kind in SyscallKind::ALL {
+            let families = [kind.is_select(), kind.is_poll(), kind.is_epoll_wait()]
+                .iter()
+                .filter(|f| **f)
+                .count();
+            assert_eq!(families, usize::from(kind.is_wait()), "{kind:?}");
+            assert!(!(kind.is_receive() && kind.is_send()), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn errno_classes() {
+        assert_eq!(ErrnoClass::of(4), ErrnoClass::Eintr);
+        // The kernel's restart codes, seen at the exit tracepoint.
+        for restart in [512, 513, 514, 516] {
+            assert_eq!(ErrnoClass::of(restart), ErrnoClass::Eintr, "{restart}");
+        }
+        assert_eq!(ErrnoClass::of(9), ErrnoClass::Ebadf);
+        assert_eq!(ErrnoClass::of(22), ErrnoClass::Einval);
+        assert_eq!(ErrnoClass::of(11), ErrnoClass::Eagain);
+        assert_eq!(ErrnoClass::of(515), ErrnoClass::Other);
+        assert_eq!(ErrnoClass::of(0), ErrnoClass::Other);
+        assert_eq!(ErrnoClass::of(u64::MAX), ErrnoClass::Other);
+    }
+}

@@ -1,0 +1,107 @@
+//! Every map the programs share with user space, and the globals user space
+//! sets at load time. Map and global names are spelled in
+//! `tracer_common::{maps, globals}`.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
+};
+use tracer_common::{
+    EpollInterest, FdKey, StatsKey, SyscallStats, ThreadState, CANDIDATE_SLOTS, MAX_EPOLL_FDS,
+    MAX_STATS_KEYS, MAX_THREADS, MAX_TRACED_TGIDS, STAT_COUNT,
+};
+
+/// Non-zero at `candidate_slot(id)` for every tgid that may be traced and
+/// every thread that has a slot; never cleared (a stale entry only costs the
+/// exact lookup). Every program checks it first: an array load, inlined by
+/// the verifier, answers "not traced" for almost every task on the machine —
+/// loadgen's and everyone else's syscalls and context switches — where two
+/// hash lookups did before.
+#[map]
+pub static CANDIDATES: Array<u32> = Array::with_max_entries(CANDIDATE_SLOTS, 0);
+
+/// tgid → `traced::*` flags.
+#[map]
+pub static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TRACED_TGIDS, 0);
+
+/// tid → in-flight call and running totals.
+#[map]
+pub static THREADS: HashMap<u32, ThreadState> = HashMap::with_max_entries(MAX_THREADS, 0);
+
+/// (tgid, kind) → aggregates, per CPU.
+#[map]
+pub static STATS: PerCpuHashMap<StatsKey, SyscallStats> =
+    PerCpuHashMap::with_max_entries(MAX_STATS_KEYS, 0);
+
+/// (tgid, epoll fd) → interest-set size, kept from `epoll_ctl`.
+#[map]
+pub static EPOLL: HashMap<FdKey, EpollInterest> = HashMap::with_max_entries(MAX_EPOLL_FDS, 0);
+
+/// (tgid, fd) → 1 for sockets, filled by user space from /proc and by accept4.
+#[map]
+pub static SOCKET_FDS: HashMap<FdKey, u32> = HashMap::with_max_entries(MAX_EPOLL_FDS, 0);
+
+/// Loss and failure counters, indexed by [`tracer_common::Stat`].
+#[map]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
+
+/// Never written: the zeroed source for inserting a new aggregate, which is
+/// too large for the 512-byte BPF stack.
+#[map]
+pub static ZERO_STATS: PerCpuArray<SyscallStats> = PerCpuArray::with_max_entries(1, 0);
+
+// Globals set by user space at load time (see tracer_common::globals). The
+// defaults are this kernel's offsets; user space always sets them.
+
+#[no_mangle]
+static FOLLOW: u32 = 0;
+#[no_mangle]
+static COMM: [u8; 16] = [0; 16];
+#[no_mangle]
+static SWITCH_NEXT_PID: u32 = 56;
+#[no_mangle]
+static WAKEUP_PID: u32 = 24;
+#[no_mangle]
+static FORK_CHILD_PID: u32 = 20;
+#[no_mangle]
+static EXIT_GROUP_DEAD: u32 = 32;
+
+#[inline(always)]
+fn global<T: Copy>(g: &T) -> T {
+    // SAFETY: a read of a static. Volatile so the compiler does not fold the
+    // default value: user space rewrites it in the object before loading.
+    unsafe { core::ptr::read_volatile(g) }
+}
+
+/// Forked children join the traced set (`--follow`).
+#[inline(always)]
+pub fn follow() -> bool {
+    global(&FOLLOW) != 0
+}
+
+/// The `--comm` name, NUL-padded; all zero for none.
+#[inline(always)]
+pub fn comm() -> [u8; 16] {
+    global(&COMM)
+}
+
+#[inline(always)]
+pub fn switch_next_pid_offset() -> u32 {
+    global(&SWITCH_NEXT_PID)
+}
+
+#[inline(always)]
+pub fn wakeup_pid_offset() -> u32 {
+    global(&WAKEUP_PID)
+}
+
+#[inline(always)]
+pub fn fork_child_pid_offset() -> u32 {
+    global(&FORK_CHILD_PID)
+}
+
+/// 0 when this kernel's `sched_process_exit` has no `group_dead` field.
+#[inline(always)]
+pub fn exit_group_dead_offset() -> u32 {
+    global(&EXIT_GROUP_DEAD)
+}

@@ -1,0 +1,177 @@
+//! The scheduler programs: off-CPU time and wakeups inside a call, and the
+//! traced set kept up to date as processes fork, exec and exit.
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use tracer_common::{traced, FdKey, Stat, StatsKey, SyscallKind};
+
+use crate::{
+    args::field_u32,
+    filter::{bump, existing_thread_slot, is_traced, mark_candidate, maybe_traced, stats_slot},
+    maps::{self, EPOLL, THREADS, TRACED},
+};
+
+/// Two threads woken from the same epoll fd within this window count as a
+/// thundering herd: they were woken by the same readiness change.
+const HERD_WINDOW_NS: u64 = 50_000;
+
+/// Off-CPU time inside a call: switched out → switched back in.
+#[tracepoint]
+pub fn mux_sched_switch(ctx: TracePointContext) -> u32 {
+    // The tracepoint fires before the switch: the current task is `prev`.
+    let prev = bpf_get_current_pid_tgid() as u32;
+    let next_is_candidate = {
+        let next = field_u32(&ctx, maps::switch_next_pid_offset());
+        maybe_traced(next).then_some(next)
+    };
+    if !maybe_traced(prev) && next_is_candidate.is_none() {
+        return 0;
+    }
+    // SAFETY: the helper has no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if let Some(t) = existing_thread_slot(prev) {
+        if t.in_call != 0 {
+            t.switched_out_ns = now;
+        }
+    }
+    if let Some(next) = next_is_candidate {
+        if let Some(t) = existing_thread_slot(next) {
+            if t.in_call != 0 && t.switched_out_ns != 0 {
+                t.off_cpu_ns += now.saturating_sub(t.switched_out_ns);
+                t.switched_out_ns = 0;
+            }
+        }
+    }
+    0
+}
+
+/// Scheduler wakeups of a thread blocked in a call, and thundering herds on
+/// a shared epoll fd.
+#[tracepoint]
+pub fn mux_sched_wakeup(ctx: TracePointContext) -> u32 {
+    let tid = field_u32(&ctx, maps::wakeup_pid_offset());
+    if !maybe_traced(tid) {
+        return 0;
+    }
+    let Some(t) = existing_thread_slot(tid) else {
+        return 0;
+    };
+    if t.in_call == 0 {
+        return 0;
+    }
+    t.sched_wakeups += 1;
+    let kind = t.in_call - 1;
+    if kind >= SyscallKind::EpollWait as u32 && kind <= SyscallKind::EpollPwait2 as u32 {
+        // SAFETY: the helper has no preconditions.
+        let now = unsafe { bpf_ktime_get_ns() };
+        let key = FdKey {
+            tgid: t.tgid,
+            fd: t.fd,
+        };
+        if let Some(ip) = EPOLL.get_ptr_mut(&key) {
+            // SAFETY: a map value, valid for the program's run.
+            let interest = unsafe { &mut *ip };
+            if interest.last_woken_tid != tid
+                && interest.last_wakeup_ns != 0
+                && now.saturating_sub(interest.last_wakeup_ns) < HERD_WINDOW_NS
+            {
+                let skey = StatsKey { tgid: t.tgid, kind };
+                if let Some(s) = stats_slot(&skey) {
+                    s.herd_wakeups += 1;
+                }
+            }
+            interest.last_wakeup_ns = now;
+            interest.last_woken_tid = tid;
+        }
+    }
+    0
+}
+
+/// `--follow` children and `--comm` matches join the traced set at fork.
+#[tracepoint]
+pub fn mux_sched_fork(ctx: TracePointContext) -> u32 {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let child = field_u32(&ctx, maps::fork_child_pid_offset());
+    let flag = if maps::follow() && maybe_traced(tgid) && is_traced(tgid) {
+        traced::FOLLOWED
+    } else if comm_matches() {
+        traced::COMM_MATCH
+    } else {
+        return 0;
+    };
+    // A new thread also passes here with its tid as `child`; that entry never
+    // matches a tgid while the thread lives and is removed when it exits.
+    mark_candidate(child);
+    if TRACED.insert(&child, &flag, 1).is_err() && !is_traced(child) {
+        bump(Stat::TracedMapFull);
+    }
+    0
+}
+
+/// `--comm` matches join the traced set when they exec.
+#[tracepoint]
+pub fn mux_sched_exec(_ctx: TracePointContext) -> u32 {
+    if comm_matches() {
+        let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+        mark_candidate(tgid);
+        if TRACED.insert(&tgid, &traced::COMM_MATCH, 0).is_err() {
+            bump(Stat::TracedMapFull);
+        }
+    }
+    0
+}
+
+/// A thread's slot goes when it exits; a process leaves the traced set when
+/// its last thread exits, so a reused pid is never taken for it.
+#[tracepoint]
+pub fn mux_sched_exit(ctx: TracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    let tid = id as u32;
+    let tgid = (id >> 32) as u32;
+    // Threads of a traced process share its tgid, a candidate.
+    if !maybe_traced(tgid) {
+        return 0;
+    }
+    if THREADS.get_ptr(&tid).is_some() {
+        let _ = THREADS.remove(&tid);
+    }
+    if tid != tgid && is_traced(tid) {
+        let _ = TRACED.remove(&tid);
+    }
+    let offset = maps::exit_group_dead_offset();
+    let group_dead = if offset == 0 {
+        tid == tgid
+    } else {
+        // SAFETY: read_at checks the read with bpf_probe_read.
+        unsafe { ctx.read_at::<u8>(offset as usize) }.unwrap_or(1) != 0
+    };
+    if group_dead && is_traced(tgid) {
+        let _ = TRACED.remove(&tgid);
+    }
+    0
+}
+
+#[inline(always)]
+fn comm_matches() -> bool {
+    let want: [u8; 16] = maps::comm();
+    if want[0] == 0 {
+        return false;
+    }
+    let Ok(have) = bpf_get_current_comm() else {
+        return false;
+    };
+    let mut i = 0;
+    while i < 16 {
+        if have[i] != want[i] {
+            return false;
+        }
+        if want[i] == 0 {
+            return true;
+        }
+        i += 1;
+    }
+    true
+}

@@ -1,0 +1,375 @@
+//! The syscall programs: on enter, the call's arguments decoded into the
+//! thread's slot; on exit, the call folded into its process's aggregate.
+//! Also `close`, which ends what an fd meant.
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use tracer_common::{log2_bucket, EpollInterest, ErrnoClass, FdKey, Stat, StatsKey, SyscallKind};
+
+use crate::{
+    args::{arg, fd_set_popcount, read_timeout_us, read_user_pair, FD_SETSIZE, INFINITE},
+    filter::{bump, existing_thread_slot, is_traced, maybe_traced, stats_slot, thread_slot},
+    maps::{EPOLL, SOCKET_FDS},
+};
+
+/// Bytes of a `struct timespec`/`struct timeval` on 64-bit.
+const TIME_STRUCT: u64 = 16;
+/// Bytes of a `struct epoll_event` (packed on x86_64).
+const EPOLL_EVENT: u64 = 12;
+/// Bytes of a `struct pollfd`, and of its `revents` written back.
+const POLLFD: u64 = 8;
+const REVENTS: u64 = 2;
+const EPOLL_CTL_ADD: u32 = 1;
+const EPOLL_CTL_DEL: u32 = 2;
+
+#[inline(always)]
+fn on_enter(ctx: &TracePointContext, kind: SyscallKind) {
+    let id = bpf_get_current_pid_tgid();
+    let tgid = (id >> 32) as u32;
+    if !maybe_traced(tgid) {
+        return;
+    }
+    let Some(t) = thread_slot(id as u32, tgid) else {
+        return;
+    };
+    t.in_call = kind as u32 + 1;
+    t.switched_out_ns = 0;
+    t.off_cpu_ns = 0;
+    t.sched_wakeups = 0;
+    t.watched = 0;
+    t.size_arg = 0;
+    t.bookkeeping_in = 0;
+    t.bookkeeping_out_fixed = 0;
+    t.timeout_us = INFINITE;
+    t.fd = arg(ctx, 0) as u32;
+
+    match kind {
+        SyscallKind::Select | SyscallKind::Pselect6 => {
+            // `int n`: the kernel rejects a negative one.
+            let n_arg = arg(ctx, 0) as i32;
+            let mut n = if n_arg < 0 { 0 } else { n_arg as u64 };
+            if n > FD_SETSIZE {
+                bump(Stat::SelectTruncated);
+                n = FD_SETSIZE;
+            }
+            let set_bytes = n.div_ceil(64) * 8;
+            let mut watched = 0;
+            let mut sets = 0;
+            let mut i = 1;
+            while i <= 3 {
+                let p = arg(ctx, i);
+                if p != 0 {
+                    sets += 1;
+                    watched += fd_set_popcount(p, n);
+                }
+                i += 1;
+            }
+            t.watched = watched;
+            t.size_arg = if n_arg < 0 { 0 } else { n_arg as u64 };
+            t.bookkeeping_in = sets * set_bytes;
+            t.bookkeeping_out_fixed = sets * set_bytes;
+            let tp = arg(ctx, 4);
+            if kind == SyscallKind::Select {
+                t.timeout_us = read_timeout_us(tp, 1000).unwrap_or(INFINITE);
+            } else {
+                t.timeout_us = read_timeout_us(tp, 1).unwrap_or(INFINITE);
+                // pselect6's sixth argument points at {sigset_t *ss; size_t len}.
+                let sig = arg(ctx, 5);
+                if sig != 0 {
+                    t.bookkeeping_in += 16;
+                    if let Some([ss, len]) = read_user_pair(sig) {
+                        if ss != 0 {
+                            t.bookkeeping_in += len;
+                        }
+                    }
+                }
+            }
+            if tp != 0 {
+                t.bookkeeping_in += TIME_STRUCT;
+                t.bookkeeping_out_fixed += TIME_STRUCT;
+            }
+        }
+        SyscallKind::Poll | SyscallKind::Ppoll => {
+            // `unsigned int nfds`: the upper half of the register is ignored.
+            let nfds = arg(ctx, 1) as u32 as u64;
+            t.watched = nfds;
+            t.size_arg = nfds;
+            t.bookkeeping_in = POLLFD * nfds;
+            t.bookkeeping_out_fixed = REVENTS * nfds;
+            if kind == SyscallKind::Poll {
+                let ms = arg(ctx, 2) as i32;
+                if ms >= 0 {
+                    t.timeout_us = ms as u64 * 1000;
+                }
+            } else {
+                let tp = arg(ctx, 2);
+                t.timeout_us = read_timeout_us(tp, 1).unwrap_or(INFINITE);
+                if tp != 0 {
+                    t.bookkeeping_in += TIME_STRUCT;
+                    t.bookkeeping_out_fixed += TIME_STRUCT;
+                }
+                if arg(ctx, 3) != 0 {
+                    t.bookkeeping_in += arg(ctx, 4);
+                }
+            }
+        }
+        SyscallKind::EpollWait | SyscallKind::EpollPwait | SyscallKind::EpollPwait2 => {
+            let key = FdKey { tgid, fd: t.fd };
+            // SAFETY: a map value read once, copied out.
+            if let Some(interest) = unsafe { EPOLL.get(&key) } {
+                t.watched = interest.registered;
+            }
+            let maxevents = arg(ctx, 2) as i32;
+            t.size_arg = if maxevents < 0 { 0 } else { maxevents as u64 };
+            if kind == SyscallKind::EpollPwait2 {
+                let tp = arg(ctx, 3);
+                t.timeout_us = read_timeout_us(tp, 1).unwrap_or(INFINITE);
+                if tp != 0 {
+                    t.bookkeeping_in += TIME_STRUCT;
+                }
+            } else {
+                let ms = arg(ctx, 3) as i32;
+                if ms >= 0 {
+                    t.timeout_us = ms as u64 * 1000;
+                }
+            }
+            if kind != SyscallKind::EpollWait && arg(ctx, 4) != 0 {
+                t.bookkeeping_in += arg(ctx, 5);
+            }
+        }
+        SyscallKind::EpollCtl => {
+            let op = arg(ctx, 1) as u32;
+            t.ctl_op = op;
+            t.ctl_target_fd = arg(ctx, 2) as u32;
+            if op != EPOLL_CTL_DEL {
+                t.bookkeeping_in = EPOLL_EVENT;
+            }
+        }
+        _ => {}
+    }
+    // Last, so decoding the arguments is not charged to the call.
+    // SAFETY: the helper has no preconditions.
+    t.enter_ns = unsafe { bpf_ktime_get_ns() };
+}
+
+#[inline(always)]
+fn on_exit(ctx: &TracePointContext, kind: SyscallKind) {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    // A thread with a slot is always a candidate.
+    if !maybe_traced(tid) {
+        return;
+    }
+    // After the filter, so other processes' calls never pay for the clock;
+    // before the slot lookup, so the call is not charged for it.
+    // SAFETY: the helper has no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    // Only threads of traced processes have a slot, so this lookup is the filter.
+    let Some(t) = existing_thread_slot(tid) else {
+        return;
+    };
+    if t.in_call != kind as u32 + 1 {
+        if t.in_call == 0 {
+            bump(Stat::ExitWithoutEnter);
+        }
+        return;
+    }
+    t.in_call = 0;
+    let ret = arg(ctx, 0) as i64;
+    let wall = now.saturating_sub(t.enter_ns);
+    let off = if t.off_cpu_ns > wall {
+        wall
+    } else {
+        t.off_cpu_ns
+    };
+    let on = wall - off;
+
+    let key = StatsKey {
+        tgid: t.tgid,
+        kind: kind as u32,
+    };
+    let Some(s) = stats_slot(&key) else {
+        return;
+    };
+    s.calls += 1;
+    s.wall_ns += wall;
+    s.off_cpu_ns += off;
+    s.sched_wakeups += t.sched_wakeups;
+    s.hist_wall_ns[log2_bucket(wall)] += 1;
+    s.hist_on_cpu_ns[log2_bucket(on)] += 1;
+    t.calls += 1;
+    t.wall_ns += wall;
+    t.thread_off_cpu_ns += off;
+
+    let errno = if ret < 0 { (-ret) as u64 } else { 0 };
+    if ret < 0 {
+        s.errors += 1;
+        let class = ErrnoClass::of(errno);
+        s.errno[class as usize] += 1;
+        if class == ErrnoClass::Eagain && kind.is_receive() && t.pending_ready != 0 {
+            s.empty_wakeups += 1;
+            t.pending_ready = 0;
+        }
+    }
+
+    // A wait the kernel refused (EFAULT, EINVAL, EBADF…) watched and copied
+    // nothing: only its call and error count. An interrupted one did wait.
+    let refused = ret < 0 && !matches!(ErrnoClass::of(errno), ErrnoClass::Eintr);
+    if kind.is_wait() {
+        t.wait_calls += 1;
+    }
+    if kind.is_wait() && !refused {
+        s.watched += t.watched;
+        s.size_arg += t.size_arg;
+        s.hist_watched[log2_bucket(t.watched)] += 1;
+        s.bookkeeping_in += t.bookkeeping_in;
+        if t.timeout_us == INFINITE {
+            s.infinite_timeouts += 1;
+        } else {
+            if t.timeout_us == 0 {
+                s.zero_timeouts += 1;
+            }
+            s.hist_timeout_us[log2_bucket(t.timeout_us)] += 1;
+        }
+        let ready = if ret > 0 { ret as u64 } else { 0 };
+        if ret >= 0 {
+            s.hist_ready[log2_bucket(ready)] += 1;
+        }
+        if ret > 0 {
+            s.ready += ready;
+            s.useful_wakeups += 1;
+            t.wakeups += 1;
+            t.pending_ready = 1;
+        } else if ret == 0 {
+            s.timeouts += 1;
+        }
+        if kind.is_epoll_wait() {
+            s.scanned += ready;
+            s.bookkeeping_out += EPOLL_EVENT * ready;
+        } else {
+            s.scanned += t.watched;
+            // select writes its sets back on success; poll writes revents
+            // back even when interrupted.
+            let copied_back =
+                ret >= 0 || (kind.is_poll() && matches!(ErrnoClass::of(errno), ErrnoClass::Eintr));
+            if copied_back {
+                s.bookkeeping_out += t.bookkeeping_out_fixed;
+            }
+        }
+    } else if kind == SyscallKind::EpollCtl {
+        s.bookkeeping_in += t.bookkeeping_in;
+        if ret == 0 {
+            epoll_ctl_done(t.tgid, t.fd, t.ctl_op);
+        }
+    } else if ret >= 0 && (kind.is_receive() || kind.is_send()) {
+        let bytes = ret as u64;
+        s.payload_bytes += bytes;
+        s.hist_payload[log2_bucket(bytes)] += 1;
+        // recvfrom/recvmsg/sendto/sendmsg succeed only on sockets: only
+        // read and write need the (tgid, fd) lookup.
+        let on_socket = match kind {
+            SyscallKind::Read | SyscallKind::Write => {
+                let fd_key = FdKey {
+                    tgid: t.tgid,
+                    fd: t.fd,
+                };
+                // SAFETY: only tested for presence.
+                unsafe { SOCKET_FDS.get(&fd_key) }.is_some()
+            }
+            _ => true,
+        };
+        if on_socket {
+            s.payload_socket_bytes += bytes;
+        }
+        if kind.is_receive() && bytes > 0 {
+            t.pending_ready = 0;
+        }
+    } else if kind == SyscallKind::Accept4 && ret >= 0 {
+        // An accepted fd is a socket: payload on it counts as socket payload.
+        let fd_key = FdKey {
+            tgid: t.tgid,
+            fd: ret as u32,
+        };
+        if SOCKET_FDS.insert(&fd_key, &1, 0).is_err() {
+            bump(Stat::SocketMapFull);
+        }
+    }
+}
+
+/// Keep the interest-set size of (tgid, epfd) after a successful epoll_ctl.
+#[inline(always)]
+fn epoll_ctl_done(tgid: u32, epfd: u32, op: u32) {
+    let key = FdKey { tgid, fd: epfd };
+    if let Some(p) = EPOLL.get_ptr_mut(&key) {
+        // SAFETY: a map value, valid for the program's run.
+        let interest = unsafe { &mut *p };
+        if op == EPOLL_CTL_ADD {
+            interest.registered += 1;
+        } else if op == EPOLL_CTL_DEL && interest.registered > 0 {
+            interest.registered -= 1;
+        }
+        return;
+    }
+    if op == EPOLL_CTL_ADD {
+        let fresh = EpollInterest {
+            registered: 1,
+            ..EpollInterest::default()
+        };
+        if EPOLL.insert(&key, &fresh, 0).is_err() {
+            bump(Stat::EpollMapFull);
+        }
+    }
+}
+
+macro_rules! syscall_probes {
+    ($($kind:ident: $enter:ident, $exit:ident;)*) => {$(
+        #[tracepoint]
+        pub fn $enter(ctx: TracePointContext) -> u32 {
+            on_enter(&ctx, SyscallKind::$kind);
+            0
+        }
+        #[tracepoint]
+        pub fn $exit(ctx: TracePointContext) -> u32 {
+            on_exit(&ctx, SyscallKind::$kind);
+            0
+        }
+    )*};
+}
+
+// Program names are `mux_` + in/out + the syscall: user space attaches each to
+// `syscalls:sys_{enter,exit}_<name>` and recognises its own programs by the prefix.
+syscall_probes! {
+    Select: mux_in_select, mux_out_select;
+    Pselect6: mux_in_pselect6, mux_out_pselect6;
+    Poll: mux_in_poll, mux_out_poll;
+    Ppoll: mux_in_ppoll, mux_out_ppoll;
+    EpollWait: mux_in_epoll_wait, mux_out_epoll_wait;
+    EpollPwait: mux_in_epoll_pwait, mux_out_epoll_pwait;
+    EpollPwait2: mux_in_epoll_pwait2, mux_out_epoll_pwait2;
+    EpollCtl: mux_in_epoll_ctl, mux_out_epoll_ctl;
+    Accept4: mux_in_accept4, mux_out_accept4;
+    Recvfrom: mux_in_recvfrom, mux_out_recvfrom;
+    Recvmsg: mux_in_recvmsg, mux_out_recvmsg;
+    Read: mux_in_read, mux_out_read;
+    Sendto: mux_in_sendto, mux_out_sendto;
+    Sendmsg: mux_in_sendmsg, mux_out_sendmsg;
+    Write: mux_in_write, mux_out_write;
+}
+
+/// `close` of an epoll fd drops its interest set; of a socket, its class.
+#[tracepoint]
+pub fn mux_in_close(ctx: TracePointContext) -> u32 {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    if !maybe_traced(tgid) || !is_traced(tgid) {
+        return 0;
+    }
+    let key = FdKey {
+        tgid,
+        fd: arg(&ctx, 0) as u32,
+    };
+    let _ = EPOLL.remove(&key);
+    let _ = SOCKET_FDS.remove(&key);
+    0
+}

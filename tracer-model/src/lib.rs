@@ -1,0 +1,399 @@
+//! muxtrace's metrics model: two [`Snapshot`]s of what the probes
+//! aggregated in, [`Metrics`] out. Pure — no I/O, no clock — so every rate,
+//! ratio and percentile is unit-tested with hand-made snapshots. Definitions
+//! follow ../shared/DESIGN.md ("Metrics — definitions").
+//!
+//! A crate of its own so that whoever reads muxtrace's `--json` (xtask, the
+//! benches, the tests) deserializes the same [`Metrics`] types without
+//! building the eBPF programs.
+
+pub mod format;
+pub mod hist;
+pub mod metrics;
+pub mod snapshot;
+mod verdict;
+mod window;
+
+use std::collections::BTreeMap;
+
+use tracer_common::Stat;
+
+pub use metrics::{
+    Cost, Hists, IoModel, Metrics, ProcessMetrics, SyscallMetrics, ThreadMetrics, Window,
+};
+pub use snapshot::{MapDump, ProbeCost, ProcessSnap, Snapshot, ThreadSnap};
+pub use verdict::detect_model;
+pub use window::rebase;
+
+use crate::{
+    format::display_comm,
+    verdict::verdict,
+    window::{delta, ratio, window},
+};
+
+/// Turns the previous and the current snapshot into metrics. With no
+/// previous snapshot the interval is the whole run.
+pub fn compute(prev: Option<&Snapshot>, cur: &Snapshot) -> Metrics {
+    let elapsed = cur.elapsed.as_secs_f64();
+    let interval = match prev {
+        Some(p) => (cur.elapsed.saturating_sub(p.elapsed)).as_secs_f64(),
+        None => elapsed,
+    };
+    let processes = cur
+        .processes
+        .values()
+        .map(|p| {
+            let prev_p = prev.and_then(|s| s.processes.get(&p.tgid));
+            process_metrics(p, prev_p, cur, prev, elapsed, interval)
+        })
+        .collect();
+    let mut losses = BTreeMap::new();
+    for stat in Stat::ALL {
+        let n = cur.counters[stat as usize];
+        if n > 0 {
+            losses.insert(stat.name().to_owned(), n);
+        }
+    }
+    if cur.read_errors > 0 {
+        losses.insert("map_read_errors".to_owned(), cur.read_errors);
+    }
+    let cost = cur.cost.map(|c| {
+        let before = prev.and_then(|p| p.cost).unwrap_or_default();
+        let (used, sampled) = if c.sampled_ns > before.sampled_ns {
+            (
+                c.run_time_ns.saturating_sub(before.run_time_ns),
+                c.sampled_ns - before.sampled_ns,
+            )
+        } else {
+            (c.run_time_ns, c.sampled_ns)
+        };
+        Cost {
+            run_time_ns: c.run_time_ns,
+            run_count: c.run_count,
+            sampled_s: c.sampled_ns as f64 / 1e9,
+            ns_per_run: ratio(c.run_time_ns as f64, c.run_count as f64),
+            cpu_percent: ratio(used as f64 * 100.0, sampled as f64),
+        }
+    });
+    Metrics {
+        elapsed_s: elapsed,
+        interval_s: interval,
+        processes,
+        losses,
+        cost,
+        map_entries: cur.map_entries.clone(),
+    }
+}
+
+fn process_metrics(
+    p: &ProcessSnap,
+    prev_p: Option<&ProcessSnap>,
+    cur: &Snapshot,
+    prev: Option<&Snapshot>,
+    elapsed: f64,
+    interval: f64,
+) -> ProcessMetrics {
+    let mut totals = Vec::new();
+    let mut deltas = Vec::new();
+    let mut syscalls = Vec::new();
+    for (kind, stats) in &p.syscalls {
+        let before = prev_p.and_then(|pp| pp.syscalls.get(kind));
+        let d = delta(stats, before);
+        totals.push((*kind, *stats));
+        deltas.push((*kind, d));
+        syscalls.push(SyscallMetrics {
+            syscall: *kind,
+            total: window(&[(*kind, *stats)], elapsed),
+            interval: window(&[(*kind, d)], interval),
+        });
+    }
+    let model = detect_model(&totals);
+    let total = window(&totals, elapsed);
+    let interval_w = window(&deltas, interval);
+    let prev_threads: BTreeMap<u32, u64> = prev
+        .map(|s| {
+            s.threads
+                .iter()
+                .filter(|t| t.state.tgid == p.tgid)
+                .map(|t| (t.tid, t.state.calls))
+                .collect()
+        })
+        .unwrap_or_default();
+    let threads = cur
+        .threads
+        .iter()
+        .filter(|t| t.state.tgid == p.tgid)
+        .map(|t| {
+            let s = &t.state;
+            let off = s.thread_off_cpu_ns.min(s.wall_ns);
+            let calls_before = prev_threads.get(&t.tid).copied();
+            ThreadMetrics {
+                tid: t.tid,
+                calls: s.calls,
+                wait_calls: s.wait_calls,
+                wakeups: s.wakeups,
+                wall_ns: s.wall_ns,
+                off_cpu_ns: off,
+                on_cpu_ns: s.wall_ns - off,
+                calls_per_sec: calls_before
+                    .map_or(0.0, |b| ratio(s.calls.saturating_sub(b) as f64, interval)),
+            }
+        })
+        .collect();
+    let epoll_interest = cur
+        .epoll
+        .iter()
+        .filter(|(k, _)| k.tgid == p.tgid)
+        .map(|(k, v)| (k.fd, v.registered))
+        .collect();
+    let verdict = verdict(model, &total, &totals);
+    ProcessMetrics {
+        pid: p.tgid,
+        comm: display_comm(&p.comm),
+        alive: p.alive,
+        model,
+        syscalls,
+        total,
+        interval: interval_w,
+        threads,
+        epoll_interest,
+        fd_classes: p.fd_classes.clone(),
+        verdict,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tracer_common::{log2_bucket, SyscallKind, SyscallStats, HIST_BUCKETS};
+
+    use super::*;
+    use crate::{
+        format::{bytes, thousands},
+        hist::percentile,
+    };
+
+    fn snap(secs: u64, stats: &[(SyscallKind, SyscallStats)]) -> Snapshot {
+        let mut s = Snapshot {
+            elapsed: Duration::from_secs(secs),
+            ..Snapshot::default()
+        };
+        s.processes.insert(
+            1,
+            ProcessSnap {
+                tgid: 1,
+                comm: b"srv".to_vec(),
+                alive: true,
+                syscalls: stats.iter().copied().collect(),
+                fd_classes: BTreeMap::new(),
+            },
+        );
+        s
+    }
+
+    fn poll_stats(calls: u64, watched_each: u64, ready: u64, wall_each: u64) -> SyscallStats {
+        let mut s = SyscallStats::ZERO;
+        s.calls = calls;
+        s.useful_wakeups = calls;
+        s.ready = ready;
+        s.watched = watched_each * calls;
+        s.scanned = watched_each * calls;
+        s.size_arg = watched_each * calls;
+        s.wall_ns = wall_each * calls;
+        s.bookkeeping_in = 8 * watched_each * calls;
+        s.bookkeeping_out = 2 * watched_each * calls;
+        s.hist_watched[log2_bucket(watched_each)] = calls;
+        s.hist_wall_ns[log2_bucket(wall_each)] = calls;
+        s
+    }
+
+    #[test]
+    fn rates_cover_only_the_interval() {
+        let a = snap(
+            10,
+            &[(SyscallKind::Poll, poll_stats(1000, 100, 1000, 5000))],
+        );
+        let b = snap(
+            12,
+            &[(SyscallKind::Poll, poll_stats(1600, 100, 1600, 5000))],
+        );
+        let m = compute(Some(&a), &b);
+        assert_eq!(m.interval_s, 2.0);
+        let p = &m.processes[0];
+        assert_eq!(p.interval.calls, 600);
+        assert_eq!(p.interval.calls_per_sec, 300.0);
+        assert_eq!(p.total.calls, 1600);
+        assert!((p.total.calls_per_sec - 1600.0 / 12.0).abs() < 1e-9);
+        assert_eq!(p.model, IoModel::Poll);
+        assert_eq!(p.interval.watched_avg, 100.0);
+        assert!((p.interval.efficiency - 0.01).abs() < 1e-12);
+        // 8·100 in + 2·100 out per call, one ready per call.
+        assert_eq!(p.interval.bookkeeping_bytes_per_ready, 1000.0);
+    }
+
+    #[test]
+    fn first_snapshot_is_its_own_interval() {
+        let a = snap(4, &[(SyscallKind::Poll, poll_stats(400, 10, 40, 1000))]);
+        let m = compute(None, &a);
+        assert_eq!(m.interval_s, 4.0);
+        assert_eq!(m.processes[0].interval.calls_per_sec, 100.0);
+    }
+
+    #[test]
+    fn zero_calls_give_zero_not_nan() {
+        let a = snap(1, &[(SyscallKind::EpollWait, SyscallStats::ZERO)]);
+        let m = compute(None, &a);
+        let w = &m.processes[0].total;
+        for v in [
+            w.watched_avg,
+            w.efficiency,
+            w.ready_avg,
+            w.wall_p99_ns,
+            w.on_cpu_ns_per_ready,
+            w.bookkeeping_bytes_per_ready,
+            w.syscalls_per_receive,
+        ] {
+            assert_eq!(v, 0.0);
+        }
+        assert!(serde_json::to_string(&m).is_ok());
+    }
+
+    #[test]
+    fn a_counter_reset_does_not_wrap() {
+        let a = snap(1, &[(SyscallKind::Poll, poll_stats(1000, 1, 1, 1))]);
+        let b = snap(2, &[(SyscallKind::Poll, poll_stats(10, 1, 1, 1))]);
+        let m = compute(Some(&a), &b);
+        assert_eq!(m.processes[0].interval.calls, 10);
+    }
+
+    #[test]
+    fn a_vanished_process_keeps_its_last_figures() {
+        let a = snap(1, &[(SyscallKind::Poll, poll_stats(10, 1, 1, 1))]);
+        let mut b = snap(2, &[(SyscallKind::Poll, poll_stats(10, 1, 1, 1))]);
+        b.processes.get_mut(&1).unwrap().alive = false;
+        let m = compute(Some(&a), &b);
+        let p = &m.processes[0];
+        assert!(!p.alive);
+        assert_eq!(p.total.calls, 10);
+        assert_eq!(p.interval.calls, 0);
+        assert_eq!(p.interval.calls_per_sec, 0.0);
+    }
+
+    #[test]
+    fn rebase_counts_from_the_reset() {
+        let a = snap(
+            10,
+            &[(SyscallKind::Poll, poll_stats(1000, 100, 1000, 5000))],
+        );
+        let b = snap(
+            12,
+            &[(SyscallKind::Poll, poll_stats(1600, 100, 1600, 5000))],
+        );
+        let r = rebase(&b, &a);
+        let m = compute(None, &r);
+        assert_eq!(m.processes[0].total.calls, 600);
+    }
+
+    #[test]
+    fn percentiles_from_log2_buckets() {
+        let mut h = [0u64; HIST_BUCKETS];
+        // 100 samples in [1024, 2048).
+        h[log2_bucket(1500)] = 100;
+        let p50 = percentile(&h, 0.5);
+        assert!((1024.0..2048.0).contains(&p50), "{p50}");
+        assert_eq!(p50, 1024.0 + 1024.0 * 49.5 / 100.0);
+        // 99 fast, 1 slow: p50 fast, p99 fast bucket's top, p100 slow.
+        let mut h = [0u64; HIST_BUCKETS];
+        h[log2_bucket(10)] = 99;
+        h[log2_bucket(1_000_000)] = 1;
+        assert!(percentile(&h, 0.5) < 16.0);
+        assert!(percentile(&h, 1.0) >= 524_288.0);
+        assert_eq!(percentile(&[0; HIST_BUCKETS], 0.99), 0.0);
+        let mut zeros = [0u64; HIST_BUCKETS];
+        zeros[0] = 5;
+        assert_eq!(percentile(&zeros, 0.99), 0.0);
+    }
+
+    #[test]
+    fn model_detection() {
+        let mut recv = SyscallStats::ZERO;
+        recv.calls = 5;
+        assert_eq!(
+            detect_model(&[(SyscallKind::Read, recv)]),
+            IoModel::Blocking
+        );
+        assert_eq!(
+            detect_model(&[(SyscallKind::Read, recv), (SyscallKind::EpollWait, recv)]),
+            IoModel::Epoll
+        );
+        assert_eq!(detect_model(&[]), IoModel::Unknown);
+    }
+
+    #[test]
+    fn poll_verdict_states_scan_and_copy() {
+        let a = snap(1, &[(SyscallKind::Poll, poll_stats(10, 1003, 12, 1))]);
+        let m = compute(None, &a);
+        let v = &m.processes[0].verdict;
+        assert!(
+            v.starts_with("poll scans 1,003 fds per call to find 1.2 ready (0.1 %)"),
+            "{v}"
+        );
+        assert!(v.contains("where epoll would copy 12 B"), "{v}");
+    }
+
+    #[test]
+    fn comm_is_printable() {
+        assert_eq!(crate::format::display_comm(b"a\"b\nc"), "a\"b?c");
+        assert_eq!(crate::format::display_comm(&[0x66, 0xff]), "f\u{fffd}");
+    }
+
+    #[test]
+    fn formatting() {
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+        assert_eq!(bytes(12.0), "12 B");
+        assert_eq!(bytes(12.4 * 1024.0), "12.4 KiB");
+    }
+
+    /// Every counter the kernel keeps reaches a window: setting any one word
+    /// of the aggregate changes the window. A field forgotten in
+    /// `Window::add` fails here instead of reading 0 on screen.
+    #[test]
+    fn every_counter_reaches_the_window() {
+        const WORDS: usize = std::mem::size_of::<SyscallStats>() / 8;
+        // Off-CPU time is clamped to the wall time: give the base some.
+        let base = SyscallStats {
+            wall_ns: 1_000_000,
+            ..SyscallStats::ZERO
+        };
+        let empty = format!("{:?}", window(&[(SyscallKind::Recvfrom, base)], 1.0));
+        for i in 0..WORDS {
+            let mut s = base;
+            // SAFETY: SyscallStats is #[repr(C)] and made only of u64s.
+            let words =
+                unsafe { std::slice::from_raw_parts_mut((&raw mut s).cast::<u64>(), WORDS) };
+            words[i] += 3;
+            let w = format!("{:?}", window(&[(SyscallKind::Recvfrom, s)], 1.0));
+            assert_ne!(
+                w, empty,
+                "word {i} of SyscallStats never reaches the window"
+            );
+        }
+    }
+
+    #[test]
+    fn metrics_survive_a_json_round_trip() {
+        let a = snap(1, &[(SyscallKind::EpollWait, poll_stats(10, 5, 3, 100))]);
+        let m = compute(None, &a);
+        let text = serde_json::to_string(&m).unwrap();
+        assert!(text.contains("\"syscall\":\"epoll_wait\""), "{text}");
+        let back: Metrics = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            back.processes[0].syscalls[0].syscall,
+            SyscallKind::EpollWait
+        );
+        assert_eq!(back.processes[0].total.calls, 10);
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
+    }
+}

@@ -1,0 +1,210 @@
+//! The figures muxtrace shows, as types: what every sink renders and what
+//! `--json` writes (documented field by field in docs/json.md). Readers of
+//! the JSON — xtask, the benches, the tests — deserialize these same types.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tracer_common::{Hist, SyscallKind, HIST_BUCKETS};
+
+/// Everything the sinks show, for one interval and the run so far.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Seconds since attach.
+    pub elapsed_s: f64,
+    /// Length of the interval the `interval` windows cover.
+    pub interval_s: f64,
+    pub processes: Vec<ProcessMetrics>,
+    /// Non-zero loss/failure counters: name → count since attach.
+    pub losses: BTreeMap<String, u64>,
+    /// muxtrace's own kernel-side cost, when the kernel reports it.
+    pub cost: Option<Cost>,
+    /// Entries in each bounded kernel map now: stats, threads, epoll, traced.
+    pub map_entries: BTreeMap<String, u64>,
+}
+
+/// Measured while the kernel's accounting is on: 100 ms samples, one per
+/// interval (keeping it on all the time would itself cost ~10 %).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cost {
+    /// Run time of all our programs during the samples, ns.
+    pub run_time_ns: u64,
+    /// Program runs during the samples.
+    pub run_count: u64,
+    /// Total length of the samples, s.
+    pub sampled_s: f64,
+    /// Average ns per program run.
+    pub ns_per_run: f64,
+    /// Share of one CPU our programs used while sampled (the latest sample,
+    /// or all samples when none ended in this interval), percent.
+    pub cpu_percent: f64,
+}
+
+/// The I/O model a process uses, from the calls it makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IoModel {
+    Select,
+    Poll,
+    Epoll,
+    /// Receives and sends but never waits for readiness: blocking I/O.
+    Blocking,
+    Unknown,
+}
+
+impl IoModel {
+    pub fn name(self) -> &'static str {
+        match self {
+            IoModel::Select => "select",
+            IoModel::Poll => "poll",
+            IoModel::Epoll => "epoll",
+            IoModel::Blocking => "blocking",
+            IoModel::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessMetrics {
+    pub pid: u32,
+    /// Process name; bytes that are not UTF-8 become U+FFFD.
+    pub comm: String,
+    pub alive: bool,
+    pub model: IoModel,
+    pub syscalls: Vec<SyscallMetrics>,
+    /// All syscalls of the process together.
+    pub total: Window,
+    pub interval: Window,
+    pub threads: Vec<ThreadMetrics>,
+    /// epoll fd → registered fds.
+    pub epoll_interest: BTreeMap<u32, u64>,
+    /// fd class (socket, pipe, file, eventfd, epoll, …) → open fds.
+    pub fd_classes: BTreeMap<String, u32>,
+    /// One sentence on what waiting costs this process, with its numbers.
+    pub verdict: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyscallMetrics {
+    /// Written as the syscall's name.
+    #[serde(with = "kind_name")]
+    pub syscall: SyscallKind,
+    /// Since attach.
+    pub total: Window,
+    /// During the last interval.
+    pub interval: Window,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThreadMetrics {
+    pub tid: u32,
+    pub calls: u64,
+    pub wait_calls: u64,
+    pub wakeups: u64,
+    pub wall_ns: u64,
+    pub off_cpu_ns: u64,
+    pub on_cpu_ns: u64,
+    /// Calls per second during the interval (0 for a thread new this interval).
+    pub calls_per_sec: f64,
+}
+
+/// Counts over a span of time (the whole run or one interval) and what
+/// follows from them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Window {
+    pub seconds: f64,
+    pub calls: u64,
+    pub errors: u64,
+    pub eintr: u64,
+    pub ebadf: u64,
+    pub einval: u64,
+    pub eagain: u64,
+    pub other_errors: u64,
+    pub timeouts: u64,
+    pub ready: u64,
+    pub useful_wakeups: u64,
+    pub sched_wakeups: u64,
+    pub empty_wakeups: u64,
+    pub herd_wakeups: u64,
+    pub zero_timeouts: u64,
+    pub infinite_timeouts: u64,
+    pub wall_ns: u64,
+    pub on_cpu_ns: u64,
+    pub off_cpu_ns: u64,
+    pub watched: u64,
+    pub size_arg: u64,
+    pub scanned: u64,
+    pub bookkeeping_in_bytes: u64,
+    pub bookkeeping_out_bytes: u64,
+    pub payload_bytes: u64,
+    pub payload_socket_bytes: u64,
+    /// Receive calls that returned data (a proxy for messages served).
+    pub receives_with_data: u64,
+    pub calls_per_sec: f64,
+    pub ready_per_sec: f64,
+    /// Returns from wait calls per second (ready, timeout or EINTR).
+    pub wakeups_per_sec: f64,
+    pub bookkeeping_bytes_per_sec: f64,
+    pub payload_bytes_per_sec: f64,
+    pub watched_avg: f64,
+    pub watched_p99: f64,
+    pub size_arg_avg: f64,
+    /// Ready fds per wait call that returned (timeouts count as 0).
+    pub ready_avg: f64,
+    /// ready / scanned.
+    pub efficiency: f64,
+    pub timeout_share: f64,
+    pub eintr_share: f64,
+    pub wall_p50_ns: f64,
+    pub wall_p99_ns: f64,
+    pub on_cpu_ns_per_call: f64,
+    /// on-CPU / wall.
+    pub on_cpu_share: f64,
+    pub on_cpu_ns_per_ready: f64,
+    pub bookkeeping_bytes_per_ready: f64,
+    /// All traced calls per receive that returned data.
+    pub syscalls_per_receive: f64,
+    /// Behind the percentiles; not written (Prometheus renders the buckets).
+    #[serde(skip)]
+    pub hists: Hists,
+}
+
+/// The log2 histograms behind the percentiles (see tracer_common::HIST_BUCKETS).
+#[derive(Debug, Clone)]
+pub struct Hists {
+    pub wall_ns: Hist,
+    pub on_cpu_ns: Hist,
+    pub watched: Hist,
+    pub ready: Hist,
+    pub timeout_us: Hist,
+    pub payload: Hist,
+}
+
+impl Default for Hists {
+    fn default() -> Self {
+        Hists {
+            wall_ns: [0; HIST_BUCKETS],
+            on_cpu_ns: [0; HIST_BUCKETS],
+            watched: [0; HIST_BUCKETS],
+            ready: [0; HIST_BUCKETS],
+            timeout_us: [0; HIST_BUCKETS],
+            payload: [0; HIST_BUCKETS],
+        }
+    }
+}
+
+/// A syscall kind as its name in JSON.
+mod kind_name {
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+    use tracer_common::SyscallKind;
+
+    pub fn serialize<S: Serializer>(kind: &SyscallKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(kind.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SyscallKind, D::Error> {
+        let name = String::deserialize(d)?;
+        SyscallKind::from_name(&name)
+            .ok_or_else(|| D::Error::custom(format!("unknown syscall {name:?}")))
+    }
+}

@@ -1,0 +1,147 @@
+//! Counter arithmetic: the difference of two readings, and a [`Window`] — the
+//! counts over a span of time and the rates and ratios that follow.
+
+use tracer_common::{counter::Counter as _, ErrnoClass, SyscallKind, SyscallStats};
+
+use crate::{hist::percentile, metrics::Window, snapshot::Snapshot};
+
+/// What was counted between two readings. A counter that went backwards (a
+/// reset, a reused key) yields the current value rather than a huge wrap.
+pub(crate) fn delta(cur: &SyscallStats, prev: Option<&SyscallStats>) -> SyscallStats {
+    match prev {
+        Some(prev) if cur.calls >= prev.calls => cur.since(prev),
+        _ => *cur,
+    }
+}
+
+/// The snapshot as if counting had started at `base` (the dashboard's reset).
+/// Thread and cost figures keep counting from attach.
+pub fn rebase(cur: &Snapshot, base: &Snapshot) -> Snapshot {
+    let mut out = cur.clone();
+    out.elapsed = cur.elapsed.saturating_sub(base.elapsed);
+    for (tgid, p) in out.processes.iter_mut() {
+        let Some(bp) = base.processes.get(tgid) else {
+            continue;
+        };
+        for (kind, stats) in p.syscalls.iter_mut() {
+            *stats = delta(stats, bp.syscalls.get(kind));
+        }
+    }
+    out
+}
+
+pub(crate) fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
+    }
+}
+
+impl Window {
+    pub(crate) fn add(&mut self, s: &SyscallStats, kind: SyscallKind) {
+        self.calls += s.calls;
+        self.errors += s.errors;
+        self.eintr += s.errno[ErrnoClass::Eintr as usize];
+        self.ebadf += s.errno[ErrnoClass::Ebadf as usize];
+        self.einval += s.errno[ErrnoClass::Einval as usize];
+        self.eagain += s.errno[ErrnoClass::Eagain as usize];
+        self.other_errors += s.errno[ErrnoClass::Other as usize];
+        self.timeouts += s.timeouts;
+        self.ready += s.ready;
+        self.useful_wakeups += s.useful_wakeups;
+        self.sched_wakeups += s.sched_wakeups;
+        self.empty_wakeups += s.empty_wakeups;
+        self.herd_wakeups += s.herd_wakeups;
+        self.zero_timeouts += s.zero_timeouts;
+        self.infinite_timeouts += s.infinite_timeouts;
+        self.wall_ns += s.wall_ns;
+        let off = s.off_cpu_ns.min(s.wall_ns);
+        self.off_cpu_ns += off;
+        self.on_cpu_ns += s.wall_ns - off;
+        self.watched += s.watched;
+        self.size_arg += s.size_arg;
+        self.scanned += s.scanned;
+        self.bookkeeping_in_bytes += s.bookkeeping_in;
+        self.bookkeeping_out_bytes += s.bookkeeping_out;
+        self.payload_bytes += s.payload_bytes;
+        self.payload_socket_bytes += s.payload_socket_bytes;
+        if kind.is_receive() {
+            // Calls that returned > 0 bytes: all payload-histogram samples
+            // except bucket 0 (0 bytes, EOF).
+            self.receives_with_data += s.hist_payload[1..].iter().sum::<u64>();
+        }
+        let h = &mut self.hists;
+        h.wall_ns.merge(&s.hist_wall_ns);
+        h.on_cpu_ns.merge(&s.hist_on_cpu_ns);
+        h.watched.merge(&s.hist_watched);
+        h.ready.merge(&s.hist_ready);
+        h.timeout_us.merge(&s.hist_timeout_us);
+        h.payload.merge(&s.hist_payload);
+    }
+
+    /// Fills the derived fields. `waits` are the window's wait calls (the
+    /// whole process's for a process window): per-wait averages divide by them.
+    pub(crate) fn derive(&mut self, seconds: f64, waits: &WaitPart) {
+        self.seconds = seconds;
+        let per_sec = |v: u64| ratio(v as f64, seconds);
+        self.calls_per_sec = per_sec(self.calls);
+        self.ready_per_sec = per_sec(self.ready);
+        self.wakeups_per_sec = per_sec(waits.returns);
+        self.bookkeeping_bytes_per_sec =
+            per_sec(self.bookkeeping_in_bytes + self.bookkeeping_out_bytes);
+        self.payload_bytes_per_sec = per_sec(self.payload_bytes);
+        // Waits the kernel refused watched nothing; interrupted ones did.
+        self.watched_avg = ratio(self.watched as f64, waits.returns as f64);
+        self.watched_p99 = percentile(&self.hists.watched, 0.99);
+        self.size_arg_avg = ratio(self.size_arg as f64, waits.returns as f64);
+        self.ready_avg = ratio(self.ready as f64, waits.returns_ok as f64);
+        self.efficiency = ratio(self.ready as f64, self.scanned as f64);
+        self.timeout_share = ratio(self.timeouts as f64, waits.calls as f64);
+        self.eintr_share = ratio(self.eintr as f64, self.calls as f64);
+        self.wall_p50_ns = percentile(&self.hists.wall_ns, 0.50);
+        self.wall_p99_ns = percentile(&self.hists.wall_ns, 0.99);
+        self.on_cpu_ns_per_call = ratio(self.on_cpu_ns as f64, self.calls as f64);
+        self.on_cpu_share = ratio(self.on_cpu_ns as f64, self.wall_ns as f64);
+        self.on_cpu_ns_per_ready = ratio(waits.on_cpu_ns as f64, self.ready as f64);
+        self.bookkeeping_bytes_per_ready = ratio(
+            (self.bookkeeping_in_bytes + self.bookkeeping_out_bytes) as f64,
+            self.ready as f64,
+        );
+        self.syscalls_per_receive = ratio(self.calls as f64, self.receives_with_data as f64);
+    }
+}
+
+/// The wait calls' share of a window, needed for per-wait averages.
+#[derive(Default)]
+pub(crate) struct WaitPart {
+    pub(crate) calls: u64,
+    /// Returns that were not errors (ready or timeout).
+    pub(crate) returns_ok: u64,
+    /// Returns of any kind that woke the caller: ready, timeout, EINTR.
+    pub(crate) returns: u64,
+    pub(crate) on_cpu_ns: u64,
+}
+
+impl WaitPart {
+    pub(crate) fn add(&mut self, s: &SyscallStats, kind: SyscallKind) {
+        if !kind.is_wait() {
+            return;
+        }
+        self.calls += s.calls;
+        self.returns_ok += s.useful_wakeups + s.timeouts;
+        self.returns += s.useful_wakeups + s.timeouts + s.errno[ErrnoClass::Eintr as usize];
+        self.on_cpu_ns += s.wall_ns - s.off_cpu_ns.min(s.wall_ns);
+    }
+}
+
+pub(crate) fn window(stats: &[(SyscallKind, SyscallStats)], seconds: f64) -> Window {
+    let mut w = Window::default();
+    let mut waits = WaitPart::default();
+    for (kind, s) in stats {
+        w.add(s, *kind);
+        waits.add(s, *kind);
+    }
+    w.derive(seconds, &waits);
+    w
+}
