@@ -2,13 +2,13 @@
 //! memory they point at (fd sets, timeouts).
 
 use aya_ebpf::{
-    helpers::{bpf_probe_read_user, bpf_probe_read_user_buf},
+    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user, bpf_probe_read_user_buf},
     programs::TracePointContext,
     EbpfContext,
 };
 use tracer_common::Stat;
 
-use crate::filter::bump;
+use crate::filter::lost;
 
 /// Syscall tracepoint records: 8 bytes of common fields, the syscall number,
 /// then each argument in an 8-byte slot from offset 16; `sys_exit_*` has the
@@ -23,10 +23,28 @@ pub fn arg(ctx: &TracePointContext, i: usize) -> u64 {
 
 /// A field at an offset known only at load time: the verifier forbids context
 /// loads at a variable offset, so this goes through the probe-read helper.
+/// `None` (counted) when the record is not laid out as its format file said.
 #[inline(always)]
-pub fn field_u32(ctx: &TracePointContext, offset: u32) -> u32 {
-    // SAFETY: read_at checks the read with bpf_probe_read; a failure reads 0.
-    unsafe { ctx.read_at::<u32>(offset as usize) }.unwrap_or(0)
+pub fn field<T: Copy>(ctx: &TracePointContext, offset: u32) -> Option<T> {
+    // SAFETY: read_at checks the read with bpf_probe_read.
+    match unsafe { ctx.read_at::<T>(offset as usize) } {
+        Ok(v) => Some(v),
+        Err(_) => {
+            lost!(
+                Stat::RecordReadFailed,
+                "cannot read {} bytes at offset {} of a tracepoint record",
+                core::mem::size_of::<T>() as u32,
+                offset
+            );
+            None
+        }
+    }
+}
+
+/// The calling thread's id, for log lines on rare paths.
+#[inline(always)]
+pub fn current_tid() -> u32 {
+    bpf_get_current_pid_tgid() as u32
 }
 
 /// Sentinel for "no timeout: blocks until ready".
@@ -55,7 +73,12 @@ pub fn read_timeout_us(ptr: u64, sub_unit_ns: u64) -> Option<u64> {
             Some(sec * 1_000_000 + (frac & 0xffff_ffff) * sub_unit_ns / 1000)
         }
         Err(_) => {
-            bump(Stat::UserReadFailed);
+            lost!(
+                Stat::UserReadFailed,
+                "cannot read a timeout at {:x} (tid {})",
+                ptr,
+                current_tid()
+            );
             Some(0)
         }
     }
@@ -68,7 +91,12 @@ pub fn read_user_pair(ptr: u64) -> Option<[u64; 2]> {
     match unsafe { bpf_probe_read_user(ptr as *const [u64; 2]) } {
         Ok(pair) => Some(pair),
         Err(_) => {
-            bump(Stat::UserReadFailed);
+            lost!(
+                Stat::UserReadFailed,
+                "cannot read pselect6's sigmask argument at {:x} (tid {})",
+                ptr,
+                current_tid()
+            );
             None
         }
     }
@@ -93,7 +121,12 @@ pub fn fd_set_popcount(ptr: u64, n: u64) -> u64 {
     }
     // SAFETY: the helper checks the user address; `dst` is a valid buffer.
     if unsafe { bpf_probe_read_user_buf(ptr as *const u8, dst) }.is_err() {
-        bump(Stat::UserReadFailed);
+        lost!(
+            Stat::UserReadFailed,
+            "cannot read a select fd set at {:x} (tid {})",
+            ptr,
+            current_tid()
+        );
         return 0;
     }
     let mut count = 0u64;

@@ -9,8 +9,8 @@ use aya_ebpf::{
 use tracer_common::{traced, FdKey, Stat, StatsKey, SyscallKind};
 
 use crate::{
-    args::field_u32,
-    filter::{bump, existing_thread_slot, is_traced, mark_candidate, maybe_traced, stats_slot},
+    args::field,
+    filter::{existing_thread_slot, is_traced, lost, mark_candidate, maybe_traced, stats_slot},
     maps::{self, EPOLL, THREADS, TRACED},
 };
 
@@ -24,8 +24,8 @@ pub fn mux_sched_switch(ctx: TracePointContext) -> u32 {
     // The tracepoint fires before the switch: the current task is `prev`.
     let prev = bpf_get_current_pid_tgid() as u32;
     let next_is_candidate = {
-        let next = field_u32(&ctx, maps::switch_next_pid_offset());
-        maybe_traced(next).then_some(next)
+        let next = field::<u32>(&ctx, maps::switch_next_pid_offset()).unwrap_or(0);
+        (next != 0 && maybe_traced(next)).then_some(next)
     };
     if !maybe_traced(prev) && next_is_candidate.is_none() {
         return 0;
@@ -52,7 +52,9 @@ pub fn mux_sched_switch(ctx: TracePointContext) -> u32 {
 /// a shared epoll fd.
 #[tracepoint]
 pub fn mux_sched_wakeup(ctx: TracePointContext) -> u32 {
-    let tid = field_u32(&ctx, maps::wakeup_pid_offset());
+    let Some(tid) = field::<u32>(&ctx, maps::wakeup_pid_offset()) else {
+        return 0;
+    };
     if !maybe_traced(tid) {
         return 0;
     }
@@ -71,7 +73,7 @@ pub fn mux_sched_wakeup(ctx: TracePointContext) -> u32 {
             tgid: t.tgid,
             fd: t.fd,
         };
-        if let Some(ip) = EPOLL.get_ptr_mut(&key) {
+        if let Some(ip) = EPOLL.get_ptr_mut(key) {
             // SAFETY: a map value, valid for the program's run.
             let interest = unsafe { &mut *ip };
             if interest.last_woken_tid != tid
@@ -94,7 +96,6 @@ pub fn mux_sched_wakeup(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn mux_sched_fork(ctx: TracePointContext) -> u32 {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let child = field_u32(&ctx, maps::fork_child_pid_offset());
     let flag = if maps::follow() && maybe_traced(tgid) && is_traced(tgid) {
         traced::FOLLOWED
     } else if comm_matches() {
@@ -102,11 +103,19 @@ pub fn mux_sched_fork(ctx: TracePointContext) -> u32 {
     } else {
         return 0;
     };
+    let Some(child) = field::<u32>(&ctx, maps::fork_child_pid_offset()) else {
+        return 0;
+    };
     // A new thread also passes here with its tid as `child`; that entry never
     // matches a tgid while the thread lives and is removed when it exits.
     mark_candidate(child);
-    if TRACED.insert(&child, &flag, 1).is_err() && !is_traced(child) {
-        bump(Stat::TracedMapFull);
+    if TRACED.insert(child, flag, 1).is_err() && !is_traced(child) {
+        lost!(
+            Stat::TracedMapFull,
+            "traced-process map full: child {} of pid {} is not traced",
+            child,
+            tgid
+        );
     }
     0
 }
@@ -117,8 +126,12 @@ pub fn mux_sched_exec(_ctx: TracePointContext) -> u32 {
     if comm_matches() {
         let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
         mark_candidate(tgid);
-        if TRACED.insert(&tgid, &traced::COMM_MATCH, 0).is_err() {
-            bump(Stat::TracedMapFull);
+        if TRACED.insert(tgid, traced::COMM_MATCH, 0).is_err() {
+            lost!(
+                Stat::TracedMapFull,
+                "traced-process map full: pid {} (an exec matching --comm) is not traced",
+                tgid
+            );
         }
     }
     0
@@ -135,21 +148,20 @@ pub fn mux_sched_exit(ctx: TracePointContext) -> u32 {
     if !maybe_traced(tgid) {
         return 0;
     }
-    if THREADS.get_ptr(&tid).is_some() {
-        let _ = THREADS.remove(&tid);
+    if THREADS.get_ptr(tid).is_some() {
+        let _ = THREADS.remove(tid);
     }
     if tid != tgid && is_traced(tid) {
-        let _ = TRACED.remove(&tid);
+        let _ = TRACED.remove(tid);
     }
     let offset = maps::exit_group_dead_offset();
     let group_dead = if offset == 0 {
         tid == tgid
     } else {
-        // SAFETY: read_at checks the read with bpf_probe_read.
-        unsafe { ctx.read_at::<u8>(offset as usize) }.unwrap_or(1) != 0
+        field::<u8>(&ctx, offset).unwrap_or(1) != 0
     };
     if group_dead && is_traced(tgid) {
-        let _ = TRACED.remove(&tgid);
+        let _ = TRACED.remove(tgid);
     }
     0
 }

@@ -11,7 +11,7 @@ use tracer_common::{log2_bucket, EpollInterest, ErrnoClass, FdKey, Stat, StatsKe
 
 use crate::{
     args::{arg, fd_set_popcount, read_timeout_us, read_user_pair, FD_SETSIZE, INFINITE},
-    filter::{bump, existing_thread_slot, is_traced, maybe_traced, stats_slot, thread_slot},
+    filter::{bump, existing_thread_slot, is_traced, lost, maybe_traced, stats_slot, thread_slot},
     maps::{EPOLL, SOCKET_FDS},
 };
 
@@ -52,7 +52,12 @@ fn on_enter(ctx: &TracePointContext, kind: SyscallKind) {
             let n_arg = arg(ctx, 0) as i32;
             let mut n = if n_arg < 0 { 0 } else { n_arg as u64 };
             if n > FD_SETSIZE {
-                bump(Stat::SelectTruncated);
+                lost!(
+                    Stat::SelectTruncated,
+                    "select n = {} > 1024: fds past 1023 not counted (tid {})",
+                    n,
+                    id as u32
+                );
                 n = FD_SETSIZE;
             }
             let set_bytes = n.div_ceil(64) * 8;
@@ -119,7 +124,7 @@ fn on_enter(ctx: &TracePointContext, kind: SyscallKind) {
         SyscallKind::EpollWait | SyscallKind::EpollPwait | SyscallKind::EpollPwait2 => {
             let key = FdKey { tgid, fd: t.fd };
             // SAFETY: a map value read once, copied out.
-            if let Some(interest) = unsafe { EPOLL.get(&key) } {
+            if let Some(interest) = unsafe { EPOLL.get(key) } {
                 t.watched = interest.registered;
             }
             let maxevents = arg(ctx, 2) as i32;
@@ -276,7 +281,7 @@ fn on_exit(ctx: &TracePointContext, kind: SyscallKind) {
                     fd: t.fd,
                 };
                 // SAFETY: only tested for presence.
-                unsafe { SOCKET_FDS.get(&fd_key) }.is_some()
+                unsafe { SOCKET_FDS.get(fd_key) }.is_some()
             }
             _ => true,
         };
@@ -292,8 +297,13 @@ fn on_exit(ctx: &TracePointContext, kind: SyscallKind) {
             tgid: t.tgid,
             fd: ret as u32,
         };
-        if SOCKET_FDS.insert(&fd_key, &1, 0).is_err() {
-            bump(Stat::SocketMapFull);
+        if SOCKET_FDS.insert(fd_key, 1, 0).is_err() {
+            lost!(
+                Stat::SocketMapFull,
+                "socket map full: fd {} accepted by pid {} counts as non-socket payload",
+                fd_key.fd,
+                fd_key.tgid
+            );
         }
     }
 }
@@ -302,7 +312,7 @@ fn on_exit(ctx: &TracePointContext, kind: SyscallKind) {
 #[inline(always)]
 fn epoll_ctl_done(tgid: u32, epfd: u32, op: u32) {
     let key = FdKey { tgid, fd: epfd };
-    if let Some(p) = EPOLL.get_ptr_mut(&key) {
+    if let Some(p) = EPOLL.get_ptr_mut(key) {
         // SAFETY: a map value, valid for the program's run.
         let interest = unsafe { &mut *p };
         if op == EPOLL_CTL_ADD {
@@ -317,8 +327,13 @@ fn epoll_ctl_done(tgid: u32, epfd: u32, op: u32) {
             registered: 1,
             ..EpollInterest::default()
         };
-        if EPOLL.insert(&key, &fresh, 0).is_err() {
-            bump(Stat::EpollMapFull);
+        if EPOLL.insert(key, fresh, 0).is_err() {
+            lost!(
+                Stat::EpollMapFull,
+                "epoll map full: epoll fd {} of pid {} is not followed",
+                epfd,
+                tgid
+            );
         }
     }
 }
@@ -369,7 +384,7 @@ pub fn mux_in_close(ctx: TracePointContext) -> u32 {
         tgid,
         fd: arg(&ctx, 0) as u32,
     };
-    let _ = EPOLL.remove(&key);
-    let _ = SOCKET_FDS.remove(&key);
+    let _ = EPOLL.remove(key);
+    let _ = SOCKET_FDS.remove(key);
     0
 }

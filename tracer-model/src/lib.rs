@@ -1,7 +1,7 @@
 //! muxtrace's metrics model: two [`Snapshot`]s of what the probes
 //! aggregated in, [`Metrics`] out. Pure — no I/O, no clock — so every rate,
-//! ratio and percentile is unit-tested with hand-made snapshots. Definitions
-//! follow ../shared/DESIGN.md ("Metrics — definitions").
+//! ratio and percentile is unit-tested with hand-made snapshots. Each figure
+//! is defined, with its unit, in docs/json.md.
 //!
 //! A crate of its own so that whoever reads muxtrace's `--json` (xtask, the
 //! benches, the tests) deserializes the same [`Metrics`] types without

@@ -66,6 +66,11 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR", value_parser = crate::prometheus::parse_addr)]
     pub prometheus: Option<std::net::SocketAddr>,
 
+    /// Log more: what muxtrace does, and the first few events its probes
+    /// could not measure (with thread, syscall and address).
+    #[arg(short, long)]
+    pub verbose: bool,
+
     /// Start this command and trace it from its first syscall.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,

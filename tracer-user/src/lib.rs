@@ -6,6 +6,7 @@ mod collector;
 mod dashboard;
 pub mod error;
 mod json;
+mod kernel_log;
 mod preflight;
 mod probes;
 mod prometheus;

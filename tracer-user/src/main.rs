@@ -22,7 +22,7 @@ fn main() -> ExitCode {
             });
         }
     };
-    init_logging(cli.dashboard());
+    init_logging(cli.dashboard(), cli.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -37,10 +37,12 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr, except under the dashboard, which owns the terminal:
-/// then to muxtrace.log in the temporary directory.
-fn init_logging(dashboard: bool) {
+/// then to muxtrace.log in the temporary directory. `-v` shows info lines
+/// (the probes' own among them); RUST_LOG overrides both.
+fn init_logging(dashboard: bool, verbose: bool) {
+    let level = if verbose { "info" } else { "warn" };
     let mut builder =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"));
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level));
     builder.format_target(false).format_timestamp(None);
     if dashboard {
         let path = std::env::temp_dir().join("muxtrace.log");

@@ -19,6 +19,7 @@ use tracer_model::{MapDump, ProbeCost};
 
 use crate::{
     error::{Result, UserError},
+    kernel_log::KernelLog,
     tracefs,
     tracepoints::{attach_points, PROGRAM_PREFIX},
 };
@@ -34,10 +35,14 @@ pub struct ProbeConfig {
     pub comm: Option<String>,
     /// Size of the per-thread map.
     pub max_threads: u32,
+    /// What the programs log (`kernel_log::LEVEL_*`).
+    pub log_level: u8,
 }
 
 pub struct Probes {
     ebpf: Ebpf,
+    /// Taken by the session, which forwards the programs' log lines.
+    kernel_log: Option<KernelLog>,
     /// The kernel's BPF run-time accounting (BPF_ENABLE_STATS) costs two
     /// clock reads on every program run — measured here at ~10 % of a
     /// saturated server's throughput — so it is switched on only for short
@@ -86,8 +91,11 @@ impl Probes {
             .override_global(globals::WAKEUP_PID, &wakeup_pid, true)
             .override_global(globals::FORK_CHILD_PID, &fork_child, true)
             .override_global(globals::EXIT_GROUP_DEAD, &group_dead, true)
+            .override_global("AYA_LOG_LEVEL", &config.log_level, true)
             .map_max_entries(maps::THREADS, config.max_threads.max(1));
         let mut ebpf = loader.load(EBPF_OBJECT).map_err(|e| load_error(&e))?;
+        // Before the programs load: they refer to its map.
+        let kernel_log = KernelLog::init(&mut ebpf);
 
         // Can the kernel account our run time? Try once; sampling reopens it.
         let stats_available = aya::sys::enable_stats(aya::sys::Stats::RunTime).is_ok();
@@ -113,11 +121,17 @@ impl Probes {
         }
         Ok(Probes {
             ebpf,
+            kernel_log,
             stats_available,
             stats_fd: None,
             sample_started: None,
             sampled_ns: 0,
         })
+    }
+
+    /// The programs' log, for the session to forward.
+    pub fn take_kernel_log(&mut self) -> Option<KernelLog> {
+        self.kernel_log.take()
     }
 
     /// Starts tracing a process (all its threads).

@@ -207,9 +207,8 @@ pub fn render(metrics: &Metrics) -> String {
                     escape_label(&p.comm),
                     s.syscall
                 );
-                // Our log2 buckets, exactly: bucket b holds [2^(b-1), 2^b),
-                // so its upper edge is an `le` bound (values are integers, so
-                // `le = 2^b - 1` would be exact too; 2^b keeps edges round).
+                // Our log2 buckets, exactly: bucket b holds the integers
+                // 2^(b-1) ..= 2^b - 1, so `le = 2^b - 1` is its exact bound.
                 let last = hist.iter().rposition(|&n| n > 0).unwrap_or(0);
                 let mut cumulative = 0u64;
                 for (b, &n) in hist.iter().enumerate().take(last + 1) {

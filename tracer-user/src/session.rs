@@ -17,6 +17,7 @@ use crate::{
     collector::Collector,
     dashboard::{Action, Dashboard},
     error::{Result, UserError},
+    kernel_log::{self, KernelLog},
     preflight,
     probes::{ProbeConfig, Probes, LIVENESS_POLL},
     prometheus::Exporter,
@@ -74,12 +75,18 @@ pub async fn run(cli: Cli) -> Result<()> {
         follow: cli.follow,
         comm: cli.comm.clone(),
         max_threads: cli.max_threads,
+        log_level: match cli.verbose {
+            true => kernel_log::LEVEL_INFO,
+            false => kernel_log::LEVEL_OFF,
+        },
     };
     let exporter = match cli.prometheus {
         Some(addr) => Some(Exporter::bind(addr).await?),
         None => None,
     };
-    let mut collector = Collector::new(Probes::attach(&config, &root)?);
+    let mut probes = Probes::attach(&config, &root)?;
+    let kernel_log = probes.take_kernel_log();
+    let mut collector = Collector::new(probes);
 
     // The command is forked before anything else is traced, held before exec
     // until its pid is in the traced set: its first syscall is seen.
@@ -119,6 +126,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let summary = cli.summary || (!cli.json && dashboard.is_none());
     let mut session = Session {
         collector,
+        kernel_log,
         launched,
         sinks: Sinks::new(dashboard, cli.json, exporter, summary, cli.wide),
         signals,
@@ -147,6 +155,7 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 struct Session {
     collector: Collector,
+    kernel_log: Option<KernelLog>,
     launched: Option<Launched>,
     sinks: Sinks,
     signals: Signals,
@@ -195,6 +204,7 @@ impl Session {
                 _ = self.signals.terminate.recv() => break EndReason::Signal("SIGTERM"),
                 _ = self.signals.hangup.recv() => break EndReason::Signal("SIGHUP"),
                 _ = &mut duration_over => break EndReason::Duration,
+                _ = forward_kernel_log(self.kernel_log.as_mut()) => {}
                 _ = sleep_until_opt(sample_end) => {
                     self.collector.probes_mut().end_cost_sample();
                     sample_end = None;
@@ -229,6 +239,13 @@ impl Session {
         // Followed children may have appeared since the last poll.
         self.collector.discover()?;
         Ok((self.collector.collect()?, reason))
+    }
+}
+
+async fn forward_kernel_log(log: Option<&mut KernelLog>) {
+    match log {
+        Some(log) => log.forward().await,
+        None => std::future::pending().await,
     }
 }
 
