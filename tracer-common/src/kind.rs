@@ -53,8 +53,52 @@ impl SyscallKind {
         }
     }
 
-    /// The syscall's name, which is also the suffix of its
-    /// `syscalls:sys_enter_*`/`sys_exit_*` tracepoints.
+    /// The kind of x86_64 syscall `nr`, for the programs' dispatch at the
+    /// raw syscall tracepoints; `None` for the calls not measured.
+    #[inline(always)]
+    pub const fn from_nr(nr: i64) -> Option<SyscallKind> {
+        Some(match nr {
+            nr::SELECT => SyscallKind::Select,
+            nr::PSELECT6 => SyscallKind::Pselect6,
+            nr::POLL => SyscallKind::Poll,
+            nr::PPOLL => SyscallKind::Ppoll,
+            nr::EPOLL_WAIT => SyscallKind::EpollWait,
+            nr::EPOLL_PWAIT => SyscallKind::EpollPwait,
+            nr::EPOLL_PWAIT2 => SyscallKind::EpollPwait2,
+            nr::EPOLL_CTL => SyscallKind::EpollCtl,
+            nr::ACCEPT4 => SyscallKind::Accept4,
+            nr::RECVFROM => SyscallKind::Recvfrom,
+            nr::RECVMSG => SyscallKind::Recvmsg,
+            nr::READ => SyscallKind::Read,
+            nr::SENDTO => SyscallKind::Sendto,
+            nr::SENDMSG => SyscallKind::Sendmsg,
+            nr::WRITE => SyscallKind::Write,
+            _ => return None,
+        })
+    }
+
+    /// The x86_64 syscall number.
+    pub const fn nr(self) -> i64 {
+        match self {
+            SyscallKind::Select => nr::SELECT,
+            SyscallKind::Pselect6 => nr::PSELECT6,
+            SyscallKind::Poll => nr::POLL,
+            SyscallKind::Ppoll => nr::PPOLL,
+            SyscallKind::EpollWait => nr::EPOLL_WAIT,
+            SyscallKind::EpollPwait => nr::EPOLL_PWAIT,
+            SyscallKind::EpollPwait2 => nr::EPOLL_PWAIT2,
+            SyscallKind::EpollCtl => nr::EPOLL_CTL,
+            SyscallKind::Accept4 => nr::ACCEPT4,
+            SyscallKind::Recvfrom => nr::RECVFROM,
+            SyscallKind::Recvmsg => nr::RECVMSG,
+            SyscallKind::Read => nr::READ,
+            SyscallKind::Sendto => nr::SENDTO,
+            SyscallKind::Sendmsg => nr::SENDMSG,
+            SyscallKind::Write => nr::WRITE,
+        }
+    }
+
+    /// The syscall's name (as strace and the kernel's tracepoints spell it).
     pub const fn name(self) -> &'static str {
         match self {
             SyscallKind::Select => "select",
@@ -126,6 +170,28 @@ impl SyscallKind {
     }
 }
 
+/// x86_64 syscall numbers (the kernel's arch/x86/entry/syscalls/syscall_64.tbl)
+/// of the calls the programs dispatch on: the measured ones, and those that
+/// change what an fd means.
+pub mod nr {
+    pub const READ: i64 = 0;
+    pub const WRITE: i64 = 1;
+    pub const CLOSE: i64 = 3;
+    pub const POLL: i64 = 7;
+    pub const SELECT: i64 = 23;
+    pub const SENDTO: i64 = 44;
+    pub const RECVFROM: i64 = 45;
+    pub const SENDMSG: i64 = 46;
+    pub const RECVMSG: i64 = 47;
+    pub const EPOLL_WAIT: i64 = 232;
+    pub const EPOLL_CTL: i64 = 233;
+    pub const PSELECT6: i64 = 270;
+    pub const PPOLL: i64 = 271;
+    pub const EPOLL_PWAIT: i64 = 281;
+    pub const ACCEPT4: i64 = 288;
+    pub const EPOLL_PWAIT2: i64 = 441;
+}
+
 impl core::fmt::Display for SyscallKind {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.name())
@@ -173,7 +239,10 @@ mod tests {
             assert_eq!(kind as usize, i);
             assert_eq!(SyscallKind::from_u32(i as u32), Some(kind));
             assert_eq!(SyscallKind::from_name(kind.name()), Some(kind));
+            assert_eq!(SyscallKind::from_nr(kind.nr()), Some(kind));
         }
+        assert_eq!(SyscallKind::from_nr(nr::CLOSE), None);
+        assert_eq!(SyscallKind::from_nr(-1), None);
         assert_eq!(SyscallKind::from_u32(SYSCALL_KINDS as u32), None);
         assert_eq!(SyscallKind::from_name("getpid"), None);
     }

@@ -7,24 +7,12 @@ pub mod globals {
     pub const FOLLOW: &str = "FOLLOW";
     /// [u8; 16]: comm to match at exec and fork, all zero for none.
     pub const COMM: &str = "COMM";
-    /// u32: `sched:sched_switch` offset of `next_pid`.
-    pub const SWITCH_NEXT_PID: &str = "SWITCH_NEXT_PID";
-    /// u32: `sched:sched_wakeup` offset of `pid`.
-    pub const WAKEUP_PID: &str = "WAKEUP_PID";
-    /// u32: `sched:sched_process_fork` offset of `child_pid`.
-    pub const FORK_CHILD_PID: &str = "FORK_CHILD_PID";
-    /// u32: `sched:sched_process_exit` offset of `group_dead`, 0 when this
-    /// kernel has no such field.
-    pub const EXIT_GROUP_DEAD: &str = "EXIT_GROUP_DEAD";
+    /// u32: offset of `pid` (the thread id) in `struct task_struct`.
+    pub const TASK_PID: &str = "TASK_PID";
+    /// u32: offset of `tgid` (the process id) in `struct task_struct`.
+    pub const TASK_TGID: &str = "TASK_TGID";
     /// Every global, for the test that checks the object declares them all.
-    pub const ALL: [&str; 6] = [
-        FOLLOW,
-        COMM,
-        SWITCH_NEXT_PID,
-        WAKEUP_PID,
-        FORK_CHILD_PID,
-        EXIT_GROUP_DEAD,
-    ];
+    pub const ALL: [&str; 4] = [FOLLOW, COMM, TASK_PID, TASK_TGID];
 }
 
 /// Map names, shared so user space finds what the programs declare.

@@ -190,11 +190,8 @@ pub enum Stat {
     /// The socket map was full: an accepted socket's payload counts as
     /// non-socket payload.
     SocketMapFull = 7,
-    /// A tracepoint record field could not be read where its format file
-    /// said it was: that event (a context switch, a wakeup, a fork) is lost.
-    RecordReadFailed = 8,
 }
-pub const STAT_COUNT: u32 = 9;
+pub const STAT_COUNT: u32 = 8;
 
 impl Stat {
     pub const ALL: [Stat; STAT_COUNT as usize] = [
@@ -206,7 +203,6 @@ impl Stat {
         Stat::ExitWithoutEnter,
         Stat::SelectTruncated,
         Stat::SocketMapFull,
-        Stat::RecordReadFailed,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -219,7 +215,6 @@ impl Stat {
             Stat::ExitWithoutEnter => "exit_without_enter",
             Stat::SelectTruncated => "select_truncated",
             Stat::SocketMapFull => "socket_map_full",
-            Stat::RecordReadFailed => "record_read_failed",
         }
     }
 }

@@ -1,43 +1,50 @@
-//! Reading a syscall's arguments from its tracepoint record, and the user
+//! Reading a syscall's arguments from its saved registers, and the user
 //! memory they point at (fd sets, timeouts).
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user, bpf_probe_read_user_buf},
-    programs::TracePointContext,
-    EbpfContext,
+    programs::BtfTracePointContext,
 };
 use tracer_common::Stat;
 
-use crate::filter::lost;
+use crate::{filter::lost, maps::FD_SET_SCRATCH};
 
-/// Syscall tracepoint records: 8 bytes of common fields, the syscall number,
-/// then each argument in an 8-byte slot from offset 16; `sys_exit_*` has the
-/// return value at 16.
-#[inline(always)]
-pub fn arg(ctx: &TracePointContext, i: usize) -> u64 {
-    // SAFETY: i < 6 at every call site, so the load stays inside the record
-    // (the verifier checks the constant offset). A direct context load is
-    // cheaper than the bpf_probe_read helper.
-    unsafe { *(ctx.as_ptr() as *const u8).add(16 + 8 * i).cast::<u64>() }
-}
+/// A syscall's registers as the kernel saved them at entry: `struct pt_regs`
+/// on x86_64, whose layout is the ABI's. The raw syscall tracepoints hand
+/// the programs a pointer to it; BTF lets them load from it directly.
+#[derive(Clone, Copy)]
+pub struct Regs(*const u64);
 
-/// A field at an offset known only at load time: the verifier forbids context
-/// loads at a variable offset, so this goes through the probe-read helper.
-/// `None` (counted) when the record is not laid out as its format file said.
-#[inline(always)]
-pub fn field<T: Copy>(ctx: &TracePointContext, offset: u32) -> Option<T> {
-    // SAFETY: read_at checks the read with bpf_probe_read.
-    match unsafe { ctx.read_at::<T>(offset as usize) } {
-        Ok(v) => Some(v),
-        Err(_) => {
-            lost!(
-                Stat::RecordReadFailed,
-                "cannot read {} bytes at offset {} of a tracepoint record",
-                core::mem::size_of::<T>() as u32,
-                offset
-            );
-            None
-        }
+impl Regs {
+    #[inline(always)]
+    pub fn of(ctx: &BtfTracePointContext) -> Regs {
+        Regs(ctx.arg(0))
+    }
+
+    #[inline(always)]
+    fn word(&self, index: usize) -> u64 {
+        // SAFETY: `index` < 21 words of struct pt_regs; the verifier checks
+        // each load against the kernel's BTF for the type.
+        unsafe { core::ptr::read_volatile(self.0.add(index)) }
+    }
+
+    /// The `i`-th syscall argument (x86_64: di, si, dx, r10, r8, r9).
+    #[inline(always)]
+    pub fn arg(&self, i: usize) -> u64 {
+        self.word(match i {
+            0 => 14,
+            1 => 13,
+            2 => 12,
+            3 => 7,
+            4 => 9,
+            _ => 8,
+        })
+    }
+
+    /// The syscall number (`orig_ax`): at exit, which call is returning.
+    #[inline(always)]
+    pub fn nr(&self) -> i64 {
+        self.word(15) as i64
     }
 }
 
@@ -102,14 +109,19 @@ pub fn read_user_pair(ptr: u64) -> Option<[u64; 2]> {
     }
 }
 
-/// Popcount of one fd set's first `n` bits, read from user memory in one go.
-#[inline(always)]
+/// Popcount of one fd set's first `n` bits, read from user memory in one go
+/// into a per-CPU scratch buffer (a stack buffer would need zeroing).
+#[inline(never)]
 pub fn fd_set_popcount(ptr: u64, n: u64) -> u64 {
     if ptr == 0 || n == 0 {
         return 0;
     }
+    let Some(buf) = FD_SET_SCRATCH.get_ptr_mut(0) else {
+        return 0;
+    };
+    // SAFETY: a per-CPU map value: nothing else uses it while this runs.
+    let buf = unsafe { &mut *buf };
     let words = n.div_ceil(64);
-    let mut buf = [0u64; (FD_SETSIZE / 64) as usize];
     let bytes = (words * 8) as usize;
     // Bounded for the verifier: 8..=128 bytes.
     let bytes = if bytes > 128 { 128 } else { bytes };

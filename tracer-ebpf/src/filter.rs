@@ -3,7 +3,7 @@
 
 use tracer_common::{candidate_slot, Stat, StatsKey, SyscallStats, ThreadState};
 
-use crate::maps::{CANDIDATES, COUNTERS, STATS, THREADS, TRACED, ZERO_STATS};
+use crate::maps::{CANDIDATES, COUNTERS, STATS, THREADS, TRACED, ZERO_STATS, ZERO_THREAD};
 
 /// How many of each loss are logged per CPU: the first few say where it
 /// happens (tid, syscall, address), the counter says how often.
@@ -73,10 +73,11 @@ pub fn thread_slot(tid: u32, tgid: u32) -> Option<&'static mut ThreadState> {
     if !is_traced(tgid) {
         return None;
     }
-    let mut fresh = ThreadState::ZERO;
-    fresh.tgid = tgid;
+    let zero = ZERO_THREAD.get_ptr(0)?;
+    // SAFETY: ZERO_THREAD is never written: a valid, zeroed value.
+    let zero = unsafe { &*zero };
     mark_candidate(tid);
-    if THREADS.insert(tid, fresh, 0).is_err() {
+    if THREADS.insert(tid, zero, 0).is_err() {
         lost!(
             Stat::ThreadMapFull,
             "thread map full: tid {} of pid {} is not measured (raise --max-threads)",
@@ -86,7 +87,9 @@ pub fn thread_slot(tid: u32, tgid: u32) -> Option<&'static mut ThreadState> {
         return None;
     }
     // SAFETY: as above.
-    THREADS.get_ptr_mut(tid).map(|p| unsafe { &mut *p })
+    let t = THREADS.get_ptr_mut(tid).map(|p| unsafe { &mut *p })?;
+    t.tgid = tgid;
+    Some(t)
 }
 
 /// The thread's slot if it has one (the hot path of exits and the scheduler).

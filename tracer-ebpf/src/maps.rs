@@ -50,21 +50,26 @@ pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT
 #[map]
 pub static ZERO_STATS: PerCpuArray<SyscallStats> = PerCpuArray::with_max_entries(1, 0);
 
-// Globals set by user space at load time (see tracer_common::globals). The
-// defaults are this kernel's offsets; user space always sets them.
+/// Never written: the zeroed source for a new thread slot (zeroing one on
+/// the stack is a loop the verifier walks byte by byte).
+#[map]
+pub static ZERO_THREAD: PerCpuArray<ThreadState> = PerCpuArray::with_max_entries(1, 0);
+
+/// Where a select fd set is read from user memory, per CPU.
+#[map]
+pub static FD_SET_SCRATCH: PerCpuArray<[u64; 16]> = PerCpuArray::with_max_entries(1, 0);
+
+// Globals set by user space at load time (see tracer_common::globals).
 
 #[no_mangle]
 static FOLLOW: u32 = 0;
 #[no_mangle]
 static COMM: [u8; 16] = [0; 16];
+/// `task_struct.pid` and `task_struct.tgid`, from the kernel's BTF.
 #[no_mangle]
-static SWITCH_NEXT_PID: u32 = 56;
+static TASK_PID: u32 = 0;
 #[no_mangle]
-static WAKEUP_PID: u32 = 24;
-#[no_mangle]
-static FORK_CHILD_PID: u32 = 20;
-#[no_mangle]
-static EXIT_GROUP_DEAD: u32 = 32;
+static TASK_TGID: u32 = 0;
 
 #[inline(always)]
 fn global<T: Copy>(g: &T) -> T {
@@ -86,22 +91,11 @@ pub fn comm() -> [u8; 16] {
 }
 
 #[inline(always)]
-pub fn switch_next_pid_offset() -> u32 {
-    global(&SWITCH_NEXT_PID)
+pub fn task_pid_offset() -> u32 {
+    global(&TASK_PID)
 }
 
 #[inline(always)]
-pub fn wakeup_pid_offset() -> u32 {
-    global(&WAKEUP_PID)
-}
-
-#[inline(always)]
-pub fn fork_child_pid_offset() -> u32 {
-    global(&FORK_CHILD_PID)
-}
-
-/// 0 when this kernel's `sched_process_exit` has no `group_dead` field.
-#[inline(always)]
-pub fn exit_group_dead_offset() -> u32 {
-    global(&EXIT_GROUP_DEAD)
+pub fn task_tgid_offset() -> u32 {
+    global(&TASK_TGID)
 }

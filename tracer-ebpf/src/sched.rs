@@ -1,30 +1,61 @@
-//! The scheduler programs: off-CPU time and wakeups inside a call, and the
-//! traced set kept up to date as processes fork, exec and exit.
+//! The scheduler programs, on BTF-typed tracepoints: off-CPU time and
+//! wakeups inside a call, and the traced set kept up to date as processes
+//! fork, exec and exit. Task fields are read directly at the offsets user
+//! space found in the kernel's BTF.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
-    macros::tracepoint,
-    programs::TracePointContext,
+    macros::btf_tracepoint,
+    programs::BtfTracePointContext,
 };
 use tracer_common::{traced, FdKey, Stat, StatsKey, SyscallKind};
 
 use crate::{
-    args::field,
     filter::{existing_thread_slot, is_traced, lost, mark_candidate, maybe_traced, stats_slot},
     maps::{self, EPOLL, THREADS, TRACED},
 };
+
+/// A `struct task_struct *` handed to a program by the kernel.
+struct Task(*const u8);
+
+impl Task {
+    #[inline(always)]
+    fn arg(ctx: &BtfTracePointContext, n: usize) -> Task {
+        Task(ctx.arg(n))
+    }
+
+    #[inline(always)]
+    fn field_u32(&self, offset: u32) -> u32 {
+        // SAFETY: the offset is a 4-byte member of task_struct read from the
+        // kernel's BTF; the verifier checks the load against that BTF.
+        unsafe { core::ptr::read_volatile(self.0.add(offset as usize).cast::<u32>()) }
+    }
+
+    /// The task's id: a thread id (`pid` in the kernel's words).
+    #[inline(always)]
+    fn tid(&self) -> u32 {
+        self.field_u32(maps::task_pid_offset())
+    }
+
+    /// The process the task belongs to (`tgid`).
+    #[inline(always)]
+    fn tgid(&self) -> u32 {
+        self.field_u32(maps::task_tgid_offset())
+    }
+}
 
 /// Two threads woken from the same epoll fd within this window count as a
 /// thundering herd: they were woken by the same readiness change.
 const HERD_WINDOW_NS: u64 = 50_000;
 
 /// Off-CPU time inside a call: switched out → switched back in.
-#[tracepoint]
-pub fn mux_sched_switch(ctx: TracePointContext) -> u32 {
+/// `sched_switch(preempt, prev, next, prev_state)`.
+#[btf_tracepoint(function = "sched_switch")]
+pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
     // The tracepoint fires before the switch: the current task is `prev`.
     let prev = bpf_get_current_pid_tgid() as u32;
     let next_is_candidate = {
-        let next = field::<u32>(&ctx, maps::switch_next_pid_offset()).unwrap_or(0);
+        let next = Task::arg(&ctx, 2).tid();
         (next != 0 && maybe_traced(next)).then_some(next)
     };
     if !maybe_traced(prev) && next_is_candidate.is_none() {
@@ -50,11 +81,10 @@ pub fn mux_sched_switch(ctx: TracePointContext) -> u32 {
 
 /// Scheduler wakeups of a thread blocked in a call, and thundering herds on
 /// a shared epoll fd.
-#[tracepoint]
-pub fn mux_sched_wakeup(ctx: TracePointContext) -> u32 {
-    let Some(tid) = field::<u32>(&ctx, maps::wakeup_pid_offset()) else {
-        return 0;
-    };
+/// `sched_wakeup(p)`.
+#[btf_tracepoint(function = "sched_wakeup")]
+pub fn mux_sched_wakeup(ctx: BtfTracePointContext) -> i32 {
+    let tid = Task::arg(&ctx, 0).tid();
     if !maybe_traced(tid) {
         return 0;
     }
@@ -92,9 +122,16 @@ pub fn mux_sched_wakeup(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// `--follow` children and `--comm` matches join the traced set at fork.
-#[tracepoint]
-pub fn mux_sched_fork(ctx: TracePointContext) -> u32 {
+/// `--follow` children and `--comm` matches join the traced set at fork:
+/// `sched_process_fork(parent, child)`, in the parent.
+#[btf_tracepoint(function = "sched_process_fork")]
+pub fn mux_sched_fork(ctx: BtfTracePointContext) -> i32 {
+    let child_task = Task::arg(&ctx, 1);
+    let child = child_task.tid();
+    // A new thread joins its traced process through the process's tgid.
+    if child_task.tgid() != child {
+        return 0;
+    }
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     let flag = if maps::follow() && maybe_traced(tgid) && is_traced(tgid) {
         traced::FOLLOWED
@@ -103,11 +140,6 @@ pub fn mux_sched_fork(ctx: TracePointContext) -> u32 {
     } else {
         return 0;
     };
-    let Some(child) = field::<u32>(&ctx, maps::fork_child_pid_offset()) else {
-        return 0;
-    };
-    // A new thread also passes here with its tid as `child`; that entry never
-    // matches a tgid while the thread lives and is removed when it exits.
     mark_candidate(child);
     if TRACED.insert(child, flag, 1).is_err() && !is_traced(child) {
         lost!(
@@ -120,9 +152,10 @@ pub fn mux_sched_fork(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// `--comm` matches join the traced set when they exec.
-#[tracepoint]
-pub fn mux_sched_exec(_ctx: TracePointContext) -> u32 {
+/// `--comm` matches join the traced set when they exec:
+/// `sched_process_exec(p, old_pid, bprm)`, in the new program.
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn mux_sched_exec(_ctx: BtfTracePointContext) -> i32 {
     if comm_matches() {
         let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
         mark_candidate(tgid);
@@ -138,9 +171,10 @@ pub fn mux_sched_exec(_ctx: TracePointContext) -> u32 {
 }
 
 /// A thread's slot goes when it exits; a process leaves the traced set when
-/// its last thread exits, so a reused pid is never taken for it.
-#[tracepoint]
-pub fn mux_sched_exit(ctx: TracePointContext) -> u32 {
+/// its last thread exits, so a reused pid is never taken for it:
+/// `sched_process_exit(p, group_dead)`, in the exiting thread.
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn mux_sched_exit(ctx: BtfTracePointContext) -> i32 {
     let id = bpf_get_current_pid_tgid();
     let tid = id as u32;
     let tgid = (id >> 32) as u32;
@@ -151,15 +185,7 @@ pub fn mux_sched_exit(ctx: TracePointContext) -> u32 {
     if THREADS.get_ptr(tid).is_some() {
         let _ = THREADS.remove(tid);
     }
-    if tid != tgid && is_traced(tid) {
-        let _ = TRACED.remove(tid);
-    }
-    let offset = maps::exit_group_dead_offset();
-    let group_dead = if offset == 0 {
-        tid == tgid
-    } else {
-        field::<u8>(&ctx, offset).unwrap_or(1) != 0
-    };
+    let group_dead = ctx.arg::<u64>(1) & 0xff != 0;
     if group_dead && is_traced(tgid) {
         let _ = TRACED.remove(tgid);
     }

@@ -1,16 +1,22 @@
-//! The syscall programs: on enter, the call's arguments decoded into the
-//! thread's slot; on exit, the call folded into its process's aggregate.
-//! Also `close`, which ends what an fd meant.
+//! The syscall programs, on the raw syscall tracepoints (BTF-typed): on
+//! enter, a measured call's arguments decoded into the thread's slot; on
+//! exit, the call folded into its process's aggregate. Also `close`, which
+//! ends what an fd meant.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
-    macros::tracepoint,
-    programs::TracePointContext,
+    macros::btf_tracepoint,
+    programs::BtfTracePointContext,
 };
-use tracer_common::{log2_bucket, EpollInterest, ErrnoClass, FdKey, Stat, StatsKey, SyscallKind};
+use tracer_common::{
+    kind::nr, log2_bucket, EpollInterest, ErrnoClass, FdKey, Stat, StatsKey, SyscallKind,
+    SyscallStats, ThreadState,
+};
 
 use crate::{
-    args::{arg, fd_set_popcount, read_timeout_us, read_user_pair, FD_SETSIZE, INFINITE},
+    args::{
+        current_tid, fd_set_popcount, read_timeout_us, read_user_pair, Regs, FD_SETSIZE, INFINITE,
+    },
     filter::{bump, existing_thread_slot, is_traced, lost, maybe_traced, stats_slot, thread_slot},
     maps::{EPOLL, SOCKET_FDS},
 };
@@ -25,8 +31,10 @@ const REVENTS: u64 = 2;
 const EPOLL_CTL_ADD: u32 = 1;
 const EPOLL_CTL_DEL: u32 = 2;
 
-#[inline(always)]
-fn on_enter(ctx: &TracePointContext, kind: SyscallKind) {
+/// A measured call starts: its arguments decoded into the thread's slot.
+/// One subprogram for every kind, so the verifier checks it once.
+#[inline(never)]
+fn on_enter(regs: Regs, kind: SyscallKind) {
     let id = bpf_get_current_pid_tgid();
     let tgid = (id >> 32) as u32;
     if !maybe_traced(tgid) {
@@ -44,111 +52,18 @@ fn on_enter(ctx: &TracePointContext, kind: SyscallKind) {
     t.bookkeeping_in = 0;
     t.bookkeeping_out_fixed = 0;
     t.timeout_us = INFINITE;
-    t.fd = arg(ctx, 0) as u32;
-
+    t.fd = regs.arg(0) as u32;
     match kind {
-        SyscallKind::Select | SyscallKind::Pselect6 => {
-            // `int n`: the kernel rejects a negative one.
-            let n_arg = arg(ctx, 0) as i32;
-            let mut n = if n_arg < 0 { 0 } else { n_arg as u64 };
-            if n > FD_SETSIZE {
-                lost!(
-                    Stat::SelectTruncated,
-                    "select n = {} > 1024: fds past 1023 not counted (tid {})",
-                    n,
-                    id as u32
-                );
-                n = FD_SETSIZE;
-            }
-            let set_bytes = n.div_ceil(64) * 8;
-            let mut watched = 0;
-            let mut sets = 0;
-            let mut i = 1;
-            while i <= 3 {
-                let p = arg(ctx, i);
-                if p != 0 {
-                    sets += 1;
-                    watched += fd_set_popcount(p, n);
-                }
-                i += 1;
-            }
-            t.watched = watched;
-            t.size_arg = if n_arg < 0 { 0 } else { n_arg as u64 };
-            t.bookkeeping_in = sets * set_bytes;
-            t.bookkeeping_out_fixed = sets * set_bytes;
-            let tp = arg(ctx, 4);
-            if kind == SyscallKind::Select {
-                t.timeout_us = read_timeout_us(tp, 1000).unwrap_or(INFINITE);
-            } else {
-                t.timeout_us = read_timeout_us(tp, 1).unwrap_or(INFINITE);
-                // pselect6's sixth argument points at {sigset_t *ss; size_t len}.
-                let sig = arg(ctx, 5);
-                if sig != 0 {
-                    t.bookkeeping_in += 16;
-                    if let Some([ss, len]) = read_user_pair(sig) {
-                        if ss != 0 {
-                            t.bookkeeping_in += len;
-                        }
-                    }
-                }
-            }
-            if tp != 0 {
-                t.bookkeeping_in += TIME_STRUCT;
-                t.bookkeeping_out_fixed += TIME_STRUCT;
-            }
-        }
-        SyscallKind::Poll | SyscallKind::Ppoll => {
-            // `unsigned int nfds`: the upper half of the register is ignored.
-            let nfds = arg(ctx, 1) as u32 as u64;
-            t.watched = nfds;
-            t.size_arg = nfds;
-            t.bookkeeping_in = POLLFD * nfds;
-            t.bookkeeping_out_fixed = REVENTS * nfds;
-            if kind == SyscallKind::Poll {
-                let ms = arg(ctx, 2) as i32;
-                if ms >= 0 {
-                    t.timeout_us = ms as u64 * 1000;
-                }
-            } else {
-                let tp = arg(ctx, 2);
-                t.timeout_us = read_timeout_us(tp, 1).unwrap_or(INFINITE);
-                if tp != 0 {
-                    t.bookkeeping_in += TIME_STRUCT;
-                    t.bookkeeping_out_fixed += TIME_STRUCT;
-                }
-                if arg(ctx, 3) != 0 {
-                    t.bookkeeping_in += arg(ctx, 4);
-                }
-            }
-        }
+        SyscallKind::Select => decode_select(regs, t, false),
+        SyscallKind::Pselect6 => decode_select(regs, t, true),
+        SyscallKind::Poll | SyscallKind::Ppoll => decode_poll(regs, t, kind == SyscallKind::Ppoll),
         SyscallKind::EpollWait | SyscallKind::EpollPwait | SyscallKind::EpollPwait2 => {
-            let key = FdKey { tgid, fd: t.fd };
-            // SAFETY: a map value read once, copied out.
-            if let Some(interest) = unsafe { EPOLL.get(key) } {
-                t.watched = interest.registered;
-            }
-            let maxevents = arg(ctx, 2) as i32;
-            t.size_arg = if maxevents < 0 { 0 } else { maxevents as u64 };
-            if kind == SyscallKind::EpollPwait2 {
-                let tp = arg(ctx, 3);
-                t.timeout_us = read_timeout_us(tp, 1).unwrap_or(INFINITE);
-                if tp != 0 {
-                    t.bookkeeping_in += TIME_STRUCT;
-                }
-            } else {
-                let ms = arg(ctx, 3) as i32;
-                if ms >= 0 {
-                    t.timeout_us = ms as u64 * 1000;
-                }
-            }
-            if kind != SyscallKind::EpollWait && arg(ctx, 4) != 0 {
-                t.bookkeeping_in += arg(ctx, 5);
-            }
+            decode_epoll_wait(regs, t, tgid, kind as u32)
         }
         SyscallKind::EpollCtl => {
-            let op = arg(ctx, 1) as u32;
+            let op = regs.arg(1) as u32;
             t.ctl_op = op;
-            t.ctl_target_fd = arg(ctx, 2) as u32;
+            t.ctl_target_fd = regs.arg(2) as u32;
             if op != EPOLL_CTL_DEL {
                 t.bookkeeping_in = EPOLL_EVENT;
             }
@@ -160,8 +75,117 @@ fn on_enter(ctx: &TracePointContext, kind: SyscallKind) {
     t.enter_ns = unsafe { bpf_ktime_get_ns() };
 }
 
-#[inline(always)]
-fn on_exit(ctx: &TracePointContext, kind: SyscallKind) {
+/// select(n, readfds, writefds, exceptfds, timeval) and
+/// pselect6(n, readfds, writefds, exceptfds, timespec, {sigmask, size}).
+#[inline(never)]
+fn decode_select(regs: Regs, t: &mut ThreadState, pselect: bool) {
+    // `int n`: the kernel rejects a negative one.
+    let n_arg = regs.arg(0) as i32;
+    let mut n = if n_arg < 0 { 0 } else { n_arg as u64 };
+    if n > FD_SETSIZE {
+        lost!(
+            Stat::SelectTruncated,
+            "select n = {} > 1024: fds past 1023 not counted (tid {})",
+            n,
+            current_tid()
+        );
+        n = FD_SETSIZE;
+    }
+    let set_bytes = n.div_ceil(64) * 8;
+    let mut watched = 0;
+    let mut sets = 0;
+    for i in 1..=3 {
+        let p = regs.arg(i);
+        if p != 0 {
+            sets += 1;
+            watched += fd_set_popcount(p, n);
+        }
+    }
+    t.watched = watched;
+    t.size_arg = if n_arg < 0 { 0 } else { n_arg as u64 };
+    t.bookkeeping_in = sets * set_bytes;
+    t.bookkeeping_out_fixed = sets * set_bytes;
+    let tp = regs.arg(4);
+    if !pselect {
+        t.timeout_us = read_timeout_us(tp, 1000).unwrap_or(INFINITE);
+    } else {
+        t.timeout_us = read_timeout_us(tp, 1).unwrap_or(INFINITE);
+        // pselect6's sixth argument points at {sigset_t *ss; size_t len}.
+        let sig = regs.arg(5);
+        if sig != 0 {
+            t.bookkeeping_in += 16;
+            if let Some([ss, len]) = read_user_pair(sig) {
+                if ss != 0 {
+                    t.bookkeeping_in += len;
+                }
+            }
+        }
+    }
+    if tp != 0 {
+        t.bookkeeping_in += TIME_STRUCT;
+        t.bookkeeping_out_fixed += TIME_STRUCT;
+    }
+}
+
+/// poll(fds, nfds, timeout_ms) and ppoll(fds, nfds, timespec, sigmask, size).
+#[inline(never)]
+fn decode_poll(regs: Regs, t: &mut ThreadState, ppoll: bool) {
+    // `unsigned int nfds`: the upper half of the register is ignored.
+    let nfds = regs.arg(1) as u32 as u64;
+    t.watched = nfds;
+    t.size_arg = nfds;
+    t.bookkeeping_in = POLLFD * nfds;
+    t.bookkeeping_out_fixed = REVENTS * nfds;
+    if !ppoll {
+        let ms = regs.arg(2) as i32;
+        if ms >= 0 {
+            t.timeout_us = ms as u64 * 1000;
+        }
+    } else {
+        let tp = regs.arg(2);
+        t.timeout_us = read_timeout_us(tp, 1).unwrap_or(INFINITE);
+        if tp != 0 {
+            t.bookkeeping_in += TIME_STRUCT;
+            t.bookkeeping_out_fixed += TIME_STRUCT;
+        }
+        if regs.arg(3) != 0 {
+            t.bookkeeping_in += regs.arg(4);
+        }
+    }
+}
+
+/// epoll_wait(epfd, events, maxevents, timeout_ms), epoll_pwait (+ sigmask,
+/// size) and epoll_pwait2 (timespec instead of ms).
+#[inline(never)]
+fn decode_epoll_wait(regs: Regs, t: &mut ThreadState, tgid: u32, kind: u32) {
+    let key = FdKey { tgid, fd: t.fd };
+    // SAFETY: a map value read once, copied out.
+    if let Some(interest) = unsafe { EPOLL.get(key) } {
+        t.watched = interest.registered;
+    }
+    let maxevents = regs.arg(2) as i32;
+    t.size_arg = if maxevents < 0 { 0 } else { maxevents as u64 };
+    if kind == SyscallKind::EpollPwait2 as u32 {
+        let tp = regs.arg(3);
+        t.timeout_us = read_timeout_us(tp, 1).unwrap_or(INFINITE);
+        if tp != 0 {
+            t.bookkeeping_in += TIME_STRUCT;
+        }
+    } else {
+        let ms = regs.arg(3) as i32;
+        if ms >= 0 {
+            t.timeout_us = ms as u64 * 1000;
+        }
+    }
+    if kind != SyscallKind::EpollWait as u32 && regs.arg(4) != 0 {
+        t.bookkeeping_in += regs.arg(5);
+    }
+}
+
+/// A measured call returns: folded into its process's aggregate. One
+/// subprogram for every kind, so the verifier checks it once.
+#[inline(never)]
+fn on_exit(ret: i64, kind: SyscallKind) {
     let tid = bpf_get_current_pid_tgid() as u32;
     // A thread with a slot is always a candidate.
     if !maybe_traced(tid) {
@@ -182,7 +206,6 @@ fn on_exit(ctx: &TracePointContext, kind: SyscallKind) {
         return;
     }
     t.in_call = 0;
-    let ret = arg(ctx, 0) as i64;
     let wall = now.saturating_sub(t.enter_ns);
     let off = if t.off_cpu_ns > wall {
         wall
@@ -226,43 +249,7 @@ fn on_exit(ctx: &TracePointContext, kind: SyscallKind) {
         t.wait_calls += 1;
     }
     if kind.is_wait() && !refused {
-        s.watched += t.watched;
-        s.size_arg += t.size_arg;
-        s.hist_watched[log2_bucket(t.watched)] += 1;
-        s.bookkeeping_in += t.bookkeeping_in;
-        if t.timeout_us == INFINITE {
-            s.infinite_timeouts += 1;
-        } else {
-            if t.timeout_us == 0 {
-                s.zero_timeouts += 1;
-            }
-            s.hist_timeout_us[log2_bucket(t.timeout_us)] += 1;
-        }
-        let ready = if ret > 0 { ret as u64 } else { 0 };
-        if ret >= 0 {
-            s.hist_ready[log2_bucket(ready)] += 1;
-        }
-        if ret > 0 {
-            s.ready += ready;
-            s.useful_wakeups += 1;
-            t.wakeups += 1;
-            t.pending_ready = 1;
-        } else if ret == 0 {
-            s.timeouts += 1;
-        }
-        if kind.is_epoll_wait() {
-            s.scanned += ready;
-            s.bookkeeping_out += EPOLL_EVENT * ready;
-        } else {
-            s.scanned += t.watched;
-            // select writes its sets back on success; poll writes revents
-            // back even when interrupted.
-            let copied_back =
-                ret >= 0 || (kind.is_poll() && matches!(ErrnoClass::of(errno), ErrnoClass::Eintr));
-            if copied_back {
-                s.bookkeeping_out += t.bookkeeping_out_fixed;
-            }
-        }
+        fold_wait(s, t, ret, kind);
     } else if kind == SyscallKind::EpollCtl {
         s.bookkeeping_in += t.bookkeeping_in;
         if ret == 0 {
@@ -308,6 +295,49 @@ fn on_exit(ctx: &TracePointContext, kind: SyscallKind) {
     }
 }
 
+/// What a wait call watched, found ready and copied, once it returned.
+#[inline(never)]
+fn fold_wait(s: &mut SyscallStats, t: &mut ThreadState, ret: i64, kind: SyscallKind) {
+    let errno = if ret < 0 { (-ret) as u64 } else { 0 };
+    s.watched += t.watched;
+    s.size_arg += t.size_arg;
+    s.hist_watched[log2_bucket(t.watched)] += 1;
+    s.bookkeeping_in += t.bookkeeping_in;
+    if t.timeout_us == INFINITE {
+        s.infinite_timeouts += 1;
+    } else {
+        if t.timeout_us == 0 {
+            s.zero_timeouts += 1;
+        }
+        s.hist_timeout_us[log2_bucket(t.timeout_us)] += 1;
+    }
+    let ready = if ret > 0 { ret as u64 } else { 0 };
+    if ret >= 0 {
+        s.hist_ready[log2_bucket(ready)] += 1;
+    }
+    if ret > 0 {
+        s.ready += ready;
+        s.useful_wakeups += 1;
+        t.wakeups += 1;
+        t.pending_ready = 1;
+    } else if ret == 0 {
+        s.timeouts += 1;
+    }
+    if kind.is_epoll_wait() {
+        s.scanned += ready;
+        s.bookkeeping_out += EPOLL_EVENT * ready;
+    } else {
+        s.scanned += t.watched;
+        // select writes its sets back on success; poll writes revents
+        // back even when interrupted.
+        let copied_back =
+            ret >= 0 || (kind.is_poll() && matches!(ErrnoClass::of(errno), ErrnoClass::Eintr));
+        if copied_back {
+            s.bookkeeping_out += t.bookkeeping_out_fixed;
+        }
+    }
+}
+
 /// Keep the interest-set size of (tgid, epfd) after a successful epoll_ctl.
 #[inline(always)]
 fn epoll_ctl_done(tgid: u32, epfd: u32, op: u32) {
@@ -338,53 +368,38 @@ fn epoll_ctl_done(tgid: u32, epfd: u32, op: u32) {
     }
 }
 
-macro_rules! syscall_probes {
-    ($($kind:ident: $enter:ident, $exit:ident;)*) => {$(
-        #[tracepoint]
-        pub fn $enter(ctx: TracePointContext) -> u32 {
-            on_enter(&ctx, SyscallKind::$kind);
-            0
-        }
-        #[tracepoint]
-        pub fn $exit(ctx: TracePointContext) -> u32 {
-            on_exit(&ctx, SyscallKind::$kind);
-            0
-        }
-    )*};
+/// Every syscall on the machine passes here: the dispatch on its number
+/// returns at once for the calls muxtrace does not measure.
+#[btf_tracepoint(function = "sys_enter")]
+pub fn mux_sys_enter(ctx: BtfTracePointContext) -> i32 {
+    let nr: i64 = ctx.arg(1);
+    if let Some(kind) = SyscallKind::from_nr(nr) {
+        on_enter(Regs::of(&ctx), kind);
+    } else if nr == nr::CLOSE {
+        on_close(Regs::of(&ctx));
+    }
+    0
 }
 
-// Program names are `mux_` + in/out + the syscall: user space attaches each to
-// `syscalls:sys_{enter,exit}_<name>` and recognises its own programs by the prefix.
-syscall_probes! {
-    Select: mux_in_select, mux_out_select;
-    Pselect6: mux_in_pselect6, mux_out_pselect6;
-    Poll: mux_in_poll, mux_out_poll;
-    Ppoll: mux_in_ppoll, mux_out_ppoll;
-    EpollWait: mux_in_epoll_wait, mux_out_epoll_wait;
-    EpollPwait: mux_in_epoll_pwait, mux_out_epoll_pwait;
-    EpollPwait2: mux_in_epoll_pwait2, mux_out_epoll_pwait2;
-    EpollCtl: mux_in_epoll_ctl, mux_out_epoll_ctl;
-    Accept4: mux_in_accept4, mux_out_accept4;
-    Recvfrom: mux_in_recvfrom, mux_out_recvfrom;
-    Recvmsg: mux_in_recvmsg, mux_out_recvmsg;
-    Read: mux_in_read, mux_out_read;
-    Sendto: mux_in_sendto, mux_out_sendto;
-    Sendmsg: mux_in_sendmsg, mux_out_sendmsg;
-    Write: mux_in_write, mux_out_write;
+#[btf_tracepoint(function = "sys_exit")]
+pub fn mux_sys_exit(ctx: BtfTracePointContext) -> i32 {
+    if let Some(kind) = SyscallKind::from_nr(Regs::of(&ctx).nr()) {
+        on_exit(ctx.arg(1), kind);
+    }
+    0
 }
 
 /// `close` of an epoll fd drops its interest set; of a socket, its class.
-#[tracepoint]
-pub fn mux_in_close(ctx: TracePointContext) -> u32 {
+#[inline(always)]
+fn on_close(regs: Regs) {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     if !maybe_traced(tgid) || !is_traced(tgid) {
-        return 0;
+        return;
     }
     let key = FdKey {
         tgid,
-        fd: arg(&ctx, 0) as u32,
+        fd: regs.arg(0) as u32,
     };
     let _ = EPOLL.remove(key);
     let _ = SOCKET_FDS.remove(key);
-    0
 }

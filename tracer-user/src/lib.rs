@@ -1,6 +1,7 @@
 //! muxtrace's user space: the CLI, the preflight checks, loading and
 //! attaching the probes, reading their maps into metrics (the model itself is
 //! the `tracer-model` crate), and the sinks.
+mod btf;
 pub mod cli;
 mod collector;
 mod dashboard;
@@ -14,7 +15,6 @@ pub mod session;
 mod sinks;
 mod summary;
 mod targets;
-mod tracefs;
 pub mod tracepoints;
 
 pub use probes::loaded_program_ids;

@@ -1,23 +1,12 @@
-//! Before loading anything: may this process load eBPF programs, is tracefs
-//! there, does the kernel have every tracepoint muxtrace attaches to. A
-//! missing piece is one sentence naming it, not a load or attach error.
-
-use std::{
-    ffi::CString,
-    path::{Path, PathBuf},
-};
+//! Before loading anything: may this process load eBPF programs, does the
+//! kernel have every tracepoint muxtrace attaches to. A missing piece is one
+//! sentence naming it, not a load or attach error.
 
 use crate::{
+    btf::KernelBtf,
     error::{Result, UserError},
-    tracepoints::attach_points,
+    tracepoints::ATTACH_POINTS,
 };
-
-/// Overrides where tracefs is looked for. For unusual mounts, and for tests
-/// that need a tracefs with a tracepoint missing.
-pub const TRACEFS_ENV: &str = "MUXTRACE_TRACEFS";
-
-const DEFAULT_MOUNT: &str = "/sys/kernel/tracing";
-const DEBUGFS_MOUNT: &str = "/sys/kernel/debug/tracing";
 
 pub fn check_privileges() -> Result<()> {
     // SAFETY: geteuid has no preconditions.
@@ -44,81 +33,18 @@ pub fn check_privileges() -> Result<()> {
     .hint("run it with sudo: sudo -E muxtrace ..."))
 }
 
-/// The tracefs root (the directory holding `events/`).
-pub fn locate_tracefs() -> Result<PathBuf> {
-    if let Some(root) = std::env::var_os(TRACEFS_ENV) {
-        let root = PathBuf::from(root);
-        if root.join("events").is_dir() {
-            return Ok(root);
-        }
-        return Err(UserError::runtime(format!(
-            "tracefs is not mounted at {} ({TRACEFS_ENV})",
-            root.display()
-        ))
-        .hint(format!(
-            "mount it with: mount -t tracefs tracefs {}",
-            root.display()
-        )));
-    }
-    for root in [DEFAULT_MOUNT, DEBUGFS_MOUNT] {
-        if Path::new(root).join("events").is_dir() {
-            return Ok(PathBuf::from(root));
-        }
-    }
-    // Root can mount it; that is what a user would do by hand anyway.
-    if mount_tracefs(DEFAULT_MOUNT) && Path::new(DEFAULT_MOUNT).join("events").is_dir() {
-        log::info!("mounted tracefs at {DEFAULT_MOUNT}");
-        return Ok(PathBuf::from(DEFAULT_MOUNT));
-    }
-    Err(
-        UserError::runtime(format!("tracefs is not mounted at {DEFAULT_MOUNT}")).hint(format!(
-            "mount it with: sudo mount -t tracefs tracefs {DEFAULT_MOUNT}"
-        )),
-    )
-}
-
-fn mount_tracefs(target: &str) -> bool {
-    let (Ok(src), Ok(dst), Ok(fstype)) = (
-        CString::new("tracefs"),
-        CString::new(target),
-        CString::new("tracefs"),
-    ) else {
-        return false;
-    };
-    // SAFETY: all pointers are valid NUL-terminated strings; data is NULL.
-    let rc = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            dst.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    rc == 0
-}
-
 /// Fails with the first missing tracepoint, named, with why muxtrace needs it.
-pub fn check_tracepoints(root: &Path) -> Result<()> {
-    for point in attach_points() {
-        let dir = root
-            .join("events")
-            .join(point.category)
-            .join(&point.tracepoint);
-        if !dir.join("format").is_file() {
-            let hint = if point.category == "syscalls" {
-                "syscall tracepoints need a kernel built with CONFIG_FTRACE_SYSCALLS"
-            } else {
-                "scheduler tracepoints are part of every kernel with CONFIG_TRACING"
-            };
+pub fn check_tracepoints(btf: &KernelBtf) -> Result<()> {
+    for point in ATTACH_POINTS {
+        if !btf.has_tracepoint(point.tracepoint) {
             return Err(UserError::runtime(format!(
-                "the kernel has no tracepoint {}:{} ({}); muxtrace needs it {}",
-                point.category,
+                "the kernel has no tracepoint {} (no btf_trace_{} in {}); muxtrace needs it {}",
                 point.tracepoint,
-                dir.display(),
+                point.tracepoint,
+                btf.path.display(),
                 point.why
             ))
-            .hint(hint));
+            .hint("muxtrace needs Linux 5.5 or later with CONFIG_DEBUG_INFO_BTF=y and tracing enabled"));
         }
     }
     Ok(())

@@ -5,12 +5,12 @@
 //! dies, so no exit path — normal, signal, panic, even SIGKILL — leaves a probe
 //! behind. Nothing here interprets what the maps hold (that is the model's job).
 
-use std::{os::fd::OwnedFd, path::Path, time::Duration};
+use std::{os::fd::OwnedFd, time::Duration};
 
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap},
-    programs::TracePoint,
-    Ebpf, EbpfLoader,
+    programs::BtfTracePoint,
+    Btf, Ebpf, EbpfLoader, Endianness,
 };
 use tracer_common::{
     globals, maps, EpollInterest, FdKey, Stat, StatsKey, SyscallStats, ThreadState,
@@ -18,10 +18,10 @@ use tracer_common::{
 use tracer_model::{MapDump, ProbeCost};
 
 use crate::{
+    btf::KernelBtf,
     error::{Result, UserError},
     kernel_log::KernelLog,
-    tracefs,
-    tracepoints::{attach_points, PROGRAM_PREFIX},
+    tracepoints::{ATTACH_POINTS, PROGRAM_PREFIX},
 };
 
 /// The eBPF object tracer-user's build script compiled from `tracer-ebpf`.
@@ -58,23 +58,17 @@ impl Probes {
     /// Loads the programs, attaches every one, and returns with nothing traced
     /// yet: callers add tgids with [`Probes::trace`] once everything is in place,
     /// so each call seen has both its enter and its exit.
-    pub fn attach(config: &ProbeConfig, tracefs_root: &Path) -> Result<Probes> {
+    pub fn attach(config: &ProbeConfig, kernel_btf: &KernelBtf) -> Result<Probes> {
         raise_memlock();
-        let offset = |cat: &str, name: &str, field: &str| -> Result<u32> {
-            tracefs::field_offset(tracefs_root, cat, name, field)?.ok_or_else(|| {
-                UserError::runtime(format!(
-                    "the {cat}:{name} tracepoint has no field {field} on this kernel"
-                ))
-            })
-        };
-        let next_pid = offset("sched", "sched_switch", "next_pid")?;
-        let wakeup_pid = offset("sched", "sched_wakeup", "pid")?;
-        let fork_child = offset("sched", "sched_process_fork", "child_pid")?;
-        // Older kernels have no group_dead; 0 tells the program to assume the
-        // leader's exit ends the process.
-        let group_dead =
-            tracefs::field_offset(tracefs_root, "sched", "sched_process_exit", "group_dead")?
-                .unwrap_or(0);
+        let task_pid = kernel_btf.member_offset("task_struct", "pid")?;
+        let task_tgid = kernel_btf.member_offset("task_struct", "tgid")?;
+        // aya's own parse, for the programs' attach targets.
+        let btf = Btf::parse_file(&kernel_btf.path, Endianness::default()).map_err(|e| {
+            UserError::runtime(format!(
+                "cannot read the kernel's BTF at {}: {e}",
+                kernel_btf.path.display()
+            ))
+        })?;
         let follow = u32::from(config.follow);
         let mut comm = [0u8; 16];
         if let Some(name) = &config.comm {
@@ -85,12 +79,11 @@ impl Probes {
 
         let mut loader = EbpfLoader::new();
         loader
+            .btf(Some(&btf))
             .override_global(globals::FOLLOW, &follow, true)
             .override_global(globals::COMM, &comm, true)
-            .override_global(globals::SWITCH_NEXT_PID, &next_pid, true)
-            .override_global(globals::WAKEUP_PID, &wakeup_pid, true)
-            .override_global(globals::FORK_CHILD_PID, &fork_child, true)
-            .override_global(globals::EXIT_GROUP_DEAD, &group_dead, true)
+            .override_global(globals::TASK_PID, &task_pid, true)
+            .override_global(globals::TASK_TGID, &task_tgid, true)
             .override_global("AYA_LOG_LEVEL", &config.log_level, true)
             .map_max_entries(maps::THREADS, config.max_threads.max(1));
         let mut ebpf = loader.load(EBPF_OBJECT).map_err(|e| load_error(&e))?;
@@ -100,24 +93,23 @@ impl Probes {
         // Can the kernel account our run time? Try once; sampling reopens it.
         let stats_available = aya::sys::enable_stats(aya::sys::Stats::RunTime).is_ok();
 
-        for point in attach_points() {
-            let program = &point.program;
-            let prog: &mut TracePoint = ebpf
+        for point in ATTACH_POINTS {
+            let program = point.program;
+            let prog: &mut BtfTracePoint = ebpf
                 .program_mut(program)
                 .ok_or_else(|| {
                     UserError::runtime(format!("program {program} missing from the eBPF object"))
                 })?
                 .try_into()
                 .map_err(|e| UserError::runtime(format!("program {program}: {e}")))?;
-            prog.load()
+            prog.load(point.tracepoint, &btf)
                 .map_err(|e| load_error(&e).hint_verifier(program, &e))?;
-            prog.attach(point.category, &point.tracepoint)
-                .map_err(|e| {
-                    UserError::runtime(format!(
-                        "cannot attach to tracepoint {}:{}: {e}",
-                        point.category, point.tracepoint
-                    ))
-                })?;
+            prog.attach().map_err(|e| {
+                UserError::runtime(format!(
+                    "cannot attach to tracepoint {}: {e}",
+                    point.tracepoint
+                ))
+            })?;
         }
         Ok(Probes {
             ebpf,
@@ -352,9 +344,9 @@ trait VerifierHint {
 impl VerifierHint for UserError {
     fn hint_verifier(self, program: &str, e: &aya::programs::ProgramError) -> Self {
         if let aya::programs::ProgramError::LoadError { verifier_log, .. } = e {
-            log::error!("verifier log of {program}:\n{verifier_log}");
+            log::debug!("verifier log of {program}:\n{verifier_log}");
             return self.hint(format!(
-                "the kernel's verifier rejected {program}; this is a muxtrace bug — run with RUST_LOG=error to see its log"
+                "the kernel's verifier rejected {program}; this is a muxtrace bug — run with RUST_LOG=debug to see its log"
             ));
         }
         self

@@ -13,6 +13,7 @@ use tracer_common::traced;
 use tracer_model::Metrics;
 
 use crate::{
+    btf::KernelBtf,
     cli::Cli,
     collector::Collector,
     dashboard::{Action, Dashboard},
@@ -68,8 +69,8 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
     let explicit = targets::resolve_pids(&cli.pids)?;
     preflight::check_privileges()?;
-    let root = preflight::locate_tracefs()?;
-    preflight::check_tracepoints(&root)?;
+    let btf = KernelBtf::load()?;
+    preflight::check_tracepoints(&btf)?;
 
     let config = ProbeConfig {
         follow: cli.follow,
@@ -84,7 +85,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Some(addr) => Some(Exporter::bind(addr).await?),
         None => None,
     };
-    let mut probes = Probes::attach(&config, &root)?;
+    let mut probes = Probes::attach(&config, &btf)?;
     let kernel_log = probes.take_kernel_log();
     let mut collector = Collector::new(probes);
 

@@ -124,50 +124,54 @@ fn no_privileges_is_a_usage_error_with_a_sudo_hint() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-/// A tracefs copy with the format files muxtrace reads, minus `missing`.
-fn fake_tracefs(missing: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let real = Path::new("/sys/kernel/tracing/events");
-    let (cats, names): (Vec<_>, Vec<_>) = tracer_user::tracepoints::attach_points()
-        .into_iter()
-        .map(|p| (p.category, p.tracepoint))
-        .unzip();
-    for (cat, name) in cats.iter().zip(&names) {
-        if name == missing {
-            continue;
-        }
-        let to = dir.path().join("events").join(cat).join(name);
-        std::fs::create_dir_all(&to).unwrap();
-        std::fs::copy(real.join(cat).join(name).join("format"), to.join("format")).unwrap();
-    }
-    dir
+/// A copy of the kernel's BTF in which the tracepoint `missing` has another
+/// name: a kernel without that tracepoint, as far as muxtrace can tell.
+fn btf_without(missing: &str) -> tempfile::NamedTempFile {
+    let mut data = std::fs::read("/sys/kernel/btf/vmlinux").expect("the kernel's BTF");
+    let name = format!("\0btf_trace_{missing}\0");
+    let at = data
+        .windows(name.len())
+        .position(|w| w == name.as_bytes())
+        .expect("the tracepoint's name in the BTF strings");
+    // "btf_trace_x" → "xtf_trace_x": same length, no longer the tracepoint.
+    data[at + 1] = b'x';
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), data).unwrap();
+    file
 }
 
 #[test]
 fn missing_tracepoint_is_named_with_why() {
-    let fake = fake_tracefs("sys_enter_epoll_pwait2");
+    let fake = btf_without("sched_wakeup");
     let me = std::process::id().to_string();
     let (code, _, stderr) = run(
         &["--pid", &me, "--summary"],
-        &[("MUXTRACE_TRACEFS", fake.path())],
+        &[("MUXTRACE_BTF", fake.path())],
     );
     assert_eq!(code, 1, "{stderr}");
     assert!(
-        stderr.contains("the kernel has no tracepoint syscalls:sys_enter_epoll_pwait2"),
+        stderr.contains("the kernel has no tracepoint sched_wakeup"),
         "{stderr}"
     );
-    assert!(stderr.contains("to measure epoll_pwait2 calls"), "{stderr}");
-    assert!(stderr.contains("CONFIG_FTRACE_SYSCALLS"), "{stderr}");
+    assert!(
+        stderr.contains("to count wakeups of blocked threads"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("CONFIG_DEBUG_INFO_BTF"), "{stderr}");
 }
 
 #[test]
-fn unmounted_tracefs_says_how_to_mount_it() {
+fn a_kernel_without_btf_is_named() {
     let empty = tempfile::tempdir().unwrap();
+    let absent = empty.path().join("vmlinux");
     let me = std::process::id().to_string();
-    let (code, _, stderr) = run(&["--pid", &me], &[("MUXTRACE_TRACEFS", empty.path())]);
+    let (code, _, stderr) = run(&["--pid", &me], &[("MUXTRACE_BTF", &absent)]);
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("tracefs is not mounted"), "{stderr}");
-    assert!(stderr.contains("mount -t tracefs tracefs"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read the kernel's BTF type information"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("CONFIG_DEBUG_INFO_BTF=y"), "{stderr}");
 }
 
 #[test]

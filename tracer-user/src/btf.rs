@@ -1,0 +1,179 @@
+//! What muxtrace needs from the kernel's BTF (/sys/kernel/btf/vmlinux): that
+//! each tracepoint it attaches to exists (a `btf_trace_<name>` typedef), and
+//! the offsets of the `task_struct` fields its scheduler programs read. A
+//! small reader of the format (Documentation/bpf/btf.rst), bounds-checked:
+//! a malformed file is an error, never a panic.
+
+use std::path::PathBuf;
+
+use crate::error::{Result, UserError};
+
+/// Overrides where the kernel's BTF is read from: for tests that need a
+/// kernel without some tracepoint.
+pub const BTF_ENV: &str = "MUXTRACE_BTF";
+const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
+const MAGIC: u16 = 0xeb9f;
+const KIND_STRUCT: u32 = 4;
+const KIND_TYPEDEF: u32 = 8;
+
+pub struct KernelBtf {
+    pub path: PathBuf,
+    data: Vec<u8>,
+    types: std::ops::Range<usize>,
+    strings: std::ops::Range<usize>,
+}
+
+impl KernelBtf {
+    /// Reads the running kernel's BTF (or the file [`BTF_ENV`] names).
+    pub fn load() -> Result<KernelBtf> {
+        let path = std::env::var_os(BTF_ENV).map_or_else(|| PathBuf::from(VMLINUX), PathBuf::from);
+        let data = std::fs::read(&path).map_err(|e| {
+            UserError::runtime(format!(
+                "cannot read the kernel's BTF type information at {}: {e}",
+                path.display()
+            ))
+            .hint("muxtrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distribution kernels since 2020)")
+        })?;
+        KernelBtf::parse(path, data)
+    }
+
+    fn parse(path: PathBuf, data: Vec<u8>) -> Result<KernelBtf> {
+        let bad = || {
+            UserError::runtime(format!(
+                "{} is not BTF type information muxtrace can read",
+                path.display()
+            ))
+        };
+        let u32_at = |o: usize| -> Option<u32> {
+            Some(u32::from_le_bytes(data.get(o..o + 4)?.try_into().ok()?))
+        };
+        if data.get(0..2) != Some(&MAGIC.to_le_bytes()[..]) {
+            return Err(bad());
+        }
+        let (Some(header), Some(type_off), Some(type_len), Some(str_off), Some(str_len)) =
+            (u32_at(4), u32_at(8), u32_at(12), u32_at(16), u32_at(20))
+        else {
+            return Err(bad());
+        };
+        let at = |off: u32, len: u32| {
+            let start = header as usize + off as usize;
+            let end = start.checked_add(len as usize)?;
+            (end <= data.len()).then_some(start..end)
+        };
+        let (Some(types), Some(strings)) = (at(type_off, type_len), at(str_off, str_len)) else {
+            return Err(bad());
+        };
+        Ok(KernelBtf {
+            path,
+            data,
+            types,
+            strings,
+        })
+    }
+
+    fn u32_at(&self, o: usize) -> Option<u32> {
+        Some(u32::from_le_bytes(
+            self.data.get(o..o + 4)?.try_into().ok()?,
+        ))
+    }
+
+    fn name(&self, offset: u32) -> &[u8] {
+        let s = &self.data[self.strings.clone()];
+        let Some(rest) = s.get(offset as usize..) else {
+            return b"";
+        };
+        &rest[..rest.iter().position(|&b| b == 0).unwrap_or(rest.len())]
+    }
+
+    /// Each type as (kind, name offset, member count, kind flag, where its
+    /// trailing data starts), in file order; stops at the first malformed one.
+    fn each_type(&self) -> impl Iterator<Item = (u32, u32, usize, bool, usize)> + '_ {
+        let mut p = self.types.start;
+        std::iter::from_fn(move || {
+            if p + 12 > self.types.end {
+                return None;
+            }
+            let name = self.u32_at(p)?;
+            let info = self.u32_at(p + 4)?;
+            let vlen = (info & 0xffff) as usize;
+            let kind = (info >> 24) & 0x1f;
+            let kflag = info >> 31 == 1;
+            let extra = match kind {
+                1 | 14 | 17 => 4,        // int, var, decl_tag
+                3 => 12,                 // array
+                4 | 5 | 15 => vlen * 12, // struct, union, datasec
+                6 | 13 => vlen * 8,      // enum, func_proto
+                19 => vlen * 12,         // enum64
+                _ => 0,
+            };
+            let item = (kind, name, vlen, kflag, p + 12);
+            p += 12 + extra;
+            Some(item)
+        })
+    }
+
+    /// Whether the kernel has the tracepoint `name` (for tp_btf programs).
+    pub fn has_tracepoint(&self, name: &str) -> bool {
+        let wanted = format!("btf_trace_{name}");
+        self.each_type()
+            .any(|(kind, n, ..)| kind == KIND_TYPEDEF && self.name(n) == wanted.as_bytes())
+    }
+
+    /// The byte offset of `strukt.member`.
+    pub fn member_offset(&self, strukt: &str, member: &str) -> Result<u32> {
+        for (kind, name, vlen, kflag, members) in self.each_type() {
+            if kind != KIND_STRUCT || self.name(name) != strukt.as_bytes() {
+                continue;
+            }
+            for i in 0..vlen {
+                let m = members + i * 12;
+                let (Some(member_name), Some(bits)) = (self.u32_at(m), self.u32_at(m + 8)) else {
+                    break;
+                };
+                if self.name(member_name) == member.as_bytes() {
+                    let bits = if kflag { bits & 0xff_ffff } else { bits };
+                    return Ok(bits / 8);
+                }
+            }
+        }
+        Err(UserError::runtime(format!(
+            "the kernel's BTF ({}) has no field {strukt}.{member}",
+            self.path.display()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for data in [
+            vec![],
+            vec![0x9f, 0xeb],
+            vec![
+                0x9f, 0xeb, 1, 0, 24, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255,
+            ],
+            vec![0u8; 64],
+        ] {
+            assert!(KernelBtf::parse("x".into(), data).is_err());
+        }
+    }
+
+    /// The running kernel's BTF, read as the programs need it.
+    #[test]
+    fn this_kernel_has_what_the_programs_read() {
+        let Ok(btf) = KernelBtf::load() else {
+            return; // no BTF on this machine: nothing to check
+        };
+        assert!(btf.has_tracepoint("sys_enter"));
+        assert!(btf.has_tracepoint("sched_switch"));
+        assert!(!btf.has_tracepoint("no_such_tracepoint"));
+        let pid = btf.member_offset("task_struct", "pid").unwrap();
+        let tgid = btf.member_offset("task_struct", "tgid").unwrap();
+        assert_eq!(tgid, pid + 4, "pid_t pid; pid_t tgid; are neighbours");
+        assert!(btf.member_offset("task_struct", "no_such_field").is_err());
+    }
+}
