@@ -1,121 +1,82 @@
 //! What the programs classify: the syscalls measured, and the errno classes
 //! an event loop cares about.
 
-/// The syscalls muxtrace measures. The discriminant indexes arrays on both
-/// sides and is part of the map key, so the order is fixed.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum SyscallKind {
-    Select = 0,
-    Pselect6 = 1,
-    Poll = 2,
-    Ppoll = 3,
-    EpollWait = 4,
-    EpollPwait = 5,
-    EpollPwait2 = 6,
-    EpollCtl = 7,
-    Accept4 = 8,
-    Recvfrom = 9,
-    Recvmsg = 10,
-    Read = 11,
-    Sendto = 12,
-    Sendmsg = 13,
-    Write = 14,
+/// Declares the measured syscalls once: the enum (its discriminant indexes
+/// arrays on both sides and is part of map keys, so the order is fixed),
+/// `ALL`, each one's name and x86_64 number, and the dispatch from number
+/// to kind.
+macro_rules! syscall_kinds {
+    ($($kind:ident = $index:literal, $name:literal, $nr:ident;)*) => {
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum SyscallKind {
+            $($kind = $index,)*
+        }
+
+        /// Number of [`SyscallKind`]s.
+        pub const SYSCALL_KINDS: usize = [$($index),*].len();
+
+        impl SyscallKind {
+            pub const ALL: [SyscallKind; SYSCALL_KINDS] = [$(SyscallKind::$kind,)*];
+
+            /// The syscall's name (as strace and the kernel spell it).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(SyscallKind::$kind => $name,)*
+                }
+            }
+
+            /// The x86_64 syscall number.
+            pub const fn nr(self) -> i64 {
+                match self {
+                    $(SyscallKind::$kind => nr::$nr,)*
+                }
+            }
+
+            /// The kind of x86_64 syscall `nr`, for the programs' dispatch at
+            /// the raw syscall tracepoints; `None` for calls not measured.
+            #[inline(always)]
+            pub const fn from_nr(nr: i64) -> Option<SyscallKind> {
+                match nr {
+                    $(nr::$nr => Some(SyscallKind::$kind),)*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-/// Number of [`SyscallKind`]s.
-pub const SYSCALL_KINDS: usize = 15;
+syscall_kinds! {
+    Select = 0, "select", SELECT;
+    Pselect6 = 1, "pselect6", PSELECT6;
+    Poll = 2, "poll", POLL;
+    Ppoll = 3, "ppoll", PPOLL;
+    EpollWait = 4, "epoll_wait", EPOLL_WAIT;
+    EpollPwait = 5, "epoll_pwait", EPOLL_PWAIT;
+    EpollPwait2 = 6, "epoll_pwait2", EPOLL_PWAIT2;
+    EpollCtl = 7, "epoll_ctl", EPOLL_CTL;
+    Accept4 = 8, "accept4", ACCEPT4;
+    Recvfrom = 9, "recvfrom", RECVFROM;
+    Recvmsg = 10, "recvmsg", RECVMSG;
+    Read = 11, "read", READ;
+    Sendto = 12, "sendto", SENDTO;
+    Sendmsg = 13, "sendmsg", SENDMSG;
+    Write = 14, "write", WRITE;
+    Accept = 15, "accept", ACCEPT;
+    Readv = 16, "readv", READV;
+    Writev = 17, "writev", WRITEV;
+    Recvmmsg = 18, "recvmmsg", RECVMMSG;
+    Sendmmsg = 19, "sendmmsg", SENDMMSG;
+    Sendfile = 20, "sendfile", SENDFILE;
+    Splice = 21, "splice", SPLICE;
+}
 
 impl SyscallKind {
-    pub const ALL: [SyscallKind; SYSCALL_KINDS] = [
-        SyscallKind::Select,
-        SyscallKind::Pselect6,
-        SyscallKind::Poll,
-        SyscallKind::Ppoll,
-        SyscallKind::EpollWait,
-        SyscallKind::EpollPwait,
-        SyscallKind::EpollPwait2,
-        SyscallKind::EpollCtl,
-        SyscallKind::Accept4,
-        SyscallKind::Recvfrom,
-        SyscallKind::Recvmsg,
-        SyscallKind::Read,
-        SyscallKind::Sendto,
-        SyscallKind::Sendmsg,
-        SyscallKind::Write,
-    ];
-
     pub const fn from_u32(v: u32) -> Option<SyscallKind> {
         if (v as usize) < SYSCALL_KINDS {
             Some(Self::ALL[v as usize])
         } else {
             None
-        }
-    }
-
-    /// The kind of x86_64 syscall `nr`, for the programs' dispatch at the
-    /// raw syscall tracepoints; `None` for the calls not measured.
-    #[inline(always)]
-    pub const fn from_nr(nr: i64) -> Option<SyscallKind> {
-        Some(match nr {
-            nr::SELECT => SyscallKind::Select,
-            nr::PSELECT6 => SyscallKind::Pselect6,
-            nr::POLL => SyscallKind::Poll,
-            nr::PPOLL => SyscallKind::Ppoll,
-            nr::EPOLL_WAIT => SyscallKind::EpollWait,
-            nr::EPOLL_PWAIT => SyscallKind::EpollPwait,
-            nr::EPOLL_PWAIT2 => SyscallKind::EpollPwait2,
-            nr::EPOLL_CTL => SyscallKind::EpollCtl,
-            nr::ACCEPT4 => SyscallKind::Accept4,
-            nr::RECVFROM => SyscallKind::Recvfrom,
-            nr::RECVMSG => SyscallKind::Recvmsg,
-            nr::READ => SyscallKind::Read,
-            nr::SENDTO => SyscallKind::Sendto,
-            nr::SENDMSG => SyscallKind::Sendmsg,
-            nr::WRITE => SyscallKind::Write,
-            _ => return None,
-        })
-    }
-
-    /// The x86_64 syscall number.
-    pub const fn nr(self) -> i64 {
-        match self {
-            SyscallKind::Select => nr::SELECT,
-            SyscallKind::Pselect6 => nr::PSELECT6,
-            SyscallKind::Poll => nr::POLL,
-            SyscallKind::Ppoll => nr::PPOLL,
-            SyscallKind::EpollWait => nr::EPOLL_WAIT,
-            SyscallKind::EpollPwait => nr::EPOLL_PWAIT,
-            SyscallKind::EpollPwait2 => nr::EPOLL_PWAIT2,
-            SyscallKind::EpollCtl => nr::EPOLL_CTL,
-            SyscallKind::Accept4 => nr::ACCEPT4,
-            SyscallKind::Recvfrom => nr::RECVFROM,
-            SyscallKind::Recvmsg => nr::RECVMSG,
-            SyscallKind::Read => nr::READ,
-            SyscallKind::Sendto => nr::SENDTO,
-            SyscallKind::Sendmsg => nr::SENDMSG,
-            SyscallKind::Write => nr::WRITE,
-        }
-    }
-
-    /// The syscall's name (as strace and the kernel's tracepoints spell it).
-    pub const fn name(self) -> &'static str {
-        match self {
-            SyscallKind::Select => "select",
-            SyscallKind::Pselect6 => "pselect6",
-            SyscallKind::Poll => "poll",
-            SyscallKind::Ppoll => "ppoll",
-            SyscallKind::EpollWait => "epoll_wait",
-            SyscallKind::EpollPwait => "epoll_pwait",
-            SyscallKind::EpollPwait2 => "epoll_pwait2",
-            SyscallKind::EpollCtl => "epoll_ctl",
-            SyscallKind::Accept4 => "accept4",
-            SyscallKind::Recvfrom => "recvfrom",
-            SyscallKind::Recvmsg => "recvmsg",
-            SyscallKind::Read => "read",
-            SyscallKind::Sendto => "sendto",
-            SyscallKind::Sendmsg => "sendmsg",
-            SyscallKind::Write => "write",
         }
     }
 
@@ -157,7 +118,11 @@ impl SyscallKind {
     pub const fn is_receive(self) -> bool {
         matches!(
             self,
-            SyscallKind::Recvfrom | SyscallKind::Recvmsg | SyscallKind::Read
+            SyscallKind::Recvfrom
+                | SyscallKind::Recvmsg
+                | SyscallKind::Read
+                | SyscallKind::Readv
+                | SyscallKind::Recvmmsg
         )
     }
 
@@ -165,8 +130,37 @@ impl SyscallKind {
     pub const fn is_send(self) -> bool {
         matches!(
             self,
-            SyscallKind::Sendto | SyscallKind::Sendmsg | SyscallKind::Write
+            SyscallKind::Sendto
+                | SyscallKind::Sendmsg
+                | SyscallKind::Write
+                | SyscallKind::Writev
+                | SyscallKind::Sendmmsg
         )
+    }
+
+    /// Calls that move payload between two fds inside the kernel, never
+    /// through user space: their return value is bytes moved.
+    pub const fn is_zero_copy(self) -> bool {
+        matches!(self, SyscallKind::Sendfile | SyscallKind::Splice)
+    }
+
+    /// Calls whose return value is a number of messages (`struct mmsghdr`),
+    /// each carrying its own byte count.
+    pub const fn is_mmsg(self) -> bool {
+        matches!(self, SyscallKind::Recvmmsg | SyscallKind::Sendmmsg)
+    }
+
+    /// Calls that work on any fd, so whether it is a socket must be looked up.
+    pub const fn needs_fd_class(self) -> bool {
+        matches!(
+            self,
+            SyscallKind::Read | SyscallKind::Write | SyscallKind::Readv | SyscallKind::Writev
+        ) || self.is_zero_copy()
+    }
+
+    /// Calls that return a new connected socket.
+    pub const fn is_accept(self) -> bool {
+        matches!(self, SyscallKind::Accept | SyscallKind::Accept4)
     }
 }
 
@@ -178,7 +172,11 @@ pub mod nr {
     pub const WRITE: i64 = 1;
     pub const CLOSE: i64 = 3;
     pub const POLL: i64 = 7;
+    pub const READV: i64 = 19;
+    pub const WRITEV: i64 = 20;
     pub const SELECT: i64 = 23;
+    pub const SENDFILE: i64 = 40;
+    pub const ACCEPT: i64 = 43;
     pub const SENDTO: i64 = 44;
     pub const RECVFROM: i64 = 45;
     pub const SENDMSG: i64 = 46;
@@ -187,8 +185,11 @@ pub mod nr {
     pub const EPOLL_CTL: i64 = 233;
     pub const PSELECT6: i64 = 270;
     pub const PPOLL: i64 = 271;
+    pub const SPLICE: i64 = 275;
     pub const EPOLL_PWAIT: i64 = 281;
     pub const ACCEPT4: i64 = 288;
+    pub const RECVMMSG: i64 = 299;
+    pub const SENDMMSG: i64 = 307;
     pub const EPOLL_PWAIT2: i64 = 441;
 }
 
@@ -256,6 +257,8 @@ mod tests {
                 .count();
             assert_eq!(families, usize::from(kind.is_wait()), "{kind:?}");
             assert!(!(kind.is_receive() && kind.is_send()), "{kind:?}");
+            let payload = kind.is_receive() || kind.is_send() || kind.is_zero_copy();
+            assert!(!(payload && kind.is_wait()), "{kind:?}");
         }
     }
 

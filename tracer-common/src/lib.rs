@@ -17,9 +17,7 @@ pub mod records;
 pub use hist::{bucket_high, bucket_low, log2_bucket, Hist, HIST_BUCKETS};
 pub use kind::{ErrnoClass, SyscallKind, ERRNO_CLASSES, SYSCALL_KINDS};
 pub use names::{globals, maps};
-pub use records::{
-    traced, EpollInterest, FdKey, Stat, StatsKey, SyscallStats, ThreadState, STAT_COUNT,
-};
+pub use records::{traced, LastWakeup, Stat, StatsKey, SyscallStats, ThreadState, STAT_COUNT};
 
 /// How many processes can be traced at once (explicit pids, `--comm` matches
 /// and followed children together).
@@ -29,8 +27,8 @@ pub const MAX_TRACED_TGIDS: u32 = 4096;
 pub const MAX_THREADS: u32 = 16_384;
 /// (tgid, syscall kind) aggregation slots.
 pub const MAX_STATS_KEYS: u32 = 16_384;
-/// (tgid, epoll fd) interest-set slots.
-pub const MAX_EPOLL_FDS: u32 = 16_384;
+/// Eventpolls whose last wakeup is remembered (thundering-herd detection).
+pub const MAX_EPOLL_SETS: u32 = 16_384;
 
 /// Slots of the candidates filter: an id (tgid or tid) may be traced only
 /// when its slot, `id & (CANDIDATE_SLOTS - 1)`, is non-zero. Ids that share a

@@ -11,8 +11,33 @@ pub mod globals {
     pub const TASK_PID: &str = "TASK_PID";
     /// u32: offset of `tgid` (the process id) in `struct task_struct`.
     pub const TASK_TGID: &str = "TASK_TGID";
+    /// u32 offsets of the fields between a task and an fd's open file and
+    /// what it points at: `task_struct.files`, `files_struct.fdt`,
+    /// `fdtable.max_fds`, `fdtable.fd`, `file.private_data`, `file.f_inode`,
+    /// `inode.i_mode`, `eventpoll.refcount`.
+    pub const TASK_FILES: &str = "TASK_FILES";
+    pub const FILES_FDT: &str = "FILES_FDT";
+    pub const FDT_MAX_FDS: &str = "FDT_MAX_FDS";
+    pub const FDT_FD: &str = "FDT_FD";
+    pub const FILE_PRIVATE_DATA: &str = "FILE_PRIVATE_DATA";
+    pub const FILE_INODE: &str = "FILE_INODE";
+    pub const INODE_MODE: &str = "INODE_MODE";
+    pub const EVENTPOLL_REFCOUNT: &str = "EVENTPOLL_REFCOUNT";
     /// Every global, for the test that checks the object declares them all.
-    pub const ALL: [&str; 4] = [FOLLOW, COMM, TASK_PID, TASK_TGID];
+    pub const ALL: [&str; 12] = [
+        FOLLOW,
+        COMM,
+        TASK_PID,
+        TASK_TGID,
+        TASK_FILES,
+        FILES_FDT,
+        FDT_MAX_FDS,
+        FDT_FD,
+        FILE_PRIVATE_DATA,
+        FILE_INODE,
+        INODE_MODE,
+        EVENTPOLL_REFCOUNT,
+    ];
 }
 
 /// Map names, shared so user space finds what the programs declare.
@@ -20,8 +45,7 @@ pub mod maps {
     pub const TRACED: &str = "TRACED";
     pub const THREADS: &str = "THREADS";
     pub const STATS: &str = "STATS";
-    pub const EPOLL: &str = "EPOLL";
+    pub const LAST_WAKEUPS: &str = "LAST_WAKEUPS";
     pub const COUNTERS: &str = "COUNTERS";
-    pub const SOCKET_FDS: &str = "SOCKET_FDS";
     pub const CANDIDATES: &str = "CANDIDATES";
 }

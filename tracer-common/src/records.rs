@@ -45,10 +45,16 @@ counters! {
         pub bookkeeping_in: u64,
         /// Bookkeeping bytes copied kernel → user.
         pub bookkeeping_out: u64,
-        /// Payload bytes moved by receive/send calls (their return values).
+        /// Payload bytes moved by receive, send and zero-copy calls.
         pub payload_bytes: u64,
-        /// Payload bytes of calls on sockets (user space marks socket fds).
+        /// Of which on sockets (the fd's inode is a socket); the rest is
+        /// files, pipes and devices.
         pub payload_socket_bytes: u64,
+        /// Of which moved by sendfile/splice: never copied through user space.
+        pub zero_copy_bytes: u64,
+        /// Messages moved: calls that moved data, and each message of
+        /// recvmmsg/sendmmsg.
+        pub messages: u64,
         /// Receive calls that returned EAGAIN right after a wait reported ready.
         pub empty_wakeups: u64,
         /// Wait returns that happened while another thread of the process was
@@ -67,7 +73,7 @@ counters! {
         pub hist_payload: Hist,
     }
 }
-const _: () = assert!(size_of::<SyscallStats>() == (24 + 6 * crate::HIST_BUCKETS) * 8);
+const _: () = assert!(size_of::<SyscallStats>() == (26 + 6 * crate::HIST_BUCKETS) * 8);
 
 /// Per-thread state: the call in flight (entry time and arguments, from
 /// enter to exit) and the thread's running totals for the threads view.
@@ -97,9 +103,9 @@ pub struct ThreadState {
     pub fd: u32,
     /// Set when a wait returned ready fds; cleared by the next receive.
     pub pending_ready: u32,
-    /// `epoll_ctl`'s op and target fd, kept for the exit, where success is known.
-    pub ctl_op: u32,
-    pub ctl_target_fd: u32,
+    /// The eventpoll of the epoll wait in flight (a kernel address, used only
+    /// as an identity: threads woken from the same one make a herd).
+    pub epoll_id: u64,
     // Running totals for the threads view.
     pub calls: u64,
     pub wait_calls: u64,
@@ -124,8 +130,7 @@ impl ThreadState {
         timeout_us: 0,
         fd: 0,
         pending_ready: 0,
-        ctl_op: 0,
-        ctl_target_fd: 0,
+        epoll_id: 0,
         calls: 0,
         wait_calls: 0,
         wakeups: 0,
@@ -134,29 +139,16 @@ impl ThreadState {
     };
 }
 
-/// One fd of one process: the key of the epoll interest-set map (the fd is
-/// an epoll fd) and of the socket map (the fd is a socket).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
-pub struct FdKey {
-    pub tgid: u32,
-    pub fd: u32,
-}
-const _: () = assert!(size_of::<FdKey>() == 8);
-
-/// Value of the epoll interest-set map.
+/// Per eventpoll: when a thread blocked on it was last woken, and which. Two
+/// different threads woken close together make a thundering herd.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
-pub struct EpollInterest {
-    /// fds currently registered (ADD minus DEL that succeeded).
-    pub registered: u64,
-    /// When a thread blocked on this epoll fd was last woken, and which: two
-    /// different threads woken close together make a thundering herd.
-    pub last_wakeup_ns: u64,
-    pub last_woken_tid: u32,
+pub struct LastWakeup {
+    pub at_ns: u64,
+    pub tid: u32,
     pub _pad: u32,
 }
-const _: () = assert!(size_of::<EpollInterest>() == 24);
+const _: () = assert!(size_of::<LastWakeup>() == 16);
 
 /// Flags stored as the value of the traced-tgid map.
 pub mod traced {
@@ -179,17 +171,18 @@ pub enum Stat {
     StatsMapFull = 1,
     /// `bpf_probe_read_user` of an fd set, timeout or msghdr failed.
     UserReadFailed = 2,
-    /// The epoll interest map was full: interest-set size unknown.
-    EpollMapFull = 3,
+    /// The kernel's fd table or eventpoll could not be read: that call's
+    /// interest-set size or fd class is unknown.
+    KernelReadFailed = 3,
     /// The traced-tgid map was full: a followed child or comm match missed.
     TracedMapFull = 4,
     /// An exit without a matching enter (attached mid-call): not counted.
     ExitWithoutEnter = 5,
     /// A select `n` larger than 1024: only the first 1024 bits were counted.
     SelectTruncated = 6,
-    /// The socket map was full: an accepted socket's payload counts as
-    /// non-socket payload.
-    SocketMapFull = 7,
+    /// recvmmsg/sendmmsg moved more than 64 messages in one call: the bytes
+    /// of the rest are not counted.
+    MmsgTruncated = 7,
 }
 pub const STAT_COUNT: u32 = 8;
 
@@ -198,11 +191,11 @@ impl Stat {
         Stat::ThreadMapFull,
         Stat::StatsMapFull,
         Stat::UserReadFailed,
-        Stat::EpollMapFull,
+        Stat::KernelReadFailed,
         Stat::TracedMapFull,
         Stat::ExitWithoutEnter,
         Stat::SelectTruncated,
-        Stat::SocketMapFull,
+        Stat::MmsgTruncated,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -210,11 +203,11 @@ impl Stat {
             Stat::ThreadMapFull => "thread_map_full",
             Stat::StatsMapFull => "stats_map_full",
             Stat::UserReadFailed => "user_read_failed",
-            Stat::EpollMapFull => "epoll_map_full",
+            Stat::KernelReadFailed => "kernel_read_failed",
             Stat::TracedMapFull => "traced_map_full",
             Stat::ExitWithoutEnter => "exit_without_enter",
             Stat::SelectTruncated => "select_truncated",
-            Stat::SocketMapFull => "socket_map_full",
+            Stat::MmsgTruncated => "mmsg_truncated",
         }
     }
 }
@@ -227,8 +220,7 @@ mod pod {
     unsafe impl aya::Pod for StatsKey {}
     unsafe impl aya::Pod for SyscallStats {}
     unsafe impl aya::Pod for ThreadState {}
-    unsafe impl aya::Pod for FdKey {}
-    unsafe impl aya::Pod for EpollInterest {}
+    unsafe impl aya::Pod for LastWakeup {}
 }
 
 #[cfg(test)]
@@ -261,7 +253,7 @@ mod tests {
         assert_eq!(a.since(&doubled), SyscallStats::ZERO, "saturates at zero");
         let mut zero = SyscallStats::ZERO;
         assert!(words(&mut zero).iter().all(|w| *w == 0));
-        assert_eq!(SyscallStats::FIELDS.len(), 26);
+        assert_eq!(SyscallStats::FIELDS.len(), 28);
         assert_eq!(SyscallStats::FIELDS[0], "calls");
     }
 

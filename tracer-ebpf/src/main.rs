@@ -12,6 +12,7 @@
 //! - [`maps`]: every map and load-time global;
 //! - [`filter`]: who is traced, and the slots of traced threads and processes;
 //! - [`args`]: reading syscall arguments and user memory;
+//! - [`kernel`]: reading the kernel's fd tables and eventpolls;
 //! - [`syscalls`]: the enter/exit programs;
 //! - [`sched`]: the scheduler programs.
 #![no_std]
@@ -19,6 +20,7 @@
 
 mod args;
 mod filter;
+mod kernel;
 mod maps;
 mod sched;
 mod syscalls;

@@ -7,7 +7,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use tracer_common::{
-    EpollInterest, FdKey, StatsKey, SyscallStats, ThreadState, CANDIDATE_SLOTS, MAX_EPOLL_FDS,
+    LastWakeup, StatsKey, SyscallStats, ThreadState, CANDIDATE_SLOTS, MAX_EPOLL_SETS,
     MAX_STATS_KEYS, MAX_THREADS, MAX_TRACED_TGIDS, STAT_COUNT,
 };
 
@@ -33,13 +33,9 @@ pub static THREADS: HashMap<u32, ThreadState> = HashMap::with_max_entries(MAX_TH
 pub static STATS: PerCpuHashMap<StatsKey, SyscallStats> =
     PerCpuHashMap::with_max_entries(MAX_STATS_KEYS, 0);
 
-/// (tgid, epoll fd) → interest-set size, kept from `epoll_ctl`.
+/// eventpoll (kernel address) → the last wakeup of a thread blocked on it.
 #[map]
-pub static EPOLL: HashMap<FdKey, EpollInterest> = HashMap::with_max_entries(MAX_EPOLL_FDS, 0);
-
-/// (tgid, fd) → 1 for sockets, filled by user space from /proc and by accept4.
-#[map]
-pub static SOCKET_FDS: HashMap<FdKey, u32> = HashMap::with_max_entries(MAX_EPOLL_FDS, 0);
+pub static LAST_WAKEUPS: HashMap<u64, LastWakeup> = HashMap::with_max_entries(MAX_EPOLL_SETS, 0);
 
 /// Loss and failure counters, indexed by [`tracer_common::Stat`].
 #[map]
@@ -65,11 +61,27 @@ pub static FD_SET_SCRATCH: PerCpuArray<[u64; 16]> = PerCpuArray::with_max_entrie
 static FOLLOW: u32 = 0;
 #[no_mangle]
 static COMM: [u8; 16] = [0; 16];
-/// `task_struct.pid` and `task_struct.tgid`, from the kernel's BTF.
+// Offsets of kernel struct fields, from the kernel's BTF.
 #[no_mangle]
 static TASK_PID: u32 = 0;
 #[no_mangle]
 static TASK_TGID: u32 = 0;
+#[no_mangle]
+static TASK_FILES: u32 = 0;
+#[no_mangle]
+static FILES_FDT: u32 = 0;
+#[no_mangle]
+static FDT_MAX_FDS: u32 = 0;
+#[no_mangle]
+static FDT_FD: u32 = 0;
+#[no_mangle]
+static FILE_PRIVATE_DATA: u32 = 0;
+#[no_mangle]
+static FILE_INODE: u32 = 0;
+#[no_mangle]
+static INODE_MODE: u32 = 0;
+#[no_mangle]
+static EVENTPOLL_REFCOUNT: u32 = 0;
 
 #[inline(always)]
 fn global<T: Copy>(g: &T) -> T {
@@ -98,4 +110,30 @@ pub fn task_pid_offset() -> u32 {
 #[inline(always)]
 pub fn task_tgid_offset() -> u32 {
     global(&TASK_TGID)
+}
+
+/// The offsets on the way from a task to an fd's file and what it points at.
+pub struct Offsets {
+    pub task_files: u32,
+    pub files_fdt: u32,
+    pub fdt_max_fds: u32,
+    pub fdt_fd: u32,
+    pub file_private_data: u32,
+    pub file_inode: u32,
+    pub inode_mode: u32,
+    pub eventpoll_refcount: u32,
+}
+
+#[inline(always)]
+pub fn offsets() -> Offsets {
+    Offsets {
+        task_files: global(&TASK_FILES),
+        files_fdt: global(&FILES_FDT),
+        fdt_max_fds: global(&FDT_MAX_FDS),
+        fdt_fd: global(&FDT_FD),
+        file_private_data: global(&FILE_PRIVATE_DATA),
+        file_inode: global(&FILE_INODE),
+        inode_mode: global(&INODE_MODE),
+        eventpoll_refcount: global(&EVENTPOLL_REFCOUNT),
+    }
 }

@@ -8,11 +8,11 @@ use aya_ebpf::{
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use tracer_common::{traced, FdKey, Stat, StatsKey, SyscallKind};
+use tracer_common::{traced, LastWakeup, Stat, StatsKey, SyscallKind};
 
 use crate::{
     filter::{existing_thread_slot, is_traced, lost, mark_candidate, maybe_traced, stats_slot},
-    maps::{self, EPOLL, THREADS, TRACED},
+    maps::{self, LAST_WAKEUPS, THREADS, TRACED},
 };
 
 /// A `struct task_struct *` handed to a program by the kernel.
@@ -99,27 +99,36 @@ pub fn mux_sched_wakeup(ctx: BtfTracePointContext) -> i32 {
     if kind >= SyscallKind::EpollWait as u32 && kind <= SyscallKind::EpollPwait2 as u32 {
         // SAFETY: the helper has no preconditions.
         let now = unsafe { bpf_ktime_get_ns() };
-        let key = FdKey {
-            tgid: t.tgid,
-            fd: t.fd,
-        };
-        if let Some(ip) = EPOLL.get_ptr_mut(key) {
-            // SAFETY: a map value, valid for the program's run.
-            let interest = unsafe { &mut *ip };
-            if interest.last_woken_tid != tid
-                && interest.last_wakeup_ns != 0
-                && now.saturating_sub(interest.last_wakeup_ns) < HERD_WINDOW_NS
-            {
-                let skey = StatsKey { tgid: t.tgid, kind };
-                if let Some(s) = stats_slot(&skey) {
-                    s.herd_wakeups += 1;
-                }
-            }
-            interest.last_wakeup_ns = now;
-            interest.last_woken_tid = tid;
+        if t.epoll_id != 0 {
+            herd_check(t.epoll_id, tid, t.tgid, kind, now);
         }
     }
     0
+}
+
+/// Counts a wakeup from the same eventpoll as another thread's moments ago.
+#[inline(never)]
+fn herd_check(epoll_id: u64, tid: u32, tgid: u32, kind: u32, now: u64) {
+    if let Some(p) = LAST_WAKEUPS.get_ptr_mut(epoll_id) {
+        // SAFETY: a map value, valid for the program's run.
+        let last = unsafe { &mut *p };
+        if last.tid != tid && last.at_ns != 0 && now.saturating_sub(last.at_ns) < HERD_WINDOW_NS {
+            if let Some(s) = stats_slot(&StatsKey { tgid, kind }) {
+                s.herd_wakeups += 1;
+            }
+        }
+        last.at_ns = now;
+        last.tid = tid;
+        return;
+    }
+    let first = LastWakeup {
+        at_ns: now,
+        tid,
+        _pad: 0,
+    };
+    // A full map only forgets old eventpolls' last wakeups: LRU would fit,
+    // but a miss here costs at most one herd count, so it is not a loss.
+    let _ = LAST_WAKEUPS.insert(epoll_id, first, 0);
 }
 
 /// `--follow` children and `--comm` matches join the traced set at fork:

@@ -1,24 +1,22 @@
 //! The syscall programs, on the raw syscall tracepoints (BTF-typed): on
 //! enter, a measured call's arguments decoded into the thread's slot; on
-//! exit, the call folded into its process's aggregate. Also `close`, which
-//! ends what an fd meant.
+//! exit, the call folded into its process's aggregate.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user},
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
 use tracer_common::{
-    kind::nr, log2_bucket, EpollInterest, ErrnoClass, FdKey, Stat, StatsKey, SyscallKind,
-    SyscallStats, ThreadState,
+    log2_bucket, ErrnoClass, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState,
 };
 
 use crate::{
     args::{
         current_tid, fd_set_popcount, read_timeout_us, read_user_pair, Regs, FD_SETSIZE, INFINITE,
     },
-    filter::{bump, existing_thread_slot, is_traced, lost, maybe_traced, stats_slot, thread_slot},
-    maps::{EPOLL, SOCKET_FDS},
+    filter::{bump, existing_thread_slot, lost, maybe_traced, stats_slot, thread_slot},
+    kernel,
 };
 
 /// Bytes of a `struct timespec`/`struct timeval` on 64-bit.
@@ -28,7 +26,6 @@ const EPOLL_EVENT: u64 = 12;
 /// Bytes of a `struct pollfd`, and of its `revents` written back.
 const POLLFD: u64 = 8;
 const REVENTS: u64 = 2;
-const EPOLL_CTL_ADD: u32 = 1;
 const EPOLL_CTL_DEL: u32 = 2;
 
 /// A measured call starts: its arguments decoded into the thread's slot.
@@ -58,15 +55,11 @@ fn on_enter(regs: Regs, kind: SyscallKind) {
         SyscallKind::Pselect6 => decode_select(regs, t, true),
         SyscallKind::Poll | SyscallKind::Ppoll => decode_poll(regs, t, kind == SyscallKind::Ppoll),
         SyscallKind::EpollWait | SyscallKind::EpollPwait | SyscallKind::EpollPwait2 => {
-            decode_epoll_wait(regs, t, tgid, kind as u32)
+            decode_epoll_wait(regs, t, kind as u32)
         }
-        SyscallKind::EpollCtl => {
-            let op = regs.arg(1) as u32;
-            t.ctl_op = op;
-            t.ctl_target_fd = regs.arg(2) as u32;
-            if op != EPOLL_CTL_DEL {
-                t.bookkeeping_in = EPOLL_EVENT;
-            }
+        // ADD and MOD copy one epoll_event in; DEL copies none.
+        SyscallKind::EpollCtl if regs.arg(1) as u32 != EPOLL_CTL_DEL => {
+            t.bookkeeping_in = EPOLL_EVENT;
         }
         _ => {}
     }
@@ -157,11 +150,13 @@ fn decode_poll(regs: Regs, t: &mut ThreadState, ppoll: bool) {
 /// epoll_wait(epfd, events, maxevents, timeout_ms), epoll_pwait (+ sigmask,
 /// size) and epoll_pwait2 (timespec instead of ms).
 #[inline(never)]
-fn decode_epoll_wait(regs: Regs, t: &mut ThreadState, tgid: u32, kind: u32) {
-    let key = FdKey { tgid, fd: t.fd };
-    // SAFETY: a map value read once, copied out.
-    if let Some(interest) = unsafe { EPOLL.get(key) } {
-        t.watched = interest.registered;
+fn decode_epoll_wait(regs: Regs, t: &mut ThreadState, kind: u32) {
+    // The interest set as the kernel holds it now; an fd that is not an
+    // epoll fd fails the call, which then counts nothing watched.
+    t.epoll_id = 0;
+    if let Some((ep, registered)) = kernel::epoll_set(t.fd) {
+        t.epoll_id = ep;
+        t.watched = registered;
     }
     let maxevents = regs.arg(2) as i32;
     t.size_arg = if maxevents < 0 { 0 } else { maxevents as u64 };
@@ -185,7 +180,7 @@ fn decode_epoll_wait(regs: Regs, t: &mut ThreadState, tgid: u32, kind: u32) {
 /// A measured call returns: folded into its process's aggregate. One
 /// subprogram for every kind, so the verifier checks it once.
 #[inline(never)]
-fn on_exit(ret: i64, kind: SyscallKind) {
+fn on_exit(regs: Regs, ret: i64, kind: SyscallKind) {
     let tid = bpf_get_current_pid_tgid() as u32;
     // A thread with a slot is always a candidate.
     if !maybe_traced(tid) {
@@ -252,47 +247,88 @@ fn on_exit(ret: i64, kind: SyscallKind) {
         fold_wait(s, t, ret, kind);
     } else if kind == SyscallKind::EpollCtl {
         s.bookkeeping_in += t.bookkeeping_in;
-        if ret == 0 {
-            epoll_ctl_done(t.tgid, t.fd, t.ctl_op);
+    } else if ret >= 0 && (kind.is_receive() || kind.is_send() || kind.is_zero_copy()) {
+        fold_payload(s, t, regs, ret as u64, kind);
+    }
+}
+
+/// What a receive, send or zero-copy call moved, and where.
+#[inline(never)]
+fn fold_payload(
+    s: &mut SyscallStats,
+    t: &mut ThreadState,
+    regs: Regs,
+    ret: u64,
+    kind: SyscallKind,
+) {
+    let (bytes, messages) = if kind.is_mmsg() {
+        (mmsg_bytes(regs.arg(1), ret), ret)
+    } else {
+        (ret, u64::from(ret > 0))
+    };
+    s.payload_bytes += bytes;
+    s.messages += messages;
+    s.hist_payload[log2_bucket(bytes)] += 1;
+    // The socket calls succeed only on sockets; the others work on any fd.
+    let on_socket = if kind == SyscallKind::Splice {
+        // Data moves from arg 0 to arg 2; one end is a pipe.
+        kernel::fd_is_socket(regs.arg(0) as u32) || kernel::fd_is_socket(regs.arg(2) as u32)
+    } else if kind.needs_fd_class() {
+        kernel::fd_is_socket(regs.arg(0) as u32)
+    } else {
+        true
+    };
+    if on_socket {
+        s.payload_socket_bytes += bytes;
+    }
+    if kind.is_zero_copy() {
+        s.zero_copy_bytes += bytes;
+    }
+    if kind.is_receive() && bytes > 0 {
+        t.pending_ready = 0;
+    }
+}
+
+/// The most messages of one recvmmsg/sendmmsg whose bytes are counted.
+const MMSG_MAX: u64 = 64;
+/// Bytes of a `struct mmsghdr` and the offset of its `msg_len`.
+const MMSGHDR: u64 = 64;
+const MMSG_LEN: u64 = 56;
+
+/// The bytes of the first `n` messages of an mmsghdr array (each message's
+/// `msg_len`, which the kernel has filled in).
+#[inline(never)]
+fn mmsg_bytes(vec: u64, n: u64) -> u64 {
+    if n > MMSG_MAX {
+        lost!(
+            Stat::MmsgTruncated,
+            "{} messages in one call: the bytes of those past {} are not counted (tid {})",
+            n,
+            MMSG_MAX,
+            current_tid()
+        );
+    }
+    let mut bytes = 0;
+    for i in 0..MMSG_MAX {
+        if i >= n {
+            break;
         }
-    } else if ret >= 0 && (kind.is_receive() || kind.is_send()) {
-        let bytes = ret as u64;
-        s.payload_bytes += bytes;
-        s.hist_payload[log2_bucket(bytes)] += 1;
-        // recvfrom/recvmsg/sendto/sendmsg succeed only on sockets: only
-        // read and write need the (tgid, fd) lookup.
-        let on_socket = match kind {
-            SyscallKind::Read | SyscallKind::Write => {
-                let fd_key = FdKey {
-                    tgid: t.tgid,
-                    fd: t.fd,
-                };
-                // SAFETY: only tested for presence.
-                unsafe { SOCKET_FDS.get(fd_key) }.is_some()
+        // SAFETY: bpf_probe_read_user checks the address; a bad one is an Err.
+        match unsafe { bpf_probe_read_user((vec + i * MMSGHDR + MMSG_LEN) as *const u32) } {
+            Ok(len) => bytes += u64::from(len),
+            Err(_) => {
+                lost!(
+                    Stat::UserReadFailed,
+                    "cannot read msg_len of message {} at {:x} (tid {})",
+                    i,
+                    vec,
+                    current_tid()
+                );
+                break;
             }
-            _ => true,
-        };
-        if on_socket {
-            s.payload_socket_bytes += bytes;
-        }
-        if kind.is_receive() && bytes > 0 {
-            t.pending_ready = 0;
-        }
-    } else if kind == SyscallKind::Accept4 && ret >= 0 {
-        // An accepted fd is a socket: payload on it counts as socket payload.
-        let fd_key = FdKey {
-            tgid: t.tgid,
-            fd: ret as u32,
-        };
-        if SOCKET_FDS.insert(fd_key, 1, 0).is_err() {
-            lost!(
-                Stat::SocketMapFull,
-                "socket map full: fd {} accepted by pid {} counts as non-socket payload",
-                fd_key.fd,
-                fd_key.tgid
-            );
         }
     }
+    bytes
 }
 
 /// What a wait call watched, found ready and copied, once it returned.
@@ -338,36 +374,6 @@ fn fold_wait(s: &mut SyscallStats, t: &mut ThreadState, ret: i64, kind: SyscallK
     }
 }
 
-/// Keep the interest-set size of (tgid, epfd) after a successful epoll_ctl.
-#[inline(always)]
-fn epoll_ctl_done(tgid: u32, epfd: u32, op: u32) {
-    let key = FdKey { tgid, fd: epfd };
-    if let Some(p) = EPOLL.get_ptr_mut(key) {
-        // SAFETY: a map value, valid for the program's run.
-        let interest = unsafe { &mut *p };
-        if op == EPOLL_CTL_ADD {
-            interest.registered += 1;
-        } else if op == EPOLL_CTL_DEL && interest.registered > 0 {
-            interest.registered -= 1;
-        }
-        return;
-    }
-    if op == EPOLL_CTL_ADD {
-        let fresh = EpollInterest {
-            registered: 1,
-            ..EpollInterest::default()
-        };
-        if EPOLL.insert(key, fresh, 0).is_err() {
-            lost!(
-                Stat::EpollMapFull,
-                "epoll map full: epoll fd {} of pid {} is not followed",
-                epfd,
-                tgid
-            );
-        }
-    }
-}
-
 /// Every syscall on the machine passes here: the dispatch on its number
 /// returns at once for the calls muxtrace does not measure.
 #[btf_tracepoint(function = "sys_enter")]
@@ -375,31 +381,15 @@ pub fn mux_sys_enter(ctx: BtfTracePointContext) -> i32 {
     let nr: i64 = ctx.arg(1);
     if let Some(kind) = SyscallKind::from_nr(nr) {
         on_enter(Regs::of(&ctx), kind);
-    } else if nr == nr::CLOSE {
-        on_close(Regs::of(&ctx));
     }
     0
 }
 
 #[btf_tracepoint(function = "sys_exit")]
 pub fn mux_sys_exit(ctx: BtfTracePointContext) -> i32 {
-    if let Some(kind) = SyscallKind::from_nr(Regs::of(&ctx).nr()) {
-        on_exit(ctx.arg(1), kind);
+    let regs = Regs::of(&ctx);
+    if let Some(kind) = SyscallKind::from_nr(regs.nr()) {
+        on_exit(regs, ctx.arg(1), kind);
     }
     0
-}
-
-/// `close` of an epoll fd drops its interest set; of a socket, its class.
-#[inline(always)]
-fn on_close(regs: Regs) {
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    if !maybe_traced(tgid) || !is_traced(tgid) {
-        return;
-    }
-    let key = FdKey {
-        tgid,
-        fd: regs.arg(0) as u32,
-    };
-    let _ = EPOLL.remove(key);
-    let _ = SOCKET_FDS.remove(key);
 }

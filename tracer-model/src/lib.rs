@@ -21,7 +21,7 @@ use tracer_common::Stat;
 pub use metrics::{
     Cost, Hists, IoModel, Metrics, ProcessMetrics, SyscallMetrics, ThreadMetrics, Window,
 };
-pub use snapshot::{MapDump, ProbeCost, ProcessSnap, Snapshot, ThreadSnap};
+pub use snapshot::{MapDump, ProbeCost, ProcessInfo, ProcessSnap, Snapshot, ThreadSnap};
 pub use verdict::detect_model;
 pub use window::rebase;
 
@@ -129,6 +129,7 @@ fn process_metrics(
             let calls_before = prev_threads.get(&t.tid).copied();
             ThreadMetrics {
                 tid: t.tid,
+                name: display_comm(&t.name),
                 calls: s.calls,
                 wait_calls: s.wait_calls,
                 wakeups: s.wakeups,
@@ -140,24 +141,18 @@ fn process_metrics(
             }
         })
         .collect();
-    let epoll_interest = cur
-        .epoll
-        .iter()
-        .filter(|(k, _)| k.tgid == p.tgid)
-        .map(|(k, v)| (k.fd, v.registered))
-        .collect();
     let verdict = verdict(model, &total, &totals);
     ProcessMetrics {
         pid: p.tgid,
-        comm: display_comm(&p.comm),
-        alive: p.alive,
+        comm: display_comm(&p.info.comm),
+        alive: p.info.alive,
         model,
         syscalls,
         total,
         interval: interval_w,
         threads,
-        epoll_interest,
-        fd_classes: p.fd_classes.clone(),
+        epoll_interest: p.info.epoll_interest.clone(),
+        fd_classes: p.info.fd_classes.clone(),
         verdict,
     }
 }
@@ -179,16 +174,8 @@ mod tests {
             elapsed: Duration::from_secs(secs),
             ..Snapshot::default()
         };
-        s.processes.insert(
-            1,
-            ProcessSnap {
-                tgid: 1,
-                comm: b"srv".to_vec(),
-                alive: true,
-                syscalls: stats.iter().copied().collect(),
-                fd_classes: BTreeMap::new(),
-            },
-        );
+        s.processes
+            .insert(1, ProcessSnap::new(1, b"srv", stats.iter().copied()));
         s
     }
 
@@ -271,7 +258,7 @@ mod tests {
     fn a_vanished_process_keeps_its_last_figures() {
         let a = snap(1, &[(SyscallKind::Poll, poll_stats(10, 1, 1, 1))]);
         let mut b = snap(2, &[(SyscallKind::Poll, poll_stats(10, 1, 1, 1))]);
-        b.processes.get_mut(&1).unwrap().alive = false;
+        b.processes.get_mut(&1).unwrap().info.alive = false;
         let m = compute(Some(&a), &b);
         let p = &m.processes[0];
         assert!(!p.alive);

@@ -19,7 +19,7 @@ pub struct Metrics {
     pub losses: BTreeMap<String, u64>,
     /// muxtrace's own kernel-side cost, when the kernel reports it.
     pub cost: Option<Cost>,
-    /// Entries in each bounded kernel map now: stats, threads, epoll, traced.
+    /// Entries in each bounded kernel map now: stats, threads, traced.
     pub map_entries: BTreeMap<String, u64>,
 }
 
@@ -76,7 +76,8 @@ pub struct ProcessMetrics {
     pub total: Window,
     pub interval: Window,
     pub threads: Vec<ThreadMetrics>,
-    /// epoll fd → registered fds.
+    /// epoll fd → registered fds, as /proc/PID/fdinfo lists them at this
+    /// reading.
     pub epoll_interest: BTreeMap<u32, u64>,
     /// fd class (socket, pipe, file, eventfd, epoll, …) → open fds.
     pub fd_classes: BTreeMap<String, u32>,
@@ -98,6 +99,8 @@ pub struct SyscallMetrics {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThreadMetrics {
     pub tid: u32,
+    /// The thread's name, as `top -H` shows it.
+    pub name: String,
     pub calls: u64,
     pub wait_calls: u64,
     pub wakeups: u64,
@@ -138,7 +141,14 @@ pub struct Window {
     pub bookkeeping_out_bytes: u64,
     pub payload_bytes: u64,
     pub payload_socket_bytes: u64,
-    /// Receive calls that returned data (a proxy for messages served).
+    /// Payload on files, pipes and devices: payload_bytes − payload_socket_bytes.
+    pub payload_file_bytes: u64,
+    /// Payload moved by sendfile/splice, never copied through user space
+    /// (also counted as socket or file payload).
+    pub zero_copy_bytes: u64,
+    /// Messages moved: calls that moved data, each message of recvmmsg/sendmmsg.
+    pub messages: u64,
+    /// Messages received (the served messages, for syscalls per message).
     pub receives_with_data: u64,
     pub calls_per_sec: f64,
     pub ready_per_sec: f64,

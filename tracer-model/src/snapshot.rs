@@ -3,16 +3,13 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use tracer_common::{
-    EpollInterest, FdKey, StatsKey, SyscallKind, SyscallStats, ThreadState, STAT_COUNT,
-};
+use tracer_common::{StatsKey, SyscallKind, SyscallStats, ThreadState, STAT_COUNT};
 
 /// Raw contents of the maps at one instant, summed over CPUs.
 #[derive(Debug, Clone, Default)]
 pub struct MapDump {
     pub stats: Vec<(StatsKey, SyscallStats)>,
     pub threads: Vec<(u32, ThreadState)>,
-    pub epoll: Vec<(FdKey, EpollInterest)>,
     pub traced: Vec<(u32, u32)>,
     pub counters: [u64; STAT_COUNT as usize],
     /// Map reads that failed (an entry removed while iterating, say).
@@ -28,21 +25,52 @@ pub struct ProbeCost {
     pub sampled_ns: u64,
 }
 
-#[derive(Debug, Clone)]
-pub struct ProcessSnap {
-    pub tgid: u32,
+/// What user space knows of a process (from /proc), which the maps do not
+/// hold.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessInfo {
     /// Raw comm bytes (may be any bytes but NUL).
     pub comm: Vec<u8>,
     /// False once the process has exited; its last figures stay.
     pub alive: bool,
-    pub syscalls: BTreeMap<SyscallKind, SyscallStats>,
-    /// fd class → count, from /proc/PID/fd at snapshot time.
+    /// fd class → count, from /proc/PID/fd.
     pub fd_classes: BTreeMap<String, u32>,
+    /// epoll fd → registered fds, from /proc/PID/fdinfo (the `tfd:` lines).
+    pub epoll_interest: BTreeMap<u32, u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProcessSnap {
+    pub tgid: u32,
+    pub info: ProcessInfo,
+    pub syscalls: BTreeMap<SyscallKind, SyscallStats>,
+}
+
+impl ProcessSnap {
+    /// A live process with these aggregates and nothing known from /proc:
+    /// for hand-made snapshots.
+    pub fn new(
+        tgid: u32,
+        comm: &[u8],
+        syscalls: impl IntoIterator<Item = (SyscallKind, SyscallStats)>,
+    ) -> ProcessSnap {
+        ProcessSnap {
+            tgid,
+            info: ProcessInfo {
+                comm: comm.to_vec(),
+                alive: true,
+                ..ProcessInfo::default()
+            },
+            syscalls: syscalls.into_iter().collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct ThreadSnap {
     pub tid: u32,
+    /// The thread's name (/proc/PID/task/TID/comm), raw.
+    pub name: Vec<u8>,
     pub state: ThreadState,
 }
 
@@ -52,7 +80,6 @@ pub struct Snapshot {
     pub elapsed: Duration,
     pub processes: BTreeMap<u32, ProcessSnap>,
     pub threads: Vec<ThreadSnap>,
-    pub epoll: Vec<(FdKey, EpollInterest)>,
     /// Loss/failure counters by `Stat`, plus map reads that failed.
     pub counters: [u64; STAT_COUNT as usize],
     pub read_errors: u64,
@@ -62,52 +89,58 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Builds a snapshot from a map dump; `describe` gives each tgid's comm,
-    /// liveness and fd classes, which only user space knows.
+    /// Builds a snapshot from a map dump. Every process in `traced` is in it,
+    /// whether or not it made a measured call yet; `describe` gives what
+    /// only /proc knows of a process, `thread_name` of a thread.
     pub fn from_dump(
         elapsed: Duration,
         dump: MapDump,
         cost: Option<ProbeCost>,
-        mut describe: impl FnMut(u32) -> (Vec<u8>, bool, BTreeMap<String, u32>),
+        traced: impl IntoIterator<Item = u32>,
+        mut describe: impl FnMut(u32) -> ProcessInfo,
+        mut thread_name: impl FnMut(u32, u32) -> Vec<u8>,
     ) -> Snapshot {
         let map_entries = [
             ("stats", dump.stats.len()),
             ("threads", dump.threads.len()),
-            ("epoll", dump.epoll.len()),
             ("traced", dump.traced.len()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v as u64))
         .collect();
         let mut processes: BTreeMap<u32, ProcessSnap> = BTreeMap::new();
+        let mut process = |tgid: u32| ProcessSnap {
+            tgid,
+            info: describe(tgid),
+            syscalls: BTreeMap::new(),
+        };
         for (key, stats) in dump.stats {
             let Some(kind) = SyscallKind::from_u32(key.kind) else {
                 continue;
             };
-            let process = processes.entry(key.tgid).or_insert_with(|| {
-                let (comm, alive, fd_classes) = describe(key.tgid);
-                ProcessSnap {
-                    tgid: key.tgid,
-                    comm,
-                    alive,
-                    syscalls: BTreeMap::new(),
-                    fd_classes,
-                }
-            });
-            process.syscalls.insert(kind, stats);
+            processes
+                .entry(key.tgid)
+                .or_insert_with(|| process(key.tgid))
+                .syscalls
+                .insert(kind, stats);
         }
-
+        for tgid in traced {
+            processes.entry(tgid).or_insert_with(|| process(tgid));
+        }
         let mut threads: Vec<ThreadSnap> = dump
             .threads
             .into_iter()
-            .map(|(tid, state)| ThreadSnap { tid, state })
+            .map(|(tid, state)| ThreadSnap {
+                tid,
+                name: thread_name(state.tgid, tid),
+                state,
+            })
             .collect();
         threads.sort_by_key(|t| (t.state.tgid, t.tid));
         Snapshot {
             elapsed,
             processes,
             threads,
-            epoll: dump.epoll,
             counters: dump.counters,
             read_errors: dump.read_errors,
             cost,

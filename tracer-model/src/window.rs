@@ -66,10 +66,11 @@ impl Window {
         self.bookkeeping_out_bytes += s.bookkeeping_out;
         self.payload_bytes += s.payload_bytes;
         self.payload_socket_bytes += s.payload_socket_bytes;
+        self.payload_file_bytes += s.payload_bytes.saturating_sub(s.payload_socket_bytes);
+        self.zero_copy_bytes += s.zero_copy_bytes;
+        self.messages += s.messages;
         if kind.is_receive() {
-            // Calls that returned > 0 bytes: all payload-histogram samples
-            // except bucket 0 (0 bytes, EOF).
-            self.receives_with_data += s.hist_payload[1..].iter().sum::<u64>();
+            self.receives_with_data += s.messages;
         }
         let h = &mut self.hists;
         h.wall_ns.merge(&s.hist_wall_ns);

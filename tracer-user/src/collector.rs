@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeMap, time::Instant};
 
-use tracer_model::{format::display_comm, Metrics, Snapshot};
+use tracer_model::{format::display_comm, Metrics, ProcessInfo, Snapshot};
 
 use crate::{
     error::Result,
@@ -60,24 +60,14 @@ impl Collector {
         let dump = self.probes.dump()?;
         let cost = self.probes.cost();
         let known = &self.known;
-        let mut snapshot = Snapshot::from_dump(self.started.elapsed(), dump, cost, |tgid| {
-            let (comm, alive) = match known.get(&tgid) {
-                Some(k) => (k.comm.clone(), k.alive),
-                None => {
-                    // Seen only in the aggregates: a short-lived followed child.
-                    let id = ProcessId::of(tgid);
-                    let comm = targets::comm_of(tgid).unwrap_or_else(|| b"?".to_vec());
-                    (comm, id.as_ref().is_some_and(ProcessId::alive))
-                }
-            };
-            let classes = if alive {
-                targets::fd_table(tgid).classes
-            } else {
-                BTreeMap::new()
-            };
-            (comm, alive, classes)
-        });
-        self.refresh_sockets();
+        let mut snapshot = Snapshot::from_dump(
+            self.started.elapsed(),
+            dump,
+            cost,
+            known.keys().copied(),
+            |tgid| describe(tgid, known.get(&tgid)),
+            |tgid, tid| targets::thread_name(tgid, tid).unwrap_or_default(),
+        );
         if let Some(base) = &self.baseline {
             snapshot = tracer_model::rebase(&snapshot, base);
         }
@@ -90,9 +80,14 @@ impl Collector {
     pub fn reset(&mut self) -> Result<()> {
         let dump = self.probes.dump()?;
         let cost = self.probes.cost();
-        let base = Snapshot::from_dump(self.started.elapsed(), dump, cost, |_| {
-            (Vec::new(), true, BTreeMap::new())
-        });
+        let base = Snapshot::from_dump(
+            self.started.elapsed(),
+            dump,
+            cost,
+            [],
+            |_| ProcessInfo::default(),
+            |_, _| Vec::new(),
+        );
         self.prev = None;
         self.baseline = Some(base);
         Ok(())
@@ -146,35 +141,37 @@ impl Collector {
             .collect()
     }
 
-    /// Sockets opened since the last reading (connect, socket) are marked too.
-    fn refresh_sockets(&mut self) {
-        for (tgid, k) in &self.known {
-            if !k.alive {
-                continue;
-            }
-            for fd in targets::socket_fds(*tgid) {
-                if let Err(e) = self.probes.mark_socket(*tgid, fd) {
-                    log::debug!("{e}");
-                }
-            }
-        }
-    }
-
-    /// Records a traced process's name, and the epoll sets and sockets it
-    /// already has (registered before we attached).
+    /// Records a traced process's name and identity.
     pub fn register(&mut self, tgid: u32, id: Option<ProcessId>) {
         let comm = targets::comm_of(tgid).unwrap_or_else(|| b"?".to_vec());
-        for (epfd, registered) in targets::epoll_sets(tgid) {
-            if let Err(e) = self.probes.seed_epoll(tgid, epfd, registered) {
-                log::debug!("{e}");
-            }
-        }
-        for fd in targets::socket_fds(tgid) {
-            if let Err(e) = self.probes.mark_socket(tgid, fd) {
-                log::debug!("{e}");
-            }
-        }
         let alive = id.as_ref().is_some_and(ProcessId::alive);
         self.known.insert(tgid, Known { id, comm, alive });
+    }
+}
+
+/// What /proc says of a traced process at this reading: its name, whether it
+/// still runs, its fds by class and its epoll sets as the kernel lists them.
+fn describe(tgid: u32, known: Option<&Known>) -> ProcessInfo {
+    let (comm, alive) = match known {
+        Some(k) => (k.comm.clone(), k.alive),
+        None => {
+            // Seen only in the aggregates: a short-lived followed child.
+            let id = ProcessId::of(tgid);
+            let comm = targets::comm_of(tgid).unwrap_or_else(|| b"?".to_vec());
+            (comm, id.as_ref().is_some_and(ProcessId::alive))
+        }
+    };
+    if !alive {
+        return ProcessInfo {
+            comm,
+            alive,
+            ..ProcessInfo::default()
+        };
+    }
+    ProcessInfo {
+        comm,
+        alive,
+        fd_classes: targets::fd_table(tgid).classes,
+        epoll_interest: targets::epoll_sets(tgid).into_iter().collect(),
     }
 }

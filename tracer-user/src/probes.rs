@@ -12,9 +12,7 @@ use aya::{
     programs::BtfTracePoint,
     Btf, Ebpf, EbpfLoader, Endianness,
 };
-use tracer_common::{
-    globals, maps, EpollInterest, FdKey, Stat, StatsKey, SyscallStats, ThreadState,
-};
+use tracer_common::{globals, maps, Stat, StatsKey, SyscallStats, ThreadState};
 use tracer_model::{MapDump, ProbeCost};
 
 use crate::{
@@ -60,8 +58,27 @@ impl Probes {
     /// so each call seen has both its enter and its exit.
     pub fn attach(config: &ProbeConfig, kernel_btf: &KernelBtf) -> Result<Probes> {
         raise_memlock();
-        let task_pid = kernel_btf.member_offset("task_struct", "pid")?;
-        let task_tgid = kernel_btf.member_offset("task_struct", "tgid")?;
+        let offset = |s: &str, m: &str| kernel_btf.member_offset(s, m);
+        let fields = [
+            (globals::TASK_PID, offset("task_struct", "pid")?),
+            (globals::TASK_TGID, offset("task_struct", "tgid")?),
+            (globals::TASK_FILES, offset("task_struct", "files")?),
+            (globals::FILES_FDT, offset("files_struct", "fdt")?),
+            (globals::FDT_MAX_FDS, offset("fdtable", "max_fds")?),
+            (globals::FDT_FD, offset("fdtable", "fd")?),
+            (globals::FILE_PRIVATE_DATA, offset("file", "private_data")?),
+            (globals::FILE_INODE, offset("file", "f_inode")?),
+            (globals::INODE_MODE, offset("inode", "i_mode")?),
+            // Since Linux 6.4 every registration holds a reference on its
+            // eventpoll; before, the count is unknown (0 tells the programs).
+            (
+                globals::EVENTPOLL_REFCOUNT,
+                offset("eventpoll", "refcount").unwrap_or_else(|_| {
+                    log::warn!("this kernel's eventpoll keeps no reference count (Linux < 6.4): epoll interest-set sizes are not measured");
+                    0
+                }),
+            ),
+        ];
         // aya's own parse, for the programs' attach targets.
         let btf = Btf::parse_file(&kernel_btf.path, Endianness::default()).map_err(|e| {
             UserError::runtime(format!(
@@ -82,10 +99,11 @@ impl Probes {
             .btf(Some(&btf))
             .override_global(globals::FOLLOW, &follow, true)
             .override_global(globals::COMM, &comm, true)
-            .override_global(globals::TASK_PID, &task_pid, true)
-            .override_global(globals::TASK_TGID, &task_tgid, true)
             .override_global("AYA_LOG_LEVEL", &config.log_level, true)
             .map_max_entries(maps::THREADS, config.max_threads.max(1));
+        for (name, value) in &fields {
+            loader.override_global(name, value, true);
+        }
         let mut ebpf = loader.load(EBPF_OBJECT).map_err(|e| load_error(&e))?;
         // Before the programs load: they refer to its map.
         let kernel_log = KernelLog::init(&mut ebpf);
@@ -140,34 +158,6 @@ impl Probes {
         })
     }
 
-    /// Marks (tgid, fd) as a socket, so payload on it counts as socket payload.
-    pub fn mark_socket(&mut self, tgid: u32, fd: u32) -> Result<()> {
-        let mut sockets: HashMap<&mut MapData, FdKey, u32> = self.map_mut(maps::SOCKET_FDS)?;
-        sockets
-            .insert(FdKey { tgid, fd }, 1, 0)
-            .map_err(|e| UserError::runtime(format!("socket map: {e}")))
-    }
-
-    /// Seeds an epoll fd's interest-set size (registrations made before we
-    /// attached); epoll_ctl keeps it from then on. An existing entry wins:
-    /// the kernel has seen newer calls than /proc.
-    pub fn seed_epoll(&mut self, tgid: u32, epfd: u32, registered: u64) -> Result<()> {
-        let mut epoll: HashMap<&mut MapData, FdKey, EpollInterest> = self.map_mut(maps::EPOLL)?;
-        let value = EpollInterest {
-            registered,
-            ..EpollInterest::default()
-        };
-        match epoll.insert(FdKey { tgid, fd: epfd }, value, 1 /* BPF_NOEXIST */) {
-            Ok(()) => Ok(()),
-            Err(aya::maps::MapError::SyscallError(e))
-                if e.io_error.raw_os_error() == Some(libc::EEXIST) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(UserError::runtime(format!("epoll map: {e}"))),
-        }
-    }
-
     fn map_mut<'a, V>(&'a mut self, name: &str) -> Result<V>
     where
         V: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
@@ -208,13 +198,6 @@ impl Probes {
         for entry in threads.iter() {
             match entry {
                 Ok(kv) => dump.threads.push(kv),
-                Err(_) => dump.read_errors += 1,
-            }
-        }
-        let epoll: HashMap<&MapData, FdKey, EpollInterest> = self.map(maps::EPOLL)?;
-        for entry in epoll.iter() {
-            match entry {
-                Ok(kv) => dump.epoll.push(kv),
                 Err(_) => dump.read_errors += 1,
             }
         }

@@ -296,7 +296,7 @@ pub fn render(metrics: &Metrics) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::{collections::BTreeMap, time::Duration};
+    use std::time::Duration;
 
     use tracer_common::{log2_bucket, SyscallKind, SyscallStats};
 
@@ -312,16 +312,8 @@ mod tests {
             elapsed: Duration::from_secs(1),
             ..Snapshot::default()
         };
-        snap.processes.insert(
-            9,
-            ProcessSnap {
-                tgid: 9,
-                comm: comm.to_vec(),
-                alive: true,
-                syscalls: [(SyscallKind::EpollWait, s)].into_iter().collect(),
-                fd_classes: BTreeMap::new(),
-            },
-        );
+        snap.processes
+            .insert(9, ProcessSnap::new(9, comm, [(SyscallKind::EpollWait, s)]));
         tracer_model::compute(None, &snap)
     }
 

@@ -182,7 +182,7 @@ mod tests {
     use tracer_common::{SyscallKind, SyscallStats};
 
     use super::*;
-    use tracer_model::{ProcessSnap, Snapshot};
+    use tracer_model::{ProcessInfo, ProcessSnap, Snapshot};
 
     fn stats(calls: u64, errors: u64, wall_ns: u64) -> SyscallStats {
         SyscallStats {
@@ -211,11 +211,11 @@ mod tests {
         snap.processes.insert(
             7,
             ProcessSnap {
-                tgid: 7,
-                comm: b"srv".to_vec(),
-                alive: false,
-                syscalls,
-                fd_classes: BTreeMap::new(),
+                info: ProcessInfo {
+                    alive: false,
+                    ..ProcessSnap::new(7, b"srv", []).info
+                },
+                ..ProcessSnap::new(7, b"srv", syscalls)
             },
         );
         tracer_model::compute(None, &snap)

@@ -164,12 +164,10 @@ pub fn find_by_comm(name: &str) -> Vec<ProcessId> {
     out
 }
 
-/// What a process's fds are, from /proc/PID/fd: class → count, and the
-/// socket fds (so payload on them counts as socket payload).
+/// What a process's fds are, from /proc/PID/fd: class → count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FdTable {
     pub classes: std::collections::BTreeMap<String, u32>,
-    pub sockets: Vec<u32>,
 }
 
 pub fn fd_table(pid: u32) -> FdTable {
@@ -178,16 +176,10 @@ pub fn fd_table(pid: u32) -> FdTable {
         return table;
     };
     for e in entries.flatten() {
-        let Some(fd) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
         let Ok(target) = fs::read_link(e.path()) else {
             continue;
         };
         let class = fd_class(target.as_os_str().as_bytes());
-        if class == "socket" {
-            table.sockets.push(fd);
-        }
         *table.classes.entry(class.to_owned()).or_default() += 1;
     }
     table
@@ -231,9 +223,13 @@ pub fn fd_class(target: &[u8]) -> &'static str {
     }
 }
 
-/// Socket fds of a process.
-pub fn socket_fds(pid: u32) -> Vec<u32> {
-    fd_table(pid).sockets
+/// A thread's name (comm), raw.
+pub fn thread_name(pid: u32, tid: u32) -> Option<Vec<u8>> {
+    let mut comm = fs::read(format!("/proc/{pid}/task/{tid}/comm")).ok()?;
+    if comm.last() == Some(&b'\n') {
+        comm.pop();
+    }
+    Some(comm)
 }
 
 /// A command started by muxtrace, held before `execve` until it is traced.

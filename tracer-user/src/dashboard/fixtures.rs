@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tracer_common::{log2_bucket, SyscallKind, SyscallStats, ThreadState};
 
-use tracer_model::{Metrics, ProbeCost, ProcessSnap, Snapshot, ThreadSnap};
+use tracer_model::{Metrics, ProbeCost, ProcessInfo, ProcessSnap, Snapshot, ThreadSnap};
 
 /// Per-second behaviour of one syscall, scaled by elapsed seconds.
 #[derive(Clone, Copy)]
@@ -62,6 +62,7 @@ fn stats(r: Rate, secs: u64) -> SyscallStats {
     if r.kind.is_receive() || r.kind.is_send() {
         s.payload_bytes = r.payload * calls;
         s.payload_socket_bytes = s.payload_bytes;
+        s.messages = calls;
         s.hist_payload[log2_bucket(r.payload)] = calls;
     }
     if r.kind == SyscallKind::Accept4 {
@@ -109,11 +110,22 @@ fn snapshot(procs: &[Proc], secs: u64) -> Snapshot {
         snap.processes.insert(
             p.pid,
             ProcessSnap {
-                tgid: p.pid,
-                comm: p.comm.as_bytes().to_vec(),
-                alive: true,
-                syscalls: p.rates.iter().map(|r| (r.kind, stats(*r, secs))).collect(),
-                fd_classes: p.fds.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                info: ProcessInfo {
+                    fd_classes: p.fds.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                    // An epoll server's one epoll fd, fd 3, holding its sockets.
+                    epoll_interest: p
+                        .rates
+                        .iter()
+                        .filter(|r| r.kind == SyscallKind::EpollCtl)
+                        .map(|_| (3, 1003))
+                        .collect(),
+                    ..ProcessSnap::new(p.pid, p.comm.as_bytes(), []).info
+                },
+                ..ProcessSnap::new(
+                    p.pid,
+                    p.comm.as_bytes(),
+                    p.rates.iter().map(|r| (r.kind, stats(*r, secs))),
+                )
             },
         );
         for i in 0..p.threads {
@@ -126,17 +138,9 @@ fn snapshot(procs: &[Proc], secs: u64) -> Snapshot {
             state.thread_off_cpu_ns = state.wall_ns * 7 / 10;
             snap.threads.push(ThreadSnap {
                 tid: p.pid + i,
+                name: p.comm.as_bytes().to_vec(),
                 state,
             });
-        }
-        if p.rates.iter().any(|r| r.kind == SyscallKind::EpollCtl) {
-            snap.epoll.push((
-                tracer_common::FdKey { tgid: p.pid, fd: 3 },
-                tracer_common::EpollInterest {
-                    registered: 1003,
-                    ..Default::default()
-                },
-            ));
         }
     }
     snap

@@ -1,0 +1,90 @@
+//! Reading the kernel's own state at the offsets user space found in its
+//! BTF: an fd's open file, whether that file is a socket, and how many fds
+//! an eventpoll holds. Reading the truth where it lives is what keeps the
+//! figures exact: an epoll set shrinks when a registered file's last
+//! reference closes, with no epoll_ctl; a socket fd can be dup'ed, passed or
+//! inherited.
+
+use aya_ebpf::helpers::{bpf_get_current_task_btf, bpf_probe_read_kernel};
+use tracer_common::Stat;
+
+use crate::{filter::lost, maps::offsets};
+
+/// `S_IFMT` and `S_IFSOCK` of an inode's mode.
+const S_IFMT: u16 = 0o170000;
+const S_IFSOCK: u16 = 0o140000;
+
+#[inline(always)]
+fn read<T: Copy>(addr: u64) -> Option<T> {
+    // SAFETY: bpf_probe_read_kernel checks the address; a bad one is an Err.
+    unsafe { bpf_probe_read_kernel(addr as *const T) }.ok()
+}
+
+/// The open file behind `fd` in the current process (its kernel address),
+/// `None` when the fd is not open.
+#[inline(never)]
+pub fn current_file(fd: u32) -> Option<u64> {
+    let o = offsets();
+    // SAFETY: the helper returns the current task; its fields are read with
+    // the probe-read helper, which checks every address.
+    let task = unsafe { bpf_get_current_task_btf() } as u64;
+    let files: u64 = read(task + o.task_files as u64)?;
+    let fdt: u64 = read(files + o.files_fdt as u64)?;
+    let max_fds: u32 = read(fdt + o.fdt_max_fds as u64)?;
+    if fd >= max_fds {
+        return None;
+    }
+    let slots: u64 = read(fdt + o.fdt_fd as u64)?;
+    let file: u64 = read(slots + 8 * fd as u64)?;
+    (file != 0).then_some(file)
+}
+
+/// Whether the open file is a socket (its inode's type).
+#[inline(never)]
+pub fn is_socket(file: u64) -> bool {
+    let o = offsets();
+    let Some(inode) = read::<u64>(file + o.file_inode as u64) else {
+        return false;
+    };
+    read::<u16>(inode + o.inode_mode as u64).is_some_and(|mode| mode & S_IFMT == S_IFSOCK)
+}
+
+/// Whether the current process's `fd` is a socket; `false` (counted) when
+/// the fd table cannot be read.
+#[inline(always)]
+pub fn fd_is_socket(fd: u32) -> bool {
+    match current_file(fd) {
+        Some(file) => is_socket(file),
+        None => false,
+    }
+}
+
+/// An epoll fd's eventpoll (its identity) and the fds registered in it: the
+/// eventpoll's reference count less the one its own file holds (since Linux
+/// 6.4 every registration holds one).
+#[inline(never)]
+pub fn epoll_set(epfd: u32) -> Option<(u64, u64)> {
+    let o = offsets();
+    // 0: this kernel's eventpoll has no reference count (before Linux 6.4).
+    if o.eventpoll_refcount == 0 {
+        return None;
+    }
+    let file = current_file(epfd)?;
+    let Some(ep) = read::<u64>(file + o.file_private_data as u64) else {
+        lost!(
+            Stat::KernelReadFailed,
+            "cannot read the eventpoll of epoll fd {}",
+            epfd
+        );
+        return None;
+    };
+    let Some(refs) = read::<u32>(ep + o.eventpoll_refcount as u64) else {
+        lost!(
+            Stat::KernelReadFailed,
+            "cannot read the interest set of epoll fd {}",
+            epfd
+        );
+        return None;
+    };
+    Some((ep, u64::from(refs.saturating_sub(1))))
+}
