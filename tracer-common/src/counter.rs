@@ -89,3 +89,159 @@ macro_rules! counters {
         }
     };
 }
+
+/// The smallest and largest value since attach. Merged over CPUs by min and
+/// max; it has no difference (a later reading's range covers the earlier).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    /// `u64::MAX` while empty.
+    pub min: u64,
+    pub max: u64,
+}
+
+impl Range {
+    pub const EMPTY: Range = Range {
+        min: u64::MAX,
+        max: 0,
+    };
+
+    #[inline(always)]
+    pub fn extend(&mut self, v: u64) {
+        if v < self.min {
+            self.min = v;
+        }
+        if v > self.max {
+            self.max = v;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.min > self.max
+    }
+}
+
+impl Counter for Range {
+    const ZERO: Range = Range::EMPTY;
+
+    fn merge(&mut self, other: &Range) {
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    fn since(&self, _earlier: &Range) -> Range {
+        *self
+    }
+}
+
+/// The smallest and largest value of one reading interval (an epoch, which
+/// user space advances at each reading). Two slots, used by epoch parity: a
+/// program writes slot `epoch & 1`, restarting it when it holds an older
+/// epoch, while user space reads the other, finished one.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EpochRange {
+    pub epoch: u64,
+    pub range: Range,
+}
+
+impl EpochRange {
+    #[inline(always)]
+    pub fn extend(&mut self, epoch: u64, v: u64) {
+        if self.epoch != epoch {
+            self.epoch = epoch;
+            self.range = Range { min: v, max: v };
+        } else {
+            self.range.extend(v);
+        }
+    }
+}
+
+impl Counter for EpochRange {
+    const ZERO: EpochRange = EpochRange {
+        epoch: 0,
+        range: Range::EMPTY,
+    };
+
+    /// CPUs may hold different epochs in the same slot: the newest wins.
+    fn merge(&mut self, other: &EpochRange) {
+        if other.epoch > self.epoch {
+            *self = *other;
+        } else if other.epoch == self.epoch {
+            self.range.merge(&other.range);
+        }
+    }
+
+    fn since(&self, _earlier: &EpochRange) -> EpochRange {
+        *self
+    }
+}
+
+/// Both slots of an [`EpochRange`] and the [`Range`] since attach.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extremes {
+    pub total: Range,
+    pub by_epoch: [EpochRange; 2],
+}
+
+impl Extremes {
+    #[inline(always)]
+    pub fn extend(&mut self, epoch: u64, v: u64) {
+        self.total.extend(v);
+        self.by_epoch[(epoch & 1) as usize].extend(epoch, v);
+    }
+
+    /// The range of epoch `epoch`, empty if no value was seen in it.
+    pub fn of_epoch(&self, epoch: u64) -> Range {
+        let slot = &self.by_epoch[(epoch & 1) as usize];
+        if slot.epoch == epoch {
+            slot.range
+        } else {
+            Range::EMPTY
+        }
+    }
+}
+
+impl Counter for Extremes {
+    const ZERO: Extremes = Extremes {
+        total: Range::EMPTY,
+        by_epoch: [EpochRange::ZERO; 2],
+    };
+
+    fn merge(&mut self, other: &Extremes) {
+        self.total.merge(&other.total);
+        self.by_epoch[0].merge(&other.by_epoch[0]);
+        self.by_epoch[1].merge(&other.by_epoch[1]);
+    }
+
+    fn since(&self, _earlier: &Extremes) -> Extremes {
+        *self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extremes_keep_each_epoch_and_the_total() {
+        let mut cpu0 = Extremes::ZERO;
+        let mut cpu1 = Extremes::ZERO;
+        cpu0.extend(1, 50);
+        cpu0.extend(1, 7);
+        cpu1.extend(1, 90);
+        cpu0.extend(2, 3); // epoch 2 starts on cpu0 only
+        let mut all = cpu0;
+        all.merge(&cpu1);
+        assert_eq!(all.total, Range { min: 3, max: 90 });
+        assert_eq!(all.of_epoch(1), Range { min: 7, max: 90 });
+        assert_eq!(all.of_epoch(2), Range { min: 3, max: 3 });
+        assert!(all.of_epoch(3).is_empty(), "slot 1 holds epoch 1, not 3");
+        // Epoch 3 reuses slot 1, forgetting epoch 1.
+        cpu1.extend(3, 4);
+        assert_eq!(cpu1.of_epoch(3), Range { min: 4, max: 4 });
+        assert!(cpu1.of_epoch(1).is_empty());
+        assert_eq!(cpu1.total, Range { min: 4, max: 90 });
+    }
+}

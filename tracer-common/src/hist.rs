@@ -1,20 +1,26 @@
-//! The log2 histogram layout shared by the programs that fill histograms and
-//! the model that reads percentiles from them.
+//! The histogram layout shared by the programs that fill histograms and the
+//! model that reads percentiles from them: log2 buckets split into four
+//! linear sub-buckets (as HdrHistogram does), so a bucket spans at most a
+//! quarter of its lower bound and values below 8 have a bucket each. Views
+//! that draw bars fold them back into powers of two ([`fold_pow2`]); figures
+//! only ever drawn as bars are kept in powers of two ([`Pow2Hist`]).
 
-/// Log2 histogram buckets: bucket 0 holds the value 0, bucket `b >= 1` holds
-/// values in `[2^(b-1), 2^b)`; the last bucket also takes everything larger.
-pub const HIST_BUCKETS: usize = 48;
+/// Sub-buckets per power of two, as a shift.
+const SUB_BITS: u32 = 2;
+const SUBS: usize = 1 << SUB_BITS;
 
-/// A log2 histogram; see [`HIST_BUCKETS`] for the bucket bounds.
+/// Fine buckets: 0..=3 hold the values 0..=3; from 4 on, bucket
+/// `4 + 4·(e − 2) + s` holds `[2^e + s·2^(e−2), 2^e + (s+1)·2^(e−2))`. The
+/// last bucket also takes everything from its lower bound up (≥ 2^48 − 2^45).
+pub const HIST_BUCKETS: usize = 188;
+
+/// A histogram in fine buckets; see [`HIST_BUCKETS`].
 pub type Hist = [u64; HIST_BUCKETS];
 
-/// The bucket a value falls in. Branch-light so the verifier and the hot path
-/// both stay cheap: a binary search over the bit length.
+/// `floor(log2 v)` for `v > 0`, by binary search over the bit length: cheap
+/// for the verifier and the hot path (BPF has no count-leading-zeros).
 #[inline(always)]
-pub const fn log2_bucket(v: u64) -> usize {
-    if v == 0 {
-        return 0;
-    }
+const fn floor_log2(v: u64) -> u32 {
     let mut bits = 0u32;
     let mut x = v;
     if x >= 1 << 32 {
@@ -40,8 +46,18 @@ pub const fn log2_bucket(v: u64) -> usize {
     if x >= 1 << 1 {
         bits += 1;
     }
-    // bits = floor(log2 v), so v is in [2^bits, 2^(bits+1)) → bucket bits+1.
-    let b = bits as usize + 1;
+    bits
+}
+
+/// The fine bucket a value falls in.
+#[inline(always)]
+pub const fn bucket(v: u64) -> usize {
+    if v < SUBS as u64 {
+        return v as usize;
+    }
+    let e = floor_log2(v);
+    let sub = ((v >> (e - SUB_BITS)) as usize) & (SUBS - 1);
+    let b = SUBS + (e - SUB_BITS) as usize * SUBS + sub;
     if b >= HIST_BUCKETS {
         HIST_BUCKETS - 1
     } else {
@@ -49,22 +65,87 @@ pub const fn log2_bucket(v: u64) -> usize {
     }
 }
 
-/// Lower bound (inclusive) of a bucket's values.
+/// Lower bound (inclusive) of a fine bucket's values.
 pub const fn bucket_low(b: usize) -> u64 {
-    if b == 0 {
-        0
+    if b < SUBS {
+        return b as u64;
+    }
+    let e = ((b - SUBS) / SUBS) as u32 + SUB_BITS;
+    let sub = ((b - SUBS) % SUBS) as u64;
+    (1u64 << e) + (sub << (e - SUB_BITS))
+}
+
+/// Upper bound (exclusive) of a fine bucket's values; the last is open.
+pub const fn bucket_high(b: usize) -> u64 {
+    if b + 1 >= HIST_BUCKETS {
+        u64::MAX
     } else {
-        1u64 << (b - 1)
+        bucket_low(b + 1)
     }
 }
 
-/// Upper bound (exclusive) of a bucket's values; the last bucket is open.
-pub const fn bucket_high(b: usize) -> u64 {
-    if b == 0 {
+/// Power-of-two buckets, for bars and Prometheus: bucket 0 holds 0, bucket
+/// `p ≥ 1` holds `[2^(p−1), 2^p)`, the last also everything larger.
+pub const POW2_BUCKETS: usize = 49;
+
+/// The power-of-two bucket holding fine bucket `b` (fine buckets never
+/// straddle a power of two).
+pub const fn pow2_of(b: usize) -> usize {
+    if b < SUBS {
+        // The values 0, 1, 2, 3.
+        match b {
+            0 => 0,
+            1 => 1,
+            _ => 2,
+        }
+    } else {
+        (b - SUBS) / SUBS + SUB_BITS as usize + 1
+    }
+}
+
+/// Lower bound (inclusive) of a power-of-two bucket.
+pub const fn pow2_low(p: usize) -> u64 {
+    if p == 0 {
+        0
+    } else {
+        1u64 << (p - 1)
+    }
+}
+
+/// Upper bound (exclusive) of a power-of-two bucket; the last is open.
+pub const fn pow2_high(p: usize) -> u64 {
+    if p == 0 {
         1
-    } else if b >= HIST_BUCKETS - 1 {
+    } else if p >= POW2_BUCKETS - 1 {
         u64::MAX
     } else {
-        1u64 << b
+        1u64 << p
     }
+}
+
+/// A histogram in power-of-two buckets: for the figures that are only ever
+/// drawn as bars, never read as percentiles (a quarter of the size).
+pub type Pow2Hist = [u64; POW2_BUCKETS];
+
+/// The power-of-two bucket a value falls in.
+#[inline(always)]
+pub const fn pow2_bucket(v: u64) -> usize {
+    if v == 0 {
+        return 0;
+    }
+    let b = floor_log2(v) as usize + 1;
+    if b >= POW2_BUCKETS {
+        POW2_BUCKETS - 1
+    } else {
+        b
+    }
+}
+
+/// A fine histogram folded into power-of-two buckets.
+pub fn fold_pow2(h: &Hist) -> Pow2Hist {
+    let mut out = [0; POW2_BUCKETS];
+    for (b, n) in h.iter().enumerate() {
+        out[pow2_of(b)] += n;
+    }
+    out
 }

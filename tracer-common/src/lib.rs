@@ -14,7 +14,10 @@ pub mod kind;
 pub mod names;
 pub mod records;
 
-pub use hist::{bucket_high, bucket_low, log2_bucket, Hist, HIST_BUCKETS};
+pub use hist::{
+    bucket, bucket_high, bucket_low, fold_pow2, pow2_bucket, pow2_high, pow2_low, pow2_of, Hist,
+    Pow2Hist, HIST_BUCKETS, POW2_BUCKETS,
+};
 pub use kind::{ErrnoClass, SyscallKind, ERRNO_CLASSES, SYSCALL_KINDS};
 pub use names::{globals, maps};
 pub use records::{traced, LastWakeup, Stat, StatsKey, SyscallStats, ThreadState, STAT_COUNT};
@@ -25,8 +28,9 @@ pub const MAX_TRACED_TGIDS: u32 = 4096;
 /// Per-thread in-flight slots. Threads beyond this are not measured; each
 /// failed insert is counted in [`Stat::ThreadMapFull`].
 pub const MAX_THREADS: u32 = 16_384;
-/// (tgid, syscall kind) aggregation slots.
-pub const MAX_STATS_KEYS: u32 = 16_384;
+/// (tgid, syscall kind) aggregation slots. Preallocated per CPU at ~5 KiB
+/// each: 20 MiB per CPU.
+pub const MAX_STATS_KEYS: u32 = 4096;
 /// Eventpolls whose last wakeup is remembered (thundering-herd detection).
 pub const MAX_EPOLL_SETS: u32 = 16_384;
 
@@ -46,20 +50,61 @@ mod tests {
     use super::*;
 
     #[test]
-    fn log2_buckets_hold_their_bounds() {
-        assert_eq!(log2_bucket(0), 0);
-        assert_eq!(log2_bucket(1), 1);
-        assert_eq!(log2_bucket(2), 2);
-        assert_eq!(log2_bucket(3), 2);
-        assert_eq!(log2_bucket(4), 3);
-        for b in 1..HIST_BUCKETS - 1 {
-            let (low, high) = (bucket_low(b), bucket_high(b));
-            assert_eq!(log2_bucket(low), b, "low edge of {b}");
-            assert_eq!(log2_bucket(high - 1), b, "high edge of {b}");
-            assert_eq!(log2_bucket(high), b + 1, "next bucket after {b}");
+    fn every_value_falls_in_its_bucket() {
+        for v in (0..100_000u64).chain([u64::MAX / 2, u64::MAX]) {
+            let b = bucket(v);
+            assert!(bucket_low(b) <= v, "{v} below bucket {b}");
+            assert!(v < bucket_high(b) || b == HIST_BUCKETS - 1, "{v} above {b}");
         }
-        assert_eq!(log2_bucket(u64::MAX), HIST_BUCKETS - 1);
-        assert_eq!(bucket_high(HIST_BUCKETS - 1), u64::MAX);
+        // Exact below 8; then at most a quarter of the lower bound wide.
+        for v in 0..8 {
+            assert_eq!(bucket_low(bucket(v)), v);
+            assert_eq!(bucket_high(bucket(v)), v + 1);
+        }
+        for b in 8..HIST_BUCKETS - 1 {
+            let (low, high) = (bucket_low(b), bucket_high(b));
+            assert!(high > low);
+            assert!((high - low) * 4 <= low, "bucket {b}: {low}..{high}");
+            assert_eq!(bucket(low), b);
+            assert_eq!(bucket(high - 1), b);
+        }
+        assert_eq!(bucket(1 << 47), HIST_BUCKETS - 4);
+    }
+
+    #[test]
+    fn pow2_buckets_hold_their_bounds() {
+        for v in (0..100_000u64).chain([u64::MAX]) {
+            let p = pow2_bucket(v);
+            assert!(
+                pow2_low(p) <= v && (v < pow2_high(p) || p == POW2_BUCKETS - 1),
+                "{v}"
+            );
+            // The same bucket as a fine bucket folded.
+            assert_eq!(pow2_of(bucket(v)), p, "{v}");
+        }
+    }
+
+    #[test]
+    fn fine_buckets_fold_into_powers_of_two() {
+        for b in 0..HIST_BUCKETS {
+            let p = pow2_of(b);
+            assert!(pow2_low(p) <= bucket_low(b), "bucket {b} in {p}");
+            assert!(
+                bucket_high(b) <= pow2_high(p) || p == POW2_BUCKETS - 1,
+                "bucket {b} in {p}"
+            );
+        }
+        assert_eq!(pow2_of(HIST_BUCKETS - 1), POW2_BUCKETS - 1);
+        let mut h = [0; HIST_BUCKETS];
+        h[bucket(0)] += 1;
+        h[bucket(3)] += 1;
+        h[bucket(1000)] += 2;
+        h[bucket(1023)] += 1;
+        let folded = fold_pow2(&h);
+        assert_eq!(folded[0], 1);
+        assert_eq!(folded[2], 1, "3 is in [2, 4)");
+        assert_eq!(folded[10], 3, "1000 and 1023 are in [512, 1024)");
+        assert_eq!(folded.iter().sum::<u64>(), 5);
     }
 
     #[test]

@@ -48,4 +48,5 @@ pub mod maps {
     pub const LAST_WAKEUPS: &str = "LAST_WAKEUPS";
     pub const COUNTERS: &str = "COUNTERS";
     pub const CANDIDATES: &str = "CANDIDATES";
+    pub const EPOCH: &str = "EPOCH";
 }

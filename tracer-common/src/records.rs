@@ -3,7 +3,14 @@
 
 use core::mem::size_of;
 
-use crate::{counters, hist::Hist, kind::ERRNO_CLASSES};
+#[cfg(test)]
+use crate::counter::Counter as _;
+use crate::{
+    counter::Extremes,
+    counters,
+    hist::{Hist, Pow2Hist},
+    kind::ERRNO_CLASSES,
+};
 
 /// Key of the per-CPU aggregation map.
 #[repr(C)]
@@ -55,6 +62,8 @@ counters! {
         /// Messages moved: calls that moved data, and each message of
         /// recvmmsg/sendmmsg.
         pub messages: u64,
+        /// Of which on sockets.
+        pub socket_messages: u64,
         /// Receive calls that returned EAGAIN right after a wait reported ready.
         pub empty_wakeups: u64,
         /// Wait returns that happened while another thread of the process was
@@ -64,16 +73,26 @@ counters! {
         pub zero_timeouts: u64,
         /// Wait calls with no timeout (block forever).
         pub infinite_timeouts: u64,
+        /// Read as percentiles: fine buckets.
         pub hist_wall_ns: Hist,
-        pub hist_on_cpu_ns: Hist,
         pub hist_watched: Hist,
-        pub hist_ready: Hist,
+        /// Only drawn as bars: powers of two.
+        pub hist_on_cpu_ns: Pow2Hist,
+        pub hist_ready: Pow2Hist,
         /// The timeout argument in µs (finite timeouts only).
-        pub hist_timeout_us: Hist,
-        pub hist_payload: Hist,
+        pub hist_timeout_us: Pow2Hist,
+        pub hist_payload: Pow2Hist,
+        /// Smallest and largest watched fds, ready fds and wall time per
+        /// call, since attach and per reading interval.
+        pub watched_extremes: Extremes,
+        pub ready_extremes: Extremes,
+        pub wall_extremes: Extremes,
     }
 }
-const _: () = assert!(size_of::<SyscallStats>() == (26 + 6 * crate::HIST_BUCKETS) * 8);
+const _: () = assert!(
+    size_of::<SyscallStats>()
+        == (27 + 2 * crate::HIST_BUCKETS + 4 * crate::POW2_BUCKETS + 3 * 8) * 8
+);
 
 /// Per-thread state: the call in flight (entry time and arguments, from
 /// enter to exit) and the thread's running totals for the threads view.
@@ -234,26 +253,37 @@ mod tests {
         unsafe { core::slice::from_raw_parts_mut((s as *mut SyscallStats).cast::<u64>(), N) }
     }
 
+    /// The counters proper: every field but the extremes (which merge by
+    /// min and max, tested in counter.rs).
+    const COUNTER_WORDS: usize = size_of::<SyscallStats>() / 8 - 3 * 8;
+
     #[test]
     fn merge_and_since_cover_every_word() {
         let mut a = SyscallStats::ZERO;
-        for (i, w) in words(&mut a).iter_mut().enumerate() {
+        for (i, w) in words(&mut a)[..COUNTER_WORDS].iter_mut().enumerate() {
             *w = i as u64 + 1;
         }
         let mut doubled = a;
         doubled.merge(&a);
         let mut d = doubled;
-        for (i, w) in words(&mut d).iter().enumerate() {
+        for (i, w) in words(&mut d)[..COUNTER_WORDS].iter().enumerate() {
             assert_eq!(*w, 2 * (i as u64 + 1), "word {i} was not merged");
         }
         let mut since = doubled.since(&a);
-        for (i, w) in words(&mut since).iter().enumerate() {
+        for (i, w) in words(&mut since)[..COUNTER_WORDS].iter().enumerate() {
             assert_eq!(*w, i as u64 + 1, "word {i} was not differenced");
         }
-        assert_eq!(a.since(&doubled), SyscallStats::ZERO, "saturates at zero");
+        let mut saturated = a.since(&doubled);
+        assert!(
+            words(&mut saturated)[..COUNTER_WORDS]
+                .iter()
+                .all(|w| *w == 0),
+            "saturates at zero"
+        );
         let mut zero = SyscallStats::ZERO;
-        assert!(words(&mut zero).iter().all(|w| *w == 0));
-        assert_eq!(SyscallStats::FIELDS.len(), 28);
+        assert!(words(&mut zero)[..COUNTER_WORDS].iter().all(|w| *w == 0));
+        assert_eq!(zero.wall_extremes, Extremes::ZERO);
+        assert_eq!(SyscallStats::FIELDS.len(), 32);
         assert_eq!(SyscallStats::FIELDS[0], "calls");
     }
 

@@ -28,10 +28,21 @@ pub static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TRACED_TGID
 #[map]
 pub static THREADS: HashMap<u32, ThreadState> = HashMap::with_max_entries(MAX_THREADS, 0);
 
-/// (tgid, kind) → aggregates, per CPU.
+/// (tgid, kind) → aggregates, per CPU. Preallocated: without, an insert in
+/// a burst of new kinds can find the kernel's per-CPU cache empty and fail.
 #[map]
 pub static STATS: PerCpuHashMap<StatsKey, SyscallStats> =
     PerCpuHashMap::with_max_entries(MAX_STATS_KEYS, 0);
+
+/// The reading interval now (its number): user space advances it at each
+/// reading, so the per-interval extremes of the one just ended are final.
+#[map]
+pub static EPOCH: Array<u64> = Array::with_max_entries(1, 0);
+
+#[inline(always)]
+pub fn epoch() -> u64 {
+    EPOCH.get(0).copied().unwrap_or(0)
+}
 
 /// eventpoll (kernel address) → the last wakeup of a thread blocked on it.
 #[map]

@@ -8,7 +8,7 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use tracer_common::{
-    log2_bucket, ErrnoClass, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState,
+    bucket, pow2_bucket, ErrnoClass, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState,
 };
 
 use crate::{
@@ -16,7 +16,7 @@ use crate::{
         current_tid, fd_set_popcount, read_timeout_us, read_user_pair, Regs, FD_SETSIZE, INFINITE,
     },
     filter::{bump, existing_thread_slot, lost, maybe_traced, stats_slot, thread_slot},
-    kernel,
+    kernel, maps,
 };
 
 /// Bytes of a `struct timespec`/`struct timeval` on 64-bit.
@@ -220,8 +220,10 @@ fn on_exit(regs: Regs, ret: i64, kind: SyscallKind) {
     s.wall_ns += wall;
     s.off_cpu_ns += off;
     s.sched_wakeups += t.sched_wakeups;
-    s.hist_wall_ns[log2_bucket(wall)] += 1;
-    s.hist_on_cpu_ns[log2_bucket(on)] += 1;
+    s.hist_wall_ns[bucket(wall)] += 1;
+    s.hist_on_cpu_ns[pow2_bucket(on)] += 1;
+    let epoch = maps::epoch();
+    s.wall_extremes.extend(epoch, wall);
     t.calls += 1;
     t.wall_ns += wall;
     t.thread_off_cpu_ns += off;
@@ -268,7 +270,7 @@ fn fold_payload(
     };
     s.payload_bytes += bytes;
     s.messages += messages;
-    s.hist_payload[log2_bucket(bytes)] += 1;
+    s.hist_payload[pow2_bucket(bytes)] += 1;
     // The socket calls succeed only on sockets; the others work on any fd.
     let on_socket = if kind == SyscallKind::Splice {
         // Data moves from arg 0 to arg 2; one end is a pipe.
@@ -280,6 +282,7 @@ fn fold_payload(
     };
     if on_socket {
         s.payload_socket_bytes += bytes;
+        s.socket_messages += messages;
     }
     if kind.is_zero_copy() {
         s.zero_copy_bytes += bytes;
@@ -337,7 +340,9 @@ fn fold_wait(s: &mut SyscallStats, t: &mut ThreadState, ret: i64, kind: SyscallK
     let errno = if ret < 0 { (-ret) as u64 } else { 0 };
     s.watched += t.watched;
     s.size_arg += t.size_arg;
-    s.hist_watched[log2_bucket(t.watched)] += 1;
+    s.hist_watched[bucket(t.watched)] += 1;
+    let epoch = maps::epoch();
+    s.watched_extremes.extend(epoch, t.watched);
     s.bookkeeping_in += t.bookkeeping_in;
     if t.timeout_us == INFINITE {
         s.infinite_timeouts += 1;
@@ -345,11 +350,12 @@ fn fold_wait(s: &mut SyscallStats, t: &mut ThreadState, ret: i64, kind: SyscallK
         if t.timeout_us == 0 {
             s.zero_timeouts += 1;
         }
-        s.hist_timeout_us[log2_bucket(t.timeout_us)] += 1;
+        s.hist_timeout_us[pow2_bucket(t.timeout_us)] += 1;
     }
     let ready = if ret > 0 { ret as u64 } else { 0 };
     if ret >= 0 {
-        s.hist_ready[log2_bucket(ready)] += 1;
+        s.hist_ready[pow2_bucket(ready)] += 1;
+        s.ready_extremes.extend(epoch, ready);
     }
     if ret > 0 {
         s.ready += ready;

@@ -28,7 +28,7 @@ pub use window::rebase;
 use crate::{
     format::display_comm,
     verdict::verdict,
-    window::{delta, ratio, window},
+    window::{delta, ratio, window, Span},
 };
 
 /// Turns the previous and the current snapshot into metrics. With no
@@ -103,13 +103,13 @@ fn process_metrics(
         deltas.push((*kind, d));
         syscalls.push(SyscallMetrics {
             syscall: *kind,
-            total: window(&[(*kind, *stats)], elapsed),
-            interval: window(&[(*kind, d)], interval),
+            total: window(&[(*kind, *stats)], elapsed, Span::Total),
+            interval: window(&[(*kind, d)], interval, Span::Epoch(cur.epoch)),
         });
     }
     let model = detect_model(&totals);
-    let total = window(&totals, elapsed);
-    let interval_w = window(&deltas, interval);
+    let total = window(&totals, elapsed, Span::Total);
+    let interval_w = window(&deltas, interval, Span::Epoch(cur.epoch));
     let prev_threads: BTreeMap<u32, u64> = prev
         .map(|s| {
             s.threads
@@ -161,7 +161,7 @@ fn process_metrics(
 mod tests {
     use std::time::Duration;
 
-    use tracer_common::{log2_bucket, SyscallKind, SyscallStats, HIST_BUCKETS};
+    use tracer_common::{bucket, counter::Range, SyscallKind, SyscallStats, HIST_BUCKETS};
 
     use super::*;
     use crate::{
@@ -190,8 +190,8 @@ mod tests {
         s.wall_ns = wall_each * calls;
         s.bookkeeping_in = 8 * watched_each * calls;
         s.bookkeeping_out = 2 * watched_each * calls;
-        s.hist_watched[log2_bucket(watched_each)] = calls;
-        s.hist_wall_ns[log2_bucket(wall_each)] = calls;
+        s.hist_watched[bucket(watched_each)] = calls;
+        s.hist_wall_ns[bucket(wall_each)] = calls;
         s
     }
 
@@ -283,33 +283,104 @@ mod tests {
     }
 
     #[test]
-    fn percentiles_from_log2_buckets() {
+    fn percentiles_stay_inside_the_data() {
+        let none = Range::EMPTY;
+        // 100 samples of 1500: the bucket is [1280, 1536); the range pins it.
         let mut h = [0u64; HIST_BUCKETS];
-        // 100 samples in [1024, 2048).
-        h[log2_bucket(1500)] = 100;
-        let p50 = percentile(&h, 0.5);
-        assert!((1024.0..2048.0).contains(&p50), "{p50}");
-        assert_eq!(p50, 1024.0 + 1024.0 * 49.5 / 100.0);
-        // 99 fast, 1 slow: p50 fast, p99 fast bucket's top, p100 slow.
+        h[bucket(1500)] = 100;
+        let p50 = percentile(&h, 0.5, &none);
+        assert!((1280.0..1536.0).contains(&p50), "{p50}");
+        assert_eq!(
+            percentile(
+                &h,
+                0.5,
+                &Range {
+                    min: 1500,
+                    max: 1500
+                }
+            ),
+            1500.0
+        );
+        // Every call watched 1,002: p99 is 1,002, not a bucket's edge.
         let mut h = [0u64; HIST_BUCKETS];
-        h[log2_bucket(10)] = 99;
-        h[log2_bucket(1_000_000)] = 1;
-        assert!(percentile(&h, 0.5) < 16.0);
-        assert!(percentile(&h, 1.0) >= 524_288.0);
-        assert_eq!(percentile(&[0; HIST_BUCKETS], 0.99), 0.0);
+        h[bucket(1002)] = 500;
+        assert_eq!(
+            percentile(
+                &h,
+                0.99,
+                &Range {
+                    min: 1002,
+                    max: 1002
+                }
+            ),
+            1002.0
+        );
+        // The largest call watched 1,052: no percentile above it.
+        let mut h = [0u64; HIST_BUCKETS];
+        h[bucket(1000)] = 90;
+        h[bucket(1052)] = 10;
+        let p99 = percentile(
+            &h,
+            0.99,
+            &Range {
+                min: 1000,
+                max: 1052,
+            },
+        );
+        assert!((1024.0..=1052.0).contains(&p99), "{p99}");
+        // Small counts are exact: 63 fds read as 63, not 63.7.
+        let mut h = [0u64; HIST_BUCKETS];
+        h[bucket(5)] = 10;
+        assert_eq!(percentile(&h, 0.99, &none), 5.0);
+        // 99 fast, 1 slow.
+        let mut h = [0u64; HIST_BUCKETS];
+        h[bucket(10)] = 99;
+        h[bucket(1_000_000)] = 1;
+        assert!(percentile(&h, 0.5, &none) < 12.0);
+        assert!(percentile(&h, 1.0, &none) >= 786_432.0);
+        assert_eq!(percentile(&[0; HIST_BUCKETS], 0.99, &none), 0.0);
         let mut zeros = [0u64; HIST_BUCKETS];
         zeros[0] = 5;
-        assert_eq!(percentile(&zeros, 0.99), 0.0);
+        assert_eq!(percentile(&zeros, 0.99, &none), 0.0);
+    }
+
+    /// The interval window takes the extremes of its own epoch, the total
+    /// window those since attach.
+    #[test]
+    fn windows_take_their_own_extremes() {
+        let mut s = poll_stats(10, 40, 10, 1000);
+        s.watched_extremes.extend(0, 40);
+        s.watched_extremes.extend(1, 7);
+        s.watched_extremes.extend(1, 9);
+        let mut a = snap(1, &[(SyscallKind::Poll, s)]);
+        a.epoch = 1;
+        let m = compute(None, &a);
+        let w = &m.processes[0].interval;
+        assert_eq!((w.watched_min, w.watched_max), (7, 9));
+        let t = &m.processes[0].total;
+        assert_eq!((t.watched_min, t.watched_max), (7, 40));
+        assert!(t.watched_p99 <= 40.0);
     }
 
     #[test]
     fn model_detection() {
         let mut recv = SyscallStats::ZERO;
         recv.calls = 5;
+        recv.messages = 5;
+        recv.socket_messages = 5;
+        // A few reads and no waits: nginx's master, not a blocking server.
+        assert_eq!(detect_model(&[(SyscallKind::Read, recv)]), IoModel::Idle);
+        let mut served = recv;
+        served.calls = 100;
+        served.socket_messages = 100;
         assert_eq!(
-            detect_model(&[(SyscallKind::Read, recv)]),
+            detect_model(&[(SyscallKind::Recvfrom, served)]),
             IoModel::Blocking
         );
+        // Many reads of files are not serving.
+        let mut files = served;
+        files.socket_messages = 0;
+        assert_eq!(detect_model(&[(SyscallKind::Read, files)]), IoModel::Idle);
         assert_eq!(
             detect_model(&[(SyscallKind::Read, recv), (SyscallKind::EpollWait, recv)]),
             IoModel::Epoll
@@ -349,19 +420,27 @@ mod tests {
     #[test]
     fn every_counter_reaches_the_window() {
         const WORDS: usize = std::mem::size_of::<SyscallStats>() / 8;
+        // The three Extremes at the end are tested by windows_take_their_own_extremes.
+        const COUNTERS: usize = WORDS - 3 * 8;
         // Off-CPU time is clamped to the wall time: give the base some.
         let base = SyscallStats {
             wall_ns: 1_000_000,
             ..SyscallStats::ZERO
         };
-        let empty = format!("{:?}", window(&[(SyscallKind::Recvfrom, base)], 1.0));
-        for i in 0..WORDS {
+        let empty = format!(
+            "{:?}",
+            window(&[(SyscallKind::Recvfrom, base)], 1.0, Span::Total)
+        );
+        for i in 0..COUNTERS {
             let mut s = base;
             // SAFETY: SyscallStats is #[repr(C)] and made only of u64s.
             let words =
                 unsafe { std::slice::from_raw_parts_mut((&raw mut s).cast::<u64>(), WORDS) };
             words[i] += 3;
-            let w = format!("{:?}", window(&[(SyscallKind::Recvfrom, s)], 1.0));
+            let w = format!(
+                "{:?}",
+                window(&[(SyscallKind::Recvfrom, s)], 1.0, Span::Total)
+            );
             assert_ne!(
                 w, empty,
                 "word {i} of SyscallStats never reaches the window"

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tracer_common::{Hist, SyscallKind, HIST_BUCKETS};
+use tracer_common::{counter::Range, Hist, Pow2Hist, SyscallKind, HIST_BUCKETS, POW2_BUCKETS};
 
 /// Everything the sinks show, for one interval and the run so far.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,8 +47,12 @@ pub enum IoModel {
     Select,
     Poll,
     Epoll,
-    /// Receives and sends but never waits for readiness: blocking I/O.
+    /// Serves on sockets but never waits for readiness: blocking I/O.
     Blocking,
+    /// A few calls, no waits, little socket traffic: a controller (nginx's
+    /// master) or a quiet process, not a server to judge.
+    Idle,
+    /// No measured call yet.
     Unknown,
 }
 
@@ -59,6 +63,7 @@ impl IoModel {
             IoModel::Poll => "poll",
             IoModel::Epoll => "epoll",
             IoModel::Blocking => "blocking",
+            IoModel::Idle => "idle",
             IoModel::Unknown => "unknown",
         }
     }
@@ -148,6 +153,10 @@ pub struct Window {
     pub zero_copy_bytes: u64,
     /// Messages moved: calls that moved data, each message of recvmmsg/sendmmsg.
     pub messages: u64,
+    /// Of which on sockets.
+    pub socket_messages: u64,
+    /// Messages received on sockets.
+    pub socket_receives: u64,
     /// Messages received (the served messages, for syscalls per message).
     pub receives_with_data: u64,
     pub calls_per_sec: f64,
@@ -158,6 +167,12 @@ pub struct Window {
     pub payload_bytes_per_sec: f64,
     pub watched_avg: f64,
     pub watched_p99: f64,
+    /// Fewest and most fds one wait call watched (0 without wait calls).
+    pub watched_min: u64,
+    pub watched_max: u64,
+    /// Fewest and most ready fds one wait call returned.
+    pub ready_min: u64,
+    pub ready_max: u64,
     pub size_arg_avg: f64,
     /// Ready fds per wait call that returned (timeouts count as 0).
     pub ready_avg: f64,
@@ -167,6 +182,9 @@ pub struct Window {
     pub eintr_share: f64,
     pub wall_p50_ns: f64,
     pub wall_p99_ns: f64,
+    /// Shortest and longest call.
+    pub wall_min_ns: u64,
+    pub wall_max_ns: u64,
     pub on_cpu_ns_per_call: f64,
     /// on-CPU / wall.
     pub on_cpu_share: f64,
@@ -177,28 +195,49 @@ pub struct Window {
     /// Behind the percentiles; not written (Prometheus renders the buckets).
     #[serde(skip)]
     pub hists: Hists,
+    /// Behind the min and max fields, which bound the percentiles.
+    #[serde(skip)]
+    pub extremes: WindowExtremes,
 }
 
-/// The log2 histograms behind the percentiles (see tracer_common::HIST_BUCKETS).
+/// The histograms behind the percentiles (see tracer_common::HIST_BUCKETS).
 #[derive(Debug, Clone)]
 pub struct Hists {
     pub wall_ns: Hist,
-    pub on_cpu_ns: Hist,
     pub watched: Hist,
-    pub ready: Hist,
-    pub timeout_us: Hist,
-    pub payload: Hist,
+    pub on_cpu_ns: Pow2Hist,
+    pub ready: Pow2Hist,
+    pub timeout_us: Pow2Hist,
+    pub payload: Pow2Hist,
+}
+
+/// The ranges of the values behind the histograms in one window.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowExtremes {
+    pub watched: Range,
+    pub ready: Range,
+    pub wall: Range,
+}
+
+impl Default for WindowExtremes {
+    fn default() -> Self {
+        WindowExtremes {
+            watched: Range::EMPTY,
+            ready: Range::EMPTY,
+            wall: Range::EMPTY,
+        }
+    }
 }
 
 impl Default for Hists {
     fn default() -> Self {
         Hists {
             wall_ns: [0; HIST_BUCKETS],
-            on_cpu_ns: [0; HIST_BUCKETS],
             watched: [0; HIST_BUCKETS],
-            ready: [0; HIST_BUCKETS],
-            timeout_us: [0; HIST_BUCKETS],
-            payload: [0; HIST_BUCKETS],
+            on_cpu_ns: [0; POW2_BUCKETS],
+            ready: [0; POW2_BUCKETS],
+            timeout_us: [0; POW2_BUCKETS],
+            payload: [0; POW2_BUCKETS],
         }
     }
 }

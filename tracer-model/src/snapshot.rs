@@ -14,6 +14,9 @@ pub struct MapDump {
     pub counters: [u64; STAT_COUNT as usize],
     /// Map reads that failed (an entry removed while iterating, say).
     pub read_errors: u64,
+    /// The reading interval whose per-interval extremes this dump holds
+    /// final (user space advanced the epoch just before reading).
+    pub epoch: u64,
 }
 
 /// The probes' kernel run time and run count, accumulated while the kernel's
@@ -86,6 +89,8 @@ pub struct Snapshot {
     pub cost: Option<ProbeCost>,
     /// Entries in each kernel map at this reading (its occupancy).
     pub map_entries: BTreeMap<String, u64>,
+    /// The reading interval whose extremes are final in this snapshot.
+    pub epoch: u64,
 }
 
 impl Snapshot {
@@ -145,6 +150,7 @@ impl Snapshot {
             read_errors: dump.read_errors,
             cost,
             map_entries,
+            epoch: dump.epoch,
         }
     }
 }

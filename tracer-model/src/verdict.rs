@@ -8,14 +8,23 @@ use tracer_common::{SyscallKind, SyscallStats};
 use crate::{
     format::{bytes, thousands},
     metrics::{IoModel, Window},
-    window::{ratio, WaitPart},
+    window::{ratio, Span, WaitPart},
 };
 
-/// The wait family with the most calls; receives without waits are blocking I/O.
+/// Messages a process must receive on sockets, or connections it must
+/// accept, before it is called a server that blocks: fewer, with no wait
+/// calls, is a controller or an idle process (nginx's master: a few config
+/// reads and messages to its workers).
+pub const MIN_SERVED: u64 = 20;
+
+/// The wait family with the most calls; without waits, socket traffic of
+/// some volume is blocking I/O, a handful of calls is an idle process.
 pub fn detect_model(stats: &[(SyscallKind, SyscallStats)]) -> IoModel {
     let mut by_model: BTreeMap<&'static str, (u64, IoModel)> = BTreeMap::new();
-    let mut io_calls = 0;
+    let mut served = 0;
+    let mut calls = 0;
     for (kind, s) in stats {
+        calls += s.calls;
         let model = if kind.is_select() {
             IoModel::Select
         } else if kind.is_poll() {
@@ -23,8 +32,10 @@ pub fn detect_model(stats: &[(SyscallKind, SyscallStats)]) -> IoModel {
         } else if kind.is_epoll_wait() {
             IoModel::Epoll
         } else {
-            if kind.is_receive() || kind.is_send() {
-                io_calls += s.calls;
+            if kind.is_receive() {
+                served += s.socket_messages;
+            } else if kind.is_accept() {
+                served += s.calls - s.errors;
             }
             continue;
         };
@@ -36,7 +47,8 @@ pub fn detect_model(stats: &[(SyscallKind, SyscallStats)]) -> IoModel {
         .max_by_key(|(n, _)| *n)
     {
         Some((_, model)) => *model,
-        None if io_calls > 0 => IoModel::Blocking,
+        None if served >= MIN_SERVED => IoModel::Blocking,
+        None if calls > 0 => IoModel::Idle,
         None => IoModel::Unknown,
     }
 }
@@ -54,7 +66,7 @@ pub(crate) fn verdict(
     for (kind, s) in stats {
         if kind.is_wait() {
             waits.add(s, *kind);
-            wait_stats.add(s, *kind);
+            wait_stats.add(s, *kind, Span::Total);
         }
     }
     let returns = waits.returns_ok.max(1) as f64;
@@ -98,6 +110,12 @@ pub(crate) fn verdict(
             "blocking I/O: {:.1} syscalls per receive that returned data, no readiness calls",
             total.syscalls_per_receive
         ),
-        IoModel::Unknown => "no select, poll, epoll or socket I/O calls seen yet".to_owned(),
+        IoModel::Idle => format!(
+            "idle: {} calls in {:.0} s, {} socket messages received, no select, poll or epoll — a controller or a quiet process, not a busy server",
+            thousands(total.calls),
+            total.seconds,
+            thousands(total.socket_receives),
+        ),
+        IoModel::Unknown => "no select, poll, epoll or I/O calls seen yet".to_owned(),
     }
 }

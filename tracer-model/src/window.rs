@@ -1,7 +1,10 @@
 //! Counter arithmetic: the difference of two readings, and a [`Window`] — the
 //! counts over a span of time and the rates and ratios that follow.
 
-use tracer_common::{counter::Counter as _, ErrnoClass, SyscallKind, SyscallStats};
+use tracer_common::{
+    counter::{Counter as _, Extremes, Range},
+    ErrnoClass, SyscallKind, SyscallStats,
+};
 
 use crate::{hist::percentile, metrics::Window, snapshot::Snapshot};
 
@@ -38,8 +41,43 @@ pub(crate) fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
+/// Which extremes a window takes: since attach, or those of one reading
+/// interval (an epoch).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Span {
+    Total,
+    Epoch(u64),
+}
+
+impl Span {
+    fn of(self, e: &Extremes) -> Range {
+        match self {
+            Span::Total => e.total,
+            Span::Epoch(epoch) => e.of_epoch(epoch),
+        }
+    }
+}
+
+/// Widens `into` by `r`.
+fn widen(into: &mut Range, r: Range) {
+    into.min = into.min.min(r.min);
+    into.max = into.max.max(r.max);
+}
+
+/// (min, max) of a range, (0, 0) when empty.
+fn bounds(r: &Range) -> (u64, u64) {
+    if r.is_empty() {
+        (0, 0)
+    } else {
+        (r.min, r.max)
+    }
+}
+
 impl Window {
-    pub(crate) fn add(&mut self, s: &SyscallStats, kind: SyscallKind) {
+    pub(crate) fn add(&mut self, s: &SyscallStats, kind: SyscallKind, span: Span) {
+        widen(&mut self.extremes.watched, span.of(&s.watched_extremes));
+        widen(&mut self.extremes.ready, span.of(&s.ready_extremes));
+        widen(&mut self.extremes.wall, span.of(&s.wall_extremes));
         self.calls += s.calls;
         self.errors += s.errors;
         self.eintr += s.errno[ErrnoClass::Eintr as usize];
@@ -69,8 +107,10 @@ impl Window {
         self.payload_file_bytes += s.payload_bytes.saturating_sub(s.payload_socket_bytes);
         self.zero_copy_bytes += s.zero_copy_bytes;
         self.messages += s.messages;
+        self.socket_messages += s.socket_messages;
         if kind.is_receive() {
             self.receives_with_data += s.messages;
+            self.socket_receives += s.socket_messages;
         }
         let h = &mut self.hists;
         h.wall_ns.merge(&s.hist_wall_ns);
@@ -94,14 +134,20 @@ impl Window {
         self.payload_bytes_per_sec = per_sec(self.payload_bytes);
         // Waits the kernel refused watched nothing; interrupted ones did.
         self.watched_avg = ratio(self.watched as f64, waits.returns as f64);
-        self.watched_p99 = percentile(&self.hists.watched, 0.99);
+        let watched = self.extremes.watched;
+        let ready = self.extremes.ready;
+        let wall = self.extremes.wall;
+        (self.watched_min, self.watched_max) = bounds(&watched);
+        (self.ready_min, self.ready_max) = bounds(&ready);
+        (self.wall_min_ns, self.wall_max_ns) = bounds(&wall);
+        self.watched_p99 = percentile(&self.hists.watched, 0.99, &watched);
         self.size_arg_avg = ratio(self.size_arg as f64, waits.returns as f64);
         self.ready_avg = ratio(self.ready as f64, waits.returns_ok as f64);
         self.efficiency = ratio(self.ready as f64, self.scanned as f64);
         self.timeout_share = ratio(self.timeouts as f64, waits.calls as f64);
         self.eintr_share = ratio(self.eintr as f64, self.calls as f64);
-        self.wall_p50_ns = percentile(&self.hists.wall_ns, 0.50);
-        self.wall_p99_ns = percentile(&self.hists.wall_ns, 0.99);
+        self.wall_p50_ns = percentile(&self.hists.wall_ns, 0.50, &wall);
+        self.wall_p99_ns = percentile(&self.hists.wall_ns, 0.99, &wall);
         self.on_cpu_ns_per_call = ratio(self.on_cpu_ns as f64, self.calls as f64);
         self.on_cpu_share = ratio(self.on_cpu_ns as f64, self.wall_ns as f64);
         self.on_cpu_ns_per_ready = ratio(waits.on_cpu_ns as f64, self.ready as f64);
@@ -136,11 +182,11 @@ impl WaitPart {
     }
 }
 
-pub(crate) fn window(stats: &[(SyscallKind, SyscallStats)], seconds: f64) -> Window {
+pub(crate) fn window(stats: &[(SyscallKind, SyscallStats)], seconds: f64, span: Span) -> Window {
     let mut w = Window::default();
     let mut waits = WaitPart::default();
     for (kind, s) in stats {
-        w.add(s, *kind);
+        w.add(s, *kind, span);
         waits.add(s, *kind);
     }
     w.derive(seconds, &waits);

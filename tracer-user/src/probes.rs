@@ -39,6 +39,8 @@ pub struct ProbeConfig {
 
 pub struct Probes {
     ebpf: Ebpf,
+    /// The reading interval the programs count in now (the EPOCH map).
+    epoch: u64,
     /// Taken by the session, which forwards the programs' log lines.
     kernel_log: Option<KernelLog>,
     /// The kernel's BPF run-time accounting (BPF_ENABLE_STATS) costs two
@@ -131,6 +133,7 @@ impl Probes {
         }
         Ok(Probes {
             ebpf,
+            epoch: 0,
             kernel_log,
             stats_available,
             stats_fd: None,
@@ -178,9 +181,19 @@ impl Probes {
         V::try_from(map).map_err(|e| UserError::runtime(format!("map {name}: {e}")))
     }
 
-    /// Reads every map once.
-    pub fn dump(&self) -> Result<MapDump> {
-        let mut dump = MapDump::default();
+    /// Reads every map once, first ending the current reading interval (so
+    /// its per-interval extremes are final in what is read).
+    pub fn dump(&mut self) -> Result<MapDump> {
+        let mut dump = MapDump {
+            epoch: self.epoch,
+            ..MapDump::default()
+        };
+        self.epoch += 1;
+        let next = self.epoch;
+        let mut epoch: Array<&mut MapData, u64> = self.map_mut(maps::EPOCH)?;
+        epoch
+            .set(0, next, 0)
+            .map_err(|e| UserError::runtime(format!("cannot advance the epoch: {e}")))?;
         let stats: PerCpuHashMap<&MapData, StatsKey, SyscallStats> = self.map(maps::STATS)?;
         for entry in stats.iter() {
             match entry {

@@ -13,7 +13,7 @@ use tokio::{
     net::{TcpListener, TcpStream},
     sync::watch,
 };
-use tracer_common::{bucket_high, Hist, HIST_BUCKETS};
+use tracer_common::{fold_pow2, pow2_high, Pow2Hist, POW2_BUCKETS};
 
 use tracer_model::{Metrics, Window};
 
@@ -145,29 +145,56 @@ const COUNTERS: &[Family] = &[
 struct HistFamily {
     name: &'static str,
     help: &'static str,
-    get: fn(&Window) -> (&Hist, f64),
-    /// Bucket edges are in ns; seconds histograms scale them.
-    scale: f64,
+    /// The histogram in powers of two, and the sum of its values.
+    get: fn(&Window) -> (Pow2Hist, u64),
+    unit: Unit,
+}
+
+/// What a histogram's integer values are, and how they read in the
+/// exposition format: exact decimals, never float noise.
+#[derive(Clone, Copy)]
+enum Unit {
+    /// Counted things (fds): written as integers.
+    Count,
+    /// Nanoseconds, written as seconds: `1023` → `0.000001023`.
+    NanosAsSeconds,
+}
+
+impl Unit {
+    fn decimal(self, v: u64) -> String {
+        match self {
+            Unit::Count => v.to_string(),
+            Unit::NanosAsSeconds => {
+                let frac = format!("{:09}", v % 1_000_000_000);
+                let frac = frac.trim_end_matches('0');
+                if frac.is_empty() {
+                    format!("{}", v / 1_000_000_000)
+                } else {
+                    format!("{}.{frac}", v / 1_000_000_000)
+                }
+            }
+        }
+    }
 }
 
 const HISTOGRAMS: &[HistFamily] = &[
     HistFamily {
         name: "muxtrace_syscall_duration_seconds",
         help: "Wall time per call, from log2 buckets.",
-        get: |w| (&w.hists.wall_ns, w.wall_ns as f64),
-        scale: 1e-9,
+        get: |w| (fold_pow2(&w.hists.wall_ns), w.wall_ns),
+        unit: Unit::NanosAsSeconds,
     },
     HistFamily {
         name: "muxtrace_watched_fds",
         help: "Watched fds per wait call, from log2 buckets.",
-        get: |w| (&w.hists.watched, w.watched as f64),
-        scale: 1.0,
+        get: |w| (fold_pow2(&w.hists.watched), w.watched),
+        unit: Unit::Count,
     },
     HistFamily {
         name: "muxtrace_ready_fds",
         help: "Ready fds per wait call, from log2 buckets.",
-        get: |w| (&w.hists.ready, w.ready as f64),
-        scale: 1.0,
+        get: |w| (w.hists.ready, w.ready),
+        unit: Unit::Count,
     },
 ];
 
@@ -197,6 +224,7 @@ pub fn render(metrics: &Metrics) -> String {
         for p in &metrics.processes {
             for s in &p.syscalls {
                 let (hist, sum) = (family.get)(&s.total);
+                let hist = &hist;
                 let count: u64 = hist.iter().sum();
                 if count == 0 {
                     continue;
@@ -207,16 +235,17 @@ pub fn render(metrics: &Metrics) -> String {
                     escape_label(&p.comm),
                     s.syscall
                 );
-                // Our log2 buckets, exactly: bucket b holds the integers
-                // 2^(b-1) ..= 2^b - 1, so `le = 2^b - 1` is its exact bound.
+                // Powers of two, exactly: bucket b holds the integers
+                // 2^(b-1) ..= 2^b - 1, so `le = 2^b - 1` is its exact bound
+                // (the fine buckets nest inside them).
                 let last = hist.iter().rposition(|&n| n > 0).unwrap_or(0);
                 let mut cumulative = 0u64;
                 for (b, &n) in hist.iter().enumerate().take(last + 1) {
                     cumulative += n;
-                    if b == HIST_BUCKETS - 1 {
+                    if b == POW2_BUCKETS - 1 {
                         break;
                     }
-                    let le = (bucket_high(b) - 1) as f64 * family.scale;
+                    let le = family.unit.decimal(pow2_high(b) - 1);
                     let _ = writeln!(
                         out,
                         "{}_bucket{{{labels},le=\"{le}\"}} {cumulative}",
@@ -232,7 +261,7 @@ pub fn render(metrics: &Metrics) -> String {
                     out,
                     "{}_sum{{{labels}}} {}",
                     family.name,
-                    sum * family.scale
+                    family.unit.decimal(sum)
                 );
                 let _ = writeln!(out, "{}_count{{{labels}}} {count}", family.name);
             }
@@ -298,7 +327,7 @@ pub fn render(metrics: &Metrics) -> String {
 mod tests {
     use std::time::Duration;
 
-    use tracer_common::{log2_bucket, SyscallKind, SyscallStats};
+    use tracer_common::{bucket, SyscallKind, SyscallStats};
 
     use super::*;
     use tracer_model::{ProcessSnap, Snapshot};
@@ -307,7 +336,7 @@ mod tests {
         let mut s = SyscallStats::ZERO;
         s.calls = 3;
         s.wall_ns = 3000;
-        s.hist_wall_ns[log2_bucket(1000)] = 3;
+        s.hist_wall_ns[bucket(1000)] = 3;
         let mut snap = Snapshot {
             elapsed: Duration::from_secs(1),
             ..Snapshot::default()
@@ -330,6 +359,32 @@ mod tests {
         assert!(text.contains("muxtrace_syscall_duration_seconds_bucket{pid=\"9\",comm=\"srv\",syscall=\"epoll_wait\",le=\"0.000001023\"} 3"), "{text}");
         assert!(text.contains("le=\"+Inf\"} 3"), "{text}");
         assert!(text.contains("muxtrace_syscall_duration_seconds_count{pid=\"9\",comm=\"srv\",syscall=\"epoll_wait\"} 3"), "{text}");
+    }
+
+    #[test]
+    fn bucket_edges_are_exact_decimals() {
+        assert_eq!(Unit::NanosAsSeconds.decimal(1023), "0.000001023");
+        assert_eq!(Unit::NanosAsSeconds.decimal(2_000_000_000), "2");
+        assert_eq!(Unit::NanosAsSeconds.decimal(2_500_000_000), "2.5");
+        assert_eq!(
+            Unit::NanosAsSeconds.decimal((1 << 40) - 1),
+            "1099.511627775"
+        );
+        assert_eq!(Unit::Count.decimal(1023), "1023");
+        let text = render(&metrics(b"srv"));
+        for line in text.lines().filter(|l| l.contains("le=\"")) {
+            let le = line
+                .split("le=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            assert!(
+                le == "+Inf" || (le.len() < 16 && le.parse::<f64>().is_ok()),
+                "{line}"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tracer_common::{log2_bucket, SyscallKind, SyscallStats, ThreadState};
+use tracer_common::{bucket, pow2_bucket, SyscallKind, SyscallStats, ThreadState};
 
 use tracer_model::{Metrics, ProbeCost, ProcessInfo, ProcessSnap, Snapshot, ThreadSnap};
 
@@ -25,17 +25,22 @@ fn stats(r: Rate, secs: u64) -> SyscallStats {
     s.calls = calls;
     s.wall_ns = r.wall_ns * calls;
     s.off_cpu_ns = (s.wall_ns as f64 * r.off_share) as u64;
-    s.hist_wall_ns[log2_bucket(r.wall_ns)] = calls * 9 / 10;
-    s.hist_wall_ns[log2_bucket(r.wall_ns * 4)] = calls - calls * 9 / 10;
+    s.hist_wall_ns[bucket(r.wall_ns)] = calls * 9 / 10;
+    s.hist_wall_ns[bucket(r.wall_ns * 4)] = calls - calls * 9 / 10;
+    // The programs keep each window's extremes; the fixtures use epoch 0.
+    s.wall_extremes.extend(0, r.wall_ns);
+    s.wall_extremes.extend(0, r.wall_ns * 4);
     let on = r.wall_ns - (r.wall_ns as f64 * r.off_share) as u64;
-    s.hist_on_cpu_ns[log2_bucket(on)] = calls;
+    s.hist_on_cpu_ns[pow2_bucket(on)] = calls;
     if r.kind.is_wait() {
         s.watched = r.watched * calls;
         s.size_arg = r.watched * calls;
-        s.hist_watched[log2_bucket(r.watched)] = calls;
+        s.hist_watched[bucket(r.watched)] = calls;
+        s.watched_extremes.extend(0, r.watched);
         s.ready = r.ready * secs;
         s.useful_wakeups = calls;
-        s.hist_ready[log2_bucket(r.ready / r.calls.max(1))] = calls;
+        s.hist_ready[pow2_bucket(r.ready / r.calls.max(1))] = calls;
+        s.ready_extremes.extend(0, r.ready / r.calls.max(1));
         s.scanned = if r.kind.is_epoll_wait() {
             s.ready
         } else {
@@ -63,7 +68,7 @@ fn stats(r: Rate, secs: u64) -> SyscallStats {
         s.payload_bytes = r.payload * calls;
         s.payload_socket_bytes = s.payload_bytes;
         s.messages = calls;
-        s.hist_payload[log2_bucket(r.payload)] = calls;
+        s.hist_payload[pow2_bucket(r.payload)] = calls;
     }
     if r.kind == SyscallKind::Accept4 {
         s.errors = calls / 2;

@@ -1,7 +1,7 @@
 //! Numbers and text sized for table cells: every figure fits the column it
 //! is drawn in, so nothing is cut in a way that hides its meaning.
 
-use tracer_common::{bucket_high, bucket_low, HIST_BUCKETS};
+use tracer_common::{pow2_high, pow2_low, POW2_BUCKETS};
 
 /// A rate in at most 5 characters: `999`, `9.6k`, `27k`, `1.5M`.
 pub fn rate(v: f64) -> String {
@@ -99,21 +99,21 @@ fn time_axis(low: u64) -> String {
     }
 }
 
-/// The label of log2 buckets `first..=last` drawn as one bar. Counts read as
+/// The label of power-of-two buckets `first..=last` drawn as one bar. Counts read as
 /// ranges (`0`, `1`, `2-3`, `512-1023`); times as their lower bound (`32µs`).
 /// `short` asks for the lower bound only, for narrow bars.
 pub fn bucket_label(first: usize, last: usize, is_time: bool, short: bool) -> String {
-    let low = bucket_low(first);
+    let low = pow2_low(first);
     if is_time {
         return time_axis(low);
     }
     if short {
         return count_axis(low);
     }
-    let high = if last >= HIST_BUCKETS - 1 {
+    let high = if last >= POW2_BUCKETS - 1 {
         return format!("≥{}", count_axis(low));
     } else {
-        bucket_high(last) - 1
+        pow2_high(last) - 1
     };
     if high == low {
         low.to_string()
@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(bucket_label(11, 11, false, true), "1k");
         assert_eq!(bucket_label(16, 16, true, false), "32µs");
         assert_eq!(
-            bucket_label(HIST_BUCKETS - 1, HIST_BUCKETS - 1, false, false)
+            bucket_label(POW2_BUCKETS - 1, POW2_BUCKETS - 1, false, false)
                 .chars()
                 .next(),
             Some('≥')

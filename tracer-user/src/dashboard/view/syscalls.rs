@@ -10,7 +10,7 @@ use ratatui::{
     widgets::{Bar, BarChart, BarGroup, Block, Borders, Cell, Paragraph, Row, Sparkline, Table},
     Frame,
 };
-use tracer_common::Hist;
+use tracer_common::{fold_pow2, Pow2Hist};
 
 use super::{format, no_process, num, process_title, DIM, SELECTED, TITLE, VERDICT, WIDE};
 use tracer_model::{SyscallMetrics, Window};
@@ -311,21 +311,26 @@ fn render_histograms(frame: &mut Frame, area: Rect, s: &SyscallMetrics) {
     let w: &Window = &s.total;
     // Readiness histograms for the wait calls; for the others, what they
     // moved and what they burned. Wide screens add the on-CPU time of waits.
+    let wall = fold_pow2(&w.hists.wall_ns);
     let mut charts = if name.is_wait() {
         vec![
-            (format!("{name}: watched fds"), &w.hists.watched, false),
-            (format!("{name}: ready fds"), &w.hists.ready, false),
-            (format!("{name}: wall time"), &w.hists.wall_ns, true),
+            (
+                format!("{name}: watched fds"),
+                fold_pow2(&w.hists.watched),
+                false,
+            ),
+            (format!("{name}: ready fds"), w.hists.ready, false),
+            (format!("{name}: wall time"), wall, true),
         ]
     } else {
         vec![
-            (format!("{name}: bytes"), &w.hists.payload, false),
-            (format!("{name}: on-CPU time"), &w.hists.on_cpu_ns, true),
-            (format!("{name}: wall time"), &w.hists.wall_ns, true),
+            (format!("{name}: bytes"), w.hists.payload, false),
+            (format!("{name}: on-CPU time"), w.hists.on_cpu_ns, true),
+            (format!("{name}: wall time"), wall, true),
         ]
     };
     if name.is_wait() && area.width >= WIDE {
-        charts.push((format!("{name}: on-CPU time"), &w.hists.on_cpu_ns, true));
+        charts.push((format!("{name}: on-CPU time"), w.hists.on_cpu_ns, true));
     }
     let n = charts.len() as u32;
     let cols = Layout::horizontal(vec![Constraint::Ratio(1, n); charts.len()]).split(area);
@@ -334,9 +339,9 @@ fn render_histograms(frame: &mut Frame, area: Rect, s: &SyscallMetrics) {
     }
 }
 
-/// A log2 histogram as bars, one per bucket labelled with its range when
+/// A histogram as bars, one per power of two labelled with its range when
 /// that fits, else adjacent buckets share a bar labelled with its low end.
-fn render_hist(frame: &mut Frame, area: Rect, title: &str, hist: &Hist, is_time: bool) {
+fn render_hist(frame: &mut Frame, area: Rect, title: &str, hist: &Pow2Hist, is_time: bool) {
     let block = Block::new()
         .borders(Borders::TOP)
         .title(title.to_owned())
