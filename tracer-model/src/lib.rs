@@ -57,6 +57,12 @@ pub fn compute(prev: Option<&Snapshot>, cur: &Snapshot) -> Metrics {
     if cur.read_errors > 0 {
         losses.insert("map_read_errors".to_owned(), cur.read_errors);
     }
+    for (program, n) in &cur.recursion_misses {
+        if *n > 0 {
+            let program = program.strip_prefix("mux_").unwrap_or(program);
+            losses.insert(format!("recursion_misses.{program}"), *n);
+        }
+    }
     let cost = cur.cost.map(|c| {
         let before = prev.and_then(|p| p.cost).unwrap_or_default();
         let (used, sampled) = if c.sampled_ns > before.sampled_ns {
@@ -398,6 +404,18 @@ mod tests {
             "{v}"
         );
         assert!(v.contains("where epoll would copy 12 B"), "{v}");
+    }
+
+    #[test]
+    fn the_kernels_own_misses_are_losses() {
+        let mut a = snap(1, &[]);
+        a.recursion_misses = vec![
+            ("mux_sched_wakeup".to_owned(), 8503),
+            ("mux_sys_exit".to_owned(), 0),
+        ];
+        let m = compute(None, &a);
+        assert_eq!(m.losses.get("recursion_misses.sched_wakeup"), Some(&8503));
+        assert_eq!(m.losses.len(), 1, "{:?}", m.losses);
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub struct MapDump {
     /// The reading interval whose per-interval extremes this dump holds
     /// final (user space advanced the epoch just before reading).
     pub epoch: u64,
+    /// Per program: runs the kernel skipped because it was already running
+    /// on that CPU.
+    pub recursion_misses: Vec<(String, u64)>,
 }
 
 /// The probes' kernel run time and run count, accumulated while the kernel's
@@ -91,6 +94,8 @@ pub struct Snapshot {
     pub map_entries: BTreeMap<String, u64>,
     /// The reading interval whose extremes are final in this snapshot.
     pub epoch: u64,
+    /// Per program: runs the kernel skipped (see [`MapDump`]).
+    pub recursion_misses: Vec<(String, u64)>,
 }
 
 impl Snapshot {
@@ -151,6 +156,7 @@ impl Snapshot {
             cost,
             map_entries,
             epoch: dump.epoch,
+            recursion_misses: dump.recursion_misses,
         }
     }
 }

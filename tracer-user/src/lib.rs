@@ -17,4 +17,4 @@ mod summary;
 mod targets;
 pub mod tracepoints;
 
-pub use probes::loaded_program_ids;
+pub use probes::{loaded_program_ids, recursion_misses};

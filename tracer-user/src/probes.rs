@@ -5,7 +5,10 @@
 //! dies, so no exit path — normal, signal, panic, even SIGKILL — leaves a probe
 //! behind. Nothing here interprets what the maps hold (that is the model's job).
 
-use std::{os::fd::OwnedFd, time::Duration};
+use std::{
+    os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, OwnedFd},
+    time::Duration,
+};
 
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap},
@@ -221,6 +224,7 @@ impl Probes {
                 Err(_) => dump.read_errors += 1,
             }
         }
+        dump.recursion_misses = self.recursion_misses();
         let counters: PerCpuArray<&MapData, u64> = self.map(maps::COUNTERS)?;
         for stat in Stat::ALL {
             match counters.get(&(stat as u32), 0) {
@@ -229,6 +233,25 @@ impl Probes {
             }
         }
         Ok(dump)
+    }
+
+    /// Each program's runs the kernel skipped because the program was already
+    /// running on that CPU (its `recursion_misses`): calls or context
+    /// switches it never saw.
+    fn recursion_misses(&self) -> Vec<(String, u64)> {
+        self.ebpf
+            .programs()
+            .filter_map(|(name, program)| {
+                let fd = program.fd().ok()?;
+                match recursion_misses(fd.as_fd()) {
+                    Ok(n) => Some((name.to_owned(), n)),
+                    Err(e) => {
+                        log::debug!("cannot read {name}'s info: {e}");
+                        None
+                    }
+                }
+            })
+            .collect()
     }
 
     /// The traced set as the kernel has it now (cheap: a few entries).
@@ -287,6 +310,39 @@ pub fn loaded_program_ids() -> Vec<u32> {
         })
         .map(|p| p.id())
         .collect()
+}
+
+/// A program's `recursion_misses`, from `BPF_OBJ_GET_INFO_BY_FD` (aya 0.14
+/// keeps the kernel's `bpf_prog_info` to itself).
+pub fn recursion_misses(fd: BorrowedFd<'_>) -> std::io::Result<u64> {
+    #[repr(C)]
+    struct InfoByFd {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+    // SAFETY: bpf_prog_info is plain integers: all zeroes is a value.
+    let mut info: aya_obj::generated::bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut attr = InfoByFd {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: std::mem::size_of_val(&info) as u32,
+        info: (&raw mut info) as u64,
+    };
+    // SAFETY: attr points at a valid info buffer of the size it states, both
+    // alive for the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET_INFO_BY_FD,
+            &raw mut attr,
+            std::mem::size_of::<InfoByFd>(),
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(info.recursion_misses)
 }
 
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones to the

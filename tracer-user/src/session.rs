@@ -95,14 +95,27 @@ pub async fn run(cli: Cli) -> Result<()> {
         true => None,
         false => Some(Launched::start(&cli.command)?),
     };
+    let mut roots = Vec::new();
     for id in explicit {
+        roots.push(id.pid);
         collector.trace(id.pid, traced::EXPLICIT)?;
         collector.register(id.pid, Some(id));
     }
     if let Some(name) = &cli.comm {
         for id in targets::find_by_comm(name) {
+            roots.push(id.pid);
             collector.trace(id.pid, traced::COMM_MATCH)?;
             collector.register(id.pid, Some(id));
+        }
+    }
+    // --follow takes the children that exist already (nginx's workers,
+    // forked long before), not only those forked from now on.
+    if cli.follow {
+        for root in roots {
+            for id in targets::descendants(root) {
+                collector.trace(id.pid, traced::FOLLOWED)?;
+                collector.register(id.pid, Some(id));
+            }
         }
     }
     if let Some(child) = launched.as_mut() {

@@ -149,6 +149,38 @@ fn truncate_comm(name: &str) -> String {
     name[..end].to_owned()
 }
 
+/// The parent of a process, from /proc/PID/stat.
+fn parent_of(pid: u32) -> Option<u32> {
+    // Fields after the comm start at field 3: state, then ppid.
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// Every process descended from `pid` now (children, their children, …),
+/// parents before children.
+pub fn descendants(pid: u32) -> Vec<ProcessId> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parents: Vec<(u32, u32)> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|p| Some((p, parent_of(p)?)))
+        .collect();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(child, ppid)| *ppid == parent && !found.contains(child))
+                .map(|(child, _)| *child)
+                .collect::<Vec<_>>(),
+        );
+        i += 1;
+    }
+    found[1..].iter().filter_map(|&p| ProcessId::of(p)).collect()
+}
+
 /// Running processes whose comm is `name`.
 pub fn find_by_comm(name: &str) -> Vec<ProcessId> {
     let Ok(entries) = fs::read_dir("/proc") else {
@@ -419,6 +451,16 @@ mod tests {
         let ids = resolve_pids(&[i64::from(me)]).unwrap();
         assert_eq!(ids[0].pid, me);
         assert!(ids[0].alive());
+    }
+
+    #[test]
+    fn a_child_is_a_descendant() {
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let found = descendants(std::process::id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found.iter().any(|p| p.pid == child.id()), "{found:?}");
+        assert!(descendants(child.id()).is_empty());
     }
 
     #[test]

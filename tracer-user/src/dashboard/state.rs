@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use tracer_common::SyscallKind;
 use tracer_model::{Metrics, ProcessMetrics};
 
 /// Samples kept per sparkline (one per interval: 5 minutes at 1 s).
@@ -151,6 +152,11 @@ pub struct App {
     /// Until the user moves the selection, it follows the busiest wait call
     /// (the one whose histograms say most).
     chose_syscall: bool,
+    /// What is selected, by identity: `process` and `syscall` are found
+    /// again from these after new figures or a new sort, so the selection
+    /// stays on the same process and call when rows move.
+    selected_pid: Option<u32>,
+    selected_kind: Option<SyscallKind>,
 }
 
 impl Default for App {
@@ -168,6 +174,8 @@ impl Default for App {
             exited: false,
             chose_view: false,
             chose_syscall: false,
+            selected_pid: None,
+            selected_kind: None,
         }
     }
 }
@@ -188,8 +196,7 @@ impl App {
             self.shown = Some(metrics.clone());
         }
         self.latest = Some(metrics);
-        self.follow_busiest_wait();
-        self.clamp();
+        self.reselect();
     }
 
     pub fn targets_exited(&mut self) {
@@ -236,7 +243,13 @@ impl App {
             Command::Help => self.help = true,
             Command::Nothing => return Action::None,
         }
-        self.clamp();
+        if command == Command::Sort {
+            // The rows reorder: find the same call again.
+            self.reselect();
+        } else {
+            self.clamp();
+            self.remember();
+        }
         Action::Redraw
     }
 
@@ -270,6 +283,42 @@ impl App {
         if let Some(i) = rows.iter().position(|s| s.syscall.is_wait()) {
             self.syscall = i;
         }
+    }
+
+    /// Finds the selected process and call again in the rows as they are now
+    /// (new figures, a new process, another sort); what vanished falls back
+    /// to a row in range.
+    fn reselect(&mut self) {
+        if let Some(pid) = self.selected_pid {
+            if let Some(i) = self
+                .shown
+                .as_ref()
+                .and_then(|m| m.processes.iter().position(|p| p.pid == pid))
+            {
+                self.process = i;
+            }
+        }
+        self.clamp();
+        if self.chose_syscall {
+            if let Some(kind) = self.selected_kind {
+                if let Some(i) = self.sorted_syscalls().iter().position(|s| s.syscall == kind) {
+                    self.syscall = i;
+                }
+            }
+        } else {
+            self.follow_busiest_wait();
+        }
+        self.clamp();
+        self.remember();
+    }
+
+    /// Records the identities behind the selected positions.
+    fn remember(&mut self) {
+        self.selected_pid = self.selected_process().map(|p| p.pid);
+        self.selected_kind = self
+            .sorted_syscalls()
+            .get(self.syscall)
+            .map(|s| s.syscall);
     }
 
     fn clamp(&mut self) {
@@ -454,6 +503,42 @@ mod tests {
             app.shown.as_ref().unwrap().elapsed_s,
             fixtures::one_poll_server().elapsed_s
         );
+    }
+
+    #[test]
+    fn the_selection_follows_the_process_when_rows_move() {
+        let mut app = App::default();
+        app.apply(fixtures::four_servers());
+        app.handle(Command::NextProcess);
+        app.handle(Command::NextProcess);
+        let pid = app.selected_process().unwrap().pid;
+        // A new process appears first in the list (a --comm match).
+        let mut more = fixtures::four_servers();
+        let mut newcomer = more.processes[0].clone();
+        newcomer.pid = 1;
+        more.processes.insert(0, newcomer);
+        app.apply(more);
+        assert_eq!(app.selected_process().unwrap().pid, pid);
+        assert_eq!(app.process, 3);
+    }
+
+    #[test]
+    fn the_selection_follows_the_call_across_sorts_and_figures() {
+        let mut app = App::default();
+        app.apply(fixtures::one_poll_server());
+        app.handle(Command::Down);
+        let kind = app.sorted_syscalls()[app.syscall].syscall;
+        for _ in 0..4 {
+            app.handle(Command::Sort);
+            assert_eq!(app.sorted_syscalls()[app.syscall].syscall, kind, "{:?}", app.sort);
+        }
+        // New figures where the rows order differently.
+        let mut next = fixtures::one_poll_server();
+        for s in &mut next.processes[0].syscalls {
+            s.interval.calls_per_sec = if s.syscall == kind { 0.0 } else { 1e9 };
+        }
+        app.apply(next);
+        assert_eq!(app.sorted_syscalls()[app.syscall].syscall, kind);
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let rows = threads.iter().take(shown).map(|t| {
         Row::new(vec![
             num(t.tid.to_string()),
+            Cell::from(t.name.chars().take(15).collect::<String>()),
             num(thousands(t.calls)),
             num(format::rate(t.calls_per_sec)),
             num(thousands(t.wait_calls)),
@@ -56,14 +57,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     });
     let header = Row::new(
         [
-            "tid", "calls", "calls/s", "waits", "wakeups", "on-CPU", "off-CPU",
+            "tid", "name", "calls", "calls/s", "waits", "wakeups", "on-CPU", "off-CPU",
         ]
-        .map(|h| Cell::from(Line::from(h).right_aligned())),
+        .map(|h| {
+            let line = Line::from(h);
+            Cell::from(if h == "name" {
+                line
+            } else {
+                line.right_aligned()
+            })
+        }),
     )
     .style(TITLE);
-    let widths = [8, 12, 8, 11, 11, 8, 8].map(Constraint::Length);
+    // 77 columns: the name as `top -H` shows it, at most 15 characters.
+    let widths = [7, 15, 9, 7, 9, 9, 7, 7].map(Constraint::Length);
     frame.render_widget(
-        Table::new(rows, widths).header(header).column_spacing(2),
+        Table::new(rows, widths).header(header).column_spacing(1),
         table,
     );
     if hidden > 0 {
