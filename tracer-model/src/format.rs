@@ -14,6 +14,22 @@ pub fn bytes(v: f64) -> String {
     }
 }
 
+/// Bytes in at most 8 characters, for table columns: `812`, `12.4K`,
+/// `123.4M`, `1.5G` (powers of 1024).
+pub fn short_bytes(v: u64) -> String {
+    const K: f64 = 1024.0;
+    let v = v as f64;
+    if v < K {
+        format!("{v:.0}")
+    } else if v < K * K {
+        format!("{:.1}K", v / K)
+    } else if v < K * K * K {
+        format!("{:.1}M", v / (K * K))
+    } else {
+        format!("{:.1}G", v / (K * K * K))
+    }
+}
+
 /// An integer with thousands separators.
 pub fn thousands(v: u64) -> String {
     let s = v.to_string();

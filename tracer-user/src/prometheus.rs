@@ -139,7 +139,11 @@ const COUNTERS: &[Family] = &[
     Family { name: "muxtrace_syscall_off_cpu_seconds_total", help: "Time switched out inside the calls.", kind: "counter", get: |w| w.off_cpu_ns as f64 / 1e9 },
     Family { name: "muxtrace_bookkeeping_in_bytes_total", help: "Bytes copied user to kernel to describe waits (fd sets, pollfds, epoll_event, sigmask, timeouts).", kind: "counter", get: |w| w.bookkeeping_in_bytes as f64 },
     Family { name: "muxtrace_bookkeeping_out_bytes_total", help: "Bytes copied kernel to user by waits.", kind: "counter", get: |w| w.bookkeeping_out_bytes as f64 },
-    Family { name: "muxtrace_payload_bytes_total", help: "Bytes returned by receive and send calls.", kind: "counter", get: |w| w.payload_bytes as f64 },
+    Family { name: "muxtrace_payload_bytes_total", help: "Bytes moved by receive, send and zero-copy calls.", kind: "counter", get: |w| w.payload_bytes as f64 },
+    Family { name: "muxtrace_payload_socket_bytes_total", help: "Of the payload, bytes on sockets.", kind: "counter", get: |w| w.payload_socket_bytes as f64 },
+    Family { name: "muxtrace_payload_file_bytes_total", help: "Of the payload, bytes on files, pipes and devices.", kind: "counter", get: |w| w.payload_file_bytes as f64 },
+    Family { name: "muxtrace_zero_copy_bytes_total", help: "Of the payload, bytes sendfile and splice moved inside the kernel, never copied through user space.", kind: "counter", get: |w| w.zero_copy_bytes as f64 },
+    Family { name: "muxtrace_messages_total", help: "Calls that moved data, counting each message of recvmmsg/sendmmsg.", kind: "counter", get: |w| w.messages as f64 },
 ];
 
 struct HistFamily {

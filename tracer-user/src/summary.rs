@@ -1,23 +1,31 @@
 //! The end-of-run table: per process, one row per syscall, like `strace -c`
 //! with the costs of waiting added. Fits 100 columns; `--wide` adds the rest.
+//!
+//! Payload is split by where it went: `socket B` (what a server serves),
+//! `file B` (files, pipes, devices: a log, module loading), and with
+//! `--wide`, `0-copy B`, the part sendfile/splice moved inside the kernel.
 
 use std::fmt::Write as _;
 
-use tracer_model::{format::bytes, Metrics, ProcessMetrics, Window};
+use tracer_model::{
+    format::{bytes, short_bytes},
+    Metrics, ProcessMetrics, Window,
+};
 
 /// Renders the table for every process. `idle` lists traced processes that
 /// made none of the measured calls, so they are not silently missing.
 pub fn render(metrics: &Metrics, idle: &[(u32, String)], wide: bool) -> String {
     let mut out = String::new();
     for p in &metrics.processes {
-        process_table(&mut out, p, wide);
+        if p.syscalls.is_empty() {
+            no_calls(&mut out, p.pid, &p.comm);
+        } else {
+            process_table(&mut out, p, wide);
+        }
     }
     for (pid, comm) in idle {
         if !metrics.processes.iter().any(|p| p.pid == *pid) {
-            let _ = writeln!(
-                out,
-                "pid {pid} ({comm}): no select, poll, epoll or socket I/O calls seen\n"
-            );
+            no_calls(&mut out, *pid, comm);
         }
     }
     if !metrics.losses.is_empty() {
@@ -40,6 +48,13 @@ pub fn render(metrics: &Metrics, idle: &[(u32, String)], wide: bool) -> String {
     out
 }
 
+fn no_calls(out: &mut String, pid: u32, comm: &str) {
+    let _ = writeln!(
+        out,
+        "pid {pid} ({comm}): no select, poll, epoll or I/O calls seen\n"
+    );
+}
+
 fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool) {
     let state = if p.alive { "" } else { ", exited" };
     let _ = writeln!(
@@ -51,7 +66,7 @@ fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool) {
         p.total.seconds
     );
     let mut header = format!(
-        "{:<12} {:>9} {:>6} {:>9} {:>8} {:>7} {:>6} {:>5} {:>6} {:>9} {:>9}",
+        "{:<12} {:>8} {:>6} {:>9} {:>7} {:>7} {:>6} {:>5} {:>5} {:>8} {:>8} {:>8}",
         "syscall",
         "calls",
         "errors",
@@ -60,14 +75,16 @@ fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool) {
         "watched",
         "ready",
         "eff%",
-        "oncpu%",
-        "bkkp/call",
-        "payload"
+        "cpu%",
+        "bkkp/c",
+        "socket B",
+        "file B"
     );
     if wide {
         let _ = write!(
             header,
-            " {:>8} {:>6} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>10}",
+            " {:>8} {:>8} {:>6} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>10}",
+            "0-copy B",
             "timeouts",
             "EINTR",
             "EAGAIN",
@@ -128,9 +145,16 @@ fn row(out: &mut String, name: &str, w: &Window, wide: bool) {
         }
     };
     let bookkeeping = w.bookkeeping_in_bytes + w.bookkeeping_out_bytes;
+    let amount = |v: u64| {
+        if v > 0 {
+            short_bytes(v)
+        } else {
+            "-".to_owned()
+        }
+    };
     let _ = write!(
         out,
-        "{:<12} {:>9} {:>6} {:>9.6} {:>8.2} {:>7} {:>6} {:>5} {:>6.1} {:>9} {:>9}",
+        "{:<12} {:>8} {:>6} {:>9.6} {:>7.2} {:>7} {:>6} {:>5} {:>5.1} {:>8} {:>8} {:>8}",
         name,
         w.calls,
         w.errors,
@@ -141,20 +165,18 @@ fn row(out: &mut String, name: &str, w: &Window, wide: bool) {
         dash(format!("{:.1}", w.efficiency * 100.0)),
         w.on_cpu_share * 100.0,
         if bookkeeping > 0 {
-            bytes(per_call(bookkeeping))
+            short_bytes(per_call(bookkeeping).round() as u64)
         } else {
             "-".to_owned()
         },
-        if w.payload_bytes > 0 {
-            bytes(w.payload_bytes as f64)
-        } else {
-            "-".to_owned()
-        },
+        amount(w.payload_socket_bytes),
+        amount(w.payload_file_bytes),
     );
     if wide {
         let _ = write!(
             out,
-            " {:>8} {:>6} {:>7} {:>6} {:>9.1} {:>9.1} {:>9.3} {:>9} {:>7} {:>6} {:>10}",
+            " {:>8} {:>8} {:>6} {:>7} {:>6} {:>9.1} {:>9.1} {:>9.3} {:>9} {:>7} {:>6} {:>10}",
+            amount(w.zero_copy_bytes),
             w.timeouts,
             w.eintr,
             w.eagain,
@@ -228,10 +250,10 @@ mod tests {
         assert_eq!(lines[0], "pid 7 (srv, exited): poll model, 2.0 s traced");
         assert!(lines[3].starts_with("poll "), "{text}");
         assert!(lines[3].contains("100.0"), "watched: {text}");
-        assert!(lines[3].contains("1000 B"), "bookkeeping per call: {text}");
+        assert!(lines[3].contains(" 1000 "), "bookkeeping per call: {text}");
         assert!(lines[4].starts_with("read "), "{text}");
         assert!(
-            lines[6].starts_with("total               14      2"),
+            lines[6].starts_with(&format!("{:<12} {:>8} {:>6}", "total", 14, 2)),
             "{text}"
         );
         assert!(lines[7].starts_with("poll scans 100 fds"), "{text}");

@@ -178,7 +178,10 @@ pub fn descendants(pid: u32) -> Vec<ProcessId> {
         );
         i += 1;
     }
-    found[1..].iter().filter_map(|&p| ProcessId::of(p)).collect()
+    found[1..]
+        .iter()
+        .filter_map(|&p| ProcessId::of(p))
+        .collect()
 }
 
 /// Running processes whose comm is `name`.
@@ -455,7 +458,10 @@ mod tests {
 
     #[test]
     fn a_child_is_a_descendant() {
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let found = descendants(std::process::id());
         let _ = child.kill();
         let _ = child.wait();

@@ -29,11 +29,11 @@ const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 /// `bpf_trace_printk("x\n", 3); return 0;`
 const PRINT: [Insn; 6] = [
     insn(0x62, 10, 0, -8, 0x000a78), // *(u32 *)(r10 - 8) = "x\n\0"
-    insn(0xbf, 1, 10, 0, 0),          // r1 = r10
-    insn(0x07, 1, 0, 0, -8),          // r1 += -8
-    insn(0xb7, 2, 0, 0, 3),           // r2 = 3
-    insn(0x85, 0, 0, 0, 6),           // call bpf_trace_printk
-    insn(0x95, 0, 0, 0, 0),           // exit (r0 = its result; ignored)
+    insn(0xbf, 1, 10, 0, 0),         // r1 = r10
+    insn(0x07, 1, 0, 0, -8),         // r1 += -8
+    insn(0xb7, 2, 0, 0, 3),          // r2 = 3
+    insn(0x85, 0, 0, 0, 6),          // call bpf_trace_printk
+    insn(0x95, 0, 0, 0, 0),          // exit (r0 = its result; ignored)
 ];
 
 fn bpf(cmd: libc::c_long, attr: &mut [u64; 16]) -> std::io::Result<OwnedFd> {

@@ -301,7 +301,11 @@ impl App {
         self.clamp();
         if self.chose_syscall {
             if let Some(kind) = self.selected_kind {
-                if let Some(i) = self.sorted_syscalls().iter().position(|s| s.syscall == kind) {
+                if let Some(i) = self
+                    .sorted_syscalls()
+                    .iter()
+                    .position(|s| s.syscall == kind)
+                {
                     self.syscall = i;
                 }
             }
@@ -315,10 +319,7 @@ impl App {
     /// Records the identities behind the selected positions.
     fn remember(&mut self) {
         self.selected_pid = self.selected_process().map(|p| p.pid);
-        self.selected_kind = self
-            .sorted_syscalls()
-            .get(self.syscall)
-            .map(|s| s.syscall);
+        self.selected_kind = self.sorted_syscalls().get(self.syscall).map(|s| s.syscall);
     }
 
     fn clamp(&mut self) {
@@ -530,7 +531,12 @@ mod tests {
         let kind = app.sorted_syscalls()[app.syscall].syscall;
         for _ in 0..4 {
             app.handle(Command::Sort);
-            assert_eq!(app.sorted_syscalls()[app.syscall].syscall, kind, "{:?}", app.sort);
+            assert_eq!(
+                app.sorted_syscalls()[app.syscall].syscall,
+                kind,
+                "{:?}",
+                app.sort
+            );
         }
         // New figures where the rows order differently.
         let mut next = fixtures::one_poll_server();
