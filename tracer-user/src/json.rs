@@ -21,6 +21,11 @@ pub struct JsonOut {
 /// Interval lines waiting for a slow reader before new ones are dropped.
 const JSON_QUEUE: usize = 64;
 
+/// How long the end of a session waits for a reader to take the last lines:
+/// a reader that never reads must not keep muxtrace running (a signal ends a
+/// session within a second).
+const FLUSH_BUDGET: std::time::Duration = std::time::Duration::from_millis(400);
+
 impl JsonOut {
     pub fn start() -> JsonOut {
         let (queue, lines) = std::sync::mpsc::sync_channel::<String>(JSON_QUEUE);
@@ -43,7 +48,8 @@ impl JsonOut {
     }
 
     /// One JSON object per line: `{"type": "interval"|"final", …Metrics}`.
-    /// `wait` queues it even when the reader is behind (the final line).
+    /// `wait` gives a reader that is behind a moment to make room (the
+    /// final line), but never longer than [`FLUSH_BUDGET`].
     pub fn send(&mut self, kind: &str, metrics: &Metrics, wait: bool) -> Result<()> {
         #[derive(serde::Serialize)]
         struct Line<'a> {
@@ -58,15 +64,20 @@ impl JsonOut {
         let Some(queue) = &self.queue else {
             return Ok(());
         };
-        let delivered = match wait {
-            true => queue.send(text).is_ok(),
-            false => match queue.try_send(text) {
-                Err(std::sync::mpsc::TrySendError::Full(_)) => {
-                    self.dropped += 1;
-                    true
+        let deadline = std::time::Instant::now() + FLUSH_BUDGET;
+        let delivered = loop {
+            match queue.try_send(text) {
+                Ok(()) => break true,
+                Err(std::sync::mpsc::TrySendError::Full(back)) => {
+                    if !wait || std::time::Instant::now() >= deadline {
+                        self.dropped += 1;
+                        break true;
+                    }
+                    text = back;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
                 }
-                sent => sent.is_ok(),
-            },
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => break false,
+            }
         };
         match delivered {
             true => Ok(()),
@@ -75,22 +86,31 @@ impl JsonOut {
         }
     }
 
-    /// Writes what is queued and reports the writer's error, if any.
+    /// Lets the writer take what is queued, for at most [`FLUSH_BUDGET`], and
+    /// reports its error, if any. A reader that never reads is left behind:
+    /// the process exits with the lines still queued, and says so.
     pub fn finish(&mut self) -> Result<()> {
         self.queue = None;
         let Some(writer) = self.writer.take() else {
             return Ok(());
         };
-        let result = writer
-            .join()
-            .unwrap_or_else(|_| Err(UserError::runtime("the JSON writer thread failed")));
+        let deadline = std::time::Instant::now() + FLUSH_BUDGET;
+        while !writer.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         if self.dropped > 0 {
             eprintln!(
-                "muxtrace: {} JSON interval lines were dropped: stdout did not keep up",
+                "muxtrace: {} JSON lines were dropped: stdout did not keep up",
                 self.dropped
             );
         }
-        result
+        if !writer.is_finished() {
+            eprintln!("muxtrace: stdout is not being read; the last JSON lines were not written");
+            return Ok(());
+        }
+        writer
+            .join()
+            .unwrap_or_else(|_| Err(UserError::runtime("the JSON writer thread failed")))
     }
 }
 

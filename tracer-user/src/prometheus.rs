@@ -3,21 +3,32 @@
 //!
 //! Rendering is a pure function of [`Metrics`] (the cumulative `total`
 //! windows: Prometheus wants counters and computes its own rates). The server
-//! is deliberately tiny — HTTP/1.1, GET only, one response per connection —
-//! and runs on the session's runtime.
+//! is hyper's HTTP/1.1 with a header timeout, a whole-connection timeout and
+//! a cap on open connections, so nothing a client does — idle connections,
+//! slow headers, a flood — can use up muxtrace's fds or its time.
 
-use std::{fmt::Write as _, net::SocketAddr, sync::Arc};
+use std::{convert::Infallible, fmt::Write as _, net::SocketAddr, sync::Arc, time::Duration};
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{body::Incoming, header, server::conn::http1, Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
-    io::{AsyncReadExt as _, AsyncWriteExt as _},
-    net::{TcpListener, TcpStream},
-    sync::watch,
+    net::TcpListener,
+    sync::{watch, Semaphore},
 };
 use tracer_common::{fold_pow2, pow2_high, Pow2Hist, POW2_BUCKETS};
-
 use tracer_model::{Metrics, Window};
 
 use crate::error::{Result, UserError};
+
+/// Connections served at once; more are closed on accept. Prometheus needs
+/// one; a cap keeps a flood from taking the fds muxtrace reads /proc with.
+pub const MAX_CONNECTIONS: usize = 32;
+/// A request's head must arrive within this.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection, keep-alive included, lasts at most this long.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `9464`, `127.0.0.1:9464` or `[::1]:9464`. A bare port binds loopback only:
 /// exposing the figures beyond the machine must be asked for by address.
@@ -30,7 +41,7 @@ pub fn parse_addr(s: &str) -> std::result::Result<SocketAddr, String> {
 }
 
 pub struct Exporter {
-    body: watch::Sender<Arc<String>>,
+    body: watch::Sender<Bytes>,
     pub addr: SocketAddr,
 }
 
@@ -42,64 +53,95 @@ impl Exporter {
                 .hint("pick a free port, e.g. --prometheus 127.0.0.1:9465")
         })?;
         let addr = listener.local_addr().unwrap_or(addr);
-        let (body, rx) = watch::channel(Arc::new(String::new()));
+        let (body, rx) = watch::channel(Bytes::new());
         tokio::spawn(serve(listener, rx));
         Ok(Exporter { body, addr })
     }
 
+    /// Whether anyone beyond this machine can connect.
+    pub fn is_exposed(&self) -> bool {
+        !self.addr.ip().is_loopback()
+    }
+
     pub fn publish(&self, metrics: &Metrics) {
-        let _ = self.body.send(Arc::new(render(metrics)));
+        let _ = self.body.send(Bytes::from(render(metrics)));
     }
 }
 
-async fn serve(listener: TcpListener, body: watch::Receiver<Arc<String>>) {
+async fn serve(listener: TcpListener, body: watch::Receiver<Bytes>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of fds (or another transient failure): wait rather than spin.
+                log::debug!("prometheus accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            log::debug!("prometheus: {MAX_CONNECTIONS} connections open, closing a new one");
             continue;
         };
-        let body = body.borrow().clone();
+        let body = body.clone();
         tokio::spawn(async move {
-            if let Err(e) = respond(stream, &body).await {
-                log::debug!("prometheus client: {e}");
+            let service = hyper::service::service_fn(move |request| {
+                let body = body.borrow().clone();
+                async move { Ok::<_, Infallible>(respond(&request, body)) }
+            });
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_TIMEOUT, connection).await {
+                Ok(Err(e)) => log::debug!("prometheus client: {e}"),
+                Err(_) => log::debug!("prometheus client: connection timed out"),
+                Ok(Ok(())) => {}
             }
+            drop(slot);
         });
     }
 }
 
-async fn respond(mut stream: TcpStream, body: &str) -> std::io::Result<()> {
-    let mut request = Vec::new();
-    let mut buf = [0u8; 1024];
-    // Read the request head (bounded; the body of a GET is ignored).
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        request.extend_from_slice(&buf[..n]);
-    }
-    let head = String::from_utf8_lossy(&request);
-    let mut parts = head.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, content_type, text) = match (method, path.split('?').next().unwrap_or("")) {
-        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", body),
-        ("GET", "/") => (
-            "200 OK",
-            "text/plain; charset=utf-8",
-            "muxtrace: metrics at /metrics\n",
+fn respond(request: &Request<Incoming>, metrics: Bytes) -> Response<Full<Bytes>> {
+    let head = request.method() == Method::HEAD;
+    let (status, content_type, text) = match (request.method(), request.uri().path()) {
+        (&Method::GET | &Method::HEAD, "/metrics") => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics,
         ),
-        ("GET", _) => ("404 Not Found", "text/plain; charset=utf-8", "not found\n"),
-        _ => (
-            "405 Method Not Allowed",
+        (&Method::GET | &Method::HEAD, "/") => (
+            StatusCode::OK,
             "text/plain; charset=utf-8",
-            "GET only\n",
+            Bytes::from_static(b"muxtrace: metrics at /metrics\n"),
+        ),
+        (&Method::GET | &Method::HEAD, _) => (
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            Bytes::from_static(b"not found\n"),
+        ),
+        _ => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain; charset=utf-8",
+            Bytes::from_static(b"GET or HEAD only\n"),
         ),
     };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-        text.len()
+    let length = text.len();
+    let mut response = Response::new(Full::new(if head { Bytes::new() } else { text }));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
     );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+    // HEAD answers with the length GET would send.
+    headers.insert(header::CONTENT_LENGTH, header::HeaderValue::from(length));
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        headers.insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+    }
+    response
 }
 
 /// Label values may hold anything a comm can: escape `\`, `"` and newlines

@@ -129,6 +129,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             "muxtrace: Prometheus metrics at http://{}/metrics",
             exporter.addr
         );
+        if exporter.is_exposed() {
+            eprintln!(
+                "muxtrace: {} is not a loopback address: anyone who can reach this machine can read the traced processes' names, pids and figures",
+                exporter.addr.ip()
+            );
+        }
+        // A scrape before the first interval gets what is known so far.
+        exporter.publish(&collector.collect()?);
     }
     let dashboard = match cli.dashboard() {
         true => Some(Dashboard::open().map_err(|e| {

@@ -28,10 +28,52 @@ impl ProcessId {
         })
     }
 
-    /// Still the same process (not exited, pid not reused).
+    /// Still the same process (not exited, pid not reused). Only the kernel
+    /// saying the pid is gone counts as exited: a read that fails for another
+    /// reason (out of fds, say) leaves it alive — muxtrace never stops
+    /// tracing a process because it could not look.
     pub fn alive(&self) -> bool {
-        start_time(self.pid) == Some(self.start_time) && !is_zombie(self.pid)
+        match read_stat(self.pid) {
+            Ok(Some(fields)) => {
+                let start = fields.get(19).and_then(|v| v.parse::<u64>().ok());
+                let state = fields.first().map(String::as_str);
+                start == Some(self.start_time) && !matches!(state, Some("Z" | "X"))
+            }
+            Ok(None) => false,
+            Err(e) => {
+                log::warn!(
+                    "cannot read /proc/{}/stat ({e}); taking it as still running",
+                    self.pid
+                );
+                true
+            }
+        }
     }
+}
+
+/// /proc/PID/stat's fields after the comm; `Ok(None)` when the process is
+/// gone (ENOENT, ESRCH), `Err` when it could not be read for another reason.
+fn read_stat(pid: u32) -> std::io::Result<Option<Vec<String>>> {
+    parse_stat(fs::read(format!("/proc/{pid}/stat")))
+}
+
+fn parse_stat(read: std::io::Result<Vec<u8>>) -> std::io::Result<Option<Vec<String>>> {
+    let bytes = match read {
+        Ok(bytes) => bytes,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let stat = String::from_utf8_lossy(&bytes);
+    // The comm (field 2) may hold spaces and parentheses: split after the last ')'.
+    let Some(end) = stat.rfind(')') else {
+        return Ok(None);
+    };
+    Ok(Some(
+        stat[end + 1..]
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+    ))
 }
 
 /// Checks the `--pid` arguments and turns each into the tgid to trace.
@@ -95,10 +137,7 @@ fn read_lossy(path: &str) -> Option<String> {
 }
 
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = read_lossy(&format!("/proc/{pid}/stat"))?;
-    // The comm (field 2) may hold spaces and parentheses: split after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    Some(rest.split_whitespace().map(str::to_owned).collect())
+    read_stat(pid).ok().flatten()
 }
 
 fn start_time(pid: u32) -> Option<u64> {
@@ -454,6 +493,19 @@ mod tests {
         let ids = resolve_pids(&[i64::from(me)]).unwrap();
         assert_eq!(ids[0].pid, me);
         assert!(ids[0].alive());
+    }
+
+    /// With no fd left, /proc cannot be read: that is not the process's exit.
+    #[test]
+    fn a_failed_proc_read_is_not_an_exit() {
+        let emfile = std::io::Error::from_raw_os_error(libc::EMFILE);
+        assert!(parse_stat(Err(emfile)).is_err());
+        let gone = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert!(matches!(parse_stat(Err(gone)), Ok(None)));
+        let esrch = std::io::Error::from_raw_os_error(libc::ESRCH);
+        assert!(matches!(parse_stat(Err(esrch)), Ok(None)));
+        let fields = parse_stat(Ok(b"7 (a) b) S 1 7".to_vec())).unwrap().unwrap();
+        assert_eq!(fields, ["S", "1", "7"]);
     }
 
     #[test]
