@@ -126,8 +126,14 @@ impl Collector {
     /// Marks exited processes; whether any traced process still runs.
     pub fn refresh_liveness(&mut self) -> bool {
         let mut any_alive = false;
-        for k in self.known.values_mut() {
+        for (tgid, k) in self.known.iter_mut() {
             k.alive = k.alive && k.id.as_ref().is_some_and(ProcessId::alive);
+            if k.alive {
+                // A process that execs takes the new program's name.
+                if let Some(comm) = targets::comm_of(*tgid) {
+                    k.comm = comm;
+                }
+            }
             any_alive |= k.alive;
         }
         any_alive
@@ -143,7 +149,9 @@ impl Collector {
 
     /// Records a traced process's name and identity.
     pub fn register(&mut self, tgid: u32, id: Option<ProcessId>) {
-        let comm = targets::comm_of(tgid).unwrap_or_else(|| b"?".to_vec());
+        let comm = targets::comm_of(tgid)
+            .or_else(|| id.as_ref().map(|id| id.comm.clone()))
+            .unwrap_or_else(|| b"?".to_vec());
         let alive = id.as_ref().is_some_and(ProcessId::alive);
         self.known.insert(tgid, Known { id, comm, alive });
     }
@@ -168,10 +176,20 @@ fn describe(tgid: u32, known: Option<&Known>) -> ProcessInfo {
             ..ProcessInfo::default()
         };
     }
+    let fd_classes = match targets::fd_table(tgid) {
+        Ok(table) => table.classes,
+        Err(e) => {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                WARNED.call_once(|| log::warn!("cannot list /proc/{tgid}/fd ({e}): its fd classes and epoll sets are not shown (they need CAP_SYS_PTRACE, or the process's own user); the per-call figures are measured all the same"));
+            }
+            BTreeMap::new()
+        }
+    };
     ProcessInfo {
         comm,
         alive,
-        fd_classes: targets::fd_table(tgid).classes,
+        fd_classes,
         epoll_interest: targets::epoll_sets(tgid).into_iter().collect(),
     }
 }

@@ -24,13 +24,19 @@ pub fn check_privileges() -> Result<()> {
         })
         .unwrap_or(0);
     let has = |cap: u32| effective & (1 << cap) != 0;
-    if has(CAP_BPF) && has(CAP_PERFMON) {
+    let missing: Vec<&str> = [(CAP_BPF, "CAP_BPF"), (CAP_PERFMON, "CAP_PERFMON")]
+        .into_iter()
+        .filter(|(cap, _)| !has(*cap))
+        .map(|(_, name)| name)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    Err(UserError::usage(
-        "muxtrace needs root, or CAP_BPF and CAP_PERFMON, to load its eBPF programs",
-    )
-    .hint("run it with sudo: sudo -E muxtrace ..."))
+    Err(UserError::usage(format!(
+        "muxtrace needs root, or CAP_BPF and CAP_PERFMON, to load its eBPF programs; this process lacks {}",
+        missing.join(" and ")
+    ))
+    .hint("run it with sudo (sudo -E muxtrace ...), or grant the capabilities: setcap cap_bpf,cap_perfmon+ep muxtrace"))
 }
 
 /// Fails with the first missing tracepoint, named, with why muxtrace needs it.

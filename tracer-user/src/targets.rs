@@ -18,13 +18,18 @@ pub struct ProcessId {
     pub pid: u32,
     /// Start time in clock ticks since boot (field 22 of /proc/PID/stat).
     pub start_time: u64,
+    /// Its name when first seen: a process that exits before muxtrace has
+    /// attached still has one.
+    pub comm: Vec<u8>,
 }
 
 impl ProcessId {
     pub fn of(pid: u32) -> Option<ProcessId> {
+        let fields = stat_fields(pid)?;
         Some(ProcessId {
             pid,
-            start_time: start_time(pid)?,
+            start_time: fields.get(19)?.parse().ok()?,
+            comm: comm_of(pid).unwrap_or_else(|| b"?".to_vec()),
         })
     }
 
@@ -110,6 +115,13 @@ pub fn resolve_pids(pids: &[i64]) -> Result<Vec<ProcessId>> {
         let id = ProcessId::of(tgid).ok_or_else(|| {
             UserError::usage(format!("no process with pid {pid}")).hint("it may have exited")
         })?;
+        if is_kernel_thread(tgid) {
+            return Err(UserError::usage(format!(
+                "pid {pid} ({}) is a kernel thread: it makes no syscalls to trace",
+                String::from_utf8_lossy(&id.comm)
+            ))
+            .hint("give the pid of a user-space process (pgrep -f NAME)"));
+        }
         if is_zombie(tgid) {
             return Err(UserError::usage(format!(
                 "process {pid} has exited (it is a zombie waiting for its parent)"
@@ -140,9 +152,12 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
     read_stat(pid).ok().flatten()
 }
 
-fn start_time(pid: u32) -> Option<u64> {
-    // Fields after the comm start at field 3, so field 22 is index 19.
-    stat_fields(pid)?.get(19)?.parse().ok()
+/// A kernel thread (PF_KTHREAD in the flags, field 9 of /proc/PID/stat).
+fn is_kernel_thread(pid: u32) -> bool {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    stat_fields(pid)
+        .and_then(|f| f.get(6)?.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_KTHREAD != 0)
 }
 
 fn is_zombie(pid: u32) -> bool {
@@ -244,11 +259,11 @@ pub struct FdTable {
     pub classes: std::collections::BTreeMap<String, u32>,
 }
 
-pub fn fd_table(pid: u32) -> FdTable {
+/// A process's fds by class; `Err` when /proc/PID/fd cannot be listed (the
+/// process is another user's and muxtrace lacks CAP_SYS_PTRACE, say).
+pub fn fd_table(pid: u32) -> std::io::Result<FdTable> {
     let mut table = FdTable::default();
-    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return table;
-    };
+    let entries = fs::read_dir(format!("/proc/{pid}/fd"))?;
     for e in entries.flatten() {
         let Ok(target) = fs::read_link(e.path()) else {
             continue;
@@ -256,7 +271,7 @@ pub fn fd_table(pid: u32) -> FdTable {
         let class = fd_class(target.as_os_str().as_bytes());
         *table.classes.entry(class.to_owned()).or_default() += 1;
     }
-    table
+    Ok(table)
 }
 
 /// epoll fds of a process with the number of fds registered in each, from
@@ -519,6 +534,17 @@ mod tests {
         let _ = child.wait();
         assert!(found.iter().any(|p| p.pid == child.id()), "{found:?}");
         assert!(descendants(child.id()).is_empty());
+    }
+
+    #[test]
+    fn a_kernel_thread_is_refused() {
+        // kthreadd is pid 2 in the initial pid namespace.
+        if comm_of(2).as_deref() == Some(b"kthreadd") {
+            let e = resolve_pids(&[2]).unwrap_err();
+            assert_eq!(e.code, 2);
+            assert!(e.message.contains("kernel thread"), "{}", e.message);
+        }
+        assert!(!is_kernel_thread(std::process::id()));
     }
 
     #[test]
