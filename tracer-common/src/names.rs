@@ -49,4 +49,5 @@ pub mod maps {
     pub const COUNTERS: &str = "COUNTERS";
     pub const CANDIDATES: &str = "CANDIDATES";
     pub const EPOCH: &str = "EPOCH";
+    pub const EXIT_COMMS: &str = "EXIT_COMMS";
 }

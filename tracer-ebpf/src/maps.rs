@@ -24,6 +24,11 @@ pub static CANDIDATES: Array<u32> = Array::with_max_entries(CANDIDATE_SLOTS, 0);
 #[map]
 pub static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TRACED_TGIDS, 0);
 
+/// tgid → its name when it exited, for processes gone before user space
+/// read /proc (user space removes the entry once it has the name).
+#[map]
+pub static EXIT_COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(MAX_TRACED_TGIDS, 0);
+
 /// tid → in-flight call and running totals.
 #[map]
 pub static THREADS: HashMap<u32, ThreadState> = HashMap::with_max_entries(MAX_THREADS, 0);

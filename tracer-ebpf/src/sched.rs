@@ -12,7 +12,7 @@ use tracer_common::{traced, LastWakeup, Stat, StatsKey, SyscallKind};
 
 use crate::{
     filter::{existing_thread_slot, is_traced, lost, mark_candidate, maybe_traced, stats_slot},
-    maps::{self, LAST_WAKEUPS, THREADS, TRACED},
+    maps::{self, EXIT_COMMS, LAST_WAKEUPS, THREADS, TRACED},
 };
 
 /// A `struct task_struct *` handed to a program by the kernel.
@@ -197,6 +197,10 @@ pub fn mux_sched_exit(ctx: BtfTracePointContext) -> i32 {
     let group_dead = ctx.arg::<u64>(1) & 0xff != 0;
     if group_dead && is_traced(tgid) {
         let _ = TRACED.remove(tgid);
+        // A child that lives less than user space's poll still gets a name.
+        if let Ok(comm) = bpf_get_current_comm() {
+            let _ = EXIT_COMMS.insert(tgid, comm, 0);
+        }
     }
     0
 }

@@ -149,7 +149,8 @@ fn process_metrics(
         .collect();
     let verdict = verdict(model, &total, &totals);
     ProcessMetrics {
-        pid: p.tgid,
+        pid: if p.info.folded > 0 { 0 } else { p.tgid },
+        folded: p.info.folded,
         comm: display_comm(&p.info.comm),
         alive: p.info.alive,
         model,

@@ -71,7 +71,11 @@ impl IoModel {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProcessMetrics {
+    /// 0 for the folded totals of exited processes.
     pub pid: u32,
+    /// How many exited processes of this name are summed here (their
+    /// entries freed); 0 for a process of its own.
+    pub folded: u64,
     /// Process name; bytes that are not UTF-8 become U+FFFD.
     pub comm: String,
     pub alive: bool,

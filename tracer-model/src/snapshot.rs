@@ -20,6 +20,9 @@ pub struct MapDump {
     /// Per program: runs the kernel skipped because it was already running
     /// on that CPU.
     pub recursion_misses: Vec<(String, u64)>,
+    /// tgid → its name at exit, kept by the kernel for processes that
+    /// exited before user space read their name.
+    pub exit_comms: BTreeMap<u32, Vec<u8>>,
 }
 
 /// The probes' kernel run time and run count, accumulated while the kernel's
@@ -43,6 +46,9 @@ pub struct ProcessInfo {
     pub fd_classes: BTreeMap<String, u32>,
     /// epoll fd → registered fds, from /proc/PID/fdinfo (the `tfd:` lines).
     pub epoll_interest: BTreeMap<u32, u64>,
+    /// For the totals of exited processes folded together (by name): how
+    /// many; 0 for a process of its own.
+    pub folded: u64,
 }
 
 #[derive(Debug, Clone)]

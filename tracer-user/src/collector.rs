@@ -5,7 +5,8 @@
 
 use std::{collections::BTreeMap, time::Instant};
 
-use tracer_model::{format::display_comm, Metrics, ProcessInfo, Snapshot};
+use tracer_common::{SyscallKind, SyscallStats};
+use tracer_model::{format::display_comm, Metrics, ProcessInfo, ProcessSnap, Snapshot};
 
 use crate::{
     error::Result,
@@ -19,11 +20,37 @@ struct Known {
     id: Option<ProcessId>,
     comm: Vec<u8>,
     alive: bool,
+    /// Named by the user (`--pid`, `-- CMD`): shown on its own to the end,
+    /// never folded.
+    named: bool,
 }
+
+/// The totals of exited processes of one name, summed: a run that follows
+/// 20,000 short-lived children keeps 20,000 processes' figures in one entry
+/// per name, and frees their entries in the kernel and here.
+#[derive(Debug, Clone)]
+struct Folded {
+    /// Its key among the snapshot's processes (above every real pid).
+    key: u32,
+    count: u64,
+    syscalls: BTreeMap<SyscallKind, SyscallStats>,
+}
+
+/// How many readings the name of an exited process is kept for.
+const EXIT_NAME_READINGS: u32 = 3;
+
+/// Keys of folded entries start here: above any pid (pid_max ≤ 2^22).
+const FOLDED_KEYS: u32 = 1 << 30;
 
 pub struct Collector {
     probes: Probes,
     known: BTreeMap<u32, Known>,
+    folded: BTreeMap<Vec<u8>, Folded>,
+    /// Exited processes whose folding waits one reading for their name.
+    nameless: std::collections::BTreeSet<u32>,
+    /// Names of exited processes (tgid → name, readings since), from the
+    /// kernel.
+    exit_names: BTreeMap<u32, (Vec<u8>, u32)>,
     started: Instant,
     prev: Option<Snapshot>,
     /// Set by a reset: figures count from here.
@@ -35,6 +62,9 @@ impl Collector {
         Collector {
             probes,
             known: BTreeMap::new(),
+            folded: BTreeMap::new(),
+            nameless: std::collections::BTreeSet::new(),
+            exit_names: BTreeMap::new(),
             started: Instant::now(),
             prev: None,
             baseline: None,
@@ -59,21 +89,102 @@ impl Collector {
     pub fn collect(&mut self) -> Result<Metrics> {
         let dump = self.probes.dump()?;
         let cost = self.probes.cost();
+        // The names the kernel kept for exited processes move here at once,
+        // so a process whose calls show up a reading later still has its name.
+        for (tgid, comm) in &dump.exit_comms {
+            self.exit_names.insert(*tgid, (comm.clone(), 0));
+            self.probes.forget_exit_comm(*tgid);
+        }
         let known = &self.known;
+        let exit_comms: BTreeMap<u32, Vec<u8>> = self
+            .exit_names
+            .iter()
+            .map(|(tgid, (comm, _))| (*tgid, comm.clone()))
+            .collect();
         let mut snapshot = Snapshot::from_dump(
             self.started.elapsed(),
             dump,
             cost,
             known.keys().copied(),
-            |tgid| describe(tgid, known.get(&tgid)),
+            |tgid| {
+                let mut info = describe(tgid, known.get(&tgid));
+                if let (false, Some(comm)) = (info.alive, exit_comms.get(&tgid)) {
+                    if info.comm == b"?" {
+                        info.comm = comm.clone();
+                    }
+                }
+                info
+            },
             |tgid, tid| targets::thread_name(tgid, tid).unwrap_or_default(),
         );
+        self.fold_exited(&mut snapshot);
+        // A name is kept a few readings for calls that arrive late, then goes.
+        self.exit_names.retain(|_, (_, age)| {
+            *age += 1;
+            *age <= EXIT_NAME_READINGS
+        });
+        for (comm, folded) in &self.folded {
+            snapshot.processes.insert(
+                folded.key,
+                ProcessSnap {
+                    tgid: folded.key,
+                    info: ProcessInfo {
+                        comm: comm.clone(),
+                        folded: folded.count,
+                        ..ProcessInfo::default()
+                    },
+                    syscalls: folded.syscalls.clone(),
+                },
+            );
+        }
         if let Some(base) = &self.baseline {
             snapshot = tracer_model::rebase(&snapshot, base);
         }
         let metrics = tracer_model::compute(self.prev.as_ref(), &snapshot);
         self.prev = Some(snapshot);
         Ok(metrics)
+    }
+
+    /// Exited processes that were not named: their final totals join their
+    /// name's folded entry, and their entries go — from the snapshot, the
+    /// kernel's maps and here — so a run over thousands of short-lived
+    /// children stays small.
+    fn fold_exited(&mut self, snapshot: &mut Snapshot) {
+        let mut exited = Vec::new();
+        for (tgid, p) in &snapshot.processes {
+            if p.info.alive || p.info.folded > 0 || self.known.get(tgid).is_some_and(|k| k.named) {
+                continue;
+            }
+            // One that exited after the names were read: its name comes with
+            // the next reading (once; then it is folded as it is).
+            if p.info.comm == b"?" && self.nameless.insert(*tgid) {
+                continue;
+            }
+            self.nameless.remove(tgid);
+            exited.push(*tgid);
+        }
+        for tgid in &exited {
+            let Some(p) = snapshot.processes.remove(tgid) else {
+                continue;
+            };
+            let next_key = FOLDED_KEYS + self.folded.len() as u32;
+            let entry = self.folded.entry(p.info.comm.clone()).or_insert(Folded {
+                key: next_key,
+                count: 0,
+                syscalls: BTreeMap::new(),
+            });
+            entry.count += 1;
+            for (kind, stats) in &p.syscalls {
+                entry
+                    .syscalls
+                    .entry(*kind)
+                    .or_insert(SyscallStats::ZERO)
+                    .merge(stats);
+            }
+            self.probes.forget(*tgid, p.syscalls.keys().copied());
+            self.known.remove(tgid);
+        }
+        snapshot.threads.retain(|t| !exited.contains(&t.state.tgid));
     }
 
     /// Figures count from now on (the dashboard's `r`).
@@ -115,6 +226,7 @@ impl Collector {
                             id: None,
                             comm: b"?".to_vec(),
                             alive: false,
+                            named: false,
                         },
                     );
                 }
@@ -147,13 +259,30 @@ impl Collector {
             .collect()
     }
 
+    /// Records a traced process the user named (`--pid`, `-- CMD`): it is
+    /// shown on its own to the end.
+    pub fn register_named(&mut self, tgid: u32, id: Option<ProcessId>) {
+        self.register(tgid, id);
+        if let Some(k) = self.known.get_mut(&tgid) {
+            k.named = true;
+        }
+    }
+
     /// Records a traced process's name and identity.
     pub fn register(&mut self, tgid: u32, id: Option<ProcessId>) {
         let comm = targets::comm_of(tgid)
             .or_else(|| id.as_ref().map(|id| id.comm.clone()))
             .unwrap_or_else(|| b"?".to_vec());
         let alive = id.as_ref().is_some_and(ProcessId::alive);
-        self.known.insert(tgid, Known { id, comm, alive });
+        self.known.insert(
+            tgid,
+            Known {
+                id,
+                comm,
+                alive,
+                named: false,
+            },
+        );
     }
 }
 
@@ -191,5 +320,6 @@ fn describe(tgid: u32, known: Option<&Known>) -> ProcessInfo {
         alive,
         fd_classes,
         epoll_interest: targets::epoll_sets(tgid).into_iter().collect(),
+        folded: 0,
     }
 }

@@ -15,16 +15,20 @@ use crate::error::{Result, UserError};
 pub struct JsonOut {
     queue: Option<std::sync::mpsc::SyncSender<String>>,
     writer: Option<std::thread::JoinHandle<Result<()>>>,
+    /// Interval lines dropped for a reader that did not keep up.
     dropped: u64,
+    /// The final line found no room in time.
+    final_lost: bool,
 }
 
 /// Interval lines waiting for a slow reader before new ones are dropped.
 const JSON_QUEUE: usize = 64;
 
-/// How long the end of a session waits for a reader to take the last lines:
+/// How long the final line waits for room, then the writer for the reader:
 /// a reader that never reads must not keep muxtrace running (a signal ends a
-/// session within a second).
-const FLUSH_BUDGET: std::time::Duration = std::time::Duration::from_millis(400);
+/// session within a second), while one that is only slow gets every line.
+const FINAL_LINE_BUDGET: std::time::Duration = std::time::Duration::from_millis(600);
+const FLUSH_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
 
 impl JsonOut {
     pub fn start() -> JsonOut {
@@ -39,6 +43,7 @@ impl JsonOut {
             queue: Some(queue),
             writer: Some(writer),
             dropped: 0,
+            final_lost: false,
         }
     }
 
@@ -49,7 +54,7 @@ impl JsonOut {
 
     /// One JSON object per line: `{"type": "interval"|"final", …Metrics}`.
     /// `wait` gives a reader that is behind a moment to make room (the
-    /// final line), but never longer than [`FLUSH_BUDGET`].
+    /// final line), but never longer than [`FINAL_LINE_BUDGET`].
     pub fn send(&mut self, kind: &str, metrics: &Metrics, wait: bool) -> Result<()> {
         #[derive(serde::Serialize)]
         struct Line<'a> {
@@ -64,13 +69,17 @@ impl JsonOut {
         let Some(queue) = &self.queue else {
             return Ok(());
         };
-        let deadline = std::time::Instant::now() + FLUSH_BUDGET;
+        let deadline = std::time::Instant::now() + FINAL_LINE_BUDGET;
         let delivered = loop {
             match queue.try_send(text) {
                 Ok(()) => break true,
                 Err(std::sync::mpsc::TrySendError::Full(back)) => {
-                    if !wait || std::time::Instant::now() >= deadline {
+                    if !wait {
                         self.dropped += 1;
+                        break true;
+                    }
+                    if std::time::Instant::now() >= deadline {
+                        self.final_lost = true;
                         break true;
                     }
                     text = back;
@@ -100,12 +109,14 @@ impl JsonOut {
         }
         if self.dropped > 0 {
             eprintln!(
-                "muxtrace: {} JSON lines were dropped: stdout did not keep up",
+                "muxtrace: {} JSON interval lines were dropped: stdout did not keep up",
                 self.dropped
             );
         }
-        if !writer.is_finished() {
+        if self.final_lost || !writer.is_finished() {
             eprintln!("muxtrace: stdout is not being read; the last JSON lines were not written");
+        }
+        if !writer.is_finished() {
             return Ok(());
         }
         writer

@@ -15,7 +15,7 @@ use aya::{
     programs::BtfTracePoint,
     Btf, Ebpf, EbpfLoader, Endianness,
 };
-use tracer_common::{globals, maps, Stat, StatsKey, SyscallStats, ThreadState};
+use tracer_common::{globals, maps, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState};
 use tracer_model::{MapDump, ProbeCost};
 
 use crate::{
@@ -225,6 +225,16 @@ impl Probes {
             }
         }
         dump.recursion_misses = self.recursion_misses();
+        let comms: HashMap<&MapData, u32, [u8; 16]> = self.map(maps::EXIT_COMMS)?;
+        for entry in comms.iter() {
+            match entry {
+                Ok((tgid, comm)) => {
+                    let len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+                    dump.exit_comms.insert(tgid, comm[..len].to_vec());
+                }
+                Err(_) => dump.read_errors += 1,
+            }
+        }
         let counters: PerCpuArray<&MapData, u64> = self.map(maps::COUNTERS)?;
         for stat in Stat::ALL {
             match counters.get(&(stat as u32), 0) {
@@ -233,6 +243,34 @@ impl Probes {
             }
         }
         Ok(dump)
+    }
+
+    /// Frees an exited process's aggregates in the kernel (user space has
+    /// folded them).
+    pub fn forget(&mut self, tgid: u32, kinds: impl Iterator<Item = SyscallKind>) {
+        let Ok(mut stats) =
+            self.map_mut::<PerCpuHashMap<&mut MapData, StatsKey, SyscallStats>>(maps::STATS)
+        else {
+            return;
+        };
+        for kind in kinds {
+            let key = StatsKey {
+                tgid,
+                kind: kind as u32,
+            };
+            if let Err(e) = stats.remove(&key) {
+                log::debug!("cannot free the aggregate of pid {tgid}: {e}");
+            }
+        }
+    }
+
+    /// Frees the name the kernel kept for an exited process.
+    pub fn forget_exit_comm(&mut self, tgid: u32) {
+        if let Ok(mut comms) =
+            self.map_mut::<HashMap<&mut MapData, u32, [u8; 16]>>(maps::EXIT_COMMS)
+        {
+            let _ = comms.remove(&tgid);
+        }
     }
 
     /// Each program's runs the kernel skipped because the program was already

@@ -99,7 +99,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     for id in explicit {
         roots.push(id.pid);
         collector.trace(id.pid, traced::EXPLICIT)?;
-        collector.register(id.pid, Some(id));
+        collector.register_named(id.pid, Some(id));
     }
     if let Some(name) = &cli.comm {
         for id in targets::find_by_comm(name) {
@@ -121,7 +121,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     if let Some(child) = launched.as_mut() {
         collector.trace(child.pid, traced::EXPLICIT)?;
         child.release(&cli.command[0])?;
-        collector.register(child.pid, ProcessId::of(child.pid));
+        collector.register_named(child.pid, ProcessId::of(child.pid));
     }
     announce(&cli, &collector.traced());
     if let Some(exporter) = &exporter {
