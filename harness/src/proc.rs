@@ -38,6 +38,9 @@ pub struct Proc {
     output: Arc<Output>,
     /// Stdout left unread on purpose ([`Proc::spawn_with_unread_stdout`]).
     unread_stdout: Option<ChildStdout>,
+    /// Set once the process has been waited for: from then on its pid may
+    /// be someone else's and is never signalled.
+    reaped: bool,
 }
 
 /// What a finished process left: its exit status and all its output.
@@ -162,6 +165,7 @@ impl Proc {
             name,
             output,
             unread_stdout: None,
+            reaped: false,
         })
     }
 
@@ -232,15 +236,23 @@ impl Proc {
         joined(self.output.lock().of(Stream::Stderr))
     }
 
+    /// The exit status, if the process has exited (reaping it).
+    fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        let status = self.child.try_wait()?;
+        self.reaped |= status.is_some();
+        Ok(status)
+    }
+
     /// Whether the process still runs (not yet exited).
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        matches!(self.try_wait(), Ok(None))
     }
 
     /// Sends `sig` by pid, unless the process has already been reaped (its
-    /// pid may belong to someone else by then).
-    pub fn signal(&mut self, sig: i32) {
-        if let Ok(None) = self.child.try_wait() {
+    /// pid may belong to someone else by then). An exited process that is
+    /// not yet reaped keeps its pid, so the signal is harmless.
+    pub fn signal(&self, sig: i32) {
+        if !self.reaped {
             // SAFETY: signalling our own child, which is not reaped yet, by pid.
             unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
         }
@@ -250,7 +262,7 @@ impl Proc {
     pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(status) = self.child.try_wait()? {
+            if let Some(status) = self.try_wait()? {
                 return Ok(status);
             }
             if Instant::now() >= deadline {
@@ -316,7 +328,7 @@ impl Proc {
     }
 
     fn stop_within(&mut self, sig: i32, grace: Duration) -> Result<ExitStatus> {
-        if let Some(status) = self.child.try_wait()? {
+        if let Some(status) = self.try_wait()? {
             return Ok(status);
         }
         self.signal(sig);
@@ -325,6 +337,7 @@ impl Proc {
             Err(_) => {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
+                self.reaped = true;
                 bail!(
                     "{} (pid {}) did not stop within {grace:?} of signal {sig}; killed",
                     self.name,

@@ -3,35 +3,11 @@
 mod common;
 
 use std::{
-    io::{Read, Write},
-    net::{TcpListener, TcpStream},
     process::Command,
     time::{Duration, Instant},
 };
 
 use common::*;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
-}
 
 fn url_encode(s: &str) -> String {
     s.bytes()
@@ -44,21 +20,12 @@ fn url_encode(s: &str) -> String {
         .collect()
 }
 
-fn echo_server() -> (Proc, String) {
-    let mut server =
-        Proc::spawn(Command::new(workspace_bin("echo-epoll")).args(["--listen", "127.0.0.1:0"]));
-    let line = server.first_stdout_line();
-    let addr = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("echo-epoll said {line:?}"))
-        .to_owned();
-    (server, addr)
-}
-
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn prometheus_scrapes_a_nonzero_rate_of_the_servers_syscall() {
-    let (server, addr) = echo_server();
-    let _load = Proc::spawn(Command::new(workspace_bin("loadgen")).args([
+    let server = echo_server();
+    let addr = server.addr().to_string();
+    let _load = spawn(Command::new(workspace_bin("loadgen")).args([
         "--addr",
         &addr,
         "--conns",
@@ -71,7 +38,7 @@ fn prometheus_scrapes_a_nonzero_rate_of_the_servers_syscall() {
         "60s",
     ]));
     let exporter_port = free_port();
-    let pid = server.pid.to_string();
+    let pid = server.pid().to_string();
     let exporter = format!("127.0.0.1:{exporter_port}");
     let mt = muxtrace(&[
         "--pid",
@@ -116,7 +83,7 @@ fn prometheus_scrapes_a_nonzero_rate_of_the_servers_syscall() {
     )
     .unwrap();
     let prom_port = free_port();
-    let _prometheus = Proc::spawn(Command::new("prometheus").args([
+    let _prometheus = spawn(Command::new("prometheus").args([
         &format!("--config.file={}", config.display()),
         &format!("--storage.tsdb.path={}", dir.path().join("data").display()),
         &format!("--web.listen-address=127.0.0.1:{prom_port}"),
@@ -147,6 +114,6 @@ fn prometheus_scrapes_a_nonzero_rate_of_the_servers_syscall() {
         "epoll_wait rate {rate}/s under 2,000 messages/s"
     );
     mt.signal(libc::SIGINT);
-    let (code, _, stderr) = mt.finish(Duration::from_secs(30));
+    let (code, _, stderr) = finish(mt, Duration::from_secs(30));
     assert_eq!(code, Some(0), "{stderr}");
 }

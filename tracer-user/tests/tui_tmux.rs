@@ -80,17 +80,6 @@ impl Drop for Tmux {
     }
 }
 
-fn echo_server() -> (Proc, String) {
-    let mut server =
-        Proc::spawn(Command::new(workspace_bin("echo-epoll")).args(["--listen", "127.0.0.1:0"]));
-    let line = server.first_stdout_line();
-    let addr = line
-        .strip_prefix("listening on ")
-        .expect("listening line")
-        .to_owned();
-    (server, addr)
-}
-
 fn muxtrace_running() -> bool {
     Command::new("pgrep")
         .args(["-x", "muxtrace"])
@@ -112,9 +101,11 @@ fn calls_per_sec(pane: &str, syscall: &str) -> Option<f64> {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn dashboard_shows_live_rates_switches_views_and_quits_cleanly() {
-    let (server, addr) = echo_server();
-    let _load = Proc::spawn(Command::new(workspace_bin("loadgen")).args([
+    let server = echo_server();
+    let addr = server.addr().to_string();
+    let _load = spawn(Command::new(workspace_bin("loadgen")).args([
         "--addr",
         &addr,
         "--conns",
@@ -134,7 +125,7 @@ fn dashboard_shows_live_rates_switches_views_and_quits_cleanly() {
         24,
         &format!(
             "{MUXTRACE} --pid {} --interval 500ms; echo exit=$?; sleep 60",
-            server.pid
+            server.pid()
         ),
     );
     let pane = tmux.wait_for("a non-zero epoll_wait rate", |p| {
@@ -175,6 +166,7 @@ fn dashboard_shows_live_rates_switches_views_and_quits_cleanly() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn a_panic_restores_the_terminal_and_detaches() {
     let target = burst(&[]);
     let session = format!("muxtrace-panic-{}", std::process::id());
@@ -182,7 +174,7 @@ fn a_panic_restores_the_terminal_and_detaches() {
         &session,
         80,
         24,
-        &format!("RUST_BACKTRACE=0 MUXTRACE_TEST_PANIC=1 {MUXTRACE} --pid {} --interval 300ms; echo exit=$?; sleep 60", target.pid),
+        &format!("RUST_BACKTRACE=0 MUXTRACE_TEST_PANIC=1 {MUXTRACE} --pid {} --interval 300ms; echo exit=$?; sleep 60", target.pid()),
     );
     let pane = tmux.wait_for("muxtrace's exit", |p| p.contains("exit="));
     assert!(
@@ -199,6 +191,7 @@ fn a_panic_restores_the_terminal_and_detaches() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn the_dashboard_freezes_when_the_target_exits() {
     let target = burst(&["--all", "0", "--count", "poll=5"]);
     let session = format!("muxtrace-exit-{}", std::process::id());
@@ -208,7 +201,7 @@ fn the_dashboard_freezes_when_the_target_exits() {
         24,
         &format!(
             "{MUXTRACE} --pid {} --interval 300ms; echo exit=$?; sleep 60",
-            target.pid
+            target.pid()
         ),
     );
     tmux.wait_for("the dashboard", |p| p.contains("1 Syscalls"));
