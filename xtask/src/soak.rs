@@ -47,7 +47,7 @@ pub fn run(args: &Args) -> Result<()> {
     std::fs::create_dir_all(&out)?;
     let minutes = args.minutes;
     let server = EchoServer::start(&bin.join("echo-epoll"), &[], None)?;
-    let mut mt = start_muxtrace(
+    let mt = start_muxtrace(
         &bin.join("muxtrace"),
         &[
             "--pid",

@@ -74,7 +74,7 @@ fn ratio(a: f64, b: f64) -> f64 {
 fn measure(bin: &Path, model: EchoModel, idle: u32, secs: u64) -> Result<Value> {
     let label = model.label;
     let server = model.start(bin, None)?;
-    let mut mt = start_muxtrace(
+    let mt = start_muxtrace(
         &bin.join("muxtrace"),
         &[
             "--pid",

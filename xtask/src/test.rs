@@ -1,6 +1,8 @@
 //! `cargo xtask test`: bootstrap, lint, build, then every test. The kernel
 //! tests load eBPF programs, so this runs as root or refuses — a kernel test
-//! is never silently skipped. Tests run one at a time: they share the kernel.
+//! is never silently skipped: the ones a plain `cargo test` leaves out (they
+//! are `#[ignore]`d as needing root) run here too. Tests run one at a time:
+//! they share the kernel.
 use anyhow::{bail, Result};
 
 use crate::{
@@ -35,9 +37,11 @@ pub fn run(args: &Args) -> Result<()> {
     // Only the default members: the eBPF crate builds for the bpf target alone,
     // through tracer-user's build script.
     exec(cargo().args(["build", "--bins"]))?;
+    // The tests that need root are #[ignore]d so that a plain `cargo test`
+    // passes without it; here, as root, every one of them runs.
     exec(
         cargo()
-            .args(["test", "--", "--test-threads=1"])
+            .args(["test", "--", "--include-ignored", "--test-threads=1"])
             .args(&args.rest),
     )
 }
