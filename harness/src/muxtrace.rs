@@ -24,6 +24,14 @@ pub fn start_muxtrace(exe: &Path, args: &[&str]) -> Result<Proc> {
     Ok(p)
 }
 
+/// `exe --pid PID --json --interval INTERVAL` (muxtrace), attached.
+pub fn json_on(exe: &Path, pid: u32, interval: &str) -> Result<Proc> {
+    start_muxtrace(
+        exe,
+        &["--pid", &pid.to_string(), "--json", "--interval", interval],
+    )
+}
+
 /// The `type` of a `--json` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

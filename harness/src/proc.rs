@@ -90,6 +90,14 @@ impl Output {
         self.lines.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Waits up to `timeout` for a new line or a closed stream.
+    fn wait<'a>(&self, lines: MutexGuard<'a, Lines>, timeout: Duration) -> MutexGuard<'a, Lines> {
+        self.changed
+            .wait_timeout(lines, timeout)
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+    }
+
     /// Reads `from` line by line into `stream` until end of file.
     fn read(self: Arc<Self>, from: impl Read + Send + 'static, stream: Stream) {
         self.lock().open += 1;
@@ -212,12 +220,7 @@ impl Proc {
                     joined(tail(&lines.stderr)),
                 );
             }
-            lines = self
-                .output
-                .changed
-                .wait_timeout(lines, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            lines = self.output.wait(lines, left);
         }
     }
 
@@ -306,12 +309,7 @@ impl Proc {
             if left.is_zero() {
                 break;
             }
-            lines = self
-                .output
-                .changed
-                .wait_timeout(lines, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            lines = self.output.wait(lines, left);
         }
     }
 

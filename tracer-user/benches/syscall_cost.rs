@@ -13,18 +13,15 @@
 use std::{path::Path, process::Command, time::Duration};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use harness::{start_muxtrace, Proc};
+use harness::{muxtrace::json_on, Proc};
 
 const MUXTRACE: &str = env!("CARGO_BIN_EXE_muxtrace");
 
 /// muxtrace on `pid`, once it says it has attached.
 fn attach(pid: u32) -> Option<Proc> {
-    start_muxtrace(
-        Path::new(MUXTRACE),
-        &["--pid", &pid.to_string(), "--json", "--interval", "1s"],
-    )
-    .map_err(|e| eprintln!("syscall_cost: {e:#}"))
-    .ok()
+    json_on(Path::new(MUXTRACE), pid, "1s")
+        .map_err(|e| eprintln!("syscall_cost: {e:#}"))
+        .ok()
 }
 
 /// Empty bpftrace probes on this process's poll and epoll_wait, attached.

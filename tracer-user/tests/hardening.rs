@@ -1,14 +1,9 @@
 //! Faults, load and odd input against the real binary: each outcome asserted.
 mod common;
 
-use std::{
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{process::Command, time::Duration};
 
 use common::*;
-
-const LONG: Duration = Duration::from_secs(90);
 
 fn hardship(args: &[&str]) -> Proc {
     ready("hardship", args)
@@ -37,8 +32,7 @@ fn a_target_that_execs_is_still_traced() {
     let pid = target.pid().to_string();
     let mt = muxtrace(&["--pid", &pid, "--summary"]);
     target.signal(libc::SIGUSR1);
-    let (code, stdout, stderr) = finish(mt, LONG);
-    assert_eq!(code, Some(0), "{stderr}");
+    let (stdout, _) = finish_ok(mt);
     let table = parse_summary(&stdout);
     assert_eq!(table[&target.pid()]["epoll_pwait2"].0, 5, "{stdout}");
 }
@@ -71,8 +65,7 @@ fn a_reused_pid_is_not_taken_for_the_exited_process() {
     second.signal(libc::SIGUSR1);
     let _ = finish(second, LONG);
     mt.signal(libc::SIGINT);
-    let (code, stdout, stderr) = finish(mt, LONG);
-    assert_eq!(code, Some(0), "{stderr}");
+    let (stdout, _) = finish_ok(mt);
     let table = parse_summary(&stdout);
     let first_pid: u32 = first_pid.parse().unwrap();
     assert_eq!(
@@ -90,15 +83,13 @@ fn two_instances_on_one_pid_do_not_disturb_each_other() {
     let first = muxtrace(&["--pid", &pid, "--summary"]);
     let second = muxtrace(&["--pid", &pid, "--summary"]);
     first.signal(libc::SIGINT);
-    let (code, _, stderr) = finish(first, LONG);
-    assert_eq!(code, Some(0), "{stderr}");
+    finish_ok(first);
     target.signal(libc::SIGUSR1);
-    let (code, stdout, stderr) = finish(second, LONG);
-    assert_eq!(code, Some(0), "{stderr}");
+    let (stdout, _) = finish_ok(second);
     let table = parse_summary(&stdout);
     assert_eq!(table[&target.pid()]["poll"].0, 11, "{stdout}");
     assert_eq!(table[&target.pid()]["read"].0, 4, "{stdout}");
-    assert_eq!(wait_no_programs_loaded(), Vec::<u32>::new());
+    assert_detached();
 }
 
 #[test]
@@ -109,8 +100,7 @@ fn a_thousand_threads_overflow_a_small_thread_map_visibly() {
     let pid = target.pid().to_string();
     let mt = muxtrace(&["--pid", &pid, "--summary", "--max-threads", "256"]);
     target.signal(libc::SIGUSR1);
-    let (code, stdout, stderr) = finish(mt, LONG);
-    assert_eq!(code, Some(0), "{stderr}");
+    let (stdout, _) = finish_ok(mt);
     let counted = parse_summary(&stdout)[&target.pid()]["poll"].0;
     let lost = loss(&stdout, "thread_map_full");
     assert!(lost > 0, "overflow not shown:\n{stdout}");
@@ -134,8 +124,7 @@ fn churning_threads_keep_the_thread_map_bounded() {
     // 64 slots for 3,000 threads: exited threads must give theirs back.
     let mt = muxtrace(&["--pid", &pid, "--summary", "--max-threads", "64"]);
     target.signal(libc::SIGUSR1);
-    let (code, stdout, stderr) = finish(mt, LONG);
-    assert_eq!(code, Some(0), "{stderr}");
+    let (stdout, _) = finish_ok(mt);
     assert_eq!(
         parse_summary(&stdout)[&target.pid()]["poll"].0,
         n,
@@ -151,8 +140,7 @@ fn garbage_pointers_and_huge_sizes_are_counted_not_fatal() {
     let pid = target.pid().to_string();
     let mt = muxtrace(&["--pid", &pid, "--summary"]);
     target.signal(libc::SIGUSR1);
-    let (code, stdout, stderr) = finish(mt, LONG);
-    assert_eq!(code, Some(0), "{stderr}");
+    let (stdout, _) = finish_ok(mt);
     let rows = &parse_summary(&stdout)[&target.pid()];
     assert_eq!(
         rows["select"],
@@ -195,16 +183,9 @@ fn json_and_prometheus_stay_valid_with_an_odd_comm() {
     ]);
     target.signal(libc::SIGUSR1);
     // Scrape while the process lives.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let metrics = loop {
-        if let Some(text) = http_get(port, "/metrics") {
-            if text.contains("syscall=\"poll\"") {
-                break text;
-            }
-        }
-        assert!(Instant::now() < deadline, "no poll series");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let metrics = eventually("a poll series", Duration::from_secs(20), || {
+        http_get(port, "/metrics").filter(|t| t.contains("syscall=\"poll\""))
+    });
     let line = metrics
         .lines()
         .find(|l| l.starts_with("muxtrace_syscalls_total{") && l.contains("syscall=\"poll\""))
@@ -216,8 +197,7 @@ fn json_and_prometheus_stay_valid_with_an_odd_comm() {
             "broken line {l:?}"
         );
     }
-    let (code, stdout, stderr) = finish(mt, LONG);
-    assert_eq!(code, Some(0), "{stderr}");
+    let (stdout, _) = finish_ok(mt);
     let mut seen = false;
     for l in harness::muxtrace::json_lines(&stdout).unwrap_or_else(|e| panic!("{e:#}")) {
         for p in &l.metrics.processes {

@@ -3,12 +3,10 @@
 //! time (`cargo xtask test`).
 mod common;
 
-use std::{process::Command, time::Duration};
+use std::process::Command;
 
 use common::*;
 use tracer_common::SyscallKind;
-
-const LONG: Duration = Duration::from_secs(60);
 
 /// Distinct counts per syscall, so a call attributed to the wrong syscall shows.
 fn counts() -> Vec<(&'static str, u64)> {
@@ -43,8 +41,7 @@ fn exact_counts_for_the_traced_process_and_none_for_the_untraced_one() {
     traced.signal(libc::SIGUSR1);
     untraced.signal(libc::SIGUSR1);
     // The target exiting ends the run with the table and exit 0.
-    let (code, stdout, stderr) = finish(mt, LONG);
-    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let (stdout, _) = finish_ok(mt);
     let table = parse_summary(&stdout);
     let rows = &table[&traced.pid()];
     for (name, n) in &counts {
@@ -58,11 +55,7 @@ fn exact_counts_for_the_traced_process_and_none_for_the_untraced_one() {
         "untraced pid reported:\n{stdout}"
     );
     assert!(stdout.contains("exited"), "{stdout}");
-    assert_eq!(
-        wait_no_programs_loaded(),
-        Vec::<u32>::new(),
-        "programs left loaded"
-    );
+    assert_detached();
 }
 
 fn stops_on_signal(sig: i32) {
@@ -71,15 +64,10 @@ fn stops_on_signal(sig: i32) {
     let mt = muxtrace(&["--pid", &pid, "--summary"]);
     assert!(!tracer_user::loaded_program_ids().is_empty());
     mt.signal(sig);
-    let (code, stdout, stderr) = finish(mt, LONG);
-    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let (stdout, stderr) = finish_ok(mt);
     assert!(stdout.contains(&format!("pid {pid}")), "{stdout}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(
-        wait_no_programs_loaded(),
-        Vec::<u32>::new(),
-        "programs left loaded"
-    );
+    assert_detached();
 }
 
 #[test]
@@ -106,14 +94,9 @@ fn duration_ends_the_run_and_detaches() {
     let target = burst(&[]);
     let pid = target.pid().to_string();
     let mt = muxtrace(&["--pid", &pid, "--duration", "300ms", "--summary"]);
-    let (code, stdout, stderr) = finish(mt, LONG);
-    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let (stdout, _) = finish_ok(mt);
     assert!(stdout.contains(&format!("pid {pid}")), "{stdout}");
-    assert_eq!(
-        wait_no_programs_loaded(),
-        Vec::<u32>::new(),
-        "programs left loaded"
-    );
+    assert_detached();
 }
 
 #[test]
@@ -149,8 +132,7 @@ fn comm_picks_up_a_process_started_after_attach() {
     started.signal(libc::SIGUSR1);
     let _ = finish(started, LONG);
     mt.signal(libc::SIGINT);
-    let (code, stdout, stderr) = finish(mt, LONG);
-    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let (stdout, _) = finish_ok(mt);
     let table = parse_summary(&stdout);
     let rows = table
         .get(&started_pid(&stdout, &name))
@@ -182,8 +164,7 @@ fn launched_command_is_traced_from_its_first_syscall() {
         "ppoll=2",
     ]);
     let mt = spawn(&mut cmd);
-    let (code, stdout, stderr) = finish(mt, LONG);
-    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let (stdout, _) = finish_ok(mt);
     let table = parse_summary(&stdout);
     assert_eq!(table.len(), 1, "{stdout}");
     let rows = table.values().next().unwrap();
@@ -194,7 +175,7 @@ fn launched_command_is_traced_from_its_first_syscall() {
     assert_eq!(rows["ppoll"].0, 2, "{stdout}");
     // Setup's one epoll_ctl (the program's own, before the burst) is seen too.
     assert_eq!(rows["epoll_ctl"].0, 1, "{stdout}");
-    assert_eq!(wait_no_programs_loaded(), Vec::<u32>::new());
+    assert_detached();
 }
 
 /// Runs a syscall-burst that forks and makes its calls in the child; returns
@@ -216,8 +197,7 @@ fn fork_burst(follow: bool) -> (u32, String) {
     }
     let mt = muxtrace(&args);
     parent.signal(libc::SIGUSR1);
-    let (code, stdout, stderr) = finish(mt, LONG);
-    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let (stdout, _) = finish_ok(mt);
     (parent.pid(), stdout)
 }
 

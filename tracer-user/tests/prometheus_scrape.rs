@@ -2,10 +2,7 @@
 //! load, and its query API reports a non-zero rate of the server's syscall.
 mod common;
 
-use std::{
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{process::Command, time::Duration};
 
 use common::*;
 
@@ -24,19 +21,7 @@ fn url_encode(s: &str) -> String {
 #[ignore = "needs root: loads eBPF programs"]
 fn prometheus_scrapes_a_nonzero_rate_of_the_servers_syscall() {
     let server = echo_server();
-    let addr = server.addr().to_string();
-    let _load = spawn(Command::new(workspace_bin("loadgen")).args([
-        "--addr",
-        &addr,
-        "--conns",
-        "4",
-        "--size",
-        "64",
-        "--rate",
-        "2000",
-        "--duration",
-        "60s",
-    ]));
+    let _load = background_load(&server.addr().to_string(), 4, 2000);
     let exporter_port = free_port();
     let pid = server.pid().to_string();
     let exporter = format!("127.0.0.1:{exporter_port}");
@@ -51,19 +36,11 @@ fn prometheus_scrapes_a_nonzero_rate_of_the_servers_syscall() {
     ]);
 
     // muxtrace's own endpoint first: the exposition is there and well formed.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let text = loop {
-        if let Some(body) = http_get(exporter_port, "/metrics") {
-            if body.contains("syscall=\"epoll_wait\"") {
-                break body;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no epoll_wait series at /metrics"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let text = eventually(
+        "an epoll_wait series at /metrics",
+        Duration::from_secs(20),
+        || http_get(exporter_port, "/metrics").filter(|b| b.contains("syscall=\"epoll_wait\"")),
+    );
     assert!(
         text.contains("# TYPE muxtrace_syscalls_total counter"),
         "{text}"
@@ -91,29 +68,22 @@ fn prometheus_scrapes_a_nonzero_rate_of_the_servers_syscall() {
     let query = url_encode(&format!(
         "rate(muxtrace_syscalls_total{{pid=\"{pid}\",syscall=\"epoll_wait\"}}[5s])"
     ));
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let rate = loop {
-        if let Some(body) = http_get(prom_port, &format!("/api/v1/query?query={query}")) {
+    let rate = eventually(
+        "a non-zero rate in Prometheus",
+        Duration::from_secs(90),
+        || {
+            let body = http_get(prom_port, &format!("/api/v1/query?query={query}"))?;
             let v: serde_json::Value = serde_json::from_str(&body).expect("query API JSON");
-            let rate = v["data"]["result"][0]["value"][1]
+            v["data"]["result"][0]["value"][1]
                 .as_str()
                 .and_then(|s| s.parse::<f64>().ok())
-                .unwrap_or(0.0);
-            if rate > 0.0 {
-                break rate;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus never saw a non-zero rate"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
+                .filter(|&rate| rate > 0.0)
+        },
+    );
     assert!(
         rate > 10.0,
         "epoll_wait rate {rate}/s under 2,000 messages/s"
     );
     mt.signal(libc::SIGINT);
-    let (code, _, stderr) = finish(mt, Duration::from_secs(30));
-    assert_eq!(code, Some(0), "{stderr}");
+    finish_ok(mt);
 }

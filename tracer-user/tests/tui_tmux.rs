@@ -104,19 +104,7 @@ fn calls_per_sec(pane: &str, syscall: &str) -> Option<f64> {
 #[ignore = "needs root: loads eBPF programs"]
 fn dashboard_shows_live_rates_switches_views_and_quits_cleanly() {
     let server = echo_server();
-    let addr = server.addr().to_string();
-    let _load = spawn(Command::new(workspace_bin("loadgen")).args([
-        "--addr",
-        &addr,
-        "--conns",
-        "8",
-        "--size",
-        "64",
-        "--rate",
-        "3000",
-        "--duration",
-        "60s",
-    ]));
+    let _load = background_load(&server.addr().to_string(), 8, 3000);
     let session = format!("muxtrace-test-{}", std::process::id());
     // `sleep` keeps the pane open after muxtrace exits, to read what is left.
     let tmux = Tmux::start(
@@ -158,11 +146,7 @@ fn dashboard_shows_live_rates_switches_views_and_quits_cleanly() {
     assert!(pane.contains("exit=0"), "{pane}");
     assert_eq!(tmux.alternate_on(), "0", "still on the alternate screen");
     assert!(!muxtrace_running());
-    assert_eq!(
-        wait_no_programs_loaded(),
-        Vec::<u32>::new(),
-        "programs left loaded"
-    );
+    assert_detached();
 }
 
 #[test]
@@ -183,11 +167,7 @@ fn a_panic_restores_the_terminal_and_detaches() {
     );
     assert!(!pane.contains("exit=0"), "{pane}");
     assert_eq!(tmux.alternate_on(), "0", "still on the alternate screen");
-    assert_eq!(
-        wait_no_programs_loaded(),
-        Vec::<u32>::new(),
-        "programs left loaded"
-    );
+    assert_detached();
 }
 
 #[test]

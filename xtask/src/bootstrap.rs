@@ -145,18 +145,7 @@ fn llvm_present() -> bool {
 }
 
 fn install_llvm() -> Result<()> {
-    // A fresh machine's package lists may be empty or old.
-    exec(
-        Command::new("apt-get")
-            .arg("update")
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
-    exec(
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(LLVM_PACKAGES)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
+    apt_install(LLVM_PACKAGES)
 }
 
 fn bpf_linker_present() -> bool {
@@ -219,6 +208,7 @@ fn apt_install(packages: &[&str]) -> Result<()> {
             packages.join(" ")
         );
     }
+    // A fresh machine's package lists may be empty or old.
     exec(
         Command::new("apt-get")
             .arg("update")

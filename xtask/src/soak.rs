@@ -11,8 +11,8 @@ use std::{
 
 use anyhow::{anyhow, bail, Result};
 use harness::{
-    muxtrace::{json_lines, JsonLine, LineKind},
-    start_muxtrace, EchoServer, Proc,
+    muxtrace::{self, json_lines, JsonLine, LineKind},
+    EchoServer, Proc,
 };
 
 use crate::{bootstrap, exec::workspace_root};
@@ -47,16 +47,7 @@ pub fn run(args: &Args) -> Result<()> {
     std::fs::create_dir_all(&out)?;
     let minutes = args.minutes;
     let server = EchoServer::start(&bin.join("echo-epoll"), &[], None)?;
-    let mt = start_muxtrace(
-        &bin.join("muxtrace"),
-        &[
-            "--pid",
-            &server.pid().to_string(),
-            "--json",
-            "--interval",
-            "1s",
-        ],
-    )?;
+    let mt = muxtrace::json_on(&bin.join("muxtrace"), server.pid(), "1s")?;
     let duration = Duration::from_secs(minutes * 60);
     let load = Proc::spawn(
         Command::new(bin.join("loadgen"))

@@ -15,7 +15,7 @@ use std::{
 use anyhow::{anyhow, bail, Context as _, Result};
 use harness::{
     median,
-    muxtrace::{final_metrics, start_muxtrace},
+    muxtrace::{final_metrics, json_on},
     run_loadgen, EchoModel, Report, ECHO_MODELS,
 };
 use serde_json::{json, Value};
@@ -74,16 +74,7 @@ fn ratio(a: f64, b: f64) -> f64 {
 fn measure(bin: &Path, model: EchoModel, idle: u32, secs: u64) -> Result<Value> {
     let label = model.label;
     let server = model.start(bin, None)?;
-    let mt = start_muxtrace(
-        &bin.join("muxtrace"),
-        &[
-            "--pid",
-            &server.pid().to_string(),
-            "--json",
-            "--interval",
-            "60s",
-        ],
-    )?;
+    let mt = json_on(&bin.join("muxtrace"), server.pid(), "60s")?;
     let load = loadgen(
         bin,
         &server.addr().to_string(),

@@ -30,6 +30,7 @@ use clap::Parser;
 use harness::{run_loadgen, EchoModel, Report, ECHO_MODELS};
 use serde::Serialize;
 use tracer_common::duration::parse_duration;
+use tracer_model::format::thousands;
 
 /// Throughput sweep of the echo servers at rising idle-connection counts.
 #[derive(Debug, Parser)]
@@ -330,7 +331,7 @@ fn markdown(b: &Bench, idles: &[u32]) -> String {
         }
         p.loadgen
             .as_ref()
-            .map_or("?".into(), |r| group(value(r).round() as u64))
+            .map_or("?".into(), |r| thousands(value(r).round() as u64))
     };
     let find = |label: &str, idle: u32| {
         b.points
@@ -388,19 +389,6 @@ fn markdown(b: &Bench, idles: &[u32]) -> String {
     s
 }
 
-/// 1234567 → "1,234,567".
-fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// `uname -r`.
 fn kernel_release() -> String {
     // SAFETY: a zeroed utsname is valid; uname fills NUL-terminated fields.
@@ -449,13 +437,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_and_grouping() {
+    fn dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(civil_from_days(19_782), (2024, 2, 29));
-        assert_eq!(group(0), "0");
-        assert_eq!(group(1234), "1,234");
-        assert_eq!(group(1_234_567), "1,234,567");
     }
 
     #[test]

@@ -60,6 +60,54 @@ pub fn finish(p: Proc, timeout: Duration) -> (Option<i32>, String, String) {
     (done.code(), done.stdout, done.stderr)
 }
 
+/// How long a test waits for muxtrace or a test program to end.
+pub const LONG: Duration = Duration::from_secs(90);
+
+/// Waits for a clean exit, code 0, and returns (stdout, stderr).
+pub fn finish_ok(p: Proc) -> (String, String) {
+    let (code, stdout, stderr) = finish(p, LONG);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    (stdout, stderr)
+}
+
+/// None of our programs is left loaded once muxtrace has ended.
+pub fn assert_detached() {
+    assert_eq!(
+        wait_no_programs_loaded(),
+        Vec::<u32>::new(),
+        "programs left loaded"
+    );
+}
+
+/// `f`'s first `Some`, asked every 200 ms; fails after `timeout`.
+pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} within {timeout:?}");
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// loadgen in the background: `conns` connections at `rate` messages/s
+/// against `addr`, for a minute.
+pub fn background_load(addr: &str, conns: u32, rate: u32) -> Proc {
+    spawn(Command::new(workspace_bin("loadgen")).args([
+        "--addr",
+        addr,
+        "--conns",
+        &conns.to_string(),
+        "--size",
+        "64",
+        "--rate",
+        &rate.to_string(),
+        "--duration",
+        "60s",
+    ]))
+}
+
 /// Per pid, per syscall: (calls, errors), parsed from the summary table.
 pub type Table = BTreeMap<u32, BTreeMap<String, (u64, u64)>>;
 
@@ -112,11 +160,10 @@ pub fn wait_no_programs_loaded() -> Vec<u32> {
 /// line's metrics of the waitlab process.
 pub fn waitlab_metrics(args: &[&str]) -> ProcessMetrics {
     let lab = ready("waitlab", args);
-    let pid = lab.pid().to_string();
-    let mt = muxtrace(&["--pid", &pid, "--json", "--interval", "10s"]);
+    let mt = harness::muxtrace::json_on(Path::new(MUXTRACE), lab.pid(), "10s")
+        .unwrap_or_else(|e| panic!("{e:#}"));
     lab.signal(libc::SIGUSR1);
-    let (code, stdout, stderr) = finish(mt, Duration::from_secs(60));
-    assert_eq!(code, Some(0), "stderr: {stderr}");
+    let (stdout, _) = finish_ok(mt);
     let metrics = harness::muxtrace::final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
     harness::muxtrace::process(&metrics, lab.pid())
         .unwrap_or_else(|e| panic!("{e:#}: {stdout}"))
