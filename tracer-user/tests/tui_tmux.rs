@@ -48,12 +48,26 @@ impl Tmux {
             .expect("send-keys");
     }
 
-    fn alternate_on(&self) -> String {
+    /// A format variable of the pane (`alternate_on`, `pane_pid`).
+    fn display(&self, variable: &str) -> String {
         let out = Command::new("tmux")
-            .args(["display", "-p", "-t", &self.0, "#{alternate_on}"])
+            .args(["display", "-p", "-t", &self.0, &format!("#{{{variable}}}")])
             .output()
             .expect("display");
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn alternate_on(&self) -> String {
+        self.display("alternate_on")
+    }
+
+    /// Whether the muxtrace this pane's shell started still runs (only
+    /// ours: other muxtraces on the machine do not count).
+    fn muxtrace_running(&self) -> bool {
+        Command::new("pgrep")
+            .args(["-x", "muxtrace", "-P", &self.display("pane_pid")])
+            .output()
+            .is_ok_and(|o| o.status.success())
     }
 
     fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
@@ -78,13 +92,6 @@ impl Drop for Tmux {
             .args(["kill-session", "-t", &self.0])
             .status();
     }
-}
-
-fn muxtrace_running() -> bool {
-    Command::new("pgrep")
-        .args(["-x", "muxtrace"])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// The calls/s cell of a syscall's row in the main view.
@@ -122,6 +129,7 @@ fn dashboard_shows_live_rates_switches_views_and_quits_cleanly() {
     assert!(pane.contains("echo-epoll (epoll)"), "{pane}");
     assert!(pane.contains("epoll returns"), "the verdict: {pane}");
     assert_eq!(tmux.alternate_on(), "1");
+    assert!(tmux.muxtrace_running(), "the pane's muxtrace is not found");
 
     tmux.keys("2");
     tmux.wait_for("the threads view", |p| {
@@ -145,7 +153,7 @@ fn dashboard_shows_live_rates_switches_views_and_quits_cleanly() {
     let pane = tmux.wait_for("muxtrace's exit", |p| p.contains("exit="));
     assert!(pane.contains("exit=0"), "{pane}");
     assert_eq!(tmux.alternate_on(), "0", "still on the alternate screen");
-    assert!(!muxtrace_running());
+    assert!(!tmux.muxtrace_running());
     assert_detached();
 }
 
