@@ -15,14 +15,12 @@
 //! - [`signals`]: SIGINT/SIGTERM as a self-pipe (multiplexed servers) or as a
 //!   dedicated `sigwait` thread (the blocking server);
 //! - [`stats`]: the counters behind `stopped: connections=… bytes_echoed=… errors=…`;
-//! - [`pattern`] and [`duration`]: loadgen's verifiable byte stream and its
-//!   `10s`/`500ms` durations, also used by the tests.
+//! - [`pattern`]: loadgen's verifiable byte stream, also used by the tests.
 //!
 //! Nothing here starts threads or waits for readiness: that is the models' job.
 
 pub mod buffer;
 pub mod conn;
-pub mod duration;
 pub mod net;
 pub mod pattern;
 pub mod server;

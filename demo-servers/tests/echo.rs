@@ -14,8 +14,9 @@ use common::*;
 
 /// Runs `test` against each variant in turn, naming the variant on failure.
 fn for_each_server(test: impl Fn(&mut Server)) {
-    for &(label, bin, extra) in &SERVERS {
-        let mut server = Server::start(label, bin, extra);
+    for model in ECHO_MODELS {
+        let label = model.label;
+        let mut server = Server::start(model);
         test(&mut server);
         assert!(server.alive(), "{label}: server died");
         let stopped = server.stop();
@@ -201,7 +202,7 @@ fn two_thousand_idle_connections_on_blocking_poll_and_epoll() {
     // are well within this machine's means.
     const IDLE: usize = 2000;
     raise_nofile();
-    for label in ["blocking", "poll", "epoll", "epoll-edge"] {
+    for label in ["blocking", "poll", "epoll", "epoll-et"] {
         let mut server = Server::start_named(label);
         let mut idle: Vec<TcpStream> = (0..IDLE).map(|_| connect(server.addr)).collect();
         let mut active = connect(server.addr);
@@ -307,8 +308,9 @@ fn select_refuses_descriptors_at_or_above_fd_setsize() {
 #[test]
 fn sigterm_and_sigint_stop_cleanly_with_matching_stats() {
     let sizes = [1_000usize, 20_000, 300_000];
-    for (n, &(label, bin, extra)) in SERVERS.iter().enumerate() {
-        let server = Server::start(label, bin, extra);
+    for (n, model) in ECHO_MODELS.into_iter().enumerate() {
+        let label = model.label;
+        let server = Server::start(model);
         for (i, &size) in sizes.iter().enumerate() {
             let mut c = connect(server.addr);
             let msg = pattern_bytes(i, size);

@@ -5,6 +5,7 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,20 +13,22 @@ use std::thread;
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
+use harness::{run_loadgen, LoadgenRun, Report};
 
 fn loadgen(args: &[&str]) -> Output {
     Command::new(LOADGEN).args(args).output().unwrap()
 }
 
-fn json_of(out: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!(
-            "loadgen printed no JSON ({e}); stdout {stdout:?}, stderr {:?}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+/// `loadgen ARGS --json`, run to its end.
+fn loadgen_json(args: &[&str]) -> LoadgenRun {
+    run_loadgen(Path::new(LOADGEN), args, None).unwrap()
+}
+
+/// The run's report, which must be there whatever the exit status.
+fn report_of(run: &LoadgenRun) -> Report {
+    run.report
+        .clone()
+        .unwrap_or_else(|| panic!("loadgen printed no JSON; stderr {:?}", run.stderr))
 }
 
 fn stderr_of(out: &Output) -> String {
@@ -36,7 +39,9 @@ fn stderr_of(out: &Output) -> String {
 fn loadgen_reports_json_against_echo_epoll() {
     let server = Server::start_named("epoll");
     let addr = server.addr.to_string();
-    let out = loadgen(&[
+    // Every field is there: the report parses into harness::Report, the
+    // type loadgen itself serializes.
+    let run = loadgen_json(&[
         "--addr",
         &addr,
         "--conns",
@@ -49,54 +54,35 @@ fn loadgen_reports_json_against_echo_epoll() {
         "1s",
         "--warmup",
         "200ms",
-        "--json",
     ]);
-    assert!(out.status.success(), "loadgen failed: {}", stderr_of(&out));
-    let r = json_of(&out);
-    for key in [
-        "messages",
-        "messages_per_sec",
-        "bytes_per_sec",
-        "latency_us",
-        "errors",
-        "corrupt",
-        "connect_failures",
-        "active_conns",
-        "idle_conns",
-        "duration_s",
-    ] {
-        assert!(r.get(key).is_some(), "missing {key} in {r}");
-    }
-    assert!(r["messages"].as_u64().unwrap() > 0, "{r}");
-    assert_eq!(r["errors"], 0, "{r}");
-    assert_eq!(r["corrupt"], 0, "{r}");
-    assert_eq!(r["connect_failures"], 0, "{r}");
-    assert_eq!(r["active_conns"], 8, "{r}");
-    assert_eq!(r["idle_conns"], 10, "{r}");
-    let d = r["duration_s"].as_f64().unwrap();
-    assert!((0.9..10.0).contains(&d), "{r}");
-    let l = &r["latency_us"];
-    let (p50, p99, p999, max) = (
-        l["p50"].as_f64().unwrap(),
-        l["p99"].as_f64().unwrap(),
-        l["p999"].as_f64().unwrap(),
-        l["max"].as_f64().unwrap(),
+    assert!(run.status.success(), "loadgen failed: {}", run.stderr);
+    let r = report_of(&run);
+    assert!(r.messages > 0, "{r:?}");
+    assert_eq!(r.errors, 0, "{r:?}");
+    assert_eq!(r.corrupt, 0, "{r:?}");
+    assert_eq!(r.connect_failures, 0, "{r:?}");
+    assert_eq!(r.active_conns, 8, "{r:?}");
+    assert_eq!(r.idle_conns, 10, "{r:?}");
+    assert!((0.9..10.0).contains(&r.duration_s), "{r:?}");
+    let l = r.latency_us;
+    assert!(
+        0.0 < l.p50 && l.p50 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max,
+        "{r:?}"
     );
-    assert!(0.0 < p50 && p50 <= p99 && p99 <= p999 && p999 <= max, "{r}");
 
     // loadgen ends with a half-close and drains, so the server saw no
     // resets, and it echoed at least every message loadgen counted.
     let (conns, bytes, errors) = parse_stopped(&server.stop());
     assert_eq!(conns, 18);
     assert_eq!(errors, 0);
-    assert!(bytes >= r["messages"].as_u64().unwrap() * 200);
+    assert!(bytes >= r.messages * 200);
 }
 
 #[test]
 fn loadgen_open_loop_paces_its_messages() {
     let server = Server::start_named("poll");
     let addr = server.addr.to_string();
-    let out = loadgen(&[
+    let run = loadgen_json(&[
         "--addr",
         &addr,
         "--conns",
@@ -105,14 +91,12 @@ fn loadgen_open_loop_paces_its_messages() {
         "400",
         "--duration",
         "1s",
-        "--json",
     ]);
-    assert!(out.status.success(), "loadgen failed: {}", stderr_of(&out));
-    let r = json_of(&out);
-    let messages = r["messages"].as_u64().unwrap();
+    assert!(run.status.success(), "loadgen failed: {}", run.stderr);
+    let r = report_of(&run);
     // Paced, not flooding: about 400, certainly not thousands.
-    assert!((1..=800).contains(&messages), "{r}");
-    assert_eq!(r["rate"], 400.0);
+    assert!((1..=800).contains(&r.messages), "{r:?}");
+    assert_eq!(r.rate, Some(400.0));
     server.stop();
 }
 
@@ -159,7 +143,7 @@ fn corrupting_server() -> (String, Arc<AtomicBool>, thread::JoinHandle<()>) {
 #[test]
 fn loadgen_detects_a_corrupted_echo() {
     let (addr, stop, handle) = corrupting_server();
-    let out = loadgen(&[
+    let run = loadgen_json(&[
         "--addr",
         &addr,
         "--conns",
@@ -168,15 +152,14 @@ fn loadgen_detects_a_corrupted_echo() {
         "64",
         "--duration",
         "1s",
-        "--json",
     ]);
     stop.store(true, Ordering::Relaxed);
     handle.join().unwrap();
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr_of(&out));
-    let r = json_of(&out);
-    assert!(r["corrupt"].as_u64().unwrap() > 0, "{r}");
-    assert!(r["errors"].as_u64().unwrap() >= r["corrupt"].as_u64().unwrap());
-    let stderr = stderr_of(&out);
+    assert_eq!(run.status.code(), Some(1), "stderr: {}", run.stderr);
+    let r = report_of(&run);
+    assert!(r.corrupt > 0, "{r:?}");
+    assert!(r.errors >= r.corrupt, "{r:?}");
+    let stderr = &run.stderr;
     assert!(
         stderr.contains("corrupt echo at stream byte 1000"),
         "{stderr}"
@@ -211,14 +194,14 @@ fn loadgen_says_when_idle_connections_are_refused() {
     assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
 
     let mut partial = base.to_vec();
-    partial.extend(["--allow-partial-idle", "--json"]);
-    let out = loadgen(&partial);
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let r = json_of(&out);
-    let open = r["idle_conns"].as_u64().unwrap();
-    assert!((900..1100).contains(&open), "{r}");
-    assert_eq!(r["connect_failures"].as_u64().unwrap(), 1100 - open, "{r}");
-    assert_eq!(r["errors"], 0, "{r}");
+    partial.push("--allow-partial-idle");
+    let run = loadgen_json(&partial);
+    assert!(run.status.success(), "{}", run.stderr);
+    let r = report_of(&run);
+    let open = r.idle_conns;
+    assert!((900..1100).contains(&open), "{r:?}");
+    assert_eq!(r.connect_failures, 1100 - open, "{r:?}");
+    assert_eq!(r.errors, 0, "{r:?}");
     server.stop();
 }
 
@@ -242,20 +225,23 @@ fn loadgen_cannot_connect_is_one_sentence() {
 
 #[test]
 fn bad_flags_exit_2_and_help_documents_the_json() {
-    for (bin, args) in [
-        (LOADGEN, &["--conns", "0", "--addr", "127.0.0.1:1"][..]),
+    let loadgen = PathBuf::from(LOADGEN);
+    let server_bench = PathBuf::from(env!("CARGO_BIN_EXE_server-bench"));
+    for (program, args) in [
+        (&loadgen, &["--conns", "0", "--addr", "127.0.0.1:1"][..]),
         (
-            LOADGEN,
+            &loadgen,
             &["--duration", "10 parsecs", "--addr", "127.0.0.1:1"][..],
         ),
-        (LOADGEN, &["--conns", "4"][..]),
-        (SERVERS[0].1, &["--bogus"][..]),
-        (SERVERS[1].1, &["--listen", "nowhere"][..]),
-        (SERVERS[2].1, &["--edge"][..]),
-        (env!("CARGO_BIN_EXE_server-bench"), &["--bogus"][..]),
+        (&loadgen, &["--warmup", "0s", "--addr", "127.0.0.1:1"][..]),
+        (&loadgen, &["--conns", "4"][..]),
+        (&bin(&ECHO_MODELS[0]), &["--bogus"][..]),
+        (&bin(&ECHO_MODELS[1]), &["--listen", "nowhere"][..]),
+        (&bin(&ECHO_MODELS[2]), &["--edge"][..]),
+        (&server_bench, &["--bogus"][..]),
     ] {
-        let out = Command::new(bin).args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{bin} {args:?}");
+        let out = Command::new(program).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{} {args:?}", program.display());
     }
     let help = Command::new(LOADGEN).arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&help.stdout);
@@ -273,9 +259,10 @@ fn bad_flags_exit_2_and_help_documents_the_json() {
 fn a_server_that_cannot_listen_says_why_and_exits_1() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    for &(label, bin, extra) in &SERVERS {
-        let out = Command::new(bin)
-            .args(extra)
+    for model in ECHO_MODELS {
+        let label = model.label;
+        let out = Command::new(bin(&model))
+            .args(model.args)
             .args(["--listen", &addr])
             .output()
             .unwrap();

@@ -10,85 +10,41 @@
 //! without them they are skipped with a sentence.
 //!
 //! `cargo xtask bench` runs this and quotes the differences in its report.
-use std::{
-    io::{BufRead as _, BufReader},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{path::Path, process::Command, time::Duration};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use harness::{muxtrace::json_on, Proc};
 
 const MUXTRACE: &str = env!("CARGO_BIN_EXE_muxtrace");
 
-/// A child stopped by pid (SIGINT, then SIGKILL) when dropped.
-struct Stopped(Child);
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child by pid.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// muxtrace on `pid`, once it says it has attached.
-fn attach(pid: u32) -> Option<Stopped> {
-    let mut child = Command::new(MUXTRACE)
-        .args(["--pid", &pid.to_string(), "--json", "--interval", "1s"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
-    let stderr = child.stderr.take()?;
-    let guard = Stopped(child);
-    let mut said = String::new();
-    for line in BufReader::new(stderr).lines() {
-        let line = line.ok()?;
-        if line.contains("muxtrace: attached") {
-            return Some(guard);
-        }
-        said.push_str(&line);
-        said.push('\n');
-    }
-    eprintln!("syscall_cost: muxtrace did not attach: {}", said.trim());
-    None
+fn attach(pid: u32) -> Option<Proc> {
+    json_on(Path::new(MUXTRACE), pid, "1s")
+        .map_err(|e| eprintln!("syscall_cost: {e:#}"))
+        .ok()
 }
 
 /// Empty bpftrace probes on this process's poll and epoll_wait, attached.
-fn empty_probes(pid: u32) -> Option<Stopped> {
+fn empty_probes(pid: u32) -> Option<Proc> {
     let script = format!(
         "tracepoint:syscalls:sys_enter_poll, tracepoint:syscalls:sys_enter_epoll_wait, \
          tracepoint:syscalls:sys_exit_poll, tracepoint:syscalls:sys_exit_epoll_wait \
          /pid == {pid}/ {{ }}"
     );
-    let mut child = Command::new("bpftrace")
-        .args(["-e", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| eprintln!("syscall_cost: no bpftrace, so no floor measured: {e}"))
+    let bpftrace = Proc::spawn(Command::new("bpftrace").args(["-e", &script]))
+        .map_err(|e| eprintln!("syscall_cost: no bpftrace, so no floor measured: {e:#}"))
         .ok()?;
-    let stdout = child.stdout.take()?;
-    let guard = Stopped(child);
-    for line in BufReader::new(stdout).lines() {
-        // "Attaching 4 probes..." comes just before the attach itself.
-        if line.ok()?.contains("Attaching") {
+    // "Attaching 4 probes..." comes just before the attach itself.
+    match bpftrace.wait_line("Attaching", Duration::from_secs(60)) {
+        Ok(_) => {
             std::thread::sleep(Duration::from_secs(1));
-            return Some(guard);
+            Some(bpftrace)
+        }
+        Err(e) => {
+            eprintln!("syscall_cost: bpftrace did not attach, so no floor measured: {e:#}");
+            None
         }
     }
-    eprintln!("syscall_cost: bpftrace did not attach, so no floor measured");
-    None
 }
 
 fn poll_zero() {
@@ -125,11 +81,8 @@ fn syscall_cost(c: &mut Criterion) {
     if !root {
         eprintln!("syscall_cost: not root, so only the untraced case runs (muxtrace needs root)");
     }
-    let mut bystander = Command::new("sleep")
-        .arg("3600")
-        .spawn()
-        .expect("start sleep");
-    let bystander_pid = bystander.id();
+    let bystander = Proc::spawn(Command::new("sleep").arg("3600")).expect("start sleep");
+    let bystander_pid = bystander.pid();
 
     let mut group = c.benchmark_group("syscall_cost");
     let me = std::process::id();
@@ -158,8 +111,7 @@ fn syscall_cost(c: &mut Criterion) {
         });
     }
     group.finish();
-    let _ = bystander.kill();
-    let _ = bystander.wait();
+    drop(bystander);
 }
 
 criterion_group!(benches, syscall_cost);

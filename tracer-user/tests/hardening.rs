@@ -1,20 +1,12 @@
 //! Faults, load and odd input against the real binary: each outcome asserted.
 mod common;
 
-use std::{
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{process::Command, time::Duration};
 
 use common::*;
 
-const LONG: Duration = Duration::from_secs(90);
-
 fn hardship(args: &[&str]) -> Proc {
-    let mut p = Proc::spawn(Command::new(workspace_bin("hardship")).args(args));
-    let line = p.first_stdout_line();
-    assert!(line.starts_with("ready "), "hardship said {line:?}");
-    p
+    ready("hardship", args)
 }
 
 fn losses(summary: &str) -> String {
@@ -34,25 +26,26 @@ fn loss(summary: &str, name: &str) -> u64 {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn a_target_that_execs_is_still_traced() {
     let target = hardship(&["exec", "5"]);
-    let pid = target.pid.to_string();
+    let pid = target.pid().to_string();
     let mt = muxtrace(&["--pid", &pid, "--summary"]);
     target.signal(libc::SIGUSR1);
-    let (code, stdout, stderr) = mt.finish(LONG);
-    assert_eq!(code, Some(0), "{stderr}");
+    let (stdout, _) = finish_ok(mt);
     let table = parse_summary(&stdout);
-    assert_eq!(table[&target.pid]["epoll_pwait2"].0, 5, "{stdout}");
+    assert_eq!(table[&target.pid()]["epoll_pwait2"].0, 5, "{stdout}");
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn a_reused_pid_is_not_taken_for_the_exited_process() {
     let keeper = burst(&[]);
     let first = burst(&["--all", "0", "--count", "select=2"]);
-    let (keeper_pid, first_pid) = (keeper.pid.to_string(), first.pid.to_string());
+    let (keeper_pid, first_pid) = (keeper.pid().to_string(), first.pid().to_string());
     let mt = muxtrace(&["--pid", &keeper_pid, "--pid", &first_pid, "--summary"]);
     first.signal(libc::SIGUSR1);
-    let _ = first.finish(LONG);
+    let _ = finish(first, LONG);
     // Ask the kernel for the same pid again (ns_last_pid), retrying if another
     // fork on the machine takes it first.
     let mut reused = None;
@@ -63,17 +56,16 @@ fn a_reused_pid_is_not_taken_for_the_exited_process() {
         )
         .expect("write ns_last_pid (needs root)");
         let candidate = burst(&["--all", "0", "--count", "select=50"]);
-        if candidate.pid.to_string() == first_pid {
+        if candidate.pid().to_string() == first_pid {
             reused = Some(candidate);
             break;
         }
     }
     let second = reused.expect("could not get the same pid back in 50 tries");
     second.signal(libc::SIGUSR1);
-    let _ = second.finish(LONG);
+    let _ = finish(second, LONG);
     mt.signal(libc::SIGINT);
-    let (code, stdout, stderr) = mt.finish(LONG);
-    assert_eq!(code, Some(0), "{stderr}");
+    let (stdout, _) = finish_ok(mt);
     let table = parse_summary(&stdout);
     let first_pid: u32 = first_pid.parse().unwrap();
     assert_eq!(
@@ -84,33 +76,32 @@ fn a_reused_pid_is_not_taken_for_the_exited_process() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn two_instances_on_one_pid_do_not_disturb_each_other() {
     let target = burst(&["--all", "0", "--count", "poll=11", "--count", "read=4"]);
-    let pid = target.pid.to_string();
+    let pid = target.pid().to_string();
     let first = muxtrace(&["--pid", &pid, "--summary"]);
     let second = muxtrace(&["--pid", &pid, "--summary"]);
     first.signal(libc::SIGINT);
-    let (code, _, stderr) = first.finish(LONG);
-    assert_eq!(code, Some(0), "{stderr}");
+    finish_ok(first);
     target.signal(libc::SIGUSR1);
-    let (code, stdout, stderr) = second.finish(LONG);
-    assert_eq!(code, Some(0), "{stderr}");
+    let (stdout, _) = finish_ok(second);
     let table = parse_summary(&stdout);
-    assert_eq!(table[&target.pid]["poll"].0, 11, "{stdout}");
-    assert_eq!(table[&target.pid]["read"].0, 4, "{stdout}");
-    assert_eq!(wait_no_programs_loaded(), Vec::<u32>::new());
+    assert_eq!(table[&target.pid()]["poll"].0, 11, "{stdout}");
+    assert_eq!(table[&target.pid()]["read"].0, 4, "{stdout}");
+    assert_detached();
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn a_thousand_threads_overflow_a_small_thread_map_visibly() {
     let (threads, each) = (1000u64, 3u64);
     let target = hardship(&["threads", &threads.to_string(), &each.to_string()]);
-    let pid = target.pid.to_string();
+    let pid = target.pid().to_string();
     let mt = muxtrace(&["--pid", &pid, "--summary", "--max-threads", "256"]);
     target.signal(libc::SIGUSR1);
-    let (code, stdout, stderr) = mt.finish(LONG);
-    assert_eq!(code, Some(0), "{stderr}");
-    let counted = parse_summary(&stdout)[&target.pid]["poll"].0;
+    let (stdout, _) = finish_ok(mt);
+    let counted = parse_summary(&stdout)[&target.pid()]["poll"].0;
     let lost = loss(&stdout, "thread_map_full");
     assert!(lost > 0, "overflow not shown:\n{stdout}");
     assert!(
@@ -125,28 +116,32 @@ fn a_thousand_threads_overflow_a_small_thread_map_visibly() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn churning_threads_keep_the_thread_map_bounded() {
     let n = 3000u64;
     let target = hardship(&["churn", &n.to_string()]);
-    let pid = target.pid.to_string();
+    let pid = target.pid().to_string();
     // 64 slots for 3,000 threads: exited threads must give theirs back.
     let mt = muxtrace(&["--pid", &pid, "--summary", "--max-threads", "64"]);
     target.signal(libc::SIGUSR1);
-    let (code, stdout, stderr) = mt.finish(LONG);
-    assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!(parse_summary(&stdout)[&target.pid]["poll"].0, n, "{stdout}");
+    let (stdout, _) = finish_ok(mt);
+    assert_eq!(
+        parse_summary(&stdout)[&target.pid()]["poll"].0,
+        n,
+        "{stdout}"
+    );
     assert_eq!(losses(&stdout), "", "{stdout}");
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn garbage_pointers_and_huge_sizes_are_counted_not_fatal() {
     let target = hardship(&["garbage"]);
-    let pid = target.pid.to_string();
+    let pid = target.pid().to_string();
     let mt = muxtrace(&["--pid", &pid, "--summary"]);
     target.signal(libc::SIGUSR1);
-    let (code, stdout, stderr) = mt.finish(LONG);
-    assert_eq!(code, Some(0), "{stderr}");
-    let rows = &parse_summary(&stdout)[&target.pid];
+    let (stdout, _) = finish_ok(mt);
+    let rows = &parse_summary(&stdout)[&target.pid()];
     assert_eq!(
         rows["select"],
         (2, 1),
@@ -171,14 +166,11 @@ fn garbage_pointers_and_huge_sizes_are_counted_not_fatal() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn json_and_prometheus_stay_valid_with_an_odd_comm() {
     let target = hardship(&["name", "5", "--linger", "3000"]);
-    let pid = target.pid.to_string();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let pid = target.pid().to_string();
+    let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let mt = muxtrace(&[
         "--pid",
@@ -191,16 +183,9 @@ fn json_and_prometheus_stay_valid_with_an_odd_comm() {
     ]);
     target.signal(libc::SIGUSR1);
     // Scrape while the process lives.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let metrics = loop {
-        if let Some(text) = get(port) {
-            if text.contains("syscall=\"poll\"") {
-                break text;
-            }
-        }
-        assert!(Instant::now() < deadline, "no poll series");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let metrics = eventually("a poll series", Duration::from_secs(20), || {
+        http_get(port, "/metrics").filter(|t| t.contains("syscall=\"poll\""))
+    });
     let line = metrics
         .lines()
         .find(|l| l.starts_with("muxtrace_syscalls_total{") && l.contains("syscall=\"poll\""))
@@ -212,14 +197,12 @@ fn json_and_prometheus_stay_valid_with_an_odd_comm() {
             "broken line {l:?}"
         );
     }
-    let (code, stdout, stderr) = mt.finish(LONG);
-    assert_eq!(code, Some(0), "{stderr}");
+    let (stdout, _) = finish_ok(mt);
     let mut seen = false;
-    for l in stdout.lines() {
-        let v: serde_json::Value = serde_json::from_str(l).expect("valid JSON line");
-        for p in v["processes"].as_array().unwrap() {
-            if p["pid"] == target.pid {
-                assert_eq!(p["comm"], "a\"b?c\u{fffd}");
+    for l in harness::muxtrace::json_lines(&stdout).unwrap_or_else(|e| panic!("{e:#}")) {
+        for p in &l.metrics.processes {
+            if p.pid == target.pid() {
+                assert_eq!(p.comm, "a\"b?c\u{fffd}");
                 seen = true;
             }
         }
@@ -227,71 +210,41 @@ fn json_and_prometheus_stay_valid_with_an_odd_comm() {
     assert!(seen, "{stdout}");
 }
 
-fn get(port: u16) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut r = String::new();
-    s.read_to_string(&mut r).ok()?;
-    r.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
-}
-
 /// A reader that stops reading (a paused pager) costs JSON lines, counted,
 /// never the session: Ctrl-C still ends it and detaches the probes while
 /// stdout is still full.
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn a_stalled_stdout_reader_costs_counted_lines_not_the_session() {
     use std::io::Read;
     let target = hardship(&["name", "1", "--linger", "30000"]);
-    let mut mt = Command::new(MUXTRACE)
-        .args(["--pid", &target.pid.to_string(), "--json"])
-        .args(["--interval", "10ms"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn muxtrace");
+    let mut mt = Proc::spawn_with_unread_stdout(
+        Command::new(MUXTRACE)
+            .args(["--pid", &target.pid().to_string(), "--json"])
+            .args(["--interval", "10ms"]),
+    )
+    .expect("spawn muxtrace");
     // Hundreds of ~1 KiB lines: more than the pipe and the queue hold.
     std::thread::sleep(Duration::from_secs(4));
-    assert!(mt.try_wait().unwrap().is_none(), "muxtrace ended early");
-    // SAFETY: signalling our own child by pid.
-    unsafe { libc::kill(mt.id() as i32, libc::SIGINT) };
+    assert!(mt.is_running(), "muxtrace ended early");
+    mt.signal(libc::SIGINT);
     let still_loaded = wait_no_programs_loaded();
     let mut stdout = String::new();
-    mt.stdout
-        .take()
+    mt.take_unread_stdout()
         .unwrap()
         .read_to_string(&mut stdout)
         .unwrap();
-    let status = mt.wait().unwrap();
-    let mut stderr = String::new();
-    mt.stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let status = mt.wait_exit(LONG).unwrap();
+    mt.wait_output_closed();
+    let stderr = mt.stderr();
     assert!(
         still_loaded.is_empty(),
         "probes still attached while stdout was stalled: {still_loaded:?}"
     );
     assert_eq!(status.code(), Some(0), "{stderr}");
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("valid JSON line"))
-        .collect();
-    let last = lines.last().expect("a final line");
-    assert_eq!(last["type"], "final");
-    let dropped = last["losses"]["json_lines_dropped"].as_u64().unwrap_or(0);
-    assert!(
-        dropped > 0,
-        "nothing counted as dropped: {}",
-        last["losses"]
-    );
+    let last = harness::muxtrace::final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    let dropped = last.losses.get("json_lines_dropped").copied().unwrap_or(0);
+    assert!(dropped > 0, "nothing counted as dropped: {:?}", last.losses);
     assert!(
         stderr.contains(&format!("{dropped} JSON interval lines were dropped")),
         "{stderr}"

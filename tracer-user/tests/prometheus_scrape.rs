@@ -2,36 +2,9 @@
 //! load, and its query API reports a non-zero rate of the server's syscall.
 mod common;
 
-use std::{
-    io::{Read, Write},
-    net::{TcpListener, TcpStream},
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{process::Command, time::Duration};
 
 use common::*;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
-}
 
 fn url_encode(s: &str) -> String {
     s.bytes()
@@ -44,34 +17,13 @@ fn url_encode(s: &str) -> String {
         .collect()
 }
 
-fn echo_server() -> (Proc, String) {
-    let mut server =
-        Proc::spawn(Command::new(workspace_bin("echo-epoll")).args(["--listen", "127.0.0.1:0"]));
-    let line = server.first_stdout_line();
-    let addr = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("echo-epoll said {line:?}"))
-        .to_owned();
-    (server, addr)
-}
-
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn prometheus_scrapes_a_nonzero_rate_of_the_servers_syscall() {
-    let (server, addr) = echo_server();
-    let _load = Proc::spawn(Command::new(workspace_bin("loadgen")).args([
-        "--addr",
-        &addr,
-        "--conns",
-        "4",
-        "--size",
-        "64",
-        "--rate",
-        "2000",
-        "--duration",
-        "60s",
-    ]));
+    let server = echo_server();
+    let _load = background_load(&server.addr().to_string(), 4, 2000);
     let exporter_port = free_port();
-    let pid = server.pid.to_string();
+    let pid = server.pid().to_string();
     let exporter = format!("127.0.0.1:{exporter_port}");
     let mt = muxtrace(&[
         "--pid",
@@ -84,19 +36,11 @@ fn prometheus_scrapes_a_nonzero_rate_of_the_servers_syscall() {
     ]);
 
     // muxtrace's own endpoint first: the exposition is there and well formed.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let text = loop {
-        if let Some(body) = http_get(exporter_port, "/metrics") {
-            if body.contains("syscall=\"epoll_wait\"") {
-                break body;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no epoll_wait series at /metrics"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let text = eventually(
+        "an epoll_wait series at /metrics",
+        Duration::from_secs(20),
+        || http_get(exporter_port, "/metrics").filter(|b| b.contains("syscall=\"epoll_wait\"")),
+    );
     assert!(
         text.contains("# TYPE muxtrace_syscalls_total counter"),
         "{text}"
@@ -116,7 +60,7 @@ fn prometheus_scrapes_a_nonzero_rate_of_the_servers_syscall() {
     )
     .unwrap();
     let prom_port = free_port();
-    let _prometheus = Proc::spawn(Command::new("prometheus").args([
+    let _prometheus = spawn(Command::new("prometheus").args([
         &format!("--config.file={}", config.display()),
         &format!("--storage.tsdb.path={}", dir.path().join("data").display()),
         &format!("--web.listen-address=127.0.0.1:{prom_port}"),
@@ -124,29 +68,22 @@ fn prometheus_scrapes_a_nonzero_rate_of_the_servers_syscall() {
     let query = url_encode(&format!(
         "rate(muxtrace_syscalls_total{{pid=\"{pid}\",syscall=\"epoll_wait\"}}[5s])"
     ));
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let rate = loop {
-        if let Some(body) = http_get(prom_port, &format!("/api/v1/query?query={query}")) {
+    let rate = eventually(
+        "a non-zero rate in Prometheus",
+        Duration::from_secs(90),
+        || {
+            let body = http_get(prom_port, &format!("/api/v1/query?query={query}"))?;
             let v: serde_json::Value = serde_json::from_str(&body).expect("query API JSON");
-            let rate = v["data"]["result"][0]["value"][1]
+            v["data"]["result"][0]["value"][1]
                 .as_str()
                 .and_then(|s| s.parse::<f64>().ok())
-                .unwrap_or(0.0);
-            if rate > 0.0 {
-                break rate;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus never saw a non-zero rate"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
+                .filter(|&rate| rate > 0.0)
+        },
+    );
     assert!(
         rate > 10.0,
         "epoll_wait rate {rate}/s under 2,000 messages/s"
     );
     mt.signal(libc::SIGINT);
-    let (code, _, stderr) = mt.finish(Duration::from_secs(30));
-    assert_eq!(code, Some(0), "{stderr}");
+    finish_ok(mt);
 }

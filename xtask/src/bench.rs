@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::{
     bootstrap,
-    exec::{cargo_build_release, exec, workspace_root},
+    exec::{exec, workspace_root},
     tracer_overhead,
 };
 
@@ -25,29 +25,13 @@ pub struct Args {
     /// Use the binaries in this directory instead of building them.
     #[arg(long, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
-    /// Instead: the soak, muxtrace at full load for --soak-minutes.
-    #[arg(long)]
-    soak: bool,
-    #[arg(long, default_value_t = 10)]
-    soak_minutes: u64,
 }
 
 pub fn run(args: &Args) -> Result<()> {
     let root = workspace_root();
-    let bin_dir = match &args.bin_dir {
-        Some(dir) => dir.clone(),
-        None => {
-            bootstrap::run(&bootstrap::Args::default())?;
-            bootstrap::bench_tools()?;
-            cargo_build_release()?;
-            root.join("target/release")
-        }
-    };
+    let bin_dir = bootstrap::release_bins(args.bin_dir.as_deref(), bootstrap::bench_tools)?;
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out)?;
-    if args.soak {
-        return crate::soak::run(&bin_dir, &out, args.soak_minutes);
-    }
     if !args.overhead_only {
         let mut cmd = Command::new(bin_dir.join("server-bench"));
         cmd.arg("--bin-dir").arg(&bin_dir).arg("--out").arg(&out);

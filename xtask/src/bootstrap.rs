@@ -1,11 +1,15 @@
 //! The toolchain bootstrap: nightly with rust-src, LLVM 22, bpf-linker 0.13.0
 //! (see ../shared/TOOLCHAIN.md for why these). Each step checks first and
 //! prints one line; a second run only checks and takes seconds.
-use std::{path::Path, process::Command, time::Instant};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
 
 use anyhow::{bail, Result};
 
-use crate::exec::{cargo, exec, is_root, stdout_of};
+use crate::exec::{cargo, cargo_build_release, exec, is_root, stdout_of, workspace_root};
 
 #[derive(clap::Args, Default)]
 pub struct Args {
@@ -141,18 +145,7 @@ fn llvm_present() -> bool {
 }
 
 fn install_llvm() -> Result<()> {
-    // A fresh machine's package lists may be empty or old.
-    exec(
-        Command::new("apt-get")
-            .arg("update")
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
-    exec(
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(LLVM_PACKAGES)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
+    apt_install(LLVM_PACKAGES)
 }
 
 fn bpf_linker_present() -> bool {
@@ -215,6 +208,7 @@ fn apt_install(packages: &[&str]) -> Result<()> {
             packages.join(" ")
         );
     }
+    // A fresh machine's package lists may be empty or old.
     exec(
         Command::new("apt-get")
             .arg("update")
@@ -261,4 +255,17 @@ pub fn bench_tools() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The directory of the release binaries a task runs: `given` as it is, or
+/// else — after the bootstrap and the task's own `tools` — a fresh
+/// `cargo build --release` and target/release.
+pub fn release_bins(given: Option<&Path>, tools: fn() -> Result<()>) -> Result<PathBuf> {
+    if let Some(dir) = given {
+        return Ok(dir.to_path_buf());
+    }
+    run(&Args::default())?;
+    tools()?;
+    cargo_build_release()?;
+    Ok(workspace_root().join("target/release"))
 }

@@ -5,7 +5,7 @@
 use std::{
     io::IsTerminal as _,
     path::Path,
-    process::{Command, Stdio},
+    process::Command,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
@@ -15,12 +15,9 @@ use std::{
 };
 
 use anyhow::{bail, Context as _, Result};
+use harness::{EchoModel, Proc};
 
-use crate::{
-    bootstrap,
-    exec::{cargo_build_release, workspace_root},
-    procs::{start_server, Guard},
-};
+use crate::{bootstrap, exec::workspace_root};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -38,7 +35,7 @@ pub struct Args {
     out: Option<std::path::PathBuf>,
 }
 
-const SERVERS: [&str; 4] = ["echo-blocking", "echo-select", "echo-poll", "echo-epoll"];
+const SERVERS: [&str; 4] = ["blocking", "select", "poll", "epoll"];
 const IDLE_STEPS: [u32; 3] = [0, 100, 1000];
 /// The same active load on every server: 8 connections, 64-byte messages,
 /// 4,000 messages/s in all — well below what any of them can serve, so the
@@ -46,15 +43,7 @@ const IDLE_STEPS: [u32; 3] = [0, 100, 1000];
 const LOAD: [&str; 6] = ["--conns", "8", "--size", "64", "--rate", "4000"];
 
 pub fn run(args: &Args) -> Result<()> {
-    let bin = match &args.bin_dir {
-        Some(dir) => dir.clone(),
-        None => {
-            bootstrap::run(&bootstrap::Args::default())?;
-            bootstrap::demo_tools()?;
-            cargo_build_release()?;
-            workspace_root().join("target/release")
-        }
-    };
+    let bin = bootstrap::release_bins(args.bin_dir.as_deref(), bootstrap::demo_tools)?;
     if args.headless {
         let out = args
             .out
@@ -77,11 +66,17 @@ pub fn run(args: &Args) -> Result<()> {
 
     let started = Started::default();
     let mut addrs = Vec::new();
-    for name in SERVERS {
-        let (server, addr) = start_server(&bin, name, &[], None)?;
-        eprintln!("demo: {name} (pid {}) listening on {addr}", server.pid());
-        started.add(server);
-        addrs.push((name, addr));
+    for label in SERVERS {
+        let model = EchoModel::named(label)?;
+        let server = model.start(&bin, None)?;
+        let addr = server.addr().to_string();
+        eprintln!(
+            "demo: {} (pid {}) listening on {addr}",
+            model.bin,
+            server.pid()
+        );
+        started.add(server.into_proc());
+        addrs.push((model.bin, addr));
     }
     let pids: Vec<String> = started.pids().iter().map(u32::to_string).collect();
 
@@ -130,18 +125,16 @@ fn sweep_loads(
         let idle = IDLE_STEPS[round % IDLE_STEPS.len()];
         let mut loads = Vec::new();
         for (_, addr) in addrs {
-            let child = Command::new(bin.join("loadgen"))
-                .args(["--addr", addr])
-                .args(LOAD)
-                .args(["--idle", &idle.to_string(), "--allow-partial-idle"])
-                .args(["--duration", &format!("{}s", step.as_secs() + 5)])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn();
+            let child = Proc::spawn(
+                Command::new(bin.join("loadgen"))
+                    .args(["--addr", addr])
+                    .args(LOAD)
+                    .args(["--idle", &idle.to_string(), "--allow-partial-idle"])
+                    .args(["--duration", &format!("{}s", step.as_secs() + 5)]),
+            );
             if let Ok(child) = child {
-                loads.push(child.id());
-                started.add(Guard(child));
+                loads.push(child.pid());
+                started.add(child);
             }
         }
         let until = Instant::now() + step;
@@ -157,10 +150,10 @@ fn sweep_loads(
 
 /// Every process the demo started; dropping the last handle stops them all.
 #[derive(Clone, Default)]
-struct Started(Arc<Mutex<Vec<Guard>>>);
+struct Started(Arc<Mutex<Vec<Proc>>>);
 
 impl Started {
-    fn add(&self, child: Guard) {
+    fn add(&self, child: Proc) {
         if let Ok(mut all) = self.0.lock() {
             all.push(child);
         }
@@ -169,7 +162,7 @@ impl Started {
     fn pids(&self) -> Vec<u32> {
         self.0
             .lock()
-            .map(|a| a.iter().map(Guard::pid).collect())
+            .map(|a| a.iter().map(Proc::pid).collect())
             .unwrap_or_default()
     }
 

@@ -10,7 +10,6 @@ mod charts;
 mod cpu_cap;
 mod demo;
 mod exec;
-mod procs;
 mod soak;
 mod sweep;
 mod test;
@@ -36,8 +35,10 @@ enum Task {
     Test(test::Args),
     /// Bootstrap, build, and show the four I/O models side by side.
     BuildAndDemo(demo::Args),
-    /// Benchmarks: the echo servers' throughput sweep.
+    /// Benchmarks: the echo servers' throughput sweep, then tracer overhead.
     Bench(bench::Args),
+    /// muxtrace at full load for minutes: RSS, map occupancy, counters, losses.
+    Soak(soak::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
         Task::Test(args) => test::run(&args),
         Task::BuildAndDemo(args) => demo::run(&args),
         Task::Bench(args) => bench::run(&args),
+        Task::Soak(args) => soak::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

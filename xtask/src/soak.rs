@@ -1,18 +1,34 @@
-//! `cargo xtask bench --soak`: muxtrace attached to echo-epoll at full load
-//! for ten minutes. Checks what only time shows: muxtrace's RSS and the
-//! kernel maps' occupancy stay flat, counters only grow (no wrap), and
-//! nothing is lost. Writes target/bench/soak.md.
+//! `cargo xtask soak`: muxtrace attached to echo-epoll at full load for ten
+//! minutes. Checks what only time shows: muxtrace's RSS and the kernel maps'
+//! occupancy stay flat, counters only grow (no wrap), and nothing is lost.
+//! Writes target/bench/soak.md and the JSON lines behind it, soak.jsonl.
 use std::{
     fmt::Write as _,
-    path::Path,
-    process::{Command, Stdio},
+    path::PathBuf,
+    process::Command,
     time::{Duration, Instant},
 };
 
-use anyhow::{anyhow, bail, Context as _, Result};
-use serde_json::Value;
+use anyhow::{anyhow, bail, Result};
+use harness::{
+    muxtrace::{self, json_lines, JsonLine, LineKind},
+    EchoServer, Proc,
+};
 
-use crate::procs::{start_server, Guard};
+use crate::{bootstrap, exec::workspace_root};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// How long muxtrace runs at full load.
+    #[arg(long, default_value_t = 10)]
+    minutes: u64,
+    /// Use the binaries in this directory instead of building them.
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Where soak.md and soak.jsonl go (default target/bench).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
 
 fn rss_kib(pid: u32) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -22,45 +38,32 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
-pub fn run(bin: &Path, out: &Path, minutes: u64) -> Result<()> {
-    std::fs::create_dir_all(out)?;
-    let (server, addr) = start_server(bin, "echo-epoll", &[], None)?;
-    let json_path = out.join("soak.jsonl");
-    let mut mt = Command::new(bin.join("muxtrace"));
-    mt.args([
-        "--pid",
-        &server.0.id().to_string(),
-        "--json",
-        "--interval",
-        "1s",
-    ])
-    .stdin(Stdio::null())
-    .stdout(std::fs::File::create(&json_path)?)
-    .stderr(Stdio::null());
-    let mut mt = Guard(mt.spawn().context("cannot start muxtrace")?);
-    std::thread::sleep(Duration::from_secs(2));
+pub fn run(args: &Args) -> Result<()> {
+    let bin = bootstrap::release_bins(args.bin_dir.as_deref(), || Ok(()))?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| workspace_root().join("target/bench"));
+    std::fs::create_dir_all(&out)?;
+    let minutes = args.minutes;
+    let server = EchoServer::start(&bin.join("echo-epoll"), &[], None)?;
+    let mt = muxtrace::json_on(&bin.join("muxtrace"), server.pid(), "1s")?;
     let duration = Duration::from_secs(minutes * 60);
-    let load = Guard(
+    let load = Proc::spawn(
         Command::new(bin.join("loadgen"))
-            .args([
-                "--addr", &addr, "--conns", "64", "--size", "64", "--idle", "200",
-            ])
+            .args(["--addr", &server.addr().to_string()])
+            .args(["--conns", "64", "--size", "64", "--idle", "200"])
             .args([
                 "--duration",
                 &format!("{}s", duration.as_secs() + 5),
                 "--json",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start loadgen")?,
-    );
+            ]),
+    )?;
     let started = Instant::now();
     let mut rss = Vec::new();
     while started.elapsed() < duration {
         std::thread::sleep(Duration::from_secs(10));
-        let kib = rss_kib(mt.0.id()).ok_or_else(|| anyhow!("muxtrace exited during the soak"))?;
+        let kib = rss_kib(mt.pid()).ok_or_else(|| anyhow!("muxtrace exited during the soak"))?;
         rss.push((started.elapsed().as_secs(), kib));
         eprintln!(
             "soak {:>4}s  muxtrace RSS {:.1} MiB",
@@ -69,42 +72,33 @@ pub fn run(bin: &Path, out: &Path, minutes: u64) -> Result<()> {
         );
     }
     drop(load);
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(mt.0.id() as i32, libc::SIGINT) };
-    let _ = mt.0.wait();
+    mt.signal(libc::SIGINT);
+    let done = mt.finish(Duration::from_secs(60))?;
     drop(server);
 
-    let text = std::fs::read_to_string(&json_path)?;
-    let lines: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    std::fs::write(out.join("soak.jsonl"), &done.stdout)?;
+    let lines = json_lines(&done.stdout)?;
     if lines.len() < 10 {
         bail!("muxtrace wrote only {} JSON lines", lines.len());
     }
     // Counters only grow; the sum of the intervals equals the final total.
-    let calls = |v: &Value| v["processes"][0]["total"]["calls"].as_u64().unwrap_or(0);
+    let calls = |l: &JsonLine| l.metrics.processes.first().map_or(0, |p| p.total.calls);
     let monotonic = lines.windows(2).all(|w| calls(&w[1]) >= calls(&w[0]));
-    let interval_sum: u64 = lines
-        .iter()
-        .filter(|v| v["type"] == "interval")
-        .map(|v| v["processes"][0]["interval"]["calls"].as_u64().unwrap_or(0))
+    let intervals = || lines.iter().filter(|l| l.kind == LineKind::Interval);
+    let interval_sum: u64 = intervals()
+        .map(|l| l.metrics.processes.first().map_or(0, |p| p.interval.calls))
         .sum();
     let last = lines.last().ok_or_else(|| anyhow!("no final line"))?;
-    let last_interval = lines
-        .iter()
-        .rev()
-        .find(|v| v["type"] == "interval")
-        .map_or(0, calls);
+    let last_interval = intervals().next_back().map_or(0, calls);
     let final_calls = calls(last);
-    let losses = last["losses"].as_object().map_or(0, |m| m.len());
+    let losses = last.metrics.losses.len();
     // Like RSS, after the first minute (one line a second): the maps start
     // empty and fill on the first calls.
     let occupancy = |map: &str| -> (u64, u64) {
         let vals: Vec<u64> = lines
             .iter()
             .skip(60.min(lines.len() / 2))
-            .filter_map(|v| v["map_entries"][map].as_u64())
+            .filter_map(|l| l.metrics.map_entries.get(map).copied())
             .collect();
         (
             vals.iter().copied().min().unwrap_or(0),

@@ -7,108 +7,59 @@
 use std::{
     collections::BTreeMap,
     fmt::Write as _,
-    io::{BufRead as _, BufReader, Read as _},
     path::{Path, PathBuf},
-    process::{Command, Stdio},
-    sync::mpsc,
+    process::Command,
     time::{Duration, Instant},
 };
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use harness::{
+    median,
+    muxtrace::{final_metrics, json_on},
+    run_loadgen, EchoModel, Report, ECHO_MODELS,
+};
 use serde_json::{json, Value};
+use tracer_common::SyscallKind;
+use tracer_model::{ProcessMetrics, Window};
 
-use crate::procs::{start_server, Guard};
-
-/// (label, binary, extra args)
-const MODELS: [(&str, &str, &[&str]); 5] = [
-    ("blocking", "echo-blocking", &[]),
-    ("select", "echo-select", &[]),
-    ("poll", "echo-poll", &[]),
-    ("epoll", "echo-epoll", &[]),
-    ("epoll-et", "echo-epoll", &["--edge"]),
-];
 const IDLE: [u32; 3] = [0, 100, 1000];
-const WAITS: [&str; 7] = [
-    "select",
-    "pselect6",
-    "poll",
-    "ppoll",
-    "epoll_wait",
-    "epoll_pwait",
-    "epoll_pwait2",
-];
-const RECV_SEND: [&str; 6] = ["recvfrom", "recvmsg", "read", "sendto", "sendmsg", "write"];
 /// The same open-loop load for every model: far from saturation, so the
 /// per-event costs compare models, not queueing.
 const RATE: &str = "4000";
 const CONNS: &str = "8";
 
-/// muxtrace --json on a pid, returned once attached; its stdout collected.
-fn start_muxtrace(bin: &Path, pid: u32) -> Result<(Guard, mpsc::Receiver<String>)> {
-    let mut child = Command::new(bin.join("muxtrace"))
-        .args(["--pid", &pid.to_string(), "--json", "--interval", "60s"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("cannot start muxtrace")?;
-    let stderr = child.stderr.take().context("muxtrace stderr")?;
-    let mut stdout = child.stdout.take().context("muxtrace stdout")?;
-    let guard = Guard(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        let _ = tx.send(s);
-    });
-    let mut lines = BufReader::new(stderr).lines();
-    loop {
-        match lines.next() {
-            Some(Ok(l)) if l.contains("muxtrace: attached") => break,
-            Some(Ok(_)) => continue,
-            _ => bail!("muxtrace did not attach"),
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Ok((guard, rx))
+fn loadgen(bin: &Path, addr: &str, extra: &[&str], secs: u64) -> Result<Report> {
+    let duration = format!("{secs}s");
+    let mut args = vec!["--addr", addr, "--size", "64", "--allow-partial-idle"];
+    args.extend(["--duration", &duration]);
+    args.extend(extra);
+    // A run that saw errors still reports them: the point shows them.
+    run_loadgen(&bin.join("loadgen"), &args, None)?
+        .report
+        .context("loadgen printed no JSON report")
 }
 
-fn loadgen(bin: &Path, addr: &str, extra: &[&str], secs: u64) -> Result<Value> {
-    let out = Command::new(bin.join("loadgen"))
-        .args([
-            "--addr",
-            addr,
-            "--size",
-            "64",
-            "--json",
-            "--allow-partial-idle",
-        ])
-        .args(["--duration", &format!("{secs}s")])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .context("cannot run loadgen")?;
-    serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("loadgen printed no JSON (exit {})", out.status))
-}
-
-fn syscall<'a>(process: &'a Value, name: &str) -> Option<&'a Value> {
-    process["syscalls"]
-        .as_array()?
+/// A figure of `process`'s run-so-far windows, summed over the syscalls
+/// `which` picks.
+fn sum(process: &ProcessMetrics, which: fn(SyscallKind) -> bool, field: fn(&Window) -> u64) -> f64 {
+    process
+        .syscalls
         .iter()
-        .find(|s| s["syscall"] == name)
-        .map(|s| &s["total"])
+        .filter(|s| which(s.syscall))
+        .map(|s| field(&s.total))
+        .sum::<u64>() as f64
 }
 
-fn sum(process: &Value, names: &[&str], field: &str) -> f64 {
-    names
-        .iter()
-        .filter_map(|n| syscall(process, n))
-        .map(|w| w[field].as_f64().unwrap_or(0.0))
-        // + 0.0: an empty f64 sum is -0.0, which prints as "-0".
-        .sum::<f64>()
-        + 0.0
+fn is_wait(kind: SyscallKind) -> bool {
+    kind.is_wait()
+}
+
+fn is_loop_io(kind: SyscallKind) -> bool {
+    kind.is_receive() || kind.is_send()
+}
+
+fn is_epoll_ctl(kind: SyscallKind) -> bool {
+    kind == SyscallKind::EpollCtl
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -120,13 +71,13 @@ fn ratio(a: f64, b: f64) -> f64 {
 }
 
 /// One model at one idle count, measured.
-fn measure(bin: &Path, model: (&str, &str, &[&str]), idle: u32, secs: u64) -> Result<Value> {
-    let (label, name, args) = model;
-    let (server, addr) = start_server(bin, name, args, None)?;
-    let (mut mt, out) = start_muxtrace(bin, server.pid())?;
+fn measure(bin: &Path, model: EchoModel, idle: u32, secs: u64) -> Result<Value> {
+    let label = model.label;
+    let server = model.start(bin, None)?;
+    let mt = json_on(&bin.join("muxtrace"), server.pid(), "60s")?;
     let load = loadgen(
         bin,
-        &addr,
+        &server.addr().to_string(),
         &[
             "--conns",
             CONNS,
@@ -137,48 +88,39 @@ fn measure(bin: &Path, model: (&str, &str, &[&str]), idle: u32, secs: u64) -> Re
         ],
         secs,
     )?;
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(mt.0.id() as i32, libc::SIGINT) };
-    let _ = mt.0.wait();
-    let text = out
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_default();
-    drop(mt);
+    mt.signal(libc::SIGINT);
+    let done = mt.finish(Duration::from_secs(30))?;
     drop(server);
-    let last = text
-        .lines()
-        .last()
-        .ok_or_else(|| anyhow!("muxtrace wrote no JSON for {label}"))?;
-    let v: Value = serde_json::from_str(last)?;
-    let p = v["processes"]
-        .as_array()
-        .and_then(|a| a.first())
-        .cloned()
+    let metrics =
+        final_metrics(&done.stdout).with_context(|| format!("muxtrace's JSON for {label}"))?;
+    let p = metrics
+        .processes
+        .first()
         .ok_or_else(|| anyhow!("muxtrace saw no calls of {label}"))?;
-    let messages = load["messages"].as_f64().unwrap_or(0.0);
-    let wait_calls = sum(&p, &WAITS, "calls");
-    let ready = sum(&p, &WAITS, "ready");
-    let wait_on_cpu = sum(&p, &WAITS, "on_cpu_ns");
+    let messages = load.messages as f64;
+    let wait_calls = sum(p, is_wait, |w| w.calls);
+    let ready = sum(p, is_wait, |w| w.ready);
+    let wait_on_cpu = sum(p, is_wait, |w| w.on_cpu_ns);
     let wait_bk =
-        sum(&p, &WAITS, "bookkeeping_in_bytes") + sum(&p, &WAITS, "bookkeeping_out_bytes");
-    let ctl_bk = sum(&p, &["epoll_ctl"], "bookkeeping_in_bytes");
-    let loop_calls = wait_calls + sum(&p, &RECV_SEND, "calls");
+        sum(p, is_wait, |w| w.bookkeeping_in_bytes) + sum(p, is_wait, |w| w.bookkeeping_out_bytes);
+    let ctl_bk = sum(p, is_epoll_ctl, |w| w.bookkeeping_in_bytes);
+    let loop_calls = wait_calls + sum(p, is_loop_io, |w| w.calls);
     Ok(json!({
         "model": label,
         "idle_requested": idle,
-        "idle_open": load["idle_conns"],
+        "idle_open": load.idle_conns,
         "messages": messages,
-        "messages_per_sec": load["messages_per_sec"],
-        "p99_us": load["latency_us"]["p99"],
-        "errors": load["errors"],
-        "corrupt": load["corrupt"],
+        "messages_per_sec": load.messages_per_sec,
+        "p99_us": load.latency_us.p99,
+        "errors": load.errors,
+        "corrupt": load.corrupt,
         "wait_calls": wait_calls,
         "ready": ready,
-        "watched_per_wait": ratio(sum(&p, &WAITS, "watched"), wait_calls),
+        "watched_per_wait": ratio(sum(p, is_wait, |w| w.watched), wait_calls),
         "on_cpu_ns_per_ready": ratio(wait_on_cpu, ready),
         "bookkeeping_bytes_per_ready": ratio(wait_bk + ctl_bk, ready),
-        "bookkeeping_in_per_wait": ratio(sum(&p, &WAITS, "bookkeeping_in_bytes"), wait_calls),
-        "epoll_ctl_calls": sum(&p, &["epoll_ctl"], "calls"),
+        "bookkeeping_in_per_wait": ratio(sum(p, is_wait, |w| w.bookkeeping_in_bytes), wait_calls),
+        "epoll_ctl_calls": sum(p, is_epoll_ctl, |w| w.calls),
         "epoll_ctl_bytes_in": ctl_bk,
         "waits_per_message": ratio(wait_calls, messages),
         "syscalls_per_message": ratio(loop_calls, messages),
@@ -190,26 +132,16 @@ fn measure(bin: &Path, model: (&str, &str, &[&str]), idle: u32, secs: u64) -> Re
 fn few_connections(bin: &Path, secs: u64, rounds: usize) -> Result<BTreeMap<String, Vec<f64>>> {
     let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for _ in 0..rounds {
-        for (label, name) in [("blocking", "echo-blocking"), ("epoll", "echo-epoll")] {
-            let (server, addr) = start_server(bin, name, &[], None)?;
-            let load = loadgen(bin, &addr, &["--conns", "4"], secs)?;
+        for label in ["blocking", "epoll"] {
+            let server = EchoModel::named(label)?.start(bin, None)?;
+            let load = loadgen(bin, &server.addr().to_string(), &["--conns", "4"], secs)?;
             drop(server);
             out.entry(label.to_owned())
                 .or_default()
-                .push(load["messages_per_sec"].as_f64().unwrap_or(0.0));
+                .push(load.messages_per_sec);
         }
     }
     Ok(out)
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    if v.is_empty() {
-        0.0
-    } else {
-        v[v.len() / 2]
-    }
 }
 
 pub fn run(bin: &Path, out: &Path, quick: bool) -> Result<()> {
@@ -230,15 +162,15 @@ pub fn run(bin: &Path, out: &Path, quick: bool) -> Result<()> {
     }
     std::fs::create_dir_all(out)?;
     let secs = if quick { 2 } else { 6 };
-    let total = MODELS.len() * IDLE.len() + 1;
+    let total = ECHO_MODELS.len() * IDLE.len() + 1;
     let mut points = Vec::new();
     let started = Instant::now();
-    for model in MODELS {
+    for model in ECHO_MODELS {
         for idle in IDLE {
             eprintln!(
                 "sweep [{:>2}/{total}] {:<9} idle {:>4}  ({:.0}s)",
                 points.len() + 1,
-                model.0,
+                model.label,
                 idle,
                 started.elapsed().as_secs_f64()
             );
@@ -246,7 +178,7 @@ pub fn run(bin: &Path, out: &Path, quick: bool) -> Result<()> {
         }
     }
     eprintln!("sweep [{total}/{total}] select    idle 1100 (past FD_SETSIZE)");
-    let beyond = measure(bin, MODELS[1], 1100, secs)?;
+    let beyond = measure(bin, EchoModel::named("select")?, 1100, secs)?;
     eprintln!("sweep: closed loop, 4 connections, blocking vs epoll");
     let few = few_connections(bin, secs, if quick { 3 } else { 5 })?;
     let data = json!({ "points": points, "select_beyond_limit": beyond, "few_connections": few,
@@ -394,8 +326,8 @@ fn report(
         "3. **select cannot watch fds ≥ 1024** — **{v3}**. Asked for {asked:.0} idle connections, echo-select kept {open:.0}: it refuses every connection whose fd is ≥ 1024 (its fds 0–2 and the listener take the rest).\n"
     );
     // 4. two syscalls
-    let b = median(few.get("blocking").map_or(&[][..], |v| v));
-    let e = median(few.get("epoll").map_or(&[][..], |v| v));
+    let b = median(few.get("blocking").map_or(&[][..], |v| v)).unwrap_or(0.0);
+    let e = median(few.get("epoll").map_or(&[][..], |v| v)).unwrap_or(0.0);
     let bc = f(get(points, "blocking", 0), "syscalls_per_message");
     let ec = f(get(points, "epoll", 0), "syscalls_per_message");
     let v4 = if ec > bc && e <= b * 1.05 {

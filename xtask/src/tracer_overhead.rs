@@ -1,24 +1,22 @@
 //! `cargo xtask bench`'s overhead part: echo-epoll and echo-poll under
 //! loadgen with no tracer, muxtrace, strace -c, perf trace -s and a bpftrace
 //! script, alternating configurations round by round, ratios computed pair
-//! by pair within each round. Server on CPU 1, loadgen on CPU 0.
+//! by pair within each round. Server on CPU 1, loadgen on CPU 0. Medians
+//! follow `harness::median`'s rule: the mean of the two middle values of an
+//! even count.
 use std::{
     collections::BTreeMap,
     fmt::Write as _,
-    io::{BufRead as _, BufReader},
     path::{Path, PathBuf},
-    process::{Command, Stdio},
-    sync::mpsc,
+    process::Command,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context as _, Result};
+use harness::{median, muxtrace::json_lines, run_loadgen, EchoServer, Proc};
 use serde_json::{json, Value};
 
-use crate::{
-    cpu_cap::{self, CpuCap},
-    procs::{start_server, Guard},
-};
+use crate::cpu_cap::{self, CpuCap};
 
 const CONFIGS: [&str; 5] = ["untraced", "muxtrace", "bpftrace", "strace", "perf-trace"];
 const SERVERS: [&str; 2] = ["echo-epoll", "echo-poll"];
@@ -80,51 +78,18 @@ fn ticks_per_sec() -> f64 {
 }
 
 /// Starts a command and waits until a line on stdout or stderr contains
-/// `ready` (or `wait` passes when there is no such line).
-fn start_ready(
-    cmd: &mut Command,
-    ready: Option<&str>,
-    wait: Duration,
-) -> Result<(Guard, Duration)> {
+/// `ready` (or `wait` passes when there is no such line); returns it with
+/// the time that took.
+fn start_ready(cmd: &mut Command, ready: Option<&str>, wait: Duration) -> Result<(Proc, Duration)> {
     let started = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
-    let (tx, rx) = mpsc::channel::<String>();
-    for stream in [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-    }
-    let guard = Guard(child);
+    let p = Proc::spawn(cmd)?;
     match ready {
-        Some(needle) => loop {
-            match rx.recv_timeout(Duration::from_secs(30)) {
-                Ok(line) if line.contains(needle) => break,
-                Ok(_) => continue,
-                Err(_) => bail!("{:?} never said {needle:?}", cmd.get_program()),
-            }
-        },
+        Some(needle) => {
+            p.wait_line(needle, Duration::from_secs(30))?;
+        }
         None => std::thread::sleep(wait),
     }
-    Ok((guard, started.elapsed()))
+    Ok((p, started.elapsed()))
 }
 
 /// Why a configuration cannot run here, or None when it can.
@@ -161,43 +126,32 @@ fn run_point(
     secs: u64,
     script: &Path,
 ) -> Result<Point> {
-    let (server, addr) = start_server(bin, server_name, &[], Some(1))?;
-    let pid = server.0.id().to_string();
+    let server = EchoServer::start(&bin.join(server_name), &[], Some(1))?;
+    let pid = server.pid().to_string();
     // Saturation means the server's CPU budget runs out, not loadgen's.
     let cap = match rate {
-        None => Some(CpuCap::apply(server.0.id())?),
+        None => Some(CpuCap::apply(server.pid())?),
         Some(_) => None,
     };
-    let muxtrace_json =
-        std::env::temp_dir().join(format!("muxtrace-bench-{}.json", std::process::id()));
     let tracer = match config {
         "untraced" => None,
         "muxtrace" => Some(start_ready(
-            Command::new(bin.join("muxtrace"))
-                .args(["--pid", &pid, "--json", "--interval", "1s"])
-                .stdout(std::fs::File::create(&muxtrace_json)?),
-            Some("muxtrace: attached"),
+            Command::new(bin.join("muxtrace")).args(["--pid", &pid, "--json", "--interval", "1s"]),
+            Some(harness::muxtrace::ATTACHED),
             Duration::ZERO,
         )?),
         "strace" => Some(start_ready(
-            Command::new("strace")
-                .args(["-c", "-f", "-p", &pid, "-o", "/dev/null"])
-                .stdout(Stdio::null()),
+            Command::new("strace").args(["-c", "-f", "-p", &pid, "-o", "/dev/null"]),
             Some("attached"),
             Duration::ZERO,
         )?),
         "perf-trace" => Some(start_ready(
-            Command::new("perf")
-                .args(["trace", "-s", "-p", &pid, "-o", "/dev/null"])
-                .stdout(Stdio::null()),
+            Command::new("perf").args(["trace", "-s", "-p", &pid, "-o", "/dev/null"]),
             None,
             Duration::from_secs(2),
         )?),
         "bpftrace" => Some(start_ready(
-            Command::new("bpftrace")
-                .arg(script)
-                .arg(&pid)
-                .stdout(Stdio::piped()),
+            Command::new("bpftrace").arg(script).arg(&pid),
             Some("Attaching"),
             Duration::ZERO,
         )?),
@@ -207,44 +161,32 @@ fn run_point(
     if config == "bpftrace" {
         std::thread::sleep(Duration::from_millis(500));
     }
-    let tracer_pid = tracer.as_ref().map(|(g, _)| g.0.id());
-    let cpu0 = (cpu_ticks(server.0.id()), tracer_pid.and_then(cpu_ticks));
-    let mut load = Command::new("taskset");
-    load.args(["-c", "0"]).arg(bin.join("loadgen")).args([
-        "--addr",
-        &addr,
-        "--conns",
-        "64",
-        "--size",
-        "64",
-        "--json",
-        "--duration",
-        &format!("{secs}s"),
-    ]);
-    if let Some(r) = rate {
-        load.args(["--rate", &r.to_string()]);
+    let tracer_pid = tracer.as_ref().map(|(p, _)| p.pid());
+    let cpu0 = (cpu_ticks(server.pid()), tracer_pid.and_then(cpu_ticks));
+    let addr = server.addr().to_string();
+    let (secs_arg, rate_arg) = (format!("{secs}s"), rate.map(|r| r.to_string()));
+    let mut load_args = vec!["--addr", &addr, "--conns", "64", "--size", "64"];
+    load_args.extend(["--duration", &secs_arg]);
+    if let Some(r) = &rate_arg {
+        load_args.extend(["--rate", r]);
     }
-    let out = load.stderr(Stdio::null()).output().context("loadgen")?;
-    let cpu1 = (cpu_ticks(server.0.id()), tracer_pid.and_then(cpu_ticks));
+    let load = run_loadgen(&bin.join("loadgen"), &load_args, Some(0))?
+        .report
+        .context("loadgen printed no JSON report")?;
+    let cpu1 = (cpu_ticks(server.pid()), tracer_pid.and_then(cpu_ticks));
     let rss = tracer_pid.and_then(peak_rss_kib).unwrap_or(0) as f64 / 1024.0;
-    let v: Value = serde_json::from_slice(&out.stdout).context("loadgen JSON")?;
     let attach_ms = tracer.as_ref().map_or(0.0, |(_, d)| d.as_secs_f64() * 1e3);
-    if let Some((mut g, _)) = tracer {
-        g.stop_with(libc::SIGINT);
-    }
     let mut syscalls_per_sec = 0.0;
-    if config == "muxtrace" {
-        if let Some(last) = std::fs::read_to_string(&muxtrace_json)
-            .ok()
-            .and_then(|t| t.lines().last().map(str::to_owned))
-        {
-            if let Ok(m) = serde_json::from_str::<Value>(&last) {
-                syscalls_per_sec = m["processes"][0]["total"]["calls_per_sec"]
-                    .as_f64()
-                    .unwrap_or(0.0);
-            }
+    if let Some((mut p, _)) = tracer {
+        let _ = p.stop_with(libc::SIGINT);
+        p.wait_output_closed();
+        if config == "muxtrace" {
+            // The last line's rate: every traced call the server made.
+            syscalls_per_sec = json_lines(&p.stdout())?
+                .last()
+                .and_then(|l| l.metrics.processes.first())
+                .map_or(0.0, |p| p.total.calls_per_sec);
         }
-        let _ = std::fs::remove_file(&muxtrace_json);
     }
     drop(server);
     drop(cap);
@@ -254,23 +196,14 @@ fn run_point(
         _ => 0.0,
     };
     Ok(Point {
-        msgs_per_sec: v["messages_per_sec"].as_f64().unwrap_or(0.0),
-        p99_us: v["latency_us"]["p99"].as_f64().unwrap_or(0.0),
+        msgs_per_sec: load.messages_per_sec,
+        p99_us: load.latency_us.p99,
         server_cpu: pct(cpu0.0, cpu1.0),
         tracer_cpu: pct(cpu0.1, cpu1.1),
         tracer_rss_mib: rss,
         attach_ms,
         syscalls_per_sec,
     })
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    if v.is_empty() {
-        0.0
-    } else {
-        v[v.len() / 2]
-    }
 }
 
 fn spread(v: &[f64]) -> (f64, f64) {
@@ -370,29 +303,29 @@ fn render(
                 let Some(pts) = results.get(&key(c)) else {
                     continue;
                 };
-                let mut tput: Vec<f64> = pts.iter().map(|p| p.msgs_per_sec).collect();
+                let tput: Vec<f64> = pts.iter().map(|p| p.msgs_per_sec).collect();
                 let (lo, hi) = spread(&tput);
-                let mut ratios: Vec<f64> = pts
+                let ratios: Vec<f64> = pts
                     .iter()
                     .zip(base)
                     .map(|(p, b)| p.msgs_per_sec / b.msgs_per_sec.max(1.0))
                     .collect();
                 let (rlo, rhi) = spread(&ratios);
-                let mut p99: Vec<f64> = pts.iter().map(|p| p.p99_us).collect();
-                let mut p99r: Vec<f64> = pts
+                let p99: Vec<f64> = pts.iter().map(|p| p.p99_us).collect();
+                let p99r: Vec<f64> = pts
                     .iter()
                     .zip(base)
                     .map(|(p, b)| p.p99_us / b.p99_us.max(1.0))
                     .collect();
-                let mut cpu: Vec<f64> = pts.iter().map(|p| p.server_cpu).collect();
-                let mut sps: Vec<f64> = pts.iter().map(|p| p.syscalls_per_sec).collect();
+                let cpu: Vec<f64> = pts.iter().map(|p| p.server_cpu).collect();
+                let sps: Vec<f64> = pts.iter().map(|p| p.syscalls_per_sec).collect();
                 let (tm, rm, pm, prm, cm, sm) = (
-                    median(&mut tput),
-                    median(&mut ratios),
-                    median(&mut p99),
-                    median(&mut p99r),
-                    median(&mut cpu),
-                    median(&mut sps),
+                    median(&tput).unwrap_or(0.0),
+                    median(&ratios).unwrap_or(0.0),
+                    median(&p99).unwrap_or(0.0),
+                    median(&p99r).unwrap_or(0.0),
+                    median(&cpu).unwrap_or(0.0),
+                    median(&sps).unwrap_or(0.0),
                 );
                 let _ = writeln!(md, "| {c} | {tm:.0} [{lo:.0}–{hi:.0}] | {rm:.3} [{rlo:.3}–{rhi:.3}] | {pm:.0} | {prm:.2} | {cm:.0} | {} |",
                     if sm > 0.0 { format!("{sm:.0}") } else { "".into() });
@@ -404,12 +337,12 @@ fn render(
                             0.92,
                         ));
                     } else {
-                        let mut cpur: Vec<f64> = pts
+                        let cpur: Vec<f64> = pts
                             .iter()
                             .zip(base)
                             .map(|(p, b)| p.server_cpu / b.server_cpu.max(0.1))
                             .collect();
-                        let cr = median(&mut cpur);
+                        let cr = median(&cpur).unwrap_or(0.0);
                         targets.push(Target::at_most(
                             format!("{server}: p99 at 20k msgs/s, × untraced"),
                             prm,
@@ -437,7 +370,11 @@ fn render(
             attach.extend(pts.iter().map(|p| p.attach_ms));
         }
     }
-    let (cpu_m, rss_max, attach_m) = (median(&mut self_cpu), spread(&rss).1, median(&mut attach));
+    let (cpu_m, rss_max, attach_m) = (
+        median(&self_cpu).unwrap_or(0.0),
+        spread(&rss).1,
+        median(&attach).unwrap_or(0.0),
+    );
     let _ = writeln!(md, "\n## muxtrace itself\n");
     let _ = writeln!(md, "| figure | measured |\n|---|---:|");
     let _ = writeln!(

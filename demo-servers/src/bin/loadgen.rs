@@ -31,12 +31,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use demo_servers::duration::parse_duration;
 use demo_servers::net;
 use demo_servers::pattern::{Pattern, MAX_SLICE};
 use demo_servers::sys::{self, cvt, monotonic_ns};
+use harness::loadgen::{Latency, Report};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use tracer_common::duration::parse_duration;
 
 const AFTER_HELP: &str = "\
 Output (--json): one object on stdout at the end:
@@ -81,11 +81,11 @@ struct Args {
     #[arg(long, value_parser = parse_rate)]
     rate: Option<f64>,
     /// Length of the measured run: 10s, 500ms, ...
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = duration_arg)]
     duration: Duration,
-    /// Traffic before measuring starts (not counted).
-    #[arg(long, default_value = "0s", value_parser = parse_duration)]
-    warmup: Duration,
+    /// Traffic before measuring starts (not counted); none by default.
+    #[arg(long, value_parser = duration_arg)]
+    warmup: Option<Duration>,
     /// Print one JSON object on stdout instead of the text report.
     #[arg(long)]
     json: bool,
@@ -96,6 +96,10 @@ struct Args {
     /// Client threads, each with its own epoll loop and share of --conns.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     threads: u32,
+}
+
+fn duration_arg(s: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| format!("'{s}' {e}"))
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -129,32 +133,6 @@ fn log_error(msg: std::fmt::Arguments<'_>) {
     } else if n == LOGGED_ERRORS {
         eprintln!("loadgen: further errors are counted, not logged");
     }
-}
-
-#[derive(Debug, Serialize)]
-struct Report {
-    messages: u64,
-    messages_per_sec: f64,
-    bytes_per_sec: f64,
-    latency_us: Latency,
-    errors: u64,
-    corrupt: u64,
-    connect_failures: u64,
-    active_conns: u64,
-    idle_conns: u64,
-    duration_s: f64,
-    size: u64,
-    rate: Option<f64>,
-    idle_requested: u64,
-    threads: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct Latency {
-    p50: f64,
-    p99: f64,
-    p999: f64,
-    max: f64,
 }
 
 fn finish(args: &Args, r: &Report) -> ExitCode {
@@ -522,7 +500,7 @@ struct Plan {
 impl Plan {
     fn new(args: &Args) -> Plan {
         let t0 = monotonic_ns();
-        let warm_end = t0 + args.warmup.as_nanos() as u64;
+        let warm_end = t0 + args.warmup.unwrap_or_default().as_nanos() as u64;
         Plan {
             t0,
             warm_end,

@@ -20,16 +20,17 @@
 //! files are still written, with the failure in place of the number).
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use demo_servers::duration::parse_duration;
+use harness::{run_loadgen, EchoModel, Report, ECHO_MODELS};
 use serde::Serialize;
-use serde_json::Value;
+use tracer_common::duration::parse_duration;
+use tracer_model::format::thousands;
 
 /// Throughput sweep of the echo servers at rising idle-connection counts.
 #[derive(Debug, Parser)]
@@ -43,7 +44,7 @@ struct Args {
     #[arg(long, value_name = "DIR", default_value = "target/bench")]
     out: PathBuf,
     /// Measured time per point (default 3s, or 1s with --quick).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = |s: &str| parse_duration(s).map_err(|e| format!("'{s}' {e}")))]
     duration: Option<Duration>,
     /// Short points and warm-up, for a smoke run.
     #[arg(long)]
@@ -65,15 +66,6 @@ struct Args {
     loadgen_threads: Vec<u32>,
 }
 
-/// The servers in table order: label, binary, extra arguments.
-const SERVERS: [(&str, &str, &[&str]); 5] = [
-    ("blocking", "echo-blocking", &[]),
-    ("select", "echo-select", &[]),
-    ("poll", "echo-poll", &[]),
-    ("epoll", "echo-epoll", &[]),
-    ("epoll --edge", "echo-epoll", &["--edge"]),
-];
-
 /// One server at one idle count: the best of the loadgen runs.
 #[derive(Debug, Serialize)]
 struct Point {
@@ -82,7 +74,7 @@ struct Point {
     /// loadgen threads of the run shown.
     loadgen_threads: u32,
     /// loadgen's JSON report of the run shown, when it produced one.
-    loadgen: Option<Value>,
+    loadgen: Option<Report>,
     /// The server's `stopped:` line in that run.
     server_stopped: Option<String>,
     /// Why a run failed, if any did.
@@ -94,14 +86,14 @@ struct Point {
 /// One loadgen run against a fresh server.
 struct Run {
     threads: u32,
-    loadgen: Option<Value>,
+    loadgen: Option<Report>,
     server_stopped: Option<String>,
     failure: Option<String>,
 }
 
 impl Run {
     fn rate(&self) -> Option<f64> {
-        self.loadgen.as_ref()?["messages_per_sec"].as_f64()
+        self.loadgen.as_ref().map(|r| r.messages_per_sec)
     }
 }
 
@@ -150,7 +142,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             .context("this program's path has no directory")?
             .to_path_buf(),
     };
-    for (_, bin, _) in SERVERS.iter().chain([&("", "loadgen", &[][..])]) {
+    for bin in ECHO_MODELS.iter().map(|m| m.bin).chain(["loadgen"]) {
         if !bin_dir.join(bin).is_file() {
             bail!("{} not found in {}", bin, bin_dir.display());
         }
@@ -173,18 +165,19 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         warmup,
     };
     let mut points = Vec::new();
-    for (label, bin, extra) in SERVERS {
+    for model in ECHO_MODELS {
+        let label = model.command_line();
         for &idle in &args.idle {
             let mut runs = Vec::new();
             for &threads in &args.loadgen_threads {
                 eprintln!("server-bench: {label}, {idle} idle, loadgen threads {threads} ...");
-                let run = measure(&bin_dir.join(bin), extra, &bin_dir, &load, idle, threads);
+                let run = measure(model, &bin_dir, &load, idle, threads);
                 if let Some(f) = &run.failure {
                     eprintln!("server-bench: {label}, {idle} idle failed: {f}");
                 }
                 runs.push(run);
             }
-            points.push(best_of(label, idle, runs));
+            points.push(best_of(&label, idle, runs));
         }
     }
 
@@ -243,52 +236,47 @@ fn best_of(label: &str, idle: u32, runs: Vec<Run>) -> Point {
     }
 }
 
-/// Starts `server`, runs loadgen against it, stops it.
-fn measure(
-    server: &Path,
-    extra: &[&str],
-    bin_dir: &Path,
-    load: &Load,
-    idle: u32,
-    threads: u32,
-) -> Run {
+/// Starts the model's server, runs loadgen against it, stops it.
+fn measure(model: EchoModel, bin_dir: &Path, load: &Load, idle: u32, threads: u32) -> Run {
     let mut run = Run {
         threads,
         loadgen: None,
         server_stopped: None,
         failure: None,
     };
-    let mut server = match Server::start(server, extra) {
+    let server = match model.start(bin_dir, None) {
         Ok(s) => s,
         Err(e) => {
             run.failure = Some(format!("{e:#}"));
             return run;
         }
     };
-    let output = Command::new(bin_dir.join("loadgen"))
-        .args(["--addr", &server.addr])
-        .args(["--conns", &load.conns.to_string()])
-        .args(["--idle", &idle.to_string()])
-        .args(["--size", &load.size.to_string()])
-        .args(["--duration", &format!("{}ms", load.duration.as_millis())])
-        .args(["--warmup", &format!("{}ms", load.warmup.as_millis())])
-        .args(["--threads", &threads.to_string()])
-        .args(["--json", "--allow-partial-idle"])
-        .stderr(Stdio::piped())
-        .output();
-    match output {
-        Ok(out) => {
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            run.loadgen = serde_json::from_str(stdout.trim()).ok();
-            if !out.status.success() {
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                let last = stderr.lines().last().unwrap_or("no message").trim();
-                run.failure = Some(format!("loadgen {}: {last}", out.status));
-            } else if run.loadgen.is_none() {
-                run.failure = Some("loadgen printed no JSON report".into());
+    let args = [
+        "--addr".to_owned(),
+        server.addr().to_string(),
+        "--conns".to_owned(),
+        load.conns.to_string(),
+        "--idle".to_owned(),
+        idle.to_string(),
+        "--size".to_owned(),
+        load.size.to_string(),
+        "--duration".to_owned(),
+        format!("{}ms", load.duration.as_millis()),
+        "--warmup".to_owned(),
+        format!("{}ms", load.warmup.as_millis()),
+        "--threads".to_owned(),
+        threads.to_string(),
+        "--allow-partial-idle".to_owned(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match run_loadgen(&bin_dir.join("loadgen"), &args, None) {
+        Ok(done) => {
+            run.loadgen = done.report.clone();
+            if let Err(e) = done.into_report() {
+                run.failure = Some(format!("{e:#}"));
             }
         }
-        Err(e) => run.failure = Some(format!("cannot run loadgen: {e}")),
+        Err(e) => run.failure = Some(format!("cannot run loadgen: {e:#}")),
     }
     match server.stop() {
         Ok(line) => run.server_stopped = Some(line),
@@ -301,79 +289,14 @@ fn measure(
     run
 }
 
-/// A running echo server, killed if dropped before [`Server::stop`].
-struct Server {
-    child: Child,
-    addr: String,
-    stdout: BufReader<std::process::ChildStdout>,
-}
+/// A table of the Markdown: its title, and the figure of a run it shows.
+type Column = (&'static str, fn(&Report) -> f64);
 
-impl Server {
-    fn start(bin: &Path, extra: &[&str]) -> anyhow::Result<Server> {
-        let mut child = Command::new(bin)
-            .args(extra)
-            .args(["--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
-        let Some(stdout) = child.stdout.take() else {
-            bail!("no stdout pipe");
-        };
-        let mut server = Server {
-            child,
-            addr: String::new(),
-            stdout: BufReader::new(stdout),
-        };
-        let mut line = String::new();
-        server
-            .stdout
-            .read_line(&mut line)
-            .context("cannot read the server's first line")?;
-        match line.trim().strip_prefix("listening on ") {
-            Some(addr) => server.addr = addr.to_string(),
-            None => bail!(
-                "{} printed {:?} instead of its address",
-                bin.display(),
-                line
-            ),
-        }
-        Ok(server)
-    }
-
-    /// SIGTERM, then the `stopped:` line; killed after 10 s.
-    fn stop(&mut self) -> anyhow::Result<String> {
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if self.child.try_wait()?.is_some() {
-                break;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                bail!("the server did not stop within 10 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let mut rest = String::new();
-        self.stdout.read_to_string(&mut rest)?;
-        rest.lines()
-            .find(|l| l.starts_with("stopped:"))
-            .map(str::to_string)
-            .context("the server printed no stopped: line")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
+const COLUMNS: [Column; 3] = [
+    ("messages/s", |r| r.messages_per_sec),
+    ("p50 latency (µs)", |r| r.latency_us.p50),
+    ("p99 latency (µs)", |r| r.latency_us.p99),
+];
 
 fn markdown(b: &Bench, idles: &[u32]) -> String {
     let mut s = String::new();
@@ -402,38 +325,30 @@ fn markdown(b: &Bench, idles: &[u32]) -> String {
         s.push('\n');
     };
     let mut notes = Vec::new();
-    let cell = |p: &Point, key: &str| -> String {
+    let cell = |p: &Point, value: fn(&Report) -> f64| -> String {
         if let Some(f) = &p.failure {
             return format!("failed: {}", f.replace('|', "/"));
         }
-        let v = p.loadgen.as_ref().map_or(Value::Null, |v| match key {
-            "p50" | "p99" => v["latency_us"][key].clone(),
-            k => v[k].clone(),
-        });
-        match v.as_f64() {
-            Some(x) => group(x.round() as u64),
-            None => "?".into(),
-        }
+        p.loadgen
+            .as_ref()
+            .map_or("?".into(), |r| thousands(value(r).round() as u64))
     };
     let find = |label: &str, idle: u32| {
         b.points
             .iter()
             .find(|p| p.server == label && p.idle_requested == idle)
     };
-    for (title, key) in [
-        ("messages/s", "messages_per_sec"),
-        ("p50 latency (µs)", "p50"),
-        ("p99 latency (µs)", "p99"),
-    ] {
+    for (title, value) in COLUMNS {
         s.push_str(&format!("## {title}\n\n"));
         header(&mut s, "server");
-        for (label, _, _) in SERVERS {
+        for model in ECHO_MODELS {
+            let label = model.command_line();
             s.push_str(&format!("| {label} |"));
             for &idle in idles {
-                let text = find(label, idle).map_or("-".into(), |p| cell(p, key));
-                let short = find(label, idle)
+                let text = find(&label, idle).map_or("-".into(), |p| cell(p, value));
+                let short = find(&label, idle)
                     .and_then(|p| p.loadgen.as_ref())
-                    .and_then(|v| v["idle_conns"].as_u64())
+                    .map(|r| r.idle_conns)
                     .filter(|&open| open < idle as u64);
                 match short {
                     Some(open) => s.push_str(&format!(" {text} ({open} idle open) |")),
@@ -448,7 +363,7 @@ fn markdown(b: &Bench, idles: &[u32]) -> String {
         if let Some(open) = p
             .loadgen
             .as_ref()
-            .and_then(|v| v["idle_conns"].as_u64())
+            .map(|r| r.idle_conns)
             .filter(|&open| open < p.idle_requested as u64)
         {
             notes.push(format!(
@@ -472,19 +387,6 @@ fn markdown(b: &Bench, idles: &[u32]) -> String {
         s.push('\n');
     }
     s
-}
-
-/// 1234567 → "1,234,567".
-fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// `uname -r`.
@@ -535,13 +437,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_and_grouping() {
+    fn dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(civil_from_days(19_782), (2024, 2, 29));
-        assert_eq!(group(0), "0");
-        assert_eq!(group(1234), "1,234");
-        assert_eq!(group(1_234_567), "1,234,567");
     }
 
     #[test]

@@ -1,149 +1,87 @@
-//! Test harness shared by the integration tests: start the real server
-//! binaries, read their address, stop them by pid, and never leak one.
+//! What the integration tests share: the real server binaries, started and
+//! stopped through `harness` (never leaked), and blocking clients that check
+//! every echoed byte.
 
 #![allow(dead_code)] // each test crate uses a different subset
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::time::Duration;
 
 pub use demo_servers::pattern::Pattern;
-
-/// Every server variant: label, binary, extra arguments.
-pub const SERVERS: [(&str, &str, &[&str]); 5] = [
-    ("blocking", env!("CARGO_BIN_EXE_echo-blocking"), &[]),
-    ("select", env!("CARGO_BIN_EXE_echo-select"), &[]),
-    ("poll", env!("CARGO_BIN_EXE_echo-poll"), &[]),
-    ("epoll", env!("CARGO_BIN_EXE_echo-epoll"), &[]),
-    ("epoll-edge", env!("CARGO_BIN_EXE_echo-epoll"), &["--edge"]),
-];
+pub use harness::{EchoModel, ECHO_MODELS};
 
 pub const LOADGEN: &str = env!("CARGO_BIN_EXE_loadgen");
 
 /// Generous: a loaded 2-core machine can stall a process for seconds.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A running server. Dropping it kills and reaps the process, so a failing
-/// test never leaves one behind.
+/// Where cargo built this package's binaries.
+pub fn bin_dir() -> &'static Path {
+    Path::new(LOADGEN).parent().expect("target dir")
+}
+
+/// A model's server binary.
+pub fn bin(model: &EchoModel) -> PathBuf {
+    bin_dir().join(model.bin)
+}
+
+/// A running server, labelled for messages. Dropping it stops the process
+/// by pid, so a failing test never leaves one behind.
 pub struct Server {
     pub label: &'static str,
     pub addr: SocketAddr,
-    child: Child,
-    stdout: BufReader<ChildStdout>,
-    stderr: Arc<Mutex<String>>,
+    server: harness::EchoServer,
 }
 
 impl Server {
-    pub fn start(label: &'static str, bin: &str, extra: &[&str]) -> Server {
-        let mut child = Command::new(bin)
-            .args(extra)
-            .args(["--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-        let stdout = child.stdout.take().expect("stdout piped");
-        let stderr_pipe = child.stderr.take().expect("stderr piped");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        // Drain stderr continuously so the server never blocks on it.
-        thread::spawn(move || {
-            for line in BufReader::new(stderr_pipe).lines() {
-                let Ok(line) = line else { break };
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let mut server = Server {
-            label,
-            addr: "127.0.0.1:0".parse().unwrap(),
-            child,
-            stdout: BufReader::new(stdout),
-            stderr,
-        };
-        let mut first = String::new();
-        server.stdout.read_line(&mut first).unwrap();
-        let addr = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{label}: first line was {first:?}"));
-        server.addr = addr.parse().unwrap();
-        server
-    }
-
-    /// Starts every variant.
-    pub fn all() -> Vec<Server> {
-        SERVERS
-            .iter()
-            .map(|&(label, bin, extra)| Server::start(label, bin, extra))
-            .collect()
+    pub fn start(model: EchoModel) -> Server {
+        let server = model
+            .start(bin_dir(), None)
+            .unwrap_or_else(|e| panic!("{}: {e:#}", model.label));
+        Server {
+            label: model.label,
+            addr: server.addr(),
+            server,
+        }
     }
 
     pub fn start_named(label: &str) -> Server {
-        let &(label, bin, extra) = SERVERS.iter().find(|s| s.0 == label).expect("known server");
-        Server::start(label, bin, extra)
+        Server::start(EchoModel::named(label).expect("known server"))
     }
 
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+    pub fn pid(&self) -> u32 {
+        self.server.pid()
     }
 
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+    /// Everything the server wrote to stderr so far.
+    pub fn stderr(&mut self) -> String {
+        self.server.proc().stderr()
     }
 
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.server.proc().is_running()
     }
 
-    /// Sends `signal` by pid, waits (killing after 15 s) and returns the exit
-    /// status and the rest of stdout.
-    pub fn stop_with(mut self, signal: i32) -> (ExitStatus, String) {
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(self.pid(), signal) };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!(
-                    "{}: did not stop within 15 s of signal {signal}",
-                    self.label
-                );
-            }
-            thread::sleep(Duration::from_millis(10));
-        };
-        let mut rest = String::new();
-        self.stdout.read_to_string(&mut rest).unwrap();
-        (status, rest)
+    /// Sends `signal` by pid, waits for the exit and returns the status and
+    /// what the server printed after its address.
+    pub fn stop_with(self, signal: i32) -> (ExitStatus, String) {
+        let label = self.label;
+        self.server
+            .stop_with(signal)
+            .unwrap_or_else(|e| panic!("{label}: {e:#}"))
     }
 
     /// SIGTERM, and the `stopped:` line, which must be there.
     pub fn stop(self) -> String {
         let label = self.label;
-        let (status, rest) = self.stop_with(libc::SIGTERM);
-        assert!(status.success(), "{label}: exit status {status}");
-        rest.lines()
-            .find(|l| l.starts_with("stopped:"))
-            .unwrap_or_else(|| panic!("{label}: no stopped line in {rest:?}"))
-            .to_string()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.server
+            .stop()
+            .unwrap_or_else(|e| panic!("{label}: {e:#}"))
     }
 }
 

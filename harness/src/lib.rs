@@ -1,0 +1,58 @@
+//! How the workspace's tests, benches and xtask start, watch and stop the
+//! programs they measure — written once, with one set of rules:
+//!
+//! - [`proc`]: [`Proc`], a child process whose stdout and stderr are read
+//!   line by line on threads from the start (a chatty child never blocks on
+//!   a full pipe), which waits for a line with a timeout
+//!   ([`Proc::wait_line`]) and which is stopped by pid when dropped (SIGTERM,
+//!   a grace period, SIGKILL, reaped);
+//! - [`echo`]: the echo servers of `demo-servers`, started on a free
+//!   loopback port (optionally pinned to a CPU) and asked where they listen;
+//! - [`loadgen`]: loadgen's `--json` report as a type — loadgen itself
+//!   serializes this one — and running loadgen to the end;
+//! - [`muxtrace`]: starting muxtrace until it has attached, and its `--json`
+//!   lines read back into [`tracer_model::Metrics`];
+//! - [`stats`]: the median.
+//!
+//! Everything returns `anyhow::Result`; tests unwrap, xtask propagates.
+//! Depends on std, serde and the model only — never on `tracer-user`.
+
+pub mod echo;
+pub mod loadgen;
+pub mod muxtrace;
+pub mod proc;
+pub mod stats;
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _, Result};
+
+pub use echo::{EchoModel, EchoServer, ECHO_MODELS};
+pub use loadgen::{run_loadgen, LoadgenRun, Report};
+pub use muxtrace::{start_muxtrace, JsonLine, LineKind};
+pub use proc::{Finished, Proc, Stream};
+pub use stats::median;
+
+/// The directory cargo built the workspace's binaries into, seen from the
+/// test or bench binary running now: `target/<profile>/deps/<exe>` →
+/// `target/<profile>`.
+pub fn target_bin_dir() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .map(PathBuf::from)
+        .context("this program is not in target/<profile>/deps")
+}
+
+/// A binary of the workspace built next to the running test or bench
+/// (testprogs, demo-servers, muxtrace), or an error saying how to build it.
+pub fn target_bin(name: &str) -> Result<PathBuf> {
+    let path = target_bin_dir()?.join(name);
+    if !path.exists() {
+        bail!(
+            "{} is not built; run `cargo build --bins` (cargo xtask test does)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
