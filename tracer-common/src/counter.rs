@@ -220,6 +220,95 @@ impl Counter for Extremes {
     }
 }
 
+/// One stall: its length, when it ended (the kernel's monotonic clock), its
+/// time off a CPU, and the kinds of call made during it (bit = kind).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Stall {
+    pub ns: u64,
+    pub at_ns: u64,
+    pub off_cpu_ns: u64,
+    pub kinds: u64,
+}
+
+/// [`Stall`] with the reading interval it happened in.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct EpochStall {
+    pub epoch: u64,
+    pub stall: Stall,
+}
+
+/// The longest stall since attach and in each of the two latest reading
+/// intervals (slots by parity, as in [`Extremes`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LongestStall {
+    pub total: Stall,
+    pub by_epoch: [EpochStall; 2],
+}
+
+impl LongestStall {
+    #[inline(always)]
+    pub fn offer(&mut self, epoch: u64, stall: Stall) {
+        if stall.ns > self.total.ns {
+            self.total = stall;
+        }
+        let slot = &mut self.by_epoch[(epoch & 1) as usize];
+        if slot.epoch != epoch || stall.ns > slot.stall.ns {
+            *slot = EpochStall { epoch, stall };
+        }
+    }
+
+    /// The longest stall of epoch `epoch` (ns 0 if none).
+    pub fn of_epoch(&self, epoch: u64) -> Stall {
+        let slot = &self.by_epoch[(epoch & 1) as usize];
+        if slot.epoch == epoch {
+            slot.stall
+        } else {
+            Stall::default()
+        }
+    }
+}
+
+impl Counter for LongestStall {
+    const ZERO: LongestStall = LongestStall {
+        total: Stall {
+            ns: 0,
+            at_ns: 0,
+            off_cpu_ns: 0,
+            kinds: 0,
+        },
+        by_epoch: [EpochStall {
+            epoch: 0,
+            stall: Stall {
+                ns: 0,
+                at_ns: 0,
+                off_cpu_ns: 0,
+                kinds: 0,
+            },
+        }; 2],
+    };
+
+    /// The longer wins; per slot, the newer epoch first.
+    fn merge(&mut self, other: &LongestStall) {
+        if other.total.ns > self.total.ns {
+            self.total = other.total;
+        }
+        for (mine, theirs) in self.by_epoch.iter_mut().zip(other.by_epoch.iter()) {
+            if theirs.epoch > mine.epoch
+                || (theirs.epoch == mine.epoch && theirs.stall.ns > mine.stall.ns)
+            {
+                *mine = *theirs;
+            }
+        }
+    }
+
+    fn since(&self, _earlier: &LongestStall) -> LongestStall {
+        *self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +332,26 @@ mod tests {
         assert_eq!(cpu1.of_epoch(3), Range { min: 4, max: 4 });
         assert!(cpu1.of_epoch(1).is_empty());
         assert_eq!(cpu1.total, Range { min: 4, max: 90 });
+    }
+
+    #[test]
+    fn the_longest_stall_wins_per_epoch_and_overall() {
+        let stall = |ns| Stall {
+            ns,
+            at_ns: ns,
+            off_cpu_ns: 0,
+            kinds: 0,
+        };
+        let mut cpu0 = LongestStall::ZERO;
+        let mut cpu1 = LongestStall::ZERO;
+        cpu0.offer(1, stall(50));
+        cpu1.offer(1, stall(120));
+        cpu0.offer(2, stall(60));
+        let mut all = cpu0;
+        all.merge(&cpu1);
+        assert_eq!(all.total.ns, 120);
+        assert_eq!(all.of_epoch(1).ns, 120);
+        assert_eq!(all.of_epoch(2).ns, 60);
+        assert_eq!(all.of_epoch(3).ns, 0);
     }
 }
