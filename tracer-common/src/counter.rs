@@ -92,24 +92,30 @@ macro_rules! counters {
 
 /// The smallest and largest value since attach. Merged over CPUs by min and
 /// max; it has no difference (a later reading's range covers the earlier).
+///
+/// All-zero bytes are the empty range: the kernel zero-fills new map entries
+/// (a per-CPU entry on every CPU but the inserting one), so a stored minimum
+/// of 0 would read as a real one. The minimum is kept complemented.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Range {
-    /// `u64::MAX` while empty.
-    pub min: u64,
-    pub max: u64,
+    /// `!min`: 0 while empty (the minimum is then `u64::MAX`).
+    not_min: u64,
+    max: u64,
 }
 
 impl Range {
-    pub const EMPTY: Range = Range {
-        min: u64::MAX,
-        max: 0,
-    };
+    pub const EMPTY: Range = Range { not_min: 0, max: 0 };
+
+    /// The range holding exactly `min..=max`.
+    pub const fn new(min: u64, max: u64) -> Range {
+        Range { not_min: !min, max }
+    }
 
     #[inline(always)]
     pub fn extend(&mut self, v: u64) {
-        if v < self.min {
-            self.min = v;
+        if !v > self.not_min {
+            self.not_min = !v;
         }
         if v > self.max {
             self.max = v;
@@ -117,7 +123,16 @@ impl Range {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.min > self.max
+        self.min() > self.max
+    }
+
+    /// `u64::MAX` when empty.
+    pub fn min(&self) -> u64 {
+        !self.not_min
+    }
+
+    pub fn max(&self) -> u64 {
+        self.max
     }
 }
 
@@ -125,7 +140,7 @@ impl Counter for Range {
     const ZERO: Range = Range::EMPTY;
 
     fn merge(&mut self, other: &Range) {
-        self.min = self.min.min(other.min);
+        self.not_min = self.not_min.max(other.not_min);
         self.max = self.max.max(other.max);
     }
 
@@ -150,7 +165,7 @@ impl EpochRange {
     pub fn extend(&mut self, epoch: u64, v: u64) {
         if self.epoch != epoch {
             self.epoch = epoch;
-            self.range = Range { min: v, max: v };
+            self.range = Range::new(v, v);
         } else {
             self.range.extend(v);
         }
@@ -314,6 +329,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn zeroed_bytes_are_an_empty_range() {
+        // What the kernel puts in a new entry's other CPUs' copies.
+        // SAFETY: Range is two u64s: all-zero bytes are a valid value.
+        let zeroed: Range = unsafe { core::mem::zeroed() };
+        assert!(zeroed.is_empty());
+        assert_eq!(zeroed, Range::EMPTY);
+        let mut seen = Range::EMPTY;
+        seen.extend(200);
+        seen.extend(900);
+        let mut merged = zeroed;
+        merged.merge(&seen);
+        assert_eq!((merged.min(), merged.max()), (200, 900));
+        let mut extended = zeroed;
+        extended.extend(0);
+        assert_eq!(
+            (extended.min(), extended.max(), extended.is_empty()),
+            (0, 0, false)
+        );
+    }
+
+    #[test]
     fn extremes_keep_each_epoch_and_the_total() {
         let mut cpu0 = Extremes::ZERO;
         let mut cpu1 = Extremes::ZERO;
@@ -323,15 +359,15 @@ mod tests {
         cpu0.extend(2, 3); // epoch 2 starts on cpu0 only
         let mut all = cpu0;
         all.merge(&cpu1);
-        assert_eq!(all.total, Range { min: 3, max: 90 });
-        assert_eq!(all.of_epoch(1), Range { min: 7, max: 90 });
-        assert_eq!(all.of_epoch(2), Range { min: 3, max: 3 });
+        assert_eq!(all.total, Range::new(3, 90));
+        assert_eq!(all.of_epoch(1), Range::new(7, 90));
+        assert_eq!(all.of_epoch(2), Range::new(3, 3));
         assert!(all.of_epoch(3).is_empty(), "slot 1 holds epoch 1, not 3");
         // Epoch 3 reuses slot 1, forgetting epoch 1.
         cpu1.extend(3, 4);
-        assert_eq!(cpu1.of_epoch(3), Range { min: 4, max: 4 });
+        assert_eq!(cpu1.of_epoch(3), Range::new(4, 4));
         assert!(cpu1.of_epoch(1).is_empty());
-        assert_eq!(cpu1.total, Range { min: 4, max: 90 });
+        assert_eq!(cpu1.total, Range::new(4, 90));
     }
 
     #[test]

@@ -346,43 +346,16 @@ mod tests {
         h[bucket(1500)] = 100;
         let p50 = percentile(&h, 0.5, &none);
         assert!((1280.0..1536.0).contains(&p50), "{p50}");
-        assert_eq!(
-            percentile(
-                &h,
-                0.5,
-                &Range {
-                    min: 1500,
-                    max: 1500
-                }
-            ),
-            1500.0
-        );
+        assert_eq!(percentile(&h, 0.5, &Range::new(1500, 1500)), 1500.0);
         // Every call watched 1,002: p99 is 1,002, not a bucket's edge.
         let mut h = [0u64; HIST_BUCKETS];
         h[bucket(1002)] = 500;
-        assert_eq!(
-            percentile(
-                &h,
-                0.99,
-                &Range {
-                    min: 1002,
-                    max: 1002
-                }
-            ),
-            1002.0
-        );
+        assert_eq!(percentile(&h, 0.99, &Range::new(1002, 1002)), 1002.0);
         // The largest call watched 1,052: no percentile above it.
         let mut h = [0u64; HIST_BUCKETS];
         h[bucket(1000)] = 90;
         h[bucket(1052)] = 10;
-        let p99 = percentile(
-            &h,
-            0.99,
-            &Range {
-                min: 1000,
-                max: 1052,
-            },
-        );
+        let p99 = percentile(&h, 0.99, &Range::new(1000, 1052));
         assert!((1024.0..=1052.0).contains(&p99), "{p99}");
         // Small counts are exact: 63 fds read as 63, not 63.7.
         let mut h = [0u64; HIST_BUCKETS];

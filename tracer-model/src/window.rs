@@ -67,8 +67,7 @@ impl Span {
 
 /// Widens `into` by `r`.
 fn widen(into: &mut Range, r: Range) {
-    into.min = into.min.min(r.min);
-    into.max = into.max.max(r.max);
+    into.merge(&r);
 }
 
 /// (min, max) of a range, (0, 0) when empty.
@@ -76,7 +75,7 @@ fn bounds(r: &Range) -> (u64, u64) {
     if r.is_empty() {
         (0, 0)
     } else {
-        (r.min, r.max)
+        (r.min(), r.max())
     }
 }
 
