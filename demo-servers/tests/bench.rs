@@ -34,6 +34,8 @@ fn server_bench_writes_the_table_and_the_json() {
         "| 0 idle | 5 idle |",
         "| select |",
         "| epoll --edge |",
+        "| uring |",
+        "| uring --sqpoll |",
     ] {
         assert!(md.contains(needle), "servers.md lacks {needle:?}:\n{md}");
     }
@@ -41,7 +43,7 @@ fn server_bench_writes_the_table_and_the_json() {
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("servers.json")).unwrap())
             .unwrap();
     let points = json["points"].as_array().unwrap();
-    assert_eq!(points.len(), 10);
+    assert_eq!(points.len(), 2 * harness::ECHO_MODELS.len());
     for p in points {
         assert!(p["failure"].is_null(), "{p}");
         assert!(p["loadgen"]["messages"].as_u64().unwrap() > 0, "{p}");

@@ -1,6 +1,6 @@
-//! Behaviour every echo server must show, each test run against all five
-//! variants (blocking, select, poll, epoll, epoll --edge) started as real
-//! processes on 127.0.0.1 port 0.
+//! Behaviour every echo server must show, each test run against every
+//! variant in `ECHO_MODELS` (blocking, select, poll, epoll, epoll --edge,
+//! uring, uring --sqpoll) started as real processes on 127.0.0.1 port 0.
 
 mod common;
 
@@ -196,13 +196,16 @@ fn wait_writable(s: &TcpStream, timeout_ms: i32) {
 }
 
 #[test]
-fn two_thousand_idle_connections_on_blocking_poll_and_epoll() {
+fn two_thousand_idle_connections_on_every_model_but_select() {
     // select cannot hold them: see select_refuses_descriptors_at_or_above_fd_setsize.
     // The blocking server gets one thread each; 2,000 small-stack threads
     // are well within this machine's means.
     const IDLE: usize = 2000;
     raise_nofile();
-    for label in ["blocking", "poll", "epoll", "epoll-et"] {
+    for label in ECHO_MODELS.map(|m| m.label) {
+        if label == "select" {
+            continue;
+        }
         let mut server = Server::start_named(label);
         let mut idle: Vec<TcpStream> = (0..IDLE).map(|_| connect(server.addr)).collect();
         let mut active = connect(server.addr);

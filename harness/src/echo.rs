@@ -23,7 +23,7 @@ pub struct EchoModel {
 }
 
 /// Every echo server variant, in the order reports show them.
-pub const ECHO_MODELS: [EchoModel; 5] = [
+pub const ECHO_MODELS: [EchoModel; 7] = [
     EchoModel {
         label: "blocking",
         bin: "echo-blocking",
@@ -48,6 +48,16 @@ pub const ECHO_MODELS: [EchoModel; 5] = [
         label: "epoll-et",
         bin: "echo-epoll",
         args: &["--edge"],
+    },
+    EchoModel {
+        label: "uring",
+        bin: "echo-uring",
+        args: &[],
+    },
+    EchoModel {
+        label: "uring-sqpoll",
+        bin: "echo-uring",
+        args: &["--sqpoll"],
     },
 ];
 

@@ -1,10 +1,10 @@
 //! `server-bench`: messages per second of every echo server, side by side.
 //!
-//! For each server (blocking, select, poll, epoll, epoll --edge) and each
-//! idle-connection count (default 0, 100 and 1,000) it starts a fresh
-//! server, runs `loadgen --json` with 64 active closed-loop connections,
-//! stops the server with SIGTERM, and records loadgen's numbers and the
-//! server's `stopped:` line. Each point is run with one and with two loadgen
+//! For each server (blocking, select, poll, epoll, epoll --edge, uring,
+//! uring --sqpoll) and each idle-connection count (default 0, 100 and
+//! 1,000) it starts a fresh server, runs `loadgen --json` with 64 active
+//! closed-loop connections, stops the server with SIGTERM, and records
+//! loadgen's numbers and the server's `stopped:` line. Each point is run with one and with two loadgen
 //! threads and the faster run is kept: on a two-core machine one client
 //! thread can hold back the thread-per-connection server, while two steal
 //! the second core from a single-threaded one. Runs go one after another —
