@@ -15,7 +15,13 @@
 //!                                     writing one byte to /dev/null
 //!
 //! spins and sleeps print each iteration as the program timed it, on stderr:
-//! `iteration WALL_NS CPU_NS` (from a wait's return to the next wait).
+//! `iteration WALL_NS CPU_NS SWITCHES` (from a wait's return to the next
+//! wait; SWITCHES counts the times the thread left its CPU, voluntarily or
+//! not). CPU time alone is no measure of time off a CPU: the kernel leaves
+//! out of it the time it spent on interrupts and, in a VM, time stolen.
+//! Then `queued NS`: the time the thread spent waiting for a CPU over the
+//! whole scenario — preempted between a wait's return and its clock read,
+//! it delays the program's figures, not muxtrace's.
 //!   looplab steady SPIN_MS WAIT_MS S  S seconds of: a WAIT_MS wait, SPIN_MS
 //!                                     spinning (busy SPIN/(SPIN+WAIT))
 //!   looplab runq N HOGS               the loop thread, pinned to CPU 0,
@@ -52,21 +58,27 @@ fn main() {
             // (a busy machine may stretch a spin: the tests compare with this).
             let mut own = Vec::with_capacity(steps.len());
             wait_for_go();
+            let queued = run_queue_ns();
             for ms in steps {
                 wait(ep, wait_ms as i32);
-                let (wall, cpu) = (monotonic_ns(), thread_cpu_ns());
+                let (wall, cpu, switches) = (monotonic_ns(), thread_cpu_ns(), context_switches());
                 if scenario == "spins" {
                     spin(Duration::from_millis(ms));
                 } else {
                     nanosleep(Duration::from_millis(ms));
                     let _ = (&null).write(b"x");
                 }
-                own.push((monotonic_ns() - wall, thread_cpu_ns() - cpu));
+                own.push((
+                    monotonic_ns() - wall,
+                    thread_cpu_ns() - cpu,
+                    context_switches() - switches,
+                ));
             }
             wait(ep, wait_ms as i32);
-            for (wall, cpu) in own {
-                eprintln!("iteration {wall} {cpu}");
+            for (wall, cpu, switches) in own {
+                eprintln!("iteration {wall} {cpu} {switches}");
             }
+            eprintln!("queued {}", run_queue_ns() - queued);
         }
         "steady" => {
             let (spin_ms, wait_ms, seconds) = (num(1), num(2), num(3));
@@ -212,6 +224,24 @@ fn runq(n: u64, hogs: u64) {
         "runq: {n} wakeups, write to return: mean {} ns, max {max} ns",
         sum / n.max(1)
     );
+}
+
+/// How often this thread has left its CPU: blocked or preempted.
+fn context_switches() -> u64 {
+    // SAFETY: a zeroed rusage is a valid out-parameter.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer; RUSAGE_THREAD reports the calling thread.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    (usage.ru_nvcsw + usage.ru_nivcsw) as u64
+}
+
+/// How long this thread has waited on a run queue, ns (schedstat's second
+/// field).
+fn run_queue_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
+        .expect("/proc/thread-self/schedstat")
 }
 
 /// This thread's CPU time in ns.
