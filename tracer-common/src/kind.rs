@@ -35,7 +35,10 @@ macro_rules! syscall_kinds {
 
             /// The kind of x86_64 syscall `nr`, for the programs' dispatch at
             /// the raw syscall tracepoints; `None` for calls not measured.
+            /// A number two kinds share dispatches to the first (the
+            /// programs split it by its arguments).
             #[inline(always)]
+            #[allow(unreachable_patterns)]
             pub const fn from_nr(nr: i64) -> Option<SyscallKind> {
                 match nr {
                     $(nr::$nr => Some(SyscallKind::$kind),)*
@@ -69,6 +72,11 @@ syscall_kinds! {
     Sendmmsg = 19, "sendmmsg", SENDMMSG;
     Sendfile = 20, "sendfile", SENDFILE;
     Splice = 21, "splice", SPLICE;
+    // One syscall, two kinds: an io_uring_enter that waits for completions
+    // (IORING_ENTER_GETEVENTS with min_complete > 0) is a wait like
+    // epoll_wait; one that only submits (or only wakes the SQ thread) is not.
+    IoUringEnter = 22, "io_uring_enter", IO_URING_ENTER;
+    IoUringWait = 23, "io_uring_enter/wait", IO_URING_ENTER;
 }
 
 impl SyscallKind {
@@ -96,7 +104,22 @@ impl SyscallKind {
                 | SyscallKind::EpollWait
                 | SyscallKind::EpollPwait
                 | SyscallKind::EpollPwait2
+                | SyscallKind::IoUringWait
         )
+    }
+
+    /// Either io_uring_enter kind.
+    pub const fn is_io_uring(self) -> bool {
+        matches!(self, SyscallKind::IoUringEnter | SyscallKind::IoUringWait)
+    }
+
+    /// The kind the programs' dispatch on the syscall number gives (an
+    /// io_uring wait is an io_uring_enter until its arguments are read).
+    pub const fn dispatched(self) -> SyscallKind {
+        match self {
+            SyscallKind::IoUringWait => SyscallKind::IoUringEnter,
+            k => k,
+        }
     }
 
     pub const fn is_epoll_wait(self) -> bool {
@@ -190,6 +213,7 @@ pub mod nr {
     pub const ACCEPT4: i64 = 288;
     pub const RECVMMSG: i64 = 299;
     pub const SENDMMSG: i64 = 307;
+    pub const IO_URING_ENTER: i64 = 426;
     pub const EPOLL_PWAIT2: i64 = 441;
 }
 
@@ -240,7 +264,7 @@ mod tests {
             assert_eq!(kind as usize, i);
             assert_eq!(SyscallKind::from_u32(i as u32), Some(kind));
             assert_eq!(SyscallKind::from_name(kind.name()), Some(kind));
-            assert_eq!(SyscallKind::from_nr(kind.nr()), Some(kind));
+            assert_eq!(SyscallKind::from_nr(kind.nr()), Some(kind.dispatched()));
         }
         assert_eq!(SyscallKind::from_nr(nr::CLOSE), None);
         assert_eq!(SyscallKind::from_nr(-1), None);
@@ -251,10 +275,15 @@ mod tests {
     #[test]
     fn every_wait_is_exactly_one_family() {
         for kind in SyscallKind::ALL {
-            let families = [kind.is_select(), kind.is_poll(), kind.is_epoll_wait()]
-                .iter()
-                .filter(|f| **f)
-                .count();
+            let families = [
+                kind.is_select(),
+                kind.is_poll(),
+                kind.is_epoll_wait(),
+                kind == SyscallKind::IoUringWait,
+            ]
+            .iter()
+            .filter(|f| **f)
+            .count();
             assert_eq!(families, usize::from(kind.is_wait()), "{kind:?}");
             assert!(!(kind.is_receive() && kind.is_send()), "{kind:?}");
             let payload = kind.is_receive() || kind.is_send() || kind.is_zero_copy();

@@ -13,6 +13,7 @@ pub mod hist;
 pub mod kind;
 pub mod names;
 pub mod records;
+pub mod uring;
 
 pub use hist::{
     bucket, bucket_high, bucket_low, fold_pow2, pow2_bucket, pow2_high, pow2_low, pow2_of, Hist,
@@ -20,7 +21,10 @@ pub use hist::{
 };
 pub use kind::{ErrnoClass, SyscallKind, ERRNO_CLASSES, SYSCALL_KINDS};
 pub use names::{globals, maps};
-pub use records::{traced, LastWakeup, Stat, StatsKey, SyscallStats, ThreadState, STAT_COUNT};
+pub use records::{
+    traced, uring_path, LastWakeup, Stat, StatsKey, SyscallStats, ThreadState, UringReq,
+    UringStats, STAT_COUNT,
+};
 
 /// How many processes can be traced at once (explicit pids, `--comm` matches
 /// and followed children together).
@@ -31,6 +35,9 @@ pub const MAX_THREADS: u32 = 16_384;
 /// (tgid, syscall kind) aggregation slots. Preallocated per CPU at ~8.5 KiB
 /// each: 17 MiB per CPU.
 pub const MAX_STATS_KEYS: u32 = 2048;
+/// io_uring requests in flight whose submission time is kept (an LRU map:
+/// requests that never complete — CQE skipped — are evicted, not leaked).
+pub const MAX_URING_REQS: u32 = 65_536;
 /// Eventpolls whose last wakeup is remembered (thundering-herd detection).
 pub const MAX_EPOLL_SETS: u32 = 16_384;
 

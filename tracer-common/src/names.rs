@@ -25,8 +25,19 @@ pub mod globals {
     pub const FILE_INODE: &str = "FILE_INODE";
     pub const INODE_MODE: &str = "INODE_MODE";
     pub const EVENTPOLL_REFCOUNT: &str = "EVENTPOLL_REFCOUNT";
+    /// u32 offsets for the io_uring programs: `io_kiocb.opcode`,
+    /// `io_kiocb.ctx`, `io_kiocb.file`, `io_ring_ctx.flags`,
+    /// `io_ring_ctx.rings`, and of the CQ ring's head and tail in `io_rings`
+    /// (`io_rings.cq` + `io_uring.head`/`tail`).
+    pub const KIOCB_OPCODE: &str = "KIOCB_OPCODE";
+    pub const KIOCB_CTX: &str = "KIOCB_CTX";
+    pub const KIOCB_FILE: &str = "KIOCB_FILE";
+    pub const RING_CTX_FLAGS: &str = "RING_CTX_FLAGS";
+    pub const RING_CTX_RINGS: &str = "RING_CTX_RINGS";
+    pub const RINGS_CQ_HEAD: &str = "RINGS_CQ_HEAD";
+    pub const RINGS_CQ_TAIL: &str = "RINGS_CQ_TAIL";
     /// Every global, for the test that checks the object declares them all.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 20] = [
         FOLLOW,
         STALL_NS,
         COMM,
@@ -40,6 +51,13 @@ pub mod globals {
         FILE_INODE,
         INODE_MODE,
         EVENTPOLL_REFCOUNT,
+        KIOCB_OPCODE,
+        KIOCB_CTX,
+        KIOCB_FILE,
+        RING_CTX_FLAGS,
+        RING_CTX_RINGS,
+        RINGS_CQ_HEAD,
+        RINGS_CQ_TAIL,
     ];
 }
 
@@ -53,4 +71,6 @@ pub mod maps {
     pub const CANDIDATES: &str = "CANDIDATES";
     pub const EPOCH: &str = "EPOCH";
     pub const EXIT_COMMS: &str = "EXIT_COMMS";
+    pub const URING_STATS: &str = "URING_STATS";
+    pub const URING_REQS: &str = "URING_REQS";
 }

@@ -230,6 +230,72 @@ impl ThreadState {
     };
 }
 
+counters! {
+    /// Everything measured for one (process, io_uring opcode), summed over
+    /// requests, from the io_uring tracepoints. Per-CPU, like
+    /// [`SyscallStats`]; keyed by [`StatsKey`] with the opcode as `kind`.
+    pub struct UringStats {
+        /// Requests submitted (`io_uring_submit_req`).
+        pub submitted: u64,
+        /// Of which by an SQPOLL ring's SQ thread: no syscall paid for them.
+        pub sqpoll_submitted: u64,
+        /// CQEs posted (`io_uring_complete`); a multishot request posts several.
+        pub cqes: u64,
+        /// Requests finished: their last CQE (no `IORING_CQE_F_MORE`).
+        pub completed: u64,
+        /// CQEs with a negative result.
+        pub errors: u64,
+        /// Errors by [`ErrnoClass`](crate::ErrnoClass).
+        pub errno: [u64; ERRNO_CLASSES],
+        /// Payload bytes: the positive results of receive-, send-, read- and
+        /// write-class requests.
+        pub bytes: u64,
+        /// Of which on sockets.
+        pub socket_bytes: u64,
+        /// CQEs of those requests that moved data (res > 0): messages.
+        pub messages: u64,
+        /// Finished requests by path: completed when first issued (inline),
+        /// after an internal poll (`io_uring_poll_arm`), or by an io-wq
+        /// worker (`io_uring_queue_async_work`, the expensive path).
+        pub inline: u64,
+        pub polled: u64,
+        pub punted: u64,
+        /// Polls armed and punts to io-wq, as the tracepoints fired.
+        pub poll_arms: u64,
+        pub async_punts: u64,
+        /// Finished requests whose submission was seen (submitted before
+        /// attach otherwise), and their submission → last CQE time.
+        pub timed: u64,
+        pub latency_ns: u64,
+        pub hist_latency_ns: Hist,
+        pub latency_extremes: Extremes,
+    }
+}
+const _: () = assert!(
+    size_of::<UringStats>()
+        == (15 + ERRNO_CLASSES + crate::HIST_BUCKETS) * 8 + size_of::<Extremes>()
+);
+
+/// A request in flight, from its submission to its last CQE, keyed by the
+/// request's kernel address.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UringReq {
+    pub submit_ns: u64,
+    /// [`uring_path`] bits seen so far.
+    pub path: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(size_of::<UringReq>() == 16);
+
+/// How a request got to its completion.
+pub mod uring_path {
+    /// The kernel armed an internal poll for it (the file was not ready).
+    pub const POLLED: u32 = 1;
+    /// It was punted to an io-wq worker thread.
+    pub const PUNTED: u32 = 2;
+}
+
 /// Per eventpoll: when a thread blocked on it was last woken, and which. Two
 /// different threads woken close together make a thundering herd.
 #[repr(C)]
@@ -312,6 +378,8 @@ mod pod {
     unsafe impl aya::Pod for SyscallStats {}
     unsafe impl aya::Pod for ThreadState {}
     unsafe impl aya::Pod for LastWakeup {}
+    unsafe impl aya::Pod for UringStats {}
+    unsafe impl aya::Pod for UringReq {}
 }
 
 #[cfg(test)]

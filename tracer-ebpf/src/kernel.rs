@@ -88,3 +88,11 @@ pub fn epoll_set(epfd: u32) -> Option<(u64, u64)> {
     };
     Some((ep, u64::from(refs.saturating_sub(1))))
 }
+
+/// The private data of the current process's `fd`'s open file (an
+/// io_uring fd's ring, `struct io_ring_ctx`).
+#[inline(never)]
+pub fn file_private_data(fd: u32) -> Option<u64> {
+    let file = current_file(fd)?;
+    read::<u64>(file + offsets().file_private_data as u64).filter(|p| *p != 0)
+}

@@ -24,6 +24,7 @@ mod kernel;
 mod maps;
 mod sched;
 mod syscalls;
+mod uring;
 
 #[cfg(not(test))]
 #[panic_handler]

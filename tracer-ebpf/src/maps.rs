@@ -4,11 +4,11 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap},
 };
 use tracer_common::{
-    LastWakeup, StatsKey, SyscallStats, ThreadState, CANDIDATE_SLOTS, MAX_EPOLL_SETS,
-    MAX_STATS_KEYS, MAX_THREADS, MAX_TRACED_TGIDS, STAT_COUNT,
+    LastWakeup, StatsKey, SyscallStats, ThreadState, UringReq, UringStats, CANDIDATE_SLOTS,
+    MAX_EPOLL_SETS, MAX_STATS_KEYS, MAX_THREADS, MAX_TRACED_TGIDS, MAX_URING_REQS, STAT_COUNT,
 };
 
 /// Non-zero at `candidate_slot(id)` for every tgid that may be traced and
@@ -67,6 +67,21 @@ pub static ZERO_STATS: PerCpuArray<SyscallStats> = PerCpuArray::with_max_entries
 #[map]
 pub static ZERO_THREAD: PerCpuArray<ThreadState> = PerCpuArray::with_max_entries(1, 0);
 
+/// (tgid, io_uring opcode) → aggregates of its requests, per CPU.
+#[map]
+pub static URING_STATS: PerCpuHashMap<StatsKey, UringStats> =
+    PerCpuHashMap::with_max_entries(MAX_STATS_KEYS, 0);
+
+/// io_uring request (kernel address) → its submission, until its last CQE.
+/// LRU: a request that never posts a CQE (IOSQE_CQE_SKIP_SUCCESS) is
+/// evicted in time instead of filling the map.
+#[map]
+pub static URING_REQS: LruHashMap<u64, UringReq> = LruHashMap::with_max_entries(MAX_URING_REQS, 0);
+
+/// Never written: the zeroed source for a new io_uring aggregate.
+#[map]
+pub static ZERO_URING: PerCpuArray<UringStats> = PerCpuArray::with_max_entries(1, 0);
+
 /// Where a select fd set is read from user memory, per CPU.
 #[map]
 pub static FD_SET_SCRATCH: PerCpuArray<[u64; 16]> = PerCpuArray::with_max_entries(1, 0);
@@ -101,6 +116,20 @@ static FILE_INODE: u32 = 0;
 static INODE_MODE: u32 = 0;
 #[no_mangle]
 static EVENTPOLL_REFCOUNT: u32 = 0;
+#[no_mangle]
+static KIOCB_OPCODE: u32 = 0;
+#[no_mangle]
+static KIOCB_CTX: u32 = 0;
+#[no_mangle]
+static KIOCB_FILE: u32 = 0;
+#[no_mangle]
+static RING_CTX_FLAGS: u32 = 0;
+#[no_mangle]
+static RING_CTX_RINGS: u32 = 0;
+#[no_mangle]
+static RINGS_CQ_HEAD: u32 = 0;
+#[no_mangle]
+static RINGS_CQ_TAIL: u32 = 0;
 
 #[inline(always)]
 fn global<T: Copy>(g: &T) -> T {
@@ -160,5 +189,29 @@ pub fn offsets() -> Offsets {
         file_inode: global(&FILE_INODE),
         inode_mode: global(&INODE_MODE),
         eventpoll_refcount: global(&EVENTPOLL_REFCOUNT),
+    }
+}
+
+/// The offsets of the io_uring fields the programs read.
+pub struct UringOffsets {
+    pub kiocb_opcode: u32,
+    pub kiocb_ctx: u32,
+    pub kiocb_file: u32,
+    pub ctx_flags: u32,
+    pub ctx_rings: u32,
+    pub cq_head: u32,
+    pub cq_tail: u32,
+}
+
+#[inline(always)]
+pub fn uring_offsets() -> UringOffsets {
+    UringOffsets {
+        kiocb_opcode: global(&KIOCB_OPCODE),
+        kiocb_ctx: global(&KIOCB_CTX),
+        kiocb_file: global(&KIOCB_FILE),
+        ctx_flags: global(&RING_CTX_FLAGS),
+        ctx_rings: global(&RING_CTX_RINGS),
+        cq_head: global(&RINGS_CQ_HEAD),
+        cq_tail: global(&RINGS_CQ_TAIL),
     }
 }

@@ -8,8 +8,14 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use tracer_common::{
-    bucket, counter::Stall, pow2_bucket, ErrnoClass, Stat, StatsKey, SyscallKind, SyscallStats,
-    ThreadState,
+    bucket,
+    counter::Stall,
+    pow2_bucket,
+    uring::{
+        IORING_ENTER_EXT_ARG, IORING_ENTER_EXT_ARG_REG, IORING_ENTER_GETEVENTS,
+        IORING_ENTER_REGISTERED_RING,
+    },
+    ErrnoClass, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState,
 };
 
 use crate::{
@@ -17,7 +23,7 @@ use crate::{
         current_tid, fd_set_popcount, read_timeout_us, read_user_pair, Regs, FD_SETSIZE, INFINITE,
     },
     filter::{bump, existing_thread_slot, lost, maybe_traced, stats_slot, thread_slot},
-    kernel, maps,
+    kernel, maps, uring,
 };
 
 /// Bytes of a `struct timespec`/`struct timeval` on 64-bit.
@@ -28,11 +34,13 @@ const EPOLL_EVENT: u64 = 12;
 const POLLFD: u64 = 8;
 const REVENTS: u64 = 2;
 const EPOLL_CTL_DEL: u32 = 2;
+/// What an io_uring wait that timed out returns.
+const ETIME: i64 = 62;
 
 /// A measured call starts: its arguments decoded into the thread's slot.
 /// One subprogram for every kind, so the verifier checks it once.
 #[inline(never)]
-fn on_enter(regs: Regs, kind: SyscallKind) {
+fn on_enter(regs: Regs, mut kind: SyscallKind) {
     let id = bpf_get_current_pid_tgid();
     let tgid = (id >> 32) as u32;
     if !maybe_traced(tgid) {
@@ -62,6 +70,12 @@ fn on_enter(regs: Regs, kind: SyscallKind) {
         // ADD and MOD copy one epoll_event in; DEL copies none.
         SyscallKind::EpollCtl if regs.arg(1) as u32 != EPOLL_CTL_DEL => {
             t.bookkeeping_in = EPOLL_EVENT;
+        }
+        SyscallKind::IoUringEnter => {
+            if decode_uring_enter(regs, t) {
+                kind = SyscallKind::IoUringWait;
+                t.in_call = kind as u32 + 1;
+            }
         }
         _ => {}
     }
@@ -197,10 +211,99 @@ fn decode_epoll_wait(regs: Regs, t: &mut ThreadState, kind: u32) {
     }
 }
 
+/// io_uring_enter(fd, to_submit, min_complete, flags, argp, argsz): a wait
+/// when it asks for completions (GETEVENTS) and at least one. The rings
+/// are shared memory: nothing is copied per call but the extended
+/// argument (and the timeout and sigmask it points to) or the sigmask.
+#[inline(never)]
+fn decode_uring_enter(regs: Regs, t: &mut ThreadState) -> bool {
+    let min_complete = regs.arg(2) as u32;
+    let flags = regs.arg(3);
+    let wait = flags & IORING_ENTER_GETEVENTS != 0 && min_complete > 0;
+    let argp = regs.arg(4);
+    let argsz = regs.arg(5);
+    if flags & IORING_ENTER_EXT_ARG != 0 {
+        // struct io_uring_getevents_arg { u64 sigmask; u32 sigmask_sz;
+        // u32 min_wait_usec; u64 ts; }, unless it sits in a registered region.
+        if argp != 0 && flags & IORING_ENTER_EXT_ARG_REG == 0 {
+            t.bookkeeping_in = argsz;
+            if let Some([sigmask, sz_and_wait, ts]) = read_user_triple(argp) {
+                if sigmask != 0 {
+                    t.bookkeeping_in += sz_and_wait & 0xffff_ffff;
+                }
+                if ts != 0 {
+                    t.bookkeeping_in += TIME_STRUCT;
+                    t.timeout_us = read_timeout_us(ts, 1).unwrap_or(INFINITE);
+                }
+            }
+        }
+    } else if argp != 0 {
+        // The sigmask itself.
+        t.bookkeeping_in = argsz;
+    }
+    if !wait {
+        return false;
+    }
+    t.size_arg = u64::from(min_complete);
+    // The ring, for its CQEs at the return (a registered ring's fd is an
+    // index into the task's table, not an fd).
+    t.epoll_id = 0;
+    if flags & IORING_ENTER_REGISTERED_RING == 0 {
+        t.epoll_id = kernel::file_private_data(t.fd).unwrap_or(0);
+    }
+    true
+}
+
+#[inline(always)]
+fn read_user_triple(ptr: u64) -> Option<[u64; 3]> {
+    // SAFETY: bpf_probe_read_user checks the address; a bad one is an Err.
+    match unsafe { bpf_probe_read_user(ptr as *const [u64; 3]) } {
+        Ok(v) => Some(v),
+        Err(_) => {
+            lost!(
+                Stat::UserReadFailed,
+                "cannot read io_uring_enter's extended argument at {:x} (tid {})",
+                ptr,
+                current_tid()
+            );
+            None
+        }
+    }
+}
+
+/// What an io_uring wait found: the CQEs waiting in its ring as it returns
+/// (its "ready"), in place of the return value (the SQEs it submitted). A
+/// wait that timed out (-ETIME) is a timeout, like epoll's 0.
+#[inline(never)]
+fn uring_wait_ret(t: &ThreadState, ret: i64) -> i64 {
+    if ret < 0 && ret != -ETIME {
+        return ret;
+    }
+    if t.epoll_id == 0 {
+        lost!(
+            Stat::KernelReadFailed,
+            "cannot find the ring of io_uring fd {}: its CQEs per wait are not counted",
+            t.fd
+        );
+        return 0;
+    }
+    match uring::cq_ready(t.epoll_id) {
+        Some(ready) => ready as i64,
+        None => {
+            lost!(
+                Stat::KernelReadFailed,
+                "cannot read the CQ ring of io_uring fd {}",
+                t.fd
+            );
+            0
+        }
+    }
+}
+
 /// A measured call returns: folded into its process's aggregate. One
 /// subprogram for every kind, so the verifier checks it once.
 #[inline(never)]
-fn on_exit(regs: Regs, ret: i64, kind: SyscallKind) {
+fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind) {
     let tid = bpf_get_current_pid_tgid() as u32;
     // A thread with a slot is always a candidate.
     if !maybe_traced(tid) {
@@ -215,10 +318,16 @@ fn on_exit(regs: Regs, ret: i64, kind: SyscallKind) {
         return;
     };
     if t.in_call != kind as u32 + 1 {
-        if t.in_call == 0 {
-            bump(Stat::ExitWithoutEnter);
+        // The one kind split at entry: an io_uring_enter that waits.
+        if kind == SyscallKind::IoUringEnter && t.in_call == SyscallKind::IoUringWait as u32 + 1 {
+            kind = SyscallKind::IoUringWait;
+            ret = uring_wait_ret(t, ret);
+        } else {
+            if t.in_call == 0 {
+                bump(Stat::ExitWithoutEnter);
+            }
+            return;
         }
-        return;
     }
     t.in_call = 0;
     let wall = now.saturating_sub(t.enter_ns);

@@ -15,6 +15,7 @@ const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
 const MAGIC: u16 = 0xeb9f;
 const KIND_STRUCT: u32 = 4;
+const KIND_UNION: u32 = 5;
 const KIND_TYPEDEF: u32 = 8;
 
 pub struct KernelBtf {
@@ -120,27 +121,63 @@ impl KernelBtf {
             .any(|(kind, n, ..)| kind == KIND_TYPEDEF && self.name(n) == wanted.as_bytes())
     }
 
-    /// The byte offset of `strukt.member`.
+    /// The byte offset of `strukt.member`, looking into the struct's
+    /// anonymous structs and unions (io_ring_ctx keeps its fields in them).
     pub fn member_offset(&self, strukt: &str, member: &str) -> Result<u32> {
-        for (kind, name, vlen, kflag, members) in self.each_type() {
+        let types: Vec<_> = self.each_type().collect();
+        for &(kind, name, vlen, kflag, members) in &types {
             if kind != KIND_STRUCT || self.name(name) != strukt.as_bytes() {
                 continue;
             }
-            for i in 0..vlen {
-                let m = members + i * 12;
-                let (Some(member_name), Some(bits)) = (self.u32_at(m), self.u32_at(m + 8)) else {
-                    break;
-                };
-                if self.name(member_name) == member.as_bytes() {
-                    let bits = if kflag { bits & 0xff_ffff } else { bits };
-                    return Ok(bits / 8);
-                }
+            if let Some(offset) = self.find_member(&types, vlen, kflag, members, member, 0) {
+                return Ok(offset);
             }
         }
         Err(UserError::runtime(format!(
             "the kernel's BTF ({}) has no field {strukt}.{member}",
             self.path.display()
         )))
+    }
+
+    /// `member` among a struct's or union's members, or inside an
+    /// anonymous one of them (to a depth of 4), in bytes from the outer
+    /// struct.
+    fn find_member(
+        &self,
+        types: &[(u32, u32, usize, bool, usize)],
+        vlen: usize,
+        kflag: bool,
+        members: usize,
+        member: &str,
+        depth: u32,
+    ) -> Option<u32> {
+        for i in 0..vlen {
+            let m = members + i * 12;
+            let (Some(member_name), Some(type_id), Some(bits)) =
+                (self.u32_at(m), self.u32_at(m + 4), self.u32_at(m + 8))
+            else {
+                break;
+            };
+            let offset = (if kflag { bits & 0xff_ffff } else { bits }) / 8;
+            let name = self.name(member_name);
+            if name == member.as_bytes() {
+                return Some(offset);
+            }
+            if !name.is_empty() || depth >= 4 {
+                continue;
+            }
+            let Some(&(kind, _, vlen, kflag, inner)) =
+                type_id.checked_sub(1).and_then(|i| types.get(i as usize))
+            else {
+                continue;
+            };
+            if kind == KIND_STRUCT || kind == KIND_UNION {
+                if let Some(o) = self.find_member(types, vlen, kflag, inner, member, depth + 1) {
+                    return Some(offset + o);
+                }
+            }
+        }
+        None
     }
 }
 
@@ -175,5 +212,12 @@ mod tests {
         let tgid = btf.member_offset("task_struct", "tgid").unwrap();
         assert_eq!(tgid, pid + 4, "pid_t pid; pid_t tgid; are neighbours");
         assert!(btf.member_offset("task_struct", "no_such_field").is_err());
+        // Inside io_ring_ctx's anonymous structs, where the kernel has io_uring.
+        if btf.has_tracepoint("io_uring_submit_req") {
+            let flags = btf.member_offset("io_ring_ctx", "flags").unwrap();
+            let rings = btf.member_offset("io_ring_ctx", "rings").unwrap();
+            assert!(rings > flags, "{flags} {rings}");
+            assert!(btf.member_offset("io_ring_ctx", "cached_cq_tail").unwrap() > rings);
+        }
     }
 }

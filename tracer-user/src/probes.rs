@@ -22,7 +22,7 @@ use crate::{
     btf::KernelBtf,
     error::{Result, UserError},
     kernel_log::KernelLog,
-    tracepoints::{ATTACH_POINTS, PROGRAM_PREFIX},
+    tracepoints::{AttachPoint, ATTACH_POINTS, PROGRAM_PREFIX, URING_POINTS},
 };
 
 /// The eBPF object tracer-user's build script compiled from `tracer-ebpf`.
@@ -92,6 +92,26 @@ impl Probes {
                 }),
             ),
         ];
+        // io_uring's request and ring, where the kernel has io_uring; the
+        // programs then stay unattached (and the offsets 0).
+        let uring = URING_POINTS
+            .iter()
+            .all(|p| kernel_btf.has_tracepoint(p.tracepoint));
+        let uring_fields = if uring {
+            let cq = offset("io_rings", "cq")?;
+            vec![
+                (globals::KIOCB_OPCODE, offset("io_kiocb", "opcode")?),
+                (globals::KIOCB_CTX, offset("io_kiocb", "ctx")?),
+                (globals::KIOCB_FILE, offset("io_kiocb", "file")?),
+                (globals::RING_CTX_FLAGS, offset("io_ring_ctx", "flags")?),
+                (globals::RING_CTX_RINGS, offset("io_ring_ctx", "rings")?),
+                (globals::RINGS_CQ_HEAD, cq + offset("io_uring", "head")?),
+                (globals::RINGS_CQ_TAIL, cq + offset("io_uring", "tail")?),
+            ]
+        } else {
+            log::warn!("this kernel has no io_uring tracepoints: io_uring requests are not traced");
+            Vec::new()
+        };
         // aya's own parse, for the programs' attach targets.
         let btf = Btf::parse_file(&kernel_btf.path, Endianness::default()).map_err(|e| {
             UserError::runtime(format!(
@@ -116,7 +136,7 @@ impl Probes {
             .override_global("AYA_LOG_LEVEL", &config.log_level, true)
             .override_global(globals::STALL_NS, &stall_ns, true)
             .map_max_entries(maps::THREADS, config.max_threads.max(1));
-        for (name, value) in &fields {
+        for (name, value) in fields.iter().chain(&uring_fields) {
             loader.override_global(name, value, true);
         }
         let mut ebpf = loader.load(EBPF_OBJECT).map_err(|e| load_error(&e))?;
@@ -137,7 +157,8 @@ impl Probes {
             .set(0, FIRST_EPOCH, 0)
             .map_err(|e| UserError::runtime(format!("cannot set the epoch: {e}")))?;
 
-        for point in ATTACH_POINTS {
+        let uring_points: &[AttachPoint] = if uring { &URING_POINTS } else { &[] };
+        for point in ATTACH_POINTS.iter().chain(uring_points) {
             let program = point.program;
             let prog: &mut BtfTracePoint = ebpf
                 .program_mut(program)

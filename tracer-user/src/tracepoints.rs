@@ -58,6 +58,31 @@ pub const ATTACH_POINTS: [AttachPoint; 7] = [
     },
 ];
 
+/// The io_uring tracepoints: attached where the kernel has them (a kernel
+/// built without io_uring has none, and nothing to trace there).
+pub const URING_POINTS: [AttachPoint; 4] = [
+    AttachPoint {
+        tracepoint: "io_uring_submit_req",
+        program: "mux_uring_submit",
+        why: "to see each io_uring request submitted",
+    },
+    AttachPoint {
+        tracepoint: "io_uring_poll_arm",
+        program: "mux_uring_poll",
+        why: "to see io_uring requests wait in an internal poll",
+    },
+    AttachPoint {
+        tracepoint: "io_uring_queue_async_work",
+        program: "mux_uring_async",
+        why: "to see io_uring requests punted to io-wq workers",
+    },
+    AttachPoint {
+        tracepoint: "io_uring_complete",
+        program: "mux_uring_complete",
+        why: "to see each io_uring completion, with its result",
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -70,7 +95,11 @@ mod tests {
     fn the_table_names_exactly_the_programs_in_the_object() {
         let object = aya_obj::Object::parse(crate::probes::EBPF_OBJECT).expect("the eBPF object");
         let in_object: BTreeSet<&str> = object.programs.keys().map(String::as_str).collect();
-        let in_table: BTreeSet<&str> = ATTACH_POINTS.iter().map(|p| p.program).collect();
+        let in_table: BTreeSet<&str> = ATTACH_POINTS
+            .iter()
+            .chain(&URING_POINTS)
+            .map(|p| p.program)
+            .collect();
         assert_eq!(in_object, in_table);
         assert!(in_table.iter().all(|p| p.starts_with(PROGRAM_PREFIX)));
     }
