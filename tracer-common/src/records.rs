@@ -254,6 +254,8 @@ counters! {
         pub socket_bytes: u64,
         /// CQEs of those requests that moved data (res > 0): messages.
         pub messages: u64,
+        /// Of which on sockets.
+        pub socket_messages: u64,
         /// Finished requests by path: completed when first issued (inline),
         /// after an internal poll (`io_uring_poll_arm`), or by an io-wq
         /// worker (`io_uring_queue_async_work`, the expensive path).
@@ -273,7 +275,7 @@ counters! {
 }
 const _: () = assert!(
     size_of::<UringStats>()
-        == (15 + ERRNO_CLASSES + crate::HIST_BUCKETS) * 8 + size_of::<Extremes>()
+        == (16 + ERRNO_CLASSES + crate::HIST_BUCKETS) * 8 + size_of::<Extremes>()
 );
 
 /// A request in flight, from its submission to its last CQE, keyed by the

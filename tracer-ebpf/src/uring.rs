@@ -216,6 +216,7 @@ fn complete(req: u64, op: u8, tgid: u32, res: i32, cflags: u32) {
         s.messages += 1;
         if uring::on_socket_only(op) || on_socket(req) {
             s.socket_bytes += bytes;
+            s.socket_messages += 1;
         }
     }
     if cflags & IORING_CQE_F_MORE != 0 || req == 0 {

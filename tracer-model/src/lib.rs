@@ -11,6 +11,7 @@ pub mod format;
 pub mod hist;
 pub mod metrics;
 pub mod snapshot;
+mod uring;
 mod verdict;
 mod window;
 
@@ -19,7 +20,8 @@ use std::collections::BTreeMap;
 use tracer_common::Stat;
 
 pub use metrics::{
-    Cost, Hists, IoModel, Metrics, ProcessMetrics, SyscallMetrics, ThreadMetrics, Window,
+    Cost, Hists, IoModel, Metrics, ProcessMetrics, SyscallMetrics, ThreadMetrics, UringMetrics,
+    UringOpMetrics, UringWindow, Window,
 };
 pub use snapshot::{MapDump, ProbeCost, ProcessInfo, ProcessSnap, Snapshot, ThreadSnap};
 pub use verdict::detect_model;
@@ -28,7 +30,7 @@ pub use window::rebase;
 use crate::{
     format::display_comm,
     verdict::verdict,
-    window::{delta, ratio, window, Clock, Span},
+    window::{delta, ratio, window, window_with, Clock, Span},
 };
 
 /// A thread's time inside wait calls up to `now`, counting a wait in flight.
@@ -129,9 +131,26 @@ fn process_metrics(
             interval: window(&[(*kind, d)], interval, Span::Epoch(cur.epoch), &clock),
         });
     }
-    let model = detect_model(&totals);
-    let total = window(&totals, elapsed, Span::Total, &clock);
-    let interval_w = window(&deltas, interval, Span::Epoch(cur.epoch), &clock);
+    let uring = uring::uring_metrics(p, prev_p, &totals, &deltas, elapsed, interval, cur.epoch);
+    let mut model = detect_model(&totals);
+    if uring.is_some() && matches!(model, IoModel::Unknown | IoModel::Idle | IoModel::Blocking) {
+        // Requests without a wait call: an SQPOLL ring reaped by polling.
+        model = IoModel::IoUring;
+    }
+    let total = window_with(
+        &totals,
+        uring.as_ref().map(|u| &u.total),
+        elapsed,
+        Span::Total,
+        &clock,
+    );
+    let interval_w = window_with(
+        &deltas,
+        uring.as_ref().map(|u| &u.interval),
+        interval,
+        Span::Epoch(cur.epoch),
+        &clock,
+    );
     // Per thread at the previous reading: its calls and its time in waits.
     let prev_threads: BTreeMap<u32, (u64, u64)> = prev
         .map(|s| {
@@ -192,6 +211,7 @@ fn process_metrics(
         model,
         &total,
         &totals,
+        uring.as_ref().map(|u| &u.total),
         loop_busy_share,
         cur.stall_threshold_ns,
     );
@@ -209,6 +229,7 @@ fn process_metrics(
         fd_classes: p.info.fd_classes.clone(),
         loop_threads,
         loop_busy_share,
+        uring,
         verdict,
     }
 }

@@ -52,6 +52,9 @@ pub enum IoModel {
     Select,
     Poll,
     Epoll,
+    /// Submits requests to io_uring and waits for their completions.
+    #[serde(rename = "io_uring")]
+    IoUring,
     /// Serves on sockets but never waits for readiness: blocking I/O.
     Blocking,
     /// A few calls, no waits, little socket traffic: a controller (nginx's
@@ -67,6 +70,7 @@ impl IoModel {
             IoModel::Select => "select",
             IoModel::Poll => "poll",
             IoModel::Epoll => "epoll",
+            IoModel::IoUring => "io_uring",
             IoModel::Blocking => "blocking",
             IoModel::Idle => "idle",
             IoModel::Unknown => "unknown",
@@ -99,8 +103,94 @@ pub struct ProcessMetrics {
     /// busy share over the interval (`None` without one).
     pub loop_threads: u32,
     pub loop_busy_share: Option<f64>,
+    /// io_uring requests, for a process that submitted any.
+    pub uring: Option<UringMetrics>,
     /// One sentence on what waiting costs this process, with its numbers.
     pub verdict: String,
+}
+
+/// A process's io_uring requests: all together and by opcode, since attach
+/// and during the last interval.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UringMetrics {
+    pub total: UringWindow,
+    pub interval: UringWindow,
+    /// One row per opcode seen, by opcode number.
+    pub ops: Vec<UringOpMetrics>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UringOpMetrics {
+    /// The opcode's name (`recv`, `send`, `nop`, …; `aux` for CQEs the
+    /// kernel posts without a request).
+    pub op: String,
+    pub opcode: u8,
+    pub total: UringWindow,
+    pub interval: UringWindow,
+}
+
+/// io_uring's figures over a span of time.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UringWindow {
+    pub seconds: f64,
+    /// Requests submitted, and of those by an SQPOLL ring's SQ thread (no
+    /// syscall paid for them) and by io_uring_enter.
+    pub submitted: u64,
+    pub sqpoll_submitted: u64,
+    pub enter_submitted: u64,
+    /// CQEs posted, and requests finished (their last CQE).
+    pub cqes: u64,
+    pub completed: u64,
+    pub errors: u64,
+    pub eintr: u64,
+    pub ebadf: u64,
+    pub einval: u64,
+    pub eagain: u64,
+    pub other_errors: u64,
+    /// Payload bytes of receive/send/read/write-class requests, and of
+    /// those on sockets.
+    pub bytes: u64,
+    pub socket_bytes: u64,
+    /// CQEs that moved data, and of those of receive-class requests; the
+    /// same on sockets.
+    pub messages: u64,
+    pub receives: u64,
+    pub socket_messages: u64,
+    pub socket_receives: u64,
+    /// Finished requests whose submission was seen, by path.
+    pub timed: u64,
+    pub inline: u64,
+    pub polled: u64,
+    pub punted: u64,
+    /// Polls armed and punts to io-wq as they happened.
+    pub poll_arms: u64,
+    pub async_punts: u64,
+    /// punted / timed and polled / timed.
+    pub punt_share: f64,
+    pub poll_share: f64,
+    /// Submission → last CQE.
+    pub latency_avg_ns: f64,
+    pub latency_p50_ns: f64,
+    pub latency_p99_ns: f64,
+    pub latency_min_ns: u64,
+    pub latency_max_ns: u64,
+    /// io_uring_enter calls (waits included) and waits.
+    pub enters: u64,
+    pub waits: u64,
+    /// Requests io_uring_enter submitted per call.
+    pub sqes_per_enter: f64,
+    /// CQEs waiting in the ring when a wait returned, per wait that
+    /// returned (timeouts count as 0): the counterpart of ready fds.
+    pub cqes_per_wait: f64,
+    /// sqpoll_submitted / submitted.
+    pub sqpoll_share: f64,
+    /// Bookkeeping bytes io_uring_enter copied (only its extended argument
+    /// or sigmask: the rings are shared memory), and per wait.
+    pub bookkeeping_bytes: u64,
+    pub bookkeeping_bytes_per_wait: f64,
+    pub submitted_per_sec: f64,
+    pub cqes_per_sec: f64,
+    pub bytes_per_sec: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

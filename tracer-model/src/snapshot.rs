@@ -3,12 +3,14 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use tracer_common::{StatsKey, SyscallKind, SyscallStats, ThreadState, STAT_COUNT};
+use tracer_common::{StatsKey, SyscallKind, SyscallStats, ThreadState, UringStats, STAT_COUNT};
 
 /// Raw contents of the maps at one instant, summed over CPUs.
 #[derive(Debug, Clone, Default)]
 pub struct MapDump {
     pub stats: Vec<(StatsKey, SyscallStats)>,
+    /// io_uring aggregates, keyed by (tgid, opcode).
+    pub uring: Vec<(StatsKey, UringStats)>,
     pub threads: Vec<(u32, ThreadState)>,
     pub traced: Vec<(u32, u32)>,
     pub counters: [u64; STAT_COUNT as usize],
@@ -62,6 +64,8 @@ pub struct ProcessSnap {
     pub tgid: u32,
     pub info: ProcessInfo,
     pub syscalls: BTreeMap<SyscallKind, SyscallStats>,
+    /// io_uring opcode → its requests' aggregates.
+    pub uring: BTreeMap<u8, UringStats>,
 }
 
 impl ProcessSnap {
@@ -80,6 +84,7 @@ impl ProcessSnap {
                 ..ProcessInfo::default()
             },
             syscalls: syscalls.into_iter().collect(),
+            uring: BTreeMap::new(),
         }
     }
 }
@@ -129,6 +134,7 @@ impl Snapshot {
     ) -> Snapshot {
         let map_entries = [
             ("stats", dump.stats.len()),
+            ("uring", dump.uring.len()),
             ("threads", dump.threads.len()),
             ("traced", dump.traced.len()),
         ]
@@ -140,6 +146,7 @@ impl Snapshot {
             tgid,
             info: describe(tgid),
             syscalls: BTreeMap::new(),
+            uring: BTreeMap::new(),
         };
         for (key, stats) in dump.stats {
             let Some(kind) = SyscallKind::from_u32(key.kind) else {
@@ -150,6 +157,16 @@ impl Snapshot {
                 .or_insert_with(|| process(key.tgid))
                 .syscalls
                 .insert(kind, stats);
+        }
+        for (key, stats) in dump.uring {
+            let Ok(op) = u8::try_from(key.kind) else {
+                continue;
+            };
+            processes
+                .entry(key.tgid)
+                .or_insert_with(|| process(key.tgid))
+                .uring
+                .insert(op, stats);
         }
         for tgid in traced {
             processes.entry(tgid).or_insert_with(|| process(tgid));

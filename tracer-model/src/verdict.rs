@@ -7,7 +7,7 @@ use tracer_common::{SyscallKind, SyscallStats};
 
 use crate::{
     format::{bytes, clock_time_utc, duration, thousands},
-    metrics::{IoModel, Window},
+    metrics::{IoModel, UringWindow, Window},
     window::{ratio, Span, WaitPart},
 };
 
@@ -31,6 +31,8 @@ pub fn detect_model(stats: &[(SyscallKind, SyscallStats)]) -> IoModel {
             IoModel::Poll
         } else if kind.is_epoll_wait() {
             IoModel::Epoll
+        } else if kind.is_io_uring() {
+            IoModel::IoUring
         } else {
             if kind.is_receive() {
                 served += s.socket_messages;
@@ -60,10 +62,14 @@ pub(crate) fn verdict(
     model: IoModel,
     total: &Window,
     stats: &[(SyscallKind, SyscallStats)],
+    uring: Option<&UringWindow>,
     loop_busy_share: Option<f64>,
     stall_threshold_ns: u64,
 ) -> String {
-    let mut s = io_verdict(model, total, stats);
+    let mut s = match (model, uring) {
+        (IoModel::IoUring, Some(u)) => uring_verdict(total, u),
+        _ => io_verdict(model, total, stats),
+    };
     if let Some(health) = loop_verdict(total, loop_busy_share, stall_threshold_ns) {
         s.push_str("; ");
         s.push_str(&health);
@@ -97,6 +103,34 @@ fn loop_verdict(total: &Window, busy: Option<f64>, threshold_ns: u64) -> Option<
         ));
     }
     (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// io_uring's sentence: what a syscall buys (SQEs per enter, syscalls per
+/// message), what the rings save (bookkeeping copied: 0 B unless an
+/// extended argument was passed), and the share of requests that took the
+/// expensive path.
+fn uring_verdict(total: &Window, u: &UringWindow) -> String {
+    let mut s = format!(
+        "{:.1} SQEs per io_uring_enter; {:.2} syscalls per message; {:.0} % of requests punted to io-wq workers",
+        u.sqes_per_enter,
+        total.syscalls_per_receive,
+        u.punt_share * 100.0
+    );
+    if u.waits > 0 {
+        s.push_str(&format!(
+            "; {:.1} CQEs per wait, {} of bookkeeping copied per wait",
+            u.cqes_per_wait,
+            bytes(u.bookkeeping_bytes_per_wait)
+        ));
+    }
+    if u.sqpoll_submitted > 0 {
+        s.push_str(&format!(
+            "; {} of {} submissions by the SQ thread, without a syscall",
+            thousands(u.sqpoll_submitted),
+            thousands(u.submitted)
+        ));
+    }
+    s
 }
 
 fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStats)]) -> String {
@@ -154,6 +188,11 @@ fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStat
             thousands(total.calls),
             total.seconds,
             thousands(total.socket_receives),
+        ),
+        IoModel::IoUring => format!(
+            "io_uring: {} io_uring_enter calls, {:.2} syscalls per receive that returned data",
+            thousands(total.calls),
+            total.syscalls_per_receive
         ),
         IoModel::Unknown => "no select, poll, epoll or I/O calls seen yet".to_owned(),
     }

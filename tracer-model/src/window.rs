@@ -6,7 +6,11 @@ use tracer_common::{
     ErrnoClass, SyscallKind, SyscallStats,
 };
 
-use crate::{hist::percentile, metrics::Window, snapshot::Snapshot};
+use crate::{
+    hist::percentile,
+    metrics::{UringWindow, Window},
+    snapshot::Snapshot,
+};
 
 /// What was counted between two readings. A counter that went backwards (a
 /// reset, a reused key) yields the current value rather than a huge wrap.
@@ -29,6 +33,9 @@ pub fn rebase(cur: &Snapshot, base: &Snapshot) -> Snapshot {
         for (kind, stats) in p.syscalls.iter_mut() {
             *stats = delta(stats, bp.syscalls.get(kind));
         }
+        for (op, stats) in p.uring.iter_mut() {
+            *stats = crate::uring::delta(stats, bp.uring.get(op));
+        }
     }
     out
 }
@@ -50,7 +57,7 @@ pub(crate) enum Span {
 }
 
 impl Span {
-    fn of(self, e: &Extremes) -> Range {
+    pub(crate) fn of(self, e: &Extremes) -> Range {
         match self {
             Span::Total => e.total,
             Span::Epoch(epoch) => e.of_epoch(epoch),
@@ -250,11 +257,32 @@ pub(crate) fn window(
     span: Span,
     clock: &Clock,
 ) -> Window {
+    window_with(stats, None, seconds, span, clock)
+}
+
+/// A process's window: its calls, and the payload its io_uring requests
+/// moved (messages served without a syscall of their own).
+pub(crate) fn window_with(
+    stats: &[(SyscallKind, SyscallStats)],
+    uring: Option<&UringWindow>,
+    seconds: f64,
+    span: Span,
+    clock: &Clock,
+) -> Window {
     let mut w = Window::default();
     let mut waits = WaitPart::default();
     for (kind, s) in stats {
         w.add(s, *kind, span);
         waits.add(s, *kind);
+    }
+    if let Some(u) = uring {
+        w.payload_bytes += u.bytes;
+        w.payload_socket_bytes += u.socket_bytes;
+        w.payload_file_bytes += u.bytes.saturating_sub(u.socket_bytes);
+        w.messages += u.messages;
+        w.receives_with_data += u.receives;
+        w.socket_messages += u.socket_messages;
+        w.socket_receives += u.socket_receives;
     }
     w.derive(seconds, &waits, clock);
     w

@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeMap, time::Instant};
 
-use tracer_common::{SyscallKind, SyscallStats};
+use tracer_common::{SyscallKind, SyscallStats, UringStats};
 use tracer_model::{format::display_comm, Metrics, ProcessInfo, ProcessSnap, Snapshot};
 
 use crate::{
@@ -34,6 +34,7 @@ struct Folded {
     key: u32,
     count: u64,
     syscalls: BTreeMap<SyscallKind, SyscallStats>,
+    uring: BTreeMap<u8, UringStats>,
 }
 
 /// How many readings the name of an exited process is kept for.
@@ -134,6 +135,7 @@ impl Collector {
                         ..ProcessInfo::default()
                     },
                     syscalls: folded.syscalls.clone(),
+                    uring: folded.uring.clone(),
                 },
             );
         }
@@ -172,6 +174,7 @@ impl Collector {
                 key: next_key,
                 count: 0,
                 syscalls: BTreeMap::new(),
+                uring: BTreeMap::new(),
             });
             entry.count += 1;
             for (kind, stats) in &p.syscalls {
@@ -181,7 +184,15 @@ impl Collector {
                     .or_insert(SyscallStats::ZERO)
                     .merge(stats);
             }
+            for (op, stats) in &p.uring {
+                entry
+                    .uring
+                    .entry(*op)
+                    .or_insert(UringStats::ZERO)
+                    .merge(stats);
+            }
             self.probes.forget(*tgid, p.syscalls.keys().copied());
+            self.probes.forget_uring(*tgid, p.uring.keys().copied());
             self.known.remove(tgid);
         }
         snapshot.threads.retain(|t| !exited.contains(&t.state.tgid));

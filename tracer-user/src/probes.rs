@@ -15,7 +15,9 @@ use aya::{
     programs::BtfTracePoint,
     Btf, Ebpf, EbpfLoader, Endianness,
 };
-use tracer_common::{globals, maps, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState};
+use tracer_common::{
+    globals, maps, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState, UringStats,
+};
 use tracer_model::{MapDump, ProbeCost};
 
 use crate::{
@@ -254,6 +256,19 @@ impl Probes {
                 Err(_) => dump.read_errors += 1,
             }
         }
+        let uring: PerCpuHashMap<&MapData, StatsKey, UringStats> = self.map(maps::URING_STATS)?;
+        for entry in uring.iter() {
+            match entry {
+                Ok((key, per_cpu)) => {
+                    let mut sum = UringStats::ZERO;
+                    for cpu in per_cpu.iter() {
+                        sum.merge(cpu);
+                    }
+                    dump.uring.push((key, sum));
+                }
+                Err(_) => dump.read_errors += 1,
+            }
+        }
         let threads: HashMap<&MapData, u32, ThreadState> = self.map(maps::THREADS)?;
         for entry in threads.iter() {
             match entry {
@@ -308,6 +323,24 @@ impl Probes {
             };
             if let Err(e) = stats.remove(&key) {
                 log::debug!("cannot free the aggregate of pid {tgid}: {e}");
+            }
+        }
+    }
+
+    /// Frees an exited process's io_uring aggregates in the kernel.
+    pub fn forget_uring(&mut self, tgid: u32, ops: impl Iterator<Item = u8>) {
+        let Ok(mut stats) =
+            self.map_mut::<PerCpuHashMap<&mut MapData, StatsKey, UringStats>>(maps::URING_STATS)
+        else {
+            return;
+        };
+        for op in ops {
+            let key = StatsKey {
+                tgid,
+                kind: u32::from(op),
+            };
+            if let Err(e) = stats.remove(&key) {
+                log::debug!("cannot free the io_uring aggregate of pid {tgid}: {e}");
             }
         }
     }
