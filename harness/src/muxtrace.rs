@@ -134,6 +134,7 @@ mod tests {
                 fd_classes: [("socket".to_owned(), 3)].into(),
                 loop_threads: 1,
                 loop_busy_share: Some(0.25),
+                uring: None,
                 verdict: String::new(),
             }],
             losses: [("json_lines_dropped".to_owned(), 2)].into(),

@@ -19,6 +19,13 @@ const WINDOWS: [&str; 4] = [
     "processes[].total",
     "processes[].interval",
 ];
+/// The io_uring windows, documented once as `<uring_window>.<field>`.
+const URING_WINDOWS: [&str; 4] = [
+    "processes[].uring.total",
+    "processes[].uring.interval",
+    "processes[].uring.ops[].total",
+    "processes[].uring.ops[].interval",
+];
 
 fn paths(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
     match v {
@@ -40,6 +47,13 @@ fn paths(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
                 }
                 return;
             }
+            if URING_WINDOWS.contains(&prefix) {
+                out.insert(prefix.to_owned());
+                for key in map.keys() {
+                    out.insert(format!("<uring_window>.{key}"));
+                }
+                return;
+            }
             if prefix == "cost" {
                 out.insert(prefix.to_owned());
             }
@@ -54,7 +68,10 @@ fn paths(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
         }
         Value::Array(items) => {
             let path = format!("{prefix}[]");
-            if prefix.ends_with("syscalls") || prefix.ends_with("threads") {
+            if prefix.ends_with("syscalls")
+                || prefix.ends_with("threads")
+                || prefix.ends_with("ops")
+            {
                 out.insert(path.clone());
             }
             for item in items {
@@ -88,9 +105,21 @@ fn json_fields_match_the_document() {
         "waitlab",
         &["epoll", "10", "2", "3", "50", "--linger", "1500"],
     );
+    // And one that submits io_uring requests, for its `uring` figures.
+    let uring = ready("uringlab", &["recvs", "20", "100", "--linger", "1500"]);
     let pid = lab.pid().to_string();
-    let mt = muxtrace(&["--pid", &pid, "--json", "--interval", "300ms"]);
+    let uring_pid = uring.pid().to_string();
+    let mt = muxtrace(&[
+        "--pid",
+        &pid,
+        "--pid",
+        &uring_pid,
+        "--json",
+        "--interval",
+        "300ms",
+    ]);
     lab.signal(libc::SIGUSR1);
+    uring.signal(libc::SIGUSR1);
     let (stdout, _) = finish_ok(mt);
     // Every line also reads back into the model's types, as xtask reads it.
     harness::muxtrace::json_lines(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
