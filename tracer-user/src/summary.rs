@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use tracer_model::{
     format::{bytes, clock_time_utc, duration, short_bytes, thousands},
-    Metrics, ProcessMetrics, Window,
+    Metrics, ProcessMetrics, UringMetrics, Window,
 };
 
 /// Renders the table for every process. `idle` lists traced processes that
@@ -150,8 +150,16 @@ fn process_table(
         p.model.name(),
         p.total.seconds
     );
+    // io_uring_enter/wait is the longest name.
+    let name_width = p
+        .syscalls
+        .iter()
+        .map(|s| s.syscall.name().len())
+        .max()
+        .unwrap_or(0)
+        .max(12);
     let mut header = format!(
-        "{:<12} {:>8} {:>6} {:>9} {:>7} {:>7} {:>6} {:>5} {:>5} {:>8} {:>8} {:>8}",
+        "{:<name_width$} {:>8} {:>6} {:>9} {:>7} {:>7} {:>6} {:>5} {:>5} {:>8} {:>8} {:>8}",
         "syscall",
         "calls",
         "errors",
@@ -192,10 +200,16 @@ fn process_table(
         .collect();
     rows.sort_by(|a, b| b.1.wall_ns.cmp(&a.1.wall_ns).then(a.0.cmp(b.0)));
     for (name, w) in rows {
-        row(out, name, w, wide);
+        // The rings are shared memory: io_uring_enter copies nothing, and
+        // the table says 0 rather than leave it blank.
+        let shared_rings = name.starts_with("io_uring");
+        row(out, name, name_width, shared_rings, w, wide);
     }
     let _ = writeln!(out, "{}", "-".repeat(header.len()));
-    row(out, "total", &p.total, wide);
+    row(out, "total", name_width, false, &p.total, wide);
+    if let Some(u) = &p.uring {
+        uring_table(out, u, name_width);
+    }
     for line in loop_lines(p, interval_s, stall_threshold_ns)
         .iter()
         .flat_map(|l| wrap(l, 100))
@@ -225,7 +239,76 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-fn row(out: &mut String, name: &str, w: &Window, wide: bool) {
+/// The io_uring requests: one line of what the syscalls bought and which
+/// path requests took, then a row per opcode.
+fn uring_table(out: &mut String, u: &UringMetrics, name_width: usize) {
+    let t = &u.total;
+    let pct = |n: u64| {
+        if t.timed == 0 {
+            0.0
+        } else {
+            n as f64 * 100.0 / t.timed as f64
+        }
+    };
+    let _ = writeln!(
+        out,
+        "io_uring: {} requests ({} by io_uring_enter, {} by the SQ thread without a syscall); {:.1} SQEs per io_uring_enter; {:.1} CQEs per wait; bookkeeping copied {} per wait; paths: {:.0} % inline, {:.0} % internal poll, {:.0} % io-wq",
+        thousands(t.submitted),
+        thousands(t.enter_submitted),
+        thousands(t.sqpoll_submitted),
+        t.sqes_per_enter,
+        t.cqes_per_wait,
+        bytes(t.bookkeeping_bytes_per_wait),
+        pct(t.inline),
+        pct(t.polled),
+        pct(t.punted),
+    );
+    let header = format!(
+        "{:<name_width$} {:>8} {:>8} {:>6} {:>9} {:>7} {:>7} {:>7} {:>9} {:>9}",
+        "io_uring op",
+        "requests",
+        "CQEs",
+        "errors",
+        "bytes",
+        "inline",
+        "poll",
+        "io-wq",
+        "p50 us",
+        "p99 us"
+    );
+    let _ = writeln!(out, "{header}");
+    let _ = writeln!(out, "{}", "-".repeat(header.len()));
+    for op in &u.ops {
+        let w = &op.total;
+        let _ = writeln!(
+            out,
+            "{:<name_width$} {:>8} {:>8} {:>6} {:>9} {:>7} {:>7} {:>7} {:>9.1} {:>9.1}",
+            op.op,
+            w.submitted,
+            w.cqes,
+            w.errors,
+            if w.bytes > 0 {
+                short_bytes(w.bytes)
+            } else {
+                "-".to_owned()
+            },
+            w.inline,
+            w.polled,
+            w.punted,
+            w.latency_p50_ns / 1e3,
+            w.latency_p99_ns / 1e3,
+        );
+    }
+}
+
+fn row(
+    out: &mut String,
+    name: &str,
+    name_width: usize,
+    shared_rings: bool,
+    w: &Window,
+    wide: bool,
+) {
     let waits = w.watched > 0 || w.ready > 0 || w.timeouts > 0 || w.scanned > 0;
     let dash = |v: String| if waits { v } else { "-".to_owned() };
     let per_call = |v: u64| {
@@ -245,7 +328,7 @@ fn row(out: &mut String, name: &str, w: &Window, wide: bool) {
     };
     let _ = write!(
         out,
-        "{:<12} {:>8} {:>6} {:>9.6} {:>7.2} {:>7} {:>6} {:>5} {:>5.1} {:>8} {:>8} {:>8}",
+        "{:<name_width$} {:>8} {:>6} {:>9.6} {:>7.2} {:>7} {:>6} {:>5} {:>5.1} {:>8} {:>8} {:>8}",
         name,
         w.calls,
         w.errors,
@@ -255,7 +338,7 @@ fn row(out: &mut String, name: &str, w: &Window, wide: bool) {
         dash(format!("{:.1}", w.ready_avg)),
         dash(format!("{:.1}", w.efficiency * 100.0)),
         w.on_cpu_share * 100.0,
-        if bookkeeping > 0 {
+        if bookkeeping > 0 || shared_rings {
             short_bytes(per_call(bookkeeping).round() as u64)
         } else {
             "-".to_owned()

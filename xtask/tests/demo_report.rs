@@ -126,9 +126,14 @@ fn the_table_is_the_data(report: &str, data: &Value) {
     }
 }
 
-/// The loop section's table shows each point's loop figures; the blocking
-/// server has none, the others a utilisation between 0 and 1 and
-/// iterations at the load's pace.
+/// Models with no loop muxtrace can see: the blocking server has none, and
+/// io_uring's waits are `io_uring_enter`, which muxtrace does not trace yet
+/// (issue 14 takes the uring models out of this list).
+const NO_TRACED_LOOP: [&str; 3] = ["blocking", "uring", "uring-sqpoll"];
+
+/// The loop section's table shows each point's loop figures; the models
+/// without a traced loop have none, the others a utilisation between 0 and
+/// 1 and iterations at the load's pace.
 fn the_loop_section_is_the_data(report: &str, data: &Value) {
     let rows: Vec<Vec<&str>> = report
         .lines()
@@ -147,7 +152,7 @@ fn the_loop_section_is_the_data(report: &str, data: &Value) {
             (model, p["idle_open"].to_string().as_str())
         );
         let busy = p["loop_busy"].as_f64();
-        if model == "blocking" {
+        if NO_TRACED_LOOP.contains(&model) {
             assert_eq!(busy, None, "{p}");
             assert_eq!(row[2..8], ["—"; 6], "{row:?}");
             continue;
