@@ -168,7 +168,8 @@ pub struct UringWindow {
     /// punted / timed and polled / timed.
     pub punt_share: f64,
     pub poll_share: f64,
-    /// Submission → last CQE.
+    /// Submission → last CQE: summed over `timed`, and its statistics.
+    pub latency_ns: u64,
     pub latency_avg_ns: f64,
     pub latency_p50_ns: f64,
     pub latency_p99_ns: f64,

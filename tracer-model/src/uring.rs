@@ -139,6 +139,7 @@ pub(crate) fn uring_window(
         async_punts: s.async_punts,
         punt_share: ratio(s.punted as f64, s.timed as f64),
         poll_share: ratio(s.polled as f64, s.timed as f64),
+        latency_ns: s.latency_ns,
         latency_avg_ns: ratio(s.latency_ns as f64, s.timed as f64),
         latency_p50_ns: percentile(&s.hist_latency_ns, 0.50, &range),
         latency_p99_ns: percentile(&s.hist_latency_ns, 0.99, &range),

@@ -18,7 +18,7 @@ use tokio::{
     sync::{watch, Semaphore},
 };
 use tracer_common::{fold_pow2, pow2_high, Pow2Hist, POW2_BUCKETS};
-use tracer_model::{Metrics, Window};
+use tracer_model::{Metrics, UringWindow, Window};
 
 use crate::error::{Result, UserError};
 
@@ -300,6 +300,96 @@ const HISTOGRAMS: &[HistFamily] = &[
     },
 ];
 
+struct UringFamily {
+    name: &'static str,
+    help: &'static str,
+    get: fn(&UringWindow) -> f64,
+}
+
+/// io_uring families: labels pid, comm and op (the opcode's name).
+const URING_COUNTERS: &[UringFamily] = &[
+    UringFamily {
+        name: "muxtrace_uring_requests_total",
+        help: "io_uring requests submitted.",
+        get: |w| w.submitted as f64,
+    },
+    UringFamily {
+        name: "muxtrace_uring_sqpoll_requests_total",
+        help: "io_uring requests an SQPOLL ring's SQ thread submitted, without a syscall.",
+        get: |w| w.sqpoll_submitted as f64,
+    },
+    UringFamily {
+        name: "muxtrace_uring_cqes_total",
+        help: "io_uring CQEs posted.",
+        get: |w| w.cqes as f64,
+    },
+    UringFamily {
+        name: "muxtrace_uring_errors_total",
+        help: "io_uring CQEs with an error.",
+        get: |w| w.errors as f64,
+    },
+    UringFamily {
+        name: "muxtrace_uring_bytes_total",
+        help: "Payload bytes io_uring requests moved.",
+        get: |w| w.bytes as f64,
+    },
+    UringFamily {
+        name: "muxtrace_uring_timed_total",
+        help: "Finished io_uring requests whose submission was seen.",
+        get: |w| w.timed as f64,
+    },
+    UringFamily {
+        name: "muxtrace_uring_latency_seconds_total",
+        help: "Submission to last CQE, summed over the timed requests.",
+        get: |w| w.latency_ns as f64 / 1e9,
+    },
+];
+
+/// io_uring's families: per opcode, and finished requests by path.
+fn render_uring(out: &mut String, metrics: &Metrics) {
+    for family in URING_COUNTERS {
+        let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
+        let _ = writeln!(out, "# TYPE {} counter", family.name);
+        for p in &metrics.processes {
+            for op in p.uring.iter().flat_map(|u| &u.ops) {
+                let _ = writeln!(
+                    out,
+                    "{}{{pid=\"{}\",comm=\"{}\",op=\"{}\"}} {}",
+                    family.name,
+                    p.pid,
+                    escape_label(&p.comm),
+                    op.op,
+                    (family.get)(&op.total)
+                );
+            }
+        }
+    }
+    let name = "muxtrace_uring_completions_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Finished io_uring requests by path: inline, internal poll, io-wq worker."
+    );
+    let _ = writeln!(out, "# TYPE {name} counter");
+    for p in &metrics.processes {
+        for op in p.uring.iter().flat_map(|u| &u.ops) {
+            let w = &op.total;
+            for (path, n) in [
+                ("inline", w.inline),
+                ("poll", w.polled),
+                ("io_wq", w.punted),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "{name}{{pid=\"{}\",comm=\"{}\",op=\"{}\",path=\"{path}\"}} {n}",
+                    p.pid,
+                    escape_label(&p.comm),
+                    op.op,
+                );
+            }
+        }
+    }
+}
+
 /// The exposition text for one set of metrics.
 pub fn render(metrics: &Metrics) -> String {
     let mut out = String::new();
@@ -374,6 +464,7 @@ pub fn render(metrics: &Metrics) -> String {
             }
         }
     }
+    render_uring(&mut out, metrics);
     let _ = writeln!(
         out,
         "# HELP muxtrace_lost_events_total Events the probes could not measure or store."
@@ -538,6 +629,37 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn io_uring_requests_by_opcode_and_path() {
+        let mut recv = tracer_common::UringStats::ZERO;
+        recv.submitted = 10;
+        recv.cqes = 10;
+        recv.timed = 10;
+        recv.inline = 7;
+        recv.polled = 2;
+        recv.punted = 1;
+        recv.bytes = 640;
+        recv.latency_ns = 50_000;
+        let mut snap = Snapshot {
+            elapsed: Duration::from_secs(1),
+            ..Snapshot::default()
+        };
+        let mut p = ProcessSnap::new(9, b"srv", []);
+        p.uring.insert(tracer_common::uring::op::RECV, recv);
+        snap.processes.insert(9, p);
+        let text = render(&tracer_model::compute(None, &snap));
+        for line in [
+            "muxtrace_uring_requests_total{pid=\"9\",comm=\"srv\",op=\"recv\"} 10\n",
+            "muxtrace_uring_bytes_total{pid=\"9\",comm=\"srv\",op=\"recv\"} 640\n",
+            "muxtrace_uring_completions_total{pid=\"9\",comm=\"srv\",op=\"recv\",path=\"poll\"} 2\n",
+            "muxtrace_uring_completions_total{pid=\"9\",comm=\"srv\",op=\"recv\",path=\"io_wq\"} 1\n",
+            "muxtrace_uring_latency_seconds_total{pid=\"9\",comm=\"srv\",op=\"recv\"} 0.00005\n",
+            "muxtrace_process_alive{pid=\"9\",comm=\"srv\",model=\"io_uring\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 
     #[test]
