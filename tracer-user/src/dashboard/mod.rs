@@ -152,6 +152,8 @@ mod snapshots {
     );
     snap!(overflowing_fds, Some(fixtures::overflowing()), View::Fds);
     snap!(compare_four, Some(fixtures::four_servers()), View::Compare);
+    snap!(uring_main, Some(fixtures::one_uring_server()), View::Main);
+    snap!(compare_five, Some(fixtures::five_servers()), View::Compare);
 
     snap!(empty_compare, fixtures::empty(), View::Compare);
     snap!(

@@ -46,6 +46,8 @@ fn if_loop(p: &ProcessMetrics, v: String) -> String {
 enum Keep {
     /// Only while some process has exited.
     Status,
+    /// Only while some process shown submits io_uring requests.
+    Uring,
     Always,
     Loop,
     Threads,
@@ -76,6 +78,10 @@ const FIGURES: &[(&str, Keep, Figure)] = &[
         if_waits(p, format::small(p.interval.ready_avg))
     }),
     ("efficiency", Keep::Always, |p| {
+        // io_uring's waits examine no fds: no efficiency to speak of.
+        if p.total.scanned == 0 {
+            return "-".to_owned();
+        }
         if_waits(
             p,
             format!("{}%", format::small(p.interval.efficiency * 100.0)),
@@ -83,6 +89,21 @@ const FIGURES: &[(&str, Keep, Figure)] = &[
     }),
     ("on-CPU/ready", Keep::Always, |p| {
         if_waits(p, format::ns(p.interval.on_cpu_ns_per_ready))
+    }),
+    ("SQEs/enter", Keep::Uring, |p| {
+        p.uring
+            .as_ref()
+            .map_or("-".to_owned(), |u| format::small(u.interval.sqes_per_enter))
+    }),
+    ("CQEs/wait", Keep::Uring, |p| {
+        p.uring
+            .as_ref()
+            .map_or("-".to_owned(), |u| format::small(u.interval.cqes_per_wait))
+    }),
+    ("io-wq punts", Keep::Uring, |p| {
+        p.uring.as_ref().map_or("-".to_owned(), |u| {
+            format!("{}%", format::small(u.interval.punt_share * 100.0))
+        })
     }),
     ("bkkp/ready", Keep::Always, |p| {
         if_waits(p, bytes(p.interval.bookkeeping_bytes_per_ready))
@@ -171,9 +192,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
         .collect();
     let wide = area.width >= WIDE;
     let any_exited = shown.iter().any(|p| !p.alive);
+    let any_uring = shown.iter().any(|p| p.uring.is_some());
     let included = |f: &(&str, Keep, Figure), keep: Keep| {
         if f.1 == Keep::Status {
             any_exited
+        } else if f.1 == Keep::Uring {
+            any_uring
         } else {
             f.1 <= keep
         }

@@ -10,7 +10,7 @@ use ratatui::{
     widgets::{Bar, BarChart, BarGroup, Block, Borders, Cell, Paragraph, Row, Sparkline, Table},
     Frame,
 };
-use tracer_common::{fold_pow2, Pow2Hist};
+use tracer_common::{fold_pow2, Pow2Hist, SyscallKind};
 
 use super::{format, no_process, num, process_title, DIM, SELECTED, TITLE, VERDICT, WIDE};
 use tracer_model::{format::thousands, ProcessMetrics, SyscallMetrics, Window};
@@ -28,19 +28,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let threshold = app.shown.as_ref().map_or(0, |m| m.stall_threshold_ns);
     let loop_lines = loop_panel(p, threshold);
     let loop_height = loop_lines.len() as u16;
+    let uring_lines = uring_panel(p);
+    let uring_height = uring_lines.len() as u16;
     // The table leaves room for the loop panel, the sparklines and at least
     // 5 lines of histograms (3 of bars); the rest scrolls with the selection.
     let table_height = (rows.len() as u16 + 2)
         .min(
             area.height
-                .saturating_sub(1 + verdict_height + loop_height + spark_height + 5),
+                .saturating_sub(1 + verdict_height + loop_height + uring_height + spark_height + 5),
         )
         .max(4);
-    let [title, verdict_area, table, loop_area, sparks, hists] = Layout::vertical([
+    let [title, verdict_area, table, loop_area, uring_area, sparks, hists] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(verdict_height),
         Constraint::Length(table_height),
         Constraint::Length(loop_height),
+        Constraint::Length(uring_height),
         Constraint::Length(spark_height),
         Constraint::Min(0),
     ])
@@ -50,6 +53,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(verdict).style(VERDICT), verdict_area);
     render_table(frame, table, app, &rows);
     frame.render_widget(Paragraph::new(loop_lines), loop_area);
+    frame.render_widget(Paragraph::new(uring_lines), uring_area);
     render_sparklines(frame, sparks, app, p.pid);
     if let Some(s) = rows.get(app.syscall) {
         render_histograms(frame, hists, s);
@@ -129,6 +133,85 @@ fn loop_panel(p: &ProcessMetrics, stall_threshold_ns: u64) -> Vec<Line<'static>>
                 format::ns(w.runq_max_ns as f64),
             )),
         ]));
+    }
+    lines
+}
+
+/// The most io_uring opcodes listed (the busiest in the interval).
+const URING_OPS_SHOWN: usize = 4;
+
+/// io_uring's requests, from the interval, in at most 80 columns: what a
+/// syscall bought and the paths taken, then a row per opcode (requests,
+/// CQEs and payload per second, errors since attach, path shares, latency).
+fn uring_panel(p: &ProcessMetrics) -> Vec<Line<'static>> {
+    let Some(u) = &p.uring else {
+        return Vec::new();
+    };
+    let w = &u.interval;
+    let pct = |n: u64| format!("{:.0}%", ratio(n as f64, w.timed as f64) * 100.0);
+    let mut lines = vec![Line::from(vec![
+        Span::styled(format!("{:<7}", "uring"), TITLE),
+        Span::raw(format!(
+            "{} SQE/enter  {} CQE/wait  bkkp {}B/wait  {}inline {} poll {} io-wq {}",
+            format::small(w.sqes_per_enter),
+            format::small(w.cqes_per_wait),
+            format::short_bytes(w.bookkeeping_bytes_per_wait),
+            if w.sqpoll_submitted > 0 {
+                format!("SQPOLL {:.0}%  ", w.sqpoll_share * 100.0)
+            } else {
+                String::new()
+            },
+            pct(w.inline),
+            pct(w.polled),
+            pct(w.punted),
+        )),
+    ])];
+    lines.push(Line::styled(
+        format!(
+            "{:<12} {:>6} {:>6} {:>8} {:>7} {:>5} {:>6} {:>7} {:>7}",
+            "io_uring op",
+            "req/s",
+            "CQE/s",
+            "data B/s",
+            "errors",
+            "poll",
+            "io-wq",
+            "lat p50",
+            "p99"
+        ),
+        TITLE,
+    ));
+    let mut ops: Vec<_> = u.ops.iter().collect();
+    ops.sort_by(|a, b| {
+        b.interval
+            .submitted
+            .cmp(&a.interval.submitted)
+            .then(a.opcode.cmp(&b.opcode))
+    });
+    for op in ops.iter().take(URING_OPS_SHOWN) {
+        let o = &op.interval;
+        let share = |n: u64| format!("{:.0}%", ratio(n as f64, o.timed as f64) * 100.0);
+        lines.push(Line::from(format!(
+            "{:<12} {:>6} {:>6} {:>8} {:>7} {:>5} {:>6} {:>7} {:>7}",
+            op.op,
+            format::rate(o.submitted_per_sec),
+            format::rate(o.cqes_per_sec),
+            or_dash(o.bytes_per_sec, format::short_bytes(o.bytes_per_sec)),
+            thousands(op.total.errors),
+            share(o.polled),
+            share(o.punted),
+            format::ns(o.latency_p50_ns),
+            format::ns(o.latency_p99_ns),
+        )));
+    }
+    if u.ops.len() > URING_OPS_SHOWN {
+        lines.push(Line::styled(
+            format!(
+                "… {} more opcodes (--summary lists all)",
+                u.ops.len() - URING_OPS_SHOWN
+            ),
+            DIM,
+        ));
     }
     lines
 }
@@ -286,6 +369,16 @@ const WIDE_COLUMNS: &[Column] = &[
 
 const NAME_WIDTH: u16 = 12;
 
+/// A syscall's name in the table's 12 columns: io_uring_enter's two kinds
+/// are `uring_enter` (submits) and `uring_wait` (waits for completions).
+fn short_name(kind: SyscallKind) -> &'static str {
+    match kind {
+        SyscallKind::IoUringEnter => "uring_enter",
+        SyscallKind::IoUringWait => "uring_wait",
+        k => k.name(),
+    }
+}
+
 fn render_table(frame: &mut Frame, area: Rect, app: &App, rows: &[&SyscallMetrics]) {
     let mut columns: Vec<&Column> = COLUMNS.iter().collect();
     if area.width >= WIDE {
@@ -326,7 +419,7 @@ fn render_table(frame: &mut Frame, area: Rect, app: &App, rows: &[&SyscallMetric
         .take(visible)
         .map(|(i, s)| {
             let wait = s.syscall.is_wait();
-            let mut cells = vec![Cell::from(s.syscall.name())];
+            let mut cells = vec![Cell::from(short_name(s.syscall))];
             cells.extend(columns.iter().map(|c| {
                 if c.wait_only && !wait {
                     num("-".to_owned())
@@ -397,12 +490,19 @@ fn render_histograms(frame: &mut Frame, area: Rect, s: &SyscallMetrics) {
     if area.height < 4 {
         return;
     }
-    let name = s.syscall;
+    let kind = s.syscall;
+    let name = short_name(kind);
     let w: &Window = &s.total;
     // Readiness histograms for the wait calls; for the others, what they
     // moved and what they burned. Wide screens add the on-CPU time of waits.
     let wall = fold_pow2(&w.hists.wall_ns);
-    let mut charts = if name.is_wait() {
+    let mut charts = if kind == SyscallKind::IoUringWait {
+        // No fds watched: the CQEs waiting as each wait returned.
+        vec![
+            (format!("{name}: CQEs"), w.hists.ready, false),
+            (format!("{name}: wall time"), wall, true),
+        ]
+    } else if kind.is_wait() {
         vec![
             (
                 format!("{name}: watched fds"),
@@ -419,7 +519,7 @@ fn render_histograms(frame: &mut Frame, area: Rect, s: &SyscallMetrics) {
             (format!("{name}: wall time"), wall, true),
         ]
     };
-    if name.is_wait() && area.width >= WIDE {
+    if kind.is_wait() && area.width >= WIDE {
         if w.iterations > 0 {
             let iteration = fold_pow2(&w.hists.iteration_ns);
             charts.push((format!("{name}: loop iteration"), iteration, true));
