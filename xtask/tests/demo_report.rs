@@ -25,7 +25,7 @@ fn headless_quick_report_holds_every_claim_with_numbers() {
     let data: Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("data.json")).unwrap())
             .unwrap();
-    for n in 1..=5 {
+    for n in 1..=6 {
         let claim = claim(&report, n);
         assert!(
             claim.chars().filter(char::is_ascii_digit).count() >= 4,
@@ -126,14 +126,9 @@ fn the_table_is_the_data(report: &str, data: &Value) {
     }
 }
 
-/// Models with no loop muxtrace can see: the blocking server has none, and
-/// io_uring's waits are `io_uring_enter`, which muxtrace does not trace yet
-/// (issue 14 takes the uring models out of this list).
-const NO_TRACED_LOOP: [&str; 3] = ["blocking", "uring", "uring-sqpoll"];
-
-/// The loop section's table shows each point's loop figures; the models
-/// without a traced loop have none, the others a utilisation between 0 and
-/// 1 and iterations at the load's pace.
+/// The loop section's table shows each point's loop figures; the blocking
+/// server has none, the others — io_uring's waits are io_uring_enter calls —
+/// a utilisation between 0 and 1 and iterations at the load's pace.
 fn the_loop_section_is_the_data(report: &str, data: &Value) {
     let rows: Vec<Vec<&str>> = report
         .lines()
@@ -152,7 +147,7 @@ fn the_loop_section_is_the_data(report: &str, data: &Value) {
             (model, p["idle_open"].to_string().as_str())
         );
         let busy = p["loop_busy"].as_f64();
-        if NO_TRACED_LOOP.contains(&model) {
+        if model == "blocking" {
             assert_eq!(busy, None, "{p}");
             assert_eq!(row[2..8], ["—"; 6], "{row:?}");
             continue;
@@ -294,6 +289,62 @@ fn every_verdict_follows_from_the_data(report: &str, data: &Value) {
         },
         &[format!("level-triggered {lt:.3}, edge-triggered {et:.3}")],
     );
+
+    // 6. At every idle count io_uring (with and without SQPOLL) makes fewer
+    // event-loop syscalls per message than epoll, and copies 0 bookkeeping
+    // bytes per wait.
+    let idle = [0, 100, 1000];
+    let series = |m: &str, field: &str| idle.map(|i| d.at(m, i, field));
+    let mut fewer = true;
+    let mut no_copies = true;
+    for m in ["uring", "uring-sqpoll"] {
+        for (u, e) in series(m, "syscalls_per_message")
+            .iter()
+            .zip(series("epoll", "syscalls_per_message"))
+        {
+            fewer &= *u > 0.0 && *u < e;
+        }
+        no_copies &= series(m, "bookkeeping_per_wait").iter().all(|b| *b == 0.0);
+    }
+    let expected = match (fewer, no_copies) {
+        (true, true) => "holds",
+        (true, false) => "holds for the syscall count; io_uring copied bookkeeping here",
+        (false, true) => "holds for the bookkeeping; not for the syscall count here",
+        (false, false) => "does not hold here",
+    };
+    let arrow = |v: [f64; 3], digits: usize| v.map(|x| format!("{x:.digits$}")).join(" → ");
+    check(
+        6,
+        expected,
+        &[
+            format!(
+                "epoll {}",
+                arrow(series("epoll", "syscalls_per_message"), 2)
+            ),
+            format!(
+                "io_uring {}",
+                arrow(series("uring", "syscalls_per_message"), 2)
+            ),
+            format!(
+                "io_uring with SQPOLL {}",
+                arrow(series("uring-sqpoll", "syscalls_per_message"), 2)
+            ),
+            format!(
+                "io_uring {} B",
+                arrow(series("uring", "bookkeeping_per_wait"), 0)
+            ),
+        ],
+    );
+    // Its figures are muxtrace's io_uring figures of the point.
+    for m in ["uring", "uring-sqpoll"] {
+        for i in idle {
+            assert!(
+                d.at(m, i, "sqes_per_enter") > 0.0 || m == "uring-sqpoll",
+                "{m} {i}"
+            );
+            assert!(d.at(m, i, "cqes_per_wait") > 0.0, "{m} {i}");
+        }
+    }
 }
 
 /// At least five charts, each an SVG that parses with a PNG beside it.
