@@ -71,11 +71,9 @@ fn on_enter(regs: Regs, mut kind: SyscallKind) {
         SyscallKind::EpollCtl if regs.arg(1) as u32 != EPOLL_CTL_DEL => {
             t.bookkeeping_in = EPOLL_EVENT;
         }
-        SyscallKind::IoUringEnter => {
-            if decode_uring_enter(regs, t) {
-                kind = SyscallKind::IoUringWait;
-                t.in_call = kind as u32 + 1;
-            }
+        SyscallKind::IoUringEnter if decode_uring_enter(regs, t) => {
+            kind = SyscallKind::IoUringWait;
+            t.in_call = kind as u32 + 1;
         }
         _ => {}
     }

@@ -72,7 +72,7 @@ fn uring_slot(tgid: u32, op: u8) -> Option<&'static mut UringStats> {
         tgid,
         kind: u32::from(op),
     };
-    if let Some(p) = URING_STATS.get_ptr_mut(&key) {
+    if let Some(p) = URING_STATS.get_ptr_mut(key) {
         // SAFETY: a per-CPU map value: no other program writes this CPU's
         // copy while this one runs.
         return Some(unsafe { &mut *p });
@@ -80,7 +80,7 @@ fn uring_slot(tgid: u32, op: u8) -> Option<&'static mut UringStats> {
     let zero = ZERO_URING.get_ptr(0)?;
     // SAFETY: ZERO_URING is never written: a valid, zeroed value.
     let zero = unsafe { &*zero };
-    if URING_STATS.insert(&key, zero, 0).is_err() {
+    if URING_STATS.insert(key, zero, 0).is_err() {
         lost!(
             Stat::StatsMapFull,
             "aggregate map full: pid {} io_uring opcode {} is not counted",
@@ -90,7 +90,7 @@ fn uring_slot(tgid: u32, op: u8) -> Option<&'static mut UringStats> {
         return None;
     }
     // SAFETY: as above.
-    URING_STATS.get_ptr_mut(&key).map(|p| unsafe { &mut *p })
+    URING_STATS.get_ptr_mut(key).map(|p| unsafe { &mut *p })
 }
 
 /// A request is submitted: `io_uring_submit_req(req)`.
@@ -118,7 +118,7 @@ pub fn mux_uring_submit(ctx: BtfTracePointContext) -> i32 {
     };
     // An LRU map: a full one evicts its oldest request, whose last CQE then
     // counts without a latency.
-    let _ = URING_REQS.insert(&req.id(), &inflight, 0);
+    let _ = URING_REQS.insert(req.id(), inflight, 0);
     if let Some(s) = uring_slot(tgid, op) {
         s.submitted += 1;
         if sqpoll {
@@ -131,7 +131,7 @@ pub fn mux_uring_submit(ctx: BtfTracePointContext) -> i32 {
 /// Marks the request's path and counts the event.
 #[inline(always)]
 fn on_path(req: Req, tgid: u32, bit: u32) {
-    if let Some(r) = URING_REQS.get_ptr_mut(&req.id()) {
+    if let Some(r) = URING_REQS.get_ptr_mut(req.id()) {
         // SAFETY: a map value, valid for the program's run.
         unsafe { (*r).path |= bit };
     }
@@ -223,12 +223,12 @@ fn complete(req: u64, op: u8, tgid: u32, res: i32, cflags: u32) {
         return;
     }
     s.completed += 1;
-    let Some(r) = URING_REQS.get_ptr(&req) else {
+    let Some(r) = URING_REQS.get_ptr(req) else {
         return;
     };
     // SAFETY: a map value, valid for the program's run.
     let r = unsafe { *r };
-    let _ = URING_REQS.remove(&req);
+    let _ = URING_REQS.remove(req);
     if r.path & uring_path::PUNTED != 0 {
         s.punted += 1;
     } else if r.path & uring_path::POLLED != 0 {
