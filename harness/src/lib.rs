@@ -13,6 +13,8 @@
 //! - [`muxtrace`]: starting muxtrace until it has attached, and its `--json`
 //!   lines read back into [`tracer_model::Metrics`];
 //! - [`stats`]: the median;
+//! - [`servers`]: nginx and redis, real servers, from the configs in
+//!   `harness/servers/`, on a free loopback port, files in a temporary folder;
 //! - [`clients`]: ab and redis-benchmark run to the end, their reports read;
 //! - [`procfs`]: what `/proc` says about a process (children, threads, the
 //!   syscall it waits in, its epoll sets' registrations) and [`Frozen`]
@@ -28,6 +30,7 @@ pub mod loadgen;
 pub mod muxtrace;
 pub mod proc;
 pub mod procfs;
+pub mod servers;
 pub mod stats;
 pub mod strace;
 
@@ -40,6 +43,7 @@ pub use loadgen::{run_loadgen, LoadgenRun, Report};
 pub use muxtrace::{start_muxtrace, JsonLine, LineKind};
 pub use proc::{Finished, Proc, Stream};
 pub use procfs::Frozen;
+pub use servers::{Nginx, NginxOptions, Redis};
 pub use stats::median;
 pub use strace::Strace;
 
