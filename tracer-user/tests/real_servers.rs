@@ -807,3 +807,48 @@ fn redis_100kb_values_counts_equal_strace_and_socket_bytes_equal_what_the_client
     assert_eq!(sum(m, |_| true, |w| w.zero_copy_bytes), 0);
     assert!(m.losses.is_empty(), "{:?}", m.losses);
 }
+
+/// Bug: the `_min` of every `total` window, and of the first interval's,
+/// is 0 however large every call was. New (tgid, syscall) aggregates are
+/// inserted from ZERO_STATS, whose `Range`s are all-zero ({min 0, max 0}, a
+/// range holding 0) rather than `Range::EMPTY`, and a per-CPU map insert
+/// zero-fills the other CPUs' copies the same way; `extend` can never raise
+/// a min of 0, and the first interval is epoch 0, which those zeroed epoch
+/// slots claim.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn minimums_of_the_total_and_first_interval_are_measured_not_zero() {
+    let redis = redis();
+    let pid = redis.pid();
+    let (_, registered) = the_epoll_set(pid).unwrap_or_else(|e| panic!("{e:#}"));
+    let mt = json_muxtrace(&["--pid", &pid.to_string(), "--interval", "500ms"]);
+    wait_lines(&mt, 3);
+    let lines = stop_muxtrace(mt);
+    // redis's timer wakes it 10 times a second; each wait watches its set,
+    // unchanged throughout, and takes a few µs at least.
+    let first = epoll_wait_interval(proc_of(&lines[0].metrics, pid)).expect("waits in 500 ms");
+    let total =
+        harness::muxtrace::total(proc_of(last(&lines), pid), SyscallKind::EpollWait).unwrap();
+    let second = epoll_wait_interval(proc_of(&lines[1].metrics, pid)).unwrap();
+    assert_eq!(
+        (second.watched_min, second.watched_max),
+        (registered, registered),
+        "the second interval: {second:?}"
+    );
+    assert!(second.wall_min_ns > 0, "{second:?}");
+    let found = [
+        ("total watched_min", total.watched_min, registered),
+        ("total wall_min_ns > 0", u64::from(total.wall_min_ns > 0), 1),
+        ("first interval watched_min", first.watched_min, registered),
+        (
+            "first interval wall_min_ns > 0",
+            u64::from(first.wall_min_ns > 0),
+            1,
+        ),
+    ];
+    let wrong: Vec<_> = found.iter().filter(|(_, got, want)| got != want).collect();
+    assert!(
+        wrong.is_empty(),
+        "(figure, muxtrace, truth): {wrong:?}\ntotal: {total:?}\nfirst interval: {first:?}"
+    );
+}
