@@ -161,6 +161,37 @@ fn against_strace(m: &Metrics, strace: &BTreeMap<String, Counts>) -> (String, Ve
     (table, differ)
 }
 
+/// The figures the README's table quotes, over the processes `pids`: per
+/// wait call the fds watched and returned ready, the payload by class, and
+/// traced calls per message received.
+fn headline(m: &Metrics, pids: &[u32]) -> String {
+    let waits = |f: fn(&Window) -> u64| sum_over(m, pids, SyscallKind::is_wait, f);
+    let wait_calls = waits(|w| w.calls).max(1) as f64;
+    let watched_max = pids
+        .iter()
+        .flat_map(|&p| &proc_of(m, p).syscalls)
+        .filter(|s| s.syscall.is_wait())
+        .map(|s| s.total.watched_max)
+        .max()
+        .unwrap_or(0);
+    let calls: u64 = pids.iter().map(|&p| proc_of(m, p).total.calls).sum();
+    let messages: u64 = pids
+        .iter()
+        .map(|&p| proc_of(m, p).total.receives_with_data)
+        .sum();
+    format!(
+        "watched per wait {:.1} (max {watched_max}), ready per wait {:.2}, socket bytes sent {} \
+         received {}, file bytes {}, zero-copy bytes {}, syscalls per message {:.2}",
+        waits(|w| w.watched) as f64 / wait_calls,
+        waits(|w| w.ready) as f64 / wait_calls,
+        sum_over(m, pids, sends, |w| w.payload_socket_bytes),
+        sum_over(m, pids, receives, |w| w.payload_socket_bytes),
+        sum_over(m, pids, |_| true, |w| w.payload_file_bytes),
+        sum_over(m, pids, |_| true, |w| w.zero_copy_bytes),
+        calls as f64 / messages.max(1) as f64,
+    )
+}
+
 /// Waits until nginx's master waits for signals and its workers in epoll.
 fn until_quiet(nginx: &Nginx) {
     poll_until("nginx quiet", SETTLE, || nginx.is_quiet().then_some(()))
@@ -292,7 +323,10 @@ fn nginx_against_strace_and_ab(sendfile: bool) {
     );
     let (m, ab, logs) = (t.metrics(), t.load, t.end.since(&t.start));
     let (table, differ) = against_strace(m, t.strace.as_ref().unwrap());
-    println!("nginx, sendfile {sendfile}, {REQUESTS} requests:\n{table}");
+    println!(
+        "nginx, sendfile {sendfile}, {REQUESTS} requests at concurrency {CONCURRENCY}:\n{table}{}",
+        headline(m, &nginx.pids())
+    );
     assert!(differ.is_empty(), "{differ:?} differ:\n{table}");
     for w in nginx.workers() {
         assert_eq!(proc_of(m, *w).model, IoModel::Epoll);
@@ -532,7 +566,7 @@ fn nginx_after_20000_connections_interest_sets_equal_fdinfo_and_follow_takes_the
             p.epoll_interest
         );
     }
-    println!("{report}");
+    println!("{report}{}", headline(m, &nginx.pids()));
 
     // The workers existed before attach: --follow counted all their calls.
     assert_eq!(logs.requests(), REQUESTS);
@@ -753,10 +787,16 @@ fn redis_100kb_values_counts_equal_strace_and_socket_bytes_equal_what_the_client
     const VALUE: usize = 100 * 1024;
     const KEYS: usize = 10;
     const GETS: usize = 200;
+    // Registered and silent throughout: epoll never looks at them.
+    const IDLE: usize = 1_000;
+    raise_nofile();
     let redis = redis();
     let pid = redis.pid();
     let port = redis.port();
-    let (epfd, own) = the_epoll_set(pid).unwrap_or_else(|e| panic!("{e:#}"));
+    let (epfd, mut own) = the_epoll_set(pid).unwrap_or_else(|e| panic!("{e:#}"));
+    let idle = connect_idle(port, IDLE);
+    own += IDLE as u64;
+    until_registered(pid, epfd, own);
     let t = traced_window(
         &[pid],
         &["--pid", &pid.to_string(), "--interval", "30s"],
@@ -787,8 +827,9 @@ fn redis_100kb_values_counts_equal_strace_and_socket_bytes_equal_what_the_client
     let (m, (sent, received)) = (t.metrics(), t.load);
     let (table, differ) = against_strace(m, t.strace.as_ref().unwrap());
     println!(
-        "redis, {KEYS} SETs and {GETS} GETs of {VALUE}-byte values:\n{table}\
-         client sent {sent} B, received {received} B"
+        "redis, {KEYS} SETs and {GETS} GETs of {VALUE}-byte values on 2 connections, \
+         {IDLE} idle ones:\n{table}client sent {sent} B, received {received} B\n{}",
+        headline(m, &[pid])
     );
     assert!(differ.is_empty(), "{differ:?} differ:\n{table}");
     let p = proc_of(m, pid);
@@ -805,7 +846,11 @@ fn redis_100kb_values_counts_equal_strace_and_socket_bytes_equal_what_the_client
         "socket bytes redis received vs what the client sent\n{table}"
     );
     assert_eq!(sum(m, |_| true, |w| w.zero_copy_bytes), 0);
+    // Every wait watched the idle connections too.
+    let waits = harness::muxtrace::total(p, SyscallKind::EpollWait).unwrap();
+    assert!(waits.watched_max >= own, "{waits:?}");
     assert!(m.losses.is_empty(), "{:?}", m.losses);
+    drop(idle);
 }
 
 /// Bug: the `_min` of every `total` window, and of the first interval's,
