@@ -324,7 +324,9 @@ fn nginx_against_strace_and_ab(sendfile: bool) {
     let (m, ab, logs) = (t.metrics(), t.load, t.end.since(&t.start));
     let (table, differ) = against_strace(m, t.strace.as_ref().unwrap());
     println!(
-        "nginx, sendfile {sendfile}, {REQUESTS} requests at concurrency {CONCURRENCY}:\n{table}{}",
+        "nginx, sendfile {sendfile}, {REQUESTS} requests at concurrency {CONCURRENCY} \
+         ({:.0}/s under both tracers):\n{table}{}",
+        ab.requests_per_sec,
         headline(m, &nginx.pids())
     );
     assert!(differ.is_empty(), "{differ:?} differ:\n{table}");
