@@ -272,8 +272,8 @@ counters! {
         /// attach otherwise), and their submission → last CQE time.
         pub timed: u64,
         pub latency_ns: u64,
-        pub hist_latency_ns: Hist,
         pub latency_extremes: Extremes,
+        pub hist_latency_ns: Hist,
     }
 }
 const _: () = assert!(
