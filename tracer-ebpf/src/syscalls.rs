@@ -67,24 +67,17 @@ fn on_enter(regs: Regs, kind: SyscallKind) {
     }
     // Last, so decoding the arguments is not charged to the call.
     // SAFETY: the helper has no preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
-    t.enter_ns = now;
-    begin_iteration(t, kind, now);
+    t.enter_ns = unsafe { bpf_ktime_get_ns() };
+    note_in_iteration(t, kind);
 }
 
-/// A wait's entry ends the loop iteration that began at the last wait's
-/// return (its return folds it); another call is part of the iteration.
+/// A call other than a wait is part of the loop iteration in progress. (A
+/// wait's entry ends it: its return folds it, from the entry time it keeps,
+/// so the entry pays nothing for the loop.)
 #[inline(always)]
-fn begin_iteration(t: &mut ThreadState, kind: SyscallKind, now: u64) {
+fn note_in_iteration(t: &mut ThreadState, kind: SyscallKind) {
     if !kind.is_wait() {
         t.iter_kinds |= 1 << (kind as u32);
-        return;
-    }
-    t.iteration_ns = 0;
-    if t.last_wait_exit_ns != 0 {
-        t.iteration_ns = now.saturating_sub(t.last_wait_exit_ns);
-        t.iteration_off_cpu_ns = t.iter_off_cpu_ns;
-        t.iteration_kinds = t.iter_kinds;
     }
 }
 
@@ -256,6 +249,7 @@ fn on_exit(regs: Regs, ret: i64, kind: SyscallKind) {
         fold_latency(s, t, now, epoch);
     }
     if kind.is_wait() {
+        t.wait_calls += 1;
         t.wait_wall_ns += wall;
         fold_iteration(s, t, now, epoch);
     }
@@ -274,9 +268,6 @@ fn on_exit(regs: Regs, ret: i64, kind: SyscallKind) {
     // A wait the kernel refused (EFAULT, EINVAL, EBADF…) watched and copied
     // nothing: only its call and error count. An interrupted one did wait.
     let refused = ret < 0 && !matches!(ErrnoClass::of(errno), ErrnoClass::Eintr);
-    if kind.is_wait() {
-        t.wait_calls += 1;
-    }
     if kind.is_wait() && !refused {
         fold_wait(s, t, ret, kind);
     } else if kind == SyscallKind::EpollCtl {
@@ -366,11 +357,15 @@ fn mmsg_bytes(vec: u64, n: u64) -> u64 {
     bytes
 }
 
-/// The loop iteration that ended when this wait began, and a new one from
-/// now.
+/// The loop iteration that ended when this wait began (from the last wait's
+/// return to this one's entry), and a new one from now.
 #[inline(never)]
 fn fold_iteration(s: &mut SyscallStats, t: &mut ThreadState, now: u64, epoch: u64) {
-    let iteration = t.iteration_ns;
+    let iteration = if t.last_wait_exit_ns != 0 {
+        t.enter_ns.saturating_sub(t.last_wait_exit_ns)
+    } else {
+        0
+    };
     if iteration != 0 {
         s.iterations += 1;
         s.iteration_ns += iteration;
@@ -378,10 +373,10 @@ fn fold_iteration(s: &mut SyscallStats, t: &mut ThreadState, now: u64, epoch: u6
         s.iteration_extremes.extend(epoch, iteration);
         t.iterations += 1;
         if iteration >= maps::stall_ns() {
-            let off = if t.iteration_off_cpu_ns > iteration {
+            let off = if t.iter_off_cpu_ns > iteration {
                 iteration
             } else {
-                t.iteration_off_cpu_ns
+                t.iter_off_cpu_ns
             };
             s.stalls += 1;
             s.stall_ns += iteration;
@@ -392,13 +387,12 @@ fn fold_iteration(s: &mut SyscallStats, t: &mut ThreadState, now: u64, epoch: u6
                     ns: iteration,
                     at_ns: t.enter_ns,
                     off_cpu_ns: off,
-                    kinds: u64::from(t.iteration_kinds),
+                    kinds: t.iter_kinds,
                 },
             );
             t.stalls += 1;
         }
     }
-    t.iteration_ns = 0;
     t.last_wait_exit_ns = now;
     t.iter_off_cpu_ns = 0;
     t.iter_kinds = 0;
