@@ -106,9 +106,13 @@ struct Seen {
 /// muxtrace run by nobody with `caps`, with `--json`, on a burst owned by
 /// nobody or root; the burst is let go after two intervals.
 fn traced_by_nobody(bins: &Binaries, caps: &str, burst_by_nobody: bool) -> Seen {
+    run_by_nobody(&bins.path("muxtrace"), bins, caps, burst_by_nobody)
+}
+
+fn run_by_nobody(exe: &Path, bins: &Binaries, caps: &str, burst_by_nobody: bool) -> Seen {
     let target = burst_of(bins, burst_by_nobody);
     let pid = target.pid();
-    let mt = spawn(as_nobody(caps, &bins.path("muxtrace")).args([
+    let mt = spawn(as_nobody(caps, exe).args([
         "--pid",
         &pid.to_string(),
         "--json",
@@ -192,12 +196,32 @@ fn bpf_and_perfmon_alone_count_every_call_of_any_user() {
     }
 }
 
+/// The same two as file capabilities (`setcap cap_bpf,cap_perfmon+ep`, as
+/// muxtrace's hint says), run by nobody with no capabilities of its own.
+#[test]
+#[ignore = "needs root: sets file capabilities and switches to another user"]
+fn file_capabilities_bpf_and_perfmon_suffice() {
+    let bins = Binaries::copy();
+    let exe = bins.path("muxtrace");
+    let ok = Command::new("setcap")
+        .args(["cap_bpf,cap_perfmon+ep"])
+        .arg(&exe)
+        .status()
+        .expect("setcap (libcap2-bin)")
+        .success();
+    assert!(ok, "setcap failed");
+    let seen = run_by_nobody(&exe, &bins, "-all", true);
+    assert_exact(&seen.final_metrics, seen.pid);
+    assert!(seen.fd_classes_while_running > 0, "nobody's own fds");
+}
+
 /// What needs more than the two: muxtrace's own cost (BPF_ENABLE_STATS)
 /// needs CAP_SYS_ADMIN; another user's fds need CAP_DAC_READ_SEARCH (to list
-/// /proc/PID/fd, mode 0500) and CAP_SYS_PTRACE (to read each fd's link).
+/// /proc/PID/fd, mode 0500) and CAP_SYS_PTRACE (to read each fd's link); a
+/// privileged port for `--prometheus`, CAP_NET_BIND_SERVICE.
 #[test]
 #[ignore = "needs root: switches to another user with chosen capabilities"]
-fn own_cost_and_other_users_fds_need_more_capabilities() {
+fn own_cost_other_users_fds_and_low_ports_need_more_capabilities() {
     let bins = Binaries::copy();
     let seen = traced_by_nobody(&bins, "+bpf,+perfmon,+sys_admin", false);
     let cost = seen
