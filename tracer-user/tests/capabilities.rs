@@ -196,6 +196,110 @@ fn bpf_and_perfmon_alone_count_every_call_of_any_user() {
     }
 }
 
+/// The calls of one syscall summed over every entry of processes named
+/// `comm` (exited followed children and `--comm` matches are folded into one
+/// entry per name).
+fn calls_named(m: &tracer_model::Metrics, comm: &str, kind: SyscallKind) -> u64 {
+    m.processes
+        .iter()
+        .filter(|p| p.comm == comm)
+        .filter_map(|p| total(p, kind))
+        .map(|w| w.calls)
+        .sum()
+}
+
+/// `--comm`, `--follow` and `-- CMD` need nothing beyond the two either
+/// (/proc/PID/stat, status and comm are world-readable): root's burst found
+/// by name, root's burst's forked child followed, and a command nobody
+/// starts, each counted exactly.
+#[test]
+#[ignore = "needs root: switches to another user with chosen capabilities"]
+fn comm_follow_and_a_started_command_need_nothing_more() {
+    let bins = Binaries::copy();
+    let exe = bins.path("muxtrace");
+    let caps = "+bpf,+perfmon";
+    for how in ["--comm", "--follow"] {
+        let mut cmd = Command::new(bins.path("syscall-burst"));
+        cmd.arg("--wait-signal");
+        if how == "--follow" {
+            cmd.arg("--fork");
+        }
+        let target = spawn(&mut cmd);
+        target
+            .wait_line("ready ", Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let pid = target.pid().to_string();
+        let which: &[&str] = match how {
+            "--comm" => &["--comm", "syscall-burst"],
+            _ => &["--follow", "--pid", &pid],
+        };
+        let mt = spawn(
+            as_nobody(caps, &exe)
+                .args(which)
+                .args(["--json", "--interval", "200ms"]),
+        );
+        mt.wait_line(ATTACHED, ATTACH_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        target.signal(libc::SIGUSR1);
+        // --comm waits for more processes of the name: stopped once the
+        // burst's calls are all in.
+        eventually("the burst's calls", Duration::from_secs(30), || {
+            let lines = json_lines(&mt.stdout()).ok()?;
+            let last = lines.last()?;
+            (calls_named(&last.metrics, "syscall-burst", SyscallKind::Write) == 17).then_some(())
+        });
+        mt.signal(libc::SIGINT);
+        let (stdout, _) = finish_ok(mt);
+        let m = final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+        for (name, calls) in BURST {
+            let kind = SyscallKind::from_name(name).unwrap();
+            assert_eq!(
+                calls_named(&m, "syscall-burst", kind),
+                calls,
+                "{how} {name}"
+            );
+        }
+    }
+
+    // A started command runs as nobody, traced from its first call, so what
+    // it does before the burst counts too: Rust's runtime polls the standard
+    // fds once before main, setup adds the epoll fd's one socket, and the
+    // loader and glibc read files (the libraries' ELF headers, /proc/self/maps
+    // for the main thread's stack: a count that depends on that file's
+    // length). The burst's own reads are the socket's: 14 calls of a byte.
+    let mt = spawn(
+        as_nobody(caps, &exe)
+            .args(["--json", "--"])
+            .arg(bins.path("syscall-burst")),
+    );
+    let (stdout, stderr) = finish_ok(mt);
+    assert!(stderr.contains(ATTACHED), "{stderr}");
+    let m = final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    let started: Vec<_> = m
+        .processes
+        .iter()
+        .filter(|p| p.comm == "syscall-burst")
+        .collect();
+    assert_eq!(started.len(), 1, "one started process: {:?}", m.processes);
+    let p = started[0];
+    for (name, calls) in BURST {
+        let kind = SyscallKind::from_name(name).unwrap();
+        let w = total(p, kind).unwrap_or_else(|| panic!("-- CMD: no {name}"));
+        match name {
+            "poll" | "epoll_ctl" => assert_eq!(w.calls, calls + 1, "-- CMD {name}"),
+            "read" => {
+                assert_eq!(w.payload_socket_bytes, calls, "-- CMD read: {w:?}");
+                assert!(w.payload_file_bytes > 0, "-- CMD read: {w:?}");
+                assert!(
+                    (calls + 2..=calls + 12).contains(&w.calls),
+                    "-- CMD read: the burst's 14 and the runtime's few: {w:?}"
+                );
+            }
+            _ => assert_eq!(w.calls, calls, "-- CMD {name}"),
+        }
+    }
+}
+
 /// The same two as file capabilities (`setcap cap_bpf,cap_perfmon+ep`, as
 /// muxtrace's hint says), run by nobody with no capabilities of its own.
 #[test]
