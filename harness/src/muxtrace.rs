@@ -132,11 +132,14 @@ mod tests {
                 threads: vec![],
                 epoll_interest: [(5, 60)].into(),
                 fd_classes: [("socket".to_owned(), 3)].into(),
+                loop_threads: 1,
+                loop_busy_share: Some(0.25),
                 verdict: String::new(),
             }],
             losses: [("json_lines_dropped".to_owned(), 2)].into(),
             cost: None,
             map_entries: [("threads".to_owned(), 1)].into(),
+            stall_threshold_ns: 50_000_000,
         }
     }
 

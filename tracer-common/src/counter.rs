@@ -92,24 +92,30 @@ macro_rules! counters {
 
 /// The smallest and largest value since attach. Merged over CPUs by min and
 /// max; it has no difference (a later reading's range covers the earlier).
+///
+/// All-zero bytes are the empty range: the kernel zero-fills new map entries
+/// (a per-CPU entry on every CPU but the inserting one), so a stored minimum
+/// of 0 would read as a real one. The minimum is kept complemented.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Range {
-    /// `u64::MAX` while empty.
-    pub min: u64,
-    pub max: u64,
+    /// `!min`: 0 while empty (the minimum is then `u64::MAX`).
+    not_min: u64,
+    max: u64,
 }
 
 impl Range {
-    pub const EMPTY: Range = Range {
-        min: u64::MAX,
-        max: 0,
-    };
+    pub const EMPTY: Range = Range { not_min: 0, max: 0 };
+
+    /// The range holding exactly `min..=max`.
+    pub const fn new(min: u64, max: u64) -> Range {
+        Range { not_min: !min, max }
+    }
 
     #[inline(always)]
     pub fn extend(&mut self, v: u64) {
-        if v < self.min {
-            self.min = v;
+        if !v > self.not_min {
+            self.not_min = !v;
         }
         if v > self.max {
             self.max = v;
@@ -117,7 +123,16 @@ impl Range {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.min > self.max
+        self.min() > self.max
+    }
+
+    /// `u64::MAX` when empty.
+    pub fn min(&self) -> u64 {
+        !self.not_min
+    }
+
+    pub fn max(&self) -> u64 {
+        self.max
     }
 }
 
@@ -125,7 +140,7 @@ impl Counter for Range {
     const ZERO: Range = Range::EMPTY;
 
     fn merge(&mut self, other: &Range) {
-        self.min = self.min.min(other.min);
+        self.not_min = self.not_min.max(other.not_min);
         self.max = self.max.max(other.max);
     }
 
@@ -150,7 +165,7 @@ impl EpochRange {
     pub fn extend(&mut self, epoch: u64, v: u64) {
         if self.epoch != epoch {
             self.epoch = epoch;
-            self.range = Range { min: v, max: v };
+            self.range = Range::new(v, v);
         } else {
             self.range.extend(v);
         }
@@ -220,9 +235,119 @@ impl Counter for Extremes {
     }
 }
 
+/// One stall: its length, when it ended (the kernel's monotonic clock), its
+/// time off a CPU, and the kinds of call made during it (bit = kind).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Stall {
+    pub ns: u64,
+    pub at_ns: u64,
+    pub off_cpu_ns: u64,
+    pub kinds: u64,
+}
+
+/// [`Stall`] with the reading interval it happened in.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct EpochStall {
+    pub epoch: u64,
+    pub stall: Stall,
+}
+
+/// The longest stall since attach and in each of the two latest reading
+/// intervals (slots by parity, as in [`Extremes`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LongestStall {
+    pub total: Stall,
+    pub by_epoch: [EpochStall; 2],
+}
+
+impl LongestStall {
+    #[inline(always)]
+    pub fn offer(&mut self, epoch: u64, stall: Stall) {
+        if stall.ns > self.total.ns {
+            self.total = stall;
+        }
+        let slot = &mut self.by_epoch[(epoch & 1) as usize];
+        if slot.epoch != epoch || stall.ns > slot.stall.ns {
+            *slot = EpochStall { epoch, stall };
+        }
+    }
+
+    /// The longest stall of epoch `epoch` (ns 0 if none).
+    pub fn of_epoch(&self, epoch: u64) -> Stall {
+        let slot = &self.by_epoch[(epoch & 1) as usize];
+        if slot.epoch == epoch {
+            slot.stall
+        } else {
+            Stall::default()
+        }
+    }
+}
+
+impl Counter for LongestStall {
+    const ZERO: LongestStall = LongestStall {
+        total: Stall {
+            ns: 0,
+            at_ns: 0,
+            off_cpu_ns: 0,
+            kinds: 0,
+        },
+        by_epoch: [EpochStall {
+            epoch: 0,
+            stall: Stall {
+                ns: 0,
+                at_ns: 0,
+                off_cpu_ns: 0,
+                kinds: 0,
+            },
+        }; 2],
+    };
+
+    /// The longer wins; per slot, the newer epoch first.
+    fn merge(&mut self, other: &LongestStall) {
+        if other.total.ns > self.total.ns {
+            self.total = other.total;
+        }
+        for (mine, theirs) in self.by_epoch.iter_mut().zip(other.by_epoch.iter()) {
+            if theirs.epoch > mine.epoch
+                || (theirs.epoch == mine.epoch && theirs.stall.ns > mine.stall.ns)
+            {
+                *mine = *theirs;
+            }
+        }
+    }
+
+    fn since(&self, _earlier: &LongestStall) -> LongestStall {
+        *self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zeroed_bytes_are_an_empty_range() {
+        // What the kernel puts in a new entry's other CPUs' copies.
+        // SAFETY: Range is two u64s: all-zero bytes are a valid value.
+        let zeroed: Range = unsafe { core::mem::zeroed() };
+        assert!(zeroed.is_empty());
+        assert_eq!(zeroed, Range::EMPTY);
+        let mut seen = Range::EMPTY;
+        seen.extend(200);
+        seen.extend(900);
+        let mut merged = zeroed;
+        merged.merge(&seen);
+        assert_eq!((merged.min(), merged.max()), (200, 900));
+        let mut extended = zeroed;
+        extended.extend(0);
+        assert_eq!(
+            (extended.min(), extended.max(), extended.is_empty()),
+            (0, 0, false)
+        );
+    }
 
     #[test]
     fn extremes_keep_each_epoch_and_the_total() {
@@ -234,14 +359,35 @@ mod tests {
         cpu0.extend(2, 3); // epoch 2 starts on cpu0 only
         let mut all = cpu0;
         all.merge(&cpu1);
-        assert_eq!(all.total, Range { min: 3, max: 90 });
-        assert_eq!(all.of_epoch(1), Range { min: 7, max: 90 });
-        assert_eq!(all.of_epoch(2), Range { min: 3, max: 3 });
+        assert_eq!(all.total, Range::new(3, 90));
+        assert_eq!(all.of_epoch(1), Range::new(7, 90));
+        assert_eq!(all.of_epoch(2), Range::new(3, 3));
         assert!(all.of_epoch(3).is_empty(), "slot 1 holds epoch 1, not 3");
         // Epoch 3 reuses slot 1, forgetting epoch 1.
         cpu1.extend(3, 4);
-        assert_eq!(cpu1.of_epoch(3), Range { min: 4, max: 4 });
+        assert_eq!(cpu1.of_epoch(3), Range::new(4, 4));
         assert!(cpu1.of_epoch(1).is_empty());
-        assert_eq!(cpu1.total, Range { min: 4, max: 90 });
+        assert_eq!(cpu1.total, Range::new(4, 90));
+    }
+
+    #[test]
+    fn the_longest_stall_wins_per_epoch_and_overall() {
+        let stall = |ns| Stall {
+            ns,
+            at_ns: ns,
+            off_cpu_ns: 0,
+            kinds: 0,
+        };
+        let mut cpu0 = LongestStall::ZERO;
+        let mut cpu1 = LongestStall::ZERO;
+        cpu0.offer(1, stall(50));
+        cpu1.offer(1, stall(120));
+        cpu0.offer(2, stall(60));
+        let mut all = cpu0;
+        all.merge(&cpu1);
+        assert_eq!(all.total.ns, 120);
+        assert_eq!(all.of_epoch(1).ns, 120);
+        assert_eq!(all.of_epoch(2).ns, 60);
+        assert_eq!(all.of_epoch(3).ns, 0);
     }
 }

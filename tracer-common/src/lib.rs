@@ -28,9 +28,9 @@ pub const MAX_TRACED_TGIDS: u32 = 4096;
 /// Per-thread in-flight slots. Threads beyond this are not measured; each
 /// failed insert is counted in [`Stat::ThreadMapFull`].
 pub const MAX_THREADS: u32 = 16_384;
-/// (tgid, syscall kind) aggregation slots. Preallocated per CPU at ~5 KiB
-/// each: 20 MiB per CPU.
-pub const MAX_STATS_KEYS: u32 = 4096;
+/// (tgid, syscall kind) aggregation slots. Preallocated per CPU at ~8.5 KiB
+/// each: 17 MiB per CPU.
+pub const MAX_STATS_KEYS: u32 = 2048;
 /// Eventpolls whose last wakeup is remembered (thundering-herd detection).
 pub const MAX_EPOLL_SETS: u32 = 16_384;
 

@@ -5,6 +5,8 @@
 pub mod globals {
     /// u32: 1 when forked children join the traced set.
     pub const FOLLOW: &str = "FOLLOW";
+    /// u64: an event-loop iteration at least this long (ns) is a stall.
+    pub const STALL_NS: &str = "STALL_NS";
     /// [u8; 16]: comm to match at exec and fork, all zero for none.
     pub const COMM: &str = "COMM";
     /// u32: offset of `pid` (the thread id) in `struct task_struct`.
@@ -24,8 +26,9 @@ pub mod globals {
     pub const INODE_MODE: &str = "INODE_MODE";
     pub const EVENTPOLL_REFCOUNT: &str = "EVENTPOLL_REFCOUNT";
     /// Every global, for the test that checks the object declares them all.
-    pub const ALL: [&str; 12] = [
+    pub const ALL: [&str; 13] = [
         FOLLOW,
+        STALL_NS,
         COMM,
         TASK_PID,
         TASK_TGID,

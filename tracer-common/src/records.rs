@@ -6,7 +6,7 @@ use core::mem::size_of;
 #[cfg(test)]
 use crate::counter::Counter as _;
 use crate::{
-    counter::Extremes,
+    counter::{Extremes, LongestStall},
     counters,
     hist::{Hist, Pow2Hist},
     kind::ERRNO_CLASSES,
@@ -87,12 +87,46 @@ counters! {
         pub watched_extremes: Extremes,
         pub ready_extremes: Extremes,
         pub wall_extremes: Extremes,
+        // The event loop, folded at each wait's return (wait kinds only).
+        /// Iterations: a wait's return → the same thread's next wait entry.
+        pub iterations: u64,
+        pub iteration_ns: u64,
+        pub hist_iteration_ns: Hist,
+        pub iteration_extremes: Extremes,
+        /// Iterations longer than the stall threshold (`--stall`).
+        pub stalls: u64,
+        pub stall_ns: u64,
+        /// Of the stalls' time, off a CPU (blocked in another call, or
+        /// preempted); the rest was on a CPU.
+        pub stall_off_cpu_ns: u64,
+        /// The longest stall, since attach and per reading interval.
+        pub longest_stall: LongestStall,
+        // Scheduling latency, folded at the return of the call it delayed.
+        /// Calls whose thread was woken while blocked, and the delays from
+        /// the wakeup to the thread running again.
+        pub runq_delays: u64,
+        pub runq_ns: u64,
+        pub hist_runq_ns: Hist,
+        pub runq_extremes: Extremes,
+        /// From running again to the call's return: the kernel's exit path.
+        pub exit_path_ns: u64,
+        pub hist_exit_path_ns: Pow2Hist,
     }
 }
 const _: () = assert!(
     size_of::<SyscallStats>()
         == (27 + 2 * crate::HIST_BUCKETS + 4 * crate::POW2_BUCKETS + 3 * 8) * 8
+            + size_of::<LoopStatsPart>()
 );
+
+/// The size of the loop fields of [`SyscallStats`], for the assert above.
+#[repr(C)]
+struct LoopStatsPart {
+    counters: [u64; 8],
+    hists: [u64; 2 * crate::HIST_BUCKETS + crate::POW2_BUCKETS],
+    extremes: [Extremes; 2],
+    longest: LongestStall,
+}
 
 /// Per-thread state: the call in flight (entry time and arguments, from
 /// enter to exit) and the thread's running totals for the threads view.
@@ -125,14 +159,40 @@ pub struct ThreadState {
     /// The eventpoll of the epoll wait in flight (a kernel address, used only
     /// as an identity: threads woken from the same one make a herd).
     pub epoll_id: u64,
+    // The event loop: what the thread does between two waits.
+    /// When its last wait returned; 0 before its first.
+    pub last_wait_exit_ns: u64,
+    /// The iteration that ended at the entry of the wait in flight (its
+    /// return folds it), 0 for none.
+    pub iteration_ns: u64,
+    /// Off-CPU time since the last wait returned: blocked in another call,
+    /// or preempted.
+    pub iter_off_cpu_ns: u64,
+    /// Off-CPU time of the iteration that ended at the wait in flight.
+    pub iteration_off_cpu_ns: u64,
+    /// Bit `kind` set for each kind of call made since the last wait
+    /// returned, and those of the iteration that ended at the wait in flight.
+    pub iter_kinds: u32,
+    pub iteration_kinds: u32,
+    // Scheduling latency of the call in flight.
+    /// When the thread was woken while blocked in the call, 0 if not.
+    pub woken_ns: u64,
+    /// Run-queue delay (woken → on a CPU) of the call in flight, 0 for none.
+    pub runq_ns: u64,
+    /// When it got a CPU after that wakeup.
+    pub switched_in_ns: u64,
     // Running totals for the threads view.
     pub calls: u64,
     pub wait_calls: u64,
     pub wakeups: u64,
     pub wall_ns: u64,
     pub thread_off_cpu_ns: u64,
+    /// Time inside wait calls: the loop's idle time.
+    pub wait_wall_ns: u64,
+    pub iterations: u64,
+    pub stalls: u64,
 }
-const _: () = assert!(size_of::<ThreadState>() == 17 * 8);
+const _: () = assert!(size_of::<ThreadState>() == 28 * 8);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
@@ -150,11 +210,23 @@ impl ThreadState {
         fd: 0,
         pending_ready: 0,
         epoll_id: 0,
+        last_wait_exit_ns: 0,
+        iteration_ns: 0,
+        iter_off_cpu_ns: 0,
+        iteration_off_cpu_ns: 0,
+        iter_kinds: 0,
+        iteration_kinds: 0,
+        woken_ns: 0,
+        runq_ns: 0,
+        switched_in_ns: 0,
         calls: 0,
         wait_calls: 0,
         wakeups: 0,
         wall_ns: 0,
         thread_off_cpu_ns: 0,
+        wait_wall_ns: 0,
+        iterations: 0,
+        stalls: 0,
     };
 }
 
@@ -253,9 +325,10 @@ mod tests {
         unsafe { core::slice::from_raw_parts_mut((s as *mut SyscallStats).cast::<u64>(), N) }
     }
 
-    /// The counters proper: every field but the extremes (which merge by
-    /// min and max, tested in counter.rs).
-    const COUNTER_WORDS: usize = size_of::<SyscallStats>() / 8 - 3 * 8;
+    /// The counters proper: the words before the first extremes (which
+    /// merge by min and max, tested in counter.rs), and the loop counters
+    /// are checked by name below.
+    const COUNTER_WORDS: usize = 27 + 2 * crate::HIST_BUCKETS + 4 * crate::POW2_BUCKETS;
 
     #[test]
     fn merge_and_since_cover_every_word() {
@@ -283,7 +356,7 @@ mod tests {
         let mut zero = SyscallStats::ZERO;
         assert!(words(&mut zero)[..COUNTER_WORDS].iter().all(|w| *w == 0));
         assert_eq!(zero.wall_extremes, Extremes::ZERO);
-        assert_eq!(SyscallStats::FIELDS.len(), 32);
+        assert_eq!(SyscallStats::FIELDS.len(), 46);
         assert_eq!(SyscallStats::FIELDS[0], "calls");
     }
 

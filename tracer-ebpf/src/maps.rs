@@ -75,6 +75,9 @@ pub static FD_SET_SCRATCH: PerCpuArray<[u64; 16]> = PerCpuArray::with_max_entrie
 
 #[no_mangle]
 static FOLLOW: u32 = 0;
+/// An iteration at least this long (ns) is a stall (`--stall`).
+#[no_mangle]
+static STALL_NS: u64 = 50_000_000;
 #[no_mangle]
 static COMM: [u8; 16] = [0; 16];
 // Offsets of kernel struct fields, from the kernel's BTF.
@@ -104,6 +107,12 @@ fn global<T: Copy>(g: &T) -> T {
     // SAFETY: a read of a static. Volatile so the compiler does not fold the
     // default value: user space rewrites it in the object before loading.
     unsafe { core::ptr::read_volatile(g) }
+}
+
+/// An iteration at least this long is a stall.
+#[inline(always)]
+pub fn stall_ns() -> u64 {
+    global(&STALL_NS)
 }
 
 /// Forked children join the traced set (`--follow`).

@@ -8,7 +8,7 @@ use aya_ebpf::{
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use tracer_common::{traced, LastWakeup, Stat, StatsKey, SyscallKind};
+use tracer_common::{traced, LastWakeup, Stat, StatsKey, SyscallKind, ThreadState};
 
 use crate::{
     filter::{existing_thread_slot, is_traced, lost, mark_candidate, maybe_traced, stats_slot},
@@ -64,19 +64,41 @@ pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
     // SAFETY: the helper has no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
     if let Some(t) = existing_thread_slot(prev) {
-        if t.in_call != 0 {
-            t.switched_out_ns = now;
-        }
+        t.switched_out_ns = now;
     }
     if let Some(next) = next_is_candidate {
         if let Some(t) = existing_thread_slot(next) {
-            if t.in_call != 0 && t.switched_out_ns != 0 {
-                t.off_cpu_ns += now.saturating_sub(t.switched_out_ns);
-                t.switched_out_ns = 0;
-            }
+            switched_in(t, now);
         }
     }
     0
+}
+
+/// A traced thread gets a CPU: the time it was away goes to the call in
+/// flight, and — unless it was waiting for readiness — to the loop
+/// iteration; after a wakeup in a call, the delay is its run-queue latency.
+#[inline(always)]
+fn switched_in(t: &mut ThreadState, now: u64) {
+    if t.switched_out_ns != 0 {
+        let away = now.saturating_sub(t.switched_out_ns);
+        if t.in_call != 0 {
+            t.off_cpu_ns += away;
+        }
+        let in_wait = t.in_call != 0
+            && SyscallKind::from_u32(t.in_call - 1).is_some_and(SyscallKind::is_wait);
+        if !in_wait && t.last_wait_exit_ns != 0 {
+            t.iter_off_cpu_ns += away;
+        }
+        t.switched_out_ns = 0;
+    }
+    if t.woken_ns != 0 {
+        if t.in_call != 0 {
+            // Non-zero marks a delay to fold at the call's return.
+            t.runq_ns = now.saturating_sub(t.woken_ns).max(1);
+            t.switched_in_ns = now;
+        }
+        t.woken_ns = 0;
+    }
 }
 
 /// Scheduler wakeups of a thread blocked in a call, and thundering herds on
@@ -95,13 +117,18 @@ pub fn mux_sched_wakeup(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     t.sched_wakeups += 1;
+    // SAFETY: the helper has no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    // The first wakeup counts: the delay runs from it.
+    if t.woken_ns == 0 {
+        t.woken_ns = now;
+    }
     let kind = t.in_call - 1;
-    if kind >= SyscallKind::EpollWait as u32 && kind <= SyscallKind::EpollPwait2 as u32 {
-        // SAFETY: the helper has no preconditions.
-        let now = unsafe { bpf_ktime_get_ns() };
-        if t.epoll_id != 0 {
-            herd_check(t.epoll_id, tid, t.tgid, kind, now);
-        }
+    if kind >= SyscallKind::EpollWait as u32
+        && kind <= SyscallKind::EpollPwait2 as u32
+        && t.epoll_id != 0
+    {
+        herd_check(t.epoll_id, tid, t.tgid, kind, now);
     }
     0
 }

@@ -8,7 +8,8 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use tracer_common::{
-    bucket, pow2_bucket, ErrnoClass, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState,
+    bucket, counter::Stall, pow2_bucket, ErrnoClass, Stat, StatsKey, SyscallKind, SyscallStats,
+    ThreadState,
 };
 
 use crate::{
@@ -41,9 +42,10 @@ fn on_enter(regs: Regs, kind: SyscallKind) {
         return;
     };
     t.in_call = kind as u32 + 1;
-    t.switched_out_ns = 0;
     t.off_cpu_ns = 0;
     t.sched_wakeups = 0;
+    t.woken_ns = 0;
+    t.runq_ns = 0;
     t.watched = 0;
     t.size_arg = 0;
     t.bookkeeping_in = 0;
@@ -65,7 +67,25 @@ fn on_enter(regs: Regs, kind: SyscallKind) {
     }
     // Last, so decoding the arguments is not charged to the call.
     // SAFETY: the helper has no preconditions.
-    t.enter_ns = unsafe { bpf_ktime_get_ns() };
+    let now = unsafe { bpf_ktime_get_ns() };
+    t.enter_ns = now;
+    begin_iteration(t, kind, now);
+}
+
+/// A wait's entry ends the loop iteration that began at the last wait's
+/// return (its return folds it); another call is part of the iteration.
+#[inline(always)]
+fn begin_iteration(t: &mut ThreadState, kind: SyscallKind, now: u64) {
+    if !kind.is_wait() {
+        t.iter_kinds |= 1 << (kind as u32);
+        return;
+    }
+    t.iteration_ns = 0;
+    if t.last_wait_exit_ns != 0 {
+        t.iteration_ns = now.saturating_sub(t.last_wait_exit_ns);
+        t.iteration_off_cpu_ns = t.iter_off_cpu_ns;
+        t.iteration_kinds = t.iter_kinds;
+    }
 }
 
 /// select(n, readfds, writefds, exceptfds, timeval) and
@@ -227,6 +247,18 @@ fn on_exit(regs: Regs, ret: i64, kind: SyscallKind) {
     t.calls += 1;
     t.wall_ns += wall;
     t.thread_off_cpu_ns += off;
+    if t.runq_ns != 0 {
+        fold_latency(s, t, now, epoch);
+    } else if t.woken_ns != 0 {
+        // Woken before it had left the CPU: no run-queue delay, and the
+        // exit path runs from the wakeup.
+        t.switched_in_ns = t.woken_ns;
+        fold_latency(s, t, now, epoch);
+    }
+    if kind.is_wait() {
+        t.wait_wall_ns += wall;
+        fold_iteration(s, t, now, epoch);
+    }
 
     let errno = if ret < 0 { (-ret) as u64 } else { 0 };
     if ret < 0 {
@@ -332,6 +364,58 @@ fn mmsg_bytes(vec: u64, n: u64) -> u64 {
         }
     }
     bytes
+}
+
+/// The loop iteration that ended when this wait began, and a new one from
+/// now.
+#[inline(never)]
+fn fold_iteration(s: &mut SyscallStats, t: &mut ThreadState, now: u64, epoch: u64) {
+    let iteration = t.iteration_ns;
+    if iteration != 0 {
+        s.iterations += 1;
+        s.iteration_ns += iteration;
+        s.hist_iteration_ns[bucket(iteration)] += 1;
+        s.iteration_extremes.extend(epoch, iteration);
+        t.iterations += 1;
+        if iteration >= maps::stall_ns() {
+            let off = if t.iteration_off_cpu_ns > iteration {
+                iteration
+            } else {
+                t.iteration_off_cpu_ns
+            };
+            s.stalls += 1;
+            s.stall_ns += iteration;
+            s.stall_off_cpu_ns += off;
+            s.longest_stall.offer(
+                epoch,
+                Stall {
+                    ns: iteration,
+                    at_ns: t.enter_ns,
+                    off_cpu_ns: off,
+                    kinds: u64::from(t.iteration_kinds),
+                },
+            );
+            t.stalls += 1;
+        }
+    }
+    t.iteration_ns = 0;
+    t.last_wait_exit_ns = now;
+    t.iter_off_cpu_ns = 0;
+    t.iter_kinds = 0;
+}
+
+/// The delay from the wakeup of the thread blocked in this call to its
+/// running again, and the kernel's exit path after.
+#[inline(never)]
+fn fold_latency(s: &mut SyscallStats, t: &mut ThreadState, now: u64, epoch: u64) {
+    s.runq_delays += 1;
+    s.runq_ns += t.runq_ns;
+    s.hist_runq_ns[bucket(t.runq_ns)] += 1;
+    s.runq_extremes.extend(epoch, t.runq_ns);
+    let exit_path = now.saturating_sub(t.switched_in_ns);
+    s.exit_path_ns += exit_path;
+    s.hist_exit_path_ns[pow2_bucket(exit_path)] += 1;
+    t.runq_ns = 0;
 }
 
 /// What a wait call watched, found ready and copied, once it returned.

@@ -51,3 +51,27 @@ pub fn display_comm(comm: &[u8]) -> String {
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
 }
+
+/// A duration for sentences: `182 ms`, `1.2 s`, `850 µs`.
+pub fn duration(ns: u64) -> String {
+    let ns = ns as f64;
+    if ns >= 1e9 {
+        format!("{:.1} s", ns / 1e9)
+    } else if ns >= 1e6 {
+        format!("{:.0} ms", ns / 1e6)
+    } else {
+        format!("{:.0} µs", ns / 1e3)
+    }
+}
+
+/// `14:02:03 UTC` of a Unix time: when something happened, to match
+/// against a server's own logs.
+pub fn clock_time_utc(unix_s: f64) -> String {
+    let day_s = (unix_s as u64) % 86_400;
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        day_s / 3600,
+        day_s / 60 % 60,
+        day_s % 60
+    )
+}

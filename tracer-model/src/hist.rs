@@ -12,7 +12,7 @@ pub fn percentile(hist: &Hist, q: f64, range: &Range) -> f64 {
     if range.is_empty() {
         p
     } else {
-        p.clamp(range.min as f64, range.max as f64)
+        p.clamp(range.min() as f64, range.max() as f64)
     }
 }
 

@@ -28,8 +28,20 @@ pub use window::rebase;
 use crate::{
     format::display_comm,
     verdict::verdict,
-    window::{delta, ratio, window, Span},
+    window::{delta, ratio, window, Clock, Span},
 };
+
+/// A thread's time inside wait calls up to `now`, counting a wait in flight.
+fn waited_ns(t: &tracer_common::ThreadState, now: u64) -> u64 {
+    let in_wait = t.in_call != 0
+        && tracer_common::SyscallKind::from_u32(t.in_call - 1).is_some_and(|k| k.is_wait());
+    let in_flight = if in_wait {
+        now.saturating_sub(t.enter_ns)
+    } else {
+        0
+    };
+    t.wait_wall_ns + in_flight
+}
 
 /// Turns the previous and the current snapshot into metrics. With no
 /// previous snapshot the interval is the whole run.
@@ -88,6 +100,7 @@ pub fn compute(prev: Option<&Snapshot>, cur: &Snapshot) -> Metrics {
         losses,
         cost,
         map_entries: cur.map_entries.clone(),
+        stall_threshold_ns: cur.stall_threshold_ns,
     }
 }
 
@@ -99,6 +112,9 @@ fn process_metrics(
     elapsed: f64,
     interval: f64,
 ) -> ProcessMetrics {
+    let clock = Clock {
+        wall_minus_monotonic_ns: cur.wall_minus_monotonic_ns,
+    };
     let mut totals = Vec::new();
     let mut deltas = Vec::new();
     let mut syscalls = Vec::new();
@@ -109,33 +125,50 @@ fn process_metrics(
         deltas.push((*kind, d));
         syscalls.push(SyscallMetrics {
             syscall: *kind,
-            total: window(&[(*kind, *stats)], elapsed, Span::Total),
-            interval: window(&[(*kind, d)], interval, Span::Epoch(cur.epoch)),
+            total: window(&[(*kind, *stats)], elapsed, Span::Total, &clock),
+            interval: window(&[(*kind, d)], interval, Span::Epoch(cur.epoch), &clock),
         });
     }
     let model = detect_model(&totals);
-    let total = window(&totals, elapsed, Span::Total);
-    let interval_w = window(&deltas, interval, Span::Epoch(cur.epoch));
-    let prev_threads: BTreeMap<u32, u64> = prev
+    let total = window(&totals, elapsed, Span::Total, &clock);
+    let interval_w = window(&deltas, interval, Span::Epoch(cur.epoch), &clock);
+    // Per thread at the previous reading: its calls and its time in waits.
+    let prev_threads: BTreeMap<u32, (u64, u64)> = prev
         .map(|s| {
             s.threads
                 .iter()
                 .filter(|t| t.state.tgid == p.tgid)
-                .map(|t| (t.tid, t.state.calls))
+                .map(|t| (t.tid, (t.state.calls, waited_ns(&t.state, s.monotonic_ns))))
                 .collect()
         })
         .unwrap_or_default();
-    let threads = cur
+    let span_ns = cur
+        .monotonic_ns
+        .saturating_sub(prev.map_or(0, |s| s.monotonic_ns));
+    let threads: Vec<ThreadMetrics> = cur
         .threads
         .iter()
         .filter(|t| t.state.tgid == p.tgid)
         .map(|t| {
             let s = &t.state;
             let off = s.thread_off_cpu_ns.min(s.wall_ns);
-            let calls_before = prev_threads.get(&t.tid).copied();
+            let before = prev_threads.get(&t.tid).copied();
+            let calls_before = before.map(|(calls, _)| calls);
+            // Busy: the share of the interval outside waits, for a thread
+            // seen waiting and present at both readings.
+            let loop_busy_share = match before {
+                Some((_, waited_before)) if s.wait_calls > 0 && span_ns > 0 && prev.is_some() => {
+                    let waited = waited_ns(s, cur.monotonic_ns).saturating_sub(waited_before);
+                    Some((1.0 - waited as f64 / span_ns as f64).clamp(0.0, 1.0))
+                }
+                _ => None,
+            };
             ThreadMetrics {
                 tid: t.tid,
                 name: display_comm(&t.name),
+                loop_busy_share,
+                iterations: s.iterations,
+                stalls: s.stalls,
                 calls: s.calls,
                 wait_calls: s.wait_calls,
                 wakeups: s.wakeups,
@@ -147,7 +180,21 @@ fn process_metrics(
             }
         })
         .collect();
-    let verdict = verdict(model, &total, &totals);
+    let loop_threads = cur
+        .threads
+        .iter()
+        .filter(|t| t.state.tgid == p.tgid && t.state.wait_calls > 0)
+        .count() as u32;
+    let shares: Vec<f64> = threads.iter().filter_map(|t| t.loop_busy_share).collect();
+    let loop_busy_share =
+        (!shares.is_empty()).then(|| shares.iter().sum::<f64>() / shares.len() as f64);
+    let verdict = verdict(
+        model,
+        &total,
+        &totals,
+        loop_busy_share,
+        cur.stall_threshold_ns,
+    );
     ProcessMetrics {
         pid: if p.info.folded > 0 { 0 } else { p.tgid },
         folded: p.info.folded,
@@ -160,6 +207,8 @@ fn process_metrics(
         threads,
         epoll_interest: p.info.epoll_interest.clone(),
         fd_classes: p.info.fd_classes.clone(),
+        loop_threads,
+        loop_busy_share,
         verdict,
     }
 }
@@ -297,43 +346,16 @@ mod tests {
         h[bucket(1500)] = 100;
         let p50 = percentile(&h, 0.5, &none);
         assert!((1280.0..1536.0).contains(&p50), "{p50}");
-        assert_eq!(
-            percentile(
-                &h,
-                0.5,
-                &Range {
-                    min: 1500,
-                    max: 1500
-                }
-            ),
-            1500.0
-        );
+        assert_eq!(percentile(&h, 0.5, &Range::new(1500, 1500)), 1500.0);
         // Every call watched 1,002: p99 is 1,002, not a bucket's edge.
         let mut h = [0u64; HIST_BUCKETS];
         h[bucket(1002)] = 500;
-        assert_eq!(
-            percentile(
-                &h,
-                0.99,
-                &Range {
-                    min: 1002,
-                    max: 1002
-                }
-            ),
-            1002.0
-        );
+        assert_eq!(percentile(&h, 0.99, &Range::new(1002, 1002)), 1002.0);
         // The largest call watched 1,052: no percentile above it.
         let mut h = [0u64; HIST_BUCKETS];
         h[bucket(1000)] = 90;
         h[bucket(1052)] = 10;
-        let p99 = percentile(
-            &h,
-            0.99,
-            &Range {
-                min: 1000,
-                max: 1052,
-            },
-        );
+        let p99 = percentile(&h, 0.99, &Range::new(1000, 1052));
         assert!((1024.0..=1052.0).contains(&p99), "{p99}");
         // Small counts are exact: 63 fds read as 63, not 63.7.
         let mut h = [0u64; HIST_BUCKETS];
@@ -438,9 +460,33 @@ mod tests {
     /// `Window::add` fails here instead of reading 0 on screen.
     #[test]
     fn every_counter_reaches_the_window() {
-        const WORDS: usize = std::mem::size_of::<SyscallStats>() / 8;
-        // The three Extremes at the end are tested by windows_take_their_own_extremes.
-        const COUNTERS: usize = WORDS - 3 * 8;
+        use std::mem::{offset_of, size_of};
+        const WORDS: usize = size_of::<SyscallStats>() / 8;
+        // Extremes and the longest stall merge by min/max, not by sum:
+        // windows_take_their_own_extremes tests them.
+        let not_counters = [
+            (
+                offset_of!(SyscallStats, watched_extremes),
+                3 * size_of::<tracer_common::counter::Extremes>(),
+            ),
+            (
+                offset_of!(SyscallStats, iteration_extremes),
+                size_of::<tracer_common::counter::Extremes>(),
+            ),
+            (
+                offset_of!(SyscallStats, longest_stall),
+                size_of::<tracer_common::counter::LongestStall>(),
+            ),
+            (
+                offset_of!(SyscallStats, runq_extremes),
+                size_of::<tracer_common::counter::Extremes>(),
+            ),
+        ];
+        let is_counter = |word: usize| {
+            not_counters
+                .iter()
+                .all(|(at, len)| word * 8 < *at || word * 8 >= at + len)
+        };
         // Off-CPU time is clamped to the wall time: give the base some.
         let base = SyscallStats {
             wall_ns: 1_000_000,
@@ -448,9 +494,14 @@ mod tests {
         };
         let empty = format!(
             "{:?}",
-            window(&[(SyscallKind::Recvfrom, base)], 1.0, Span::Total)
+            window(
+                &[(SyscallKind::Recvfrom, base)],
+                1.0,
+                Span::Total,
+                &Clock::default()
+            )
         );
-        for i in 0..COUNTERS {
+        for i in (0..WORDS).filter(|w| is_counter(*w)) {
             let mut s = base;
             // SAFETY: SyscallStats is #[repr(C)] and made only of u64s.
             let words =
@@ -458,7 +509,12 @@ mod tests {
             words[i] += 3;
             let w = format!(
                 "{:?}",
-                window(&[(SyscallKind::Recvfrom, s)], 1.0, Span::Total)
+                window(
+                    &[(SyscallKind::Recvfrom, s)],
+                    1.0,
+                    Span::Total,
+                    &Clock::default()
+                )
             );
             assert_ne!(
                 w, empty,

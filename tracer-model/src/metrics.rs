@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tracer_common::{counter::Range, Hist, Pow2Hist, SyscallKind, HIST_BUCKETS, POW2_BUCKETS};
+use tracer_common::{
+    counter::{Range, Stall},
+    Hist, Pow2Hist, SyscallKind, HIST_BUCKETS, POW2_BUCKETS,
+};
 
 /// Everything the sinks show, for one interval and the run so far.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,6 +24,8 @@ pub struct Metrics {
     pub cost: Option<Cost>,
     /// Entries in each bounded kernel map now: stats, threads, traced.
     pub map_entries: BTreeMap<String, u64>,
+    /// An event-loop iteration at least this long is a stall (`--stall`).
+    pub stall_threshold_ns: u64,
 }
 
 /// Measured while the kernel's accounting is on: 100 ms samples, one per
@@ -90,6 +95,10 @@ pub struct ProcessMetrics {
     pub epoll_interest: BTreeMap<u32, u64>,
     /// fd class (socket, pipe, file, eventfd, epoll, …) → open fds.
     pub fd_classes: BTreeMap<String, u32>,
+    /// Threads that wait for readiness (its event loops), and their mean
+    /// busy share over the interval (`None` without one).
+    pub loop_threads: u32,
+    pub loop_busy_share: Option<f64>,
     /// One sentence on what waiting costs this process, with its numbers.
     pub verdict: String,
 }
@@ -110,6 +119,13 @@ pub struct ThreadMetrics {
     pub tid: u32,
     /// The thread's name, as `top -H` shows it.
     pub name: String,
+    /// For a thread that waits for readiness (an event-loop thread): the
+    /// share of the interval it spent outside wait calls, handling events.
+    /// `None` for other threads, and in a thread's first interval.
+    pub loop_busy_share: Option<f64>,
+    /// Event-loop iterations and stalls since attach.
+    pub iterations: u64,
+    pub stalls: u64,
     pub calls: u64,
     pub wait_calls: u64,
     pub wakeups: u64,
@@ -196,6 +212,39 @@ pub struct Window {
     pub bookkeeping_bytes_per_ready: f64,
     /// All traced calls per receive that returned data.
     pub syscalls_per_receive: f64,
+    /// Event-loop iterations (a wait's return → the same thread's next wait
+    /// entry) that ended in the window, counted at the wait's return.
+    pub iterations: u64,
+    pub iteration_ns: u64,
+    pub iteration_avg_ns: f64,
+    pub iteration_p50_ns: f64,
+    pub iteration_p99_ns: f64,
+    pub iteration_max_ns: u64,
+    /// Iteration time per ready fd: the work one ready event costs.
+    pub work_per_ready_ns: f64,
+    /// Iterations at least `--stall` long.
+    pub stalls: u64,
+    pub stall_ns: u64,
+    /// Of the stalls' time, off a CPU (blocked in another call, preempted).
+    pub stall_off_cpu_ns: u64,
+    /// The longest stall: its length, when it ended (Unix time, s; 0 when
+    /// none), its time off a CPU, and the calls made during it.
+    pub longest_stall_ns: u64,
+    pub longest_stall_at_s: f64,
+    pub longest_stall_off_cpu_ns: u64,
+    pub longest_stall_syscalls: Vec<String>,
+    /// Calls whose thread was woken while blocked in them, and the delays
+    /// from the wakeup to the thread running again (the run queue).
+    pub runq_delays: u64,
+    pub runq_ns: u64,
+    pub runq_p50_ns: f64,
+    pub runq_p99_ns: f64,
+    pub runq_max_ns: u64,
+    /// From running again to the call's return: the kernel's exit path.
+    pub exit_path_ns: u64,
+    /// Per woken call: run-queue delay + exit path, the time a ready event
+    /// waited in the kernel and the scheduler before the code saw it.
+    pub readiness_latency_avg_ns: f64,
     /// Behind the percentiles; not written (Prometheus renders the buckets).
     #[serde(skip)]
     pub hists: Hists,
@@ -209,6 +258,9 @@ pub struct Window {
 pub struct Hists {
     pub wall_ns: Hist,
     pub watched: Hist,
+    pub iteration_ns: Hist,
+    pub runq_ns: Hist,
+    pub exit_path_ns: Pow2Hist,
     pub on_cpu_ns: Pow2Hist,
     pub ready: Pow2Hist,
     pub timeout_us: Pow2Hist,
@@ -221,6 +273,9 @@ pub struct WindowExtremes {
     pub watched: Range,
     pub ready: Range,
     pub wall: Range,
+    pub iteration: Range,
+    pub runq: Range,
+    pub longest_stall: Stall,
 }
 
 impl Default for WindowExtremes {
@@ -229,6 +284,9 @@ impl Default for WindowExtremes {
             watched: Range::EMPTY,
             ready: Range::EMPTY,
             wall: Range::EMPTY,
+            iteration: Range::EMPTY,
+            runq: Range::EMPTY,
+            longest_stall: Stall::default(),
         }
     }
 }
@@ -238,6 +296,9 @@ impl Default for Hists {
         Hists {
             wall_ns: [0; HIST_BUCKETS],
             watched: [0; HIST_BUCKETS],
+            iteration_ns: [0; HIST_BUCKETS],
+            runq_ns: [0; HIST_BUCKETS],
+            exit_path_ns: [0; POW2_BUCKETS],
             on_cpu_ns: [0; POW2_BUCKETS],
             ready: [0; POW2_BUCKETS],
             timeout_us: [0; POW2_BUCKETS],

@@ -23,6 +23,12 @@ pub struct MapDump {
     /// tgid → its name at exit, kept by the kernel for processes that
     /// exited before user space read their name.
     pub exit_comms: BTreeMap<u32, Vec<u8>>,
+    /// The kernel's monotonic clock (what the programs stamp with) when the
+    /// maps were read, and wall-clock time minus it.
+    pub monotonic_ns: u64,
+    pub wall_minus_monotonic_ns: i64,
+    /// The programs' stall threshold (`--stall`).
+    pub stall_threshold_ns: u64,
 }
 
 /// The probes' kernel run time and run count, accumulated while the kernel's
@@ -102,6 +108,11 @@ pub struct Snapshot {
     pub epoch: u64,
     /// Per program: runs the kernel skipped (see [`MapDump`]).
     pub recursion_misses: Vec<(String, u64)>,
+    /// The clocks when the maps were read (see [`MapDump`]).
+    pub monotonic_ns: u64,
+    pub wall_minus_monotonic_ns: i64,
+    /// The programs' stall threshold (see [`MapDump`]).
+    pub stall_threshold_ns: u64,
 }
 
 impl Snapshot {
@@ -163,6 +174,9 @@ impl Snapshot {
             map_entries,
             epoch: dump.epoch,
             recursion_misses: dump.recursion_misses,
+            monotonic_ns: dump.monotonic_ns,
+            wall_minus_monotonic_ns: dump.wall_minus_monotonic_ns,
+            stall_threshold_ns: dump.stall_threshold_ns,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use tracer_common::{SyscallKind, SyscallStats};
 
 use crate::{
-    format::{bytes, thousands},
+    format::{bytes, clock_time_utc, duration, thousands},
     metrics::{IoModel, Window},
     window::{ratio, Span, WaitPart},
 };
@@ -60,7 +60,46 @@ pub(crate) fn verdict(
     model: IoModel,
     total: &Window,
     stats: &[(SyscallKind, SyscallStats)],
+    loop_busy_share: Option<f64>,
+    stall_threshold_ns: u64,
 ) -> String {
+    let mut s = io_verdict(model, total, stats);
+    if let Some(health) = loop_verdict(total, loop_busy_share, stall_threshold_ns) {
+        s.push_str("; ");
+        s.push_str(&health);
+    }
+    s
+}
+
+/// The event loop's health in one clause: busy share (saturated from 90 %),
+/// and the stalls with the longest's length, time and on-CPU part.
+fn loop_verdict(total: &Window, busy: Option<f64>, threshold_ns: u64) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(busy) = busy {
+        let pct = busy * 100.0;
+        parts.push(if busy >= 0.9 {
+            format!("loop busy {pct:.0} % of the time — saturated")
+        } else {
+            format!("loop busy {pct:.0} % of the time")
+        });
+    }
+    if total.stalls > 0 {
+        let longest = total.longest_stall_ns;
+        let on = longest.saturating_sub(total.longest_stall_off_cpu_ns);
+        let at = clock_time_utc(total.longest_stall_at_s);
+        parts.push(format!(
+            "{} stall{} over {}, the longest {} at {at}, {} of it on-CPU",
+            thousands(total.stalls),
+            if total.stalls == 1 { "" } else { "s" },
+            duration(threshold_ns),
+            duration(longest),
+            duration(on),
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStats)]) -> String {
     let mut waits = WaitPart::default();
     let mut wait_stats = Window::default();
     for (kind, s) in stats {

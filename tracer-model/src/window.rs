@@ -2,7 +2,7 @@
 //! counts over a span of time and the rates and ratios that follow.
 
 use tracer_common::{
-    counter::{Counter as _, Extremes, Range},
+    counter::{Counter as _, Extremes, LongestStall, Range, Stall},
     ErrnoClass, SyscallKind, SyscallStats,
 };
 
@@ -56,12 +56,18 @@ impl Span {
             Span::Epoch(epoch) => e.of_epoch(epoch),
         }
     }
+
+    fn longest(self, l: &LongestStall) -> Stall {
+        match self {
+            Span::Total => l.total,
+            Span::Epoch(epoch) => l.of_epoch(epoch),
+        }
+    }
 }
 
 /// Widens `into` by `r`.
 fn widen(into: &mut Range, r: Range) {
-    into.min = into.min.min(r.min);
-    into.max = into.max.max(r.max);
+    into.merge(&r);
 }
 
 /// (min, max) of a range, (0, 0) when empty.
@@ -69,7 +75,7 @@ fn bounds(r: &Range) -> (u64, u64) {
     if r.is_empty() {
         (0, 0)
     } else {
-        (r.min, r.max)
+        (r.min(), r.max())
     }
 }
 
@@ -78,6 +84,20 @@ impl Window {
         widen(&mut self.extremes.watched, span.of(&s.watched_extremes));
         widen(&mut self.extremes.ready, span.of(&s.ready_extremes));
         widen(&mut self.extremes.wall, span.of(&s.wall_extremes));
+        widen(&mut self.extremes.iteration, span.of(&s.iteration_extremes));
+        widen(&mut self.extremes.runq, span.of(&s.runq_extremes));
+        let stall = span.longest(&s.longest_stall);
+        if stall.ns > self.extremes.longest_stall.ns {
+            self.extremes.longest_stall = stall;
+        }
+        self.iterations += s.iterations;
+        self.iteration_ns += s.iteration_ns;
+        self.stalls += s.stalls;
+        self.stall_ns += s.stall_ns;
+        self.stall_off_cpu_ns += s.stall_off_cpu_ns;
+        self.runq_delays += s.runq_delays;
+        self.runq_ns += s.runq_ns;
+        self.exit_path_ns += s.exit_path_ns;
         self.calls += s.calls;
         self.errors += s.errors;
         self.eintr += s.errno[ErrnoClass::Eintr as usize];
@@ -119,12 +139,16 @@ impl Window {
         h.ready.merge(&s.hist_ready);
         h.timeout_us.merge(&s.hist_timeout_us);
         h.payload.merge(&s.hist_payload);
+        h.iteration_ns.merge(&s.hist_iteration_ns);
+        h.runq_ns.merge(&s.hist_runq_ns);
+        h.exit_path_ns.merge(&s.hist_exit_path_ns);
     }
 
     /// Fills the derived fields. `waits` are the window's wait calls (the
     /// whole process's for a process window): per-wait averages divide by them.
-    pub(crate) fn derive(&mut self, seconds: f64, waits: &WaitPart) {
+    pub(crate) fn derive(&mut self, seconds: f64, waits: &WaitPart, clock: &Clock) {
         self.seconds = seconds;
+        self.derive_loop(clock);
         let per_sec = |v: u64| ratio(v as f64, seconds);
         self.calls_per_sec = per_sec(self.calls);
         self.ready_per_sec = per_sec(self.ready);
@@ -159,6 +183,44 @@ impl Window {
     }
 }
 
+impl Window {
+    fn derive_loop(&mut self, clock: &Clock) {
+        let iteration = self.extremes.iteration;
+        let runq = self.extremes.runq;
+        self.iteration_avg_ns = ratio(self.iteration_ns as f64, self.iterations as f64);
+        self.iteration_p50_ns = percentile(&self.hists.iteration_ns, 0.50, &iteration);
+        self.iteration_p99_ns = percentile(&self.hists.iteration_ns, 0.99, &iteration);
+        self.iteration_max_ns = bounds(&iteration).1;
+        self.work_per_ready_ns = ratio(self.iteration_ns as f64, self.ready as f64);
+        let stall = self.extremes.longest_stall;
+        self.longest_stall_ns = stall.ns;
+        self.longest_stall_off_cpu_ns = stall.off_cpu_ns.min(stall.ns);
+        self.longest_stall_at_s = if stall.ns == 0 {
+            0.0
+        } else {
+            (stall.at_ns as i128 + i128::from(clock.wall_minus_monotonic_ns)) as f64 / 1e9
+        };
+        self.longest_stall_syscalls = SyscallKind::ALL
+            .iter()
+            .filter(|k| stall.kinds & (1 << (**k as u32)) != 0)
+            .map(|k| k.name().to_owned())
+            .collect();
+        self.runq_p50_ns = percentile(&self.hists.runq_ns, 0.50, &runq);
+        self.runq_p99_ns = percentile(&self.hists.runq_ns, 0.99, &runq);
+        self.runq_max_ns = bounds(&runq).1;
+        self.readiness_latency_avg_ns = ratio(
+            (self.runq_ns + self.exit_path_ns) as f64,
+            self.runq_delays as f64,
+        );
+    }
+}
+
+/// What converts the kernel's monotonic clock to wall-clock time.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Clock {
+    pub(crate) wall_minus_monotonic_ns: i64,
+}
+
 /// The wait calls' share of a window, needed for per-wait averages.
 #[derive(Default)]
 pub(crate) struct WaitPart {
@@ -182,13 +244,18 @@ impl WaitPart {
     }
 }
 
-pub(crate) fn window(stats: &[(SyscallKind, SyscallStats)], seconds: f64, span: Span) -> Window {
+pub(crate) fn window(
+    stats: &[(SyscallKind, SyscallStats)],
+    seconds: f64,
+    span: Span,
+    clock: &Clock,
+) -> Window {
     let mut w = Window::default();
     let mut waits = WaitPart::default();
     for (kind, s) in stats {
         w.add(s, *kind, span);
         waits.add(s, *kind);
     }
-    w.derive(seconds, &waits);
+    w.derive(seconds, &waits, clock);
     w
 }

@@ -9,6 +9,9 @@
 //! it. Needs root for the attached cases (and bpftrace for the floor);
 //! without them they are skipped with a sentence.
 //!
+//! With `MUXTRACE_BASELINE=/path/to/muxtrace`, that build traces this
+//! process too, in its own case: a change's cost, before and after, in one run.
+//!
 //! `cargo xtask bench` runs this and quotes the differences in its report.
 use std::{path::Path, process::Command, time::Duration};
 
@@ -17,9 +20,9 @@ use harness::{muxtrace::json_on, Proc};
 
 const MUXTRACE: &str = env!("CARGO_BIN_EXE_muxtrace");
 
-/// muxtrace on `pid`, once it says it has attached.
-fn attach(pid: u32) -> Option<Proc> {
-    json_on(Path::new(MUXTRACE), pid, "1s")
+/// muxtrace (this build's, or `exe`) on `pid`, once it says it has attached.
+fn attach(exe: &Path, pid: u32) -> Option<Proc> {
+    json_on(exe, pid, "1s")
         .map_err(|e| eprintln!("syscall_cost: {e:#}"))
         .ok()
 }
@@ -86,12 +89,18 @@ fn syscall_cost(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("syscall_cost");
     let me = std::process::id();
-    let cases: [(&str, Option<u32>); 4] = [
+    let mut cases: Vec<(&str, Option<u32>)> = vec![
         ("untraced", None),
         ("other_process_traced", Some(bystander_pid)),
         ("traced", Some(me)),
         ("empty_bpftrace_probes", Some(me)),
     ];
+    // Another build of muxtrace (an earlier commit's, say) traced the same
+    // way in the same run: a change's cost as a side-by-side difference.
+    let baseline = std::env::var_os("MUXTRACE_BASELINE").map(std::path::PathBuf::from);
+    if baseline.is_some() {
+        cases.insert(3, ("traced_by_baseline", Some(me)));
+    }
     for (case, target) in cases {
         let _tracer = match target {
             None => None,
@@ -100,7 +109,13 @@ fn syscall_cost(c: &mut Criterion) {
                 Some(t) => Some(t),
                 None => continue,
             },
-            Some(pid) => match attach(pid) {
+            Some(pid) => match attach(
+                match (case, &baseline) {
+                    ("traced_by_baseline", Some(exe)) => exe,
+                    _ => Path::new(MUXTRACE),
+                },
+                pid,
+            ) {
                 Some(t) => Some(t),
                 None => continue,
             },

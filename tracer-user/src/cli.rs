@@ -42,6 +42,11 @@ pub struct Cli {
     #[arg(short, long, value_parser = parse_duration, value_name = "DURATION")]
     pub duration: Option<Duration>,
 
+    /// An event-loop iteration (a wait's return to the thread's next wait)
+    /// at least this long is a stall.
+    #[arg(long, default_value = "50ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub stall: Duration,
+
     /// Print an strace -c-like table per process at the end (the default
     /// when stdout is not a terminal).
     #[arg(short, long)]

@@ -38,11 +38,19 @@ pub struct ProbeConfig {
     pub max_threads: u32,
     /// What the programs log (`kernel_log::LEVEL_*`).
     pub log_level: u8,
+    /// An event-loop iteration at least this long is a stall.
+    pub stall: Duration,
 }
 
+/// The first reading interval. Not 0: a zeroed extremes slot reads as epoch 0.
+const FIRST_EPOCH: u64 = 1;
+
 pub struct Probes {
+    /// The stall threshold the programs were loaded with.
+    stall_ns: u64,
     ebpf: Ebpf,
-    /// The reading interval the programs count in now (the EPOCH map).
+    /// The reading interval the programs count in now (the EPOCH map),
+    /// from [`FIRST_EPOCH`].
     epoch: u64,
     /// Taken by the session, which forwards the programs' log lines.
     kernel_log: Option<KernelLog>,
@@ -92,6 +100,7 @@ impl Probes {
             ))
         })?;
         let follow = u32::from(config.follow);
+        let stall_ns = u64::try_from(config.stall.as_nanos()).unwrap_or(u64::MAX);
         let mut comm = [0u8; 16];
         if let Some(name) = &config.comm {
             let bytes = name.as_bytes();
@@ -105,6 +114,7 @@ impl Probes {
             .override_global(globals::FOLLOW, &follow, true)
             .override_global(globals::COMM, &comm, true)
             .override_global("AYA_LOG_LEVEL", &config.log_level, true)
+            .override_global(globals::STALL_NS, &stall_ns, true)
             .map_max_entries(maps::THREADS, config.max_threads.max(1));
         for (name, value) in &fields {
             loader.override_global(name, value, true);
@@ -115,6 +125,17 @@ impl Probes {
 
         // Can the kernel account our run time? Try once; sampling reopens it.
         let stats_available = aya::sys::enable_stats(aya::sys::Stats::RunTime).is_ok();
+
+        // Epoch 0 would match a zeroed (never written) extremes slot and
+        // take its zeros for a minimum: the programs count from 1.
+        let mut epoch: Array<&mut MapData, u64> = ebpf
+            .map_mut(maps::EPOCH)
+            .ok_or_else(|| UserError::runtime(format!("map {} missing", maps::EPOCH)))?
+            .try_into()
+            .map_err(|e| UserError::runtime(format!("map {}: {e}", maps::EPOCH)))?;
+        epoch
+            .set(0, FIRST_EPOCH, 0)
+            .map_err(|e| UserError::runtime(format!("cannot set the epoch: {e}")))?;
 
         for point in ATTACH_POINTS {
             let program = point.program;
@@ -136,7 +157,8 @@ impl Probes {
         }
         Ok(Probes {
             ebpf,
-            epoch: 0,
+            stall_ns,
+            epoch: FIRST_EPOCH,
             kernel_log,
             stats_available,
             stats_fd: None,
@@ -189,6 +211,7 @@ impl Probes {
     pub fn dump(&mut self) -> Result<MapDump> {
         let mut dump = MapDump {
             epoch: self.epoch,
+            stall_threshold_ns: self.stall_ns,
             ..MapDump::default()
         };
         self.epoch += 1;
@@ -217,6 +240,10 @@ impl Probes {
                 Err(_) => dump.read_errors += 1,
             }
         }
+        // After the threads: a wait in flight counts up to this instant.
+        let monotonic = clock_ns(libc::CLOCK_MONOTONIC);
+        dump.monotonic_ns = monotonic;
+        dump.wall_minus_monotonic_ns = clock_ns(libc::CLOCK_REALTIME) as i64 - monotonic as i64;
         let traced: HashMap<&MapData, u32, u32> = self.map(maps::TRACED)?;
         for entry in traced.iter() {
             match entry {
@@ -381,6 +408,17 @@ pub fn recursion_misses(fd: BorrowedFd<'_>) -> std::io::Result<u64> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(info.recursion_misses)
+}
+
+/// A clock's reading in ns (CLOCK_MONOTONIC is the programs' bpf_ktime_get_ns).
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid pointer to a local timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones to the

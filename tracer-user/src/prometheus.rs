@@ -186,6 +186,50 @@ const COUNTERS: &[Family] = &[
     Family { name: "muxtrace_payload_file_bytes_total", help: "Of the payload, bytes on files, pipes and devices.", kind: "counter", get: |w| w.payload_file_bytes as f64 },
     Family { name: "muxtrace_zero_copy_bytes_total", help: "Of the payload, bytes sendfile and splice moved inside the kernel, never copied through user space.", kind: "counter", get: |w| w.zero_copy_bytes as f64 },
     Family { name: "muxtrace_messages_total", help: "Calls that moved data, counting each message of recvmmsg/sendmmsg.", kind: "counter", get: |w| w.messages as f64 },
+    Family { name: "muxtrace_runq_delays_total", help: "Calls whose thread was woken while blocked in them.", kind: "counter", get: |w| w.runq_delays as f64 },
+    Family { name: "muxtrace_runq_seconds_total", help: "Run-queue delay of woken calls: sched_wakeup to running again.", kind: "counter", get: |w| w.runq_ns as f64 / 1e9 },
+    Family { name: "muxtrace_exit_path_seconds_total", help: "Of woken calls, running again to the call's return.", kind: "counter", get: |w| w.exit_path_ns as f64 / 1e9 },
+];
+
+/// Event-loop families: written for wait calls only (an iteration is charged
+/// to the wait that ends it), so other calls carry no rows of zeros.
+const LOOP_COUNTERS: &[Family] = &[
+    Family {
+        name: "muxtrace_loop_iterations_total",
+        help: "Event-loop iterations: a wait's return to the same thread's next wait entry.",
+        kind: "counter",
+        get: |w| w.iterations as f64,
+    },
+    Family {
+        name: "muxtrace_loop_iteration_seconds_total",
+        help: "Time in event-loop iterations, between waits.",
+        kind: "counter",
+        get: |w| w.iteration_ns as f64 / 1e9,
+    },
+    Family {
+        name: "muxtrace_loop_stalls_total",
+        help: "Iterations at least --stall long.",
+        kind: "counter",
+        get: |w| w.stalls as f64,
+    },
+    Family {
+        name: "muxtrace_loop_stall_seconds_total",
+        help: "Time in stalls.",
+        kind: "counter",
+        get: |w| w.stall_ns as f64 / 1e9,
+    },
+    Family {
+        name: "muxtrace_loop_stall_off_cpu_seconds_total",
+        help: "Of the stalls' time, switched out (blocked in another call or preempted).",
+        kind: "counter",
+        get: |w| w.stall_off_cpu_ns as f64 / 1e9,
+    },
+    Family {
+        name: "muxtrace_loop_longest_stall_seconds",
+        help: "The longest stall since attach.",
+        kind: "gauge",
+        get: |w| w.longest_stall_ns as f64 / 1e9,
+    },
 ];
 
 struct HistFamily {
@@ -225,6 +269,18 @@ impl Unit {
 
 const HISTOGRAMS: &[HistFamily] = &[
     HistFamily {
+        name: "muxtrace_loop_iteration_duration_seconds",
+        help: "Event-loop iteration time (wait return to next wait entry), from log2 buckets.",
+        get: |w| (fold_pow2(&w.hists.iteration_ns), w.iteration_ns),
+        unit: Unit::NanosAsSeconds,
+    },
+    HistFamily {
+        name: "muxtrace_runq_delay_seconds",
+        help: "Run-queue delay of woken calls (sched_wakeup to running again), from log2 buckets.",
+        get: |w| (fold_pow2(&w.hists.runq_ns), w.runq_ns),
+        unit: Unit::NanosAsSeconds,
+    },
+    HistFamily {
         name: "muxtrace_syscall_duration_seconds",
         help: "Wall time per call, from log2 buckets.",
         get: |w| (fold_pow2(&w.hists.wall_ns), w.wall_ns),
@@ -247,11 +303,16 @@ const HISTOGRAMS: &[HistFamily] = &[
 /// The exposition text for one set of metrics.
 pub fn render(metrics: &Metrics) -> String {
     let mut out = String::new();
-    for family in COUNTERS {
+    let families = COUNTERS.iter().map(|f| (f, false));
+    for (family, waits_only) in families.chain(LOOP_COUNTERS.iter().map(|f| (f, true))) {
         let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
         let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind);
         for p in &metrics.processes {
-            for s in &p.syscalls {
+            for s in p
+                .syscalls
+                .iter()
+                .filter(|s| !waits_only || s.syscall.is_wait())
+            {
                 let _ = writeln!(
                     out,
                     "{}{{pid=\"{}\",comm=\"{}\",syscall=\"{}\"}} {}",
@@ -353,6 +414,25 @@ pub fn render(metrics: &Metrics) -> String {
     }
     let _ = writeln!(
         out,
+        "# HELP muxtrace_loop_busy_ratio Share of the last interval an event-loop thread spent outside wait calls."
+    );
+    let _ = writeln!(out, "# TYPE muxtrace_loop_busy_ratio gauge");
+    for p in &metrics.processes {
+        for t in &p.threads {
+            if let Some(busy) = t.loop_busy_share {
+                let _ = writeln!(
+                    out,
+                    "muxtrace_loop_busy_ratio{{pid=\"{}\",comm=\"{}\",tid=\"{}\",thread=\"{}\"}} {busy}",
+                    p.pid,
+                    escape_label(&p.comm),
+                    t.tid,
+                    escape_label(&t.name)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
         "# HELP muxtrace_process_alive 1 while the traced process runs."
     );
     let _ = writeln!(out, "# TYPE muxtrace_process_alive gauge");
@@ -383,12 +463,28 @@ mod tests {
         s.calls = 3;
         s.wall_ns = 3000;
         s.hist_wall_ns[bucket(1000)] = 3;
+        // Two iterations of 1.5 ms between the waits, one of them woken
+        // after 3 µs in the run queue.
+        s.iterations = 2;
+        s.iteration_ns = 3_000_000;
+        s.hist_iteration_ns[bucket(1_500_000)] = 2;
+        s.runq_delays = 1;
+        s.runq_ns = 3000;
+        s.hist_runq_ns[bucket(3000)] = 1;
+        let mut read = SyscallStats::ZERO;
+        read.calls = 1;
         let mut snap = Snapshot {
             elapsed: Duration::from_secs(1),
             ..Snapshot::default()
         };
-        snap.processes
-            .insert(9, ProcessSnap::new(9, comm, [(SyscallKind::EpollWait, s)]));
+        snap.processes.insert(
+            9,
+            ProcessSnap::new(
+                9,
+                comm,
+                [(SyscallKind::EpollWait, s), (SyscallKind::Read, read)],
+            ),
+        );
         tracer_model::compute(None, &snap)
     }
 
@@ -405,6 +501,81 @@ mod tests {
         assert!(text.contains("muxtrace_syscall_duration_seconds_bucket{pid=\"9\",comm=\"srv\",syscall=\"epoll_wait\",le=\"0.000001023\"} 3"), "{text}");
         assert!(text.contains("le=\"+Inf\"} 3"), "{text}");
         assert!(text.contains("muxtrace_syscall_duration_seconds_count{pid=\"9\",comm=\"srv\",syscall=\"epoll_wait\"} 3"), "{text}");
+    }
+
+    #[test]
+    fn loop_families_only_for_waits() {
+        let text = render(&metrics(b"srv"));
+        let labels = "pid=\"9\",comm=\"srv\",syscall=\"epoll_wait\"";
+        assert!(
+            text.contains(&format!("muxtrace_loop_iterations_total{{{labels}}} 2\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "muxtrace_loop_iteration_seconds_total{{{labels}}} 0.003\n"
+            )),
+            "{text}"
+        );
+        // 1.5 ms sits in [2^20, 2^21) ns: le = 2^21 − 1 ns.
+        assert!(text.contains(&format!("muxtrace_loop_iteration_duration_seconds_bucket{{{labels},le=\"0.002097151\"}} 2\n")), "{text}");
+        assert!(
+            text.contains(&format!(
+                "muxtrace_runq_delay_seconds_sum{{{labels}}} 0.000003\n"
+            )),
+            "{text}"
+        );
+        assert!(
+            !text.contains(
+                "muxtrace_loop_iterations_total{pid=\"9\",comm=\"srv\",syscall=\"read\"}"
+            ),
+            "{text}"
+        );
+        // Run-queue delay applies to any call.
+        assert!(
+            text.contains(
+                "muxtrace_runq_delays_total{pid=\"9\",comm=\"srv\",syscall=\"read\"} 0\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_family_is_documented() {
+        let doc = include_str!("../../docs/prometheus.md");
+        let mut metrics = metrics(b"srv");
+        metrics.processes[0]
+            .threads
+            .push(tracer_model::ThreadMetrics {
+                tid: 9,
+                name: "srv".into(),
+                loop_busy_share: Some(0.5),
+                iterations: 2,
+                stalls: 0,
+                calls: 3,
+                wait_calls: 3,
+                wakeups: 0,
+                wall_ns: 3000,
+                off_cpu_ns: 0,
+                on_cpu_ns: 3000,
+                calls_per_sec: 3.0,
+            });
+        metrics.losses.insert("x".into(), 1);
+        metrics.cost = Some(tracer_model::Cost {
+            run_time_ns: 1,
+            run_count: 1,
+            sampled_s: 0.1,
+            ns_per_run: 1.0,
+            cpu_percent: 0.0,
+        });
+        let text = render(&metrics);
+        for family in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+            let name = family.split(' ').next().unwrap();
+            assert!(
+                doc.contains(&format!("`{name}")),
+                "{name} is not in docs/prometheus.md"
+            );
+        }
     }
 
     #[test]

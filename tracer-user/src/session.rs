@@ -76,6 +76,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         follow: cli.follow,
         comm: cli.comm.clone(),
         max_threads: cli.max_threads,
+        stall: cli.stall,
         log_level: match cli.verbose {
             true => kernel_log::LEVEL_INFO,
             false => kernel_log::LEVEL_OFF,

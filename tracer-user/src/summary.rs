@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use tracer_model::{
-    format::{bytes, short_bytes},
+    format::{bytes, clock_time_utc, duration, short_bytes, thousands},
     Metrics, ProcessMetrics, Window,
 };
 
@@ -20,7 +20,13 @@ pub fn render(metrics: &Metrics, idle: &[(u32, String)], wide: bool) -> String {
         if p.syscalls.is_empty() {
             no_calls(&mut out, p.pid, &p.comm);
         } else {
-            process_table(&mut out, p, wide);
+            process_table(
+                &mut out,
+                p,
+                wide,
+                metrics.interval_s,
+                metrics.stall_threshold_ns,
+            );
         }
     }
     for (pid, comm) in idle {
@@ -55,7 +61,86 @@ fn no_calls(out: &mut String, pid: u32, comm: &str) {
     );
 }
 
-fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool) {
+/// The event loop since attach: its threads' utilisation (the last
+/// interval's), iteration times and stalls, and what woken calls waited for.
+fn loop_lines(p: &ProcessMetrics, interval_s: f64, stall_threshold_ns: u64) -> Vec<String> {
+    let t = &p.total;
+    let mut lines = Vec::new();
+    if !p.syscalls.iter().any(|s| s.syscall.is_wait()) {
+        lines.push(
+            "loop: none (no thread waits for readiness: an iteration is undefined)".to_owned(),
+        );
+    } else {
+        let mut line = "loop:".to_owned();
+        if let Some(b) = p.loop_busy_share {
+            let threads = if p.loop_threads == 1 {
+                "thread"
+            } else {
+                "threads"
+            };
+            let _ = write!(
+                line,
+                " busy {:.0} % in the last {interval_s:.1} s ({} {threads});",
+                b * 100.0,
+                p.loop_threads
+            );
+        }
+        if t.iterations == 0 {
+            line.push_str(" no iteration ended");
+        } else {
+            let _ = write!(
+                line,
+                " {} iterations, p50 {}, p99 {}, max {}; {} stall{} of {} or more",
+                thousands(t.iterations),
+                duration(t.iteration_p50_ns as u64),
+                duration(t.iteration_p99_ns as u64),
+                duration(t.iteration_max_ns),
+                thousands(t.stalls),
+                if t.stalls == 1 { "" } else { "s" },
+                duration(stall_threshold_ns)
+            );
+        }
+        if t.stalls > 0 {
+            let on = t
+                .longest_stall_ns
+                .saturating_sub(t.longest_stall_off_cpu_ns);
+            let _ = write!(
+                line,
+                ", the longest {} at {} ({} on-CPU; calls: {})",
+                duration(t.longest_stall_ns),
+                clock_time_utc(t.longest_stall_at_s),
+                duration(on),
+                if t.longest_stall_syscalls.is_empty() {
+                    "none traced".to_owned()
+                } else {
+                    t.longest_stall_syscalls.join(", ")
+                }
+            );
+        }
+        lines.push(line);
+    }
+    if t.runq_delays > 0 {
+        let per = |ns: u64| duration(ns / t.runq_delays);
+        lines.push(format!(
+            "woken: {} calls; wakeup to code {} = run queue {} + exit path {}; run queue p99 {}, max {}",
+            thousands(t.runq_delays),
+            duration(t.readiness_latency_avg_ns as u64),
+            per(t.runq_ns),
+            per(t.exit_path_ns),
+            duration(t.runq_p99_ns as u64),
+            duration(t.runq_max_ns),
+        ));
+    }
+    lines
+}
+
+fn process_table(
+    out: &mut String,
+    p: &ProcessMetrics,
+    wide: bool,
+    interval_s: f64,
+    stall_threshold_ns: u64,
+) {
     let state = if p.alive { "" } else { ", exited" };
     let _ = writeln!(
         out,
@@ -111,6 +196,12 @@ fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool) {
     }
     let _ = writeln!(out, "{}", "-".repeat(header.len()));
     row(out, "total", &p.total, wide);
+    for line in loop_lines(p, interval_s, stall_threshold_ns)
+        .iter()
+        .flat_map(|l| wrap(l, 100))
+    {
+        let _ = writeln!(out, "{line}");
+    }
     for line in wrap(&p.verdict, 100) {
         let _ = writeln!(out, "{line}");
     }
@@ -256,7 +347,8 @@ mod tests {
             lines[6].starts_with(&format!("{:<12} {:>8} {:>6}", "total", 14, 2)),
             "{text}"
         );
-        assert!(lines[7].starts_with("poll scans 100 fds"), "{text}");
+        assert_eq!(lines[7], "loop: no iteration ended", "{text}");
+        assert!(lines[8].starts_with("poll scans 100 fds"), "{text}");
         assert!(text.contains("pid 8 (idle): no select"), "{text}");
         assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
     }

@@ -40,8 +40,18 @@ fn poll_watches_nfds_and_copies_pollfds() {
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn epoll_interest_set_follows_add_and_del() {
-    // 100 ADD, 40 DEL → 60 registered; 5 of them ready.
-    let p = waitlab_metrics(&["epoll", "100", "40", "5", "4"]);
+    // 100 ADD, 40 DEL → 60 registered; 5 of them ready. The lab lingers so
+    // that /proc/PID/fdinfo is read at least once while the set exists.
+    let (pid, lines) = waitlab_lines(
+        &["epoll", "100", "40", "5", "4", "--linger", "1500"],
+        "300ms",
+    );
+    let process = |line: &harness::muxtrace::JsonLine| {
+        harness::muxtrace::process(&line.metrics, pid)
+            .unwrap_or_else(|e| panic!("{e:#}"))
+            .clone()
+    };
+    let p = process(lines.last().unwrap());
     let w = syscall_total(&p, EpollWait);
     assert_eq!(w.calls, 4);
     assert_eq!(w.watched_avg, 60.0, "{w:?}");
@@ -54,10 +64,13 @@ fn epoll_interest_set_follows_add_and_del() {
     assert_eq!(c.calls, 140);
     // ADD copies one 12-byte epoll_event in; DEL copies none.
     assert_eq!(c.bookkeeping_in_bytes, 100 * 12, "{c:?}");
+    let listed: Vec<_> = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| process(l).epoll_interest)
+        .collect();
     assert!(
-        p.epoll_interest.values().any(|&n| n == 60),
-        "{:?}",
-        p.epoll_interest
+        listed.iter().any(|sets| sets.values().any(|&n| n == 60)),
+        "fdinfo never listed the 60: {listed:?}"
     );
 }
 
@@ -82,6 +95,10 @@ fn a_sleeping_wait_is_off_cpu() {
     assert_eq!(s.calls, 1);
     assert_eq!(s.timeouts, 1, "{s:?}");
     assert!(s.wall_ns >= 200_000_000, "{s:?}");
+    // The one call bounds its window both ways (a zeroed slot in the
+    // kernel once read as a minimum of 0).
+    assert!(s.wall_min_ns >= 200_000_000, "{s:?}");
+    assert_eq!(s.wall_min_ns, s.wall_max_ns, "{s:?}");
     assert!(
         s.off_cpu_ns as f64 >= 0.95 * s.wall_ns as f64,
         "off-CPU {} of wall {}: {s:?}",

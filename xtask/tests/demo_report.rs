@@ -33,6 +33,7 @@ fn headless_quick_report_holds_every_claim_with_numbers() {
         );
     }
     the_table_is_the_data(&report, &data);
+    the_loop_section_is_the_data(&report, &data);
     every_verdict_follows_from_the_data(&report, &data);
     charts_parse(out.path());
     // Claim 2 in the data: select and poll pay more per ready event with
@@ -122,6 +123,43 @@ fn the_table_is_the_data(report: &str, data: &Value) {
             format!("{:.0}", f("p99_us")),
         ];
         assert_eq!(row, &expected, "a table row is not its data point: {p}");
+    }
+}
+
+/// The loop section's table shows each point's loop figures; the blocking
+/// server has none, the others a utilisation between 0 and 1 and
+/// iterations at the load's pace.
+fn the_loop_section_is_the_data(report: &str, data: &Value) {
+    let rows: Vec<Vec<&str>> = report
+        .lines()
+        .skip_while(|l| !l.starts_with("## The event loop"))
+        .skip_while(|l| !l.starts_with("| model | idle | busy |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    let points = Data(data).points().clone();
+    assert_eq!(rows.len(), points.len(), "{report}");
+    for (row, p) in rows.iter().zip(&points) {
+        let model = p["model"].as_str().unwrap();
+        assert_eq!(
+            (row[0], row[1]),
+            (model, p["idle_open"].to_string().as_str())
+        );
+        let busy = p["loop_busy"].as_f64();
+        if model == "blocking" {
+            assert_eq!(busy, None, "{p}");
+            assert_eq!(row[2..8], ["—"; 6], "{row:?}");
+            continue;
+        }
+        let busy = busy.unwrap_or_else(|| panic!("no loop_busy: {p}"));
+        assert!((0.0..1.0).contains(&busy), "{p}");
+        assert_eq!(row[2], format!("{:.1} %", busy * 100.0), "{row:?}");
+        // Every wakeup is an iteration: at 4,000 messages/s, at least a few
+        // hundred per second (several messages may share one).
+        let per_sec = p["iterations_per_sec"].as_f64().unwrap();
+        assert!(per_sec > 200.0, "{p}");
+        assert_eq!(row[3], format!("{per_sec:.0}"), "{row:?}");
     }
 }
 

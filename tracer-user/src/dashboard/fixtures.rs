@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tracer_common::{bucket, pow2_bucket, SyscallKind, SyscallStats, ThreadState};
+use tracer_common::{bucket, counter::Stall, pow2_bucket, SyscallKind, SyscallStats, ThreadState};
 
 use tracer_model::{Metrics, ProbeCost, ProcessInfo, ProcessSnap, Snapshot, ThreadSnap};
 
@@ -48,6 +48,37 @@ fn stats(r: Rate, secs: u64) -> SyscallStats {
         };
         s.infinite_timeouts = calls;
         s.sched_wakeups = calls / 2;
+        // One loop thread: the second between its waits is its work, 90 %
+        // of iterations at the mean, the rest 8 times as long.
+        let iteration = (1_000_000_000 / r.calls.max(1)).saturating_sub(r.wall_ns);
+        s.iterations = calls;
+        s.iteration_ns = iteration * calls;
+        s.hist_iteration_ns[bucket(iteration)] = calls * 9 / 10;
+        s.hist_iteration_ns[bucket(iteration * 8)] = calls - calls * 9 / 10;
+        s.iteration_extremes.extend(0, iteration);
+        s.iteration_extremes.extend(0, iteration * 8);
+        // A stall every 20 s; the longest 182 ms, 12 ms of it blocked.
+        s.stalls = secs / 20;
+        s.stall_ns = s.stalls * 90_000_000;
+        s.stall_off_cpu_ns = s.stalls * 6_000_000;
+        s.longest_stall.offer(
+            0,
+            Stall {
+                ns: 182_000_000,
+                at_ns: STALL_AT_MONOTONIC_NS,
+                off_cpu_ns: 12_000_000,
+                kinds: 1 << SyscallKind::Recvfrom as u32 | 1 << SyscallKind::Sendto as u32,
+            },
+        );
+        // Woken waits: 9 µs in the run queue, 3 µs on the way out.
+        s.runq_delays = s.sched_wakeups;
+        s.runq_ns = 9_000 * s.runq_delays;
+        s.hist_runq_ns[bucket(9_000)] = s.runq_delays * 99 / 100;
+        s.hist_runq_ns[bucket(400_000)] = s.runq_delays - s.runq_delays * 99 / 100;
+        s.runq_extremes.extend(0, 9_000);
+        s.runq_extremes.extend(0, 400_000);
+        s.exit_path_ns = 3_000 * s.runq_delays;
+        s.hist_exit_path_ns[pow2_bucket(3_000)] = s.runq_delays;
         match r.kind {
             k if k.is_poll() => {
                 s.bookkeeping_in = 8 * s.watched;
@@ -76,6 +107,10 @@ fn stats(r: Rate, secs: u64) -> SyscallStats {
     }
     s
 }
+
+/// The fixtures' clocks: the longest stall ended at 14:02:03 UTC.
+const STALL_AT_MONOTONIC_NS: u64 = 50_000_000_000;
+const WALL_MINUS_MONOTONIC_NS: i64 = 1_796_220_123_000_000_000 - STALL_AT_MONOTONIC_NS as i64;
 
 fn rate(kind: SyscallKind, calls: u64, watched: u64, ready: u64, wall_ns: u64) -> Rate {
     Rate {
@@ -109,6 +144,9 @@ fn snapshot(procs: &[Proc], secs: u64) -> Snapshot {
             run_count: 1000 * secs,
             sampled_ns: secs * 100_000_000,
         }),
+        monotonic_ns: secs * 1_000_000_000,
+        stall_threshold_ns: 50_000_000,
+        wall_minus_monotonic_ns: WALL_MINUS_MONOTONIC_NS,
         ..Snapshot::default()
     };
     for p in procs {
@@ -141,6 +179,16 @@ fn snapshot(procs: &[Proc], secs: u64) -> Snapshot {
             state.wakeups = state.wait_calls / 2;
             state.wall_ns = state.calls * 2000;
             state.thread_off_cpu_ns = state.wall_ns * 7 / 10;
+            // A process with a wait family: its threads are event loops,
+            // each busy 35 % of the time, 2 stalls a minute.
+            if p.rates.iter().any(|r| r.kind.is_wait()) {
+                state.wait_wall_ns = secs * 650_000_000;
+                state.iterations = state.wait_calls;
+                state.stalls = secs / 30;
+            } else {
+                state.wait_calls = 0;
+                state.wakeups = 0;
+            }
             snap.threads.push(ThreadSnap {
                 tid: p.pid + i,
                 name: p.comm.as_bytes().to_vec(),

@@ -159,15 +159,29 @@ pub fn wait_no_programs_loaded() -> Vec<u32> {
 /// Runs muxtrace with `--json` on a waitlab scenario and returns the final
 /// line's metrics of the waitlab process.
 pub fn waitlab_metrics(args: &[&str]) -> ProcessMetrics {
+    let (pid, lines) = waitlab_lines(args, "10s");
+    let last = &lines.last().expect("a final line").metrics;
+    harness::muxtrace::process(last, pid)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .clone()
+}
+
+/// The waitlab's pid and every `--json` line muxtrace printed over its
+/// scenario, the final line last.
+pub fn waitlab_lines(args: &[&str], interval: &str) -> (u32, Vec<harness::muxtrace::JsonLine>) {
     let lab = ready("waitlab", args);
-    let mt = harness::muxtrace::json_on(Path::new(MUXTRACE), lab.pid(), "10s")
+    let mt = harness::muxtrace::json_on(Path::new(MUXTRACE), lab.pid(), interval)
         .unwrap_or_else(|e| panic!("{e:#}"));
     lab.signal(libc::SIGUSR1);
     let (stdout, _) = finish_ok(mt);
-    let metrics = harness::muxtrace::final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
-    harness::muxtrace::process(&metrics, lab.pid())
-        .unwrap_or_else(|e| panic!("{e:#}: {stdout}"))
-        .clone()
+    let lines = harness::muxtrace::json_lines(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.kind == harness::muxtrace::LineKind::Final),
+        "no final line: {stdout}"
+    );
+    (lab.pid(), lines)
 }
 
 /// The run-so-far window of one syscall in a process's metrics.

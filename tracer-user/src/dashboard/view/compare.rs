@@ -31,6 +31,15 @@ fn if_waits(p: &ProcessMetrics, v: String) -> String {
     }
 }
 
+/// Loop figures mean nothing for a process with no thread that waits.
+fn if_loop(p: &ProcessMetrics, v: String) -> String {
+    if p.loop_threads > 0 {
+        v
+    } else {
+        "-".to_owned()
+    }
+}
+
 /// When the screen is short, rows go in this order (highest first); the
 /// figures the comparison is about never go.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,6 +47,7 @@ enum Keep {
     /// Only while some process has exited.
     Status,
     Always,
+    Loop,
     Threads,
     Wakeups,
     Pid,
@@ -82,6 +92,23 @@ const FIGURES: &[(&str, Keep, Figure)] = &[
     }),
     ("wall p99", Keep::Always, |p| {
         format::ns(p.interval.wall_p99_ns)
+    }),
+    ("loop busy", Keep::Loop, |p| {
+        p.loop_busy_share
+            .map_or("-".to_owned(), |b| format!("{:.0}%", b * 100.0))
+    }),
+    ("iteration p99", Keep::Loop, |p| {
+        if_loop(p, format::ns(p.interval.iteration_p99_ns))
+    }),
+    ("stalls", Keep::Wide, |p| {
+        if_loop(p, tracer_model::format::thousands(p.total.stalls))
+    }),
+    ("run queue p99", Keep::Wide, |p| {
+        if p.interval.runq_delays == 0 {
+            "-".to_owned()
+        } else {
+            format::ns(p.interval.runq_p99_ns)
+        }
     }),
     ("timeouts", Keep::Wide, |p| {
         if_waits(
@@ -159,6 +186,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
             Keep::Wide => Keep::Pid,
             Keep::Pid => Keep::Wakeups,
             Keep::Wakeups => Keep::Threads,
+            Keep::Threads => Keep::Loop,
             _ => Keep::Always,
         };
     }

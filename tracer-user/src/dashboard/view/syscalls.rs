@@ -6,14 +6,14 @@ use std::collections::VecDeque;
 use ratatui::{
     layout::{Constraint, Layout, Rect},
     style::{Color, Style},
-    text::{Line, Text},
+    text::{Line, Span, Text},
     widgets::{Bar, BarChart, BarGroup, Block, Borders, Cell, Paragraph, Row, Sparkline, Table},
     Frame,
 };
 use tracer_common::{fold_pow2, Pow2Hist};
 
 use super::{format, no_process, num, process_title, DIM, SELECTED, TITLE, VERDICT, WIDE};
-use tracer_model::{SyscallMetrics, Window};
+use tracer_model::{format::thousands, ProcessMetrics, SyscallMetrics, Window};
 
 use crate::dashboard::state::App;
 
@@ -25,18 +25,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let verdict = format::wrap(&p.verdict, usize::from(area.width));
     let verdict_height = (verdict.len() as u16).clamp(1, 3);
     let spark_height = if area.height >= 36 { 6 } else { 3 };
-    // The table leaves room for the sparklines and at least 6 lines of
-    // histograms; the rest scrolls with the selection.
+    let threshold = app.shown.as_ref().map_or(0, |m| m.stall_threshold_ns);
+    let loop_lines = loop_panel(p, threshold);
+    let loop_height = loop_lines.len() as u16;
+    // The table leaves room for the loop panel, the sparklines and at least
+    // 5 lines of histograms (3 of bars); the rest scrolls with the selection.
     let table_height = (rows.len() as u16 + 2)
         .min(
             area.height
-                .saturating_sub(1 + verdict_height + spark_height + 6),
+                .saturating_sub(1 + verdict_height + loop_height + spark_height + 5),
         )
         .max(4);
-    let [title, verdict_area, table, sparks, hists] = Layout::vertical([
+    let [title, verdict_area, table, loop_area, sparks, hists] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(verdict_height),
         Constraint::Length(table_height),
+        Constraint::Length(loop_height),
         Constraint::Length(spark_height),
         Constraint::Min(0),
     ])
@@ -45,9 +49,95 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let verdict: Vec<Line> = verdict.into_iter().map(Line::from).collect();
     frame.render_widget(Paragraph::new(verdict).style(VERDICT), verdict_area);
     render_table(frame, table, app, &rows);
+    frame.render_widget(Paragraph::new(loop_lines), loop_area);
     render_sparklines(frame, sparks, app, p.pid);
     if let Some(s) = rows.get(app.syscall) {
         render_histograms(frame, hists, s);
+    }
+}
+
+/// The event loop in three lines of at most 80 columns, from the interval
+/// (the longest stall since attach): utilisation and iteration time, the
+/// stalls, and where a woken event waits before the code sees it.
+fn loop_panel(p: &ProcessMetrics, stall_threshold_ns: u64) -> Vec<Line<'static>> {
+    let (w, t) = (&p.interval, &p.total);
+    let label = |text: &'static str| Span::styled(format!("{text:<7}"), TITLE);
+    let mut lines = Vec::new();
+    if !p.syscalls.iter().any(|s| s.syscall.is_wait()) {
+        if t.calls > 0 {
+            lines.push(Line::from(vec![
+                label("loop"),
+                Span::styled(
+                    "none: no thread waits for readiness, so an iteration is undefined",
+                    DIM,
+                ),
+            ]));
+        }
+    } else {
+        // An exited process has no threads left to be busy.
+        let busy = p
+            .loop_busy_share
+            .map_or("-".to_owned(), |b| format!("{:.0}%", b * 100.0));
+        let busy = match p.loop_threads {
+            0 => String::new(),
+            1 => format!("busy {busy} (1 thread)  "),
+            n => format!("busy {busy} ({n} threads)  "),
+        };
+        let iterations = if w.iterations == 0 {
+            "no iteration ended".to_owned()
+        } else {
+            format!(
+                "iteration p50 {} p99 {} max {}  {}/s",
+                format::ns(w.iteration_p50_ns),
+                format::ns(w.iteration_p99_ns),
+                format::ns(w.iteration_max_ns as f64),
+                format::rate(ratio(w.iterations as f64, w.seconds)),
+            )
+        };
+        lines.push(Line::from(vec![
+            label("loop"),
+            Span::raw(format!("{busy}{iterations}")),
+        ]));
+        let threshold = tracer_model::format::duration(stall_threshold_ns);
+        let stalls = if t.stalls == 0 {
+            Span::styled(format!("none of {threshold} or more"), DIM)
+        } else {
+            let on = t
+                .longest_stall_ns
+                .saturating_sub(t.longest_stall_off_cpu_ns);
+            Span::raw(format!(
+                "{} ≥{threshold} ({} now); longest {} at {}, {:.0}% on-CPU",
+                thousands(t.stalls),
+                thousands(w.stalls),
+                format::ns(t.longest_stall_ns as f64),
+                tracer_model::format::clock_time_utc(t.longest_stall_at_s),
+                ratio(on as f64, t.longest_stall_ns as f64) * 100.0,
+            ))
+        };
+        lines.push(Line::from(vec![label("stalls"), stalls]));
+    }
+    if w.runq_delays > 0 {
+        let per = |ns: u64| format::ns(ratio(ns as f64, w.runq_delays as f64));
+        lines.push(Line::from(vec![
+            label("wakeup"),
+            Span::raw(format!(
+                "→ code {}: run queue {} + exit {}; queue p99 {} max {}",
+                format::ns(w.readiness_latency_avg_ns),
+                per(w.runq_ns),
+                per(w.exit_path_ns),
+                format::ns(w.runq_p99_ns),
+                format::ns(w.runq_max_ns as f64),
+            )),
+        ]));
+    }
+    lines
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
     }
 }
 
@@ -330,6 +420,10 @@ fn render_histograms(frame: &mut Frame, area: Rect, s: &SyscallMetrics) {
         ]
     };
     if name.is_wait() && area.width >= WIDE {
+        if w.iterations > 0 {
+            let iteration = fold_pow2(&w.hists.iteration_ns);
+            charts.push((format!("{name}: loop iteration"), iteration, true));
+        }
         charts.push((format!("{name}: on-CPU time"), w.hists.on_cpu_ns, true));
     }
     let n = charts.len() as u32;

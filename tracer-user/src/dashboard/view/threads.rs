@@ -7,8 +7,19 @@ use ratatui::{
     Frame,
 };
 
-use super::{format, no_process, num, process_title, DIM, TITLE};
-use tracer_model::format::thousands;
+use super::{format, no_process, num, process_title, DIM, TITLE, WIDE};
+use tracer_model::{format::thousands, ThreadMetrics};
+
+type ThreadFigure = fn(&ThreadMetrics) -> String;
+
+/// A loop figure, `-` for a thread that never waits: it has no loop.
+fn loop_figure(t: &ThreadMetrics, v: u64) -> String {
+    if t.wait_calls == 0 {
+        "-".to_owned()
+    } else {
+        thousands(v)
+    }
+}
 
 use crate::dashboard::state::App;
 
@@ -43,34 +54,49 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         line.push_span(Span::styled(text, DIM));
     }
     frame.render_widget(Paragraph::new(line), title);
-    let rows = threads.iter().take(shown).map(|t| {
-        Row::new(vec![
-            num(t.tid.to_string()),
-            Cell::from(t.name.chars().take(15).collect::<String>()),
-            num(thousands(t.calls)),
-            num(format::rate(t.calls_per_sec)),
-            num(thousands(t.wait_calls)),
-            num(thousands(t.wakeups)),
-            num(format::ns(t.on_cpu_ns as f64)),
-            num(format::ns(t.off_cpu_ns as f64)),
-        ])
-    });
-    let header = Row::new(
-        [
-            "tid", "name", "calls", "calls/s", "waits", "wakeups", "on-CPU", "off-CPU",
-        ]
-        .map(|h| {
-            let line = Line::from(h);
-            Cell::from(if h == "name" {
-                line
-            } else {
-                line.right_aligned()
-            })
+    // 80 columns: the name as `top -H` shows it (at most 15 characters),
+    // then each event-loop thread's utilisation and stalls; wide screens
+    // add its iterations and its wait calls.
+    let wide = area.width >= WIDE;
+    let mut columns: Vec<(&str, u16, ThreadFigure)> = vec![
+        ("tid", 7, |t| t.tid.to_string()),
+        ("name", 15, |t| t.name.chars().take(15).collect()),
+        ("calls", 9, |t| thousands(t.calls)),
+        ("calls/s", 7, |t| format::rate(t.calls_per_sec)),
+        ("busy", 5, |t| {
+            t.loop_busy_share
+                .map_or("-".to_owned(), |b| format!("{:.0}%", b * 100.0))
         }),
-    )
+        ("stalls", 6, |t| loop_figure(t, t.stalls)),
+    ];
+    if wide {
+        columns.push(("iter", 9, |t| loop_figure(t, t.iterations)));
+        columns.push(("waits", 9, |t| thousands(t.wait_calls)));
+    }
+    columns.extend([
+        ("wakeups", 9, (|t| thousands(t.wakeups)) as ThreadFigure),
+        ("on-CPU", 7, |t| format::ns(t.on_cpu_ns as f64)),
+        ("off-CPU", 7, |t| format::ns(t.off_cpu_ns as f64)),
+    ]);
+    let rows = threads.iter().take(shown).map(|t| {
+        Row::new(columns.iter().map(|(name, _, figure)| {
+            if *name == "name" {
+                Cell::from(figure(t))
+            } else {
+                num(figure(t))
+            }
+        }))
+    });
+    let header = Row::new(columns.iter().map(|(h, _, _)| {
+        let line = Line::from(*h);
+        Cell::from(if *h == "name" {
+            line
+        } else {
+            line.right_aligned()
+        })
+    }))
     .style(TITLE);
-    // 77 columns: the name as `top -H` shows it, at most 15 characters.
-    let widths = [7, 15, 9, 7, 9, 9, 7, 7].map(Constraint::Length);
+    let widths = columns.iter().map(|(_, w, _)| Constraint::Length(*w));
     frame.render_widget(
         Table::new(rows, widths).header(header).column_spacing(1),
         table,
