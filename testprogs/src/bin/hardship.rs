@@ -18,6 +18,9 @@
 //!                            process whose calls keep coming
 //!   hardship name K          renames itself (prctl) to the bytes a"b\nc\xff,
 //!                            then K polls
+//!   hardship children N K    N children, one after another: each forked,
+//!                            makes K polls and exits, and is reaped before
+//!                            the next; the parent makes no traced call
 
 use std::{io::Write as _, ptr::null_mut};
 
@@ -132,6 +135,25 @@ fn main() {
             std::process::exit(3);
         }
         "name" => polls(num(1)),
+        "children" => {
+            let (n, k) = (num(1), num(2));
+            for _ in 0..n {
+                // SAFETY: the child makes raw syscalls only, then _exits;
+                // the parent reaps it (wait4 is not traced).
+                unsafe {
+                    let pid = libc::fork();
+                    if pid == 0 {
+                        polls(k);
+                        libc::_exit(0);
+                    }
+                    if pid < 0 {
+                        libc::_exit(3);
+                    }
+                    let mut status = 0;
+                    libc::waitpid(pid, &mut status, 0);
+                }
+            }
+        }
         _ => usage(),
     }
     finish(linger_ms);
