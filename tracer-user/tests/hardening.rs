@@ -224,16 +224,23 @@ fn a_stalled_stdout_reader_costs_counted_lines_not_the_session() {
             .args(["--interval", "10ms"]),
     )
     .expect("spawn muxtrace");
-    // Hundreds of ~1 KiB lines: more than the pipe and the queue hold.
-    std::thread::sleep(Duration::from_secs(4));
+    // Hundreds of ~3 KiB lines: more than the pipe and the queue (64
+    // lines) hold. A busy machine makes fewer (missed ticks are skipped), so
+    // first the pipe fills, then the queue has 3 s to.
+    let pipe = mt.take_unread_stdout().unwrap();
+    eventually("a full stdout pipe", Duration::from_secs(30), || {
+        use std::os::fd::AsRawFd as _;
+        let mut pending: libc::c_int = 0;
+        // SAFETY: FIONREAD into a local int.
+        unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut pending) };
+        (pending >= 32 * 1024).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
     assert!(mt.is_running(), "muxtrace ended early");
     mt.signal(libc::SIGINT);
     let still_loaded = wait_no_programs_loaded();
     let mut stdout = String::new();
-    mt.take_unread_stdout()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
+    { pipe }.read_to_string(&mut stdout).unwrap();
     let status = mt.wait_exit(LONG).unwrap();
     mt.wait_output_closed();
     let stderr = mt.stderr();
