@@ -145,13 +145,8 @@ fn spread(v: &[f64]) -> (f64, f64) {
 
 fn render(rounds: &[Vec<Point>], opts: &Options) -> String {
     let mut md = String::new();
-    let date = Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let date = crate::exec::utc_now();
+    let kernel = crate::exec::kernel_release();
     let _ = writeln!(md, "# muxtrace on redis, measured side by side\n");
     let _ = writeln!(
         md,
@@ -160,7 +155,7 @@ fn render(rounds: &[Vec<Point>], opts: &Options) -> String {
          pinned to CPU 0, to 127.0.0.1. {} rounds, untraced and traced by muxtrace (every \
          probe on, --json) alternating within each round, a fresh redis per run; ratios are \
          taken against the same round's untraced run.\n",
-        kernel.trim(),
+        kernel,
         cpu_cap::SHARE_PERCENT,
         opts.requests,
         opts.rounds
