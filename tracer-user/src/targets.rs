@@ -160,6 +160,17 @@ fn is_kernel_thread(pid: u32) -> bool {
         .is_some_and(|flags| flags & PF_KTHREAD != 0)
 }
 
+/// A process on its way out: PF_EXITING in the flags (set before its memory
+/// is released), or a zombie. Its /proc/PID/fd then belongs to root
+/// whatever its user, so a listing refused is no matter of privileges.
+pub fn is_exiting(pid: u32) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    let exiting = stat_fields(pid)
+        .and_then(|f| f.get(6)?.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_EXITING != 0);
+    exiting || is_zombie(pid)
+}
+
 fn is_zombie(pid: u32) -> bool {
     stat_fields(pid)
         .and_then(|f| f.first().cloned())
