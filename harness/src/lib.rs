@@ -12,16 +12,27 @@
 //!   serializes this one — and running loadgen to the end;
 //! - [`muxtrace`]: starting muxtrace until it has attached, and its `--json`
 //!   lines read back into [`tracer_model::Metrics`];
-//! - [`stats`]: the median.
+//! - [`stats`]: the median;
+//! - [`servers`]: nginx and redis, real servers, from the configs in
+//!   `harness/servers/`, on a free loopback port, files in a temporary folder;
+//! - [`clients`]: ab and redis-benchmark run to the end, their reports read;
+//! - [`procfs`]: what `/proc` says about a process (children, threads, the
+//!   syscall it waits in, its epoll sets' registrations) and [`Frozen`]
+//!   processes, stopped so that two tracers see the same calls;
+//! - [`strace`]: `strace -c -f` attached to running processes, its table read.
 //!
 //! Everything returns `anyhow::Result`; tests unwrap, xtask propagates.
 //! Depends on std, serde and the model only — never on `tracer-user`.
 
+pub mod clients;
 pub mod echo;
 pub mod loadgen;
 pub mod muxtrace;
 pub mod proc;
+pub mod procfs;
+pub mod servers;
 pub mod stats;
+pub mod strace;
 
 use std::path::PathBuf;
 
@@ -31,7 +42,10 @@ pub use echo::{EchoModel, EchoServer, ECHO_MODELS};
 pub use loadgen::{run_loadgen, LoadgenRun, Report};
 pub use muxtrace::{start_muxtrace, JsonLine, LineKind};
 pub use proc::{Finished, Proc, Stream};
+pub use procfs::Frozen;
+pub use servers::{Nginx, NginxOptions, Redis};
 pub use stats::median;
+pub use strace::Strace;
 
 /// The directory cargo built the workspace's binaries into, seen from the
 /// test or bench binary running now: `target/<profile>/deps/<exe>` →

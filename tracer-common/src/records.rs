@@ -73,43 +73,46 @@ counters! {
         pub zero_timeouts: u64,
         /// Wait calls with no timeout (block forever).
         pub infinite_timeouts: u64,
-        /// Read as percentiles: fine buckets.
-        pub hist_wall_ns: Hist,
-        pub hist_watched: Hist,
-        /// Only drawn as bars: powers of two.
-        pub hist_on_cpu_ns: Pow2Hist,
-        pub hist_ready: Pow2Hist,
-        /// The timeout argument in µs (finite timeouts only).
-        pub hist_timeout_us: Pow2Hist,
-        pub hist_payload: Pow2Hist,
-        /// Smallest and largest watched fds, ready fds and wall time per
-        /// call, since attach and per reading interval.
-        pub watched_extremes: Extremes,
-        pub ready_extremes: Extremes,
-        pub wall_extremes: Extremes,
         // The event loop, folded at each wait's return (wait kinds only).
         /// Iterations: a wait's return → the same thread's next wait entry.
         pub iterations: u64,
         pub iteration_ns: u64,
-        pub hist_iteration_ns: Hist,
-        pub iteration_extremes: Extremes,
         /// Iterations longer than the stall threshold (`--stall`).
         pub stalls: u64,
         pub stall_ns: u64,
         /// Of the stalls' time, off a CPU (blocked in another call, or
         /// preempted); the rest was on a CPU.
         pub stall_off_cpu_ns: u64,
-        /// The longest stall, since attach and per reading interval.
-        pub longest_stall: LongestStall,
         // Scheduling latency, folded at the return of the call it delayed.
         /// Calls whose thread was woken while blocked, and the delays from
         /// the wakeup to the thread running again.
         pub runq_delays: u64,
         pub runq_ns: u64,
-        pub hist_runq_ns: Hist,
-        pub runq_extremes: Extremes,
         /// From running again to the call's return: the kernel's exit path.
         pub exit_path_ns: u64,
+        // Every scalar above, every extreme below, the histograms last: a
+        // call touches few cache lines of this value besides its buckets.
+        /// Smallest and largest watched fds, ready fds, wall time, loop
+        /// iteration and run-queue delay per call, since attach and per
+        /// reading interval.
+        pub watched_extremes: Extremes,
+        pub ready_extremes: Extremes,
+        pub wall_extremes: Extremes,
+        pub iteration_extremes: Extremes,
+        pub runq_extremes: Extremes,
+        /// The longest stall, since attach and per reading interval.
+        pub longest_stall: LongestStall,
+        /// Read as percentiles: fine buckets.
+        pub hist_wall_ns: Hist,
+        pub hist_watched: Hist,
+        pub hist_iteration_ns: Hist,
+        pub hist_runq_ns: Hist,
+        /// Only drawn as bars: powers of two.
+        pub hist_on_cpu_ns: Pow2Hist,
+        pub hist_ready: Pow2Hist,
+        /// The timeout argument in µs (finite timeouts only).
+        pub hist_timeout_us: Pow2Hist,
+        pub hist_payload: Pow2Hist,
         pub hist_exit_path_ns: Pow2Hist,
     }
 }
@@ -337,36 +340,46 @@ mod tests {
         unsafe { core::slice::from_raw_parts_mut((s as *mut SyscallStats).cast::<u64>(), N) }
     }
 
-    /// The counters proper: the words before the first extremes (which
-    /// merge by min and max, tested in counter.rs), and the loop counters
-    /// are checked by name below.
-    const COUNTER_WORDS: usize = 27 + 2 * crate::HIST_BUCKETS + 4 * crate::POW2_BUCKETS;
+    /// The counters proper, as word indices: the scalars before the first
+    /// extremes and the histograms after the longest stall (extremes merge
+    /// by min and max, tested in counter.rs).
+    fn counter_words() -> impl Iterator<Item = usize> + Clone {
+        let scalars = core::mem::offset_of!(SyscallStats, watched_extremes) / 8;
+        let hists = core::mem::offset_of!(SyscallStats, hist_wall_ns) / 8;
+        assert_eq!(scalars, 35, "a scalar added below the extremes?");
+        (0..scalars).chain(hists..size_of::<SyscallStats>() / 8)
+    }
 
     #[test]
     fn merge_and_since_cover_every_word() {
         let mut a = SyscallStats::ZERO;
-        for (i, w) in words(&mut a)[..COUNTER_WORDS].iter_mut().enumerate() {
-            *w = i as u64 + 1;
+        for i in counter_words() {
+            words(&mut a)[i] = i as u64 + 1;
         }
         let mut doubled = a;
         doubled.merge(&a);
-        let mut d = doubled;
-        for (i, w) in words(&mut d)[..COUNTER_WORDS].iter().enumerate() {
-            assert_eq!(*w, 2 * (i as u64 + 1), "word {i} was not merged");
+        for i in counter_words() {
+            assert_eq!(
+                words(&mut doubled)[i],
+                2 * (i as u64 + 1),
+                "word {i} was not merged"
+            );
         }
         let mut since = doubled.since(&a);
-        for (i, w) in words(&mut since)[..COUNTER_WORDS].iter().enumerate() {
-            assert_eq!(*w, i as u64 + 1, "word {i} was not differenced");
+        for i in counter_words() {
+            assert_eq!(
+                words(&mut since)[i],
+                i as u64 + 1,
+                "word {i} was not differenced"
+            );
         }
         let mut saturated = a.since(&doubled);
         assert!(
-            words(&mut saturated)[..COUNTER_WORDS]
-                .iter()
-                .all(|w| *w == 0),
+            counter_words().all(|i| words(&mut saturated)[i] == 0),
             "saturates at zero"
         );
         let mut zero = SyscallStats::ZERO;
-        assert!(words(&mut zero)[..COUNTER_WORDS].iter().all(|w| *w == 0));
+        assert!(counter_words().all(|i| words(&mut zero)[i] == 0));
         assert_eq!(zero.wall_extremes, Extremes::ZERO);
         assert_eq!(SyscallStats::FIELDS.len(), 46);
         assert_eq!(SyscallStats::FIELDS[0], "calls");

@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: the echo servers' throughput sweep, then tracer
-//! overhead side by side (muxtrace, strace, perf trace, bpftrace), written to
-//! target/bench/. Timing targets live here, not in tests.
+//! overhead side by side (muxtrace, strace, perf trace, bpftrace), then
+//! muxtrace's overhead on redis, written to target/bench/. Timing targets
+//! live here, not in tests.
 use std::{path::PathBuf, process::Command};
 
 use anyhow::Result;
@@ -8,20 +9,24 @@ use anyhow::Result;
 use crate::{
     bootstrap,
     exec::{exec, workspace_root},
-    tracer_overhead,
+    redis_overhead, tracer_overhead,
 };
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Shorter runs: 5 rounds of 2 s for the overhead part.
+    /// Shorter runs: 5 rounds of 2 s for the overhead part, 20,000
+    /// requests per redis-benchmark test.
     #[arg(long)]
     quick: bool,
     /// Rounds of the overhead comparison (at least 5).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
-    /// Only the overhead comparison.
+    /// Only the overhead comparisons (echo servers and redis).
     #[arg(long)]
     overhead_only: bool,
+    /// Only muxtrace's overhead on redis.
+    #[arg(long)]
+    redis_only: bool,
     /// Use the binaries in this directory instead of building them.
     #[arg(long, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
@@ -32,6 +37,15 @@ pub fn run(args: &Args) -> Result<()> {
     let bin_dir = bootstrap::release_bins(args.bin_dir.as_deref(), bootstrap::bench_tools)?;
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out)?;
+    let rounds = args.rounds.max(5);
+    let redis = redis_overhead::Options {
+        rounds,
+        requests: if args.quick { 20_000 } else { 100_000 },
+        out: out.clone(),
+    };
+    if args.redis_only {
+        return redis_overhead::run(&bin_dir, &redis);
+    }
     if !args.overhead_only {
         let mut cmd = Command::new(bin_dir.join("server-bench"));
         cmd.arg("--bin-dir").arg(&bin_dir).arg("--out").arg(&out);
@@ -57,10 +71,11 @@ pub fn run(args: &Args) -> Result<()> {
     tracer_overhead::run(
         &bin_dir,
         &tracer_overhead::Options {
-            rounds: args.rounds.max(5),
+            rounds,
             seconds: if args.quick { 2 } else { 5 },
             out,
             criterion_dir: root.join("target/criterion"),
         },
-    )
+    )?;
+    redis_overhead::run(&bin_dir, &redis)
 }

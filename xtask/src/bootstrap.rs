@@ -201,6 +201,94 @@ pub fn test_tools() -> Result<()> {
     Ok(())
 }
 
+/// The real servers the real-server tier and the redis bench run, their
+/// load generators and the second opinion: nginx, redis, redis-benchmark
+/// (with redis-cli), ab and strace, from Debian's packages.
+pub fn real_server_tools() -> Result<()> {
+    let args = Args::default();
+    for (what, program, version_flag, package) in [
+        ("nginx (nginx-light)", "nginx", "-v", "nginx-light"),
+        ("redis-server", "redis-server", "--version", "redis-server"),
+        (
+            "redis-benchmark and redis-cli (redis-tools)",
+            "redis-benchmark",
+            "--version",
+            "redis-tools",
+        ),
+        ("ab (apache2-utils)", "ab", "-V", "apache2-utils"),
+        ("strace", "strace", "-V", "strace"),
+    ] {
+        step(
+            what,
+            &args,
+            || stdout_of(Command::new(program).arg(version_flag)).is_some(),
+            || install_without_services(package),
+        )?;
+    }
+    Ok(())
+}
+
+/// Where Debian's nginx and redis-server services write their pid, and the
+/// name the process has.
+const SERVICE_PID_FILES: [(&str, &str); 2] = [
+    ("/run/nginx.pid", "nginx"),
+    ("/run/redis/redis-server.pid", "redis-server"),
+];
+
+/// Installs `package` without leaving a system service running: invoke-rc.d
+/// is told not to start any (a policy-rc.d that exits 101, Debian's way,
+/// unless the machine has one already), and a service that started all the
+/// same — its pid file new since the install began — is stopped by that pid.
+fn install_without_services(package: &str) -> Result<()> {
+    const POLICY: &str = "/usr/sbin/policy-rc.d";
+    let ours = !Path::new(POLICY).exists();
+    if ours && is_root() {
+        std::fs::write(
+            POLICY,
+            "#!/bin/sh\n# cargo xtask bootstrap: no service starts during its install\nexit 101\n",
+        )?;
+        std::fs::set_permissions(POLICY, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    }
+    let before: Vec<Option<String>> = SERVICE_PID_FILES
+        .iter()
+        .map(|(file, _)| std::fs::read_to_string(file).ok())
+        .collect();
+    let installed = apt_install(&[package]);
+    if ours && is_root() {
+        let _ = std::fs::remove_file(POLICY);
+    }
+    for ((file, name), before) in SERVICE_PID_FILES.iter().zip(before) {
+        let now = std::fs::read_to_string(file).ok();
+        if now.is_some() && now != before {
+            stop_service(file, name, now.as_deref().unwrap_or_default());
+        }
+    }
+    installed
+}
+
+/// Stops the `name` process whose pid `pid_text` holds (SIGTERM, then
+/// SIGKILL after 10 s), if that pid is such a process.
+fn stop_service(file: &str, name: &str, pid_text: &str) {
+    let Ok(pid) = pid_text.trim().parse::<i32>() else {
+        return;
+    };
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if !comm.trim().starts_with(name) {
+        return;
+    }
+    eprintln!("bootstrap: {name}'s package started a service (pid {pid}, {file}): stopping it");
+    // SAFETY: a signal to the one process the install just started, by pid.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    for _ in 0..100 {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
 fn apt_install(packages: &[&str]) -> Result<()> {
     if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
         bail!(
@@ -233,8 +321,9 @@ pub fn demo_tools() -> Result<()> {
     )
 }
 
-/// The tracers the overhead bench compares muxtrace with, from Debian's
-/// packages. One that cannot be installed is reported as not measured.
+/// The tracers the overhead bench compares muxtrace with, and redis for its
+/// redis part, from Debian's packages. One that cannot be installed is
+/// reported as not measured.
 pub fn bench_tools() -> Result<()> {
     for (what, program, arg, package) in [
         ("strace", "strace", "-V", "strace"),
@@ -253,6 +342,10 @@ pub fn bench_tools() -> Result<()> {
                 "bootstrap: {what}: {e:#}; its configuration will be reported as not measured"
             );
         }
+    }
+    // The redis overhead bench.
+    if let Err(e) = real_server_tools() {
+        eprintln!("bootstrap: {e:#}; the redis overhead will be reported as not measured");
     }
     Ok(())
 }

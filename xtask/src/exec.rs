@@ -66,3 +66,18 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// When a report was made, for its heading: `2026-12-01 23:30 UTC`.
+pub fn utc_now() -> String {
+    stdout_of(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The running kernel's release, for a report's heading.
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}

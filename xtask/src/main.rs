@@ -10,6 +10,7 @@ mod charts;
 mod cpu_cap;
 mod demo;
 mod exec;
+mod redis_overhead;
 mod soak;
 mod sweep;
 mod test;
@@ -35,7 +36,7 @@ enum Task {
     Test(test::Args),
     /// Bootstrap, build, and show the four I/O models side by side.
     BuildAndDemo(demo::Args),
-    /// Benchmarks: the echo servers' throughput sweep, then tracer overhead.
+    /// Benchmarks: the echo servers' throughput sweep, then tracer overhead (echo servers, redis).
     Bench(bench::Args),
     /// muxtrace at full load for minutes: RSS, map occupancy, counters, losses.
     Soak(soak::Args),

@@ -8,7 +8,6 @@ use std::{
     collections::BTreeMap,
     fmt::Write as _,
     path::{Path, PathBuf},
-    process::Command,
     time::{Duration, Instant},
 };
 
@@ -266,20 +265,14 @@ fn report(
     charts: &[PathBuf],
 ) -> String {
     let mut r = String::new();
-    let date = Command::new("date")
-        .arg("-u")
-        .arg("+%Y-%m-%d %H:%M UTC")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let date = crate::exec::utc_now();
+    let kernel = crate::exec::kernel_release();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let _ = writeln!(r, "# The I/O models, measured\n");
     let _ = writeln!(
         r,
         "{date}, Linux {}, {cpus} CPUs. Each point: a fresh server, muxtrace attached, `loadgen --conns {CONNS} --size 64 --rate {RATE}` for {secs} s with the idle connections held open. Figures are muxtrace's (wait calls only unless said) and loadgen's.\n",
-        kernel.trim()
+        kernel
     );
     let _ = writeln!(r, "| model | idle | watched/wait | bkkp in/wait | on-CPU ns/ready | bkkp B/ready | calls/msg | waits/msg | msgs/s | p99 µs |");
     let _ = writeln!(r, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");

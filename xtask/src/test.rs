@@ -28,6 +28,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     bootstrap::run(&bootstrap::Args::default())?;
     bootstrap::test_tools()?;
+    bootstrap::real_server_tools()?;
     bootstrap::demo_tools()?;
     if !args.no_lint {
         exec(cargo().args(["fmt", "--all", "--", "--check"]))?;

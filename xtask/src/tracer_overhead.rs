@@ -270,13 +270,8 @@ fn render(
     opts: &Options,
 ) -> Result<String> {
     let mut md = String::new();
-    let date = Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let date = crate::exec::utc_now();
+    let kernel = crate::exec::kernel_release();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
@@ -285,7 +280,7 @@ fn render(
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let _ = writeln!(md, "# Tracer overhead, measured side by side\n");
-    let _ = writeln!(md, "{date}; Linux {}; {cpu}; {cores} cores. Server pinned to CPU 1, loadgen (64 connections, 64-byte messages) to CPU 0; at saturation the server is also capped at {}% of its core (CFS bandwidth), so its CPU budget — not loadgen — is what runs out, and its CPU column reads the cap. {} rounds of {} s, configurations alternating within each round; ratios are taken against the same round's untraced run, then the median and min–max over rounds.\n", kernel.trim(), cpu_cap::SHARE_PERCENT, opts.rounds, opts.seconds);
+    let _ = writeln!(md, "{date}; Linux {}; {cpu}; {cores} cores. Server pinned to CPU 1, loadgen (64 connections, 64-byte messages) to CPU 0; at saturation the server is also capped at {}% of its core (CFS bandwidth), so its CPU budget — not loadgen — is what runs out, and its CPU column reads the cap. {} rounds of {} s, configurations alternating within each round; ratios are taken against the same round's untraced run, then the median and min–max over rounds.\n", kernel, cpu_cap::SHARE_PERCENT, opts.rounds, opts.seconds);
     for (c, why) in skipped {
         let _ = writeln!(md, "- {c}: not measured — {why}.");
     }

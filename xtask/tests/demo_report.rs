@@ -96,16 +96,23 @@ impl Data<'_> {
     }
 }
 
-/// Each row of the report's table shows its data point, in order, with the
-/// precision the table uses.
-fn the_table_is_the_data(report: &str, data: &Value) {
-    let rows: Vec<Vec<&str>> = report
+/// The cells of the rows of the first table headed `header` after the
+/// first line starting with `section`.
+fn table_rows<'r>(report: &'r str, section: &str, header: &str) -> Vec<Vec<&'r str>> {
+    report
         .lines()
-        .skip_while(|l| !l.starts_with("| model | idle |"))
+        .skip_while(|l| !l.starts_with(section))
+        .skip_while(|l| !l.starts_with(header))
         .skip(2)
         .take_while(|l| l.starts_with('|'))
         .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
-        .collect();
+        .collect()
+}
+
+/// Each row of the report's table shows its data point, in order, with the
+/// precision the table uses.
+fn the_table_is_the_data(report: &str, data: &Value) {
+    let rows = table_rows(report, "# ", "| model | idle |");
     let points = Data(data).points().clone();
     assert_eq!(rows.len(), points.len(), "{report}");
     for (row, p) in rows.iter().zip(&points) {
@@ -130,14 +137,7 @@ fn the_table_is_the_data(report: &str, data: &Value) {
 /// server has none, the others a utilisation between 0 and 1 and
 /// iterations at the load's pace.
 fn the_loop_section_is_the_data(report: &str, data: &Value) {
-    let rows: Vec<Vec<&str>> = report
-        .lines()
-        .skip_while(|l| !l.starts_with("## The event loop"))
-        .skip_while(|l| !l.starts_with("| model | idle | busy |"))
-        .skip(2)
-        .take_while(|l| l.starts_with('|'))
-        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
-        .collect();
+    let rows = table_rows(report, "## The event loop", "| model | idle | busy |");
     let points = Data(data).points().clone();
     assert_eq!(rows.len(), points.len(), "{report}");
     for (row, p) in rows.iter().zip(&points) {

@@ -1,0 +1,212 @@
+//! What `/proc` says about a process the tests started — its children and
+//! threads, the syscall it is blocked in, the fds its epoll sets hold — and
+//! [`Frozen`], which stops processes by pid so that two tracers can be
+//! attached to, and detached from, a process that makes no call meanwhile.
+//! The kernel's own view is the independent truth muxtrace's figures are
+//! checked against.
+
+use std::{
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _, Result};
+
+/// The children of `pid` (of all its threads), from
+/// `/proc/PID/task/TID/children`.
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for tid in threads(pid) {
+        let text =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/children")).unwrap_or_default();
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+    }
+    out.sort_unstable();
+    out
+}
+
+/// The thread ids of `pid`; empty once it has exited.
+pub fn threads(pid: u32) -> Vec<u32> {
+    let mut tids: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    tids.sort_unstable();
+    tids
+}
+
+/// A thread's state letter from `/proc/PID/task/TID/stat` (`R`, `S`, `T`,
+/// `t`, …), `None` once it is gone.
+pub fn thread_state(pid: u32, tid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    // The name in parentheses may hold spaces: the state follows the last ')'.
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
+}
+
+/// The syscall number `pid`'s main thread is blocked in, from
+/// `/proc/PID/syscall`; `None` when it runs in user space or is gone.
+pub fn blocked_in(pid: u32) -> Option<i64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Whether `pid`'s main thread is blocked in epoll_wait or epoll_pwait(2):
+/// its event loop is waiting.
+pub fn waits_in_epoll(pid: u32) -> bool {
+    matches!(
+        blocked_in(pid),
+        Some(nr) if nr == libc::SYS_epoll_wait
+            || nr == libc::SYS_epoll_pwait
+            || nr == libc::SYS_epoll_pwait2
+    )
+}
+
+/// The epoll fds `pid` holds, from the `anon_inode:[eventpoll]` links in
+/// `/proc/PID/fd`.
+pub fn epoll_fds(pid: u32) -> Vec<u32> {
+    let mut fds: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| {
+                let e = e.ok()?;
+                let target = std::fs::read_link(e.path()).ok()?;
+                (target.to_str()? == "anon_inode:[eventpoll]")
+                    .then(|| e.file_name().to_str()?.parse().ok())?
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    fds.sort_unstable();
+    fds
+}
+
+/// The fds registered in `pid`'s epoll fd `epfd`: the `tfd:` lines of
+/// `/proc/PID/fdinfo/EPFD`, which the kernel writes from the eventpoll
+/// itself.
+pub fn epoll_registrations(pid: u32, epfd: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/fdinfo/{epfd}");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    Ok(text.lines().filter(|l| l.starts_with("tfd:")).count() as u64)
+}
+
+/// `pid`'s one epoll fd and its registrations; an error when it holds
+/// none or several.
+pub fn the_epoll_set(pid: u32) -> Result<(u32, u64)> {
+    match epoll_fds(pid)[..] {
+        [epfd] => Ok((epfd, epoll_registrations(pid, epfd)?)),
+        ref other => bail!("pid {pid} holds {} epoll fds: {other:?}", other.len()),
+    }
+}
+
+/// `f`'s first `Some`, asked every 20 ms; an error naming `what` after
+/// `timeout`.
+pub fn poll_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            bail!("{what}: not within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How long processes may take to stop after SIGSTOP.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Processes stopped with SIGSTOP until the guard drops (SIGCONT).
+///
+/// A stopped process makes no syscall, and none of its threads is inside
+/// one: a thread stops on its way back to user space, so a blocking call in
+/// progress returns first (epoll_wait with EINTR; calls the kernel restarts
+/// are entered anew after SIGCONT). Two tracers attached while the process
+/// is frozen and detached while it is frozen again therefore see exactly
+/// the same calls — every call that both enters and returns in between —
+/// whatever each does at its own attach and detach.
+pub struct Frozen {
+    pids: Vec<u32>,
+}
+
+impl Frozen {
+    /// SIGSTOP to every pid, then waits until each of their threads is
+    /// stopped (`T`, or `t` under a ptracer).
+    pub fn new(pids: &[u32]) -> Result<Frozen> {
+        let frozen = Frozen {
+            pids: pids.to_vec(),
+        };
+        for &pid in pids {
+            // SAFETY: a signal to a process the caller started, by pid.
+            if unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) } != 0 {
+                bail!("cannot stop pid {pid}: {}", std::io::Error::last_os_error());
+            }
+        }
+        for &pid in pids {
+            poll_until(
+                &format!("every thread of pid {pid} stopped"),
+                STOP_TIMEOUT,
+                || {
+                    let tids = threads(pid);
+                    (!tids.is_empty()
+                        && tids
+                            .iter()
+                            .all(|&t| matches!(thread_state(pid, t), Some('T' | 't'))))
+                    .then_some(())
+                },
+            )?;
+        }
+        Ok(frozen)
+    }
+
+    /// SIGCONT now.
+    pub fn thaw(self) {}
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for &pid in &self.pids {
+            // SAFETY: as in `new`.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+    use crate::proc::Proc;
+
+    #[test]
+    fn a_frozen_process_is_stopped_until_thawed() {
+        let p = Proc::spawn(Command::new("sleep").arg("30")).unwrap();
+        let pid = p.pid();
+        let frozen = Frozen::new(&[pid]).unwrap();
+        assert_eq!(thread_state(pid, pid), Some('T'));
+        frozen.thaw();
+        poll_until("running again", Duration::from_secs(10), || {
+            (thread_state(pid, pid) == Some('S')).then_some(())
+        })
+        .unwrap();
+        assert_eq!(blocked_in(pid), Some(libc::SYS_clock_nanosleep));
+    }
+
+    #[test]
+    fn children_and_threads_of_this_process() {
+        let me = std::process::id();
+        assert!(threads(me).contains(&me));
+        let p = Proc::spawn(Command::new("sleep").arg("30")).unwrap();
+        assert!(children(me).contains(&p.pid()));
+        assert!(epoll_fds(p.pid()).is_empty());
+    }
+}

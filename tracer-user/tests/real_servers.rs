@@ -1,0 +1,903 @@
+//! The real-server tier: nginx and redis — written without muxtrace in mind —
+//! under load, every figure muxtrace reports checked against a witness that
+//! could contradict it: `strace -c -f` over the same calls, what ab and our
+//! own redis client received, nginx's access log on disk, and the kernel's
+//! `/proc/PID/fdinfo` of each epoll fd. Run as root, one at a time
+//! (`cargo xtask test`); the servers start from `harness/servers/`.
+//!
+//! The window two tracers compare is made exact by freezing the server
+//! (`harness::Frozen`, SIGSTOP) while both attach and again while both
+//! detach: a stopped process makes no call and none of its threads is inside
+//! one, so each tracer sees exactly the calls that entered and returned in
+//! between, whatever it does at its own attach and detach — no tolerance is
+//! needed. Without the freeze the counts differ by the calls in progress at
+//! the edges: strace's attach and detach interrupt a blocked epoll_wait (it
+//! returns EINTR), a return muxtrace counts when it saw the call's entry and
+//! strace never counts; and redis's timer wakes it ten times a second, so
+//! its calls also land between the two tracers' attaches.
+mod common;
+
+use std::{
+    collections::BTreeMap,
+    io::{Read as _, Write as _},
+    net::TcpStream,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use common::*;
+use harness::{
+    clients::{ab_request_bytes, run_ab, AbReport},
+    muxtrace::{final_metrics, json_lines, process, JsonLine},
+    procfs::{epoll_registrations, poll_until, the_epoll_set},
+    strace::Counts,
+    Frozen, Nginx, NginxOptions, Redis, Strace,
+};
+use tracer_common::SyscallKind;
+use tracer_model::{IoModel, Metrics, ProcessMetrics, Window};
+
+/// The file nginx serves: a few TCP segments, one sendfile call.
+const BODY_BYTES: usize = 17_510;
+/// ab's concurrency: connections open at once.
+const CONCURRENCY: u64 = 50;
+/// How long a load or a settling server may take on a loaded 2-core machine.
+const SETTLE: Duration = Duration::from_secs(60);
+
+fn nginx(sendfile: bool) -> Nginx {
+    Nginx::start(NginxOptions {
+        sendfile,
+        body_bytes: BODY_BYTES,
+    })
+    .unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+fn ab(url: &str, requests: u64) -> AbReport {
+    let r = run_ab(url, requests, CONCURRENCY, Duration::from_secs(180))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        (r.complete, r.failed, r.non_2xx),
+        (requests, 0, 0),
+        "ab: {r:?}"
+    );
+    r
+}
+
+/// muxtrace `ARGS --json`, attached.
+fn json_muxtrace(args: &[&str]) -> Proc {
+    let mut all = args.to_vec();
+    all.push("--json");
+    muxtrace(&all)
+}
+
+/// Stops muxtrace (SIGINT) and returns every JSON line it wrote, the final
+/// one last.
+fn stop_muxtrace(mt: Proc) -> Vec<JsonLine> {
+    mt.signal(libc::SIGINT);
+    let (stdout, _) = finish_ok(mt);
+    final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}: {stdout}"));
+    json_lines(&stdout).unwrap()
+}
+
+fn last(lines: &[JsonLine]) -> &Metrics {
+    &lines.last().expect("a final line").metrics
+}
+
+fn proc_of(m: &Metrics, pid: u32) -> &ProcessMetrics {
+    process(m, pid).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// `f` of the total window of each syscall of `kinds`, summed over every
+/// process in `m` (the folded entries of exited ones included).
+fn sum(m: &Metrics, kinds: impl Fn(SyscallKind) -> bool, f: impl Fn(&Window) -> u64) -> u64 {
+    m.processes
+        .iter()
+        .flat_map(|p| &p.syscalls)
+        .filter(|s| kinds(s.syscall))
+        .map(|s| f(&s.total))
+        .sum()
+}
+
+/// The same, over the processes `pids` only.
+fn sum_over(
+    m: &Metrics,
+    pids: &[u32],
+    kinds: impl Fn(SyscallKind) -> bool,
+    f: impl Fn(&Window) -> u64,
+) -> u64 {
+    pids.iter()
+        .flat_map(|&p| &proc_of(m, p).syscalls)
+        .filter(|s| kinds(s.syscall))
+        .map(|s| f(&s.total))
+        .sum()
+}
+
+fn of(kind: SyscallKind) -> impl Fn(SyscallKind) -> bool {
+    move |k| k == kind
+}
+
+fn sends(k: SyscallKind) -> bool {
+    k.is_send() || k.is_zero_copy()
+}
+
+fn receives(k: SyscallKind) -> bool {
+    k.is_receive()
+}
+
+/// Successful calls of `kind` over every process.
+fn successes(m: &Metrics, kind: SyscallKind) -> u64 {
+    sum(m, of(kind), |w| w.calls - w.errors)
+}
+
+/// Every syscall muxtrace traces: its (calls, errors) over all processes
+/// beside strace's, and the rows that differ.
+fn against_strace(m: &Metrics, strace: &BTreeMap<String, Counts>) -> (String, Vec<String>) {
+    let mut table = format!("{:<12} {:>20} {:>20}\n", "syscall", "muxtrace", "strace -c");
+    let mut differ = Vec::new();
+    for kind in SyscallKind::ALL {
+        let mux = Counts {
+            calls: sum(m, of(kind), |w| w.calls),
+            errors: sum(m, of(kind), |w| w.errors),
+        };
+        let st = strace.get(kind.name()).copied().unwrap_or_default();
+        if mux == Counts::default() && st == Counts::default() {
+            continue;
+        }
+        let cell = |c: Counts| format!("{} ({} err)", c.calls, c.errors);
+        table += &format!("{:<12} {:>20} {:>20}\n", kind.name(), cell(mux), cell(st));
+        if mux != st {
+            differ.push(kind.name().to_owned());
+        }
+    }
+    let untraced: Vec<&str> = strace
+        .keys()
+        .filter(|k| SyscallKind::from_name(k).is_none())
+        .map(String::as_str)
+        .collect();
+    table += &format!("(strace also counted, untraced by muxtrace: {untraced:?})\n");
+    (table, differ)
+}
+
+/// The figures the README's table quotes, over the processes `pids`: per
+/// wait call the fds watched and returned ready, the payload by class, and
+/// traced calls per message received.
+fn headline(m: &Metrics, pids: &[u32]) -> String {
+    let waits = |f: fn(&Window) -> u64| sum_over(m, pids, SyscallKind::is_wait, f);
+    let wait_calls = waits(|w| w.calls).max(1) as f64;
+    let watched_max = pids
+        .iter()
+        .flat_map(|&p| &proc_of(m, p).syscalls)
+        .filter(|s| s.syscall.is_wait())
+        .map(|s| s.total.watched_max)
+        .max()
+        .unwrap_or(0);
+    let calls: u64 = pids.iter().map(|&p| proc_of(m, p).total.calls).sum();
+    let messages: u64 = pids
+        .iter()
+        .map(|&p| proc_of(m, p).total.receives_with_data)
+        .sum();
+    format!(
+        "watched per wait {:.1} (max {watched_max}), ready per wait {:.2}, socket bytes sent {} \
+         received {}, file bytes {}, zero-copy bytes {}, syscalls per message {:.2}",
+        waits(|w| w.watched) as f64 / wait_calls,
+        waits(|w| w.ready) as f64 / wait_calls,
+        sum_over(m, pids, sends, |w| w.payload_socket_bytes),
+        sum_over(m, pids, receives, |w| w.payload_socket_bytes),
+        sum_over(m, pids, |_| true, |w| w.payload_file_bytes),
+        sum_over(m, pids, |_| true, |w| w.zero_copy_bytes),
+        calls as f64 / messages.max(1) as f64,
+    )
+}
+
+/// Waits until nginx's master waits for signals and its workers in epoll.
+fn until_quiet(nginx: &Nginx) {
+    poll_until("nginx quiet", SETTLE, || nginx.is_quiet().then_some(()))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+}
+
+/// What one traced window left.
+struct Traced<B, L, E> {
+    /// muxtrace's JSON lines, the final one last.
+    lines: Vec<JsonLine>,
+    /// strace -c's table, when strace was attached too.
+    strace: Option<BTreeMap<String, Counts>>,
+    /// What `at_start`, `load` and `at_end` returned.
+    start: B,
+    load: L,
+    end: E,
+}
+
+impl<B, L, E> Traced<B, L, E> {
+    fn metrics(&self) -> &Metrics {
+        last(&self.lines)
+    }
+}
+
+/// The window two witnesses compare, with nothing in flight at its edges:
+/// freezes `pids`, runs `at_start`, attaches muxtrace (`ARGS --json`) and,
+/// with `strace`, strace -c -f; thaws; runs `load` (given muxtrace); freezes
+/// again, detaches both, runs `at_end`; thaws.
+fn traced_window<B, L, E>(
+    pids: &[u32],
+    mux_args: &[&str],
+    strace: bool,
+    at_start: impl FnOnce() -> B,
+    load: impl FnOnce(&Proc) -> L,
+    at_end: impl FnOnce() -> E,
+) -> Traced<B, L, E> {
+    let frozen = Frozen::new(pids).unwrap_or_else(|e| panic!("{e:#}"));
+    let start = at_start();
+    let mt = json_muxtrace(mux_args);
+    let st = strace.then(|| Strace::attach(pids).unwrap_or_else(|e| panic!("{e:#}")));
+    frozen.thaw();
+    let load = load(&mt);
+    let frozen = Frozen::new(pids).unwrap_or_else(|e| panic!("{e:#}"));
+    let lines = stop_muxtrace(mt);
+    let strace = st.map(|st| st.finish().unwrap_or_else(|e| panic!("{e:#}")));
+    let end = at_end();
+    frozen.thaw();
+    Traced {
+        lines,
+        strace,
+        start,
+        load,
+        end,
+    }
+}
+
+/// nginx's two logs at one moment.
+struct Logs {
+    access: String,
+    error: String,
+}
+
+impl Logs {
+    fn of(nginx: &Nginx) -> Logs {
+        Logs {
+            access: nginx.access_log(),
+            error: nginx.error_log(),
+        }
+    }
+
+    /// What was appended since `before` (both logs only grow).
+    fn since(&self, before: &Logs) -> Logs {
+        Logs {
+            access: self.access[before.access.len()..].to_owned(),
+            error: self.error[before.error.len()..].to_owned(),
+        }
+    }
+
+    /// Requests served: one access log line each.
+    fn requests(&self) -> u64 {
+        self.access.lines().count() as u64
+    }
+
+    /// Connections closed before they sent a request, which nginx logs at
+    /// info level.
+    fn unused_connections(&self) -> u64 {
+        self.error
+            .lines()
+            .filter(|l| l.contains("while waiting for request"))
+            .count() as u64
+    }
+
+    /// Bytes of the error log's lines written by `pid` (`… [level] PID#TID: …`).
+    fn error_bytes_of(&self, pid: u32) -> u64 {
+        let tag = format!(" {pid}#{pid}: ");
+        self.error
+            .lines()
+            .filter(|l| l.contains(&tag))
+            .map(|l| l.len() as u64 + 1)
+            .sum()
+    }
+
+    /// Everything nginx wrote to files.
+    fn bytes(&self) -> u64 {
+        (self.access.len() + self.error.len()) as u64
+    }
+}
+
+/// nginx under ab with strace -c beside muxtrace: every count equal, and
+/// the bytes equal what ab sent and received and what nginx logged.
+fn nginx_against_strace_and_ab(sendfile: bool) {
+    const REQUESTS: u64 = 2_000;
+    let nginx = nginx(sendfile);
+    let url = nginx.url();
+    let request_bytes = ab_request_bytes(&url, SETTLE).unwrap_or_else(|e| panic!("{e:#}"));
+    until_quiet(&nginx);
+    let master = nginx.master_pid().to_string();
+    let t = traced_window(
+        &nginx.pids(),
+        &["--follow", "--pid", &master, "--interval", "30s"],
+        true,
+        || Logs::of(&nginx),
+        |_| {
+            let ab = ab(&url, REQUESTS);
+            until_quiet(&nginx);
+            ab
+        },
+        || Logs::of(&nginx),
+    );
+    let (m, ab, logs) = (t.metrics(), t.load, t.end.since(&t.start));
+    let (table, differ) = against_strace(m, t.strace.as_ref().unwrap());
+    println!(
+        "nginx, sendfile {sendfile}, {REQUESTS} requests at concurrency {CONCURRENCY} \
+         ({:.0}/s under both tracers):\n{table}{}",
+        ab.requests_per_sec,
+        headline(m, &nginx.pids())
+    );
+    assert!(differ.is_empty(), "{differ:?} differ:\n{table}");
+    for w in nginx.workers() {
+        assert_eq!(proc_of(m, *w).model, IoModel::Epoll);
+    }
+
+    // Each request is one connection, accepted once and answered once; ab
+    // also opens a few it never uses (see Logs::unused_connections).
+    assert_eq!(logs.requests(), REQUESTS);
+    assert_eq!(
+        successes(m, SyscallKind::Accept4),
+        REQUESTS + logs.unused_connections(),
+        "{table}"
+    );
+    assert_eq!(sum(m, of(SyscallKind::Writev), |w| w.calls), REQUESTS);
+    // Every byte ab received left nginx on a socket…
+    let sent = sum(m, sends, |w| w.payload_socket_bytes);
+    assert_eq!(
+        sent, ab.total_transferred,
+        "socket bytes sent vs ab: {ab:?}"
+    );
+    // …every byte ab sent arrived on one…
+    let received = sum(m, receives, |w| w.payload_socket_bytes);
+    assert_eq!(received, REQUESTS * request_bytes, "socket bytes received");
+    // …and what went to files is the logs' growth.
+    let file = sum(m, sends, |w| w.payload_file_bytes);
+    assert_eq!(file, logs.bytes(), "file bytes vs the logs");
+    let zero_copy = sum(m, |_| true, |w| w.zero_copy_bytes);
+    if sendfile {
+        // The bodies, and only they, never crossed user space.
+        assert_eq!(ab.html_transferred, REQUESTS * BODY_BYTES as u64);
+        assert_eq!(zero_copy, ab.html_transferred, "{ab:?}");
+        let by_sendfile = sum(m, of(SyscallKind::Sendfile), |w| w.payload_socket_bytes);
+        assert_eq!(by_sendfile, ab.html_transferred);
+    } else {
+        assert_eq!(zero_copy, 0);
+        assert_eq!(sum(m, of(SyscallKind::Sendfile), |w| w.calls), 0);
+    }
+    assert!(m.losses.is_empty(), "{:?}", m.losses);
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn nginx_writev_counts_equal_strace_and_bytes_equal_what_ab_received() {
+    nginx_against_strace_and_ab(false);
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn nginx_sendfile_counts_equal_strace_and_zero_copy_bytes_are_the_bodies() {
+    nginx_against_strace_and_ab(true);
+}
+
+/// The `tfd:` lines of each pid's one epoll fd, sampled until `stop`: the
+/// fewest and most seen per pid.
+fn sample_interest_sets(
+    pids: Vec<u32>,
+    stop: Arc<AtomicBool>,
+) -> thread::JoinHandle<Vec<(u64, u64)>> {
+    thread::spawn(move || {
+        let epfds: Vec<u32> = pids.iter().map(|&p| the_epoll_set(p).unwrap().0).collect();
+        let mut seen = vec![(u64::MAX, 0); pids.len()];
+        while !stop.load(Ordering::Relaxed) {
+            for (i, (&pid, &epfd)) in pids.iter().zip(&epfds).enumerate() {
+                if let Ok(n) = epoll_registrations(pid, epfd) {
+                    seen[i] = (seen[i].0.min(n), seen[i].1.max(n));
+                }
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        seen
+    })
+}
+
+/// How many JSON lines muxtrace has written so far.
+fn lines_so_far(mt: &Proc) -> usize {
+    mt.lines(harness::Stream::Stdout).len()
+}
+
+/// Waits until muxtrace has written `n` lines.
+fn wait_lines(mt: &Proc, n: usize) {
+    eventually(&format!("{n} JSON lines"), SETTLE, || {
+        (lines_so_far(mt) >= n).then_some(())
+    });
+}
+
+fn epoll_wait_interval(p: &ProcessMetrics) -> Option<&Window> {
+    p.syscalls
+        .iter()
+        .find(|s| s.syscall == SyscallKind::EpollWait)
+        .map(|s| &s.interval)
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn nginx_after_20000_connections_interest_sets_equal_fdinfo_and_follow_takes_the_workers() {
+    const REQUESTS: u64 = 20_000;
+    // Each worker registers 3 fds of its own in its epoll set: the
+    // listening socket, its channel socket to the master and an eventfd.
+    // Each connection it holds adds one.
+    const OWN: u64 = 3;
+    let nginx = nginx(false);
+    let workers = nginx.workers().to_vec();
+    let master = nginx.master_pid();
+    until_quiet(&nginx);
+    let mut quiet_from = 0;
+    let mut load_s = 0.0;
+    // --follow on the master takes the workers that exist at attach.
+    let t = traced_window(
+        &nginx.pids(),
+        &[
+            "--follow",
+            "--pid",
+            &master.to_string(),
+            "--interval",
+            "500ms",
+        ],
+        false,
+        || Logs::of(&nginx),
+        |mt| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let sampler = sample_interest_sets(workers.clone(), Arc::clone(&stop));
+            let started = Instant::now();
+            let ab = ab(&nginx.url(), REQUESTS);
+            load_s = started.elapsed().as_secs_f64();
+            stop.store(true, Ordering::Relaxed);
+            let sampled = sampler.join().unwrap();
+            until_quiet(&nginx);
+            // The intervals from here on start after the load has ended.
+            quiet_from = lines_so_far(mt) + 1;
+            wait_lines(mt, quiet_from + 1);
+            // The master passes SIGUSR1 (reopen the logs) to each worker
+            // over its channel socket: a wait that returns one ready fd
+            // with nothing but the worker's own fds registered. The freeze
+            // that ends the window returns each worker's next wait with
+            // EINTR: a second such wait.
+            let before = nginx.error_log().len();
+            nginx.signal_master(libc::SIGUSR1);
+            poll_until("nginx reopened its logs", SETTLE, || {
+                let reopened = nginx.error_log()[before..]
+                    .matches("reopening logs")
+                    .count();
+                (reopened > Nginx::WORKERS && nginx.is_quiet()).then_some(())
+            })
+            .unwrap_or_else(|e| panic!("{e:#}"));
+            (ab, sampled)
+        },
+        || {
+            let sets: Vec<(u32, u64)> = workers
+                .iter()
+                .map(|&w| the_epoll_set(w).unwrap_or_else(|e| panic!("{e:#}")))
+                .collect();
+            (Logs::of(&nginx), sets)
+        },
+    );
+    let m = t.metrics();
+    let (ab, sampled) = &t.load;
+    let logs = t.end.0.since(&t.start);
+    let lines = &t.lines;
+
+    let mut report = format!(
+        "{REQUESTS} requests at concurrency {CONCURRENCY} in {load_s:.1} s ({:.0}/s)\n",
+        ab.requests_per_sec
+    );
+    for (i, &w) in workers.iter().enumerate() {
+        let (epfd, registered) = t.end.1[i];
+        assert_eq!(registered, OWN, "worker {w}: fdinfo after the load");
+        let p = proc_of(m, w);
+        assert!(p.alive && p.model == IoModel::Epoll, "{p:#?}");
+        // The interest set muxtrace read from fdinfo at its last reading.
+        assert_eq!(
+            p.epoll_interest.get(&epfd),
+            Some(&registered),
+            "worker {w}: {:?}",
+            p.epoll_interest
+        );
+        // Each wait's own figure, read from the kernel's eventpoll at the
+        // call: after the load, every one watched exactly the set.
+        let mut quiet_waits = 0;
+        for line in &lines[quiet_from..] {
+            let Some(win) = epoll_wait_interval(proc_of(&line.metrics, w)) else {
+                continue;
+            };
+            if win.calls > 0 {
+                assert_eq!(
+                    (win.watched_min, win.watched_max),
+                    (registered, registered),
+                    "worker {w}, interval at {} s: {win:?}",
+                    line.metrics.elapsed_s
+                );
+                quiet_waits += win.calls;
+            }
+        }
+        assert!(
+            quiet_waits >= 2,
+            "worker {w}: {quiet_waits} waits after the load"
+        );
+        // Under load: never fewer than its own fds, never more than those
+        // and every connection ab held open at once — a worker serves a
+        // connection to its close before it waits again, so at a wait's
+        // entry each connection it holds is one ab still has open. (The
+        // first interval's minimums are wrong, 0, for a reason of their
+        // own, pinned by
+        // minimums_of_the_total_and_first_interval_are_measured_not_zero.)
+        for line in &lines[1..] {
+            if let Some(win) = epoll_wait_interval(proc_of(&line.metrics, w)) {
+                if win.calls > 0 {
+                    assert!(
+                        win.watched_min >= OWN && win.watched_max <= OWN + CONCURRENCY,
+                        "worker {w}: {win:?}"
+                    );
+                }
+            }
+        }
+        let total = harness::muxtrace::total(p, SyscallKind::EpollWait).unwrap();
+        let (fewest, most) = sampled[i];
+        assert!(
+            total.watched_max > OWN && total.watched_max <= OWN + CONCURRENCY,
+            "worker {w}: watched_max {} (fdinfo sampled {fewest}..={most})",
+            total.watched_max
+        );
+        assert!(total.ready_max <= total.watched_max, "{total:?}");
+        // fdinfo read between two calls can see a connection the worker is
+        // about to close after ab has closed its end: one more at most.
+        assert!(
+            fewest >= OWN && most <= OWN + CONCURRENCY + 1,
+            "worker {w}: fdinfo sampled {fewest}..={most}"
+        );
+        report += &format!(
+            "worker {w}: epoll_wait {} calls, watched avg {:.1} max {} (fdinfo sampled \
+             under load {fewest}..={most}), ready avg {:.2} max {}; after: fdinfo {registered}, \
+             muxtrace {:?}\n",
+            total.calls,
+            total.watched_avg,
+            total.watched_max,
+            total.ready_avg,
+            total.ready_max,
+            p.epoll_interest
+        );
+    }
+    println!("{report}{}", headline(m, &nginx.pids()));
+
+    // The workers existed before attach: --follow counted all their calls.
+    assert_eq!(logs.requests(), REQUESTS);
+    let accepted: u64 = workers
+        .iter()
+        .map(|&w| {
+            harness::muxtrace::total(proc_of(m, w), SyscallKind::Accept4)
+                .map_or(0, |a| a.calls - a.errors)
+        })
+        .sum();
+    assert_eq!(
+        accepted,
+        REQUESTS + logs.unused_connections(),
+        "accepts by the workers\n{report}"
+    );
+    assert_eq!(successes(m, SyscallKind::Accept4), accepted);
+    assert_eq!(sum(m, of(SyscallKind::Writev), |w| w.calls), REQUESTS);
+    // What ab received, the workers sent (the master's channel messages
+    // are socket bytes too: see below).
+    assert_eq!(
+        sum_over(m, &workers, sends, |w| w.payload_socket_bytes),
+        ab.total_transferred
+    );
+    let workers_file = sum_over(m, &workers, sends, |w| w.payload_file_bytes);
+    let workers_logged: u64 = workers.iter().map(|&w| logs.error_bytes_of(w)).sum();
+    assert_eq!(
+        workers_file,
+        logs.access.len() as u64 + workers_logged,
+        "the workers' file bytes vs their log lines"
+    );
+
+    // The master made a handful of calls: one 32-byte channel message per
+    // worker and its own log lines, nothing it waits on. A controller, not
+    // a blocking server.
+    let mp = proc_of(m, master);
+    let send = harness::muxtrace::total(mp, SyscallKind::Sendmsg)
+        .unwrap_or_else(|| panic!("no sendmsg by the master: {mp:#?}"));
+    assert_eq!(send.calls, Nginx::WORKERS as u64, "{mp:#?}");
+    assert_eq!(send.payload_socket_bytes, 32 * Nginx::WORKERS as u64);
+    let write = harness::muxtrace::total(mp, SyscallKind::Write)
+        .unwrap_or_else(|| panic!("no write by the master: {mp:#?}"));
+    assert_eq!(write.payload_file_bytes, logs.error_bytes_of(master));
+    assert_eq!(mp.total.calls, send.calls + write.calls, "{mp:#?}");
+    assert_eq!(mp.model, IoModel::Idle, "{mp:#?}");
+    for &w in &workers {
+        let recv = harness::muxtrace::total(proc_of(m, w), SyscallKind::Recvmsg).unwrap();
+        assert_eq!(recv.payload_socket_bytes, 32, "worker {w}: {recv:?}");
+    }
+    assert!(m.losses.is_empty(), "{:?}", m.losses);
+}
+
+/// Raises this process's open-file limit to its hard limit: the redis tests
+/// hold 2,000 connections.
+fn raise_nofile() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
+    assert!(lim.rlim_cur >= 4_096, "open-file limit {}", lim.rlim_cur);
+}
+
+fn redis() -> Redis {
+    Redis::start(None).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// Waits until redis's epoll set holds `n` fds, as fdinfo lists them.
+fn until_registered(pid: u32, epfd: u32, n: u64) {
+    let mut last = None;
+    poll_until(&format!("{n} fds in redis's epoll set"), SETTLE, || {
+        last = epoll_registrations(pid, epfd).ok();
+        (last == Some(n)).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e:#} (fdinfo last listed {last:?})"));
+}
+
+/// Checks one phase: redis's set holds `expected` fds, and muxtrace says so
+/// both ways — each epoll_wait of a whole interval after the set settled
+/// watched exactly that many, and the interest set read at that interval.
+fn check_phase(mt: &Proc, pid: u32, epfd: u32, expected: u64, phase: &str) -> String {
+    // Lines written so far: the next one may cover time before the set
+    // settled, and the one after may hold a wait entered before it (redis
+    // sleeps at most 1/hz = 100 ms, less than an interval): the third is
+    // wholly after.
+    let n = lines_so_far(mt) + 3;
+    wait_lines(mt, n);
+    let line: JsonLine = mt.lines(harness::Stream::Stdout)[n - 1].parse().unwrap();
+    let p = proc_of(&line.metrics, pid);
+    let w = epoll_wait_interval(p).unwrap_or_else(|| panic!("{phase}: no epoll_wait: {p:#?}"));
+    let now = epoll_registrations(pid, epfd).unwrap();
+    assert_eq!(now, expected, "{phase}: fdinfo");
+    assert!(
+        w.calls >= 2,
+        "{phase}: redis waits hz = 10 times a second: {w:?}"
+    );
+    assert_eq!(
+        (w.watched_min, w.watched_max),
+        (expected, expected),
+        "{phase}: watched per wait: {w:?}"
+    );
+    assert_eq!(
+        p.epoll_interest.get(&epfd),
+        Some(&expected),
+        "{phase}: {:?}",
+        p.epoll_interest
+    );
+    format!(
+        "{phase}: fdinfo {now}, muxtrace epoll_interest {:?}, {} waits watched {}..={}\n",
+        p.epoll_interest, w.calls, w.watched_min, w.watched_max
+    )
+}
+
+fn connect_idle(port: u16, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect to redis"))
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn redis_interest_set_follows_1000_idle_clients_before_and_1000_after_attach() {
+    const CLIENTS: usize = 1_000;
+    raise_nofile();
+    let redis = redis();
+    let pid = redis.pid();
+    let (epfd, own) = the_epoll_set(pid).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut clients = connect_idle(redis.port(), CLIENTS);
+    until_registered(pid, epfd, own + CLIENTS as u64);
+    let mt = json_muxtrace(&["--pid", &pid.to_string(), "--interval", "500ms"]);
+    let mut report = check_phase(&mt, pid, epfd, own + CLIENTS as u64, "1,000 before attach");
+    clients.extend(connect_idle(redis.port(), CLIENTS));
+    until_registered(pid, epfd, own + 2 * CLIENTS as u64);
+    report += &check_phase(&mt, pid, epfd, own + 2 * CLIENTS as u64, "and 1,000 after");
+    drop(clients);
+    until_registered(pid, epfd, own);
+    report += &check_phase(&mt, pid, epfd, own, "all closed");
+    println!("{report}");
+    let lines = stop_muxtrace(mt);
+    let m = last(&lines);
+    assert_eq!(
+        successes(m, SyscallKind::Accept4),
+        CLIENTS as u64,
+        "{report}"
+    );
+    assert!(m.losses.is_empty(), "{:?}", m.losses);
+}
+
+/// A RESP client that counts every byte it sends and receives.
+struct RespClient {
+    stream: TcpStream,
+    sent: u64,
+    received: u64,
+}
+
+impl RespClient {
+    fn connect(port: u16) -> RespClient {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to redis");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        RespClient {
+            stream,
+            sent: 0,
+            received: 0,
+        }
+    }
+
+    fn command(&mut self, args: &[&[u8]]) {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend(format!("${}\r\n", a.len()).as_bytes());
+            out.extend(*a);
+            out.extend(b"\r\n");
+        }
+        self.stream.write_all(&out).unwrap();
+        self.sent += out.len() as u64;
+    }
+
+    fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        self.stream.read_exact(&mut buf).unwrap();
+        self.received += n as u64;
+        buf
+    }
+
+    fn line(&mut self) -> Vec<u8> {
+        let mut line = Vec::new();
+        while !line.ends_with(b"\r\n") {
+            line.extend(self.read_exact(1));
+        }
+        line
+    }
+
+    fn set(&mut self, key: &[u8], value: &[u8]) {
+        self.command(&[b"SET", key, value]);
+        assert_eq!(self.line(), b"+OK\r\n");
+    }
+
+    fn get(&mut self, key: &[u8]) -> Vec<u8> {
+        self.command(&[b"GET", key]);
+        let head = self.line();
+        let len: usize = std::str::from_utf8(&head[1..head.len() - 2])
+            .unwrap()
+            .parse()
+            .unwrap();
+        let value = self.read_exact(len);
+        assert_eq!(self.read_exact(2), b"\r\n");
+        value
+    }
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn redis_100kb_values_counts_equal_strace_and_socket_bytes_equal_what_the_client_got() {
+    const VALUE: usize = 100 * 1024;
+    const KEYS: usize = 10;
+    const GETS: usize = 200;
+    // Registered and silent throughout: epoll never looks at them.
+    const IDLE: usize = 1_000;
+    raise_nofile();
+    let redis = redis();
+    let pid = redis.pid();
+    let port = redis.port();
+    let (epfd, mut own) = the_epoll_set(pid).unwrap_or_else(|e| panic!("{e:#}"));
+    let idle = connect_idle(port, IDLE);
+    own += IDLE as u64;
+    until_registered(pid, epfd, own);
+    let t = traced_window(
+        &[pid],
+        &["--pid", &pid.to_string(), "--interval", "30s"],
+        true,
+        || (),
+        |_| {
+            let mut clients = [RespClient::connect(port), RespClient::connect(port)];
+            for k in 0..KEYS {
+                let value: Vec<u8> = (0..VALUE).map(|i| b'a' + ((i + k) % 26) as u8).collect();
+                clients[k % 2].set(format!("key:{k}").as_bytes(), &value);
+            }
+            for g in 0..GETS {
+                let k = g % KEYS;
+                let value = clients[g % 2].get(format!("key:{k}").as_bytes());
+                assert_eq!(value.len(), VALUE);
+                assert_eq!(value[0], b'a' + (k % 26) as u8);
+            }
+            let sent = clients.iter().map(|c| c.sent).sum::<u64>();
+            let received = clients.iter().map(|c| c.received).sum::<u64>();
+            drop(clients);
+            // Both connections closed and unregistered: redis has read
+            // every byte and written every reply.
+            until_registered(pid, epfd, own);
+            (sent, received)
+        },
+        || (),
+    );
+    let (m, (sent, received)) = (t.metrics(), t.load);
+    let (table, differ) = against_strace(m, t.strace.as_ref().unwrap());
+    println!(
+        "redis, {KEYS} SETs and {GETS} GETs of {VALUE}-byte values on 2 connections, \
+         {IDLE} idle ones:\n{table}client sent {sent} B, received {received} B\n{}",
+        headline(m, &[pid])
+    );
+    assert!(differ.is_empty(), "{differ:?} differ:\n{table}");
+    let p = proc_of(m, pid);
+    assert_eq!(p.model, IoModel::Epoll);
+    assert_eq!(successes(m, SyscallKind::Accept4), 2);
+    assert_eq!(
+        sum(m, sends, |w| w.payload_socket_bytes),
+        received,
+        "socket bytes redis sent vs what the client received\n{table}"
+    );
+    assert_eq!(
+        sum(m, receives, |w| w.payload_socket_bytes),
+        sent,
+        "socket bytes redis received vs what the client sent\n{table}"
+    );
+    assert_eq!(sum(m, |_| true, |w| w.zero_copy_bytes), 0);
+    // Every wait watched the idle connections too.
+    let waits = harness::muxtrace::total(p, SyscallKind::EpollWait).unwrap();
+    assert!(waits.watched_max >= own, "{waits:?}");
+    assert!(m.losses.is_empty(), "{:?}", m.losses);
+    drop(idle);
+}
+
+/// Bug: the `_min` of every `total` window, and of the first interval's,
+/// is 0 however large every call was. New (tgid, syscall) aggregates are
+/// inserted from ZERO_STATS, whose `Range`s are all-zero ({min 0, max 0}, a
+/// range holding 0) rather than `Range::EMPTY`, and a per-CPU map insert
+/// zero-fills the other CPUs' copies the same way; `extend` can never raise
+/// a min of 0, and the first interval is epoch 0, which those zeroed epoch
+/// slots claim.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn minimums_of_the_total_and_first_interval_are_measured_not_zero() {
+    let redis = redis();
+    let pid = redis.pid();
+    let (_, registered) = the_epoll_set(pid).unwrap_or_else(|e| panic!("{e:#}"));
+    let mt = json_muxtrace(&["--pid", &pid.to_string(), "--interval", "500ms"]);
+    wait_lines(&mt, 3);
+    let lines = stop_muxtrace(mt);
+    // redis's timer wakes it 10 times a second; each wait watches its set,
+    // unchanged throughout, and takes a few µs at least.
+    let first = epoll_wait_interval(proc_of(&lines[0].metrics, pid)).expect("waits in 500 ms");
+    let total =
+        harness::muxtrace::total(proc_of(last(&lines), pid), SyscallKind::EpollWait).unwrap();
+    let second = epoll_wait_interval(proc_of(&lines[1].metrics, pid)).unwrap();
+    assert_eq!(
+        (second.watched_min, second.watched_max),
+        (registered, registered),
+        "the second interval: {second:?}"
+    );
+    assert!(second.wall_min_ns > 0, "{second:?}");
+    let found = [
+        ("total watched_min", total.watched_min, registered),
+        ("total wall_min_ns > 0", u64::from(total.wall_min_ns > 0), 1),
+        ("first interval watched_min", first.watched_min, registered),
+        (
+            "first interval wall_min_ns > 0",
+            u64::from(first.wall_min_ns > 0),
+            1,
+        ),
+    ];
+    let wrong: Vec<_> = found.iter().filter(|(_, got, want)| got != want).collect();
+    assert!(
+        wrong.is_empty(),
+        "(figure, muxtrace, truth): {wrong:?}\ntotal: {total:?}\nfirst interval: {first:?}"
+    );
+}
