@@ -583,6 +583,18 @@ mod tests {
         assert!(!is_kernel_thread(std::process::id()));
     }
 
+    /// Tests run on the host: its namespace is the initial one, whose pids
+    /// need no translation.
+    #[test]
+    fn the_initial_pid_namespace_is_no_namespace() {
+        let initial = fs::metadata("/proc/1/ns/pid")
+            .ok()
+            .is_some_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == INITIAL_PIDNS_INO);
+        if initial {
+            assert_eq!(pid_namespace().unwrap(), None);
+        }
+    }
+
     #[test]
     fn bad_pids_are_usage_errors() {
         assert_eq!(resolve_pids(&[0]).unwrap_err().code, 2);
