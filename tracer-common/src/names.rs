@@ -25,8 +25,14 @@ pub mod globals {
     pub const FILE_INODE: &str = "FILE_INODE";
     pub const INODE_MODE: &str = "INODE_MODE";
     pub const EVENTPOLL_REFCOUNT: &str = "EVENTPOLL_REFCOUNT";
+    /// u64: the pid namespace muxtrace runs in, as `bpf_get_ns_current_pid_tgid`
+    /// wants it (the kernel's dev_t of nsfs and the inode of
+    /// /proc/self/ns/pid); an inode of 0 means the initial namespace, whose
+    /// pids are the kernel's own: nothing to translate.
+    pub const PIDNS_DEV: &str = "PIDNS_DEV";
+    pub const PIDNS_INO: &str = "PIDNS_INO";
     /// Every global, for the test that checks the object declares them all.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 15] = [
         FOLLOW,
         STALL_NS,
         COMM,
@@ -40,6 +46,8 @@ pub mod globals {
         FILE_INODE,
         INODE_MODE,
         EVENTPOLL_REFCOUNT,
+        PIDNS_DEV,
+        PIDNS_INO,
     ];
 }
 
@@ -53,4 +61,7 @@ pub mod maps {
     pub const CANDIDATES: &str = "CANDIDATES";
     pub const EPOCH: &str = "EPOCH";
     pub const EXIT_COMMS: &str = "EXIT_COMMS";
+    pub const NS_PENDING: &str = "NS_PENDING";
+    pub const NS_PENDING_ACTIVE: &str = "NS_PENDING_ACTIVE";
+    pub const NS_TGIDS: &str = "NS_TGIDS";
 }

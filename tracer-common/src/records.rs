@@ -137,9 +137,14 @@ struct LoopStatsPart {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ThreadState {
+    /// The process and the thread as user space names them: the kernel's
+    /// ids, or inside a pid namespace that namespace's (set once, when the
+    /// slot is made; the map's key stays the kernel's tid).
     pub tgid: u32,
+    pub tid: u32,
     /// `SyscallKind + 1` of the call in flight, 0 when none.
     pub in_call: u32,
+    pub _pad: u32,
     pub enter_ns: u64,
     /// When the thread was last switched out inside the call, 0 when running.
     pub switched_out_ns: u64,
@@ -191,12 +196,14 @@ pub struct ThreadState {
     pub iterations: u64,
     pub stalls: u64,
 }
-const _: () = assert!(size_of::<ThreadState>() == 26 * 8);
+const _: () = assert!(size_of::<ThreadState>() == 27 * 8);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
         tgid: 0,
+        tid: 0,
         in_call: 0,
+        _pad: 0,
         enter_ns: 0,
         switched_out_ns: 0,
         off_cpu_ns: 0,
@@ -270,8 +277,11 @@ pub enum Stat {
     /// recvmmsg/sendmmsg moved more than 64 messages in one call: the bytes
     /// of the rest are not counted.
     MmsgTruncated = 7,
+    /// A traced process (a followed child) is in a pid namespace nested in
+    /// muxtrace's, where it has no pid muxtrace can name: not traced.
+    OutsideNamespace = 8,
 }
-pub const STAT_COUNT: u32 = 8;
+pub const STAT_COUNT: u32 = 9;
 
 impl Stat {
     pub const ALL: [Stat; STAT_COUNT as usize] = [
@@ -283,6 +293,7 @@ impl Stat {
         Stat::ExitWithoutEnter,
         Stat::SelectTruncated,
         Stat::MmsgTruncated,
+        Stat::OutsideNamespace,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -295,6 +306,7 @@ impl Stat {
             Stat::ExitWithoutEnter => "exit_without_enter",
             Stat::SelectTruncated => "select_truncated",
             Stat::MmsgTruncated => "mmsg_truncated",
+            Stat::OutsideNamespace => "outside_namespace",
         }
     }
 }

@@ -16,7 +16,9 @@ use crate::{
     args::{
         current_tid, fd_set_popcount, read_timeout_us, read_user_pair, Regs, FD_SETSIZE, INFINITE,
     },
-    filter::{bump, existing_thread_slot, lost, maybe_traced, stats_slot, thread_slot},
+    filter::{
+        adopt_pending, bump, existing_thread_slot, lost, maybe_traced, stats_slot, thread_slot,
+    },
     kernel, maps,
 };
 
@@ -30,15 +32,19 @@ const REVENTS: u64 = 2;
 const EPOLL_CTL_DEL: u32 = 2;
 
 /// A measured call starts: its arguments decoded into the thread's slot.
-/// One subprogram for every kind, so the verifier checks it once.
+/// One subprogram for every kind, so the verifier checks it once. `NS`:
+/// muxtrace runs in a pid namespace (a program of its own, so the host's
+/// hot path has not one instruction more for it).
 #[inline(never)]
-fn on_enter(regs: Regs, kind: SyscallKind) {
+fn on_enter<const NS: bool>(regs: Regs, kind: SyscallKind) {
     let id = bpf_get_current_pid_tgid();
     let tgid = (id >> 32) as u32;
-    if !maybe_traced(tgid) {
+    // Inside a pid namespace, a process user space named by its namespace
+    // pid joins at its first measured call.
+    if !maybe_traced(tgid) && !(NS && adopt_pending(tgid)) {
         return;
     }
-    let Some(t) = thread_slot(id as u32, tgid) else {
+    let Some(t) = thread_slot::<NS>(id as u32, tgid) else {
         return;
     };
     t.in_call = kind as u32 + 1;
@@ -464,7 +470,19 @@ fn fold_wait(s: &mut SyscallStats, t: &mut ThreadState, ret: i64, kind: SyscallK
 pub fn mux_sys_enter(ctx: BtfTracePointContext) -> i32 {
     let nr: i64 = ctx.arg(1);
     if let Some(kind) = SyscallKind::from_nr(nr) {
-        on_enter(Regs::of(&ctx), kind);
+        on_enter::<false>(Regs::of(&ctx), kind);
+    }
+    0
+}
+
+/// `mux_sys_enter` when muxtrace runs in a pid namespace (user space
+/// attaches one or the other): it also adopts the processes user space
+/// named by their namespace pids, and names threads by them.
+#[btf_tracepoint(function = "sys_enter")]
+pub fn mux_sys_enter_ns(ctx: BtfTracePointContext) -> i32 {
+    let nr: i64 = ctx.arg(1);
+    if let Some(kind) = SyscallKind::from_nr(nr) {
+        on_enter::<true>(Regs::of(&ctx), kind);
     }
     0
 }
