@@ -36,8 +36,14 @@ pub mod globals {
     pub const RING_CTX_RINGS: &str = "RING_CTX_RINGS";
     pub const RINGS_CQ_HEAD: &str = "RINGS_CQ_HEAD";
     pub const RINGS_CQ_TAIL: &str = "RINGS_CQ_TAIL";
+    /// u64: the pid namespace muxtrace runs in, as `bpf_get_ns_current_pid_tgid`
+    /// wants it (the kernel's dev_t of nsfs and the inode of
+    /// /proc/self/ns/pid); an inode of 0 means the initial namespace, whose
+    /// pids are the kernel's own: nothing to translate.
+    pub const PIDNS_DEV: &str = "PIDNS_DEV";
+    pub const PIDNS_INO: &str = "PIDNS_INO";
     /// Every global, for the test that checks the object declares them all.
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 22] = [
         FOLLOW,
         STALL_NS,
         COMM,
@@ -58,6 +64,8 @@ pub mod globals {
         RING_CTX_RINGS,
         RINGS_CQ_HEAD,
         RINGS_CQ_TAIL,
+        PIDNS_DEV,
+        PIDNS_INO,
     ];
 }
 
@@ -73,4 +81,7 @@ pub mod maps {
     pub const EXIT_COMMS: &str = "EXIT_COMMS";
     pub const URING_STATS: &str = "URING_STATS";
     pub const URING_REQS: &str = "URING_REQS";
+    pub const NS_PENDING: &str = "NS_PENDING";
+    pub const NS_PENDING_ACTIVE: &str = "NS_PENDING_ACTIVE";
+    pub const NS_TGIDS: &str = "NS_TGIDS";
 }

@@ -137,14 +137,27 @@ struct LoopStatsPart {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ThreadState {
+    /// The process and the thread as user space names them: the kernel's
+    /// ids, or inside a pid namespace that namespace's (set once, when the
+    /// slot is made; the map's key stays the kernel's tid).
     pub tgid: u32,
+    pub tid: u32,
     /// `SyscallKind + 1` of the call in flight, 0 when none.
     pub in_call: u32,
+    pub _pad: u32,
     pub enter_ns: u64,
     /// When the thread was last switched out inside the call, 0 when running.
     pub switched_out_ns: u64,
     pub off_cpu_ns: u64,
     pub sched_wakeups: u64,
+    // Scheduling latency of the call in flight (beside the other per-call
+    // fields: a call's entry resets them all, in as few cache lines).
+    /// When the thread was woken while blocked in the call, 0 if not.
+    pub woken_ns: u64,
+    /// Run-queue delay (woken → on a CPU) of the call in flight, 0 for none.
+    pub runq_ns: u64,
+    /// When it got a CPU after that wakeup.
+    pub switched_in_ns: u64,
     /// The call's watched-fd count, size argument and bookkeeping-in bytes,
     /// computed at entry from the arguments.
     pub watched: u64,
@@ -165,25 +178,13 @@ pub struct ThreadState {
     // The event loop: what the thread does between two waits.
     /// When its last wait returned; 0 before its first.
     pub last_wait_exit_ns: u64,
-    /// The iteration that ended at the entry of the wait in flight (its
-    /// return folds it), 0 for none.
-    pub iteration_ns: u64,
     /// Off-CPU time since the last wait returned: blocked in another call,
-    /// or preempted.
+    /// or preempted (not while waiting: at a wait's return, the iteration
+    /// that ended at its entry).
     pub iter_off_cpu_ns: u64,
-    /// Off-CPU time of the iteration that ended at the wait in flight.
-    pub iteration_off_cpu_ns: u64,
     /// Bit `kind` set for each kind of call made since the last wait
-    /// returned, and those of the iteration that ended at the wait in flight.
-    pub iter_kinds: u32,
-    pub iteration_kinds: u32,
-    // Scheduling latency of the call in flight.
-    /// When the thread was woken while blocked in the call, 0 if not.
-    pub woken_ns: u64,
-    /// Run-queue delay (woken → on a CPU) of the call in flight, 0 for none.
-    pub runq_ns: u64,
-    /// When it got a CPU after that wakeup.
-    pub switched_in_ns: u64,
+    /// returned.
+    pub iter_kinds: u64,
     // Running totals for the threads view.
     pub calls: u64,
     pub wait_calls: u64,
@@ -195,16 +196,21 @@ pub struct ThreadState {
     pub iterations: u64,
     pub stalls: u64,
 }
-const _: () = assert!(size_of::<ThreadState>() == 28 * 8);
+const _: () = assert!(size_of::<ThreadState>() == 27 * 8);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
         tgid: 0,
+        tid: 0,
         in_call: 0,
+        _pad: 0,
         enter_ns: 0,
         switched_out_ns: 0,
         off_cpu_ns: 0,
         sched_wakeups: 0,
+        woken_ns: 0,
+        runq_ns: 0,
+        switched_in_ns: 0,
         watched: 0,
         size_arg: 0,
         bookkeeping_in: 0,
@@ -214,14 +220,8 @@ impl ThreadState {
         pending_ready: 0,
         epoll_id: 0,
         last_wait_exit_ns: 0,
-        iteration_ns: 0,
         iter_off_cpu_ns: 0,
-        iteration_off_cpu_ns: 0,
         iter_kinds: 0,
-        iteration_kinds: 0,
-        woken_ns: 0,
-        runq_ns: 0,
-        switched_in_ns: 0,
         calls: 0,
         wait_calls: 0,
         wakeups: 0,
@@ -345,8 +345,11 @@ pub enum Stat {
     /// recvmmsg/sendmmsg moved more than 64 messages in one call: the bytes
     /// of the rest are not counted.
     MmsgTruncated = 7,
+    /// A traced process (a followed child) is in a pid namespace nested in
+    /// muxtrace's, where it has no pid muxtrace can name: not traced.
+    OutsideNamespace = 8,
 }
-pub const STAT_COUNT: u32 = 8;
+pub const STAT_COUNT: u32 = 9;
 
 impl Stat {
     pub const ALL: [Stat; STAT_COUNT as usize] = [
@@ -358,6 +361,7 @@ impl Stat {
         Stat::ExitWithoutEnter,
         Stat::SelectTruncated,
         Stat::MmsgTruncated,
+        Stat::OutsideNamespace,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -370,6 +374,7 @@ impl Stat {
             Stat::ExitWithoutEnter => "exit_without_enter",
             Stat::SelectTruncated => "select_truncated",
             Stat::MmsgTruncated => "mmsg_truncated",
+            Stat::OutsideNamespace => "outside_namespace",
         }
     }
 }

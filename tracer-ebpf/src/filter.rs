@@ -1,9 +1,16 @@
 //! Who is traced, decided in as few instructions as possible, and the slots
 //! of traced threads and processes. Every program starts here.
 
+use aya_ebpf::{bindings::bpf_pidns_info, helpers::generated::bpf_get_ns_current_pid_tgid};
 use tracer_common::{candidate_slot, Stat, StatsKey, SyscallStats, ThreadState};
 
-use crate::maps::{CANDIDATES, COUNTERS, STATS, THREADS, TRACED, ZERO_STATS, ZERO_THREAD};
+use crate::maps::{
+    pidns, CANDIDATES, COUNTERS, NS_PENDING, NS_PENDING_ACTIVE, NS_TGIDS, STATS, THREADS, TRACED,
+    ZERO_STATS, ZERO_THREAD,
+};
+
+/// `BPF_NOEXIST`: insert only if absent.
+const NOEXIST: u64 = 1;
 
 /// How many of each loss are logged per CPU: the first few say where it
 /// happens (tid, syscall, address), the counter says how often.
@@ -60,19 +67,100 @@ pub fn is_traced(tgid: u32) -> bool {
     unsafe { TRACED.get(tgid) }.is_some()
 }
 
+/// The current task's (tid, tgid) in muxtrace's pid namespace `(dev, ino)`;
+/// `None` when the task is in another one (an ancestor, a sibling
+/// container, or one nested in ours: the helper matches the task's own
+/// namespace only).
+#[inline(always)]
+pub fn ns_ids(dev: u64, ino: u64) -> Option<(u32, u32)> {
+    let mut info = bpf_pidns_info { pid: 0, tgid: 0 };
+    // SAFETY: `info` is a valid, writable bpf_pidns_info of the size given.
+    let rc = unsafe {
+        bpf_get_ns_current_pid_tgid(
+            dev,
+            ino,
+            &mut info,
+            core::mem::size_of::<bpf_pidns_info>() as u32,
+        )
+    };
+    (rc == 0).then_some((info.pid, info.tgid))
+}
+
+/// Inside a pid namespace: whether the current process (kernel tgid
+/// `tgid`) was named by user space by its namespace pid and has now joined
+/// the traced set under its kernel tgid. Only the namespace's sys_enter
+/// program calls it.
+#[inline(never)]
+pub fn adopt_pending(tgid: u32) -> bool {
+    let Some((dev, ino)) = pidns() else {
+        return false;
+    };
+    if NS_PENDING_ACTIVE.get(0).is_none_or(|active| *active == 0) {
+        return false;
+    }
+    let Some((_, ns_tgid)) = ns_ids(dev, ino) else {
+        return false;
+    };
+    // SAFETY: a plain u32 value, copied out at once.
+    let Some(flags) = (unsafe { NS_PENDING.get(ns_tgid) }).copied() else {
+        return false;
+    };
+    // A candidate first, as user space does for a pid it traces.
+    mark_candidate(tgid);
+    if TRACED.insert(tgid, flags, 0).is_err() {
+        lost!(
+            Stat::TracedMapFull,
+            "traced-process map full: pid {} (pid {} in muxtrace's namespace) is not traced",
+            tgid,
+            ns_tgid
+        );
+        return false;
+    }
+    let _ = NS_TGIDS.insert(tgid, ns_tgid, 0);
+    let _ = NS_PENDING.remove(ns_tgid);
+    true
+}
+
+/// The (tid, tgid) user space names the current thread by: the kernel's, or
+/// (`NS`) its namespace's. A traced process outside the namespace (a
+/// followed child that made a nested one) leaves the traced set, counted.
+#[inline(always)]
+fn user_ids<const NS: bool>(tid: u32, tgid: u32) -> Option<(u32, u32)> {
+    if !NS {
+        return Some((tid, tgid));
+    }
+    let (dev, ino) = pidns()?;
+    let Some(ids) = ns_ids(dev, ino) else {
+        let _ = TRACED.remove(tgid);
+        lost!(
+            Stat::OutsideNamespace,
+            "pid {} is in a pid namespace nested in muxtrace's: not traced",
+            tgid
+        );
+        return None;
+    };
+    // A followed child's namespace pid becomes known at its first call.
+    let _ = NS_TGIDS.insert(tgid, ids.1, NOEXIST);
+    Some(ids)
+}
+
 /// The thread's slot. Only threads of traced processes have one (inserted on
 /// their first call, removed when they exit), so a hit needs no second lookup
 /// in TRACED: the traced process's calls pay one hash lookup, not two.
+/// `NS`: muxtrace runs in a pid namespace.
 #[inline(always)]
-pub fn thread_slot(tid: u32, tgid: u32) -> Option<&'static mut ThreadState> {
+pub fn thread_slot<const NS: bool>(tid: u32, tgid: u32) -> Option<&'static mut ThreadState> {
     if let Some(p) = THREADS.get_ptr_mut(tid) {
         // SAFETY: a map value stays valid for the program's run; only this
         // thread's programs write its slot, and they never run concurrently.
         return Some(unsafe { &mut *p });
     }
-    if !is_traced(tgid) {
+    // A process named by its namespace pid may share a candidate slot with
+    // a traced one: it is adopted here too, not only at the filter.
+    if !is_traced(tgid) && !(NS && adopt_pending(tgid)) {
         return None;
     }
+    let (user_tid, user_tgid) = user_ids::<NS>(tid, tgid)?;
     let zero = ZERO_THREAD.get_ptr(0)?;
     // SAFETY: ZERO_THREAD is never written: a valid, zeroed value.
     let zero = unsafe { &*zero };
@@ -88,7 +176,8 @@ pub fn thread_slot(tid: u32, tgid: u32) -> Option<&'static mut ThreadState> {
     }
     // SAFETY: as above.
     let t = THREADS.get_ptr_mut(tid).map(|p| unsafe { &mut *p })?;
-    t.tgid = tgid;
+    t.tgid = user_tgid;
+    t.tid = user_tid;
     Some(t)
 }
 

@@ -29,6 +29,28 @@ pub static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TRACED_TGID
 #[map]
 pub static EXIT_COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(MAX_TRACED_TGIDS, 0);
 
+/// Inside a pid namespace (see [`pidns`]): namespace tgid → `traced::*`
+/// flags, for processes user space named by the pid it sees. The kernel
+/// speaks its own pids, which user space cannot see from inside; a process's
+/// first measured call finds it here, moves it into TRACED under its kernel
+/// tgid and removes it.
+#[map]
+pub static NS_PENDING: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TRACED_TGIDS, 0);
+
+/// Non-zero while NS_PENDING may hold entries (user space sets it when it
+/// adds one and clears it once the map is empty): until then every
+/// untraced measured call on the machine pays the namespace lookup.
+#[map]
+pub static NS_PENDING_ACTIVE: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Inside a pid namespace: kernel tgid → namespace tgid of every traced
+/// process whose namespace pid is known (named ones, `--comm` matches, and
+/// followed children from their first measured call), so user space can
+/// name the processes the kernel added to TRACED. Removed with the TRACED
+/// entry.
+#[map]
+pub static NS_TGIDS: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TRACED_TGIDS, 0);
+
 /// tid → in-flight call and running totals.
 #[map]
 pub static THREADS: HashMap<u32, ThreadState> = HashMap::with_max_entries(MAX_THREADS, 0);
@@ -130,6 +152,23 @@ static RING_CTX_RINGS: u32 = 0;
 static RINGS_CQ_HEAD: u32 = 0;
 #[no_mangle]
 static RINGS_CQ_TAIL: u32 = 0;
+
+/// The pid namespace muxtrace runs in (`tracer_common::globals::PIDNS_*`).
+/// Read-only data: in the initial namespace (inode 0) the verifier knows
+/// the value and drops every namespace branch, so tracing on the host pays
+/// nothing for it.
+#[no_mangle]
+static PIDNS_DEV: u64 = 0;
+#[no_mangle]
+static PIDNS_INO: u64 = 0;
+
+/// `Some((dev, ino))` when muxtrace runs in a pid namespace other than the
+/// initial one.
+#[inline(always)]
+pub fn pidns() -> Option<(u64, u64)> {
+    let ino = global(&PIDNS_INO);
+    (ino != 0).then(|| (global(&PIDNS_DEV), ino))
+}
 
 #[inline(always)]
 fn global<T: Copy>(g: &T) -> T {

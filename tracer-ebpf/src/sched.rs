@@ -11,8 +11,10 @@ use aya_ebpf::{
 use tracer_common::{traced, LastWakeup, Stat, StatsKey, SyscallKind, ThreadState};
 
 use crate::{
-    filter::{existing_thread_slot, is_traced, lost, mark_candidate, maybe_traced, stats_slot},
-    maps::{self, EXIT_COMMS, LAST_WAKEUPS, THREADS, TRACED},
+    filter::{
+        existing_thread_slot, is_traced, lost, mark_candidate, maybe_traced, ns_ids, stats_slot,
+    },
+    maps::{self, EXIT_COMMS, LAST_WAKEUPS, NS_TGIDS, THREADS, TRACED},
 };
 
 /// A `struct task_struct *` handed to a program by the kernel.
@@ -171,7 +173,7 @@ pub fn mux_sched_fork(ctx: BtfTracePointContext) -> i32 {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     let flag = if maps::follow() && maybe_traced(tgid) && is_traced(tgid) {
         traced::FOLLOWED
-    } else if comm_matches() {
+    } else if comm_matches() && in_our_namespace() {
         traced::COMM_MATCH
     } else {
         return 0;
@@ -194,6 +196,14 @@ pub fn mux_sched_fork(ctx: BtfTracePointContext) -> i32 {
 pub fn mux_sched_exec(_ctx: BtfTracePointContext) -> i32 {
     if comm_matches() {
         let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+        // Inside a pid namespace, only its own processes: the namespace pid
+        // names it to user space.
+        if let Some((dev, ino)) = maps::pidns() {
+            let Some((_, ns_tgid)) = ns_ids(dev, ino) else {
+                return 0;
+            };
+            let _ = NS_TGIDS.insert(tgid, ns_tgid, 0);
+        }
         mark_candidate(tgid);
         if TRACED.insert(tgid, traced::COMM_MATCH, 0).is_err() {
             lost!(
@@ -204,6 +214,17 @@ pub fn mux_sched_exec(_ctx: BtfTracePointContext) -> i32 {
         }
     }
     0
+}
+
+/// On the host, every process; inside a pid namespace, only the current
+/// task's being in it (a `--comm` match elsewhere on the machine is not the
+/// container's to see).
+#[inline(always)]
+fn in_our_namespace() -> bool {
+    match maps::pidns() {
+        None => true,
+        Some((dev, ino)) => ns_ids(dev, ino).is_some(),
+    }
 }
 
 /// A thread's slot goes when it exits; a process leaves the traced set when
@@ -224,9 +245,19 @@ pub fn mux_sched_exit(ctx: BtfTracePointContext) -> i32 {
     let group_dead = ctx.arg::<u64>(1) & 0xff != 0;
     if group_dead && is_traced(tgid) {
         let _ = TRACED.remove(tgid);
+        // Keyed by the pid user space knows it by.
+        let mut user_tgid = tgid;
+        if maps::pidns().is_some() {
+            // SAFETY: a plain u32 value, copied out at once.
+            let Some(ns_tgid) = (unsafe { NS_TGIDS.get(tgid) }).copied() else {
+                return 0;
+            };
+            let _ = NS_TGIDS.remove(tgid);
+            user_tgid = ns_tgid;
+        }
         // A child that lives less than user space's poll still gets a name.
         if let Ok(comm) = bpf_get_current_comm() {
-            let _ = EXIT_COMMS.insert(tgid, comm, 0);
+            let _ = EXIT_COMMS.insert(user_tgid, comm, 0);
         }
     }
     0

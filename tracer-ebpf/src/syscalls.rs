@@ -22,7 +22,9 @@ use crate::{
     args::{
         current_tid, fd_set_popcount, read_timeout_us, read_user_pair, Regs, FD_SETSIZE, INFINITE,
     },
-    filter::{bump, existing_thread_slot, lost, maybe_traced, stats_slot, thread_slot},
+    filter::{
+        adopt_pending, bump, existing_thread_slot, lost, maybe_traced, stats_slot, thread_slot,
+    },
     kernel, maps, uring,
 };
 
@@ -38,15 +40,19 @@ const EPOLL_CTL_DEL: u32 = 2;
 const ETIME: i64 = 62;
 
 /// A measured call starts: its arguments decoded into the thread's slot.
-/// One subprogram for every kind, so the verifier checks it once.
+/// One subprogram for every kind, so the verifier checks it once. `NS`:
+/// muxtrace runs in a pid namespace (a program of its own, so the host's
+/// hot path has not one instruction more for it).
 #[inline(never)]
-fn on_enter(regs: Regs, mut kind: SyscallKind) {
+fn on_enter<const NS: bool>(regs: Regs, mut kind: SyscallKind) {
     let id = bpf_get_current_pid_tgid();
     let tgid = (id >> 32) as u32;
-    if !maybe_traced(tgid) {
+    // Inside a pid namespace, a process user space named by its namespace
+    // pid joins at its first measured call.
+    if !maybe_traced(tgid) && !(NS && adopt_pending(tgid)) {
         return;
     }
-    let Some(t) = thread_slot(id as u32, tgid) else {
+    let Some(t) = thread_slot::<NS>(id as u32, tgid) else {
         return;
     };
     t.in_call = kind as u32 + 1;
@@ -79,24 +85,17 @@ fn on_enter(regs: Regs, mut kind: SyscallKind) {
     }
     // Last, so decoding the arguments is not charged to the call.
     // SAFETY: the helper has no preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
-    t.enter_ns = now;
-    begin_iteration(t, kind, now);
+    t.enter_ns = unsafe { bpf_ktime_get_ns() };
+    note_in_iteration(t, kind);
 }
 
-/// A wait's entry ends the loop iteration that began at the last wait's
-/// return (its return folds it); another call is part of the iteration.
+/// A call other than a wait is part of the loop iteration in progress. (A
+/// wait's entry ends it: its return folds it, from the entry time it keeps,
+/// so the entry pays nothing for the loop.)
 #[inline(always)]
-fn begin_iteration(t: &mut ThreadState, kind: SyscallKind, now: u64) {
+fn note_in_iteration(t: &mut ThreadState, kind: SyscallKind) {
     if !kind.is_wait() {
         t.iter_kinds |= 1 << (kind as u32);
-        return;
-    }
-    t.iteration_ns = 0;
-    if t.last_wait_exit_ns != 0 {
-        t.iteration_ns = now.saturating_sub(t.last_wait_exit_ns);
-        t.iteration_off_cpu_ns = t.iter_off_cpu_ns;
-        t.iteration_kinds = t.iter_kinds;
     }
 }
 
@@ -363,6 +362,7 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind) {
         fold_latency(s, t, now, epoch);
     }
     if kind.is_wait() {
+        t.wait_calls += 1;
         t.wait_wall_ns += wall;
         fold_iteration(s, t, now, epoch);
     }
@@ -381,9 +381,6 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind) {
     // A wait the kernel refused (EFAULT, EINVAL, EBADF…) watched and copied
     // nothing: only its call and error count. An interrupted one did wait.
     let refused = ret < 0 && !matches!(ErrnoClass::of(errno), ErrnoClass::Eintr);
-    if kind.is_wait() {
-        t.wait_calls += 1;
-    }
     if kind.is_wait() && !refused {
         fold_wait(s, t, ret, kind);
     } else if kind == SyscallKind::EpollCtl {
@@ -473,11 +470,15 @@ fn mmsg_bytes(vec: u64, n: u64) -> u64 {
     bytes
 }
 
-/// The loop iteration that ended when this wait began, and a new one from
-/// now.
+/// The loop iteration that ended when this wait began (from the last wait's
+/// return to this one's entry), and a new one from now.
 #[inline(never)]
 fn fold_iteration(s: &mut SyscallStats, t: &mut ThreadState, now: u64, epoch: u64) {
-    let iteration = t.iteration_ns;
+    let iteration = if t.last_wait_exit_ns != 0 {
+        t.enter_ns.saturating_sub(t.last_wait_exit_ns)
+    } else {
+        0
+    };
     if iteration != 0 {
         s.iterations += 1;
         s.iteration_ns += iteration;
@@ -485,10 +486,10 @@ fn fold_iteration(s: &mut SyscallStats, t: &mut ThreadState, now: u64, epoch: u6
         s.iteration_extremes.extend(epoch, iteration);
         t.iterations += 1;
         if iteration >= maps::stall_ns() {
-            let off = if t.iteration_off_cpu_ns > iteration {
+            let off = if t.iter_off_cpu_ns > iteration {
                 iteration
             } else {
-                t.iteration_off_cpu_ns
+                t.iter_off_cpu_ns
             };
             s.stalls += 1;
             s.stall_ns += iteration;
@@ -499,13 +500,12 @@ fn fold_iteration(s: &mut SyscallStats, t: &mut ThreadState, now: u64, epoch: u6
                     ns: iteration,
                     at_ns: t.enter_ns,
                     off_cpu_ns: off,
-                    kinds: u64::from(t.iteration_kinds),
+                    kinds: t.iter_kinds,
                 },
             );
             t.stalls += 1;
         }
     }
-    t.iteration_ns = 0;
     t.last_wait_exit_ns = now;
     t.iter_off_cpu_ns = 0;
     t.iter_kinds = 0;
@@ -577,7 +577,19 @@ fn fold_wait(s: &mut SyscallStats, t: &mut ThreadState, ret: i64, kind: SyscallK
 pub fn mux_sys_enter(ctx: BtfTracePointContext) -> i32 {
     let nr: i64 = ctx.arg(1);
     if let Some(kind) = SyscallKind::from_nr(nr) {
-        on_enter(Regs::of(&ctx), kind);
+        on_enter::<false>(Regs::of(&ctx), kind);
+    }
+    0
+}
+
+/// `mux_sys_enter` when muxtrace runs in a pid namespace (user space
+/// attaches one or the other): it also adopts the processes user space
+/// named by their namespace pids, and names threads by them.
+#[btf_tracepoint(function = "sys_enter")]
+pub fn mux_sys_enter_ns(ctx: BtfTracePointContext) -> i32 {
+    let nr: i64 = ctx.arg(1);
+    if let Some(kind) = SyscallKind::from_nr(nr) {
+        on_enter::<true>(Regs::of(&ctx), kind);
     }
     0
 }

@@ -151,6 +151,108 @@ mod tests {
         }
     }
 
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Words a command line may hold: every flag, values good and bad,
+        /// the `--` separator, and anything at all.
+        fn word() -> impl Strategy<Value = String> {
+            prop_oneof![
+                prop::sample::select(vec![
+                    "--pid",
+                    "-p",
+                    "--comm",
+                    "-c",
+                    "--follow",
+                    "-f",
+                    "--interval",
+                    "-i",
+                    "--duration",
+                    "-d",
+                    "--summary",
+                    "-s",
+                    "--wide",
+                    "-w",
+                    "--json",
+                    "--max-threads",
+                    "--prometheus",
+                    "--verbose",
+                    "-v",
+                    "--",
+                    "--help",
+                    "--version",
+                    "-",
+                ])
+                .prop_map(str::to_owned),
+                "[0-9]{1,25}(\\.[0-9]{0,12})?(us|ms|s|m|h|x)?",
+                "-?[0-9]{1,12}",
+                "[0-9.:\\[\\]]{1,24}",
+                any::<String>(),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2048))]
+
+            /// clap and our value parsers answer every command line with
+            /// arguments or an error — never a panic.
+            #[test]
+            fn any_command_line_parses_or_is_an_error(words in prop::collection::vec(word(), 0..8)) {
+                let argv = std::iter::once("muxtrace".to_owned()).chain(words);
+                if let Ok(cli) = Cli::try_parse_from(argv) {
+                    prop_assert!(cli.interval >= MIN_INTERVAL);
+                    prop_assert!(cli.interval <= tracer_common::duration::MAX_DURATION);
+                    if let Some(d) = cli.duration {
+                        prop_assert!(!d.is_zero() && d <= tracer_common::duration::MAX_DURATION);
+                    }
+                    prop_assert!((1..=1_048_576).contains(&cli.max_threads));
+                }
+            }
+
+            /// Good values come through as given, in any order.
+            #[test]
+            fn good_values_come_through(
+                pids in prop::collection::vec(1i64..=4_194_304, 1..4),
+                interval_ms in 10u64..=3_600_000,
+                duration_s in prop::option::of(1u64..=86_400),
+                max_threads in 1u32..=1_048_576,
+                port in 1u16..,
+                json in any::<bool>(),
+                reversed in any::<bool>(),
+            ) {
+                let mut args: Vec<Vec<String>> = pids
+                    .iter()
+                    .map(|p| vec!["--pid".to_owned(), p.to_string()])
+                    .collect();
+                args.push(vec!["--interval".into(), format!("{interval_ms}ms")]);
+                if let Some(d) = duration_s {
+                    args.push(vec!["-d".into(), format!("{d}s")]);
+                }
+                args.push(vec!["--max-threads".into(), max_threads.to_string()]);
+                args.push(vec!["--prometheus".into(), port.to_string()]);
+                if json {
+                    args.push(vec!["--json".into()]);
+                }
+                if reversed {
+                    args.reverse();
+                }
+                let argv = std::iter::once("muxtrace".to_owned()).chain(args.into_iter().flatten());
+                let cli = Cli::try_parse_from(argv).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let mut want = pids.clone();
+                if reversed {
+                    want.reverse();
+                }
+                prop_assert_eq!(cli.pids, want);
+                prop_assert_eq!(cli.interval, Duration::from_millis(interval_ms));
+                prop_assert_eq!(cli.duration, duration_s.map(Duration::from_secs));
+                prop_assert_eq!(cli.max_threads, max_threads);
+                prop_assert_eq!(cli.prometheus, Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))));
+                prop_assert_eq!(cli.json, json);
+            }
+        }
+    }
+
     #[test]
     fn command_after_double_dash() {
         let cli = Cli::try_parse_from(["muxtrace", "--summary", "--", "ls", "-l"]).unwrap();

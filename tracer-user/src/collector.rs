@@ -320,7 +320,10 @@ fn describe(tgid: u32, known: Option<&Known>) -> ProcessInfo {
         Ok(table) => table.classes,
         Err(e) => {
             static WARNED: std::sync::Once = std::sync::Once::new();
-            if e.kind() == std::io::ErrorKind::PermissionDenied {
+            // A process that is exiting refuses the listing to its own user
+            // too: that is no missing privilege, and the next reading sees
+            // the exit.
+            if e.kind() == std::io::ErrorKind::PermissionDenied && !targets::is_exiting(tgid) {
                 WARNED.call_once(|| log::warn!("cannot list /proc/{tgid}/fd ({e}): its fd classes and epoll sets are not shown (they need CAP_SYS_PTRACE, or the process's own user); the per-call figures are measured all the same"));
             }
             BTreeMap::new()

@@ -42,6 +42,18 @@ pub struct ProbeConfig {
     pub log_level: u8,
     /// An event-loop iteration at least this long is a stall.
     pub stall: Duration,
+    /// The pid namespace muxtrace runs in, when not the initial one
+    /// ([`crate::targets::pid_namespace`]): every pid user space sees and
+    /// gives is that namespace's, the programs translate.
+    pub pidns: Option<PidNamespace>,
+}
+
+/// A pid namespace as `bpf_get_ns_current_pid_tgid` names it: the kernel's
+/// dev_t of nsfs and the namespace's inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PidNamespace {
+    pub dev: u64,
+    pub ino: u64,
 }
 
 /// The first reading interval. Not 0: a zeroed extremes slot reads as epoch 0.
@@ -50,6 +62,8 @@ const FIRST_EPOCH: u64 = 1;
 pub struct Probes {
     /// The stall threshold the programs were loaded with.
     stall_ns: u64,
+    /// Inside a pid namespace: pids are translated (see [`Probes::trace`]).
+    in_pidns: bool,
     ebpf: Ebpf,
     /// The reading interval the programs count in now (the EPOCH map),
     /// from [`FIRST_EPOCH`].
@@ -130,6 +144,9 @@ impl Probes {
             comm[..n].copy_from_slice(&bytes[..n]);
         }
 
+        // 0: the initial namespace; the programs' namespace code is pruned.
+        let (pidns_dev, pidns_ino) = config.pidns.map_or((0, 0), |ns| (ns.dev, ns.ino));
+
         let mut loader = EbpfLoader::new();
         loader
             .btf(Some(&btf))
@@ -137,6 +154,8 @@ impl Probes {
             .override_global(globals::COMM, &comm, true)
             .override_global("AYA_LOG_LEVEL", &config.log_level, true)
             .override_global(globals::STALL_NS, &stall_ns, true)
+            .override_global(globals::PIDNS_DEV, &pidns_dev, true)
+            .override_global(globals::PIDNS_INO, &pidns_ino, true)
             .map_max_entries(maps::THREADS, config.max_threads.max(1));
         for (name, value) in fields.iter().chain(&uring_fields) {
             loader.override_global(name, value, true);
@@ -161,7 +180,7 @@ impl Probes {
 
         let uring_points: &[AttachPoint] = if uring { &URING_POINTS } else { &[] };
         for point in ATTACH_POINTS.iter().chain(uring_points) {
-            let program = point.program;
+            let program = point.program(config.pidns.is_some());
             let prog: &mut BtfTracePoint = ebpf
                 .program_mut(program)
                 .ok_or_else(|| {
@@ -181,6 +200,7 @@ impl Probes {
         Ok(Probes {
             ebpf,
             stall_ns,
+            in_pidns: config.pidns.is_some(),
             epoch: FIRST_EPOCH,
             kernel_log,
             stats_available,
@@ -195,8 +215,19 @@ impl Probes {
         self.kernel_log.take()
     }
 
-    /// Starts tracing a process (all its threads).
+    /// Starts tracing a process (all its threads). Inside a pid namespace
+    /// `tgid` is the namespace's pid, which the kernel does not speak and
+    /// cannot be told: it waits in NS_PENDING until the process's first
+    /// measured call, where the programs see both pids and move it into the
+    /// traced set.
     pub fn trace(&mut self, tgid: u32, flags: u32) -> Result<()> {
+        if self.in_pidns {
+            let mut pending: HashMap<&mut MapData, u32, u32> = self.map_mut(maps::NS_PENDING)?;
+            pending.insert(tgid, flags, 0).map_err(|e| {
+                UserError::runtime(format!("cannot add pid {tgid} to the traced set: {e}"))
+            })?;
+            return self.set_pending_active(true);
+        }
         // A candidate first: from the moment it is in TRACED, every program
         // must get past the filter for it.
         let mut candidates: Array<&mut MapData, u32> = self.map_mut(maps::CANDIDATES)?;
@@ -207,6 +238,52 @@ impl Probes {
         traced.insert(tgid, flags, 0).map_err(|e| {
             UserError::runtime(format!("cannot add pid {tgid} to the traced set: {e}"))
         })
+    }
+
+    fn set_pending_active(&mut self, active: bool) -> Result<()> {
+        let mut flag: Array<&mut MapData, u32> = self.map_mut(maps::NS_PENDING_ACTIVE)?;
+        flag.set(0, u32::from(active), 0)
+            .map_err(|e| UserError::runtime(format!("cannot set {}: {e}", maps::NS_PENDING_ACTIVE)))
+    }
+
+    /// Inside a pid namespace: named processes that exited before their
+    /// first measured call leave NS_PENDING, and once it is empty the
+    /// programs stop looking there.
+    fn settle_pending(&mut self) -> Result<()> {
+        let pending: HashMap<&MapData, u32, u32> = self.map(maps::NS_PENDING)?;
+        let waiting: Vec<u32> = pending.keys().filter_map(|k| k.ok()).collect();
+        let gone: Vec<u32> = waiting
+            .iter()
+            .copied()
+            .filter(|pid| crate::targets::ProcessId::of(*pid).is_none())
+            .collect();
+        if !gone.is_empty() {
+            let mut pending: HashMap<&mut MapData, u32, u32> = self.map_mut(maps::NS_PENDING)?;
+            for pid in &gone {
+                let _ = pending.remove(pid);
+            }
+        }
+        if waiting.len() == gone.len() {
+            self.set_pending_active(false)?;
+        }
+        Ok(())
+    }
+
+    /// The traced set as (pid as user space sees it, flags): inside a pid
+    /// namespace the kernel's tgids are translated, and those whose
+    /// namespace pid is not known yet (a followed child before its first
+    /// measured call) are left out until it is.
+    fn traced_entries(&self) -> Result<Vec<(u32, u32)>> {
+        let traced: HashMap<&MapData, u32, u32> = self.map(maps::TRACED)?;
+        let entries: Vec<(u32, u32)> = traced.iter().filter_map(|kv| kv.ok()).collect();
+        if !self.in_pidns {
+            return Ok(entries);
+        }
+        let ns_tgids: HashMap<&MapData, u32, u32> = self.map(maps::NS_TGIDS)?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|(tgid, flags)| Some((ns_tgids.get(&tgid, 0).ok()?, flags)))
+            .collect())
     }
 
     fn map_mut<'a, V>(&'a mut self, name: &str) -> Result<V>
@@ -243,6 +320,8 @@ impl Probes {
         epoch
             .set(0, next, 0)
             .map_err(|e| UserError::runtime(format!("cannot advance the epoch: {e}")))?;
+        // Aggregates and exit names are keyed by the pid user space knows:
+        // inside a pid namespace the programs key them by the namespace's.
         let stats: PerCpuHashMap<&MapData, StatsKey, SyscallStats> = self.map(maps::STATS)?;
         for entry in stats.iter() {
             match entry {
@@ -272,6 +351,9 @@ impl Probes {
         let threads: HashMap<&MapData, u32, ThreadState> = self.map(maps::THREADS)?;
         for entry in threads.iter() {
             match entry {
+                // The key is the kernel's tid; the slot holds the one user
+                // space names it by (the namespace's, inside one).
+                Ok((_, state)) if self.in_pidns => dump.threads.push((state.tid, state)),
                 Ok(kv) => dump.threads.push(kv),
                 Err(_) => dump.read_errors += 1,
             }
@@ -280,13 +362,7 @@ impl Probes {
         let monotonic = clock_ns(libc::CLOCK_MONOTONIC);
         dump.monotonic_ns = monotonic;
         dump.wall_minus_monotonic_ns = clock_ns(libc::CLOCK_REALTIME) as i64 - monotonic as i64;
-        let traced: HashMap<&MapData, u32, u32> = self.map(maps::TRACED)?;
-        for entry in traced.iter() {
-            match entry {
-                Ok(kv) => dump.traced.push(kv),
-                Err(_) => dump.read_errors += 1,
-            }
-        }
+        dump.traced = self.traced_entries()?;
         dump.recursion_misses = self.recursion_misses();
         let comms: HashMap<&MapData, u32, [u8; 16]> = self.map(maps::EXIT_COMMS)?;
         for entry in comms.iter() {
@@ -373,10 +449,17 @@ impl Probes {
             .collect()
     }
 
-    /// The traced set as the kernel has it now (cheap: a few entries).
-    pub fn dump_traced(&self) -> Result<Vec<u32>> {
-        let traced: HashMap<&MapData, u32, u32> = self.map(maps::TRACED)?;
-        Ok(traced.keys().filter_map(|k| k.ok()).collect())
+    /// The traced set as the kernel has it now (cheap: a few entries), by
+    /// the pids user space sees.
+    pub fn dump_traced(&mut self) -> Result<Vec<u32>> {
+        if self.in_pidns {
+            self.settle_pending()?;
+        }
+        Ok(self
+            .traced_entries()?
+            .into_iter()
+            .map(|(tgid, _)| tgid)
+            .collect())
     }
 
     /// Switches the kernel's run-time accounting on until

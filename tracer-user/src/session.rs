@@ -67,6 +67,10 @@ pub async fn run(cli: Cli) -> Result<()> {
     if let Some(comm) = &cli.comm {
         targets::check_comm(comm)?;
     }
+    let pidns = targets::pid_namespace()?;
+    if let Some(ns) = pidns {
+        log::info!("in pid namespace {}: pids are the namespace's", ns.ino);
+    }
     let explicit = targets::resolve_pids(&cli.pids)?;
     preflight::check_privileges()?;
     let btf = KernelBtf::load()?;
@@ -77,6 +81,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         comm: cli.comm.clone(),
         max_threads: cli.max_threads,
         stall: cli.stall,
+        pidns,
         log_level: match cli.verbose {
             true => kernel_log::LEVEL_INFO,
             false => kernel_log::LEVEL_OFF,

@@ -81,6 +81,42 @@ fn parse_stat(read: std::io::Result<Vec<u8>>) -> std::io::Result<Option<Vec<Stri
     ))
 }
 
+/// The inode of the initial pid namespace (`PROC_PID_INIT_INO`).
+const INITIAL_PIDNS_INO: u64 = 0xEFFF_FFFC;
+
+/// The pid namespace muxtrace runs in, when it is not the initial one: then
+/// every pid here (given, read from /proc, shown) is that namespace's, and
+/// the programs translate the kernel's. /proc must be the namespace's own
+/// (`unshare --pid --fork --mount-proc`, any container runtime): one that
+/// shows another namespace's pids is refused.
+pub fn pid_namespace() -> Result<Option<crate::probes::PidNamespace>> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata("/proc/self/ns/pid").map_err(|e| {
+        UserError::runtime(format!("cannot read /proc/self/ns/pid: {e}"))
+            .hint("muxtrace needs /proc mounted")
+    })?;
+    if meta.ino() == INITIAL_PIDNS_INO {
+        return Ok(None);
+    }
+    let own = std::process::id();
+    let proc_self = fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str()?.parse::<u32>().ok());
+    if proc_self != Some(own) {
+        return Err(UserError::usage(
+            "muxtrace runs in a pid namespace but /proc shows another namespace's pids",
+        )
+        .hint("mount this namespace's /proc (unshare --pid --fork --mount-proc, or run it in the container)"));
+    }
+    // bpf_get_ns_current_pid_tgid compares with the kernel's dev_t encoding.
+    let dev = meta.dev();
+    let (major, minor) = (libc::major(dev) as u64, libc::minor(dev) as u64);
+    Ok(Some(crate::probes::PidNamespace {
+        dev: (major << 20) | minor,
+        ino: meta.ino(),
+    }))
+}
+
 /// Checks the `--pid` arguments and turns each into the tgid to trace.
 pub fn resolve_pids(pids: &[i64]) -> Result<Vec<ProcessId>> {
     let mut seen = BTreeSet::new();
@@ -158,6 +194,17 @@ fn is_kernel_thread(pid: u32) -> bool {
     stat_fields(pid)
         .and_then(|f| f.get(6)?.parse::<u64>().ok())
         .is_some_and(|flags| flags & PF_KTHREAD != 0)
+}
+
+/// A process on its way out: PF_EXITING in the flags (set before its memory
+/// is released), or a zombie. Its /proc/PID/fd then belongs to root
+/// whatever its user, so a listing refused is no matter of privileges.
+pub fn is_exiting(pid: u32) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    let exiting = stat_fields(pid)
+        .and_then(|f| f.get(6)?.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_EXITING != 0);
+    exiting || is_zombie(pid)
 }
 
 fn is_zombie(pid: u32) -> bool {
@@ -545,6 +592,18 @@ mod tests {
             assert!(e.message.contains("kernel thread"), "{}", e.message);
         }
         assert!(!is_kernel_thread(std::process::id()));
+    }
+
+    /// Tests run on the host: its namespace is the initial one, whose pids
+    /// need no translation.
+    #[test]
+    fn the_initial_pid_namespace_is_no_namespace() {
+        let initial = fs::metadata("/proc/1/ns/pid")
+            .ok()
+            .is_some_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == INITIAL_PIDNS_INO);
+        if initial {
+            assert_eq!(pid_namespace().unwrap(), None);
+        }
     }
 
     #[test]

@@ -18,6 +18,19 @@ pub struct AttachPoint {
     pub program: &'static str,
     /// Why muxtrace needs it, for the error when the kernel lacks it.
     pub why: &'static str,
+    /// The program attached instead when muxtrace runs in a pid namespace,
+    /// if it differs (one that translates pids; the host's stays lean).
+    pub in_pidns: Option<&'static str>,
+}
+
+impl AttachPoint {
+    /// The program to attach here, in a pid namespace or not.
+    pub fn program(&self, in_pidns: bool) -> &'static str {
+        match (in_pidns, self.in_pidns) {
+            (true, Some(program)) => program,
+            _ => self.program,
+        }
+    }
 }
 
 pub const ATTACH_POINTS: [AttachPoint; 7] = [
@@ -25,36 +38,43 @@ pub const ATTACH_POINTS: [AttachPoint; 7] = [
         tracepoint: "sys_enter",
         program: "mux_sys_enter",
         why: "to see each measured syscall start, with its arguments",
+        in_pidns: Some("mux_sys_enter_ns"),
     },
     AttachPoint {
         tracepoint: "sys_exit",
         program: "mux_sys_exit",
         why: "to see each measured syscall return, with its result",
+        in_pidns: None,
     },
     AttachPoint {
         tracepoint: "sched_switch",
         program: "mux_sched_switch",
         why: "to split wait time into on- and off-CPU",
+        in_pidns: None,
     },
     AttachPoint {
         tracepoint: "sched_wakeup",
         program: "mux_sched_wakeup",
         why: "to count wakeups of blocked threads",
+        in_pidns: None,
     },
     AttachPoint {
         tracepoint: "sched_process_fork",
         program: "mux_sched_fork",
         why: "to follow children (--follow, --comm)",
+        in_pidns: None,
     },
     AttachPoint {
         tracepoint: "sched_process_exec",
         program: "mux_sched_exec",
         why: "to pick up processes by name (--comm)",
+        in_pidns: None,
     },
     AttachPoint {
         tracepoint: "sched_process_exit",
         program: "mux_sched_exit",
         why: "to notice when traced threads exit",
+        in_pidns: None,
     },
 ];
 
@@ -65,21 +85,25 @@ pub const URING_POINTS: [AttachPoint; 4] = [
         tracepoint: "io_uring_submit_req",
         program: "mux_uring_submit",
         why: "to see each io_uring request submitted",
+        in_pidns: None,
     },
     AttachPoint {
         tracepoint: "io_uring_poll_arm",
         program: "mux_uring_poll",
         why: "to see io_uring requests wait in an internal poll",
+        in_pidns: None,
     },
     AttachPoint {
         tracepoint: "io_uring_queue_async_work",
         program: "mux_uring_async",
         why: "to see io_uring requests punted to io-wq workers",
+        in_pidns: None,
     },
     AttachPoint {
         tracepoint: "io_uring_complete",
         program: "mux_uring_complete",
         why: "to see each io_uring completion, with its result",
+        in_pidns: None,
     },
 ];
 
@@ -98,7 +122,8 @@ mod tests {
         let in_table: BTreeSet<&str> = ATTACH_POINTS
             .iter()
             .chain(&URING_POINTS)
-            .map(|p| p.program)
+            .flat_map(|p| [Some(p.program), p.in_pidns])
+            .flatten()
             .collect();
         assert_eq!(in_object, in_table);
         assert!(in_table.iter().all(|p| p.starts_with(PROGRAM_PREFIX)));

@@ -49,6 +49,46 @@ fn pid_zero_is_a_usage_error() {
     assert!(stderr.contains("--pid 0 is not a process id"), "{stderr}");
 }
 
+/// A kernel thread: kthreadd (pid 2) where it is one, else the first pid
+/// whose flags say PF_KTHREAD.
+fn kernel_thread() -> (u32, String) {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let flags = |pid: u32| -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let rest = &stat[stat.rfind(')')? + 1..];
+        // Fields after the comm start at field 3 (state); flags is field 9.
+        rest.split_whitespace().nth(6)?.parse().ok()
+    };
+    let comm = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| c.trim_end().to_owned())
+            .unwrap_or_default()
+    };
+    let pids = std::iter::once(2).chain(
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()),
+    );
+    pids.into_iter()
+        .find(|&pid| flags(pid).is_some_and(|f| f & PF_KTHREAD != 0))
+        .map(|pid| (pid, comm(pid)))
+        .expect("a kernel thread in /proc")
+}
+
+/// A kernel thread makes no syscalls: refused before anything is loaded,
+/// rather than traced for ever with nothing to show.
+#[test]
+fn a_kernel_thread_is_refused() {
+    let (pid, comm) = kernel_thread();
+    let (code, _, stderr) = run(&["--pid", &pid.to_string(), "--summary"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("pid {pid} ({comm}) is a kernel thread")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint:"), "{stderr}");
+}
+
 #[test]
 fn pid_given_twice_is_a_usage_error() {
     let me = std::process::id().to_string();
@@ -64,6 +104,51 @@ fn bad_flag_is_a_usage_error() {
     let (code, _, stderr) = run(&["--pid", "1", "--interval", "soon"], &[]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("not a duration"), "{stderr}");
+}
+
+/// Values that once reached `Duration::from_secs_f64`, an `Instant`'s
+/// addition or a zero-length tokio interval, and panicked (exit 101 and a
+/// backtrace): now each is one clap error naming the value, exit 2.
+#[test]
+fn absurd_durations_are_usage_errors_not_panics() {
+    let me = std::process::id().to_string();
+    for (flag, value, why) in [
+        (
+            "--interval",
+            "99999999999999999999999s",
+            "is longer than a year",
+        ),
+        (
+            "--duration",
+            "10000000000000000000s",
+            "is longer than a year",
+        ),
+        ("--interval", "0.0000000001", "must be a positive duration"),
+        ("--duration", "0.0000000001", "must be a positive duration"),
+        (
+            "--interval",
+            "10000000000000000000s",
+            "is longer than a year",
+        ),
+        (
+            "--duration",
+            "99999999999999999999999s",
+            "is longer than a year",
+        ),
+    ] {
+        let (code, stdout, stderr) = run(&["--pid", &me, "--summary", flag, value], &[]);
+        assert_eq!(code, 2, "{flag} {value}: {stderr}");
+        assert!(stdout.is_empty(), "{flag} {value}: {stdout}");
+        let first = stderr.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with("error: invalid value") && first.contains(value),
+            "{flag} {value}: {stderr}"
+        );
+        assert!(first.contains(why), "{flag} {value}: {stderr}");
+        // One sentence and clap's pointer to --help, nothing else.
+        let said: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(said.len(), 2, "{flag} {value}: {stderr}");
+    }
 }
 
 #[test]

@@ -8,9 +8,13 @@ use std::process::Command;
 use common::*;
 use tracer_common::SyscallKind;
 
+/// The kinds syscall-burst makes: every one but io_uring's, whose calls
+/// need a ring (uringlab's tests count those).
+const BURST_KINDS: usize = 22;
+
 /// Distinct counts per syscall, so a call attributed to the wrong syscall shows.
 fn counts() -> Vec<(&'static str, u64)> {
-    SyscallKind::ALL
+    SyscallKind::ALL[..BURST_KINDS]
         .iter()
         .enumerate()
         .map(|(i, k)| (k.name(), 5 + 3 * i as u64))

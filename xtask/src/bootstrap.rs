@@ -190,6 +190,12 @@ pub fn test_tools() -> Result<()> {
             "--version",
             "util-linux",
         ),
+        (
+            "setcap (for the file capabilities test)",
+            "setcap",
+            "-h",
+            "libcap2-bin",
+        ),
     ] {
         step(
             what,

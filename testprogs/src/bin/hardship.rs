@@ -1,17 +1,26 @@
 //! Makes life hard for the probes, in ways the hardening tests check:
 //! many threads, churning threads, garbage pointers, an exec, an odd name.
 //! After setup: `ready PID` on stdout, then a block in `sigwaitinfo` until
-//! SIGUSR1 (except `afterexec`), then the scenario with raw syscalls, then
-//! `_exit` — after `--linger MS` in nanosleep (not traced), when given last.
+//! SIGUSR1 (except `afterexec` and `steady`), then the scenario with raw
+//! syscalls, then `_exit` — after `--linger MS` in nanosleep (not traced),
+//! when given last.
 //!
 //!   hardship threads N K     N threads alive at once, each K polls (timeout 0)
 //!   hardship churn N         N threads one after another, each one poll
 //!   hardship garbage         bad pointers and a huge n for select, pselect6,
 //!                            ppoll and poll, then 7 good polls
-//!   hardship exec K          exec itself as `afterexec K`
+//!   hardship exec K          exec itself as `afterexec K` (passing --linger
+//!                            on), by the path /proc/self/exe: its comm
+//!                            becomes `exe`
 //!   hardship afterexec K     K epoll_pwait2 calls (timeout 0), no waiting
+//!   hardship steady MS       at once, a poll that times out after MS ms on
+//!                            no fd, again and again until killed: a live
+//!                            process whose calls keep coming
 //!   hardship name K          renames itself (prctl) to the bytes a"b\nc\xff,
 //!                            then K polls
+//!   hardship children N K    N children, one after another: each forked,
+//!                            makes K polls and exits, and is reaped before
+//!                            the next; the parent makes no traced call
 
 use std::{io::Write as _, ptr::null_mut};
 
@@ -54,6 +63,22 @@ fn main() {
         }
         finish(linger_ms);
     }
+    if scenario == "steady" {
+        let ms = num(1) as i32;
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "ready {}", std::process::id());
+        let _ = out.flush();
+        // A negative fd is ignored by poll: each call waits its full timeout.
+        let mut pfd = libc::pollfd {
+            fd: -1,
+            events: 0,
+            revents: 0,
+        };
+        loop {
+            // SAFETY: one valid pollfd.
+            unsafe { libc::syscall(libc::SYS_poll, &mut pfd, 1, ms) };
+        }
+    }
     if scenario == "name" {
         let name = b"a\"b\nc\xff\0";
         // SAFETY: PR_SET_NAME with a NUL-terminated buffer.
@@ -90,7 +115,16 @@ fn main() {
             let a0 = std::ffi::CString::new("hardship").unwrap();
             let a1 = std::ffi::CString::new("afterexec").unwrap();
             let a2 = std::ffi::CString::new(num(1).to_string()).unwrap();
-            let argv = [a0.as_ptr(), a1.as_ptr(), a2.as_ptr(), std::ptr::null()];
+            let a3 = std::ffi::CString::new("--linger").unwrap();
+            let a4 = std::ffi::CString::new(linger_ms.to_string()).unwrap();
+            let argv = [
+                a0.as_ptr(),
+                a1.as_ptr(),
+                a2.as_ptr(),
+                a3.as_ptr(),
+                a4.as_ptr(),
+                std::ptr::null(),
+            ];
             // SAFETY: valid NUL-terminated argv; environ is the process's own.
             unsafe {
                 extern "C" {
@@ -101,6 +135,25 @@ fn main() {
             std::process::exit(3);
         }
         "name" => polls(num(1)),
+        "children" => {
+            let (n, k) = (num(1), num(2));
+            for _ in 0..n {
+                // SAFETY: the child makes raw syscalls only, then _exits;
+                // the parent reaps it (wait4 is not traced).
+                unsafe {
+                    let pid = libc::fork();
+                    if pid == 0 {
+                        polls(k);
+                        libc::_exit(0);
+                    }
+                    if pid < 0 {
+                        libc::_exit(3);
+                    }
+                    let mut status = 0;
+                    libc::waitpid(pid, &mut status, 0);
+                }
+            }
+        }
         _ => usage(),
     }
     finish(linger_ms);

@@ -11,7 +11,9 @@
 
 use std::{io::Write as _, ptr::null_mut};
 
-const NAMES: [&str; 15] = [
+/// In `SyscallKind` order (tracer-common/src/kind.rs); io_uring's calls
+/// need a ring of their own: uringlab makes them.
+const NAMES: [&str; KINDS] = [
     "select",
     "pselect6",
     "poll",
@@ -27,10 +29,18 @@ const NAMES: [&str; 15] = [
     "sendto",
     "sendmsg",
     "write",
+    "accept",
+    "readv",
+    "writev",
+    "recvmmsg",
+    "sendmmsg",
+    "sendfile",
+    "splice",
 ];
+const KINDS: usize = 22;
 
 fn main() {
-    let mut counts: [u64; 15] = std::array::from_fn(|i| 3 + i as u64);
+    let mut counts: [u64; KINDS] = std::array::from_fn(|i| 3 + i as u64);
     let mut wait_signal = false;
     let mut fork = false;
     let mut args = std::env::args().skip(1);
@@ -40,7 +50,7 @@ fn main() {
             "--fork" => fork = true,
             "--all" => {
                 let n = args.next().and_then(|v| v.parse().ok()).expect("--all N");
-                counts = [n; 15];
+                counts = [n; KINDS];
             }
             "--count" => {
                 let spec = args.next().expect("--count NAME=N");
@@ -98,6 +108,10 @@ struct Fds {
     ep_ctl: i32,
     /// A non-blocking listening socket with no pending connection.
     listener: i32,
+    /// A file of `KINDS` × 256 bytes for sendfile and splice to read, and a
+    /// pipe for splice to write into.
+    file: i32,
+    pipe_w: i32,
 }
 
 fn setup() -> Fds {
@@ -135,19 +149,30 @@ fn setup() -> Fds {
         let len = (std::mem::size_of::<libc::sa_family_t>() + 1 + name.len()) as u32;
         assert_eq!(libc::bind(listener, (&raw const addr).cast(), len), 0);
         assert_eq!(libc::listen(listener, 1), 0);
+        let file = libc::memfd_create(c"syscall-burst".as_ptr(), 0);
+        assert!(file >= 0);
+        let block = [b'f'; 256];
+        for _ in 0..KINDS {
+            assert_eq!(libc::write(file, block.as_ptr().cast(), block.len()), 256);
+        }
+        let mut pipe = [0i32; 2];
+        assert_eq!(libc::pipe2(pipe.as_mut_ptr(), libc::O_NONBLOCK), 0);
         Fds {
             a: pair[0],
             b: pair[1],
             ep,
             ep_ctl,
             listener,
+            file,
+            pipe_w: pipe[1],
         }
     }
 }
 
 /// The measured part: sends first (so receives find data), then receives,
-/// then the waits, then epoll_ctl and accept4. Raw syscalls only.
-fn burst(fds: &Fds, counts: &[u64; 15]) {
+/// then the waits, then epoll_ctl and the accepts. Raw syscalls only; one
+/// byte (one message) per call.
+fn burst(fds: &Fds, counts: &[u64; KINDS]) {
     let byte = [b'x'; 1];
     let mut buf = [0u8; 64];
     // SAFETY: raw syscalls on fds set up above with valid local buffers.
@@ -168,6 +193,22 @@ fn burst(fds: &Fds, counts: &[u64; 15]) {
         for _ in 0..counts[13] {
             libc::syscall(libc::SYS_sendmsg, fds.b, &msg, 0);
         }
+        for _ in 0..counts[17] {
+            libc::syscall(libc::SYS_writev, fds.b, &iov, 1);
+        }
+        let mut mmsg: libc::mmsghdr = std::mem::zeroed();
+        mmsg.msg_hdr = msg;
+        for _ in 0..counts[19] {
+            libc::syscall(libc::SYS_sendmmsg, fds.b, &mut mmsg, 1, 0);
+        }
+        let mut offset: libc::off_t = 0;
+        for _ in 0..counts[20] {
+            libc::syscall(libc::SYS_sendfile, fds.b, fds.file, &mut offset, 1);
+        }
+        let mut offset: libc::loff_t = 0;
+        for _ in 0..counts[21] {
+            libc::syscall(libc::SYS_splice, fds.file, &mut offset, fds.pipe_w, 0, 1, 0);
+        }
         for _ in 0..counts[11] {
             libc::syscall(libc::SYS_read, fds.a, buf.as_mut_ptr(), 1);
         }
@@ -183,6 +224,21 @@ fn burst(fds: &Fds, counts: &[u64; 15]) {
         rmsg.msg_iovlen = 1;
         for _ in 0..counts[10] {
             libc::syscall(libc::SYS_recvmsg, fds.a, &mut rmsg, 0);
+        }
+        for _ in 0..counts[16] {
+            libc::syscall(libc::SYS_readv, fds.a, &riov, 1);
+        }
+        let mut rmmsg: libc::mmsghdr = std::mem::zeroed();
+        rmmsg.msg_hdr = rmsg;
+        for _ in 0..counts[18] {
+            libc::syscall(
+                libc::SYS_recvmmsg,
+                fds.a,
+                &mut rmmsg,
+                1,
+                libc::MSG_DONTWAIT,
+                0,
+            );
         }
         let zero_tv = libc::timeval {
             tv_sec: 0,
@@ -256,6 +312,9 @@ fn burst(fds: &Fds, counts: &[u64; 15]) {
         }
         for _ in 0..counts[8] {
             libc::syscall(libc::SYS_accept4, fds.listener, 0, 0, libc::SOCK_NONBLOCK);
+        }
+        for _ in 0..counts[15] {
+            libc::syscall(libc::SYS_accept, fds.listener, 0, 0);
         }
     }
 }

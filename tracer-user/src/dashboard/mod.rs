@@ -136,6 +136,46 @@ mod snapshots {
         };
     }
 
+    /// Below 80 columns: fewer columns, never cut figures, and a note of
+    /// what is hidden.
+    macro_rules! snap_narrow {
+        ($name:ident, $metrics:expr, $view:expr) => {
+            #[test]
+            fn $name() {
+                let app = app_with($metrics, $view);
+                insta::assert_snapshot!(concat!(stringify!($name), "_60x20"), screen(&app, 60, 20));
+                insta::assert_snapshot!(concat!(stringify!($name), "_40x15"), screen(&app, 40, 15));
+            }
+        };
+    }
+
+    snap_narrow!(
+        narrow_poll_main,
+        Some(fixtures::one_poll_server()),
+        View::Main
+    );
+    snap_narrow!(
+        narrow_overflowing_main,
+        Some(fixtures::overflowing()),
+        View::Main
+    );
+    snap_narrow!(
+        narrow_overflowing_threads,
+        Some(fixtures::overflowing()),
+        View::Threads
+    );
+    snap_narrow!(
+        narrow_overflowing_fds,
+        Some(fixtures::overflowing()),
+        View::Fds
+    );
+    snap_narrow!(
+        narrow_compare_four,
+        Some(fixtures::four_servers()),
+        View::Compare
+    );
+    snap_narrow!(narrow_four_main, Some(fixtures::four_servers()), View::Main);
+
     snap!(empty_main, fixtures::empty(), View::Main);
     snap!(poll_main, Some(fixtures::one_poll_server()), View::Main);
     snap!(

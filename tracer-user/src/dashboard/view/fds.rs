@@ -26,9 +26,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         return no_process(frame, area);
     };
     let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
-    frame.render_widget(Paragraph::new(process_title(app, p)), title);
-    let [classes, epoll] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
+    frame.render_widget(Paragraph::new(process_title(app, p, area.width)), title);
+    // Side by side where both tables fit (21 columns each), else one above
+    // the other.
+    let halves = [Constraint::Percentage(50), Constraint::Percentage(50)];
+    let [classes, epoll] = if body.width >= 44 {
+        Layout::horizontal(halves).areas(body)
+    } else {
+        Layout::vertical(halves).areas(body)
+    };
 
     let block = |title: &'static str| {
         Block::new()

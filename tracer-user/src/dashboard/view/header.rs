@@ -14,6 +14,8 @@ use tracer_model::Metrics;
 
 use crate::dashboard::state::{App, View};
 
+const PAUSED: &str = "  PAUSED (p resumes)";
+
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let mut first = vec![Span::styled("muxtrace", TITLE)];
     let mut second = Vec::new();
@@ -25,13 +27,26 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             format::rate(events)
         )));
         if let Some(c) = &m.cost {
-            first.push(Span::styled(
+            // In full where it fits beside the rest, else shorter, else not.
+            let paused = if app.paused {
+                PAUSED.chars().count()
+            } else {
+                0
+            };
+            let room =
+                usize::from(area.width).saturating_sub(Line::from(first.clone()).width() + paused);
+            let cost = [
                 format!(
                     "  own cost {:.2}% CPU, {:.0} ns/run",
                     c.cpu_percent, c.ns_per_run
                 ),
-                DIM,
-            ));
+                format!("  own cost {:.2}%", c.cpu_percent),
+            ]
+            .into_iter()
+            .find(|t| t.chars().count() <= room);
+            if let Some(cost) = cost {
+                first.push(Span::styled(cost, DIM));
+            }
         }
         if !m.losses.is_empty() {
             let lost: Vec<String> = m.losses.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -43,10 +58,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         second.extend(targets(m, room));
     }
     if app.paused {
-        first.push(Span::styled(
-            "  PAUSED (p resumes)",
-            Style::new().fg(Color::Yellow).bold(),
-        ));
+        first.push(Span::styled(PAUSED, Style::new().fg(Color::Yellow).bold()));
     }
     frame.render_widget(
         Paragraph::new(vec![Line::from(first), Line::from(second)]),
@@ -83,10 +95,13 @@ fn targets(m: &Metrics, room: usize) -> Vec<Span<'static>> {
         short
     } else {
         let alive = m.processes.iter().filter(|p| p.alive).count();
-        vec![format!(
-            "{} processes, {alive} alive (view 4 compares them)",
-            m.processes.len()
-        )]
+        let count = format!("{} processes, {alive} alive", m.processes.len());
+        let hint = format!("{count} (view 4 compares them)");
+        vec![if hint.chars().count() <= room {
+            hint
+        } else {
+            count
+        }]
     };
     let mut spans = Vec::new();
     for (i, (text, p)) in chosen.iter().zip(&m.processes).enumerate() {
@@ -101,19 +116,39 @@ fn targets(m: &Metrics, room: usize) -> Vec<Span<'static>> {
     spans
 }
 
+/// The tabs, the sort and the help key; narrower, the sort goes, then the
+/// tabs' names are cut to three letters.
 pub fn render_tabs(frame: &mut Frame, area: Rect, app: &App) {
-    let mut spans = Vec::new();
-    for v in View::ALL {
-        let style = if v == app.view {
-            Style::new().fg(Color::Black).bg(Color::Cyan)
-        } else {
-            DIM
-        };
-        spans.push(Span::styled(format!(" {} ", v.title()), style));
-    }
-    spans.push(Span::styled(
-        format!("  sort {}  ? help", app.sort.label()),
-        DIM,
-    ));
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    let tabs = |short: bool| -> Vec<Span<'static>> {
+        View::ALL
+            .iter()
+            .map(|&v| {
+                let style = if v == app.view {
+                    Style::new().fg(Color::Black).bg(Color::Cyan)
+                } else {
+                    DIM
+                };
+                let title: String = match short {
+                    true => v.title().chars().take(5).collect(),
+                    false => v.title().to_owned(),
+                };
+                Span::styled(format!(" {title} "), style)
+            })
+            .collect()
+    };
+    let sort = format!("  sort {}  ? help", app.sort.label());
+    let line = [
+        (false, sort.as_str()),
+        (false, "  ? help"),
+        (true, "  ? help"),
+    ]
+    .into_iter()
+    .map(|(short, tail)| {
+        let mut spans = tabs(short);
+        spans.push(Span::styled(tail.to_owned(), DIM));
+        Line::from(spans)
+    })
+    .find(|l| l.width() <= usize::from(area.width))
+    .unwrap_or_else(|| Line::from(tabs(true)));
+    frame.render_widget(Paragraph::new(line), area);
 }

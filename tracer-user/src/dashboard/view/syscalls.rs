@@ -12,7 +12,10 @@ use ratatui::{
 };
 use tracer_common::{fold_pow2, Pow2Hist, SyscallKind};
 
-use super::{format, no_process, num, process_title, DIM, SELECTED, TITLE, VERDICT, WIDE};
+use super::{
+    fit_columns, fit_line, format, hidden_note, no_process, num, process_title, DIM, NARROW,
+    SELECTED, TITLE, VERDICT, WIDE,
+};
 use tracer_model::{format::thousands, ProcessMetrics, SyscallMetrics, Window};
 
 use crate::dashboard::state::App;
@@ -26,32 +29,57 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let verdict_height = (verdict.len() as u16).clamp(1, 3);
     let spark_height = if area.height >= 36 { 6 } else { 3 };
     let threshold = app.shown.as_ref().map_or(0, |m| m.stall_threshold_ns);
-    let loop_lines = loop_panel(p, threshold);
-    let loop_height = loop_lines.len() as u16;
-    let uring_lines = uring_panel(p);
-    let uring_height = uring_lines.len() as u16;
+    // The panel's lines are written for 80 columns: cut at a word below.
+    let loop_lines: Vec<Line> = loop_panel(p, threshold)
+        .into_iter()
+        .map(|l| fit_line(l, area.width))
+        .collect();
+    let uring_lines: Vec<Line> = uring_panel(p)
+        .into_iter()
+        .map(|l| fit_line(l, area.width))
+        .collect();
+    let (columns, hidden) = table_columns(area.width);
+    let note = hidden_note(&hidden, area.width);
+    let note_height = note.len() as u16;
     // The table leaves room for the loop panel, the sparklines and at least
     // 5 lines of histograms (3 of bars); the rest scrolls with the selection.
-    let table_height = (rows.len() as u16 + 2)
-        .min(
-            area.height
-                .saturating_sub(1 + verdict_height + loop_height + uring_height + spark_height + 5),
-        )
-        .max(4);
-    let [title, verdict_area, table, loop_area, uring_area, sparks, hists] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(verdict_height),
-        Constraint::Length(table_height),
-        Constraint::Length(loop_height),
-        Constraint::Length(uring_height),
-        Constraint::Length(spark_height),
-        Constraint::Min(0),
-    ])
-    .areas(area);
-    frame.render_widget(Paragraph::new(process_title(app, p)), title);
+    // A short screen keeps two rows of the table first, then what of the
+    // loop panel and the sparklines fits.
+    let table_min = (rows.len() as u16).min(2) + 2;
+    let mut left = area
+        .height
+        .saturating_sub(1 + verdict_height + note_height + table_min);
+    let loop_height = (loop_lines.len() as u16).min(left);
+    left -= loop_height;
+    let uring_height = (uring_lines.len() as u16).min(left);
+    left -= uring_height;
+    let spark_height = if left >= spark_height {
+        spark_height
+    } else {
+        0
+    };
+    left -= spark_height;
+    let table_height = table_min
+        + left
+            .saturating_sub(5)
+            .min(rows.len() as u16 + 2 - table_min);
+    let [title, verdict_area, table, note_area, loop_area, uring_area, sparks, hists] =
+        Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(verdict_height),
+            Constraint::Length(table_height),
+            Constraint::Length(note_height),
+            Constraint::Length(loop_height),
+            Constraint::Length(uring_height),
+            Constraint::Length(spark_height),
+            Constraint::Min(0),
+        ])
+        .areas(area);
+    frame.render_widget(Paragraph::new(process_title(app, p, area.width)), title);
     let verdict: Vec<Line> = verdict.into_iter().map(Line::from).collect();
     frame.render_widget(Paragraph::new(verdict).style(VERDICT), verdict_area);
-    render_table(frame, table, app, &rows);
+    render_table(frame, table, app, &rows, &columns);
+    frame.render_widget(Paragraph::new(note), note_area);
     frame.render_widget(Paragraph::new(loop_lines), loop_area);
     frame.render_widget(Paragraph::new(uring_lines), uring_area);
     render_sparklines(frame, sparks, app, p.pid);
@@ -231,6 +259,8 @@ struct Column {
     width: u16,
     /// Readiness figures, blank for calls that do not wait.
     wait_only: bool,
+    /// Below 80 columns the columns of highest rank go first (0 stays).
+    rank: u8,
     value: fn(&SyscallMetrics) -> String,
 }
 
@@ -242,13 +272,15 @@ fn or_dash(v: f64, text: String) -> String {
     }
 }
 
-/// Every column fits 80 wide; `WIDE_COLUMNS` join from 120 on.
+/// Every column fits 80 wide (narrower screens drop them by rank);
+/// `WIDE_COLUMNS` join from 120 on.
 const COLUMNS: &[Column] = &[
     Column {
         top: "calls",
         bottom: "/s",
         width: 5,
         wait_only: false,
+        rank: 0,
         value: |s| format::rate(s.interval.calls_per_sec),
     },
     Column {
@@ -256,6 +288,7 @@ const COLUMNS: &[Column] = &[
         bottom: "avg",
         width: 5,
         wait_only: true,
+        rank: 1,
         value: |s| format::small(s.interval.watched_avg),
     },
     Column {
@@ -263,6 +296,7 @@ const COLUMNS: &[Column] = &[
         bottom: "p99",
         width: 5,
         wait_only: true,
+        rank: 9,
         value: |s| format::small(s.interval.watched_p99),
     },
     Column {
@@ -270,6 +304,7 @@ const COLUMNS: &[Column] = &[
         bottom: "avg",
         width: 5,
         wait_only: true,
+        rank: 2,
         value: |s| format::small(s.interval.ready_avg),
     },
     Column {
@@ -277,6 +312,7 @@ const COLUMNS: &[Column] = &[
         bottom: "%",
         width: 4,
         wait_only: true,
+        rank: 5,
         value: |s| format::small(s.interval.efficiency * 100.0),
     },
     Column {
@@ -284,6 +320,7 @@ const COLUMNS: &[Column] = &[
         bottom: "%",
         width: 4,
         wait_only: true,
+        rank: 10,
         value: |s| format::small(s.interval.timeout_share * 100.0),
     },
     Column {
@@ -291,6 +328,7 @@ const COLUMNS: &[Column] = &[
         bottom: "p50",
         width: 6,
         wait_only: false,
+        rank: 8,
         value: |s| format::ns(s.interval.wall_p50_ns),
     },
     Column {
@@ -298,6 +336,7 @@ const COLUMNS: &[Column] = &[
         bottom: "p99",
         width: 6,
         wait_only: false,
+        rank: 3,
         value: |s| format::ns(s.interval.wall_p99_ns),
     },
     Column {
@@ -305,6 +344,7 @@ const COLUMNS: &[Column] = &[
         bottom: "/call",
         width: 6,
         wait_only: false,
+        rank: 4,
         value: |s| format::ns(s.interval.on_cpu_ns_per_call),
     },
     Column {
@@ -312,6 +352,7 @@ const COLUMNS: &[Column] = &[
         bottom: "B/s",
         width: 5,
         wait_only: false,
+        rank: 7,
         value: |s| {
             let v = s.interval.bookkeeping_bytes_per_sec;
             or_dash(v, format::short_bytes(v))
@@ -322,6 +363,7 @@ const COLUMNS: &[Column] = &[
         bottom: "B/s",
         width: 5,
         wait_only: false,
+        rank: 6,
         value: |s| {
             let v = s.interval.payload_bytes_per_sec;
             or_dash(v, format::short_bytes(v))
@@ -335,6 +377,7 @@ const WIDE_COLUMNS: &[Column] = &[
         bottom: "ups/s",
         width: 6,
         wait_only: true,
+        rank: 0,
         value: |s| format::rate(s.interval.wakeups_per_sec),
     },
     Column {
@@ -342,6 +385,7 @@ const WIDE_COLUMNS: &[Column] = &[
         bottom: "%",
         width: 6,
         wait_only: false,
+        rank: 0,
         value: |s| format::small(s.interval.on_cpu_share * 100.0),
     },
     Column {
@@ -349,6 +393,7 @@ const WIDE_COLUMNS: &[Column] = &[
         bottom: "total",
         width: 7,
         wait_only: false,
+        rank: 0,
         value: |s| tracer_model::format::thousands(s.total.eintr),
     },
     Column {
@@ -356,6 +401,7 @@ const WIDE_COLUMNS: &[Column] = &[
         bottom: "total",
         width: 8,
         wait_only: false,
+        rank: 0,
         value: |s| tracer_model::format::thousands(s.total.errors),
     },
     Column {
@@ -363,6 +409,7 @@ const WIDE_COLUMNS: &[Column] = &[
         bottom: "total",
         width: 11,
         wait_only: false,
+        rank: 0,
         value: |s| tracer_model::format::thousands(s.total.calls),
     },
 ];
@@ -379,11 +426,44 @@ fn short_name(kind: SyscallKind) -> &'static str {
     }
 }
 
-fn render_table(frame: &mut Frame, area: Rect, app: &App, rows: &[&SyscallMetrics]) {
+/// The columns shown `width` wide, and the names of those left out: all
+/// of them from 80 columns on, the wide ones too from 120; below 80, those
+/// that fit, the least needed going first.
+fn table_columns(width: u16) -> (Vec<&'static Column>, Vec<String>) {
     let mut columns: Vec<&Column> = COLUMNS.iter().collect();
-    if area.width >= WIDE {
+    if width >= WIDE {
         columns.extend(WIDE_COLUMNS);
     }
+    if width >= NARROW {
+        return (columns, Vec::new());
+    }
+    let sizes: Vec<(u16, u8)> = columns.iter().map(|c| (c.width, c.rank)).collect();
+    let keep = fit_columns(&sizes, width.saturating_sub(NAME_WIDTH));
+    let hidden = columns
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| !**k)
+        .map(|(c, _)| match c.bottom {
+            "%" | "B/s" => c.top.to_owned(),
+            per if per.starts_with('/') => format!("{}{per}", c.top),
+            stat => format!("{} {stat}", c.top),
+        })
+        .collect();
+    let shown = columns
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(c, k)| k.then_some(c))
+        .collect();
+    (shown, hidden)
+}
+
+fn render_table(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    rows: &[&SyscallMetrics],
+    columns: &[&Column],
+) {
     let visible = usize::from(area.height.saturating_sub(2)).max(1);
     let offset = (app.syscall + 1).saturating_sub(visible);
     let header_cell = |top: String, bottom: &'static str| {
@@ -446,7 +526,13 @@ fn render_sparklines(frame: &mut Frame, area: Rect, app: &App, pid: u32) {
     let Some(h) = app.history.get(&pid) else {
         return;
     };
-    let cols = Layout::horizontal([Constraint::Ratio(1, 4); 4]).split(area);
+    // Four side by side from 80 columns; below, as many as keep a title.
+    let n = if area.width >= NARROW {
+        4
+    } else {
+        usize::from(area.width / 20).clamp(1, 4)
+    };
+    let cols = Layout::horizontal(vec![Constraint::Ratio(1, n as u32); n]).split(area);
     let last = |q: &VecDeque<u64>| q.back().copied().unwrap_or(0) as f64;
     let series = [
         (
@@ -526,6 +612,10 @@ fn render_histograms(frame: &mut Frame, area: Rect, s: &SyscallMetrics) {
         }
         charts.push((format!("{name}: on-CPU time"), w.hists.on_cpu_ns, true));
     }
+    // Below 80 columns, as many as keep their bars readable.
+    if area.width < NARROW {
+        charts.truncate(usize::from(area.width / 20).max(1));
+    }
     let n = charts.len() as u32;
     let cols = Layout::horizontal(vec![Constraint::Ratio(1, n); charts.len()]).split(area);
     for ((title, hist, is_time), col) in charts.iter().zip(cols.iter()) {
@@ -584,4 +674,73 @@ fn render_hist(frame: &mut Frame, area: Rect, title: &str, hist: &Pow2Hist, is_t
         .bar_style(Style::new().fg(Color::Green))
         .value_style(Style::new().fg(Color::Black).bg(Color::Green));
     frame.render_widget(chart, area);
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::{backend::TestBackend, Terminal};
+    use tracer_common::SyscallKind;
+
+    use super::*;
+    use crate::dashboard::{
+        fixtures,
+        state::{App, Command, View},
+    };
+
+    /// From 40 columns on the poll row shows, whole and in order, the
+    /// figures of the columns kept, and the line under the table names every
+    /// column left out; from 80 on nothing is left out (the old table cut
+    /// its figures: `.5µs` for 45.5µs).
+    #[test]
+    fn below_80_columns_each_figure_is_whole_or_named_as_hidden() {
+        let mut app = App::default();
+        app.apply(fixtures::one_poll_server());
+        app.apply(fixtures::one_poll_server());
+        app.handle(Command::ShowView(View::Main));
+        let poll = *app
+            .sorted_syscalls()
+            .iter()
+            .find(|s| s.syscall == SyscallKind::Poll)
+            .unwrap();
+        for width in 40..=100u16 {
+            let mut terminal = Terminal::new(TestBackend::new(width, 40)).unwrap();
+            terminal
+                .draw(|f| crate::dashboard::view::render(f, &app))
+                .unwrap();
+            let buffer = terminal.backend().buffer();
+            let lines: Vec<String> = (0..40)
+                .map(|y| (0..width).map(|x| buffer[(x, y)].symbol()).collect())
+                .collect();
+            let row = lines
+                .iter()
+                .skip_while(|l| !l.starts_with("syscall "))
+                .find(|l| l.starts_with("poll "))
+                .unwrap_or_else(|| panic!("{width}: no poll row in {lines:#?}"));
+            let (shown, hidden) = table_columns(width);
+            let expected: Vec<String> = shown.iter().map(|c| (c.value)(poll)).collect();
+            let figures: Vec<&str> = row.split_whitespace().skip(1).collect();
+            assert_eq!(figures, expected, "{width} columns: {row:?}");
+            assert_eq!(shown.len() + hidden.len(), COLUMNS.len(), "{width}");
+            let note: String = lines
+                .iter()
+                .skip_while(|l| !l.starts_with("hidden below 80 columns:"))
+                .take(super::hidden_note(&hidden, width).len())
+                .map(|l| l.trim_end())
+                .collect::<Vec<_>>()
+                .join(" ");
+            if width >= 80 {
+                assert!(hidden.is_empty(), "{width}: {hidden:?}");
+            }
+            if hidden.is_empty() {
+                assert!(note.is_empty(), "{width}: {note}");
+                continue;
+            }
+            let named = note
+                .trim_start_matches("hidden below 80 columns:")
+                .split(',')
+                .map(str::trim)
+                .collect::<Vec<_>>();
+            assert_eq!(named, hidden, "{width} columns: {note:?}");
+        }
+    }
 }

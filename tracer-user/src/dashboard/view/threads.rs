@@ -7,7 +7,9 @@ use ratatui::{
     Frame,
 };
 
-use super::{format, no_process, num, process_title, DIM, TITLE, WIDE};
+use super::{
+    fit_columns, format, hidden_note, no_process, num, process_title, DIM, NARROW, TITLE, WIDE,
+};
 use tracer_model::{format::thousands, ThreadMetrics};
 
 type ThreadFigure = fn(&ThreadMetrics) -> String;
@@ -29,7 +31,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     };
     let mut threads: Vec<_> = p.threads.iter().collect();
     threads.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.tid.cmp(&b.tid)));
-    let room = usize::from(area.height.saturating_sub(2));
+    let (columns, hidden) = thread_columns(area.width);
+    let note = hidden_note(&hidden, area.width);
+    let room = usize::from(area.height.saturating_sub(2 + note.len() as u16));
     let hidden = threads.len().saturating_sub(room);
     // When rows are hidden, the last line says how many.
     let shown = if hidden > 0 {
@@ -37,14 +41,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         room
     };
-    let [title, table, note] = Layout::vertical([
+    let [title, note_area, table, more] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(note.len() as u16),
         Constraint::Length(shown.min(threads.len()) as u16 + 1),
         Constraint::Min(0),
     ])
     .areas(area);
     let n = p.threads.len();
-    let mut line = process_title(app, p);
+    let mut line = process_title(app, p, area.width);
     let threads_word = format!("  {n} thread{}", if n == 1 { "" } else { "s" });
     // The long form when it fits, else the count alone: never cut mid-word.
     let note_text = [format!("{threads_word} with traced calls"), threads_word]
@@ -54,32 +59,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         line.push_span(Span::styled(text, DIM));
     }
     frame.render_widget(Paragraph::new(line), title);
-    // 80 columns: the name as `top -H` shows it (at most 15 characters),
-    // then each event-loop thread's utilisation and stalls; wide screens
-    // add its iterations and its wait calls.
-    let wide = area.width >= WIDE;
-    let mut columns: Vec<(&str, u16, ThreadFigure)> = vec![
-        ("tid", 7, |t| t.tid.to_string()),
-        ("name", 15, |t| t.name.chars().take(15).collect()),
-        ("calls", 9, |t| thousands(t.calls)),
-        ("calls/s", 7, |t| format::rate(t.calls_per_sec)),
-        ("busy", 5, |t| {
-            t.loop_busy_share
-                .map_or("-".to_owned(), |b| format!("{:.0}%", b * 100.0))
-        }),
-        ("stalls", 6, |t| loop_figure(t, t.stalls)),
-    ];
-    if wide {
-        columns.push(("iter", 9, |t| loop_figure(t, t.iterations)));
-        columns.push(("waits", 9, |t| thousands(t.wait_calls)));
-    }
-    columns.extend([
-        ("wakeups", 9, (|t| thousands(t.wakeups)) as ThreadFigure),
-        ("on-CPU", 7, |t| format::ns(t.on_cpu_ns as f64)),
-        ("off-CPU", 7, |t| format::ns(t.off_cpu_ns as f64)),
-    ]);
+    frame.render_widget(Paragraph::new(note), note_area);
     let rows = threads.iter().take(shown).map(|t| {
-        Row::new(columns.iter().map(|(name, _, figure)| {
+        Row::new(columns.iter().map(|(name, _, _, figure)| {
             if *name == "name" {
                 Cell::from(figure(t))
             } else {
@@ -87,7 +69,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             }
         }))
     });
-    let header = Row::new(columns.iter().map(|(h, _, _)| {
+    let header = Row::new(columns.iter().map(|(h, _, _, _)| {
         let line = Line::from(*h);
         Cell::from(if *h == "name" {
             line
@@ -96,7 +78,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         })
     }))
     .style(TITLE);
-    let widths = columns.iter().map(|(_, w, _)| Constraint::Length(*w));
+    let widths = columns.iter().map(|(_, w, _, _)| Constraint::Length(*w));
     frame.render_widget(
         Table::new(rows, widths).header(header).column_spacing(1),
         table,
@@ -108,7 +90,56 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 threads.len() - shown
             ))
             .style(DIM),
-            note,
+            more,
         );
     }
+}
+
+/// A column: header, width, rank (below 80 columns the highest go first),
+/// figure.
+type ThreadColumn = (&'static str, u16, u8, ThreadFigure);
+
+/// 80 columns: the name as `top -H` shows it (at most 15 characters), then
+/// each event-loop thread's utilisation and stalls; wide screens add its
+/// iterations and its wait calls; narrow ones keep what fits, the least
+/// needed going first, and return the names of those left out.
+fn thread_columns(width: u16) -> (Vec<ThreadColumn>, Vec<String>) {
+    let mut columns: Vec<ThreadColumn> = vec![
+        ("tid", 7, 0, |t| t.tid.to_string()),
+        ("name", 15, 1, |t| t.name.chars().take(15).collect()),
+        ("calls", 9, 4, |t| thousands(t.calls)),
+        ("calls/s", 7, 2, |t| format::rate(t.calls_per_sec)),
+        ("busy", 5, 3, |t| {
+            t.loop_busy_share
+                .map_or("-".to_owned(), |b| format!("{:.0}%", b * 100.0))
+        }),
+        ("stalls", 6, 6, |t| loop_figure(t, t.stalls)),
+    ];
+    if width >= WIDE {
+        columns.push(("iter", 9, 9, |t| loop_figure(t, t.iterations)));
+        columns.push(("waits", 9, 9, |t| thousands(t.wait_calls)));
+    }
+    columns.extend([
+        ("wakeups", 9, 8, (|t| thousands(t.wakeups)) as ThreadFigure),
+        ("on-CPU", 7, 5, |t| format::ns(t.on_cpu_ns as f64)),
+        ("off-CPU", 7, 7, |t| format::ns(t.off_cpu_ns as f64)),
+    ]);
+    if width >= NARROW {
+        return (columns, Vec::new());
+    }
+    let sizes: Vec<(u16, u8)> = columns.iter().map(|c| (c.1, c.2)).collect();
+    // The first column has no space before it.
+    let keep = fit_columns(&sizes, width + 1);
+    let hidden = columns
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| !**k)
+        .map(|(c, _)| c.0.to_owned())
+        .collect();
+    let shown = columns
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(c, k)| k.then_some(c))
+        .collect();
+    (shown, hidden)
 }
