@@ -403,7 +403,9 @@ impl Lab {
         }
         let started = Instant::now();
         let mut reaped = 0;
-        while reaped < n && started.elapsed() < POLL_LIMIT {
+        // The SQ thread posts a NOP's CQE before it moves the SQ head past
+        // the batch: wait for both, or the head's advance reads short.
+        while (reaped < n || !self.ring.submission().is_empty()) && started.elapsed() < POLL_LIMIT {
             reaped += self.reap();
             std::hint::spin_loop();
         }
