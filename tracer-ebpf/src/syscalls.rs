@@ -471,8 +471,9 @@ fn mmsg_bytes(vec: u64, n: u64) -> u64 {
 }
 
 /// The loop iteration that ended when this wait began (from the last wait's
-/// return to this one's entry), and a new one from now.
-#[inline(never)]
+/// return to this one's entry), and a new one from now. Inline: every
+/// wait's return runs it.
+#[inline(always)]
 fn fold_iteration(s: &mut SyscallStats, t: &mut ThreadState, now: u64, epoch: u64) {
     let iteration = if t.last_wait_exit_ns != 0 {
         t.enter_ns.saturating_sub(t.last_wait_exit_ns)
