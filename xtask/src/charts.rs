@@ -10,12 +10,14 @@ use serde_json::Value;
 /// the PNG backend draws text with it.
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
-const SERIES: [(&str, RGBColor); 5] = [
+const SERIES: [(&str, RGBColor); 7] = [
     ("blocking", RGBColor(120, 120, 120)),
     ("select", RGBColor(214, 39, 40)),
     ("poll", RGBColor(255, 127, 14)),
     ("epoll", RGBColor(31, 119, 180)),
     ("epoll-et", RGBColor(44, 160, 44)),
+    ("uring", RGBColor(148, 103, 189)),
+    ("uring-sqpoll", RGBColor(23, 190, 207)),
 ];
 
 const CHARTS: [(&str, &str, &str); 6] = [
@@ -108,7 +110,14 @@ where
         .x_desc("idle connections")
         .y_desc(unit)
         .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        // Whole numbers once the axis is tall enough that they differ.
+        .y_label_formatter(&|v| {
+            if max_y >= 20.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.1}")
+            }
+        })
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(err)?;

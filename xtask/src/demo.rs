@@ -1,6 +1,7 @@
-//! `cargo xtask build-and-demo`: the four echo servers — blocking, select,
-//! poll, epoll — under the same load from `loadgen`, idle connections stepped
-//! up 0 → 100 → 1,000, and muxtrace's dashboard in compare mode over all four.
+//! `cargo xtask build-and-demo`: the five echo servers — blocking, select,
+//! poll, epoll, io_uring — under the same load from `loadgen`, idle
+//! connections stepped up 0 → 100 → 1,000, and muxtrace's dashboard in
+//! compare mode over all five.
 //! Everything it starts it stops, by pid, however the demo ends.
 use std::{
     io::IsTerminal as _,
@@ -35,7 +36,7 @@ pub struct Args {
     out: Option<std::path::PathBuf>,
 }
 
-const SERVERS: [&str; 4] = ["blocking", "select", "poll", "epoll"];
+const SERVERS: [&str; 5] = ["blocking", "select", "poll", "epoll", "uring"];
 const IDLE_STEPS: [u32; 3] = [0, 100, 1000];
 /// The same active load on every server: 8 connections, 64-byte messages,
 /// 4,000 messages/s in all — well below what any of them can serve, so the
