@@ -686,10 +686,22 @@ fn check_phase(mt: &Proc, pid: u32, epfd: u32, expected: u64, phase: &str) -> St
     )
 }
 
-fn connect_idle(port: u16, n: usize) -> Vec<TcpStream> {
-    (0..n)
-        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect to redis"))
-        .collect()
+/// Opens `n` idle connections to redis in batches, each accepted (redis's
+/// epoll set, `registered` fds before, grown by it) before the next: a
+/// burst beyond the listen backlog can lose a connection for good — the
+/// client's last handshake ACK is dropped while the accept queue is full,
+/// and an idle client sends nothing that would retry it.
+fn connect_idle(port: u16, n: usize, pid: u32, epfd: u32, registered: u64) -> Vec<TcpStream> {
+    const BATCH: usize = 100;
+    let mut clients = Vec::with_capacity(n);
+    while clients.len() < n {
+        let batch = BATCH.min(n - clients.len());
+        clients.extend(
+            (0..batch).map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect to redis")),
+        );
+        until_registered(pid, epfd, registered + clients.len() as u64);
+    }
+    clients
 }
 
 #[test]
@@ -700,11 +712,17 @@ fn redis_interest_set_follows_1000_idle_clients_before_and_1000_after_attach() {
     let redis = redis();
     let pid = redis.pid();
     let (epfd, own) = the_epoll_set(pid).unwrap_or_else(|e| panic!("{e:#}"));
-    let mut clients = connect_idle(redis.port(), CLIENTS);
+    let mut clients = connect_idle(redis.port(), CLIENTS, pid, epfd, own);
     until_registered(pid, epfd, own + CLIENTS as u64);
     let mt = json_muxtrace(&["--pid", &pid.to_string(), "--interval", "500ms"]);
     let mut report = check_phase(&mt, pid, epfd, own + CLIENTS as u64, "1,000 before attach");
-    clients.extend(connect_idle(redis.port(), CLIENTS));
+    clients.extend(connect_idle(
+        redis.port(),
+        CLIENTS,
+        pid,
+        epfd,
+        own + CLIENTS as u64,
+    ));
     until_registered(pid, epfd, own + 2 * CLIENTS as u64);
     report += &check_phase(&mt, pid, epfd, own + 2 * CLIENTS as u64, "and 1,000 after");
     drop(clients);
@@ -798,7 +816,7 @@ fn redis_100kb_values_counts_equal_strace_and_socket_bytes_equal_what_the_client
     let pid = redis.pid();
     let port = redis.port();
     let (epfd, mut own) = the_epoll_set(pid).unwrap_or_else(|e| panic!("{e:#}"));
-    let idle = connect_idle(port, IDLE);
+    let idle = connect_idle(port, IDLE, pid, epfd, own);
     own += IDLE as u64;
     until_registered(pid, epfd, own);
     let t = traced_window(
