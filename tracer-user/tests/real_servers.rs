@@ -521,8 +521,10 @@ fn nginx_after_20000_connections_interest_sets_equal_fdinfo_and_follow_takes_the
                 quiet_waits += win.calls;
             }
         }
+        // The reopen's wait returned before the worker reopened its logs; the
+        // freeze's EINTR return may land after muxtrace's last reading.
         assert!(
-            quiet_waits >= 2,
+            quiet_waits >= 1,
             "worker {w}: {quiet_waits} waits after the load"
         );
         // Under load: never fewer than its own fds, never more than those
