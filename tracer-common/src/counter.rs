@@ -12,6 +12,13 @@ pub trait Counter: Copy {
     fn merge(&mut self, other: &Self);
     /// What was added since `earlier`; saturating, so a reset reads as 0.
     fn since(&self, earlier: &Self) -> Self;
+    /// Carries what user space keeps since attach from the previous reading
+    /// `earlier` into this one, which has just ended reading interval
+    /// `epoch`. Only the extremes keep anything: the programs write their
+    /// per-interval slots alone, so a traced call pays for one range, not
+    /// two.
+    #[inline(always)]
+    fn carry(&mut self, _earlier: &Self, _epoch: u64) {}
 }
 
 impl Counter for u64 {
@@ -77,6 +84,15 @@ macro_rules! counters {
             #[inline(always)]
             pub fn merge(&mut self, other: &$name) {
                 $( $crate::counter::Counter::merge(&mut self.$field, &other.$field); )*
+            }
+
+            /// Carries the since-attach figures user space keeps from the
+            /// previous reading, field by field (see [`Counter::carry`]).
+            ///
+            /// [`Counter::carry`]: $crate::counter::Counter::carry
+            #[inline(always)]
+            pub fn carry(&mut self, earlier: &$name, epoch: u64) {
+                $( $crate::counter::Counter::carry(&mut self.$field, &earlier.$field, epoch); )*
             }
 
             /// What was counted since `earlier`, field by field.
@@ -192,7 +208,9 @@ impl Counter for EpochRange {
     }
 }
 
-/// Both slots of an [`EpochRange`] and the [`Range`] since attach.
+/// Both slots of an [`EpochRange`] and the [`Range`] since attach. The
+/// programs write only the slots; user space, which reads every interval
+/// as it ends, folds each into `total` ([`Counter::carry`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Extremes {
@@ -203,7 +221,6 @@ pub struct Extremes {
 impl Extremes {
     #[inline(always)]
     pub fn extend(&mut self, epoch: u64, v: u64) {
-        self.total.extend(v);
         self.by_epoch[(epoch & 1) as usize].extend(epoch, v);
     }
 
@@ -233,6 +250,17 @@ impl Counter for Extremes {
     fn since(&self, _earlier: &Extremes) -> Extremes {
         *self
     }
+
+    /// The interval just ended and the one before it: a program that read
+    /// the epoch just before user space advanced it may still have written
+    /// the older slot after the previous reading.
+    fn carry(&mut self, earlier: &Extremes, epoch: u64) {
+        let mut total = earlier.total;
+        total.merge(&self.total);
+        total.merge(&self.of_epoch(epoch));
+        total.merge(&self.of_epoch(epoch.wrapping_sub(1)));
+        self.total = total;
+    }
 }
 
 /// One stall: its length, when it ended (the kernel's monotonic clock), its
@@ -255,7 +283,8 @@ pub struct EpochStall {
 }
 
 /// The longest stall since attach and in each of the two latest reading
-/// intervals (slots by parity, as in [`Extremes`]).
+/// intervals (slots by parity, and `total` kept by user space, as in
+/// [`Extremes`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LongestStall {
@@ -266,9 +295,6 @@ pub struct LongestStall {
 impl LongestStall {
     #[inline(always)]
     pub fn offer(&mut self, epoch: u64, stall: Stall) {
-        if stall.ns > self.total.ns {
-            self.total = stall;
-        }
         let slot = &mut self.by_epoch[(epoch & 1) as usize];
         if slot.epoch != epoch || stall.ns > slot.stall.ns {
             *slot = EpochStall { epoch, stall };
@@ -322,6 +348,19 @@ impl Counter for LongestStall {
     fn since(&self, _earlier: &LongestStall) -> LongestStall {
         *self
     }
+
+    /// As for [`Extremes`]: the interval just ended and the one before.
+    fn carry(&mut self, earlier: &LongestStall, epoch: u64) {
+        for stall in [
+            earlier.total,
+            self.of_epoch(epoch),
+            self.of_epoch(epoch.wrapping_sub(1)),
+        ] {
+            if stall.ns > self.total.ns {
+                self.total = stall;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -350,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn extremes_keep_each_epoch_and_the_total() {
+    fn extremes_keep_each_epoch_and_user_space_carries_the_total() {
         let mut cpu0 = Extremes::ZERO;
         let mut cpu1 = Extremes::ZERO;
         cpu0.extend(1, 50);
@@ -359,15 +398,36 @@ mod tests {
         cpu0.extend(2, 3); // epoch 2 starts on cpu0 only
         let mut all = cpu0;
         all.merge(&cpu1);
-        assert_eq!(all.total, Range::new(3, 90));
         assert_eq!(all.of_epoch(1), Range::new(7, 90));
         assert_eq!(all.of_epoch(2), Range::new(3, 3));
         assert!(all.of_epoch(3).is_empty(), "slot 1 holds epoch 1, not 3");
-        // Epoch 3 reuses slot 1, forgetting epoch 1.
+        assert!(all.total.is_empty(), "the programs never write the total");
+        // Epoch 3 reuses slot 1, forgetting epoch 1: a reading of each
+        // interval as it ends keeps it in the total.
+        let mut reading1 = all;
+        reading1.carry(&Extremes::ZERO, 1);
+        assert_eq!(reading1.total, Range::new(7, 90));
         cpu1.extend(3, 4);
         assert_eq!(cpu1.of_epoch(3), Range::new(4, 4));
         assert!(cpu1.of_epoch(1).is_empty());
-        assert_eq!(cpu1.total, Range::new(4, 90));
+        let mut reading3 = cpu0;
+        reading3.merge(&cpu1);
+        reading3.carry(&reading1, 3);
+        assert_eq!(reading3.total, Range::new(3, 90));
+    }
+
+    #[test]
+    fn a_value_written_to_the_older_slot_after_its_reading_is_carried() {
+        let mut kernel = Extremes::ZERO;
+        kernel.extend(4, 10);
+        let mut reading4 = kernel;
+        reading4.carry(&Extremes::ZERO, 4);
+        // A program read epoch 4 just before user space advanced it.
+        kernel.extend(4, 1_000);
+        kernel.extend(5, 20);
+        let mut reading5 = kernel;
+        reading5.carry(&reading4, 5);
+        assert_eq!(reading5.total, Range::new(10, 1_000));
     }
 
     #[test]
@@ -385,9 +445,16 @@ mod tests {
         cpu0.offer(2, stall(60));
         let mut all = cpu0;
         all.merge(&cpu1);
-        assert_eq!(all.total.ns, 120);
         assert_eq!(all.of_epoch(1).ns, 120);
         assert_eq!(all.of_epoch(2).ns, 60);
         assert_eq!(all.of_epoch(3).ns, 0);
+        let mut reading2 = all;
+        reading2.carry(&LongestStall::ZERO, 2);
+        assert_eq!(reading2.total.ns, 120);
+        cpu0.offer(3, stall(70));
+        cpu0.offer(4, stall(80));
+        let mut reading4 = cpu0;
+        reading4.carry(&reading2, 4);
+        assert_eq!(reading4.total.ns, 120, "epoch 1 is gone from the slots");
     }
 }

@@ -382,7 +382,7 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind) {
     // nothing: only its call and error count. An interrupted one did wait.
     let refused = ret < 0 && !matches!(ErrnoClass::of(errno), ErrnoClass::Eintr);
     if kind.is_wait() && !refused {
-        fold_wait(s, t, ret, kind);
+        fold_wait(s, t, ret, kind, epoch);
     } else if kind == SyscallKind::EpollCtl {
         s.bookkeeping_in += t.bookkeeping_in;
     } else if ret >= 0 && (kind.is_receive() || kind.is_send() || kind.is_zero_copy()) {
@@ -528,12 +528,11 @@ fn fold_latency(s: &mut SyscallStats, t: &mut ThreadState, now: u64, epoch: u64)
 
 /// What a wait call watched, found ready and copied, once it returned.
 #[inline(never)]
-fn fold_wait(s: &mut SyscallStats, t: &mut ThreadState, ret: i64, kind: SyscallKind) {
+fn fold_wait(s: &mut SyscallStats, t: &mut ThreadState, ret: i64, kind: SyscallKind, epoch: u64) {
     let errno = if ret < 0 { (-ret) as u64 } else { 0 };
     s.watched += t.watched;
     s.size_arg += t.size_arg;
     s.hist_watched[bucket(t.watched)] += 1;
-    let epoch = maps::epoch();
     s.watched_extremes.extend(epoch, t.watched);
     s.bookkeeping_in += t.bookkeeping_in;
     if t.timeout_us == INFINITE {

@@ -402,6 +402,8 @@ mod tests {
         s.watched_extremes.extend(0, 40);
         s.watched_extremes.extend(1, 7);
         s.watched_extremes.extend(1, 9);
+        // As the reading that ends epoch 1 carries them (see `Probes::dump`).
+        s.carry(&SyscallStats::ZERO, 1);
         let mut a = snap(1, &[(SyscallKind::Poll, s)]);
         a.epoch = 1;
         let m = compute(None, &a);

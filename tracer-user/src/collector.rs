@@ -118,6 +118,7 @@ impl Collector {
             },
             |tgid, tid| targets::thread_name(tgid, tid).unwrap_or_default(),
         );
+        self.carry_totals(&mut snapshot);
         self.fold_exited(&mut snapshot);
         // A name is kept a few readings for calls that arrive late, then goes.
         self.exit_names.retain(|_, (_, age)| {
@@ -145,6 +146,26 @@ impl Collector {
         let metrics = tracer_model::compute(self.prev.as_ref(), &snapshot);
         self.prev = Some(snapshot);
         Ok(metrics)
+    }
+
+    /// The since-attach extremes, which the programs leave to user space
+    /// ([`Counter::carry`]): each aggregate takes them from the previous
+    /// reading's. A process folded away or a reset starts afresh.
+    ///
+    /// [`Counter::carry`]: tracer_common::counter::Counter::carry
+    fn carry_totals(&self, snapshot: &mut Snapshot) {
+        let epoch = snapshot.epoch;
+        for (tgid, p) in snapshot.processes.iter_mut() {
+            let prev = self.prev.as_ref().and_then(|s| s.processes.get(tgid));
+            for (kind, stats) in p.syscalls.iter_mut() {
+                let earlier = prev.and_then(|p| p.syscalls.get(kind));
+                stats.carry(earlier.unwrap_or(&SyscallStats::ZERO), epoch);
+            }
+            for (op, stats) in p.uring.iter_mut() {
+                let earlier = prev.and_then(|p| p.uring.get(op));
+                stats.carry(earlier.unwrap_or(&UringStats::ZERO), epoch);
+            }
+        }
     }
 
     /// Exited processes that were not named: their final totals join their

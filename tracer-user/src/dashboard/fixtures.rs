@@ -109,6 +109,8 @@ fn stats(r: Rate, secs: u64) -> SyscallStats {
         s.errors = calls / 2;
         s.errno[3] = calls / 2;
     }
+    // Since attach, as the reading that ends epoch 0 carries them.
+    s.carry(&SyscallStats::ZERO, 0);
     s
 }
 
@@ -177,6 +179,8 @@ fn uring_stats(r: UringRate, secs: u64) -> UringStats {
     s.hist_latency_ns[bucket(r.latency_ns * 6)] = n - n * 9 / 10;
     s.latency_extremes.extend(0, r.latency_ns);
     s.latency_extremes.extend(0, r.latency_ns * 6);
+    // Since attach, as the reading that ends epoch 0 carries them.
+    s.carry(&UringStats::ZERO, 0);
     s
 }
 
