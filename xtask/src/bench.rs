@@ -27,6 +27,14 @@ pub struct Args {
     /// Only muxtrace's overhead on redis.
     #[arg(long)]
     redis_only: bool,
+    /// Only these overhead configurations, comma-separated (untraced always
+    /// runs): untraced, muxtrace, muxtrace-baseline (the build
+    /// MUXTRACE_BASELINE names), bpftrace, strace, perf-trace.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    configs: Option<Vec<String>>,
+    /// Leave out muxtrace's overhead on redis.
+    #[arg(long, conflicts_with = "redis_only")]
+    skip_redis: bool,
     /// Use the binaries in this directory instead of building them.
     #[arg(long, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
@@ -75,7 +83,11 @@ pub fn run(args: &Args) -> Result<()> {
             seconds: if args.quick { 2 } else { 5 },
             out,
             criterion_dir: root.join("target/criterion"),
+            only: args.configs.clone(),
         },
     )?;
+    if args.skip_redis {
+        return Ok(());
+    }
     redis_overhead::run(&bin_dir, &redis)
 }

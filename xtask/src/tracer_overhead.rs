@@ -18,7 +18,23 @@ use serde_json::{json, Value};
 
 use crate::cpu_cap::{self, CpuCap};
 
-const CONFIGS: [&str; 5] = ["untraced", "muxtrace", "bpftrace", "strace", "perf-trace"];
+const CONFIGS: [&str; 6] = [
+    "untraced",
+    "muxtrace",
+    BASELINE,
+    "bpftrace",
+    "strace",
+    "perf-trace",
+];
+
+/// Another muxtrace build (`MUXTRACE_BASELINE=/path/to/muxtrace`), beside
+/// this one in every round: a change's cost before and after, in one run,
+/// as the `syscall_cost` bench does per call.
+const BASELINE: &str = "muxtrace-baseline";
+
+fn baseline_exe() -> Option<PathBuf> {
+    std::env::var_os("MUXTRACE_BASELINE").map(PathBuf::from)
+}
 const SERVERS: [&str; 2] = ["echo-epoll", "echo-poll"];
 
 /// The DIY equivalent: the same 15 syscalls, counted, with a latency
@@ -54,6 +70,8 @@ pub struct Options {
     pub out: PathBuf,
     /// Where the `syscall_cost` criterion bench left its estimates.
     pub criterion_dir: PathBuf,
+    /// Only these configurations (`untraced` always runs: the ratios need it).
+    pub only: Option<Vec<String>>,
 }
 
 /// utime + stime of a process, in clock ticks (100 per second here).
@@ -104,6 +122,11 @@ pub fn unavailable(config: &str) -> Option<String> {
         "strace" if !probe("strace", "-V") => Some("strace is not installed".into()),
         "perf-trace" if !probe("perf", "version") => Some("perf is not installed".into()),
         "bpftrace" if !probe("bpftrace", "--version") => Some("bpftrace is not installed".into()),
+        BASELINE => match baseline_exe() {
+            None => Some("MUXTRACE_BASELINE names no other build".into()),
+            Some(exe) if !exe.is_file() => Some(format!("{} is not a file", exe.display())),
+            Some(_) => None,
+        },
         _ => None,
     }
 }
@@ -135,11 +158,17 @@ fn run_point(
     };
     let tracer = match config {
         "untraced" => None,
-        "muxtrace" => Some(start_ready(
-            Command::new(bin.join("muxtrace")).args(["--pid", &pid, "--json", "--interval", "1s"]),
-            Some(harness::muxtrace::ATTACHED),
-            Duration::ZERO,
-        )?),
+        "muxtrace" | BASELINE => {
+            let exe = match config {
+                BASELINE => baseline_exe().context("MUXTRACE_BASELINE is not set")?,
+                _ => bin.join("muxtrace"),
+            };
+            Some(start_ready(
+                Command::new(exe).args(["--pid", &pid, "--json", "--interval", "1s"]),
+                Some(harness::muxtrace::ATTACHED),
+                Duration::ZERO,
+            )?)
+        }
         "strace" => Some(start_ready(
             Command::new("strace").args(["-c", "-f", "-p", &pid, "-o", "/dev/null"]),
             Some("attached"),
@@ -180,7 +209,7 @@ fn run_point(
     if let Some((mut p, _)) = tracer {
         let _ = p.stop_with(libc::SIGINT);
         p.wait_output_closed();
-        if config == "muxtrace" {
+        if config == "muxtrace" || config == BASELINE {
             // The last line's rate: every traced call the server made.
             syscalls_per_sec = json_lines(&p.stdout())?
                 .last()
@@ -216,12 +245,33 @@ pub fn run(bin: &Path, opts: &Options) -> Result<()> {
     std::fs::create_dir_all(&opts.out)?;
     let script = opts.out.join("syscalls.bt");
     std::fs::write(&script, BPFTRACE)?;
-    let configs: Vec<&str> = CONFIGS
+    if let Some(only) = &opts.only {
+        if let Some(unknown) = only.iter().find(|c| !CONFIGS.contains(&c.as_str())) {
+            bail!(
+                "no configuration {unknown}: the configurations are {}",
+                CONFIGS.join(", ")
+            );
+        }
+    }
+    let chosen: Vec<&str> = CONFIGS
+        .iter()
+        .copied()
+        .filter(|c| {
+            *c == "untraced"
+                || opts
+                    .only
+                    .as_ref()
+                    .is_none_or(|only| only.iter().any(|o| o == c))
+        })
+        // Without a baseline named, its absence is no news.
+        .filter(|c| *c != BASELINE || baseline_exe().is_some())
+        .collect();
+    let configs: Vec<&str> = chosen
         .iter()
         .copied()
         .filter(|c| unavailable(c).is_none())
         .collect();
-    let skipped: Vec<(String, String)> = CONFIGS
+    let skipped: Vec<(String, String)> = chosen
         .iter()
         .filter_map(|c| unavailable(c).map(|why| (c.to_string(), why)))
         .collect();
