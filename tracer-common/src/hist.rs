@@ -90,6 +90,7 @@ pub const POW2_BUCKETS: usize = 49;
 
 /// The power-of-two bucket holding fine bucket `b` (fine buckets never
 /// straddle a power of two).
+#[inline(always)]
 pub const fn pow2_of(b: usize) -> usize {
     if b < SUBS {
         // The values 0, 1, 2, 3.

@@ -80,7 +80,13 @@ mod tests {
 
     #[test]
     fn pow2_buckets_hold_their_bounds() {
-        for v in (0..100_000u64).chain([u64::MAX]) {
+        // Every power of two and its neighbours too: the programs take a
+        // call's on-CPU bucket from its wall-time bucket (`pow2_of`).
+        let edges = (0..64).flat_map(|e| {
+            let p = 1u64 << e;
+            [p - 1, p, p + 1, p + p / 2]
+        });
+        for v in (0..100_000u64).chain(edges).chain([u64::MAX]) {
             let p = pow2_bucket(v);
             assert!(
                 pow2_low(p) <= v && (v < pow2_high(p) || p == POW2_BUCKETS - 1),

@@ -10,7 +10,7 @@ use aya_ebpf::{
 use tracer_common::{
     bucket,
     counter::Stall,
-    pow2_bucket,
+    pow2_bucket, pow2_of,
     uring::{
         IORING_ENTER_EXT_ARG, IORING_ENTER_EXT_ARG_REG, IORING_ENTER_GETEVENTS,
         IORING_ENTER_REGISTERED_RING,
@@ -346,8 +346,16 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind) {
     s.wall_ns += wall;
     s.off_cpu_ns += off;
     s.sched_wakeups += t.sched_wakeups;
-    s.hist_wall_ns[bucket(wall)] += 1;
-    s.hist_on_cpu_ns[pow2_bucket(on)] += 1;
+    let wall_bucket = bucket(wall);
+    s.hist_wall_ns[wall_bucket] += 1;
+    // Most calls never leave the CPU: their on-CPU bucket follows from the
+    // wall-time one, without a second logarithm.
+    let on_bucket = if off == 0 {
+        pow2_of(wall_bucket)
+    } else {
+        pow2_bucket(on)
+    };
+    s.hist_on_cpu_ns[on_bucket] += 1;
     let epoch = maps::epoch();
     s.wall_extremes.extend(epoch, wall);
     t.calls += 1;
