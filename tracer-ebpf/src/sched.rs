@@ -8,13 +8,14 @@ use aya_ebpf::{
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use tracer_common::{traced, LastWakeup, Stat, StatsKey, SyscallKind, ThreadState};
+use tracer_common::{admit, traced, LastWakeup, Stat, StatsKey, SyscallKind, ThreadState};
 
 use crate::{
     filter::{
-        existing_thread_slot, is_traced, lost, mark_candidate, maybe_traced, ns_ids, stats_slot,
+        existing_thread_slot, in_cgroup, is_traced, lost, mark_candidate, maybe_traced, ns_ids,
+        stats_slot,
     },
-    maps::{self, EXIT_COMMS, LAST_WAKEUPS, NS_TGIDS, THREADS, TRACED},
+    maps::{self, EVICTED, EXIT_COMMS, LAST_WAKEUPS, NS_TGIDS, THREADS, TRACED},
 };
 
 /// A `struct task_struct *` handed to a program by the kernel.
@@ -160,7 +161,8 @@ fn herd_check(epoll_id: u64, tid: u32, tgid: u32, kind: u32, now: u64) {
     let _ = LAST_WAKEUPS.insert(epoll_id, first, 0);
 }
 
-/// `--follow` children and `--comm` matches join the traced set at fork:
+/// `--follow` children and `--comm` matches join the traced set at fork,
+/// and `--cgroup`'s children become candidates:
 /// `sched_process_fork(parent, child)`, in the parent.
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn mux_sched_fork(ctx: BtfTracePointContext) -> i32 {
@@ -171,6 +173,14 @@ pub fn mux_sched_fork(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    // --cgroup: a child of a process in the cgroup becomes a candidate; its
+    // first measured call admits it (in its own context, where the cgroup
+    // is checked again: clone3 may have placed it elsewhere). Only forks
+    // pay for the check, not every syscall of the machine.
+    if maps::admission() == admit::CGROUP && in_cgroup() {
+        mark_candidate(child);
+        return 0;
+    }
     let flag = if maps::follow() && maybe_traced(tgid) && is_traced(tgid) {
         traced::FOLLOWED
     } else if comm_matches() && in_our_namespace() {
@@ -187,6 +197,17 @@ pub fn mux_sched_fork(ctx: BtfTracePointContext) -> i32 {
             tgid
         );
     }
+    0
+}
+
+/// `--cgroup`: a process moved into a cgroup (any cgroup: the writer runs
+/// this, not the process, so the cgroup is checked at the process's next
+/// measured call, in its own context) becomes a candidate.
+/// `cgroup_attach_task(dst_cgrp, path, task, threadgroup)`; attached only
+/// with `--cgroup`. Migrations are rare: writes to `cgroup.procs`.
+#[btf_tracepoint(function = "cgroup_attach_task")]
+pub fn mux_cgroup_attach(ctx: BtfTracePointContext) -> i32 {
+    mark_candidate(Task::arg(&ctx, 2).tgid());
     0
 }
 
@@ -259,6 +280,9 @@ pub fn mux_sched_exit(ctx: BtfTracePointContext) -> i32 {
         if let Ok(comm) = bpf_get_current_comm() {
             let _ = EXIT_COMMS.insert(user_tgid, comm, 0);
         }
+    } else if group_dead && maps::admission() != admit::NONE {
+        // An evicted process is gone: its pid, reused, may be admitted.
+        let _ = EVICTED.remove(tgid);
     }
     0
 }
