@@ -33,6 +33,9 @@ pub const MAX_TRACED_TGIDS: u32 = 4096;
 /// not admit again (an LRU map: the oldest are forgotten first, and an
 /// evicted process's entry goes when it exits).
 pub const MAX_EVICTED: u32 = 16_384;
+/// Bytes of the `--cgroup` path the programs compare a moved process's new
+/// cgroup with (`globals::CGROUP_PATH`).
+pub const CGROUP_PATH_LEN: usize = 128;
 /// Per-thread in-flight slots. Threads beyond this are not measured; each
 /// failed insert is counted in [`Stat::ThreadMapFull`].
 pub const MAX_THREADS: u32 = 16_384;

@@ -52,8 +52,12 @@ pub mod globals {
     /// `bpf_get_current_ancestor_cgroup_id`.
     pub const CGROUP_ID: &str = "CGROUP_ID";
     pub const CGROUP_LEVEL: &str = "CGROUP_LEVEL";
+    /// [u8; CGROUP_PATH_LEN]: the `--cgroup`'s path in its hierarchy with no
+    /// trailing slash (empty for the root), NUL-padded (cut to the length:
+    /// a longer one compares on its start only).
+    pub const CGROUP_PATH: &str = "CGROUP_PATH";
     /// Every global, for the test that checks the object declares them all.
-    pub const ALL: [&str; 26] = [
+    pub const ALL: [&str; 27] = [
         FOLLOW,
         STALL_NS,
         COMM,
@@ -80,6 +84,7 @@ pub mod globals {
         SELF_TGID,
         CGROUP_ID,
         CGROUP_LEVEL,
+        CGROUP_PATH,
     ];
 }
 

@@ -8,8 +8,8 @@ use aya_ebpf::{
 };
 use tracer_common::{
     LastWakeup, StatsKey, SyscallStats, ThreadState, UringReq, UringStats, CANDIDATE_SLOTS,
-    MAX_EPOLL_SETS, MAX_EVICTED, MAX_STATS_KEYS, MAX_THREADS, MAX_TRACED_TGIDS, MAX_URING_REQS,
-    STAT_COUNT,
+    CGROUP_PATH_LEN, MAX_EPOLL_SETS, MAX_EVICTED, MAX_STATS_KEYS, MAX_THREADS, MAX_TRACED_TGIDS,
+    MAX_URING_REQS, STAT_COUNT,
 };
 
 /// Non-zero at `candidate_slot(id)` for every tgid that may be traced and
@@ -174,6 +174,8 @@ static SELF_TGID: u32 = 0;
 static CGROUP_ID: u64 = 0;
 #[no_mangle]
 static CGROUP_LEVEL: u32 = 0;
+#[no_mangle]
+static CGROUP_PATH: [u8; CGROUP_PATH_LEN] = [0; CGROUP_PATH_LEN];
 
 /// The pid namespace muxtrace runs in (`tracer_common::globals::PIDNS_*`).
 /// Read-only data: in the initial namespace (inode 0) the verifier knows
@@ -214,6 +216,18 @@ pub fn self_tgid() -> u32 {
 #[inline(always)]
 pub fn cgroup() -> (u64, u32) {
     (global(&CGROUP_ID), global(&CGROUP_LEVEL))
+}
+
+/// `--cgroup`: byte `i` of its path in its hierarchy (NUL-padded, no
+/// trailing slash), read one at a time: a copy of the whole would not fit
+/// the BPF stack beside the path compared.
+#[inline(always)]
+pub fn cgroup_path_byte(i: usize) -> u8 {
+    if i >= CGROUP_PATH_LEN {
+        return 0;
+    }
+    // SAFETY: in bounds, checked above; volatile for the reason in `global`.
+    unsafe { core::ptr::read_volatile(CGROUP_PATH.as_ptr().add(i)) }
 }
 
 /// An iteration at least this long is a stall.

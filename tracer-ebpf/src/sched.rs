@@ -4,11 +4,16 @@
 //! space found in the kernel's BTF.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
+        bpf_probe_read_kernel_str_bytes,
+    },
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use tracer_common::{admit, traced, LastWakeup, Stat, StatsKey, SyscallKind, ThreadState};
+use tracer_common::{
+    admit, traced, LastWakeup, Stat, StatsKey, SyscallKind, ThreadState, CGROUP_PATH_LEN,
+};
 
 use crate::{
     filter::{
@@ -200,15 +205,44 @@ pub fn mux_sched_fork(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-/// `--cgroup`: a process moved into a cgroup (any cgroup: the writer runs
-/// this, not the process, so the cgroup is checked at the process's next
-/// measured call, in its own context) becomes a candidate.
+/// `--cgroup`: a process moved into the cgroup or below it becomes a
+/// candidate; its next measured call admits it, in its own context, where
+/// `bpf_get_current_ancestor_cgroup_id` decides (the writer of
+/// `cgroup.procs` runs this, not the process). The path compared here only
+/// keeps processes moved elsewhere from becoming candidates: a v1
+/// hierarchy's cgroup of the same path passes and is refused there.
 /// `cgroup_attach_task(dst_cgrp, path, task, threadgroup)`; attached only
-/// with `--cgroup`. Migrations are rare: writes to `cgroup.procs`.
+/// with `--cgroup`.
 #[btf_tracepoint(function = "cgroup_attach_task")]
 pub fn mux_cgroup_attach(ctx: BtfTracePointContext) -> i32 {
+    let path: *const u8 = ctx.arg(1);
+    let mut moved_to = [0u8; CGROUP_PATH_LEN];
+    // SAFETY: the helper checks the address; a bad one is an Err.
+    if unsafe { bpf_probe_read_kernel_str_bytes(path, &mut moved_to) }.is_ok()
+        && !under_cgroup_path(&moved_to)
+    {
+        return 0;
+    }
     mark_candidate(Task::arg(&ctx, 2).tgid());
     0
+}
+
+/// Whether a cgroup path is the `--cgroup`'s or below it. A path longer
+/// than the buffer compares on its start.
+#[inline(always)]
+fn under_cgroup_path(path: &[u8; CGROUP_PATH_LEN]) -> bool {
+    let mut i = 0;
+    while i < CGROUP_PATH_LEN {
+        let want = maps::cgroup_path_byte(i);
+        if want == 0 {
+            return path[i] == 0 || path[i] == b'/';
+        }
+        if path[i] != want {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// `--comm` matches join the traced set when they exec:

@@ -157,6 +157,12 @@ impl Probes {
         // Never admitted: by the pid muxtrace sees itself by, as the
         // programs compare it (the namespace's, inside one).
         let self_tgid = std::process::id();
+        let mut cgroup_path = [0u8; tracer_common::CGROUP_PATH_LEN];
+        if let Some(c) = &config.cgroup {
+            let path = c.hierarchy_path.trim_end_matches('/').as_bytes();
+            let n = path.len().min(cgroup_path.len());
+            cgroup_path[..n].copy_from_slice(&path[..n]);
+        }
 
         let mut loader = EbpfLoader::new();
         loader
@@ -171,6 +177,7 @@ impl Probes {
             .override_global(globals::SELF_TGID, &self_tgid, true)
             .override_global(globals::CGROUP_ID, &cgroup_id, true)
             .override_global(globals::CGROUP_LEVEL, &cgroup_level, true)
+            .override_global(globals::CGROUP_PATH, &cgroup_path, true)
             .map_max_entries(maps::THREADS, config.max_threads.max(1))
             .map_max_entries(maps::TRACED, config.max_processes.max(1));
         for (name, value) in fields.iter().chain(&uring_fields) {

@@ -229,23 +229,28 @@ fn cgroup2_mount() -> PathBuf {
 fn cgroup_counts_its_processes_and_those_below_and_moved_in_later_and_none_outside() {
     let cgroup = TestCgroup::create();
     let sub = cgroup.child("sub");
-    let (in_sub, outside, later) = (
+    let (in_sub, outside, later, later_sub) = (
         named("syscall-burst", "mxsub"),
         named("syscall-burst", "mxout"),
         named("syscall-burst", "mxlate"),
+        named("syscall-burst", "mxlsub"),
     );
-    let (sub_counts, outside_counts, later_counts) = (counts(5), counts(6), counts(7));
+    let (sub_counts, outside_counts, later_counts, later_sub_counts) =
+        (counts(5), counts(6), counts(7), counts(8));
     let in_sub_p = burst_named(&in_sub, &sub_counts);
     move_into(&sub, in_sub_p.pid());
     let outside_p = burst_named(&outside, &outside_counts);
     let mt = muxtrace(&["--cgroup", &cgroup.arg(), "--json", "--interval", "300ms"]);
-    // Started after attach, outside, then moved in: the kernel admits it.
+    // Started after attach, outside, then moved in (and below): the
+    // kernel admits them.
     let later_p = burst_named(&later, &later_counts);
     move_into(&cgroup.dir, later_p.pid());
-    for p in [&in_sub_p, &outside_p, &later_p] {
+    let later_sub_p = burst_named(&later_sub, &later_sub_counts);
+    move_into(&sub, later_sub_p.pid());
+    for p in [&in_sub_p, &outside_p, &later_p, &later_sub_p] {
         p.signal(libc::SIGUSR1);
     }
-    for p in [in_sub_p, outside_p, later_p] {
+    for p in [in_sub_p, outside_p, later_p, later_sub_p] {
         wait_exit(p);
     }
     std::thread::sleep(Duration::from_millis(700));
@@ -257,6 +262,7 @@ fn cgroup_counts_its_processes_and_those_below_and_moved_in_later_and_none_outsi
     };
     assert_counts(found(&in_sub.name), &sub_counts);
     assert_counts(found(&later.name), &later_counts);
+    assert_counts(found(&later_sub.name), &later_sub_counts);
     for line in json_lines(&stdout).unwrap() {
         assert!(
             by_comm(&line.metrics, &outside.name).is_none(),
