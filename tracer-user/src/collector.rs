@@ -100,10 +100,10 @@ impl Collector {
         let Some(limit) = self.evict_at else {
             return Ok(());
         };
-        let (entries, refused) = self.probes.traced_fill()?;
+        let refused = self.probes.traced_refusals()?;
         let someone_waits = refused > self.refused_seen;
         self.refused_seen = refused;
-        if !someone_waits || entries < limit as usize {
+        if !someone_waits || self.probes.traced_count()? < limit as usize {
             return Ok(());
         }
         let mut candidates: Vec<(u64, u32)> = self

@@ -415,17 +415,21 @@ impl Probes {
         Ok(dump)
     }
 
-    /// Processes in the traced set now, and how often the programs found it
-    /// full (`traced_map_full`) so far: what eviction decides on.
-    pub fn traced_fill(&self) -> Result<(usize, u64)> {
-        let traced: HashMap<&MapData, u32, u32> = self.map(maps::TRACED)?;
-        let entries = traced.keys().filter(|k| k.is_ok()).count();
+    /// How often the programs found the traced set full
+    /// (`traced_map_full`) so far: one read, where counting the set is one
+    /// per entry.
+    pub fn traced_refusals(&self) -> Result<u64> {
         let counters: PerCpuArray<&MapData, u64> = self.map(maps::COUNTERS)?;
-        let refused = counters
+        Ok(counters
             .get(&(Stat::TracedMapFull as u32), 0)
             .map(|per_cpu| per_cpu.iter().sum())
-            .unwrap_or(0);
-        Ok((entries, refused))
+            .unwrap_or(0))
+    }
+
+    /// Processes in the traced set now.
+    pub fn traced_count(&self) -> Result<usize> {
+        let traced: HashMap<&MapData, u32, u32> = self.map(maps::TRACED)?;
+        Ok(traced.keys().filter(|k| k.is_ok()).count())
     }
 
     /// Stops tracing processes (by the pids user space sees) to make room
