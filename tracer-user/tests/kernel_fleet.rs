@@ -68,10 +68,16 @@ fn by_comm<'a>(metrics: &'a Metrics, comm: &str) -> Option<&'a ProcessMetrics> {
     metrics.processes.iter().find(|p| p.comm == comm)
 }
 
-fn assert_counts(p: &ProcessMetrics, counts: &[(SyscallKind, u64)]) {
+/// Exactly `counts` in `p`, and no other kind; `metrics`' losses and map
+/// occupancy are shown when not (a busy machine could fill a map).
+fn assert_counts(metrics: &Metrics, p: &ProcessMetrics, counts: &[(SyscallKind, u64)]) {
     for (kind, n) in counts {
         let calls = total(p, *kind).map_or(0, |w| w.calls);
-        assert_eq!(calls, *n, "{}: {kind} reported {calls}, made {n}", p.comm);
+        assert_eq!(
+            calls, *n,
+            "{}: {kind} reported {calls}, made {n}; losses {:?}, map entries {:?}",
+            p.comm, metrics.losses, metrics.map_entries
+        );
     }
     let made: Vec<SyscallKind> = counts.iter().map(|(k, _)| *k).collect();
     for s in &p.syscalls {
@@ -111,12 +117,6 @@ fn all_finds_a_process_nobody_named_with_exact_counts_and_never_itself() {
     let last = final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
     let p = by_comm(&last, &program.name)
         .unwrap_or_else(|| panic!("{} not found by --all:\n{stdout}", program.name));
-    assert!(
-        last.losses.is_empty(),
-        "nothing lost, or the counts cannot be exact: {:?} {:?}",
-        last.losses,
-        last.map_entries
-    );
     // Admitted at its first wait call, its first select: the burst's sends
     // and receives came before it, and the setup's epoll_ctl; from the
     // select on, every count is exactly the burst's.
@@ -126,7 +126,7 @@ fn all_finds_a_process_nobody_named_with_exact_counts_and_never_itself() {
         .filter(|(k, _)| k.is_wait() || k.is_accept() || *k == SyscallKind::EpollCtl)
         .collect();
     assert_eq!(from_first_wait.len(), 10);
-    assert_counts(p, &from_first_wait);
+    assert_counts(&last, p, &from_first_wait);
     for line in json_lines(&stdout).unwrap() {
         assert!(
             line.metrics
@@ -260,9 +260,9 @@ fn cgroup_counts_its_processes_and_those_below_and_moved_in_later_and_none_outsi
     let found = |name: &str| {
         by_comm(&last, name).unwrap_or_else(|| panic!("{name} not in the report:\n{stdout}"))
     };
-    assert_counts(found(&in_sub.name), &sub_counts);
-    assert_counts(found(&later.name), &later_counts);
-    assert_counts(found(&later_sub.name), &later_sub_counts);
+    assert_counts(&last, found(&in_sub.name), &sub_counts);
+    assert_counts(&last, found(&later.name), &later_counts);
+    assert_counts(&last, found(&later_sub.name), &later_sub_counts);
     for line in json_lines(&stdout).unwrap() {
         assert!(
             by_comm(&line.metrics, &outside.name).is_none(),
