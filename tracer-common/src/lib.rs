@@ -22,13 +22,20 @@ pub use hist::{
 pub use kind::{ErrnoClass, SyscallKind, ERRNO_CLASSES, SYSCALL_KINDS};
 pub use names::{globals, maps};
 pub use records::{
-    traced, uring_path, LastWakeup, Stat, StatsKey, SyscallStats, ThreadState, UringReq,
+    admit, traced, uring_path, LastWakeup, Stat, StatsKey, SyscallStats, ThreadState, UringReq,
     UringStats, STAT_COUNT,
 };
 
 /// How many processes can be traced at once (explicit pids, `--comm` matches
 /// and followed children together).
 pub const MAX_TRACED_TGIDS: u32 = 4096;
+/// Processes user space evicted from a full traced set and the kernel must
+/// not admit again (an LRU map: the oldest are forgotten first, and an
+/// evicted process's entry goes when it exits).
+pub const MAX_EVICTED: u32 = 16_384;
+/// Bytes of the `--cgroup` path the programs compare a moved process's new
+/// cgroup with (`globals::CGROUP_PATH`).
+pub const CGROUP_PATH_LEN: usize = 128;
 /// Per-thread in-flight slots. Threads beyond this are not measured; each
 /// failed insert is counted in [`Stat::ThreadMapFull`].
 pub const MAX_THREADS: u32 = 16_384;

@@ -42,8 +42,22 @@ pub mod globals {
     /// pids are the kernel's own: nothing to translate.
     pub const PIDNS_DEV: &str = "PIDNS_DEV";
     pub const PIDNS_INO: &str = "PIDNS_INO";
+    /// u32: which processes the kernel admits by itself
+    /// ([`crate::records::admit`]).
+    pub const ADMIT: &str = "ADMIT";
+    /// u32: muxtrace's own pid as user space sees it: never admitted.
+    pub const SELF_TGID: &str = "SELF_TGID";
+    /// u64: the `--cgroup`'s id (its directory's inode on cgroup2), and u32:
+    /// its depth below the root cgroup (the root's is 0), for
+    /// `bpf_get_current_ancestor_cgroup_id`.
+    pub const CGROUP_ID: &str = "CGROUP_ID";
+    pub const CGROUP_LEVEL: &str = "CGROUP_LEVEL";
+    /// [u8; CGROUP_PATH_LEN]: the `--cgroup`'s path in its hierarchy with no
+    /// trailing slash (empty for the root), NUL-padded (cut to the length:
+    /// a longer one compares on its start only).
+    pub const CGROUP_PATH: &str = "CGROUP_PATH";
     /// Every global, for the test that checks the object declares them all.
-    pub const ALL: [&str; 22] = [
+    pub const ALL: [&str; 27] = [
         FOLLOW,
         STALL_NS,
         COMM,
@@ -66,6 +80,11 @@ pub mod globals {
         RINGS_CQ_TAIL,
         PIDNS_DEV,
         PIDNS_INO,
+        ADMIT,
+        SELF_TGID,
+        CGROUP_ID,
+        CGROUP_LEVEL,
+        CGROUP_PATH,
     ];
 }
 
@@ -84,4 +103,5 @@ pub mod maps {
     pub const NS_PENDING: &str = "NS_PENDING";
     pub const NS_PENDING_ACTIVE: &str = "NS_PENDING_ACTIVE";
     pub const NS_TGIDS: &str = "NS_TGIDS";
+    pub const EVICTED: &str = "EVICTED";
 }

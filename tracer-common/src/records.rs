@@ -320,6 +320,23 @@ pub mod traced {
     pub const FOLLOWED: u32 = 2;
     /// Added by the kernel: a `--comm` match.
     pub const COMM_MATCH: u32 = 4;
+    /// Admitted by the kernel under `--all` (at its first wait call) or
+    /// `--cgroup` (at its first measured call in the cgroup), or found in
+    /// the cgroup by user space at attach.
+    pub const ADMITTED: u32 = 8;
+}
+
+/// Which processes the kernel admits into the traced set by itself (the
+/// `ADMIT` global), beside those user space names.
+pub mod admit {
+    /// None: only named processes, followed children and `--comm` matches.
+    pub const NONE: u32 = 0;
+    /// `--all`: every process, at its first wait call (select, poll,
+    /// epoll_wait or io_uring_enter and their variants).
+    pub const WAITERS: u32 = 1;
+    /// `--cgroup`: every process in the cgroup (`CGROUP_ID` at
+    /// `CGROUP_LEVEL`) or below it, at its first measured call.
+    pub const CGROUP: u32 = 2;
 }
 
 /// Indices of the loss-counter map: everything the programs could not
@@ -348,8 +365,12 @@ pub enum Stat {
     /// A traced process (a followed child) is in a pid namespace nested in
     /// muxtrace's, where it has no pid muxtrace can name: not traced.
     OutsideNamespace = 8,
+    /// Processes user space evicted from a full traced set (`--all`,
+    /// `--cgroup`) to make room, the least active first: no longer traced,
+    /// their figures so far kept. Counted by user space, not the programs.
+    Evicted = 9,
 }
-pub const STAT_COUNT: u32 = 9;
+pub const STAT_COUNT: u32 = 10;
 
 impl Stat {
     pub const ALL: [Stat; STAT_COUNT as usize] = [
@@ -362,6 +383,7 @@ impl Stat {
         Stat::SelectTruncated,
         Stat::MmsgTruncated,
         Stat::OutsideNamespace,
+        Stat::Evicted,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -375,6 +397,7 @@ impl Stat {
             Stat::SelectTruncated => "select_truncated",
             Stat::MmsgTruncated => "mmsg_truncated",
             Stat::OutsideNamespace => "outside_namespace",
+            Stat::Evicted => "evicted",
         }
     }
 }

@@ -1,12 +1,17 @@
 //! Who is traced, decided in as few instructions as possible, and the slots
 //! of traced threads and processes. Every program starts here.
 
-use aya_ebpf::{bindings::bpf_pidns_info, helpers::generated::bpf_get_ns_current_pid_tgid};
-use tracer_common::{candidate_slot, Stat, StatsKey, SyscallStats, ThreadState};
+use aya_ebpf::{
+    bindings::bpf_pidns_info,
+    helpers::generated::{bpf_get_current_ancestor_cgroup_id, bpf_get_ns_current_pid_tgid},
+};
+use tracer_common::{
+    admit, candidate_slot, traced, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState,
+};
 
 use crate::maps::{
-    pidns, CANDIDATES, COUNTERS, NS_PENDING, NS_PENDING_ACTIVE, NS_TGIDS, STATS, THREADS, TRACED,
-    ZERO_STATS, ZERO_THREAD,
+    self, pidns, CANDIDATES, COUNTERS, EVICTED, NS_PENDING, NS_PENDING_ACTIVE, NS_TGIDS, STATS,
+    THREADS, TRACED, ZERO_STATS, ZERO_THREAD,
 };
 
 /// `BPF_NOEXIST`: insert only if absent.
@@ -121,6 +126,83 @@ pub fn adopt_pending(tgid: u32) -> bool {
     true
 }
 
+/// `--all`: whether a call of this kind admits an untraced process — a wait
+/// call, or io_uring_enter (whether it waits is known only once its
+/// arguments are read). Every other call of an untraced process stops at
+/// the candidates filter, so a process that never waits pays nothing more.
+#[inline(always)]
+pub fn admits_waiter(kind: SyscallKind) -> bool {
+    maps::admission() == admit::WAITERS && (kind.is_wait() || kind.is_io_uring())
+}
+
+/// Whether the current task is in the `--cgroup` or below it: one helper
+/// call (the kernel reads the current task's cgroup ancestor at that
+/// depth, 0 when the task's cgroup is not that deep).
+#[inline(always)]
+pub fn in_cgroup() -> bool {
+    let (id, level) = maps::cgroup();
+    // SAFETY: the helper has no preconditions.
+    let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(level as i32) };
+    ancestor == id
+}
+
+/// `--all`, `--cgroup`: whether the current process (kernel tgid `tgid`),
+/// not traced yet, joins the traced set at this call. Under `--all` at a
+/// wait call, under `--cgroup` at any measured call when its cgroup is the
+/// one or below it; never muxtrace itself, nor a process user space
+/// evicted. With neither, the verifier drops the call: `--pid` pays nothing.
+#[inline(always)]
+fn admit<const NS: bool>(tgid: u32, kind: SyscallKind) -> bool {
+    maps::admission() != admit::NONE && try_admit::<NS>(tgid, kind as u32)
+}
+
+#[inline(never)]
+fn try_admit<const NS: bool>(tgid: u32, kind: u32) -> bool {
+    match maps::admission() {
+        admit::WAITERS => {
+            if !SyscallKind::from_u32(kind).is_some_and(|k| k.is_wait() || k.is_io_uring()) {
+                return false;
+            }
+        }
+        admit::CGROUP => {
+            if !in_cgroup() {
+                return false;
+            }
+        }
+        _ => return false,
+    }
+    // muxtrace by the pid it knows itself by; inside a pid namespace, a
+    // process outside it has no pid muxtrace could name: not admitted.
+    let own = if NS {
+        let Some((dev, ino)) = pidns() else {
+            return false;
+        };
+        let Some((_, ns_tgid)) = ns_ids(dev, ino) else {
+            return false;
+        };
+        ns_tgid
+    } else {
+        tgid
+    };
+    if own == maps::self_tgid() {
+        return false;
+    }
+    // SAFETY: the value is only tested for presence, never read.
+    if unsafe { EVICTED.get(tgid) }.is_some() {
+        return false;
+    }
+    mark_candidate(tgid);
+    if TRACED.insert(tgid, traced::ADMITTED, NOEXIST).is_err() && !is_traced(tgid) {
+        lost!(
+            Stat::TracedMapFull,
+            "traced-process map full: pid {} is not admitted yet (user space evicts the least active; see --max-processes)",
+            tgid
+        );
+        return false;
+    }
+    true
+}
+
 /// The (tid, tgid) user space names the current thread by: the kernel's, or
 /// (`NS`) its namespace's. A traced process outside the namespace (a
 /// followed child that made a nested one) leaves the traced set, counted.
@@ -147,9 +229,14 @@ fn user_ids<const NS: bool>(tid: u32, tgid: u32) -> Option<(u32, u32)> {
 /// The thread's slot. Only threads of traced processes have one (inserted on
 /// their first call, removed when they exit), so a hit needs no second lookup
 /// in TRACED: the traced process's calls pay one hash lookup, not two.
-/// `NS`: muxtrace runs in a pid namespace.
+/// `NS`: muxtrace runs in a pid namespace. `kind`: the call being entered
+/// (under `--all`, a wait call admits its process).
 #[inline(always)]
-pub fn thread_slot<const NS: bool>(tid: u32, tgid: u32) -> Option<&'static mut ThreadState> {
+pub fn thread_slot<const NS: bool>(
+    tid: u32,
+    tgid: u32,
+    kind: SyscallKind,
+) -> Option<&'static mut ThreadState> {
     if let Some(p) = THREADS.get_ptr_mut(tid) {
         // SAFETY: a map value stays valid for the program's run; only this
         // thread's programs write its slot, and they never run concurrently.
@@ -157,7 +244,7 @@ pub fn thread_slot<const NS: bool>(tid: u32, tgid: u32) -> Option<&'static mut T
     }
     // A process named by its namespace pid may share a candidate slot with
     // a traced one: it is adopted here too, not only at the filter.
-    if !is_traced(tgid) && !(NS && adopt_pending(tgid)) {
+    if !is_traced(tgid) && !(NS && adopt_pending(tgid)) && !admit::<NS>(tgid, kind) {
         return None;
     }
     let (user_tid, user_tgid) = user_ids::<NS>(tid, tgid)?;

@@ -8,7 +8,8 @@ use aya_ebpf::{
 };
 use tracer_common::{
     LastWakeup, StatsKey, SyscallStats, ThreadState, UringReq, UringStats, CANDIDATE_SLOTS,
-    MAX_EPOLL_SETS, MAX_STATS_KEYS, MAX_THREADS, MAX_TRACED_TGIDS, MAX_URING_REQS, STAT_COUNT,
+    CGROUP_PATH_LEN, MAX_EPOLL_SETS, MAX_EVICTED, MAX_STATS_KEYS, MAX_THREADS, MAX_TRACED_TGIDS,
+    MAX_URING_REQS, STAT_COUNT,
 };
 
 /// Non-zero at `candidate_slot(id)` for every tgid that may be traced and
@@ -23,6 +24,13 @@ pub static CANDIDATES: Array<u32> = Array::with_max_entries(CANDIDATE_SLOTS, 0);
 /// tgid → `traced::*` flags.
 #[map]
 pub static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TRACED_TGIDS, 0);
+
+/// tgid → 1 for processes user space evicted from a full traced set
+/// (`--all`, `--cgroup`): the admission path must not take them back at
+/// their next call, or a full set would churn. Removed when the process
+/// exits; LRU, so a bounded map never refuses an eviction.
+#[map]
+pub static EVICTED: LruHashMap<u32, u32> = LruHashMap::with_max_entries(MAX_EVICTED, 0);
 
 /// tgid → its name when it exited, for processes gone before user space
 /// read /proc (user space removes the entry once it has the name).
@@ -153,6 +161,22 @@ static RINGS_CQ_HEAD: u32 = 0;
 #[no_mangle]
 static RINGS_CQ_TAIL: u32 = 0;
 
+/// Which processes the kernel admits by itself (`tracer_common::admit`).
+/// Read-only data, like the globals below: with `NONE` the verifier drops
+/// every admission branch, so `--pid` pays nothing for it.
+#[no_mangle]
+static ADMIT: u32 = 0;
+/// muxtrace's own pid (as user space sees it): never admitted.
+#[no_mangle]
+static SELF_TGID: u32 = 0;
+/// `--cgroup`: the cgroup's id and depth below the root.
+#[no_mangle]
+static CGROUP_ID: u64 = 0;
+#[no_mangle]
+static CGROUP_LEVEL: u32 = 0;
+#[no_mangle]
+static CGROUP_PATH: [u8; CGROUP_PATH_LEN] = [0; CGROUP_PATH_LEN];
+
 /// The pid namespace muxtrace runs in (`tracer_common::globals::PIDNS_*`).
 /// Read-only data: in the initial namespace (inode 0) the verifier knows
 /// the value and drops every namespace branch, so tracing on the host pays
@@ -175,6 +199,35 @@ fn global<T: Copy>(g: &T) -> T {
     // SAFETY: a read of a static. Volatile so the compiler does not fold the
     // default value: user space rewrites it in the object before loading.
     unsafe { core::ptr::read_volatile(g) }
+}
+
+/// Which processes the kernel admits by itself (`tracer_common::admit`).
+#[inline(always)]
+pub fn admission() -> u32 {
+    global(&ADMIT)
+}
+
+#[inline(always)]
+pub fn self_tgid() -> u32 {
+    global(&SELF_TGID)
+}
+
+/// `--cgroup`: (id, level) of the cgroup whose processes are admitted.
+#[inline(always)]
+pub fn cgroup() -> (u64, u32) {
+    (global(&CGROUP_ID), global(&CGROUP_LEVEL))
+}
+
+/// `--cgroup`: byte `i` of its path in its hierarchy (NUL-padded, no
+/// trailing slash), read one at a time: a copy of the whole would not fit
+/// the BPF stack beside the path compared.
+#[inline(always)]
+pub fn cgroup_path_byte(i: usize) -> u8 {
+    if i >= CGROUP_PATH_LEN {
+        return 0;
+    }
+    // SAFETY: in bounds, checked above; volatile for the reason in `global`.
+    unsafe { core::ptr::read_volatile(CGROUP_PATH.as_ptr().add(i)) }
 }
 
 /// An iteration at least this long is a stall.

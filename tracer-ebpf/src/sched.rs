@@ -4,17 +4,23 @@
 //! space found in the kernel's BTF.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
+        bpf_probe_read_kernel_str_bytes,
+    },
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use tracer_common::{traced, LastWakeup, Stat, StatsKey, SyscallKind, ThreadState};
+use tracer_common::{
+    admit, traced, LastWakeup, Stat, StatsKey, SyscallKind, ThreadState, CGROUP_PATH_LEN,
+};
 
 use crate::{
     filter::{
-        existing_thread_slot, is_traced, lost, mark_candidate, maybe_traced, ns_ids, stats_slot,
+        existing_thread_slot, in_cgroup, is_traced, lost, mark_candidate, maybe_traced, ns_ids,
+        stats_slot,
     },
-    maps::{self, EXIT_COMMS, LAST_WAKEUPS, NS_TGIDS, THREADS, TRACED},
+    maps::{self, EVICTED, EXIT_COMMS, LAST_WAKEUPS, NS_TGIDS, THREADS, TRACED},
 };
 
 /// A `struct task_struct *` handed to a program by the kernel.
@@ -160,7 +166,8 @@ fn herd_check(epoll_id: u64, tid: u32, tgid: u32, kind: u32, now: u64) {
     let _ = LAST_WAKEUPS.insert(epoll_id, first, 0);
 }
 
-/// `--follow` children and `--comm` matches join the traced set at fork:
+/// `--follow` children and `--comm` matches join the traced set at fork,
+/// and `--cgroup`'s children become candidates:
 /// `sched_process_fork(parent, child)`, in the parent.
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn mux_sched_fork(ctx: BtfTracePointContext) -> i32 {
@@ -171,6 +178,14 @@ pub fn mux_sched_fork(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    // --cgroup: a child of a process in the cgroup becomes a candidate; its
+    // first measured call admits it (in its own context, where the cgroup
+    // is checked again: clone3 may have placed it elsewhere). Only forks
+    // pay for the check, not every syscall of the machine.
+    if maps::admission() == admit::CGROUP && in_cgroup() {
+        mark_candidate(child);
+        return 0;
+    }
     let flag = if maps::follow() && maybe_traced(tgid) && is_traced(tgid) {
         traced::FOLLOWED
     } else if comm_matches() && in_our_namespace() {
@@ -188,6 +203,46 @@ pub fn mux_sched_fork(ctx: BtfTracePointContext) -> i32 {
         );
     }
     0
+}
+
+/// `--cgroup`: a process moved into the cgroup or below it becomes a
+/// candidate; its next measured call admits it, in its own context, where
+/// `bpf_get_current_ancestor_cgroup_id` decides (the writer of
+/// `cgroup.procs` runs this, not the process). The path compared here only
+/// keeps processes moved elsewhere from becoming candidates: a v1
+/// hierarchy's cgroup of the same path passes and is refused there.
+/// `cgroup_attach_task(dst_cgrp, path, task, threadgroup)`; attached only
+/// with `--cgroup`.
+#[btf_tracepoint(function = "cgroup_attach_task")]
+pub fn mux_cgroup_attach(ctx: BtfTracePointContext) -> i32 {
+    let path: *const u8 = ctx.arg(1);
+    let mut moved_to = [0u8; CGROUP_PATH_LEN];
+    // SAFETY: the helper checks the address; a bad one is an Err.
+    if unsafe { bpf_probe_read_kernel_str_bytes(path, &mut moved_to) }.is_ok()
+        && !under_cgroup_path(&moved_to)
+    {
+        return 0;
+    }
+    mark_candidate(Task::arg(&ctx, 2).tgid());
+    0
+}
+
+/// Whether a cgroup path is the `--cgroup`'s or below it. A path longer
+/// than the buffer compares on its start.
+#[inline(always)]
+fn under_cgroup_path(path: &[u8; CGROUP_PATH_LEN]) -> bool {
+    let mut i = 0;
+    while i < CGROUP_PATH_LEN {
+        let want = maps::cgroup_path_byte(i);
+        if want == 0 {
+            return path[i] == 0 || path[i] == b'/';
+        }
+        if path[i] != want {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// `--comm` matches join the traced set when they exec:
@@ -259,6 +314,9 @@ pub fn mux_sched_exit(ctx: BtfTracePointContext) -> i32 {
         if let Ok(comm) = bpf_get_current_comm() {
             let _ = EXIT_COMMS.insert(user_tgid, comm, 0);
         }
+    } else if group_dead && maps::admission() != admit::NONE {
+        // An evicted process is gone: its pid, reused, may be admitted.
+        let _ = EVICTED.remove(tgid);
     }
     0
 }

@@ -23,7 +23,8 @@ use crate::{
         current_tid, fd_set_popcount, read_timeout_us, read_user_pair, Regs, FD_SETSIZE, INFINITE,
     },
     filter::{
-        adopt_pending, bump, existing_thread_slot, lost, maybe_traced, stats_slot, thread_slot,
+        admits_waiter, adopt_pending, bump, existing_thread_slot, lost, maybe_traced, stats_slot,
+        thread_slot,
     },
     kernel, maps, uring,
 };
@@ -48,11 +49,12 @@ fn on_enter<const NS: bool>(regs: Regs, mut kind: SyscallKind) {
     let id = bpf_get_current_pid_tgid();
     let tgid = (id >> 32) as u32;
     // Inside a pid namespace, a process user space named by its namespace
-    // pid joins at its first measured call.
-    if !maybe_traced(tgid) && !(NS && adopt_pending(tgid)) {
+    // pid joins at its first measured call; under --all, any process at its
+    // first wait call (only wait calls pass here untraced).
+    if !maybe_traced(tgid) && !(NS && adopt_pending(tgid)) && !admits_waiter(kind) {
         return;
     }
-    let Some(t) = thread_slot::<NS>(id as u32, tgid) else {
+    let Some(t) = thread_slot::<NS>(id as u32, tgid, kind) else {
         return;
     };
     t.in_call = kind as u32 + 1;

@@ -9,6 +9,10 @@
 //! it. Needs root for the attached cases (and bpftrace for the floor);
 //! without them they are skipped with a sentence.
 //!
+//! Two more cases: muxtrace `--cgroup` on an empty cgroup of its own (what
+//! a process outside a traced cgroup pays) and `--all` (this process
+//! admitted at its first wait, like every waiting process on the machine).
+//!
 //! With `MUXTRACE_BASELINE=/path/to/muxtrace`, that build traces this
 //! process too, in its own case: a change's cost, before and after, in one run.
 //!
@@ -25,6 +29,40 @@ fn attach(exe: &Path, pid: u32) -> Option<Proc> {
     json_on(exe, pid, "1s")
         .map_err(|e| eprintln!("syscall_cost: {e:#}"))
         .ok()
+}
+
+/// muxtrace started with `args`, once it says it has attached.
+fn attach_with(args: &[&str]) -> Option<Proc> {
+    harness::start_muxtrace(Path::new(MUXTRACE), args)
+        .map_err(|e| eprintln!("syscall_cost: {e:#}"))
+        .ok()
+}
+
+/// A cgroup v2 of the bench's own with nothing in it, removed on drop.
+struct EmptyCgroup {
+    dir: std::path::PathBuf,
+}
+
+impl EmptyCgroup {
+    fn create() -> Option<EmptyCgroup> {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let mount = info.lines().find_map(|l| {
+            let (before, after) = l.split_once(" - ")?;
+            (after.split_whitespace().next()? == "cgroup2")
+                .then(|| before.split_whitespace().nth(4))?
+        })?;
+        let dir = Path::new(mount).join(format!("muxtrace-bench-{}", std::process::id()));
+        std::fs::create_dir(&dir)
+            .map_err(|e| eprintln!("syscall_cost: cannot make a cgroup: {e}"))
+            .ok()?;
+        Some(EmptyCgroup { dir })
+    }
+}
+
+impl Drop for EmptyCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
 }
 
 /// Empty bpftrace probes on this process's poll and epoll_wait, attached.
@@ -101,10 +139,27 @@ fn syscall_cost(c: &mut Criterion) {
     if baseline.is_some() {
         cases.insert(3, ("traced_by_baseline", Some(me)));
     }
+    cases.push(("outside_the_traced_cgroup", Some(me)));
+    cases.push(("admitted_by_all", Some(me)));
+    let cgroup = if root { EmptyCgroup::create() } else { None };
     for (case, target) in cases {
         let _tracer = match target {
             None => None,
             Some(_) if !root => continue,
+            Some(_) if case == "outside_the_traced_cgroup" => {
+                let Some(cgroup) = &cgroup else {
+                    continue;
+                };
+                let dir = cgroup.dir.display().to_string();
+                match attach_with(&["--cgroup", &dir, "--json"]) {
+                    Some(t) => Some(t),
+                    None => continue,
+                }
+            }
+            Some(_) if case == "admitted_by_all" => match attach_with(&["--all", "--json"]) {
+                Some(t) => Some(t),
+                None => continue,
+            },
             Some(pid) if case == "empty_bpftrace_probes" => match empty_probes(pid) {
                 Some(t) => Some(t),
                 None => continue,

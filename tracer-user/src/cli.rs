@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::error::UserError;
+
 /// Shows what an event loop really pays for waiting: every select, poll and
 /// epoll_wait call of the traced processes and the receive/send calls around
 /// them, measured in the kernel with eBPF.
@@ -15,6 +17,8 @@ use clap::Parser;
   sudo muxtrace --pid 1234                  live dashboard of one process
   sudo muxtrace --pid 1234 --pid 5678       compare processes side by side
   sudo muxtrace --comm nginx --duration 10s --summary
+  sudo muxtrace --all --summary             every process that waits
+  sudo muxtrace --cgroup system.slice/nginx.service
   sudo muxtrace --summary -- ./server --port 8080
 
 Exit codes: 0 done (also when the traced process exited), 1 runtime failure,
@@ -33,6 +37,25 @@ pub struct Cli {
     /// Also trace children forked after attaching.
     #[arg(short, long)]
     pub follow: bool,
+
+    /// Trace every process on the machine that waits (select, poll,
+    /// epoll_wait, io_uring_enter and their variants), each from its first
+    /// wait call, including ones that start later; never muxtrace itself.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Trace every process in this cgroup v2 and the cgroups below it,
+    /// including processes started or moved there later. PATH is absolute,
+    /// or below the cgroup v2 mount (system.slice/nginx.service).
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<std::path::PathBuf>,
+
+    /// Processes traced at once (bounds the kernel's traced set). With
+    /// --all or --cgroup, when it is full the least active are evicted to
+    /// make room, and counted.
+    #[arg(long, value_name = "N", default_value_t = tracer_common::MAX_TRACED_TGIDS,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_processes: u32,
 
     /// How often the maps are read and the figures updated.
     #[arg(short, long, default_value = "1s", value_parser = parse_interval, value_name = "DURATION")]
@@ -82,6 +105,42 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// Choices of processes that contradict each other, refused before
+    /// anything is loaded: `--all` takes every waiting process already, and
+    /// a cgroup's children stay in it (`--pid` with `--cgroup` is checked
+    /// once the cgroup is found: those pids must be in it).
+    pub fn check_selection(&self) -> Result<(), UserError> {
+        let chosen = |list: &[(bool, &'static str)]| list.iter().find(|(set, _)| *set).map(|c| c.1);
+        if self.all {
+            if let Some(other) = chosen(&[
+                (!self.pids.is_empty(), "--pid"),
+                (self.comm.is_some(), "--comm"),
+                (self.cgroup.is_some(), "--cgroup"),
+                (self.follow, "--follow"),
+                (!self.command.is_empty(), "a command"),
+            ]) {
+                return Err(UserError::usage(format!(
+                    "--all traces every process that waits already; {other} cannot be combined with it"
+                ))
+                .hint("give --all alone, or choose the processes with --pid, --comm or --cgroup instead"));
+            }
+        }
+        if let Some(cgroup) = &self.cgroup {
+            if let Some(other) = chosen(&[
+                (self.comm.is_some(), "--comm"),
+                (self.follow, "--follow"),
+                (!self.command.is_empty(), "a command"),
+            ]) {
+                return Err(UserError::usage(format!(
+                    "--cgroup {} traces the cgroup's processes and the children they fork already; {other} cannot be combined with it",
+                    cgroup.display()
+                ))
+                .hint("give --cgroup alone (with --pid only for processes of that cgroup)"));
+            }
+        }
+        Ok(())
+    }
+
     /// The dashboard is the default on a terminal; `--summary`, `--json` or
     /// a pipe choose text output instead.
     pub fn dashboard(&self) -> bool {
@@ -166,6 +225,9 @@ mod tests {
                     "-c",
                     "--follow",
                     "-f",
+                    "--all",
+                    "--cgroup",
+                    "--max-processes",
                     "--interval",
                     "-i",
                     "--duration",
@@ -207,6 +269,7 @@ mod tests {
                         prop_assert!(!d.is_zero() && d <= tracer_common::duration::MAX_DURATION);
                     }
                     prop_assert!((1..=1_048_576).contains(&cli.max_threads));
+                    prop_assert!((1..=65_536).contains(&cli.max_processes));
                 }
             }
 

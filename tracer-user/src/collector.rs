@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeMap, time::Instant};
 
-use tracer_common::{SyscallKind, SyscallStats, UringStats};
+use tracer_common::{Stat, SyscallKind, SyscallStats, UringStats};
 use tracer_model::{format::display_comm, Metrics, ProcessInfo, ProcessSnap, Snapshot};
 
 use crate::{
@@ -56,10 +56,19 @@ pub struct Collector {
     prev: Option<Snapshot>,
     /// Set by a reset: figures count from here.
     baseline: Option<Snapshot>,
+    /// `--all`, `--cgroup`: the traced set's size, at which the least
+    /// active processes are evicted to make room for one the kernel refused.
+    evict_at: Option<u32>,
+    /// Processes evicted so far (the `evicted` loss).
+    evicted: u64,
+    /// The kernel's `traced_map_full` count at the last eviction check.
+    refused_seen: u64,
+    /// Calls per process in the last reading interval: how active it is.
+    activity: BTreeMap<u32, u64>,
 }
 
 impl Collector {
-    pub fn new(probes: Probes) -> Collector {
+    pub fn new(probes: Probes, evict_at: Option<u32>) -> Collector {
         Collector {
             probes,
             known: BTreeMap::new(),
@@ -69,7 +78,60 @@ impl Collector {
             started: Instant::now(),
             prev: None,
             baseline: None,
+            evict_at,
+            evicted: 0,
+            refused_seen: 0,
+            activity: BTreeMap::new(),
         }
+    }
+
+    /// Whether user space knows `tgid` as a traced process.
+    pub fn is_known(&self, tgid: u32) -> bool {
+        self.known.contains_key(&tgid)
+    }
+
+    /// When the kernel refused a process for want of room since the last
+    /// check and the traced set is full, evicts the least active eighth of
+    /// it (at least one): fewest calls in the last reading interval first;
+    /// processes too new to have one, and the ones the user named, stay.
+    /// The programs will not admit an evicted process again; its figures so
+    /// far are folded like an exited process's, and it is counted.
+    pub fn evict_if_full(&mut self) -> Result<()> {
+        let Some(limit) = self.evict_at else {
+            return Ok(());
+        };
+        let refused = self.probes.traced_refusals()?;
+        let someone_waits = refused > self.refused_seen;
+        self.refused_seen = refused;
+        if !someone_waits || self.probes.traced_count()? < limit as usize {
+            return Ok(());
+        }
+        let mut candidates: Vec<(u64, u32)> = self
+            .known
+            .iter()
+            .filter(|(_, k)| k.alive && !k.named)
+            .filter_map(|(tgid, _)| Some((*self.activity.get(tgid)?, *tgid)))
+            .collect();
+        candidates.sort_unstable();
+        let victims: Vec<u32> = candidates
+            .iter()
+            .take((limit as usize / 8).max(1))
+            .map(|(_, tgid)| *tgid)
+            .collect();
+        if victims.is_empty() {
+            return Ok(());
+        }
+        self.probes.evict(&victims)?;
+        for tgid in &victims {
+            log::info!(
+                "evicted pid {tgid}: the traced set is full (--max-processes {limit}) and it was among the least active"
+            );
+            if let Some(k) = self.known.get_mut(tgid) {
+                k.alive = false;
+            }
+        }
+        self.evicted += victims.len() as u64;
+        Ok(())
     }
 
     pub fn started(&self) -> Instant {
@@ -88,7 +150,8 @@ impl Collector {
 
     /// Reads the maps and computes metrics against the previous reading.
     pub fn collect(&mut self) -> Result<Metrics> {
-        let dump = self.probes.dump()?;
+        let mut dump = self.probes.dump()?;
+        dump.counters[Stat::Evicted as usize] = self.evicted;
         let cost = self.probes.cost();
         // The names the kernel kept for exited processes move here at once,
         // so a process whose calls show up a reading later still has its name.
@@ -144,6 +207,9 @@ impl Collector {
             snapshot = tracer_model::rebase(&snapshot, base);
         }
         let metrics = tracer_model::compute(self.prev.as_ref(), &snapshot);
+        if self.evict_at.is_some() {
+            self.activity = activity(self.prev.as_ref(), &snapshot);
+        }
         self.prev = Some(snapshot);
         Ok(metrics)
     }
@@ -316,6 +382,20 @@ impl Collector {
             },
         );
     }
+}
+
+/// Calls per live process between two readings (all calls since attach
+/// for a process the earlier one did not have).
+fn activity(prev: Option<&Snapshot>, cur: &Snapshot) -> BTreeMap<u32, u64> {
+    let calls = |p: &ProcessSnap| p.syscalls.values().map(|s| s.calls).sum::<u64>();
+    cur.processes
+        .iter()
+        .filter(|(_, p)| p.info.alive && p.info.folded == 0)
+        .map(|(tgid, p)| {
+            let before = prev.and_then(|s| s.processes.get(tgid)).map_or(0, calls);
+            (*tgid, calls(p).saturating_sub(before))
+        })
+        .collect()
 }
 
 /// What /proc says of a traced process at this reading: its name, whether it

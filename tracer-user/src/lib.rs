@@ -2,6 +2,7 @@
 //! attaching the probes, reading their maps into metrics (the model itself is
 //! the `tracer-model` crate), and the sinks.
 mod btf;
+mod cgroup;
 pub mod cli;
 mod collector;
 mod dashboard;

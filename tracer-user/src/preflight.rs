@@ -5,7 +5,7 @@
 use crate::{
     btf::KernelBtf,
     error::{Result, UserError},
-    tracepoints::ATTACH_POINTS,
+    tracepoints::{AttachPoint, ATTACH_POINTS, CGROUP_POINTS},
 };
 
 pub fn check_privileges() -> Result<()> {
@@ -40,8 +40,10 @@ pub fn check_privileges() -> Result<()> {
 }
 
 /// Fails with the first missing tracepoint, named, with why muxtrace needs it.
-pub fn check_tracepoints(btf: &KernelBtf) -> Result<()> {
-    for point in ATTACH_POINTS {
+/// `cgroup`: the `--cgroup` tracepoint too.
+pub fn check_tracepoints(btf: &KernelBtf, cgroup: bool) -> Result<()> {
+    let cgroup_points: &[AttachPoint] = if cgroup { &CGROUP_POINTS } else { &[] };
+    for point in ATTACH_POINTS.iter().chain(cgroup_points) {
         if !btf.has_tracepoint(point.tracepoint) {
             return Err(UserError::runtime(format!(
                 "the kernel has no tracepoint {} (no btf_trace_{} in {}); muxtrace needs it {}",

@@ -22,9 +22,10 @@ use tracer_model::{MapDump, ProbeCost};
 
 use crate::{
     btf::KernelBtf,
+    cgroup::Cgroup,
     error::{Result, UserError},
     kernel_log::KernelLog,
-    tracepoints::{AttachPoint, ATTACH_POINTS, PROGRAM_PREFIX, URING_POINTS},
+    tracepoints::{AttachPoint, ATTACH_POINTS, CGROUP_POINTS, PROGRAM_PREFIX, URING_POINTS},
 };
 
 /// The eBPF object tracer-user's build script compiled from `tracer-ebpf`.
@@ -46,6 +47,12 @@ pub struct ProbeConfig {
     /// ([`crate::targets::pid_namespace`]): every pid user space sees and
     /// gives is that namespace's, the programs translate.
     pub pidns: Option<PidNamespace>,
+    /// Which processes the kernel admits by itself (`tracer_common::admit`).
+    pub admission: u32,
+    /// `--cgroup`: the cgroup whose processes are admitted.
+    pub cgroup: Option<Cgroup>,
+    /// Size of the traced-process map.
+    pub max_processes: u32,
 }
 
 /// A pid namespace as `bpf_get_ns_current_pid_tgid` names it: the kernel's
@@ -146,6 +153,16 @@ impl Probes {
 
         // 0: the initial namespace; the programs' namespace code is pruned.
         let (pidns_dev, pidns_ino) = config.pidns.map_or((0, 0), |ns| (ns.dev, ns.ino));
+        let (cgroup_id, cgroup_level) = config.cgroup.as_ref().map_or((0, 0), |c| (c.id, c.level));
+        // Never admitted: by the pid muxtrace sees itself by, as the
+        // programs compare it (the namespace's, inside one).
+        let self_tgid = std::process::id();
+        let mut cgroup_path = [0u8; tracer_common::CGROUP_PATH_LEN];
+        if let Some(c) = &config.cgroup {
+            let path = c.hierarchy_path.trim_end_matches('/').as_bytes();
+            let n = path.len().min(cgroup_path.len());
+            cgroup_path[..n].copy_from_slice(&path[..n]);
+        }
 
         let mut loader = EbpfLoader::new();
         loader
@@ -156,7 +173,13 @@ impl Probes {
             .override_global(globals::STALL_NS, &stall_ns, true)
             .override_global(globals::PIDNS_DEV, &pidns_dev, true)
             .override_global(globals::PIDNS_INO, &pidns_ino, true)
-            .map_max_entries(maps::THREADS, config.max_threads.max(1));
+            .override_global(globals::ADMIT, &config.admission, true)
+            .override_global(globals::SELF_TGID, &self_tgid, true)
+            .override_global(globals::CGROUP_ID, &cgroup_id, true)
+            .override_global(globals::CGROUP_LEVEL, &cgroup_level, true)
+            .override_global(globals::CGROUP_PATH, &cgroup_path, true)
+            .map_max_entries(maps::THREADS, config.max_threads.max(1))
+            .map_max_entries(maps::TRACED, config.max_processes.max(1));
         for (name, value) in fields.iter().chain(&uring_fields) {
             loader.override_global(name, value, true);
         }
@@ -179,7 +202,15 @@ impl Probes {
             .map_err(|e| UserError::runtime(format!("cannot set the epoch: {e}")))?;
 
         let uring_points: &[AttachPoint] = if uring { &URING_POINTS } else { &[] };
-        for point in ATTACH_POINTS.iter().chain(uring_points) {
+        let cgroup_points: &[AttachPoint] = match config.cgroup {
+            Some(_) => &CGROUP_POINTS,
+            None => &[],
+        };
+        for point in ATTACH_POINTS
+            .iter()
+            .chain(uring_points)
+            .chain(cgroup_points)
+        {
             let program = point.program(config.pidns.is_some());
             let prog: &mut BtfTracePoint = ebpf
                 .program_mut(program)
@@ -382,6 +413,67 @@ impl Probes {
             }
         }
         Ok(dump)
+    }
+
+    /// How often the programs found the traced set full
+    /// (`traced_map_full`) so far: one read, where counting the set is one
+    /// per entry.
+    pub fn traced_refusals(&self) -> Result<u64> {
+        let counters: PerCpuArray<&MapData, u64> = self.map(maps::COUNTERS)?;
+        Ok(counters
+            .get(&(Stat::TracedMapFull as u32), 0)
+            .map(|per_cpu| per_cpu.iter().sum())
+            .unwrap_or(0))
+    }
+
+    /// Processes in the traced set now.
+    pub fn traced_count(&self) -> Result<usize> {
+        let traced: HashMap<&MapData, u32, u32> = self.map(maps::TRACED)?;
+        Ok(traced.keys().filter(|k| k.is_ok()).count())
+    }
+
+    /// Stops tracing processes (by the pids user space sees) to make room
+    /// in a full traced set: the programs will not admit them again, and
+    /// their threads' slots go. Their aggregates stay until user space has
+    /// folded them ([`Probes::forget`]).
+    pub fn evict(&mut self, pids: &[u32]) -> Result<()> {
+        // The kernel's tgids: inside a pid namespace, translated back.
+        let kernel_tgids: Vec<u32> = match self.in_pidns {
+            false => pids.to_vec(),
+            true => {
+                let ns_tgids: HashMap<&MapData, u32, u32> = self.map(maps::NS_TGIDS)?;
+                ns_tgids
+                    .iter()
+                    .filter_map(|kv| kv.ok())
+                    .filter(|(_, ns)| pids.contains(ns))
+                    .map(|(kernel, _)| kernel)
+                    .collect()
+            }
+        };
+        // Barred first, so no call of theirs admits them again in between.
+        let mut evicted: HashMap<&mut MapData, u32, u32> = self.map_mut(maps::EVICTED)?;
+        for tgid in &kernel_tgids {
+            evicted
+                .insert(tgid, 1, 0)
+                .map_err(|e| UserError::runtime(format!("cannot evict pid {tgid}: {e}")))?;
+        }
+        let mut traced: HashMap<&mut MapData, u32, u32> = self.map_mut(maps::TRACED)?;
+        for tgid in &kernel_tgids {
+            let _ = traced.remove(tgid);
+        }
+        // Threads name their process as user space does.
+        let threads: HashMap<&MapData, u32, ThreadState> = self.map(maps::THREADS)?;
+        let tids: Vec<u32> = threads
+            .iter()
+            .filter_map(|kv| kv.ok())
+            .filter(|(_, state)| pids.contains(&state.tgid))
+            .map(|(tid, _)| tid)
+            .collect();
+        let mut threads: HashMap<&mut MapData, u32, ThreadState> = self.map_mut(maps::THREADS)?;
+        for tid in tids {
+            let _ = threads.remove(&tid);
+        }
+        Ok(())
     }
 
     /// Frees an exited process's aggregates in the kernel (user space has

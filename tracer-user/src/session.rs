@@ -9,11 +9,12 @@ use tokio::{
     signal::unix::{signal, SignalKind},
     time::MissedTickBehavior,
 };
-use tracer_common::traced;
+use tracer_common::{admit, traced};
 use tracer_model::Metrics;
 
 use crate::{
     btf::KernelBtf,
+    cgroup::{self, Cgroup},
     cli::Cli,
     collector::Collector,
     dashboard::{Action, Dashboard},
@@ -60,10 +61,17 @@ impl Signals {
 
 pub async fn run(cli: Cli) -> Result<()> {
     let signals = Signals::catch()?;
-    if cli.pids.is_empty() && cli.comm.is_none() && cli.command.is_empty() {
-        return Err(UserError::usage("nothing to trace")
-            .hint("give --pid PID, --comm NAME or -- CMD ARGS (see muxtrace --help)"));
+    if cli.pids.is_empty()
+        && cli.comm.is_none()
+        && cli.command.is_empty()
+        && !cli.all
+        && cli.cgroup.is_none()
+    {
+        return Err(UserError::usage("nothing to trace").hint(
+            "give --pid PID, --comm NAME, --cgroup PATH, --all or -- CMD ARGS (see muxtrace --help)",
+        ));
     }
+    cli.check_selection()?;
     if let Some(comm) = &cli.comm {
         targets::check_comm(comm)?;
     }
@@ -71,15 +79,33 @@ pub async fn run(cli: Cli) -> Result<()> {
     if let Some(ns) = pidns {
         log::info!("in pid namespace {}: pids are the namespace's", ns.ino);
     }
+    let cgroup = cli.cgroup.as_deref().map(cgroup::resolve).transpose()?;
     let explicit = targets::resolve_pids(&cli.pids)?;
+    if let Some(cgroup) = &cgroup {
+        if let Some(outside) = explicit.iter().find(|id| !cgroup.holds(id.pid)) {
+            return Err(UserError::usage(format!(
+                "pid {} is not in cgroup {}",
+                outside.pid, cgroup.hierarchy_path
+            ))
+            .hint("with --cgroup, --pid names processes of that cgroup to show on their own; its cgroup is on the 0:: line of /proc/PID/cgroup"));
+        }
+    }
     preflight::check_privileges()?;
     let btf = KernelBtf::load()?;
-    preflight::check_tracepoints(&btf)?;
+    preflight::check_tracepoints(&btf, cgroup.is_some())?;
 
+    let admission = match (cli.all, &cgroup) {
+        (true, _) => admit::WAITERS,
+        (false, Some(_)) => admit::CGROUP,
+        (false, None) => admit::NONE,
+    };
     let config = ProbeConfig {
         follow: cli.follow,
         comm: cli.comm.clone(),
         max_threads: cli.max_threads,
+        max_processes: cli.max_processes,
+        admission,
+        cgroup: cgroup.clone(),
         stall: cli.stall,
         pidns,
         log_level: match cli.verbose {
@@ -93,7 +119,10 @@ pub async fn run(cli: Cli) -> Result<()> {
     };
     let mut probes = Probes::attach(&config, &btf)?;
     let kernel_log = probes.take_kernel_log();
-    let mut collector = Collector::new(probes);
+    // With --all and --cgroup the kernel fills the traced set by itself:
+    // user space keeps room in it by evicting the least active.
+    let evict_at = (admission != admit::NONE).then_some(cli.max_processes);
+    let mut collector = Collector::new(probes, evict_at);
 
     // The command is forked before anything else is traced, held before exec
     // until its pid is in the traced set: its first syscall is seen.
@@ -106,6 +135,23 @@ pub async fn run(cli: Cli) -> Result<()> {
         roots.push(id.pid);
         collector.trace(id.pid, traced::EXPLICIT)?;
         collector.register_named(id.pid, Some(id));
+    }
+    // The cgroup's processes now (attached first: one forked or moved in
+    // meanwhile is the programs' to admit). One the full traced set
+    // refuses is a candidate already: its next call tries again.
+    if let Some(cgroup) = &cgroup {
+        for pid in cgroup.processes() {
+            if collector.is_known(pid) || targets::is_kernel_thread(pid) {
+                continue;
+            }
+            let Some(id) = ProcessId::of(pid) else {
+                continue;
+            };
+            match collector.trace(pid, traced::ADMITTED) {
+                Ok(()) => collector.register(pid, Some(id)),
+                Err(e) => log::info!("pid {pid} in the cgroup is not traced yet: {e}"),
+            }
+        }
     }
     if let Some(name) = &cli.comm {
         for id in targets::find_by_comm(name) {
@@ -129,7 +175,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         child.release(&cli.command[0])?;
         collector.register_named(child.pid, ProcessId::of(child.pid));
     }
-    announce(&cli, &collector.traced());
+    announce(&cli, cgroup.as_ref(), &collector.traced());
     if let Some(exporter) = &exporter {
         eprintln!(
             "muxtrace: Prometheus metrics at http://{}/metrics",
@@ -160,8 +206,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         signals,
         interval: cli.interval,
         duration: cli.duration,
-        // With --comm, processes of that name may still start.
-        end_when_targets_exit: cli.comm.is_none(),
+        // With --comm, --all or --cgroup, processes may still start.
+        end_when_targets_exit: cli.comm.is_none() && admission == admit::NONE,
     };
     let result = session.trace_loop().await;
     // The terminal is restored before anything else is printed.
@@ -248,6 +294,7 @@ impl Session {
                         child.try_reap();
                     }
                     self.collector.discover()?;
+                    self.collector.evict_if_full()?;
                     let any_alive = self.collector.refresh_liveness();
                     if !any_alive && self.end_when_targets_exit {
                         if !self.sinks.has_dashboard() {
@@ -289,13 +336,28 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
 
 /// One line on stderr once everything is attached: scripts and tests wait
 /// for it before making the calls they want counted.
-fn announce(cli: &Cli, traced: &[(u32, String)]) {
+fn announce(cli: &Cli, cgroup: Option<&Cgroup>, traced: &[(u32, String)]) {
+    /// A cgroup may hold thousands: the line names this many.
+    const NAMED: usize = 10;
     let mut what: Vec<String> = traced
         .iter()
+        .take(NAMED)
         .map(|(pid, comm)| format!("{pid} ({comm})"))
         .collect();
+    if traced.len() > NAMED {
+        what.push(format!("{} more", traced.len() - NAMED));
+    }
     if let Some(comm) = &cli.comm {
         what.push(format!("every process named {comm}"));
+    }
+    if cli.all {
+        what.push("every process that waits, from its first wait call".to_owned());
+    }
+    if let Some(cgroup) = cgroup {
+        what.push(format!(
+            "every process in cgroup {} and below it",
+            cgroup.hierarchy_path
+        ));
     }
     let follow = if cli.follow {
         " and their children"

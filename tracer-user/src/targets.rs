@@ -189,7 +189,7 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
 }
 
 /// A kernel thread (PF_KTHREAD in the flags, field 9 of /proc/PID/stat).
-fn is_kernel_thread(pid: u32) -> bool {
+pub fn is_kernel_thread(pid: u32) -> bool {
     const PF_KTHREAD: u64 = 0x0020_0000;
     stat_fields(pid)
         .and_then(|f| f.get(6)?.parse::<u64>().ok())

@@ -107,6 +107,14 @@ pub const URING_POINTS: [AttachPoint; 4] = [
     },
 ];
 
+/// Attached with `--cgroup` only: processes moved into a cgroup.
+pub const CGROUP_POINTS: [AttachPoint; 1] = [AttachPoint {
+    tracepoint: "cgroup_attach_task",
+    program: "mux_cgroup_attach",
+    why: "to see processes moved into the cgroup (--cgroup)",
+    in_pidns: None,
+}];
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -122,6 +130,7 @@ mod tests {
         let in_table: BTreeSet<&str> = ATTACH_POINTS
             .iter()
             .chain(&URING_POINTS)
+            .chain(&CGROUP_POINTS)
             .flat_map(|p| [Some(p.program), p.in_pidns])
             .flatten()
             .collect();

@@ -267,3 +267,111 @@ fn help_documents_exit_codes() {
     assert_eq!(code, 0);
     assert!(stdout.contains("Exit codes: 0 done"), "{stdout}");
 }
+
+/// A usage error: exit 2, the sentence on stderr, and a hint.
+fn assert_refused(args: &[&str], sentence: &str) {
+    let (code, stdout, stderr) = run(args, &[]);
+    assert_eq!(code, 2, "{args:?}: {stderr}");
+    assert!(stdout.is_empty(), "{args:?}: {stdout}");
+    assert!(
+        stderr.starts_with(&format!("muxtrace: {sentence}\nhint: ")),
+        "{args:?}: {stderr}"
+    );
+}
+
+#[test]
+fn all_with_another_choice_of_processes_is_a_usage_error() {
+    let me = std::process::id().to_string();
+    for (other, name) in [
+        (vec!["--pid", me.as_str()], "--pid"),
+        (vec!["--comm", "nginx"], "--comm"),
+        (vec!["--cgroup", "/"], "--cgroup"),
+        (vec!["--follow"], "--follow"),
+        (vec!["--", "true"], "a command"),
+    ] {
+        let mut args = vec!["--all", "--summary"];
+        args.extend(other);
+        assert_refused(
+            &args,
+            &format!(
+                "--all traces every process that waits already; {name} cannot be combined with it"
+            ),
+        );
+    }
+}
+
+#[test]
+fn cgroup_with_comm_follow_or_a_command_is_a_usage_error() {
+    for (other, name) in [
+        (vec!["--comm", "nginx"], "--comm"),
+        (vec!["--follow"], "--follow"),
+        (vec!["--", "true"], "a command"),
+    ] {
+        let mut args = vec!["--cgroup", "/", "--summary"];
+        args.extend(other);
+        assert_refused(
+            &args,
+            &format!("--cgroup / traces the cgroup's processes and the children they fork already; {name} cannot be combined with it"),
+        );
+    }
+}
+
+#[test]
+fn a_missing_cgroup_is_a_usage_error() {
+    assert_refused(
+        &["--cgroup", "no-such-cgroup-of-muxtrace", "--summary"],
+        "no cgroup no-such-cgroup-of-muxtrace",
+    );
+}
+
+#[test]
+fn a_directory_that_is_no_cgroup_v2_is_a_usage_error() {
+    assert_refused(
+        &["--cgroup", "/proc", "--summary"],
+        "--cgroup /proc is not a cgroup",
+    );
+    // A cgroup v1 hierarchy's cgroup, where this machine has one (hybrid).
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let v1 = mountinfo.lines().find_map(|l| {
+        let (before, after) = l.split_once(" - ")?;
+        (after.split_whitespace().next()? == "cgroup")
+            .then(|| before.split_whitespace().nth(4).map(str::to_owned))?
+    });
+    if let Some(v1) = v1 {
+        assert_refused(
+            &["--cgroup", &v1, "--summary"],
+            &format!("--cgroup {v1} is a cgroup v1 hierarchy's; muxtrace follows cgroup v2 only"),
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root: makes a cgroup"]
+fn cgroup_with_a_pid_outside_it_is_a_usage_error() {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mount = mountinfo
+        .lines()
+        .find_map(|l| {
+            let (before, after) = l.split_once(" - ")?;
+            (after.split_whitespace().next()? == "cgroup2").then(|| {
+                before
+                    .split_whitespace()
+                    .nth(4)
+                    .map(std::path::PathBuf::from)
+            })?
+        })
+        .expect("a cgroup v2 mount");
+    let name = format!("muxtrace-cli-{}", std::process::id());
+    let dir = mount.join(&name);
+    std::fs::create_dir(&dir).unwrap();
+    let me = std::process::id().to_string();
+    let (code, _, stderr) = run(&["--cgroup", &name, "--pid", &me, "--summary"], &[]);
+    std::fs::remove_dir(&dir).unwrap();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "muxtrace: pid {me} is not in cgroup /{name}\nhint: "
+        )),
+        "{stderr}"
+    );
+}
