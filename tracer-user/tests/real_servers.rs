@@ -466,11 +466,19 @@ fn nginx_after_20000_connections_interest_sets_equal_fdinfo_and_follow_takes_the
             // EINTR: a second such wait.
             let before = nginx.error_log().len();
             nginx.signal_master(libc::SIGUSR1);
-            poll_until("nginx reopened its logs", SETTLE, || {
-                let reopened = nginx.error_log()[before..]
-                    .matches("reopening logs")
-                    .count();
-                (reopened > Nginx::WORKERS && nginx.is_quiet()).then_some(())
+            // Each worker's own line ("PID#TID: reopening logs"); the
+            // master writes two (the signal's and its own), so a count of
+            // matches could be reached while a worker had not yet read its
+            // channel message.
+            poll_until("every worker reopened its logs", SETTLE, || {
+                let log = nginx.error_log();
+                let since = &log[before..];
+                let all = workers.iter().all(|w| {
+                    since
+                        .lines()
+                        .any(|l| l.contains(&format!(" {w}#")) && l.ends_with("reopening logs"))
+                });
+                (all && nginx.is_quiet()).then_some(())
             })
             .unwrap_or_else(|e| panic!("{e:#}"));
             (ab, sampled)
