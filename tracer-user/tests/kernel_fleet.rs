@@ -17,18 +17,6 @@ use harness::muxtrace::{final_metrics, json_lines, total};
 use tracer_common::SyscallKind;
 use tracer_model::{Metrics, ProcessMetrics};
 
-/// The kinds syscall-burst makes: every one but io_uring's.
-const BURST_KINDS: usize = 22;
-
-/// Distinct counts per syscall; `base` tells two bursts apart.
-fn counts(base: u64) -> Vec<(SyscallKind, u64)> {
-    SyscallKind::ALL[..BURST_KINDS]
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (*k, base + 3 * i as u64))
-        .collect()
-}
-
 /// A copy of a test program under a name of its own (its comm), so the
 /// test finds it among every process muxtrace reports.
 struct Named {
@@ -104,7 +92,7 @@ fn all_finds_a_process_nobody_named_with_exact_counts_and_never_itself() {
         "programs of ours loaded before the test"
     );
     let program = named("syscall-burst", "mxall");
-    let counts = counts(5);
+    let counts = burst_counts(5);
     let burst = burst_named(&program, &counts);
     let mt = muxtrace(&["--all", "--json", "--interval", "300ms"]);
     let own_pid = mt.pid();
@@ -235,8 +223,12 @@ fn cgroup_counts_its_processes_and_those_below_and_moved_in_later_and_none_outsi
         named("syscall-burst", "mxlate"),
         named("syscall-burst", "mxlsub"),
     );
-    let (sub_counts, outside_counts, later_counts, later_sub_counts) =
-        (counts(5), counts(6), counts(7), counts(8));
+    let (sub_counts, outside_counts, later_counts, later_sub_counts) = (
+        burst_counts(5),
+        burst_counts(6),
+        burst_counts(7),
+        burst_counts(8),
+    );
     let in_sub_p = burst_named(&in_sub, &sub_counts);
     move_into(&sub, in_sub_p.pid());
     let outside_p = burst_named(&outside, &outside_counts);

@@ -104,20 +104,6 @@ fn burst_bin() -> String {
     workspace_bin("syscall-burst").display().to_string()
 }
 
-/// The syscalls syscall-burst makes: the first kinds, in order (all but
-/// io_uring's).
-const BURST_KINDS: usize = 22;
-
-/// Distinct counts per syscall, so a call attributed to the wrong syscall
-/// or process shows; `base` tells two bursts apart.
-fn counts(base: u64) -> Vec<(SyscallKind, u64)> {
-    SyscallKind::ALL[..BURST_KINDS]
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (*k, base + 3 * i as u64))
-        .collect()
-}
-
 fn count_args(counts: &[(SyscallKind, u64)]) -> String {
     counts
         .iter()
@@ -198,7 +184,7 @@ fn wait_shown_alive(mt: &Proc, pid: u32) {
 #[test]
 #[ignore = "needs root: loads eBPF programs, makes namespaces"]
 fn pid_given_inside_a_namespace_is_the_namespaces() {
-    let made = counts(5);
+    let made = burst_counts(5);
     let ns = Namespace::start(
         &format!("exec {} --wait-signal {}", burst_bin(), count_args(&made)),
         &[],
@@ -230,7 +216,7 @@ fn pid_given_inside_a_namespace_is_the_namespaces() {
 #[test]
 #[ignore = "needs root: loads eBPF programs, makes namespaces"]
 fn launched_command_in_a_new_namespace() {
-    let made = counts(4);
+    let made = burst_counts(4);
     let mut cmd = Command::new("unshare");
     cmd.args(["--fork", "--pid", "--mount-proc", "--kill-child", MUXTRACE])
         .args(["--json", "--interval", "200ms", "--", &burst_bin()])
@@ -250,14 +236,14 @@ fn launched_command_in_a_new_namespace() {
 #[test]
 #[ignore = "needs root: loads eBPF programs, makes namespaces"]
 fn comm_inside_a_namespace_sees_only_its_own() {
-    let made = counts(6);
+    let made = burst_counts(6);
     let ns = Namespace::start(
         &format!("exec {} --wait-signal {}", burst_bin(), count_args(&made)),
         &[],
     );
     let ns_pid = ns.ready_pid();
     let host_pid = ns.host_pid(ns_pid);
-    let outside = counts(100);
+    let outside = burst_counts(100);
     let outside_args = count_args(&outside);
     let outside_args: Vec<&str> = outside_args.split(' ').collect();
     let before = burst(&outside_args);
@@ -313,7 +299,7 @@ fn follow_inside_a_namespace_names_children_by_namespace_pid() {
     let gate = dir.path().join("gate");
     let gate = gate.to_str().unwrap();
     assert!(Command::new("mkfifo").arg(gate).status().unwrap().success());
-    let made = counts(7);
+    let made = burst_counts(7);
     // pid 2 waits for the test, then starts the burst as its child.
     let ns = Namespace::start(
         &format!(

@@ -6,20 +6,6 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use tracer_common::SyscallKind;
-
-/// The kinds syscall-burst makes: every one but io_uring's, whose calls
-/// need a ring (uringlab's tests count those).
-const BURST_KINDS: usize = 22;
-
-/// Distinct counts per syscall, so a call attributed to the wrong syscall shows.
-fn counts() -> Vec<(&'static str, u64)> {
-    SyscallKind::ALL[..BURST_KINDS]
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (k.name(), 5 + 3 * i as u64))
-        .collect()
-}
 
 fn count_args(counts: &[(&str, u64)]) -> Vec<String> {
     counts
@@ -35,7 +21,10 @@ fn exact_counts_for_the_traced_process_and_none_for_the_untraced_one() {
         wait_no_programs_loaded().is_empty(),
         "programs of ours loaded before the test"
     );
-    let counts = counts();
+    let counts: Vec<(&str, u64)> = burst_counts(5)
+        .into_iter()
+        .map(|(k, n)| (k.name(), n))
+        .collect();
     let args = count_args(&counts);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let traced = burst(&args);

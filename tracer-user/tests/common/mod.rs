@@ -18,6 +18,20 @@ use tracer_model::{ProcessMetrics, Window};
 
 pub const MUXTRACE: &str = env!("CARGO_BIN_EXE_muxtrace");
 
+/// The kinds syscall-burst makes: the first kinds, in order — every one but
+/// io_uring's, whose calls need a ring (uringlab's tests count those).
+pub const BURST_KINDS: usize = 22;
+
+/// Distinct counts per syscall for syscall-burst, so a call attributed to
+/// the wrong syscall or process shows; `base` tells two bursts apart.
+pub fn burst_counts(base: u64) -> Vec<(SyscallKind, u64)> {
+    SyscallKind::ALL[..BURST_KINDS]
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (*k, base + 3 * i as u64))
+        .collect()
+}
+
 /// A binary of the workspace built next to this test (testprogs, demo-servers).
 pub fn workspace_bin(name: &str) -> PathBuf {
     harness::target_bin(name).unwrap_or_else(|e| panic!("{e:#}"))
