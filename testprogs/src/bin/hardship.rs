@@ -26,14 +26,7 @@ use std::{io::Write as _, ptr::null_mut};
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let mut linger_ms = 0u64;
-    if let Some(i) = args.iter().position(|a| a == "--linger") {
-        linger_ms = args
-            .get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| usage());
-        args.truncate(i);
-    }
+    let linger_ms = testprogs::take_linger(&mut args).unwrap_or_else(|| usage());
     let num = |i: usize| -> u64 {
         args.get(i)
             .and_then(|v| v.parse().ok())
@@ -84,7 +77,7 @@ fn main() {
         // SAFETY: PR_SET_NAME with a NUL-terminated buffer.
         unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
     }
-    wait_for_go();
+    testprogs::wait_for_go();
     match scenario.as_str() {
         "threads" => {
             let (n, k) = (num(1), num(2));
@@ -218,20 +211,5 @@ fn finish(linger_ms: u64) -> ! {
     unsafe {
         libc::nanosleep(&ts, null_mut());
         libc::_exit(0);
-    }
-}
-
-fn wait_for_go() {
-    // SAFETY: signal-mask manipulation on this thread (threads spawned later
-    // inherit the mask, which is harmless).
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGUSR1);
-        libc::sigprocmask(libc::SIG_BLOCK, &set, null_mut());
-        let mut out = std::io::stdout();
-        let _ = writeln!(out, "ready {}", std::process::id());
-        let _ = out.flush();
-        while libc::sigwaitinfo(&set, null_mut()) < 0 {}
     }
 }

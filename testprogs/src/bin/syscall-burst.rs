@@ -9,8 +9,6 @@
 //! Usage: syscall-burst [--wait-signal] [--fork] [--count NAME=N]... [--all N]
 //! Default: every syscall `N = 3 + index` times (3 for select, 4 for pselect6 …).
 
-use std::{io::Write as _, ptr::null_mut};
-
 /// In `SyscallKind` order (tracer-common/src/kind.rs); io_uring's calls
 /// need a ring of their own: uringlab makes them.
 const NAMES: [&str; KINDS] = [
@@ -69,17 +67,7 @@ fn main() {
     }
     let fds = setup();
     if wait_signal {
-        // SAFETY: plain signal-mask manipulation on this thread.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGUSR1);
-            libc::sigprocmask(libc::SIG_BLOCK, &set, null_mut());
-            let mut out = std::io::stdout();
-            let _ = writeln!(out, "ready {}", std::process::id());
-            let _ = out.flush();
-            while libc::sigwaitinfo(&set, null_mut()) < 0 {}
-        }
+        testprogs::wait_for_go();
     }
     if fork {
         // SAFETY: the child only makes raw syscalls and _exits.

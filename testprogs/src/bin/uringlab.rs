@@ -72,14 +72,7 @@ const READ: u64 = 3;
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let mut linger_ms = 0u64;
-    if let Some(i) = args.iter().position(|a| a == "--linger") {
-        linger_ms = args
-            .get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| usage());
-        args.truncate(i);
-    }
+    let linger_ms = testprogs::take_linger(&mut args).unwrap_or_else(|| usage());
     let num = |i: usize| -> usize {
         args.get(i)
             .and_then(|v| v.parse().ok())
@@ -140,7 +133,7 @@ fn main() {
     let requests = if scenario == "fail" { 2 } else { num(1) };
     lab.events.reserve(3 * requests + 16);
 
-    wait_for_go();
+    testprogs::wait_for_go();
     let ok = match scenario {
         "nops" => lab.nops(num(1), num(2)),
         "recvs" => lab.recvs(num(1), num(2)),
@@ -588,18 +581,4 @@ fn regular_file() -> std::fs::File {
         .and_then(|()| std::fs::File::open(&path));
     let _ = std::fs::remove_file(&path);
     result.unwrap_or_else(|e| fatal("cannot make a file to read", e))
-}
-
-fn wait_for_go() {
-    // SAFETY: signal-mask manipulation on this thread.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGUSR1);
-        libc::sigprocmask(libc::SIG_BLOCK, &set, null_mut());
-        let mut out = std::io::stdout();
-        let _ = writeln!(out, "ready {}", std::process::id());
-        let _ = out.flush();
-        while libc::sigwaitinfo(&set, null_mut()) < 0 {}
-    }
 }

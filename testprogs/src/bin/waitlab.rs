@@ -21,21 +21,14 @@
 //! `--linger MS` (last) keeps the process alive that long after the scenario,
 //! in nanosleep (not a traced call), so a tracer sees it alive.
 
-use std::{io::Write as _, ptr::null_mut};
+use std::ptr::null_mut;
 
 /// First fd number the watched sockets are moved to.
 const HIGH_FD: i32 = 700;
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let mut linger_ms = 0u64;
-    if let Some(i) = args.iter().position(|a| a == "--linger") {
-        linger_ms = args
-            .get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| usage());
-        args.truncate(i);
-    }
+    let linger_ms = testprogs::take_linger(&mut args).unwrap_or_else(|| usage());
     let num = |i: usize| -> usize {
         args.get(i)
             .and_then(|v| v.parse().ok())
@@ -49,7 +42,7 @@ fn main() {
         "sleep" | "busy" | "eintr" | "ebadf" => Prepared::Fds(readable_fds(1, 0)),
         _ => usage(),
     };
-    wait_for_go();
+    testprogs::wait_for_go();
     // SAFETY: raw syscalls on fds prepared above with valid local buffers.
     unsafe {
         match (scenario, &prepared) {
@@ -289,19 +282,5 @@ fn interrupt_after_100ms() {
             },
         };
         libc::setitimer(libc::ITIMER_REAL, &timer, null_mut());
-    }
-}
-
-fn wait_for_go() {
-    // SAFETY: signal-mask manipulation on this thread.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGUSR1);
-        libc::sigprocmask(libc::SIG_BLOCK, &set, null_mut());
-        let mut out = std::io::stdout();
-        let _ = writeln!(out, "ready {}", std::process::id());
-        let _ = out.flush();
-        while libc::sigwaitinfo(&set, null_mut()) < 0 {}
     }
 }
