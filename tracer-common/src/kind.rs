@@ -79,6 +79,28 @@ syscall_kinds! {
     IoUringWait = 23, "io_uring_enter/wait", IO_URING_ENTER;
 }
 
+/// One more than the highest syscall number measured: the size of
+/// [`KIND_OF_NR`].
+pub const KIND_TABLE_LEN: usize = 512;
+
+/// What [`KIND_OF_NR`] holds for a syscall not measured.
+pub const NOT_MEASURED: u8 = u8::MAX;
+
+/// [`SyscallKind::from_nr`] as a table, for the programs: one load
+/// instead of a tree of comparisons, and a value the verifier cannot
+/// know, so it checks the code after the dispatch once, not once per kind.
+pub const KIND_OF_NR: [u8; KIND_TABLE_LEN] = {
+    let mut table = [NOT_MEASURED; KIND_TABLE_LEN];
+    let mut nr = 0;
+    while nr < KIND_TABLE_LEN {
+        if let Some(kind) = SyscallKind::from_nr(nr as i64) {
+            table[nr] = kind as u8;
+        }
+        nr += 1;
+    }
+    table
+};
+
 impl SyscallKind {
     pub const fn from_u32(v: u32) -> Option<SyscallKind> {
         if (v as usize) < SYSCALL_KINDS {
@@ -257,6 +279,21 @@ impl ErrnoClass {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_dispatches_as_from_nr_does() {
+        for nr in 0..KIND_TABLE_LEN {
+            let kind = match KIND_OF_NR[nr] {
+                NOT_MEASURED => None,
+                k => SyscallKind::from_u32(u32::from(k)),
+            };
+            assert_eq!(kind, SyscallKind::from_nr(nr as i64), "nr {nr}");
+        }
+        // Every measured number fits in the table.
+        for kind in SyscallKind::ALL {
+            assert!((kind.nr() as usize) < KIND_TABLE_LEN, "{kind:?}");
+        }
+    }
 
     #[test]
     fn kinds_round_trip_by_number_and_name() {

@@ -10,12 +10,13 @@ use aya_ebpf::{
 use tracer_common::{
     bucket,
     counter::Stall,
+    kind::KIND_TABLE_LEN,
     pow2_bucket, pow2_of,
     uring::{
         IORING_ENTER_EXT_ARG, IORING_ENTER_EXT_ARG_REG, IORING_ENTER_GETEVENTS,
         IORING_ENTER_REGISTERED_RING,
     },
-    ErrnoClass, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState,
+    ErrnoClass, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState, SYSCALL_KINDS,
 };
 
 use crate::{
@@ -581,12 +582,28 @@ fn fold_wait(s: &mut SyscallStats, t: &mut ThreadState, ret: i64, kind: SyscallK
     }
 }
 
+/// The syscall kinds by number, in the object's read-only data.
+static KIND_OF_NR: [u8; KIND_TABLE_LEN] = tracer_common::kind::KIND_OF_NR;
+
+/// [`SyscallKind::from_nr`] by one load from [`KIND_OF_NR`].
+#[inline(always)]
+fn kind_of_nr(nr: i64) -> Option<SyscallKind> {
+    let kind = *KIND_OF_NR.get(nr as u64 as usize)? as u32;
+    if kind < SYSCALL_KINDS as u32 {
+        // SAFETY: the table holds only `SyscallKind`s and NOT_MEASURED, and
+        // the enum is `repr(u32)` with the discriminants 0..SYSCALL_KINDS.
+        Some(unsafe { core::mem::transmute::<u32, SyscallKind>(kind) })
+    } else {
+        None
+    }
+}
+
 /// Every syscall on the machine passes here: the dispatch on its number
 /// returns at once for the calls muxtrace does not measure.
 #[btf_tracepoint(function = "sys_enter")]
 pub fn mux_sys_enter(ctx: BtfTracePointContext) -> i32 {
     let nr: i64 = ctx.arg(1);
-    if let Some(kind) = SyscallKind::from_nr(nr) {
+    if let Some(kind) = kind_of_nr(nr) {
         on_enter::<false>(Regs::of(&ctx), kind);
     }
     0
@@ -598,7 +615,7 @@ pub fn mux_sys_enter(ctx: BtfTracePointContext) -> i32 {
 #[btf_tracepoint(function = "sys_enter")]
 pub fn mux_sys_enter_ns(ctx: BtfTracePointContext) -> i32 {
     let nr: i64 = ctx.arg(1);
-    if let Some(kind) = SyscallKind::from_nr(nr) {
+    if let Some(kind) = kind_of_nr(nr) {
         on_enter::<true>(Regs::of(&ctx), kind);
     }
     0
@@ -607,7 +624,7 @@ pub fn mux_sys_enter_ns(ctx: BtfTracePointContext) -> i32 {
 #[btf_tracepoint(function = "sys_exit")]
 pub fn mux_sys_exit(ctx: BtfTracePointContext) -> i32 {
     let regs = Regs::of(&ctx);
-    if let Some(kind) = SyscallKind::from_nr(regs.nr()) {
+    if let Some(kind) = kind_of_nr(regs.nr()) {
         on_exit(regs, ctx.arg(1), kind);
     }
     0

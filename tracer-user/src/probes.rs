@@ -219,8 +219,19 @@ impl Probes {
                 })?
                 .try_into()
                 .map_err(|e| UserError::runtime(format!("program {program}: {e}")))?;
+            let started = std::time::Instant::now();
             prog.load(point.tracepoint, &btf)
                 .map_err(|e| load_error(&e).hint_verifier(program, &e))?;
+            // Verification is most of the attach time; the instructions the
+            // verifier walked are its noise-free measure (RUST_LOG=debug).
+            log::debug!(
+                "{program}: verified in {:.1} ms, {} instructions walked",
+                started.elapsed().as_secs_f64() * 1e3,
+                prog.info()
+                    .ok()
+                    .and_then(|i| i.verified_instruction_count())
+                    .map_or_else(|| "?".to_owned(), |n| n.to_string())
+            );
             prog.attach().map_err(|e| {
                 UserError::runtime(format!(
                     "cannot attach to tracepoint {}: {e}",
