@@ -59,14 +59,18 @@ fn on_enter<const NS: bool>(regs: Regs, mut kind: SyscallKind) {
         return;
     };
     t.in_call = kind as u32 + 1;
-    t.off_cpu_ns = 0;
-    t.sched_wakeups = 0;
-    t.woken_ns = 0;
-    t.runq_ns = 0;
-    t.watched = 0;
-    t.size_arg = 0;
-    t.bookkeeping_in = 0;
-    t.bookkeeping_out_fixed = 0;
+    for field in [
+        &mut t.off_cpu_ns,
+        &mut t.sched_wakeups,
+        &mut t.woken_ns,
+        &mut t.runq_ns,
+        &mut t.watched,
+        &mut t.size_arg,
+        &mut t.bookkeeping_in,
+        &mut t.bookkeeping_out_fixed,
+    ] {
+        maps::clear(field);
+    }
     t.timeout_us = INFINITE;
     t.fd = regs.arg(0) as u32;
     match kind {
@@ -519,8 +523,8 @@ fn fold_iteration(s: &mut SyscallStats, t: &mut ThreadState, now: u64, epoch: u6
         }
     }
     t.last_wait_exit_ns = now;
-    t.iter_off_cpu_ns = 0;
-    t.iter_kinds = 0;
+    maps::clear(&mut t.iter_off_cpu_ns);
+    maps::clear(&mut t.iter_kinds);
 }
 
 /// The delay from the wakeup of the thread blocked in this call to its
