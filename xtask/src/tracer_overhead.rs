@@ -18,10 +18,11 @@ use serde_json::{json, Value};
 
 use crate::cpu_cap::{self, CpuCap};
 
-const CONFIGS: [&str; 6] = [
+const CONFIGS: [&str; 7] = [
     "untraced",
     "muxtrace",
     BASELINE,
+    ALL,
     "bpftrace",
     "strace",
     "perf-trace",
@@ -31,6 +32,10 @@ const CONFIGS: [&str; 6] = [
 /// this one in every round: a change's cost before and after, in one run,
 /// as the `syscall_cost` bench does per call.
 const BASELINE: &str = "muxtrace-baseline";
+
+/// `muxtrace --all`: every process that waits is traced, loadgen and
+/// whatever else runs here included, so this is the machine-wide cost.
+const ALL: &str = "muxtrace-all";
 
 fn baseline_exe() -> Option<PathBuf> {
     std::env::var_os("MUXTRACE_BASELINE").map(PathBuf::from)
@@ -158,13 +163,19 @@ fn run_point(
     };
     let tracer = match config {
         "untraced" => None,
-        "muxtrace" | BASELINE => {
+        "muxtrace" | BASELINE | ALL => {
             let exe = match config {
                 BASELINE => baseline_exe().context("MUXTRACE_BASELINE is not set")?,
                 _ => bin.join("muxtrace"),
             };
+            let selection = match config {
+                ALL => vec!["--all"],
+                _ => vec!["--pid", &pid],
+            };
             Some(start_ready(
-                Command::new(exe).args(["--pid", &pid, "--json", "--interval", "1s"]),
+                Command::new(exe)
+                    .args(selection)
+                    .args(["--json", "--interval", "1s"]),
                 Some(harness::muxtrace::ATTACHED),
                 Duration::ZERO,
             )?)
@@ -209,11 +220,11 @@ fn run_point(
     if let Some((mut p, _)) = tracer {
         let _ = p.stop_with(libc::SIGINT);
         p.wait_output_closed();
-        if config == "muxtrace" || config == BASELINE {
+        if matches!(config, "muxtrace" | BASELINE | ALL) {
             // The last line's rate: every traced call the server made.
             syscalls_per_sec = json_lines(&p.stdout())?
                 .last()
-                .and_then(|l| l.metrics.processes.first())
+                .and_then(|l| l.metrics.processes.iter().find(|p| p.pid == server.pid()))
                 .map_or(0.0, |p| p.total.calls_per_sec);
         }
     }
