@@ -164,7 +164,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
     // The selected process's verdict in full, while there is room for rows.
     let p = &m.processes[order[selected]];
     let max_verdict = if area.height >= 30 { 3 } else { 2 };
-    let mut verdict = format::wrap(&format!("{}: {}", p.comm, p.verdict), width);
+    // The pid too: several processes may share a name (`--comm`).
+    let who = match p.pid {
+        0 => p.comm.clone(),
+        pid => format!("{pid} {}", p.comm),
+    };
+    let mut verdict = format::wrap(&format!("{who}: {}", p.verdict), width);
     if verdict.len() > max_verdict {
         verdict.truncate(max_verdict);
         // Cut at a word, marked.
