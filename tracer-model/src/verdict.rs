@@ -27,7 +27,10 @@ pub const SATURATED: f64 = 0.9;
 ///
 /// - `exited`: the process is gone;
 /// - `stalling`: an iteration of its loop reached `--stall` in the interval;
-/// - `saturated`: its loop was busy [`SATURATED`] of the time or more;
+/// - `saturated`: its loop was busy [`SATURATED`] of the time or more and
+///   still came back to wait (a loop that made no wait in the interval is
+///   blocked in another call or in one long iteration, not saturated: a
+///   shell waiting for its child in `wait4` is busy by this measure);
 /// - `scanning`: select or poll examined more fds that were not ready than
 ///   ready ones (efficiency under 50 %);
 /// - `quiet`: no traced call in the interval;
@@ -35,11 +38,15 @@ pub const SATURATED: f64 = 0.9;
 /// - `ok`: none of these.
 pub fn word(p: &ProcessMetrics) -> &'static str {
     let w = &p.interval;
+    let waited = p
+        .syscalls
+        .iter()
+        .any(|s| s.syscall.is_wait() && s.interval.calls > 0);
     if !p.alive {
         "exited"
     } else if w.stalls > 0 {
         "stalling"
-    } else if p.loop_busy_share.is_some_and(|b| b >= SATURATED) {
+    } else if waited && p.loop_busy_share.is_some_and(|b| b >= SATURATED) {
         "saturated"
     } else if matches!(p.model, IoModel::Select | IoModel::Poll)
         && w.scanned.saturating_sub(w.ready) > w.ready

@@ -230,6 +230,56 @@ mod tests {
         }
     }
 
+    /// Each word against the figures it stands for, in the same reading.
+    #[test]
+    fn the_one_word_verdicts_agree_with_the_figures() {
+        let m = fixtures::top_fleet();
+        let word = |comm: &str, alive: bool| {
+            let p = m
+                .processes
+                .iter()
+                .find(|p| p.comm == comm && p.alive == alive)
+                .unwrap();
+            (tracer_model::word(p), p)
+        };
+        let (w, p) = word("echo-poll", true);
+        assert_eq!(w, "scanning");
+        assert!(p.interval.efficiency < 0.5, "{}", p.interval.efficiency);
+        let (w, p) = word("redis-server", true);
+        assert_eq!(w, "saturated");
+        assert!(p.loop_busy_share.unwrap() >= tracer_model::SATURATED);
+        let (w, p) = word("node", true);
+        assert_eq!(w, "stalling");
+        assert!(p.interval.stalls > 0);
+        let (w, p) = word("echo-epoll", true);
+        assert_eq!(w, "ok");
+        assert!(p.interval.stalls == 0 && p.loop_busy_share.unwrap() < 0.9);
+        let (w, p) = word("chronyd", true);
+        assert_eq!(w, "quiet");
+        assert_eq!(p.interval.calls, 0);
+        assert_eq!(word("sshd", true).0, "idle");
+        assert_eq!(word("echo-poll", false).0, "exited");
+        assert_eq!(word("worker", false).0, "exited");
+    }
+
+    /// A loop busy all the time that made no wait is blocked elsewhere (a
+    /// shell in wait4), not saturated.
+    #[test]
+    fn busy_without_waiting_is_not_saturated() {
+        let m = fixtures::top_fleet();
+        let mut p = m
+            .processes
+            .iter()
+            .find(|p| p.comm == "redis-server")
+            .unwrap()
+            .clone();
+        for s in &mut p.syscalls {
+            s.interval.calls = 0;
+        }
+        p.interval.calls = 0;
+        assert_eq!(tracer_model::word(&p), "quiet");
+    }
+
     #[test]
     fn rank_cycles_through_every_column() {
         let mut r = TopRank::WaitCalls;
