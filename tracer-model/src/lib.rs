@@ -24,7 +24,7 @@ pub use metrics::{
     UringOpMetrics, UringWindow, Window,
 };
 pub use snapshot::{MapDump, ProbeCost, ProcessInfo, ProcessSnap, Snapshot, ThreadSnap};
-pub use verdict::detect_model;
+pub use verdict::{detect_model, word, SATURATED};
 pub use window::rebase;
 
 use crate::{

@@ -7,7 +7,7 @@ use tracer_common::{SyscallKind, SyscallStats};
 
 use crate::{
     format::{bytes, clock_time_utc, duration, thousands},
-    metrics::{IoModel, UringWindow, Window},
+    metrics::{IoModel, ProcessMetrics, UringWindow, Window},
     window::{ratio, Span, WaitPart},
 };
 
@@ -16,6 +16,50 @@ use crate::{
 /// calls, is a controller or an idle process (nginx's master: a few config
 /// reads and messages to its workers).
 pub const MIN_SERVED: u64 = 20;
+
+/// A loop busy this share of the time or more is saturated: it has no slack
+/// left to absorb a burst.
+pub const SATURATED: f64 = 0.9;
+
+/// The verdict in one word, for a list of many processes (the dashboard's
+/// top view), from the last interval's figures. The first that holds, the
+/// most urgent first:
+///
+/// - `exited`: the process is gone;
+/// - `stalling`: an iteration of its loop reached `--stall` in the interval;
+/// - `saturated`: its loop was busy [`SATURATED`] of the time or more and
+///   still came back to wait (a loop that made no wait in the interval is
+///   blocked in another call or in one long iteration, not saturated: a
+///   shell waiting for its child in `wait4` is busy by this measure);
+/// - `scanning`: select or poll examined more fds that were not ready than
+///   ready ones (efficiency under 50 %);
+/// - `quiet`: no traced call in the interval;
+/// - `idle`: calls, but no waits and little socket traffic ([`IoModel::Idle`]);
+/// - `ok`: none of these.
+pub fn word(p: &ProcessMetrics) -> &'static str {
+    let w = &p.interval;
+    let waited = p
+        .syscalls
+        .iter()
+        .any(|s| s.syscall.is_wait() && s.interval.calls > 0);
+    if !p.alive {
+        "exited"
+    } else if w.stalls > 0 {
+        "stalling"
+    } else if waited && p.loop_busy_share.is_some_and(|b| b >= SATURATED) {
+        "saturated"
+    } else if matches!(p.model, IoModel::Select | IoModel::Poll)
+        && w.scanned.saturating_sub(w.ready) > w.ready
+    {
+        "scanning"
+    } else if w.calls == 0 {
+        "quiet"
+    } else if matches!(p.model, IoModel::Idle | IoModel::Unknown) {
+        "idle"
+    } else {
+        "ok"
+    }
+}
 
 /// The wait family with the most calls; without waits, socket traffic of
 /// some volume is blocking I/O, a handful of calls is an idle process.
@@ -83,7 +127,7 @@ fn loop_verdict(total: &Window, busy: Option<f64>, threshold_ns: u64) -> Option<
     let mut parts = Vec::new();
     if let Some(busy) = busy {
         let pct = busy * 100.0;
-        parts.push(if busy >= 0.9 {
+        parts.push(if busy >= SATURATED {
             format!("loop busy {pct:.0} % of the time — saturated")
         } else {
             format!("loop busy {pct:.0} % of the time")

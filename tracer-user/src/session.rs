@@ -190,8 +190,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         // A scrape before the first interval gets what is known so far.
         exporter.publish(&collector.collect()?);
     }
+    // With --comm, --all or --cgroup, processes may still start.
+    let selection_grows = cli.comm.is_some() || admission != admit::NONE;
     let dashboard = match cli.dashboard() {
-        true => Some(Dashboard::open().map_err(|e| {
+        true => Some(Dashboard::open(selection_grows).map_err(|e| {
             UserError::runtime(format!("cannot open the dashboard on this terminal: {e}"))
                 .hint("use --summary or --json for output without a terminal")
         })?),
@@ -206,8 +208,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         signals,
         interval: cli.interval,
         duration: cli.duration,
-        // With --comm, --all or --cgroup, processes may still start.
-        end_when_targets_exit: cli.comm.is_none() && admission == admit::NONE,
+        end_when_targets_exit: !selection_grows,
     };
     let result = session.trace_loop().await;
     // The terminal is restored before anything else is printed.

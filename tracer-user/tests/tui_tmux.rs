@@ -3,6 +3,7 @@
 mod common;
 
 use std::{
+    collections::BTreeMap,
     process::Command,
     time::{Duration, Instant},
 };
@@ -94,17 +95,12 @@ impl Drop for Tmux {
     }
 }
 
-/// The calls/s cell of a syscall's row in the main view.
+/// The calls/s cell of a syscall's row in the main view (not the verdict
+/// line above the table, which may start with the same word: `poll scans`).
 fn calls_per_sec(pane: &str, syscall: &str) -> Option<f64> {
-    let row = pane
-        .lines()
-        .find(|l| l.starts_with(&format!("{syscall} ")))?;
-    let cell = row.split_whitespace().nth(1)?;
-    let (number, scale) = match cell.strip_suffix('k') {
-        Some(n) => (n, 1e3),
-        None => (cell, 1.0),
-    };
-    number.parse::<f64>().ok().map(|v| v * scale)
+    pane.lines()
+        .filter(|l| l.starts_with(&format!("{syscall} ")))
+        .find_map(|row| rate(row.split_whitespace().nth(1)?))
 }
 
 #[test]
@@ -143,7 +139,13 @@ fn dashboard_shows_live_rates_switches_views_and_quits_cleanly() {
     tmux.wait_for("the compare view", |p| p.contains("on-CPU/ready"));
     tmux.keys("?");
     tmux.wait_for("the help overlay", |p| p.contains("cycle the sort column"));
+    // Esc alone: a key sent right behind it would read as Alt-key.
     tmux.keys("Escape");
+    tmux.wait_for("the help overlay closed", |p| {
+        !p.contains("cycle the sort column")
+    });
+    tmux.keys("Tab");
+    tmux.wait_for("the top view", |p| p.contains("ranked by wait/s"));
     tmux.keys("Tab");
     tmux.wait_for("the main view again", |p| {
         p.contains("syscall") && p.contains("calls/s")
@@ -290,5 +292,128 @@ fn sixty_columns_hide_columns_and_say_which() {
     let pane = tmux.wait_for("muxtrace's exit", |p| p.contains("exit="));
     assert!(pane.contains("exit=0"), "{pane}");
     assert_eq!(tmux.alternate_on(), "0", "still on the alternate screen");
+    assert_detached();
+}
+
+/// The top view's rows: pid → the cells after it (comm, model, figures…,
+/// verdict), from the lines under its `pid` header.
+fn top_rows(pane: &str) -> BTreeMap<u32, Vec<String>> {
+    pane.lines()
+        .skip_while(|l| !l.trim_start().starts_with("pid "))
+        .skip(1)
+        .map_while(|l| {
+            let mut cells = l.split_whitespace();
+            let pid = cells.next()?.parse().ok()?;
+            Some((pid, cells.map(str::to_owned).collect()))
+        })
+        .collect()
+}
+
+/// A rate cell (`950`, `9.6k`, `1.2M`) as a number.
+fn rate(cell: &str) -> Option<f64> {
+    let (number, scale) = match cell.chars().last()? {
+        'k' => (&cell[..cell.len() - 1], 1e3),
+        'M' => (&cell[..cell.len() - 1], 1e6),
+        _ => (cell, 1.0),
+    };
+    number.parse::<f64>().ok().map(|v| v * scale)
+}
+
+/// The pid in view 1's title, `pid 4242 echo-poll · poll model`.
+fn title_pid(pane: &str) -> Option<u32> {
+    pane.lines()
+        .find_map(|l| l.strip_prefix("pid "))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// `--comm` at 80×24 against two poll servers of the same name under load:
+/// muxtrace opens on the top view with a row per server and live figures;
+/// Enter opens the selected one's syscall view, Esc comes back to the top
+/// view, ↓ Enter opens the other; q quits and leaves nothing loaded.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn the_top_view_lists_the_processes_and_opens_one() {
+    let bin = workspace_bin("echo-poll");
+    let servers: Vec<EchoServer> = (0..2)
+        .map(|_| EchoServer::start(&bin, &[], None).unwrap_or_else(|e| panic!("{e:#}")))
+        .collect();
+    let _load: Vec<Proc> = servers
+        .iter()
+        .map(|s| background_load(&s.addr().to_string(), 4, 1000))
+        .collect();
+    let ours: Vec<u32> = servers.iter().map(EchoServer::pid).collect();
+    let session = format!("muxtrace-top-{}", std::process::id());
+    let tmux = Tmux::start(
+        &session,
+        80,
+        24,
+        &format!("{MUXTRACE} --comm echo-poll --interval 500ms; echo exit=$?; sleep 60"),
+    );
+    let pane = tmux.wait_for("both servers waiting, in the top view", |p| {
+        let rows = top_rows(p);
+        ours.iter().all(|pid| {
+            rows.get(pid)
+                .and_then(|r| r.get(2))
+                .and_then(|c| rate(c))
+                .is_some_and(|r| r > 0.0)
+        })
+    });
+    assert!(pane.contains(" 0 Top "), "the tab: {pane}");
+    assert!(pane.contains("ranked by wait/s"), "{pane}");
+    let rows = top_rows(&pane);
+    for pid in &ours {
+        let row = &rows[pid];
+        assert_eq!(row[..2], ["echo-poll", "poll"], "{pane}");
+        // A poll server with idle connections scans fds that are not ready.
+        assert!(rate(&row[3]).is_some_and(|r| r > 0.0), "unready/s: {pane}");
+        assert!(row[4].ends_with('%'), "on-CPU: {pane}");
+        let word = row.last().unwrap();
+        assert!(
+            ["ok", "scanning", "saturated", "stalling"].contains(&word.as_str()),
+            "verdict {word:?}: {pane}"
+        );
+    }
+    assert!(pane.lines().all(|l| l.chars().count() <= 80), "{pane}");
+
+    tmux.keys("Enter");
+    let pane = tmux.wait_for("the syscall view", |p| {
+        calls_per_sec(p, "poll").is_some_and(|r| r > 0.0) && title_pid(p).is_some()
+    });
+    let first = title_pid(&pane).unwrap();
+    assert!(rows.contains_key(&first), "a row of the top view: {pane}");
+    assert!(pane.contains("echo-poll · poll model"), "{pane}");
+
+    // Another row: ↓, or ↑ when the first was the last row (the ranking
+    // is live, so which it is can change between two readings).
+    let mut second = None;
+    for key in ["Down", "Up"] {
+        tmux.keys("Escape");
+        tmux.wait_for("the top view again", |p| p.contains("ranked by wait/s"));
+        tmux.keys(key);
+        // The key and Enter apart: the row must move before it is opened.
+        std::thread::sleep(Duration::from_millis(300));
+        tmux.keys("Enter");
+        let pane = tmux.wait_for("a syscall view", |p| {
+            title_pid(p).is_some() && calls_per_sec(p, "poll").is_some()
+        });
+        let pid = title_pid(&pane).unwrap();
+        if pid != first {
+            assert!(rows.contains_key(&pid), "{pane}");
+            second = Some(pid);
+            break;
+        }
+    }
+    assert!(second.is_some(), "↓ and ↑ both opened pid {first} again");
+
+    tmux.keys("Escape");
+    tmux.wait_for("the top view once more", |p| p.contains("ranked by wait/s"));
+    tmux.keys("q");
+    let pane = tmux.wait_for("muxtrace's exit", |p| p.contains("exit="));
+    assert!(pane.contains("exit=0"), "{pane}");
+    assert_eq!(tmux.alternate_on(), "0", "still on the alternate screen");
+    assert!(!tmux.muxtrace_running());
     assert_detached();
 }

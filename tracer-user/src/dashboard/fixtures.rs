@@ -19,6 +19,10 @@ struct Rate {
     wall_ns: u64,
     off_share: f64,
     payload: u64,
+    /// A wait's loop stalls once every this many seconds.
+    stall_every_s: u64,
+    /// Receives per second that found nothing after a wait said ready.
+    empty: u64,
 }
 
 fn stats(r: Rate, secs: u64) -> SyscallStats {
@@ -60,7 +64,7 @@ fn stats(r: Rate, secs: u64) -> SyscallStats {
         s.iteration_extremes.extend(0, iteration);
         s.iteration_extremes.extend(0, iteration * 8);
         // A stall every 20 s; the longest 182 ms, 12 ms of it blocked.
-        s.stalls = secs / 20;
+        s.stalls = secs / r.stall_every_s;
         s.stall_ns = s.stalls * 90_000_000;
         s.stall_off_cpu_ns = s.stalls * 6_000_000;
         s.longest_stall.offer(
@@ -105,6 +109,11 @@ fn stats(r: Rate, secs: u64) -> SyscallStats {
         s.messages = calls;
         s.hist_payload[pow2_bucket(r.payload)] = calls;
     }
+    if r.kind.is_receive() && r.empty > 0 {
+        s.empty_wakeups = r.empty * secs;
+        s.errors += s.empty_wakeups;
+        s.errno[tracer_common::ErrnoClass::Eagain as usize] += s.empty_wakeups;
+    }
     if r.kind == SyscallKind::Accept4 {
         s.errors = calls / 2;
         s.errno[3] = calls / 2;
@@ -131,6 +140,8 @@ fn rate(kind: SyscallKind, calls: u64, watched: u64, ready: u64, wall_ns: u64) -
         } else {
             0
         },
+        stall_every_s: 20,
+        empty: 0,
     }
 }
 
@@ -407,6 +418,110 @@ pub fn overflowing() -> Metrics {
         ],
         uring: vec![],
     }])
+}
+
+/// What `--all` shows on a busy machine: the four echo servers and the
+/// io_uring one, plus a saturated epoll server with empty wakeups, one whose
+/// loop stalls every second, a controller that makes a few calls and no
+/// waits, one that made no call in the interval, one that has exited and
+/// the folded totals of three exited workers.
+pub fn top_fleet() -> Metrics {
+    let mut procs = four();
+    procs.push(uring_server());
+    let epoll = |pid, comm, calls, ready, wall_ns| Proc {
+        pid,
+        comm,
+        rates: vec![
+            rate(SyscallKind::EpollWait, calls, 40, ready, wall_ns),
+            rate(SyscallKind::EpollCtl, 2, 0, 0, 900),
+            rate(SyscallKind::Read, ready, 0, 0, 2_500),
+            rate(SyscallKind::Write, ready, 0, 0, 4_000),
+        ],
+        threads: 1,
+        fds: vec![("socket", 40), ("epoll", 1)],
+        uring: vec![],
+    };
+    let mut redis = epoll(5100, "redis-server", 3000, 5200, 4_000);
+    redis.rates[2].empty = 450;
+    let mut node = epoll(5200, "node", 900, 1000, 9_000);
+    node.rates[0].stall_every_s = 1;
+    procs.extend([
+        redis,
+        node,
+        Proc {
+            pid: 812,
+            comm: "sshd",
+            rates: vec![rate(SyscallKind::Read, 3, 0, 0, 5_000)],
+            threads: 1,
+            fds: vec![("socket", 2)],
+            uring: vec![],
+        },
+        epoll(5300, "chronyd", 1, 1, 50_000),
+        Proc {
+            pid: 4250,
+            ..poll_server()
+        },
+        Proc {
+            pid: FOLDED,
+            comm: "worker",
+            ..poll_server()
+        },
+    ]);
+    let edit = |snap: &mut Snapshot, now: bool| {
+        for t in snap.threads.iter_mut().filter(|t| t.state.tgid == 5100) {
+            // Busy 95 % of the time: 50 ms of each second in waits.
+            t.state.wait_wall_ns = snap.monotonic_ns / 20;
+        }
+        if let Some(p) = snap.processes.get_mut(&4250) {
+            p.info.alive = !now;
+        }
+        if let Some(p) = snap.processes.get_mut(&FOLDED) {
+            p.info.alive = false;
+            p.info.folded = 3;
+        }
+        snap.threads
+            .retain(|t| ![4250, FOLDED].contains(&t.state.tgid));
+    };
+    let mut before = snapshot(&procs, 61);
+    let mut now = snapshot(&procs, 62);
+    edit(&mut before, false);
+    edit(&mut now, true);
+    // chronyd made its calls before this interval.
+    let quiet = before.processes[&5300].syscalls.clone();
+    now.processes.get_mut(&5300).unwrap().syscalls = quiet;
+    tracer_model::compute(Some(&before), &now)
+}
+
+/// The key of folded totals, as the collector makes them: above every pid.
+const FOLDED: u32 = 1 << 30;
+
+/// Forty poll and epoll servers: more rows than any screen holds.
+pub fn top_crowd() -> Metrics {
+    let procs: Vec<Proc> = (0..40u32)
+        .map(|i| {
+            let server = if i % 2 == 0 {
+                poll_server()
+            } else {
+                four().pop().unwrap()
+            };
+            let comm: &'static str = Box::leak(format!("worker-{i:02}").into_boxed_str());
+            Proc {
+                pid: 7000 + i,
+                comm,
+                rates: server
+                    .rates
+                    .iter()
+                    .map(|r| Rate {
+                        calls: r.calls * u64::from(i + 1) / 40,
+                        ready: r.ready * u64::from(i + 1) / 40,
+                        ..*r
+                    })
+                    .collect(),
+                ..server
+            }
+        })
+        .collect();
+    metrics(&procs)
 }
 
 pub fn empty() -> Option<Metrics> {

@@ -6,15 +6,15 @@ use super::state::{Command, View};
 
 /// The help overlay's text, kept next to the mapping it describes.
 pub const KEYS: &[(&str, &str)] = &[
-    ("q  Esc  Ctrl-C", "quit"),
+    ("q  Ctrl-C", "quit"),
+    ("Esc", "back to the top view; quit from it"),
     ("Tab", "next view"),
+    ("0 t", "top: every process, ranked"),
     ("1 2 3 4", "syscalls, threads, fds, compare"),
-    (
-        "Up Down  k j",
-        "select a syscall (view 1) or a process (2-4)",
-    ),
+    ("Enter", "open the top view's process in view 1"),
+    ("Up Down  k j", "select a syscall (view 1) or a process"),
     ("Left Right", "select a process, in every view"),
-    ("s", "cycle the sort column"),
+    ("s", "cycle the sort column (top: its ranking)"),
     ("p", "pause the display (collection goes on)"),
     ("r", "reset: count from now"),
     ("? h", "this help; any key closes it"),
@@ -26,8 +26,11 @@ pub fn command_for(key: KeyEvent) -> Command {
     }
     match key.code {
         KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => Command::Interrupt,
-        KeyCode::Char('q') | KeyCode::Esc => Command::Quit,
+        KeyCode::Char('q') => Command::Quit,
+        KeyCode::Esc => Command::Back,
+        KeyCode::Enter => Command::Open,
         KeyCode::Tab => Command::NextView,
+        KeyCode::Char('0') | KeyCode::Char('t') => Command::ShowView(View::Top),
         KeyCode::Char('1') => Command::ShowView(View::Main),
         KeyCode::Char('2') => Command::ShowView(View::Threads),
         KeyCode::Char('3') => Command::ShowView(View::Fds),
@@ -60,6 +63,7 @@ mod tests {
         }
         let code = match name {
             "Esc" => KeyCode::Esc,
+            "Enter" => KeyCode::Enter,
             "Tab" => KeyCode::Tab,
             "Up" => KeyCode::Up,
             "Down" => KeyCode::Down,

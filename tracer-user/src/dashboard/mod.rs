@@ -6,6 +6,7 @@
 mod input;
 pub mod state;
 mod term;
+mod top;
 pub mod view;
 
 #[cfg(test)]
@@ -33,11 +34,12 @@ pub const PANIC_ENV: &str = "MUXTRACE_TEST_PANIC";
 
 impl Dashboard {
     /// Enters the alternate screen and raw mode; a panic hook and `Drop`
-    /// restore the terminal however the program ends.
-    pub fn open() -> std::io::Result<Dashboard> {
+    /// restore the terminal however the program ends. A selection that can
+    /// grow (`--all`, `--cgroup`, `--comm`) opens on the top view.
+    pub fn open(selection_grows: bool) -> std::io::Result<Dashboard> {
         let term = term::TermGuard::enter()?;
         Ok(Dashboard {
-            app: App::default(),
+            app: App::new(selection_grows),
             events: EventStream::new(),
             term,
             panic_after_first_figures: std::env::var_os(PANIC_ENV).is_some(),
@@ -80,6 +82,7 @@ mod snapshots {
     use super::{
         fixtures,
         state::{App, Command, View},
+        top::TopRank,
         view,
     };
 
@@ -201,6 +204,70 @@ mod snapshots {
         Some(fixtures::eight_servers()),
         View::Compare
     );
+
+    snap!(top_fleet, Some(fixtures::top_fleet()), View::Top);
+    snap!(top_crowd, Some(fixtures::top_crowd()), View::Top);
+    snap!(empty_top, fixtures::empty(), View::Top);
+    snap_narrow!(narrow_top_fleet, Some(fixtures::top_fleet()), View::Top);
+
+    /// Past the first screen of rows the list turns a page, and the footer
+    /// says which rows are shown.
+    #[test]
+    fn the_top_view_scrolls_with_the_selection() {
+        let mut app = app_with(Some(fixtures::top_crowd()), View::Top);
+        for _ in 0..20 {
+            app.handle(Command::Down);
+        }
+        let text = screen(&app, 80, 24);
+        insta::assert_snapshot!("top_crowd_scrolled_80x24", text);
+        let selected = &app.shown.as_ref().unwrap().processes[app.process];
+        assert!(text.contains(&selected.comm), "{text}");
+    }
+
+    /// Each ranking at 80 columns keeps its own column, and the screen never
+    /// runs past 80 columns or cuts a figure.
+    #[test]
+    fn every_ranking_shows_its_column_at_80x24() {
+        let mut app = app_with(Some(fixtures::top_fleet()), View::Top);
+        for rank in TopRank::ALL {
+            assert_eq!(app.top_rank, rank);
+            let text = screen(&app, 80, 24);
+            let header = text
+                .lines()
+                .find(|l| l.trim_start().starts_with("pid "))
+                .unwrap_or_else(|| panic!("{text}"));
+            assert!(
+                header.split_whitespace().any(|h| h == rank.label()),
+                "{rank:?}: {header}"
+            );
+            assert!(text.contains(&format!("ranked by {}", rank.label())));
+            assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+            app.handle(Command::Sort);
+        }
+        insta::assert_snapshot!("top_fleet_by_stalls_80x24", {
+            app.handle(Command::Sort);
+            app.handle(Command::Sort);
+            app.handle(Command::Sort);
+            app.handle(Command::Sort);
+            screen(&app, 80, 24)
+        });
+    }
+
+    /// Enter opens the selected row in view 1; Esc comes back to it.
+    #[test]
+    fn enter_opens_the_selected_process_and_esc_returns() {
+        let mut app = app_with(Some(fixtures::top_fleet()), View::Top);
+        app.handle(Command::Down);
+        app.handle(Command::Down);
+        let pid = app.selected_process().unwrap().pid;
+        let top = screen(&app, 80, 24);
+        app.handle(Command::Open);
+        let main = screen(&app, 80, 24);
+        assert!(main.contains(&format!("pid {pid} ")), "{main}");
+        assert!(main.contains("syscall"), "{main}");
+        app.handle(Command::Back);
+        assert_eq!(screen(&app, 80, 24), top);
+    }
 
     #[test]
     fn help_overlay() {

@@ -7,11 +7,20 @@ use std::collections::{BTreeMap, VecDeque};
 use tracer_common::SyscallKind;
 use tracer_model::{Metrics, ProcessMetrics};
 
+use super::top::{ranked, TopRank};
+
 /// Samples kept per sparkline (one per interval: 5 minutes at 1 s).
 pub const HISTORY: usize = 300;
 
+/// Readings an exited process stays listed for, greyed, after the collector
+/// folded it away (10 s at the default interval): long enough to see what
+/// went, short enough that a busy `--all` does not fill up with the dead.
+pub const EXITED_READINGS: u32 = 10;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
+    /// Every process, one row each, ranked by a chosen column.
+    Top,
     Main,
     Threads,
     Fds,
@@ -19,10 +28,17 @@ pub enum View {
 }
 
 impl View {
-    pub const ALL: [View; 4] = [View::Main, View::Threads, View::Fds, View::Compare];
+    pub const ALL: [View; 5] = [
+        View::Top,
+        View::Main,
+        View::Threads,
+        View::Fds,
+        View::Compare,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
+            View::Top => "0 Top",
             View::Main => "1 Syscalls",
             View::Threads => "2 Threads",
             View::Fds => "3 Fds",
@@ -79,6 +95,10 @@ pub enum Command {
     PrevProcess,
     NextProcess,
     Sort,
+    /// Enter: the top view's selected process in the syscall view.
+    Open,
+    /// Esc: back to the top view; from the top view (or without one), quit.
+    Back,
     Pause,
     Reset,
     Help,
@@ -157,6 +177,18 @@ pub struct App {
     /// stays on the same process and call when rows move.
     selected_pid: Option<u32>,
     selected_kind: Option<SyscallKind>,
+    /// The column the top view ranks by.
+    pub top_rank: TopRank,
+    /// Esc leads back to the top view: the selection can grow (`--all`,
+    /// `--cgroup`, `--comm`) or the user has been there.
+    top_home: bool,
+    /// Until the user picks a process, the selection follows the top view's
+    /// first row (where the top view is home), as `top` keeps the busiest
+    /// in sight.
+    chose_process: bool,
+    /// Processes that were traced and are no longer in the figures (the
+    /// collector folds exited ones away), with the readings they have left.
+    gone: Vec<(ProcessMetrics, u32)>,
 }
 
 impl Default for App {
@@ -176,15 +208,35 @@ impl Default for App {
             chose_syscall: false,
             selected_pid: None,
             selected_kind: None,
+            top_rank: TopRank::WaitCalls,
+            top_home: false,
+            chose_process: false,
+            gone: Vec::new(),
         }
     }
 }
 
 impl App {
-    pub fn apply(&mut self, metrics: Metrics) {
+    /// A dashboard whose selection can grow opens on the top view: one
+    /// screen for any number of processes, the busiest first.
+    pub fn new(selection_grows: bool) -> App {
+        App {
+            view: if selection_grows {
+                View::Top
+            } else {
+                View::Main
+            },
+            chose_view: selection_grows,
+            top_home: selection_grows,
+            ..App::default()
+        }
+    }
+
+    pub fn apply(&mut self, mut metrics: Metrics) {
         if self.exited {
             return;
         }
+        self.keep_exited(&mut metrics);
         for p in &metrics.processes {
             self.history.entry(p.pid).or_default().push(p);
         }
@@ -197,6 +249,31 @@ impl App {
         }
         self.latest = Some(metrics);
         self.reselect();
+    }
+
+    /// Adds, greyed (not alive), the processes that vanished from the
+    /// figures in the last [`EXITED_READINGS`] readings: an exited process
+    /// is folded into its name's totals at once, and would otherwise leave
+    /// the top view without a trace.
+    fn keep_exited(&mut self, metrics: &mut Metrics) {
+        let present = |pid: u32| metrics.processes.iter().any(|p| p.pid == pid);
+        for (_, left) in &mut self.gone {
+            *left -= 1;
+        }
+        self.gone.retain(|(p, left)| *left > 0 && !present(p.pid));
+        if let Some(before) = &self.latest {
+            for p in &before.processes {
+                // Folded totals (pid 0) and those already gone are not new.
+                if p.alive && p.pid != 0 && !present(p.pid) {
+                    let mut last = p.clone();
+                    last.alive = false;
+                    self.gone.push((last, EXITED_READINGS));
+                }
+            }
+        }
+        metrics
+            .processes
+            .extend(self.gone.iter().map(|(p, _)| p.clone()));
     }
 
     pub fn targets_exited(&mut self) {
@@ -218,6 +295,27 @@ impl App {
             Command::ShowView(v) => {
                 self.view = v;
                 self.chose_view = true;
+                self.top_home |= v == View::Top;
+                self.follow_top();
+            }
+            Command::Open => {
+                if self.view != View::Top || self.selected_process().is_none() {
+                    return Action::None;
+                }
+                self.view = View::Main;
+                self.chose_view = true;
+                // Esc must come back to this process, whatever ranks first then.
+                self.chose_process = true;
+                // The opened process's rows: start from its busiest wait call.
+                self.syscall = 0;
+                self.chose_syscall = false;
+                self.follow_busiest_wait();
+            }
+            Command::Back => {
+                if self.view == View::Top || !self.top_home {
+                    return Action::Quit;
+                }
+                self.view = View::Top;
             }
             Command::Up => {
                 self.chose_syscall = true;
@@ -227,8 +325,12 @@ impl App {
                 self.chose_syscall = true;
                 self.move_selection(1);
             }
-            Command::PrevProcess => self.step_process(-1),
-            Command::NextProcess => self.step_process(1),
+            Command::PrevProcess => self.move_process(-1),
+            Command::NextProcess => self.move_process(1),
+            Command::Sort if self.view == View::Top => {
+                self.top_rank = self.top_rank.next();
+                self.follow_top();
+            }
             Command::Sort => self.sort = self.sort.next(),
             Command::Pause => {
                 self.paused = !self.paused;
@@ -258,13 +360,28 @@ impl App {
     fn move_selection(&mut self, delta: i64) {
         match self.view {
             View::Main => self.syscall = step(self.syscall, self.syscall_count(), delta),
-            _ => self.step_process(delta),
+            _ => self.move_process(delta),
         }
     }
 
-    fn step_process(&mut self, delta: i64) {
+    /// ← → (and ↑↓ outside view 1): the previous or next process, in the
+    /// top view's ranked order there, in the figures' order elsewhere.
+    fn move_process(&mut self, delta: i64) {
+        self.chose_process = true;
+        if self.view != View::Top {
+            let i = step(self.process, self.process_count(), delta);
+            return self.select_process(i);
+        }
+        let rows = self.top_rows();
+        let at = rows.iter().position(|&i| i == self.process).unwrap_or(0);
+        if let Some(&i) = rows.get(step(at, rows.len(), delta)) {
+            self.select_process(i);
+        }
+    }
+
+    fn select_process(&mut self, i: usize) {
         let before = self.process;
-        self.process = step(self.process, self.process_count(), delta);
+        self.process = i;
         if self.process != before {
             // Another process's rows: start again from its busiest wait call.
             self.syscall = 0;
@@ -285,11 +402,25 @@ impl App {
         }
     }
 
+    /// Selects the top view's first row, until the user picks a process.
+    fn follow_top(&mut self) {
+        if !self.top_home || self.chose_process {
+            return;
+        }
+        if let Some(&i) = self.top_rows().first() {
+            self.select_process(i);
+        }
+    }
+
     /// Finds the selected process and call again in the rows as they are now
     /// (new figures, a new process, another sort); what vanished falls back
     /// to a row in range.
     fn reselect(&mut self) {
-        if let Some(pid) = self.selected_pid {
+        self.follow_top();
+        if let Some(pid) = self
+            .selected_pid
+            .filter(|_| !self.top_home || self.chose_process)
+        {
             if let Some(i) = self
                 .shown
                 .as_ref()
@@ -331,6 +462,13 @@ impl App {
         if self.syscall >= s {
             self.syscall = s.saturating_sub(1);
         }
+    }
+
+    /// The top view's rows: indices into `shown.processes`, ranked.
+    pub fn top_rows(&self) -> Vec<usize> {
+        self.shown
+            .as_ref()
+            .map_or(Vec::new(), |m| ranked(m, self.top_rank))
     }
 
     pub fn process_count(&self) -> usize {
@@ -545,6 +683,148 @@ mod tests {
         }
         app.apply(next);
         assert_eq!(app.sorted_syscalls()[app.syscall].syscall, kind);
+    }
+
+    fn pid_of(app: &App) -> u32 {
+        app.selected_process().unwrap().pid
+    }
+
+    /// The pids of the top view's rows, in order.
+    fn top_pids(app: &App) -> Vec<u32> {
+        let m = app.shown.as_ref().unwrap();
+        app.top_rows().iter().map(|&i| m.processes[i].pid).collect()
+    }
+
+    #[test]
+    fn a_selection_that_can_grow_opens_on_the_top_view() {
+        let mut app = App::new(true);
+        app.apply(fixtures::four_servers());
+        assert_eq!(app.view, View::Top, "not compare: the user's home is top");
+        let mut app = App::new(false);
+        app.apply(fixtures::one_poll_server());
+        assert_eq!(app.view, View::Main);
+        assert_eq!(app.handle(Command::Back), Action::Quit, "--pid: Esc quits");
+    }
+
+    #[test]
+    fn up_down_walk_the_ranked_rows_from_the_top() {
+        let mut app = App::new(true);
+        app.apply(fixtures::top_fleet());
+        let rows = top_pids(&app);
+        assert_eq!(pid_of(&app), rows[0], "the first row until one is picked");
+        // Another ranking: still the first row.
+        app.handle(Command::Sort);
+        assert_eq!(pid_of(&app), top_pids(&app)[0]);
+        app.handle(Command::Sort);
+        app.handle(Command::Sort);
+        app.handle(Command::Sort);
+        app.handle(Command::Sort);
+        assert_eq!(top_pids(&app), rows);
+        for (i, pid) in rows.iter().enumerate().skip(1) {
+            app.handle(if i % 2 == 0 {
+                Command::Down
+            } else {
+                Command::NextProcess
+            });
+            assert_eq!(pid_of(&app), *pid, "row {i}");
+        }
+        app.handle(Command::Down);
+        assert_eq!(pid_of(&app), *rows.last().unwrap(), "stays on the last row");
+        app.handle(Command::PrevProcess);
+        assert_eq!(pid_of(&app), rows[rows.len() - 2]);
+    }
+
+    #[test]
+    fn enter_opens_view_1_on_the_row_and_esc_comes_back_to_it() {
+        let mut app = App::new(true);
+        app.apply(fixtures::top_fleet());
+        app.handle(Command::Down);
+        app.handle(Command::Down);
+        let pid = pid_of(&app);
+        assert_eq!(app.handle(Command::Open), Action::Redraw);
+        assert_eq!(app.view, View::Main);
+        assert_eq!(pid_of(&app), pid);
+        assert!(
+            app.sorted_syscalls()[app.syscall].syscall.is_wait()
+                || !app
+                    .selected_process()
+                    .unwrap()
+                    .syscalls
+                    .iter()
+                    .any(|s| s.syscall.is_wait()),
+            "the opened process's busiest wait call is selected"
+        );
+        app.handle(Command::ShowView(View::Threads));
+        assert_eq!(app.handle(Command::Back), Action::Redraw);
+        assert_eq!(app.view, View::Top);
+        assert_eq!(pid_of(&app), pid, "the same row");
+        assert_eq!(app.handle(Command::Back), Action::Quit, "Esc on top quits");
+        app.handle(Command::ShowView(View::Main));
+        assert_eq!(app.handle(Command::Open), Action::None, "Enter outside top");
+        assert_eq!(app.view, View::Main);
+    }
+
+    #[test]
+    fn having_visited_the_top_view_esc_leads_back_to_it() {
+        let mut app = App::new(false);
+        app.apply(fixtures::four_servers());
+        app.handle(Command::ShowView(View::Top));
+        app.handle(Command::Open);
+        assert_eq!(app.handle(Command::Back), Action::Redraw);
+        assert_eq!(app.view, View::Top);
+    }
+
+    #[test]
+    fn s_ranks_the_top_view_and_sorts_the_others() {
+        let mut app = App::new(true);
+        app.apply(fixtures::top_fleet());
+        app.handle(Command::Down);
+        let pid = pid_of(&app);
+        app.handle(Command::Sort);
+        assert_eq!(app.top_rank, TopRank::Unready);
+        assert_eq!(app.sort, SortKey::CallsPerSec, "view 1's sort untouched");
+        assert_eq!(pid_of(&app), pid, "the selection stays on its process");
+        app.handle(Command::ShowView(View::Main));
+        app.handle(Command::Sort);
+        assert_eq!(app.sort, SortKey::WallP99);
+        assert_eq!(app.top_rank, TopRank::Unready);
+    }
+
+    #[test]
+    fn exited_processes_stay_greyed_for_a_while_then_go() {
+        let mut app = App::new(true);
+        app.apply(fixtures::four_servers());
+        let mut without = fixtures::four_servers();
+        let gone = without.processes.remove(1);
+        for reading in 1..=EXITED_READINGS + 1 {
+            app.apply(without.clone());
+            let m = app.shown.as_ref().unwrap();
+            let kept: Vec<_> = m.processes.iter().filter(|p| p.pid == gone.pid).collect();
+            if reading <= EXITED_READINGS {
+                assert_eq!(kept.len(), 1, "reading {reading}");
+                assert!(!kept[0].alive);
+                assert_eq!(tracer_model::word(kept[0]), "exited");
+                let last = *top_pids(&app).last().unwrap();
+                assert_eq!(last, gone.pid, "exited rows go last");
+            } else {
+                assert!(kept.is_empty(), "gone after {EXITED_READINGS} readings");
+            }
+        }
+        assert_eq!(app.process_count(), 3);
+        // A pid that comes back is itself again, not its ghost.
+        app.apply(without.clone());
+        app.apply(fixtures::four_servers());
+        let m = app.shown.as_ref().unwrap();
+        assert_eq!(m.processes.iter().filter(|p| p.pid == gone.pid).count(), 1);
+        let mut again = fixtures::four_servers();
+        app.apply(again.clone());
+        again.processes.remove(1);
+        app.apply(again);
+        app.apply(fixtures::four_servers());
+        let m = app.shown.as_ref().unwrap();
+        let same: Vec<_> = m.processes.iter().filter(|p| p.pid == gone.pid).collect();
+        assert_eq!(same.len(), 1, "no ghost beside the living");
+        assert!(same[0].alive);
     }
 
     #[test]

@@ -117,9 +117,9 @@ fn targets(m: &Metrics, room: usize) -> Vec<Span<'static>> {
 }
 
 /// The tabs, the sort and the help key; narrower, the sort goes, then the
-/// tabs' names are cut to three letters.
+/// tabs' names are cut to three letters, then to their keys.
 pub fn render_tabs(frame: &mut Frame, area: Rect, app: &App) {
-    let tabs = |short: bool| -> Vec<Span<'static>> {
+    let tabs = |letters: usize| -> Vec<Span<'static>> {
         View::ALL
             .iter()
             .map(|&v| {
@@ -128,27 +128,29 @@ pub fn render_tabs(frame: &mut Frame, area: Rect, app: &App) {
                 } else {
                     DIM
                 };
-                let title: String = match short {
-                    true => v.title().chars().take(5).collect(),
-                    false => v.title().to_owned(),
-                };
+                let title: String = v.title().chars().take(letters).collect();
                 Span::styled(format!(" {title} "), style)
             })
             .collect()
     };
-    let sort = format!("  sort {}  ? help", app.sort.label());
+    let sort = match app.view {
+        View::Top => app.top_rank.label(),
+        _ => app.sort.label(),
+    };
+    let sort = format!("  sort {sort}  ? help");
     let line = [
-        (false, sort.as_str()),
-        (false, "  ? help"),
-        (true, "  ? help"),
+        (usize::MAX, sort.as_str()),
+        (usize::MAX, "  ? help"),
+        (5, "  ? help"),
+        (1, "  ? help"),
     ]
     .into_iter()
-    .map(|(short, tail)| {
-        let mut spans = tabs(short);
+    .map(|(letters, tail)| {
+        let mut spans = tabs(letters);
         spans.push(Span::styled(tail.to_owned(), DIM));
         Line::from(spans)
     })
     .find(|l| l.width() <= usize::from(area.width))
-    .unwrap_or_else(|| Line::from(tabs(true)));
+    .unwrap_or_else(|| Line::from(tabs(1)));
     frame.render_widget(Paragraph::new(line), area);
 }

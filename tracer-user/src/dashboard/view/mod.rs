@@ -1,5 +1,5 @@
-//! Drawing: a pure function of [`App`]. One file per screen (`syscalls`,
-//! `threads`, `fds`, `compare`); the header, tabs and overlays are shared
+//! Drawing: a pure function of [`App`]. One file per screen (`top`,
+//! `syscalls`, `threads`, `fds`, `compare`); the header, tabs and overlays are shared
 //! (`header`, `overlay`), and `format` sizes every figure for its column.
 
 mod compare;
@@ -9,6 +9,7 @@ mod header;
 mod overlay;
 mod syscalls;
 mod threads;
+mod top;
 
 use ratatui::{
     layout::{Constraint, Layout, Rect},
@@ -55,6 +56,7 @@ pub fn render(frame: &mut Frame, app: &App) {
             Paragraph::new("waiting for the first figures… (one per interval)").style(DIM),
             body,
         ),
+        (Some(m), View::Top) => top::render(frame, body, app, m),
         (Some(_), View::Main) => syscalls::render(frame, body, app),
         (Some(_), View::Threads) => threads::render(frame, body, app),
         (Some(_), View::Fds) => fds::render(frame, body, app),
