@@ -2,10 +2,13 @@
 //! format, so a fleet's Prometheus scrapes muxtrace like any exporter.
 //!
 //! Rendering is a pure function of [`Metrics`] (the cumulative `total`
-//! windows: Prometheus wants counters and computes its own rates). The server
-//! is hyper's HTTP/1.1 with a header timeout, a whole-connection timeout and
-//! a cap on open connections, so nothing a client does — idle connections,
-//! slow headers, a flood — can use up muxtrace's fds or its time.
+//! windows: Prometheus wants counters and computes its own rates); for a
+//! fleet, [`top`] keeps what bounding the series needs to keep every counter
+//! monotonic. The server is hyper's HTTP/1.1 on a thread of its own, with a
+//! header timeout, a whole-connection timeout and a cap on open
+//! connections, so nothing a client does — idle connections, slow headers,
+//! a flood — can use up muxtrace's fds or its time, and a scrape never
+//! waits for a reading.
 
 mod top;
 
@@ -62,7 +65,30 @@ impl Exporter {
         })?;
         let addr = listener.local_addr().unwrap_or(addr);
         let (body, rx) = watch::channel(Bytes::new());
-        tokio::spawn(serve(listener, rx));
+        // A thread of its own: a scrape is answered at once, not after the
+        // reading of a fleet's maps and /proc that holds the main thread.
+        let listener = listener
+            .into_std()
+            .map_err(|e| UserError::runtime(format!("cannot serve --prometheus on {addr}: {e}")))?;
+        std::thread::Builder::new()
+            .name("prometheus".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(runtime) => runtime.block_on(async move {
+                        match TcpListener::from_std(listener) {
+                            Ok(listener) => serve(listener, rx).await,
+                            Err(e) => log::warn!("--prometheus stopped serving: {e}"),
+                        }
+                    }),
+                    Err(e) => log::warn!("--prometheus stopped serving: {e}"),
+                }
+            })
+            .map_err(|e| {
+                UserError::runtime(format!("cannot start serving --prometheus on {addr}: {e}"))
+            })?;
         Ok(Exporter {
             body,
             addr,

@@ -379,8 +379,8 @@ fn a_missing_capability_is_named() {
 /// key wins, as systemd reads it).
 fn unit_values(unit: &str, key: &str) -> Vec<String> {
     unit.lines()
-        .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
         .unwrap_or_else(|| panic!("no {key}= in the unit"))
         .split_whitespace()
         .map(str::to_owned)
