@@ -92,7 +92,7 @@ impl Top {
         }
         let counts = Counts {
             own: shown.len(),
-            other: live.len() - shown.len(),
+            other: live.len().saturating_sub(shown.len()),
             exited: metrics.processes.iter().map(|p| p.folded).sum(),
         };
         write_all(metrics, &rows, &shown, counts)
