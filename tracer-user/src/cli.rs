@@ -94,6 +94,13 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR", value_parser = crate::prometheus::parse_addr)]
     pub prometheus: Option<std::net::SocketAddr>,
 
+    /// With --prometheus: at most N processes get series of their own (the
+    /// busiest waiters, sticky), the rest are summed into pid="other",
+    /// comm="other" (docs/prometheus.md). Default with --all, --cgroup or
+    /// --comm: 20; otherwise every process gets its own.
+    #[arg(long, value_name = "N")]
+    pub prometheus_top: Option<u32>,
+
     /// Log more: what muxtrace does, and the first few events its probes
     /// could not measure (with thread, syscall and address).
     #[arg(short, long)]
@@ -141,6 +148,32 @@ impl Cli {
         Ok(())
     }
 
+    /// `--prometheus-top` needs an endpoint to bound, and room for one
+    /// process at least.
+    pub fn check_prometheus(&self) -> Result<(), UserError> {
+        match (self.prometheus_top, self.prometheus) {
+            (Some(0), _) => Err(UserError::usage(
+                "--prometheus-top 0 would give no process series of its own",
+            )
+            .hint("give 1 or more; the processes beyond it are summed into pid=\"other\"")),
+            (Some(n), None) => Err(UserError::usage(format!(
+                "--prometheus-top {n} bounds the series of --prometheus, which is not given"
+            ))
+            .hint("add --prometheus 127.0.0.1:9464, or leave --prometheus-top out")),
+            _ => Ok(()),
+        }
+    }
+
+    /// How many processes get series of their own at /metrics: the
+    /// `--prometheus-top` given, [`DEFAULT_PROMETHEUS_TOP`] for a fleet
+    /// (`--all`, `--cgroup`, `--comm`: any number of processes), every
+    /// process otherwise (`None`: the user named them).
+    pub fn prometheus_top(&self) -> Option<u32> {
+        let fleet = self.all || self.cgroup.is_some() || self.comm.is_some();
+        self.prometheus_top
+            .or(fleet.then_some(DEFAULT_PROMETHEUS_TOP))
+    }
+
     /// The dashboard is the default on a terminal; `--summary`, `--json` or
     /// a pipe choose text output instead.
     pub fn dashboard(&self) -> bool {
@@ -148,6 +181,11 @@ impl Cli {
         !self.summary && !self.json && std::io::stdout().is_terminal()
     }
 }
+
+/// Processes with series of their own at /metrics for a fleet: enough for a
+/// host's few event loops that matter, few enough that a Prometheus
+/// scraping many hosts stays small (a busy process has about 100 series).
+pub const DEFAULT_PROMETHEUS_TOP: u32 = 20;
 
 /// `10s`, `500ms`, `2m`, `1h`, or plain seconds (`1.5`); at most a year.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -239,6 +277,7 @@ mod tests {
                     "--json",
                     "--max-threads",
                     "--prometheus",
+                    "--prometheus-top",
                     "--verbose",
                     "-v",
                     "--",

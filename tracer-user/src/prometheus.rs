@@ -2,12 +2,20 @@
 //! format, so a fleet's Prometheus scrapes muxtrace like any exporter.
 //!
 //! Rendering is a pure function of [`Metrics`] (the cumulative `total`
-//! windows: Prometheus wants counters and computes its own rates). The server
-//! is hyper's HTTP/1.1 with a header timeout, a whole-connection timeout and
-//! a cap on open connections, so nothing a client does — idle connections,
-//! slow headers, a flood — can use up muxtrace's fds or its time.
+//! windows: Prometheus wants counters and computes its own rates); for a
+//! fleet, [`top`] keeps what bounding the series needs to keep every counter
+//! monotonic. The server is hyper's HTTP/1.1 on a thread of its own, with a
+//! header timeout, a whole-connection timeout and a cap on open
+//! connections, so nothing a client does — idle connections, slow headers,
+//! a flood — can use up muxtrace's fds or its time, and a scrape never
+//! waits for a reading.
 
-use std::{convert::Infallible, fmt::Write as _, net::SocketAddr, sync::Arc, time::Duration};
+mod top;
+
+use std::{
+    collections::BTreeMap, convert::Infallible, fmt::Write as _, net::SocketAddr, sync::Arc,
+    time::Duration,
+};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -17,8 +25,8 @@ use tokio::{
     net::TcpListener,
     sync::{watch, Semaphore},
 };
-use tracer_common::{fold_pow2, pow2_high, Pow2Hist, POW2_BUCKETS};
-use tracer_model::{Metrics, UringWindow, Window};
+use tracer_common::{fold_pow2, pow2_high, uring::op_name, Pow2Hist, POW2_BUCKETS};
+use tracer_model::{Metrics, ProcessMetrics, UringWindow, Window};
 
 use crate::error::{Result, UserError};
 
@@ -43,19 +51,49 @@ pub fn parse_addr(s: &str) -> std::result::Result<SocketAddr, String> {
 pub struct Exporter {
     body: watch::Sender<Bytes>,
     pub addr: SocketAddr,
+    /// `--prometheus-top`: the few processes with series of their own, the
+    /// rest summed; `None` gives every process its own.
+    top: Option<top::Top>,
 }
 
 impl Exporter {
     /// Binds now, so a taken port is reported before tracing starts.
-    pub async fn bind(addr: SocketAddr) -> Result<Exporter> {
+    pub async fn bind(addr: SocketAddr, top: Option<u32>) -> Result<Exporter> {
         let listener = TcpListener::bind(addr).await.map_err(|e| {
             UserError::usage(format!("cannot listen on {addr} for --prometheus: {e}"))
                 .hint("pick a free port, e.g. --prometheus 127.0.0.1:9465")
         })?;
         let addr = listener.local_addr().unwrap_or(addr);
         let (body, rx) = watch::channel(Bytes::new());
-        tokio::spawn(serve(listener, rx));
-        Ok(Exporter { body, addr })
+        // A thread of its own: a scrape is answered at once, not after the
+        // reading of a fleet's maps and /proc that holds the main thread.
+        let listener = listener
+            .into_std()
+            .map_err(|e| UserError::runtime(format!("cannot serve --prometheus on {addr}: {e}")))?;
+        std::thread::Builder::new()
+            .name("prometheus".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(runtime) => runtime.block_on(async move {
+                        match TcpListener::from_std(listener) {
+                            Ok(listener) => serve(listener, rx).await,
+                            Err(e) => log::warn!("--prometheus stopped serving: {e}"),
+                        }
+                    }),
+                    Err(e) => log::warn!("--prometheus stopped serving: {e}"),
+                }
+            })
+            .map_err(|e| {
+                UserError::runtime(format!("cannot start serving --prometheus on {addr}: {e}"))
+            })?;
+        Ok(Exporter {
+            body,
+            addr,
+            top: top.map(top::Top::new),
+        })
     }
 
     /// Whether anyone beyond this machine can connect.
@@ -63,8 +101,12 @@ impl Exporter {
         !self.addr.ip().is_loopback()
     }
 
-    pub fn publish(&self, metrics: &Metrics) {
-        let _ = self.body.send(Bytes::from(render(metrics)));
+    pub fn publish(&mut self, metrics: &Metrics) {
+        let text = match &mut self.top {
+            Some(top) => top.render(metrics),
+            None => render(metrics),
+        };
+        let _ = self.body.send(Bytes::from(text));
     }
 }
 
@@ -159,88 +201,7 @@ pub fn escape_label(v: &str) -> String {
     out
 }
 
-struct Family {
-    name: &'static str,
-    help: &'static str,
-    kind: &'static str,
-    get: fn(&Window) -> f64,
-}
-
-const COUNTERS: &[Family] = &[
-    Family { name: "muxtrace_syscalls_total", help: "Traced syscalls that returned.", kind: "counter", get: |w| w.calls as f64 },
-    Family { name: "muxtrace_syscall_errors_total", help: "Traced syscalls that returned an error.", kind: "counter", get: |w| w.errors as f64 },
-    Family { name: "muxtrace_syscall_eintr_total", help: "Calls interrupted by a signal.", kind: "counter", get: |w| w.eintr as f64 },
-    Family { name: "muxtrace_wait_timeouts_total", help: "Wait calls that returned with nothing ready.", kind: "counter", get: |w| w.timeouts as f64 },
-    Family { name: "muxtrace_ready_fds_total", help: "Ready fds returned by wait calls.", kind: "counter", get: |w| w.ready as f64 },
-    Family { name: "muxtrace_watched_fds_total", help: "Watched fds summed over wait calls (select popcount, poll nfds, epoll interest set).", kind: "counter", get: |w| w.watched as f64 },
-    Family { name: "muxtrace_scanned_fds_total", help: "fds the kernel examined in wait calls.", kind: "counter", get: |w| w.scanned as f64 },
-    Family { name: "muxtrace_sched_wakeups_total", help: "Scheduler wakeups of threads blocked in a call.", kind: "counter", get: |w| w.sched_wakeups as f64 },
-    Family { name: "muxtrace_empty_wakeups_total", help: "Receives that found nothing after a wait reported ready.", kind: "counter", get: |w| w.empty_wakeups as f64 },
-    Family { name: "muxtrace_syscall_seconds_total", help: "Wall time inside the calls.", kind: "counter", get: |w| w.wall_ns as f64 / 1e9 },
-    Family { name: "muxtrace_syscall_on_cpu_seconds_total", help: "On-CPU time inside the calls.", kind: "counter", get: |w| w.on_cpu_ns as f64 / 1e9 },
-    Family { name: "muxtrace_syscall_off_cpu_seconds_total", help: "Time switched out inside the calls.", kind: "counter", get: |w| w.off_cpu_ns as f64 / 1e9 },
-    Family { name: "muxtrace_bookkeeping_in_bytes_total", help: "Bytes copied user to kernel to describe waits (fd sets, pollfds, epoll_event, sigmask, timeouts).", kind: "counter", get: |w| w.bookkeeping_in_bytes as f64 },
-    Family { name: "muxtrace_bookkeeping_out_bytes_total", help: "Bytes copied kernel to user by waits.", kind: "counter", get: |w| w.bookkeeping_out_bytes as f64 },
-    Family { name: "muxtrace_payload_bytes_total", help: "Bytes moved by receive, send and zero-copy calls.", kind: "counter", get: |w| w.payload_bytes as f64 },
-    Family { name: "muxtrace_payload_socket_bytes_total", help: "Of the payload, bytes on sockets.", kind: "counter", get: |w| w.payload_socket_bytes as f64 },
-    Family { name: "muxtrace_payload_file_bytes_total", help: "Of the payload, bytes on files, pipes and devices.", kind: "counter", get: |w| w.payload_file_bytes as f64 },
-    Family { name: "muxtrace_zero_copy_bytes_total", help: "Of the payload, bytes sendfile and splice moved inside the kernel, never copied through user space.", kind: "counter", get: |w| w.zero_copy_bytes as f64 },
-    Family { name: "muxtrace_messages_total", help: "Calls that moved data, counting each message of recvmmsg/sendmmsg.", kind: "counter", get: |w| w.messages as f64 },
-    Family { name: "muxtrace_runq_delays_total", help: "Calls whose thread was woken while blocked in them.", kind: "counter", get: |w| w.runq_delays as f64 },
-    Family { name: "muxtrace_runq_seconds_total", help: "Run-queue delay of woken calls: sched_wakeup to running again.", kind: "counter", get: |w| w.runq_ns as f64 / 1e9 },
-    Family { name: "muxtrace_exit_path_seconds_total", help: "Of woken calls, running again to the call's return.", kind: "counter", get: |w| w.exit_path_ns as f64 / 1e9 },
-];
-
-/// Event-loop families: written for wait calls only (an iteration is charged
-/// to the wait that ends it), so other calls carry no rows of zeros.
-const LOOP_COUNTERS: &[Family] = &[
-    Family {
-        name: "muxtrace_loop_iterations_total",
-        help: "Event-loop iterations: a wait's return to the same thread's next wait entry.",
-        kind: "counter",
-        get: |w| w.iterations as f64,
-    },
-    Family {
-        name: "muxtrace_loop_iteration_seconds_total",
-        help: "Time in event-loop iterations, between waits.",
-        kind: "counter",
-        get: |w| w.iteration_ns as f64 / 1e9,
-    },
-    Family {
-        name: "muxtrace_loop_stalls_total",
-        help: "Iterations at least --stall long.",
-        kind: "counter",
-        get: |w| w.stalls as f64,
-    },
-    Family {
-        name: "muxtrace_loop_stall_seconds_total",
-        help: "Time in stalls.",
-        kind: "counter",
-        get: |w| w.stall_ns as f64 / 1e9,
-    },
-    Family {
-        name: "muxtrace_loop_stall_off_cpu_seconds_total",
-        help: "Of the stalls' time, switched out (blocked in another call or preempted).",
-        kind: "counter",
-        get: |w| w.stall_off_cpu_ns as f64 / 1e9,
-    },
-    Family {
-        name: "muxtrace_loop_longest_stall_seconds",
-        help: "The longest stall since attach.",
-        kind: "gauge",
-        get: |w| w.longest_stall_ns as f64 / 1e9,
-    },
-];
-
-struct HistFamily {
-    name: &'static str,
-    help: &'static str,
-    /// The histogram in powers of two, and the sum of its values.
-    get: fn(&Window) -> (Pow2Hist, u64),
-    unit: Unit,
-}
-
-/// What a histogram's integer values are, and how they read in the
+/// What a family's integer values are, and how they read in the
 /// exposition format: exact decimals, never float noise.
 #[derive(Clone, Copy)]
 enum Unit {
@@ -267,204 +228,428 @@ impl Unit {
     }
 }
 
-const HISTOGRAMS: &[HistFamily] = &[
-    HistFamily {
-        name: "muxtrace_loop_iteration_duration_seconds",
-        help: "Event-loop iteration time (wait return to next wait entry), from log2 buckets.",
-        get: |w| (fold_pow2(&w.hists.iteration_ns), w.iteration_ns),
-        unit: Unit::NanosAsSeconds,
-    },
-    HistFamily {
-        name: "muxtrace_runq_delay_seconds",
-        help: "Run-queue delay of woken calls (sched_wakeup to running again), from log2 buckets.",
-        get: |w| (fold_pow2(&w.hists.runq_ns), w.runq_ns),
-        unit: Unit::NanosAsSeconds,
-    },
-    HistFamily {
-        name: "muxtrace_syscall_duration_seconds",
-        help: "Wall time per call, from log2 buckets.",
-        get: |w| (fold_pow2(&w.hists.wall_ns), w.wall_ns),
-        unit: Unit::NanosAsSeconds,
-    },
-    HistFamily {
-        name: "muxtrace_watched_fds",
-        help: "Watched fds per wait call, from log2 buckets.",
-        get: |w| (fold_pow2(&w.hists.watched), w.watched),
-        unit: Unit::Count,
-    },
-    HistFamily {
-        name: "muxtrace_ready_fds",
-        help: "Ready fds per wait call, from log2 buckets.",
-        get: |w| (w.hists.ready, w.ready),
-        unit: Unit::Count,
-    },
-];
+/// How a family's samples read, and how they combine when processes are
+/// summed into `comm="other"`: counters and histograms add, gauges take the
+/// largest.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
 
-struct UringFamily {
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// Where a family's values come from, and so which labels follow pid and
+/// comm.
+#[derive(Clone, Copy)]
+enum Get {
+    /// One value per syscall kind (`syscall`).
+    Call(fn(&Window) -> u64),
+    /// The same for wait calls only: an iteration is charged to the wait
+    /// that ends it, so other calls carry no rows of zeros.
+    Wait(fn(&Window) -> u64),
+    /// A histogram per syscall kind, in powers of two, and the sum of its
+    /// values.
+    Hist(fn(&Window) -> (Pow2Hist, u64)),
+    /// One value per io_uring opcode (`op`).
+    Uring(fn(&UringWindow) -> u64),
+    /// Finished io_uring requests per opcode and completion path (`op`,
+    /// `path`).
+    UringPath,
+}
+
+struct Family {
     name: &'static str,
     help: &'static str,
-    get: fn(&UringWindow) -> f64,
+    kind: Kind,
+    unit: Unit,
+    get: Get,
 }
 
-/// io_uring families: labels pid, comm and op (the opcode's name).
-const URING_COUNTERS: &[UringFamily] = &[
-    UringFamily {
-        name: "muxtrace_uring_requests_total",
-        help: "io_uring requests submitted.",
-        get: |w| w.submitted as f64,
-    },
-    UringFamily {
-        name: "muxtrace_uring_sqpoll_requests_total",
-        help: "io_uring requests an SQPOLL ring's SQ thread submitted, without a syscall.",
-        get: |w| w.sqpoll_submitted as f64,
-    },
-    UringFamily {
-        name: "muxtrace_uring_cqes_total",
-        help: "io_uring CQEs posted.",
-        get: |w| w.cqes as f64,
-    },
-    UringFamily {
-        name: "muxtrace_uring_errors_total",
-        help: "io_uring CQEs with an error.",
-        get: |w| w.errors as f64,
-    },
-    UringFamily {
-        name: "muxtrace_uring_bytes_total",
-        help: "Payload bytes io_uring requests moved.",
-        get: |w| w.bytes as f64,
-    },
-    UringFamily {
-        name: "muxtrace_uring_timed_total",
-        help: "Finished io_uring requests whose submission was seen.",
-        get: |w| w.timed as f64,
-    },
-    UringFamily {
-        name: "muxtrace_uring_latency_seconds_total",
-        help: "Submission to last CQE, summed over the timed requests.",
-        get: |w| w.latency_ns as f64 / 1e9,
+const fn calls(name: &'static str, help: &'static str, get: fn(&Window) -> u64) -> Family {
+    Family {
+        name,
+        help,
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        get: Get::Call(get),
+    }
+}
+
+const fn call_seconds(name: &'static str, help: &'static str, get: fn(&Window) -> u64) -> Family {
+    Family {
+        name,
+        help,
+        kind: Kind::Counter,
+        unit: Unit::NanosAsSeconds,
+        get: Get::Call(get),
+    }
+}
+
+const fn loop_family(
+    name: &'static str,
+    help: &'static str,
+    kind: Kind,
+    unit: Unit,
+    get: fn(&Window) -> u64,
+) -> Family {
+    Family {
+        name,
+        help,
+        kind,
+        unit,
+        get: Get::Wait(get),
+    }
+}
+
+const fn histogram(
+    name: &'static str,
+    help: &'static str,
+    unit: Unit,
+    get: fn(&Window) -> (Pow2Hist, u64),
+) -> Family {
+    Family {
+        name,
+        help,
+        kind: Kind::Histogram,
+        unit,
+        get: Get::Hist(get),
+    }
+}
+
+const fn uring(
+    name: &'static str,
+    help: &'static str,
+    unit: Unit,
+    get: fn(&UringWindow) -> u64,
+) -> Family {
+    Family {
+        name,
+        help,
+        kind: Kind::Counter,
+        unit,
+        get: Get::Uring(get),
+    }
+}
+
+/// An io_uring completion path: the `path` label and the count.
+type Path = (&'static str, fn(&UringWindow) -> u64);
+
+const PATHS: [Path; 3] = [
+    ("inline", |w| w.inline),
+    ("poll", |w| w.polled),
+    ("io_wq", |w| w.punted),
+];
+
+/// Every per-process family, in the order they are written. One table, so a
+/// process's own series and the `other` sum cannot differ in what they hold.
+#[rustfmt::skip]
+const FAMILIES: &[Family] = &[
+    calls("muxtrace_syscalls_total", "Traced syscalls that returned.", |w| w.calls),
+    calls("muxtrace_syscall_errors_total", "Traced syscalls that returned an error.", |w| w.errors),
+    calls("muxtrace_syscall_eintr_total", "Calls interrupted by a signal.", |w| w.eintr),
+    calls("muxtrace_wait_timeouts_total", "Wait calls that returned with nothing ready.", |w| w.timeouts),
+    calls("muxtrace_ready_fds_total", "Ready fds returned by wait calls.", |w| w.ready),
+    calls("muxtrace_watched_fds_total", "Watched fds summed over wait calls (select popcount, poll nfds, epoll interest set).", |w| w.watched),
+    calls("muxtrace_scanned_fds_total", "fds the kernel examined in wait calls.", |w| w.scanned),
+    calls("muxtrace_sched_wakeups_total", "Scheduler wakeups of threads blocked in a call.", |w| w.sched_wakeups),
+    calls("muxtrace_empty_wakeups_total", "Receives that found nothing after a wait reported ready.", |w| w.empty_wakeups),
+    call_seconds("muxtrace_syscall_seconds_total", "Wall time inside the calls.", |w| w.wall_ns),
+    call_seconds("muxtrace_syscall_on_cpu_seconds_total", "On-CPU time inside the calls.", |w| w.on_cpu_ns),
+    call_seconds("muxtrace_syscall_off_cpu_seconds_total", "Time switched out inside the calls.", |w| w.off_cpu_ns),
+    calls("muxtrace_bookkeeping_in_bytes_total", "Bytes copied user to kernel to describe waits (fd sets, pollfds, epoll_event, sigmask, timeouts).", |w| w.bookkeeping_in_bytes),
+    calls("muxtrace_bookkeeping_out_bytes_total", "Bytes copied kernel to user by waits.", |w| w.bookkeeping_out_bytes),
+    calls("muxtrace_payload_bytes_total", "Bytes moved by receive, send and zero-copy calls.", |w| w.payload_bytes),
+    calls("muxtrace_payload_socket_bytes_total", "Of the payload, bytes on sockets.", |w| w.payload_socket_bytes),
+    calls("muxtrace_payload_file_bytes_total", "Of the payload, bytes on files, pipes and devices.", |w| w.payload_file_bytes),
+    calls("muxtrace_zero_copy_bytes_total", "Of the payload, bytes sendfile and splice moved inside the kernel, never copied through user space.", |w| w.zero_copy_bytes),
+    calls("muxtrace_messages_total", "Calls that moved data, counting each message of recvmmsg/sendmmsg.", |w| w.messages),
+    calls("muxtrace_runq_delays_total", "Calls whose thread was woken while blocked in them.", |w| w.runq_delays),
+    call_seconds("muxtrace_runq_seconds_total", "Run-queue delay of woken calls: sched_wakeup to running again.", |w| w.runq_ns),
+    call_seconds("muxtrace_exit_path_seconds_total", "Of woken calls, running again to the call's return.", |w| w.exit_path_ns),
+    loop_family("muxtrace_loop_iterations_total", "Event-loop iterations: a wait's return to the same thread's next wait entry.", Kind::Counter, Unit::Count, |w| w.iterations),
+    loop_family("muxtrace_loop_iteration_seconds_total", "Time in event-loop iterations, between waits.", Kind::Counter, Unit::NanosAsSeconds, |w| w.iteration_ns),
+    loop_family("muxtrace_loop_stalls_total", "Iterations at least --stall long.", Kind::Counter, Unit::Count, |w| w.stalls),
+    loop_family("muxtrace_loop_stall_seconds_total", "Time in stalls.", Kind::Counter, Unit::NanosAsSeconds, |w| w.stall_ns),
+    loop_family("muxtrace_loop_stall_off_cpu_seconds_total", "Of the stalls' time, switched out (blocked in another call or preempted).", Kind::Counter, Unit::NanosAsSeconds, |w| w.stall_off_cpu_ns),
+    loop_family("muxtrace_loop_longest_stall_seconds", "The longest stall since attach.", Kind::Gauge, Unit::NanosAsSeconds, |w| w.longest_stall_ns),
+    histogram("muxtrace_loop_iteration_duration_seconds", "Event-loop iteration time (wait return to next wait entry), from log2 buckets.", Unit::NanosAsSeconds, |w| (fold_pow2(&w.hists.iteration_ns), w.iteration_ns)),
+    histogram("muxtrace_runq_delay_seconds", "Run-queue delay of woken calls (sched_wakeup to running again), from log2 buckets.", Unit::NanosAsSeconds, |w| (fold_pow2(&w.hists.runq_ns), w.runq_ns)),
+    histogram("muxtrace_syscall_duration_seconds", "Wall time per call, from log2 buckets.", Unit::NanosAsSeconds, |w| (fold_pow2(&w.hists.wall_ns), w.wall_ns)),
+    histogram("muxtrace_watched_fds", "Watched fds per wait call, from log2 buckets.", Unit::Count, |w| (fold_pow2(&w.hists.watched), w.watched)),
+    histogram("muxtrace_ready_fds", "Ready fds per wait call, from log2 buckets.", Unit::Count, |w| (w.hists.ready, w.ready)),
+    uring("muxtrace_uring_requests_total", "io_uring requests submitted.", Unit::Count, |w| w.submitted),
+    uring("muxtrace_uring_sqpoll_requests_total", "io_uring requests an SQPOLL ring's SQ thread submitted, without a syscall.", Unit::Count, |w| w.sqpoll_submitted),
+    uring("muxtrace_uring_cqes_total", "io_uring CQEs posted.", Unit::Count, |w| w.cqes),
+    uring("muxtrace_uring_errors_total", "io_uring CQEs with an error.", Unit::Count, |w| w.errors),
+    uring("muxtrace_uring_bytes_total", "Payload bytes io_uring requests moved.", Unit::Count, |w| w.bytes),
+    uring("muxtrace_uring_timed_total", "Finished io_uring requests whose submission was seen.", Unit::Count, |w| w.timed),
+    uring("muxtrace_uring_latency_seconds_total", "Submission to last CQE, summed over the timed requests.", Unit::NanosAsSeconds, |w| w.latency_ns),
+    Family {
+        name: "muxtrace_uring_completions_total",
+        help: "Finished io_uring requests by path: inline, internal poll, io-wq worker.",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        get: Get::UringPath,
     },
 ];
 
-/// io_uring's families: per opcode, and finished requests by path.
-fn render_uring(out: &mut String, metrics: &Metrics) {
-    for family in URING_COUNTERS {
-        let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
-        let _ = writeln!(out, "# TYPE {} counter", family.name);
-        for p in &metrics.processes {
-            for op in p.uring.iter().flat_map(|u| &u.ops) {
-                let _ = writeln!(
-                    out,
-                    "{}{{pid=\"{}\",comm=\"{}\",op=\"{}\"}} {}",
-                    family.name,
-                    p.pid,
-                    escape_label(&p.comm),
-                    op.op,
-                    (family.get)(&op.total)
-                );
+// A key's fields are bytes: every index must fit.
+const _: () = assert!(FAMILIES.len() < u8::MAX as usize);
+const _: () = assert!(POW2_BUCKETS < SUM as usize);
+const _: () = assert!(tracer_common::SYSCALL_KINDS <= 256);
+
+/// One sample of a process, named by what follows its pid and comm: its
+/// family (the index in [`FAMILIES`]), the syscall kind or io_uring opcode,
+/// and the part — a histogram's bucket (a count of its own, not cumulative,
+/// so that sums of histograms are sums of buckets) or its [`SUM`], a
+/// completion path.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub struct Key {
+    family: u8,
+    label: u8,
+    part: u8,
+}
+
+/// The part of a histogram's key that holds the sum of its values.
+const SUM: u8 = u8::MAX;
+
+/// A process's samples: what its series say, without pid and comm.
+pub type Samples = BTreeMap<Key, u64>;
+
+/// Every sample of one process, from its since-attach figures.
+pub fn samples(p: &ProcessMetrics) -> Samples {
+    let mut out = Samples::new();
+    for (i, family) in FAMILIES.iter().enumerate() {
+        let key = |label: u8, part: u8| Key {
+            family: i as u8,
+            label,
+            part,
+        };
+        match family.get {
+            Get::Call(get) | Get::Wait(get) => {
+                let waits_only = matches!(family.get, Get::Wait(_));
+                for s in p
+                    .syscalls
+                    .iter()
+                    .filter(|s| !waits_only || s.syscall.is_wait())
+                {
+                    out.insert(key(s.syscall as u8, 0), get(&s.total));
+                }
+            }
+            Get::Hist(get) => {
+                for s in &p.syscalls {
+                    let (hist, sum) = get(&s.total);
+                    if hist.iter().all(|&n| n == 0) {
+                        continue;
+                    }
+                    for (b, &n) in hist.iter().enumerate().filter(|(_, n)| **n > 0) {
+                        out.insert(key(s.syscall as u8, b as u8), n);
+                    }
+                    out.insert(key(s.syscall as u8, SUM), sum);
+                }
+            }
+            Get::Uring(get) => {
+                for op in p.uring.iter().flat_map(|u| &u.ops) {
+                    out.insert(key(op.opcode, 0), get(&op.total));
+                }
+            }
+            Get::UringPath => {
+                for op in p.uring.iter().flat_map(|u| &u.ops) {
+                    for (k, (_, get)) in PATHS.iter().enumerate() {
+                        out.insert(key(op.opcode, k as u8), get(&op.total));
+                    }
+                }
             }
         }
     }
-    let name = "muxtrace_uring_completions_total";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Finished io_uring requests by path: inline, internal poll, io-wq worker."
-    );
-    let _ = writeln!(out, "# TYPE {name} counter");
-    for p in &metrics.processes {
-        for op in p.uring.iter().flat_map(|u| &u.ops) {
-            let w = &op.total;
-            for (path, n) in [
-                ("inline", w.inline),
-                ("poll", w.polled),
-                ("io_wq", w.punted),
-            ] {
-                let _ = writeln!(
-                    out,
-                    "{name}{{pid=\"{}\",comm=\"{}\",op=\"{}\",path=\"{path}\"}} {n}",
-                    p.pid,
-                    escape_label(&p.comm),
-                    op.op,
-                );
+    out
+}
+
+/// Whether a key's values add up across processes (counters, histogram
+/// buckets and sums) or take the largest (gauges).
+pub fn adds_up(key: &Key) -> bool {
+    FAMILIES[key.family as usize].kind != Kind::Gauge
+}
+
+/// One set of series: a process's own, or the `other` sum.
+pub struct Row<'a> {
+    /// `pid="…",comm="…"`, escaped.
+    labels: String,
+    samples: &'a Samples,
+}
+
+impl<'a> Row<'a> {
+    pub fn new(pid: &str, comm: &str, samples: &'a Samples) -> Row<'a> {
+        Row {
+            labels: format!("pid=\"{pid}\",comm=\"{}\"", escape_label(comm)),
+            samples,
+        }
+    }
+}
+
+/// The labels after pid and comm, by what the family is per.
+fn labels_of(family: &Family, key: &Key) -> String {
+    let syscall =
+        || tracer_common::SyscallKind::from_u32(u32::from(key.label)).map_or("?", |k| k.name());
+    let op = || op_name(u32::from(key.label));
+    match family.get {
+        Get::Call(_) | Get::Wait(_) | Get::Hist(_) => format!("syscall=\"{}\"", syscall()),
+        Get::Uring(_) => format!("op=\"{}\"", op()),
+        Get::UringPath => format!(
+            "op=\"{}\",path=\"{}\"",
+            op(),
+            PATHS.get(usize::from(key.part)).map_or("?", |p| p.0)
+        ),
+    }
+}
+
+/// Every per-process family, each row's samples in turn.
+fn write_families(out: &mut String, rows: &[Row]) {
+    for (i, family) in FAMILIES.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
+        let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind.name());
+        let first = Key {
+            family: i as u8,
+            label: 0,
+            part: 0,
+        };
+        let last = Key {
+            family: i as u8,
+            label: u8::MAX,
+            part: u8::MAX,
+        };
+        for row in rows {
+            let mut samples = row.samples.range(first..=last).peekable();
+            if !matches!(family.get, Get::Hist(_)) {
+                for (key, v) in samples {
+                    let _ = writeln!(
+                        out,
+                        "{}{{{},{}}} {}",
+                        family.name,
+                        row.labels,
+                        labels_of(family, key),
+                        family.unit.decimal(*v)
+                    );
+                }
+                continue;
+            }
+            // A histogram's buckets, then its sum, per syscall kind.
+            while let Some((key, _)) = samples.peek() {
+                let label = key.label;
+                let mut hist: Pow2Hist = [0; POW2_BUCKETS];
+                let mut sum = 0;
+                while let Some((key, v)) = samples.next_if(|(k, _)| k.label == label) {
+                    match key.part {
+                        SUM => sum = *v,
+                        b => hist[usize::from(b)] = *v,
+                    }
+                }
+                let key = Key {
+                    family: i as u8,
+                    label,
+                    part: 0,
+                };
+                let labels = format!("{},{}", row.labels, labels_of(family, &key));
+                write_histogram(out, family, &labels, &hist, sum);
             }
         }
     }
 }
 
-/// The exposition text for one set of metrics.
+/// A histogram in the text format. Powers of two, exactly: bucket b holds
+/// the integers 2^(b-1) ..= 2^b - 1, so `le = 2^b - 1` is its exact bound
+/// (the fine buckets nest inside them).
+fn write_histogram(out: &mut String, family: &Family, labels: &str, hist: &Pow2Hist, sum: u64) {
+    let count: u64 = hist.iter().sum();
+    if count == 0 {
+        return;
+    }
+    let last = hist.iter().rposition(|&n| n > 0).unwrap_or(0);
+    let mut cumulative = 0u64;
+    for (b, &n) in hist.iter().enumerate().take(last + 1) {
+        cumulative += n;
+        if b == POW2_BUCKETS - 1 {
+            break;
+        }
+        let le = family.unit.decimal(pow2_high(b) - 1);
+        let _ = writeln!(
+            out,
+            "{}_bucket{{{labels},le=\"{le}\"}} {cumulative}",
+            family.name
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}_bucket{{{labels},le=\"+Inf\"}} {count}",
+        family.name
+    );
+    let _ = writeln!(
+        out,
+        "{}_sum{{{labels}}} {}",
+        family.name,
+        family.unit.decimal(sum)
+    );
+    let _ = writeln!(out, "{}_count{{{labels}}} {count}", family.name);
+}
+
+/// The exposition text with every process's own series: what a handful of
+/// processes the user chose get.
 pub fn render(metrics: &Metrics) -> String {
+    let samples: Vec<Samples> = metrics.processes.iter().map(samples).collect();
+    let rows: Vec<Row> = metrics
+        .processes
+        .iter()
+        .zip(&samples)
+        .map(|(p, s)| Row::new(&p.pid.to_string(), &p.comm, s))
+        .collect();
+    let live = metrics
+        .processes
+        .iter()
+        .filter(|p| p.folded == 0 && p.alive)
+        .count();
+    let exited = metrics.processes.iter().map(|p| p.folded).sum();
+    let shown: Vec<&ProcessMetrics> = metrics.processes.iter().collect();
+    write_all(
+        metrics,
+        &rows,
+        &shown,
+        Counts {
+            own: live,
+            other: 0,
+            exited,
+        },
+    )
+}
+
+/// How many processes have series of their own, how many live ones are
+/// summed into `other`, and how many exited.
+pub struct Counts {
+    pub own: usize,
+    pub other: usize,
+    pub exited: u64,
+}
+
+/// The whole exposition: `rows` for the per-process families, then the
+/// per-thread and per-process gauges of the processes in `shown`, then
+/// muxtrace's own figures.
+pub fn write_all(
+    metrics: &Metrics,
+    rows: &[Row],
+    shown: &[&ProcessMetrics],
+    counts: Counts,
+) -> String {
     let mut out = String::new();
-    let families = COUNTERS.iter().map(|f| (f, false));
-    for (family, waits_only) in families.chain(LOOP_COUNTERS.iter().map(|f| (f, true))) {
-        let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
-        let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind);
-        for p in &metrics.processes {
-            for s in p
-                .syscalls
-                .iter()
-                .filter(|s| !waits_only || s.syscall.is_wait())
-            {
-                let _ = writeln!(
-                    out,
-                    "{}{{pid=\"{}\",comm=\"{}\",syscall=\"{}\"}} {}",
-                    family.name,
-                    p.pid,
-                    escape_label(&p.comm),
-                    s.syscall,
-                    (family.get)(&s.total)
-                );
-            }
-        }
-    }
-    for family in HISTOGRAMS {
-        let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
-        let _ = writeln!(out, "# TYPE {} histogram", family.name);
-        for p in &metrics.processes {
-            for s in &p.syscalls {
-                let (hist, sum) = (family.get)(&s.total);
-                let hist = &hist;
-                let count: u64 = hist.iter().sum();
-                if count == 0 {
-                    continue;
-                }
-                let labels = format!(
-                    "pid=\"{}\",comm=\"{}\",syscall=\"{}\"",
-                    p.pid,
-                    escape_label(&p.comm),
-                    s.syscall
-                );
-                // Powers of two, exactly: bucket b holds the integers
-                // 2^(b-1) ..= 2^b - 1, so `le = 2^b - 1` is its exact bound
-                // (the fine buckets nest inside them).
-                let last = hist.iter().rposition(|&n| n > 0).unwrap_or(0);
-                let mut cumulative = 0u64;
-                for (b, &n) in hist.iter().enumerate().take(last + 1) {
-                    cumulative += n;
-                    if b == POW2_BUCKETS - 1 {
-                        break;
-                    }
-                    let le = family.unit.decimal(pow2_high(b) - 1);
-                    let _ = writeln!(
-                        out,
-                        "{}_bucket{{{labels},le=\"{le}\"}} {cumulative}",
-                        family.name
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "{}_bucket{{{labels},le=\"+Inf\"}} {count}",
-                    family.name
-                );
-                let _ = writeln!(
-                    out,
-                    "{}_sum{{{labels}}} {}",
-                    family.name,
-                    family.unit.decimal(sum)
-                );
-                let _ = writeln!(out, "{}_count{{{labels}}} {count}", family.name);
-            }
-        }
-    }
-    render_uring(&mut out, metrics);
+    write_families(&mut out, rows);
     let _ = writeln!(
         out,
         "# HELP muxtrace_lost_events_total Events the probes could not measure or store."
@@ -486,7 +671,7 @@ pub fn render(metrics: &Metrics) -> String {
         let _ = writeln!(
             out,
             "muxtrace_probe_seconds_total {}",
-            cost.run_time_ns as f64 / 1e9
+            Unit::NanosAsSeconds.decimal(cost.run_time_ns)
         );
         let _ = writeln!(
             out,
@@ -505,10 +690,31 @@ pub fn render(metrics: &Metrics) -> String {
     }
     let _ = writeln!(
         out,
+        "# HELP muxtrace_traced_processes Live traced processes: with series of their own (series=\"own\"), or summed into pid=\"other\" (series=\"other\")."
+    );
+    let _ = writeln!(out, "# TYPE muxtrace_traced_processes gauge");
+    let _ = writeln!(
+        out,
+        "muxtrace_traced_processes{{series=\"own\"}} {}",
+        counts.own
+    );
+    let _ = writeln!(
+        out,
+        "muxtrace_traced_processes{{series=\"other\"}} {}",
+        counts.other
+    );
+    let _ = writeln!(
+        out,
+        "# HELP muxtrace_exited_processes_total Traced processes that exited (or were evicted), their figures folded."
+    );
+    let _ = writeln!(out, "# TYPE muxtrace_exited_processes_total counter");
+    let _ = writeln!(out, "muxtrace_exited_processes_total {}", counts.exited);
+    let _ = writeln!(
+        out,
         "# HELP muxtrace_loop_busy_ratio Share of the last interval an event-loop thread spent outside wait calls."
     );
     let _ = writeln!(out, "# TYPE muxtrace_loop_busy_ratio gauge");
-    for p in &metrics.processes {
+    for p in shown {
         for t in &p.threads {
             if let Some(busy) = t.loop_busy_share {
                 let _ = writeln!(
@@ -527,7 +733,7 @@ pub fn render(metrics: &Metrics) -> String {
         "# HELP muxtrace_process_alive 1 while the traced process runs."
     );
     let _ = writeln!(out, "# TYPE muxtrace_process_alive gauge");
-    for p in &metrics.processes {
+    for p in shown {
         let _ = writeln!(
             out,
             "muxtrace_process_alive{{pid=\"{}\",comm=\"{}\",model=\"{}\"}} {}",

@@ -72,6 +72,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         ));
     }
     cli.check_selection()?;
+    cli.check_prometheus()?;
     if let Some(comm) = &cli.comm {
         targets::check_comm(comm)?;
     }
@@ -113,8 +114,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             false => kernel_log::LEVEL_OFF,
         },
     };
-    let exporter = match cli.prometheus {
-        Some(addr) => Some(Exporter::bind(addr).await?),
+    let mut exporter = match cli.prometheus {
+        Some(addr) => Some(Exporter::bind(addr, cli.prometheus_top()).await?),
         None => None,
     };
     let mut probes = Probes::attach(&config, &btf)?;
@@ -176,7 +177,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         collector.register_named(child.pid, ProcessId::of(child.pid));
     }
     announce(&cli, cgroup.as_ref(), &collector.traced());
-    if let Some(exporter) = &exporter {
+    if let Some(exporter) = &mut exporter {
         eprintln!(
             "muxtrace: Prometheus metrics at http://{}/metrics",
             exporter.addr

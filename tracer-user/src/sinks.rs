@@ -45,7 +45,7 @@ impl Sinks {
         if let Some(json) = &mut self.json {
             json.send("interval", &metrics, false)?;
         }
-        if let Some(exporter) = &self.exporter {
+        if let Some(exporter) = &mut self.exporter {
             exporter.publish(&metrics);
         }
         if let Some(dash) = &mut self.dashboard {

@@ -374,3 +374,120 @@ fn a_missing_capability_is_named() {
     }
     assert_detached();
 }
+
+/// The unit's `KEY=` values, split on whitespace (the last line of each
+/// key wins, as systemd reads it).
+fn unit_values(unit: &str, key: &str) -> Vec<String> {
+    unit.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {key}= in the unit"))
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// deploy/muxtrace.service, run as systemd would run it as far as
+/// capabilities go: its ExecStart's flags (on a free port, a shorter
+/// interval) as a user of its own with exactly its ambient capabilities,
+/// its bounding set and no_new_privs. A root process's series reach
+/// /metrics; with any one of the capabilities taken away it exits with
+/// code 2 naming it. `systemd-analyze verify` checks the file where it is
+/// installed (systemd need not run).
+#[test]
+#[ignore = "needs root: switches to another user with chosen capabilities"]
+fn the_systemd_units_capabilities_serve_a_fleet() {
+    let unit = include_str!("../../deploy/muxtrace.service");
+    let ambient = unit_values(unit, "AmbientCapabilities");
+    assert_eq!(ambient, unit_values(unit, "CapabilityBoundingSet"));
+    assert_eq!(unit_values(unit, "NoNewPrivileges"), ["yes"]);
+    let exec = unit_values(unit, "ExecStart");
+    assert!(exec.contains(&"--all".to_owned()), "{exec:?}");
+    let caps = |of: &[String]| {
+        of.iter()
+            .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let bins = Binaries::copy();
+    let exe = bins.path("muxtrace");
+    if let Ok(out) = Command::new("systemd-analyze").arg("--version").output() {
+        if out.status.success() {
+            let dir = tempfile::tempdir().unwrap();
+            let copy = dir.path().join("muxtrace.service");
+            let text = unit.replace(&exec[0], exe.to_str().unwrap());
+            std::fs::write(&copy, text).unwrap();
+            let out = Command::new("systemd-analyze")
+                .arg("verify")
+                .arg(&copy)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    // The unit's flags, on a free port and every 500 ms.
+    let port = free_port();
+    let mut args: Vec<String> = exec[1..].to_vec();
+    for (flag, value) in [
+        ("--prometheus", format!("127.0.0.1:{port}")),
+        ("--interval", "500ms".to_owned()),
+    ] {
+        let at = args.iter().position(|a| a == flag).expect(flag) + 1;
+        args[at] = value;
+    }
+    let as_unit = |with: &[String]| {
+        let caps = caps(with);
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            &format!("--reuid={NOBODY}"),
+            &format!("--regid={NOBODY}"),
+            "--clear-groups",
+            "--no-new-privs",
+        ]);
+        if with.is_empty() {
+            cmd.arg("--bounding-set=-all");
+        } else {
+            cmd.args([
+                format!("--inh-caps={caps}"),
+                format!("--ambient-caps={caps}"),
+                format!("--bounding-set=-all,{caps}"),
+            ]);
+        }
+        cmd.arg(&exe).args(&args);
+        cmd
+    };
+    let busy = spawn(Command::new(bins.path("hardship")).args(["steady", "2"]));
+    busy.wait_line("ready ", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mt = spawn(&mut as_unit(&ambient));
+    mt.wait_line(ATTACHED, ATTACH_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let own = format!(
+        "pid=\"{}\",comm=\"hardship\",syscall=\"poll\"}} ",
+        busy.pid()
+    );
+    eventually(
+        "root's busy process in /metrics",
+        Duration::from_secs(20),
+        || {
+            let text = http_get(port, "/metrics")?;
+            let line = text
+                .lines()
+                .find(|l| l.starts_with("muxtrace_syscalls_total{") && l.contains(&own))?;
+            (line.rsplit(' ').next()?.parse::<f64>().ok()? > 0.0).then_some(())
+        },
+    );
+    mt.signal(libc::SIGTERM);
+    finish_ok(mt);
+    for missing in 0..ambient.len() {
+        let mut fewer = ambient.clone();
+        let gone = fewer.remove(missing);
+        let (code, _, stderr) = finish(spawn(&mut as_unit(&fewer)), Duration::from_secs(30));
+        assert_eq!(code, Some(2), "without {gone}: {stderr}");
+        assert!(stderr.contains(&format!("lacks {gone}")), "{stderr}");
+    }
+}

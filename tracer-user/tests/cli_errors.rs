@@ -375,3 +375,15 @@ fn cgroup_with_a_pid_outside_it_is_a_usage_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn prometheus_top_zero_or_without_prometheus_is_a_usage_error() {
+    assert_refused(
+        &["--all", "--prometheus", "0", "--prometheus-top", "0"],
+        "--prometheus-top 0 would give no process series of its own",
+    );
+    assert_refused(
+        &["--all", "--summary", "--prometheus-top", "5"],
+        "--prometheus-top 5 bounds the series of --prometheus, which is not given",
+    );
+}
