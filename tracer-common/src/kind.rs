@@ -282,8 +282,8 @@ mod tests {
 
     #[test]
     fn the_table_dispatches_as_from_nr_does() {
-        for nr in 0..KIND_TABLE_LEN {
-            let kind = match KIND_OF_NR[nr] {
+        for (nr, &entry) in KIND_OF_NR.iter().enumerate() {
+            let kind = match entry {
                 NOT_MEASURED => None,
                 k => SyscallKind::from_u32(u32::from(k)),
             };
