@@ -29,7 +29,8 @@ pub struct Args {
     redis_only: bool,
     /// Only these overhead configurations, comma-separated (untraced always
     /// runs): untraced, muxtrace, muxtrace-baseline (the build
-    /// MUXTRACE_BASELINE names), bpftrace, strace, perf-trace.
+    /// MUXTRACE_BASELINE names), muxtrace-all (--all), bpftrace, strace,
+    /// perf-trace.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     configs: Option<Vec<String>>,
     /// Leave out muxtrace's overhead on redis.
