@@ -21,6 +21,11 @@ pub const MIN_SERVED: u64 = 20;
 /// left to absorb a burst.
 pub const SATURATED: f64 = 0.9;
 
+/// Fds a select or poll call must skip, on average, before its scan is
+/// worth a word: a few unready fds cost less than the call itself (tmux's
+/// server polls 3 fds, and nobody should move it to epoll for that).
+pub const SCANNING_MIN_UNREADY_PER_WAIT: f64 = 16.0;
+
 /// The verdict in one word, for a list of many processes (the dashboard's
 /// top view), from the last interval's figures. The first that holds, the
 /// most urgent first:
@@ -32,16 +37,21 @@ pub const SATURATED: f64 = 0.9;
 ///   blocked in another call or in one long iteration, not saturated: a
 ///   shell waiting for its child in `wait4` is busy by this measure);
 /// - `scanning`: select or poll examined more fds that were not ready than
-///   ready ones (efficiency under 50 %);
+///   ready ones (efficiency under 50 %), and at least
+///   [`SCANNING_MIN_UNREADY_PER_WAIT`] unready ones per call;
 /// - `quiet`: no traced call in the interval;
 /// - `idle`: calls, but no waits and little socket traffic ([`IoModel::Idle`]);
 /// - `ok`: none of these.
 pub fn word(p: &ProcessMetrics) -> &'static str {
     let w = &p.interval;
-    let waited = p
+    let waits: u64 = p
         .syscalls
         .iter()
-        .any(|s| s.syscall.is_wait() && s.interval.calls > 0);
+        .filter(|s| s.syscall.is_wait())
+        .map(|s| s.interval.calls)
+        .sum();
+    let waited = waits > 0;
+    let unready = w.scanned.saturating_sub(w.ready);
     if !p.alive {
         "exited"
     } else if w.stalls > 0 {
@@ -49,7 +59,8 @@ pub fn word(p: &ProcessMetrics) -> &'static str {
     } else if waited && p.loop_busy_share.is_some_and(|b| b >= SATURATED) {
         "saturated"
     } else if matches!(p.model, IoModel::Select | IoModel::Poll)
-        && w.scanned.saturating_sub(w.ready) > w.ready
+        && unready > w.ready
+        && unready as f64 >= SCANNING_MIN_UNREADY_PER_WAIT * waits as f64
     {
         "scanning"
     } else if w.calls == 0 {

@@ -16,6 +16,10 @@
 //! With `MUXTRACE_BASELINE=/path/to/muxtrace`, that build traces this
 //! process too, in its own case: a change's cost, before and after, in one run.
 //!
+//! Each case also times `getpid`, a syscall muxtrace never measures: what
+//! every other call on the machine pays, against empty bpftrace probes on
+//! the raw syscall tracepoints as its floor.
+//!
 //! `cargo xtask bench` runs this and quotes the differences in its report.
 use std::{path::Path, process::Command, time::Duration};
 
@@ -67,12 +71,22 @@ impl Drop for EmptyCgroup {
 
 /// Empty bpftrace probes on this process's poll and epoll_wait, attached.
 fn empty_probes(pid: u32) -> Option<Proc> {
-    let script = format!(
+    empty_bpftrace(&format!(
         "tracepoint:syscalls:sys_enter_poll, tracepoint:syscalls:sys_enter_epoll_wait, \
          tracepoint:syscalls:sys_exit_poll, tracepoint:syscalls:sys_exit_epoll_wait \
          /pid == {pid}/ {{ }}"
-    );
-    let bpftrace = Proc::spawn(Command::new("bpftrace").args(["-e", &script]))
+    ))
+}
+
+/// Empty bpftrace probes on every syscall's entry and exit (the raw
+/// syscall tracepoints muxtrace also sits on): the floor for a syscall
+/// muxtrace never measures, such as getpid.
+fn empty_raw_probes() -> Option<Proc> {
+    empty_bpftrace("tracepoint:raw_syscalls:sys_enter, tracepoint:raw_syscalls:sys_exit { }")
+}
+
+fn empty_bpftrace(script: &str) -> Option<Proc> {
+    let bpftrace = Proc::spawn(Command::new("bpftrace").args(["-e", script]))
         .map_err(|e| eprintln!("syscall_cost: no bpftrace, so no floor measured: {e:#}"))
         .ok()?;
     // "Attaching 4 probes..." comes just before the attach itself.
@@ -132,6 +146,7 @@ fn syscall_cost(c: &mut Criterion) {
         ("other_process_traced", Some(bystander_pid)),
         ("traced", Some(me)),
         ("empty_bpftrace_probes", Some(me)),
+        ("empty_raw_syscall_probes", Some(me)),
     ];
     // Another build of muxtrace (an earlier commit's, say) traced the same
     // way in the same run: a change's cost as a side-by-side difference.
@@ -164,6 +179,10 @@ fn syscall_cost(c: &mut Criterion) {
                 Some(t) => Some(t),
                 None => continue,
             },
+            Some(_) if case == "empty_raw_syscall_probes" => match empty_raw_probes() {
+                Some(t) => Some(t),
+                None => continue,
+            },
             Some(pid) => match attach(
                 match (case, &baseline) {
                     ("traced_by_baseline", Some(exe)) => exe,
@@ -178,6 +197,12 @@ fn syscall_cost(c: &mut Criterion) {
         group.bench_function(format!("poll/{case}"), |b| b.iter(poll_zero));
         group.bench_function(format!("epoll_wait/{case}"), |b| {
             b.iter(|| epoll_wait_zero(epfd))
+        });
+        // A syscall muxtrace never measures: what every other call on the
+        // machine pays for its programs.
+        group.bench_function(format!("getpid/{case}"), |b| {
+            // SAFETY: getpid has no arguments and cannot fail.
+            b.iter(|| unsafe { libc::syscall(libc::SYS_getpid) })
         });
     }
     group.finish();

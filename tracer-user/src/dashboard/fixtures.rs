@@ -492,6 +492,24 @@ pub fn top_fleet() -> Metrics {
     tracer_model::compute(Some(&before), &now)
 }
 
+/// tmux's server: poll over three fds, one ready per call. Mostly not
+/// ready, but too few to be worth the word "scanning".
+pub fn small_poll_set() -> Metrics {
+    let tmux = Proc {
+        pid: 700,
+        comm: "tmux: server",
+        rates: vec![
+            rate(SyscallKind::Poll, 40, 3, 40, 900),
+            rate(SyscallKind::Read, 40, 0, 0, 1_500),
+        ],
+        threads: 1,
+        fds: vec![("socket", 2), ("device", 1)],
+        uring: vec![],
+    };
+    let procs = [tmux];
+    tracer_model::compute(Some(&snapshot(&procs, 61)), &snapshot(&procs, 62))
+}
+
 /// The key of folded totals, as the collector makes them: above every pid.
 const FOLDED: u32 = 1 << 30;
 

@@ -245,6 +245,15 @@ mod tests {
         let (w, p) = word("echo-poll", true);
         assert_eq!(w, "scanning");
         assert!(p.interval.efficiency < 0.5, "{}", p.interval.efficiency);
+        // Two of three fds not ready is no reason to move to epoll.
+        let small = fixtures::small_poll_set();
+        let tmux = &small.processes[0];
+        assert!(
+            tmux.interval.efficiency < 0.5,
+            "{}",
+            tmux.interval.efficiency
+        );
+        assert_eq!(tracer_model::word(tmux), "ok");
         let (w, p) = word("redis-server", true);
         assert_eq!(w, "saturated");
         assert!(p.loop_busy_share.unwrap() >= tracer_model::SATURATED);
