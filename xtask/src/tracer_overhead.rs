@@ -577,13 +577,38 @@ fn syscall_cost_section(md: &mut String, targets: &mut Vec<Target>, criterion_di
         targets.push(Target::at_most(
             format!("ns added to a traced {syscall}"),
             traced - base,
-            300.0,
+            150.0,
         ));
         targets.push(Target::at_most(
             format!("ns added to an untraced process's {syscall}"),
             other - base,
             60.0,
         ));
+    }
+    // A syscall muxtrace never measures pays the dispatch on its number:
+    // its floor is an empty program on every syscall, not on two.
+    let getpid = |c: &str| criterion_median_ns(criterion_dir, &format!("getpid_{c}"));
+    if let (Some(base), Some(other), Some(traced)) = (
+        getpid("untraced"),
+        getpid("other_process_traced"),
+        getpid("traced"),
+    ) {
+        any = true;
+        let floor = getpid("empty_raw_syscall_probes");
+        let _ = writeln!(
+            md,
+            "| getpid (never measured; floor: empty probes on every syscall) | {base:.0} | {other:.0} | {traced:.0} | {:+.0} | {:+.0} | {} |",
+            other - base,
+            traced - base,
+            floor.map_or("not measured".to_owned(), |f| format!("{:+.0}", f - base))
+        );
+        if let Some(floor) = floor {
+            targets.push(Target::at_most(
+                "ns a getpid pays beyond empty probes on every syscall".to_owned(),
+                other - floor,
+                10.0,
+            ));
+        }
     }
     if !any {
         let _ = writeln!(
