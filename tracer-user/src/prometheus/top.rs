@@ -101,7 +101,8 @@ impl Top {
     /// This reading's shown processes. Exited ones leave; free places go to
     /// the best-ranked others that waited in the interval; then a process
     /// shown for [`MIN_READINGS`] gives way to one [`DISPLACE_FACTOR`] times
-    /// busier, weakest first.
+    /// busier, weakest first — and any shown process does, to a challenger
+    /// [`DISPLACE_FACTOR`] times busier than every shown one.
     fn select(&mut self, live: &[(u32, Rank)]) {
         let ranks: BTreeMap<u32, Rank> = live.iter().copied().collect();
         self.shown.retain(|pid, _| ranks.contains_key(pid));
@@ -121,10 +122,26 @@ impl Top {
             };
             self.shown.insert(pid, 0);
         }
+        // A challenger twice as busy as every shown process, by on-CPU time
+        // and by wait calls, is news: it need not wait for a shown one's
+        // readings to run out. (Both: one interval's on-CPU time alone is
+        // noisy — a poller's rare interval reads a whole timeout as on-CPU.)
+        let busiest_shown =
+            self.shown
+                .keys()
+                .map(|pid| ranks[pid])
+                .fold(Rank::default(), |a, r| Rank {
+                    on_cpu_ns: a.on_cpu_ns.max(r.on_cpu_ns),
+                    waits: a.waits.max(r.waits),
+                });
+        let exceptional = challengers.peek().is_some_and(|(_, r)| {
+            r.on_cpu_ns > busiest_shown.on_cpu_ns.saturating_mul(DISPLACE_FACTOR)
+                && r.waits > busiest_shown.waits.saturating_mul(DISPLACE_FACTOR)
+        });
         let mut weakest: Vec<(u32, Rank)> = self
             .shown
             .iter()
-            .filter(|(_, readings)| **readings >= MIN_READINGS)
+            .filter(|(_, readings)| exceptional || **readings >= MIN_READINGS)
             .map(|(pid, _)| (*pid, ranks[pid]))
             .collect();
         weakest.sort_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
@@ -387,6 +404,13 @@ mod tests {
         fleet.add(2, 100);
         top.render(&fleet.reading());
         assert_eq!(top.shown(), [1, 2]);
+        // pid 2 was shown one reading ago, but pid 5 is busier than every
+        // shown process by far: it need not wait.
+        fleet.add(1, 100);
+        fleet.add(2, 100);
+        fleet.add(5, 5000);
+        top.render(&fleet.reading());
+        assert_eq!(top.shown(), [1, 5]);
     }
 
     #[test]
