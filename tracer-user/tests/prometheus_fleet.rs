@@ -54,17 +54,6 @@ impl Drop for Busy {
     }
 }
 
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// A body sent in chunks (`Transfer-Encoding: chunked`, as Prometheus
 /// sends longer answers), joined.
 fn dechunk(body: &str) -> String {

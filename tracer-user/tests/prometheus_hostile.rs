@@ -88,17 +88,6 @@ fn raise_fd_limit() -> u64 {
     lim.rlim_cur
 }
 
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// A real Prometheus scraping `target` every second, its data in a
 /// temporary directory; stopped by pid when dropped.
 struct Prometheus {

@@ -6,17 +6,6 @@ use std::{process::Command, time::Duration};
 
 use common::*;
 
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn prometheus_scrapes_a_nonzero_rate_of_the_servers_syscall() {

@@ -71,6 +71,17 @@ impl Tmux {
             .is_ok_and(|o| o.status.success())
     }
 
+    /// `q`, then what a clean exit leaves: status 0, the terminal off the
+    /// alternate screen, no muxtrace, no program loaded.
+    fn quit_cleanly(&self) {
+        self.keys("q");
+        let pane = self.wait_for("muxtrace's exit", |p| p.contains("exit="));
+        assert!(pane.contains("exit=0"), "{pane}");
+        assert_eq!(self.alternate_on(), "0", "still on the alternate screen");
+        assert!(!self.muxtrace_running());
+        assert_detached();
+    }
+
     fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -151,12 +162,7 @@ fn dashboard_shows_live_rates_switches_views_and_quits_cleanly() {
         p.contains("syscall") && p.contains("calls/s")
     });
 
-    tmux.keys("q");
-    let pane = tmux.wait_for("muxtrace's exit", |p| p.contains("exit="));
-    assert!(pane.contains("exit=0"), "{pane}");
-    assert_eq!(tmux.alternate_on(), "0", "still on the alternate screen");
-    assert!(!tmux.muxtrace_running());
-    assert_detached();
+    tmux.quit_cleanly();
 }
 
 #[test]
@@ -410,10 +416,5 @@ fn the_top_view_lists_the_processes_and_opens_one() {
 
     tmux.keys("Escape");
     tmux.wait_for("the top view once more", |p| p.contains("ranked by wait/s"));
-    tmux.keys("q");
-    let pane = tmux.wait_for("muxtrace's exit", |p| p.contains("exit="));
-    assert!(pane.contains("exit=0"), "{pane}");
-    assert_eq!(tmux.alternate_on(), "0", "still on the alternate screen");
-    assert!(!tmux.muxtrace_running());
-    assert_detached();
+    tmux.quit_cleanly();
 }

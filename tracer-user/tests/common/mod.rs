@@ -211,6 +211,18 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A query string's value, percent-encoded (for Prometheus's query API).
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The body of `GET path` on a loopback port, when the answer is a 200.
 pub fn http_get(port: u16, path: &str) -> Option<String> {
     use std::io::{Read, Write};
