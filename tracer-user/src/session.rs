@@ -178,6 +178,10 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
     announce(&cli, cgroup.as_ref(), &collector.traced());
     if let Some(exporter) = &mut exporter {
+        // A scrape before the first interval gets what is known so far: in
+        // place before the address is announced, as the endpoint serves on
+        // a thread of its own.
+        exporter.publish(&collector.collect()?);
         eprintln!(
             "muxtrace: Prometheus metrics at http://{}/metrics",
             exporter.addr
@@ -188,8 +192,6 @@ pub async fn run(cli: Cli) -> Result<()> {
                 exporter.addr.ip()
             );
         }
-        // A scrape before the first interval gets what is known so far.
-        exporter.publish(&collector.collect()?);
     }
     // With --comm, --all or --cgroup, processes may still start.
     let selection_grows = cli.comm.is_some() || admission != admit::NONE;
