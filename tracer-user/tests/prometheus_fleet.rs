@@ -129,21 +129,8 @@ fn a_real_prometheus_scrapes_300_processes_bounded() {
         "500ms",
         "--summary",
     ]);
-    let data = dir.path().join("data");
-    let config = dir.path().join("prometheus.yml");
-    fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: muxtrace\n    static_configs:\n      - targets: ['{exporter}']\n"
-        ),
-    )
-    .unwrap();
-    let prom_port = free_port();
-    let _prometheus = spawn(Command::new("prometheus").args([
-        &format!("--config.file={}", config.display()),
-        &format!("--storage.tsdb.path={}", data.display()),
-        &format!("--web.listen-address=127.0.0.1:{prom_port}"),
-    ]));
+    let prometheus = Prometheus::scraping(&exporter);
+    let prom_port = prometheus.port;
 
     // Every busy process admitted (at its first poll), all but TOP in other.
     let others = eventually(

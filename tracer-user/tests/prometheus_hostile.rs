@@ -88,51 +88,6 @@ fn raise_fd_limit() -> u64 {
     lim.rlim_cur
 }
 
-/// A real Prometheus scraping `target` every second, its data in a
-/// temporary directory; stopped by pid when dropped.
-struct Prometheus {
-    _dir: tempfile::TempDir,
-    _proc: Proc,
-    port: u16,
-}
-
-impl Prometheus {
-    fn scraping(target: &str) -> Prometheus {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: muxtrace\n    static_configs:\n      - targets: ['{target}']\n"
-            ),
-        )
-        .unwrap();
-        let port = free_port();
-        let proc = spawn(Command::new("prometheus").args([
-            &format!("--config.file={}", config.display()),
-            &format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-        ]));
-        Prometheus {
-            _dir: dir,
-            _proc: proc,
-            port,
-        }
-    }
-
-    /// The first sample's value of an instant query, once it has one.
-    fn value(&self, query: &str) -> Option<f64> {
-        let body = http_get(
-            self.port,
-            &format!("/api/v1/query?query={}", url_encode(query)),
-        )?;
-        let v: serde_json::Value = serde_json::from_str(&body).expect("query API JSON");
-        v["data"]["result"][0]["value"][1]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-    }
-}
-
 /// 1,100 idle connections — more than muxtrace has fds — held open while
 /// muxtrace traces a live process under a limit of 256 fds. Before the
 /// connection cap and timeouts, every fd went to idle clients, /proc could

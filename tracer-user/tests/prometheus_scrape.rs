@@ -2,7 +2,7 @@
 //! load, and its query API reports a non-zero rate of the server's syscall.
 mod common;
 
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
 use common::*;
 
@@ -39,21 +39,8 @@ fn prometheus_scrapes_a_nonzero_rate_of_the_servers_syscall() {
         "{text}"
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: muxtrace\n    static_configs:\n      - targets: ['{exporter}']\n"
-        ),
-    )
-    .unwrap();
-    let prom_port = free_port();
-    let _prometheus = spawn(Command::new("prometheus").args([
-        &format!("--config.file={}", config.display()),
-        &format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-        &format!("--web.listen-address=127.0.0.1:{prom_port}"),
-    ]));
+    let prometheus = Prometheus::scraping(&exporter);
+    let prom_port = prometheus.port;
     let query = url_encode(&format!(
         "rate(muxtrace_syscalls_total{{pid=\"{pid}\",syscall=\"epoll_wait\"}}[5s])"
     ));

@@ -238,3 +238,48 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     let (head, body) = response.split_once("\r\n\r\n")?;
     head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
 }
+
+/// A real Prometheus scraping `target` every second, its data in a
+/// temporary directory; stopped by pid when dropped.
+pub struct Prometheus {
+    _dir: tempfile::TempDir,
+    _proc: Proc,
+    pub port: u16,
+}
+
+impl Prometheus {
+    pub fn scraping(target: &str) -> Prometheus {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: muxtrace\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let proc = spawn(Command::new("prometheus").args([
+            &format!("--config.file={}", config.display()),
+            &format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+        ]));
+        Prometheus {
+            _dir: dir,
+            _proc: proc,
+            port,
+        }
+    }
+
+    /// The first sample's value of an instant query, once it has one.
+    pub fn value(&self, query: &str) -> Option<f64> {
+        let body = http_get(
+            self.port,
+            &format!("/api/v1/query?query={}", url_encode(query)),
+        )?;
+        let v: serde_json::Value = serde_json::from_str(&body).expect("query API JSON");
+        v["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+    }
+}
