@@ -41,20 +41,26 @@ const EPOLL_CTL_DEL: u32 = 2;
 /// What an io_uring wait that timed out returns.
 const ETIME: i64 = 62;
 
-/// A measured call starts: its arguments decoded into the thread's slot.
-/// One subprogram for every kind, so the verifier checks it once. `NS`:
-/// muxtrace runs in a pid namespace (a program of its own, so the host's
-/// hot path has not one instruction more for it).
-#[inline(never)]
-fn on_enter<const NS: bool>(regs: Regs, mut kind: SyscallKind) {
-    let id = bpf_get_current_pid_tgid();
+/// Whether a measured call of the current task (`id` from
+/// bpf_get_current_pid_tgid) goes on to [`on_enter`]: a candidate; inside a
+/// pid namespace, a process user space named by its namespace pid, at its
+/// first measured call; under --all, any process at its first wait call.
+/// In the top-level program, so that every other process's call returns
+/// without a function call: on this machine's mitigations (SRSO "safe RET")
+/// each call and return costs about 14 ns.
+#[inline(always)]
+fn enters<const NS: bool>(id: u64, kind: SyscallKind) -> bool {
     let tgid = (id >> 32) as u32;
-    // Inside a pid namespace, a process user space named by its namespace
-    // pid joins at its first measured call; under --all, any process at its
-    // first wait call (only wait calls pass here untraced).
-    if !maybe_traced(tgid) && !(NS && adopt_pending(tgid)) && !admits_waiter(kind) {
-        return;
-    }
+    maybe_traced(tgid) || (NS && adopt_pending(tgid)) || admits_waiter(kind)
+}
+
+/// A measured call starts: its arguments decoded into the thread's slot.
+/// `NS`: muxtrace runs in a pid namespace (a program of its own, so the
+/// host's hot path has not one instruction more for it). Inline, like
+/// everything on the traced hot path: a subprogram call is a return more.
+#[inline(always)]
+fn on_enter<const NS: bool>(regs: Regs, mut kind: SyscallKind, id: u64) {
+    let tgid = (id >> 32) as u32;
     let Some(t) = thread_slot::<NS>(id as u32, tgid, kind) else {
         return;
     };
@@ -159,7 +165,7 @@ fn decode_select(regs: Regs, t: &mut ThreadState, pselect: bool) {
 }
 
 /// poll(fds, nfds, timeout_ms) and ppoll(fds, nfds, timespec, sigmask, size).
-#[inline(never)]
+#[inline(always)]
 fn decode_poll(regs: Regs, t: &mut ThreadState, ppoll: bool) {
     // `unsigned int nfds`: the upper half of the register is ignored.
     let nfds = regs.arg(1) as u32 as u64;
@@ -187,7 +193,7 @@ fn decode_poll(regs: Regs, t: &mut ThreadState, ppoll: bool) {
 
 /// epoll_wait(epfd, events, maxevents, timeout_ms), epoll_pwait (+ sigmask,
 /// size) and epoll_pwait2 (timespec instead of ms).
-#[inline(never)]
+#[inline(always)]
 fn decode_epoll_wait(regs: Regs, t: &mut ThreadState, kind: u32) {
     // The interest set as the kernel holds it now; an fd that is not an
     // epoll fd fails the call, which then counts nothing watched.
@@ -304,15 +310,10 @@ fn uring_wait_ret(t: &ThreadState, ret: i64) -> i64 {
     }
 }
 
-/// A measured call returns: folded into its process's aggregate. One
-/// subprogram for every kind, so the verifier checks it once.
-#[inline(never)]
-fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind) {
-    let tid = bpf_get_current_pid_tgid() as u32;
-    // A thread with a slot is always a candidate.
-    if !maybe_traced(tid) {
-        return;
-    }
+/// A measured call of a candidate thread (`tid`) returns: folded into its
+/// process's aggregate.
+#[inline(always)]
+fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, tid: u32) {
     // After the filter, so other processes' calls never pay for the clock;
     // before the slot lookup, so the call is not charged for it.
     // SAFETY: the helper has no preconditions.
@@ -406,7 +407,7 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind) {
 }
 
 /// What a receive, send or zero-copy call moved, and where.
-#[inline(never)]
+#[inline(always)]
 fn fold_payload(
     s: &mut SyscallStats,
     t: &mut ThreadState,
@@ -542,7 +543,7 @@ fn fold_latency(s: &mut SyscallStats, t: &mut ThreadState, now: u64, epoch: u64)
 }
 
 /// What a wait call watched, found ready and copied, once it returned.
-#[inline(never)]
+#[inline(always)]
 fn fold_wait(s: &mut SyscallStats, t: &mut ThreadState, ret: i64, kind: SyscallKind, epoch: u64) {
     let errno = if ret < 0 { (-ret) as u64 } else { 0 };
     s.watched += t.watched;
@@ -608,7 +609,10 @@ fn kind_of_nr(nr: i64) -> Option<SyscallKind> {
 pub fn mux_sys_enter(ctx: BtfTracePointContext) -> i32 {
     let nr: i64 = ctx.arg(1);
     if let Some(kind) = kind_of_nr(nr) {
-        on_enter::<false>(Regs::of(&ctx), kind);
+        let id = bpf_get_current_pid_tgid();
+        if enters::<false>(id, kind) {
+            on_enter::<false>(Regs::of(&ctx), kind, id);
+        }
     }
     0
 }
@@ -620,7 +624,10 @@ pub fn mux_sys_enter(ctx: BtfTracePointContext) -> i32 {
 pub fn mux_sys_enter_ns(ctx: BtfTracePointContext) -> i32 {
     let nr: i64 = ctx.arg(1);
     if let Some(kind) = kind_of_nr(nr) {
-        on_enter::<true>(Regs::of(&ctx), kind);
+        let id = bpf_get_current_pid_tgid();
+        if enters::<true>(id, kind) {
+            on_enter::<true>(Regs::of(&ctx), kind, id);
+        }
     }
     0
 }
@@ -629,7 +636,11 @@ pub fn mux_sys_enter_ns(ctx: BtfTracePointContext) -> i32 {
 pub fn mux_sys_exit(ctx: BtfTracePointContext) -> i32 {
     let regs = Regs::of(&ctx);
     if let Some(kind) = kind_of_nr(regs.nr()) {
-        on_exit(regs, ctx.arg(1), kind);
+        let tid = bpf_get_current_pid_tgid() as u32;
+        // A thread with a slot is always a candidate.
+        if maybe_traced(tid) {
+            on_exit(regs, ctx.arg(1), kind, tid);
+        }
     }
     0
 }
