@@ -14,12 +14,14 @@
 //! - [`args`]: reading syscall arguments and user memory;
 //! - [`kernel`]: reading the kernel's fd tables and eventpolls;
 //! - [`syscalls`]: the enter/exit programs;
-//! - [`sched`]: the scheduler programs.
+//! - [`sched`]: the scheduler programs;
+//! - [`floor`]: empty programs, the floor the bench measures against.
 #![no_std]
 #![no_main]
 
 mod args;
 mod filter;
+mod floor;
 mod kernel;
 mod maps;
 mod sched;

@@ -1,13 +1,14 @@
 //! What muxtrace adds to one syscall, side by side in one run: a tight loop
 //! of zero-timeout `poll` and `epoll_wait` (raw syscalls, nothing to wait
-//! for) with no tracer, with muxtrace attached to another process (what every
-//! untraced process on the machine pays: the kernel's syscall-tracepoint slow
-//! path and our in-kernel filter), and with muxtrace tracing this process
-//! with every probe on — and, for scale, with empty bpftrace probes on the
-//! same enter/exit tracepoints of this process: what the tracepoint
-//! mechanism costs before any measuring, the floor under every tool built on
-//! it. Needs root for the attached cases (and bpftrace for the floor);
-//! without them they are skipped with a sentence.
+//! for) with no tracer; with the floor, empty programs alone on the two raw
+//! syscall tracepoints muxtrace's programs sit on (the kernel's tracepoint
+//! slow path and one dispatch each way, which no program there avoids);
+//! with muxtrace attached to another process (what every untraced process
+//! on the machine pays: the floor and our in-kernel filter); and with
+//! muxtrace tracing this process with every probe on. For scale, empty
+//! bpftrace probes on the same calls (bpftrace attaches through the
+//! perf-event tracepoints). Needs root for the attached cases (and
+//! bpftrace for its two); without them they are skipped with a sentence.
 //!
 //! Two more cases: muxtrace `--cgroup` on an empty cgroup of its own (what
 //! a process outside a traced cgroup pays) and `--all` (this process
@@ -17,8 +18,7 @@
 //! process too, in its own case: a change's cost, before and after, in one run.
 //!
 //! Each case also times `getpid`, a syscall muxtrace never measures: what
-//! every other call on the machine pays, against empty bpftrace probes on
-//! the raw syscall tracepoints as its floor.
+//! every other call on the machine pays, against the same floor.
 //!
 //! `cargo xtask bench` runs this and quotes the differences in its report.
 use std::{path::Path, process::Command, time::Duration};
@@ -27,6 +27,12 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use harness::{muxtrace::json_on, Proc};
 
 const MUXTRACE: &str = env!("CARGO_BIN_EXE_muxtrace");
+
+/// What a case has attached, detached when it is dropped.
+enum Tracer {
+    Process { _held: Proc },
+    Programs { _held: tracer_user::EmptyPrograms },
+}
 
 /// muxtrace (this build's, or `exe`) on `pid`, once it says it has attached.
 fn attach(exe: &Path, pid: u32) -> Option<Proc> {
@@ -145,6 +151,7 @@ fn syscall_cost(c: &mut Criterion) {
         ("untraced", None),
         ("other_process_traced", Some(bystander_pid)),
         ("traced", Some(me)),
+        ("empty_programs", Some(me)),
         ("empty_bpftrace_probes", Some(me)),
         ("empty_raw_syscall_probes", Some(me)),
     ];
@@ -167,20 +174,30 @@ fn syscall_cost(c: &mut Criterion) {
                 };
                 let dir = cgroup.dir.display().to_string();
                 match attach_with(&["--cgroup", &dir, "--json"]) {
-                    Some(t) => Some(t),
+                    Some(t) => Some(Tracer::Process { _held: t }),
                     None => continue,
                 }
             }
             Some(_) if case == "admitted_by_all" => match attach_with(&["--all", "--json"]) {
-                Some(t) => Some(t),
+                Some(t) => Some(Tracer::Process { _held: t }),
                 None => continue,
             },
             Some(pid) if case == "empty_bpftrace_probes" => match empty_probes(pid) {
-                Some(t) => Some(t),
+                Some(t) => Some(Tracer::Process { _held: t }),
                 None => continue,
             },
+            Some(_) if case == "empty_programs" => match tracer_user::EmptyPrograms::attach() {
+                Ok(t) => {
+                    std::thread::sleep(Duration::from_secs(1));
+                    Some(Tracer::Programs { _held: t })
+                }
+                Err(e) => {
+                    eprintln!("syscall_cost: the empty programs did not attach: {e}");
+                    continue;
+                }
+            },
             Some(_) if case == "empty_raw_syscall_probes" => match empty_raw_probes() {
-                Some(t) => Some(t),
+                Some(t) => Some(Tracer::Process { _held: t }),
                 None => continue,
             },
             Some(pid) => match attach(
@@ -190,7 +207,7 @@ fn syscall_cost(c: &mut Criterion) {
                 },
                 pid,
             ) {
-                Some(t) => Some(t),
+                Some(t) => Some(Tracer::Process { _held: t }),
                 None => continue,
             },
         };
@@ -206,7 +223,99 @@ fn syscall_cost(c: &mut Criterion) {
         });
     }
     group.finish();
+    if root {
+        program_cost(epfd, bystander_pid);
+    }
     drop(bystander);
+}
+
+/// Calls per measurement of [`program_cost`], and measurements per figure.
+const PROGRAM_COST_CALLS: u32 = 200_000;
+const PROGRAM_COST_REPEATS: usize = 7;
+
+/// The programs' own cost per call, beside the floor on the very same
+/// calls: muxtrace's syscall programs and the empty ones are attached at
+/// once, the kernel's run-time accounting times both, and what muxtrace's
+/// pair spent beyond the empty pair, over the loop's calls, is what
+/// muxtrace adds above the floor. Unlike the criterion cases, which run one
+/// after another and drift by tens of ns on a shared machine, both sides
+/// here share every call. Printed, and written as JSON to the file
+/// `MUXTRACE_PROGRAM_COST` names (the bench report reads it).
+fn program_cost(epfd: i32, bystander_pid: u32) {
+    let floor = match tracer_user::EmptyPrograms::attach() {
+        Ok(floor) => floor,
+        Err(e) => {
+            eprintln!("syscall_cost: the empty programs did not attach, so no program cost: {e}");
+            return;
+        }
+    };
+    let mut figures = serde_json::Map::new();
+    for (case, pid) in [
+        ("other_process_traced", bystander_pid),
+        ("traced", std::process::id()),
+    ] {
+        let Some(_tracer) = attach(Path::new(MUXTRACE), pid) else {
+            continue;
+        };
+        let Ok(_stats) = aya::sys::enable_stats(aya::sys::Stats::RunTime) else {
+            eprintln!("syscall_cost: the kernel keeps no program run time, so no program cost");
+            return;
+        };
+        for (syscall, call) in [
+            ("poll", &poll_zero as &dyn Fn()),
+            ("epoll_wait", &|| epoll_wait_zero(epfd)),
+            ("getpid", &|| {
+                // SAFETY: getpid has no arguments and cannot fail.
+                unsafe { libc::syscall(libc::SYS_getpid) };
+            }),
+        ] {
+            let mut added: Vec<f64> = (0..PROGRAM_COST_REPEATS)
+                .map(|_| {
+                    let before = program_run_time_ns();
+                    for _ in 0..PROGRAM_COST_CALLS {
+                        call();
+                    }
+                    let after = program_run_time_ns();
+                    let spent = |i: usize| after[i].saturating_sub(before[i]) as f64;
+                    (spent(0) - spent(1)) / f64::from(PROGRAM_COST_CALLS)
+                })
+                .collect();
+            added.sort_by(f64::total_cmp);
+            let median = added[added.len() / 2];
+            println!(
+                "syscall_cost/program_cost/{syscall}/{case}: {median:+.1} ns per call above the \
+                 empty programs (runs {:+.1}..{:+.1})",
+                added[0],
+                added[added.len() - 1]
+            );
+            figures.insert(format!("{syscall}/{case}"), median.into());
+        }
+    }
+    drop(floor);
+    if let Some(path) = std::env::var_os("MUXTRACE_PROGRAM_COST") {
+        let json = serde_json::Value::Object(figures).to_string();
+        if let Err(e) = std::fs::write(&path, json) {
+            eprintln!(
+                "syscall_cost: cannot write {}: {e}",
+                Path::new(&path).display()
+            );
+        }
+    }
+}
+
+/// Run time so far (ns, machine-wide) of muxtrace's two syscall programs
+/// and of the two empty ones.
+fn program_run_time_ns() -> [u64; 2] {
+    let mut spent = [0; 2];
+    for info in aya::programs::loaded_programs().filter_map(Result::ok) {
+        let side = match info.name_as_str() {
+            Some("mux_sys_enter" | "mux_sys_exit") => 0,
+            Some("floor_sys_enter" | "floor_sys_exit") => 1,
+            _ => continue,
+        };
+        spent[side] += info.run_time().as_nanos() as u64;
+    }
+    spent
 }
 
 criterion_group!(benches, syscall_cost);

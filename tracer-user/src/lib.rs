@@ -18,4 +18,4 @@ mod summary;
 mod targets;
 pub mod tracepoints;
 
-pub use probes::{loaded_program_ids, recursion_misses};
+pub use probes::{loaded_program_ids, recursion_misses, EmptyPrograms};

@@ -10,6 +10,13 @@
 /// kernel's program list (names are cut to 15 characters there).
 pub const PROGRAM_PREFIX: &str = "mux_";
 
+/// The object's empty programs and their tracepoints: the bench's floor
+/// ([`crate::EmptyPrograms`]), never attached by muxtrace itself.
+pub const FLOOR_PROGRAMS: [(&str, &str); 2] = [
+    ("floor_sys_enter", "sys_enter"),
+    ("floor_sys_exit", "sys_exit"),
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttachPoint {
     /// The tracepoint, as the kernel's BTF names it (`btf_trace_<name>`).
@@ -126,7 +133,12 @@ mod tests {
     #[test]
     fn the_table_names_exactly_the_programs_in_the_object() {
         let object = aya_obj::Object::parse(crate::probes::EBPF_OBJECT).expect("the eBPF object");
-        let in_object: BTreeSet<&str> = object.programs.keys().map(String::as_str).collect();
+        let in_object: BTreeSet<&str> = object
+            .programs
+            .keys()
+            .map(String::as_str)
+            .filter(|p| !FLOOR_PROGRAMS.iter().any(|(floor, _)| p == floor))
+            .collect();
         let in_table: BTreeSet<&str> = ATTACH_POINTS
             .iter()
             .chain(&URING_POINTS)

@@ -1,0 +1,17 @@
+//! Empty programs on the two raw syscall tracepoints muxtrace's syscall
+//! programs sit on. They measure nothing: the `syscall_cost` bench attaches
+//! them alone, and what they add to a syscall is the floor — the kernel's
+//! tracepoint slow path and one program dispatch each way — under which no
+//! program on these attach points can go. Never attached by muxtrace.
+
+use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
+
+#[btf_tracepoint(function = "sys_enter")]
+pub fn floor_sys_enter(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "sys_exit")]
+pub fn floor_sys_exit(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
