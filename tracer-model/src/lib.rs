@@ -79,7 +79,9 @@ pub fn compute(prev: Option<&Snapshot>, cur: &Snapshot) -> Metrics {
     }
     let cost = cur.cost.map(|c| {
         let before = prev.and_then(|p| p.cost).unwrap_or_default();
-        let (used, sampled) = if c.sampled_ns > before.sampled_ns {
+        let (used, sampled) = if c.recent_sampled_ns > 0 {
+            (c.recent_run_time_ns, c.recent_sampled_ns)
+        } else if c.sampled_ns > before.sampled_ns {
             (
                 c.run_time_ns.saturating_sub(before.run_time_ns),
                 c.sampled_ns - before.sampled_ns,
@@ -270,6 +272,38 @@ mod tests {
         s.hist_watched[bucket(watched_each)] = calls;
         s.hist_wall_ns[bucket(wall_each)] = calls;
         s
+    }
+
+    /// The own-cost figure is the recent samples' (a moving figure), not
+    /// the last interval's one sample; without recent samples, the interval's.
+    #[test]
+    fn own_cost_is_taken_over_the_recent_samples() {
+        let with_cost = |secs: u64, run_ms: u64, recent: (u64, u64)| Snapshot {
+            cost: Some(ProbeCost {
+                run_time_ns: run_ms * 1_000_000,
+                run_count: 1,
+                sampled_ns: secs * 100_000_000,
+                recent_run_time_ns: recent.0,
+                recent_sampled_ns: recent.1,
+            }),
+            ..snap(secs, &[])
+        };
+        // The last sample alone read 30 % (30 ms of 100); the recent ten 12 %.
+        let a = with_cost(9, 90, (0, 0));
+        let b = with_cost(10, 120, (120_000_000, 1_000_000_000));
+        let cost = compute(Some(&a), &b).cost.expect("a cost");
+        assert!(
+            (cost.cpu_percent - 12.0).abs() < 1e-9,
+            "{}",
+            cost.cpu_percent
+        );
+        let b = with_cost(10, 120, (0, 0));
+        let cost = compute(Some(&a), &b).cost.expect("a cost");
+        assert!(
+            (cost.cpu_percent - 30.0).abs() < 1e-9,
+            "{}",
+            cost.cpu_percent
+        );
     }
 
     #[test]

@@ -40,8 +40,8 @@ pub struct Cost {
     pub sampled_s: f64,
     /// Average ns per program run.
     pub ns_per_run: f64,
-    /// Share of one CPU our programs used while sampled (the latest sample,
-    /// or all samples when none ended in this interval), percent.
+    /// Share of one CPU our programs used while sampled, percent: over the
+    /// last samples (up to ten, one per interval), a moving figure.
     pub cpu_percent: f64,
 }
 

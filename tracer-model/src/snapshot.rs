@@ -40,6 +40,10 @@ pub struct ProbeCost {
     pub run_time_ns: u64,
     pub run_count: u64,
     pub sampled_ns: u64,
+    /// The same over the last few samples only: the figure shown. One
+    /// 100 ms sample swings with the load's bursts; a few in a row do not.
+    pub recent_run_time_ns: u64,
+    pub recent_sampled_ns: u64,
 }
 
 /// What user space knows of a process (from /proc), which the maps do not

@@ -65,6 +65,9 @@ pub struct PidNamespace {
     pub ino: u64,
 }
 
+/// How many of the last cost samples the own-cost figure is taken over.
+const RECENT_SAMPLES: usize = 10;
+
 /// The first reading interval. Not 0: a zeroed extremes slot reads as epoch 0.
 const FIRST_EPOCH: u64 = 1;
 
@@ -88,13 +91,20 @@ pub struct Probes {
     sample_started: Option<std::time::Instant>,
     /// Total time the accounting was on.
     sampled_ns: u64,
+    /// Our programs' run time when the sample in progress started.
+    sample_start_run_ns: u64,
+    /// The last [`RECENT_SAMPLES`] samples: (run time, length), ns.
+    recent_samples: std::collections::VecDeque<(u64, u64)>,
 }
 
 impl Probes {
     /// Loads the programs, attaches every one, and returns with nothing traced
     /// yet: callers add tgids with [`Probes::trace`] once everything is in place,
     /// so each call seen has both its enter and its exit.
-    pub fn attach(config: &ProbeConfig, kernel_btf: &KernelBtf) -> Result<Probes> {
+    /// Takes the kernel's BTF to drop it once the offsets are read, before
+    /// aya parses the same file again: the two copies at once were the peak
+    /// of muxtrace's memory.
+    pub fn attach(config: &ProbeConfig, kernel_btf: KernelBtf) -> Result<Probes> {
         raise_memlock();
         let offset = |s: &str, m: &str| kernel_btf.member_offset(s, m);
         let fields = [
@@ -138,10 +148,12 @@ impl Probes {
             Vec::new()
         };
         // aya's own parse, for the programs' attach targets.
-        let btf = Btf::parse_file(&kernel_btf.path, Endianness::default()).map_err(|e| {
+        let btf_path = kernel_btf.path.clone();
+        drop(kernel_btf);
+        let btf = Btf::parse_file(&btf_path, Endianness::default()).map_err(|e| {
             UserError::runtime(format!(
                 "cannot read the kernel's BTF at {}: {e}",
-                kernel_btf.path.display()
+                btf_path.display()
             ))
         })?;
         let follow = u32::from(config.follow);
@@ -251,6 +263,8 @@ impl Probes {
             stats_fd: None,
             sample_started: None,
             sampled_ns: 0,
+            sample_start_run_ns: 0,
+            recent_samples: std::collections::VecDeque::new(),
         })
     }
 
@@ -574,14 +588,32 @@ impl Probes {
             return;
         }
         self.stats_fd = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
+        self.sample_start_run_ns = self.run_time_ns();
         self.sample_started = Some(std::time::Instant::now());
     }
 
     pub fn end_cost_sample(&mut self) {
+        let Some(started) = self.sample_started.take() else {
+            self.stats_fd = None;
+            return;
+        };
+        let length = started.elapsed().as_nanos() as u64;
+        let run = self.run_time_ns().saturating_sub(self.sample_start_run_ns);
         self.stats_fd = None;
-        if let Some(started) = self.sample_started.take() {
-            self.sampled_ns += started.elapsed().as_nanos() as u64;
+        self.sampled_ns += length;
+        self.recent_samples.push_back((run, length));
+        if self.recent_samples.len() > RECENT_SAMPLES {
+            self.recent_samples.pop_front();
         }
+    }
+
+    /// Our programs' run time so far, ns (counted while accounting is on).
+    fn run_time_ns(&self) -> u64 {
+        self.ebpf
+            .programs()
+            .filter_map(|(_, program)| program.info().ok())
+            .map(|info| info.run_time().as_nanos() as u64)
+            .sum()
     }
 
     /// Our programs' run time and count during the samples so far, when the
@@ -592,6 +624,8 @@ impl Probes {
         }
         let mut cost = ProbeCost {
             sampled_ns: self.sampled_ns,
+            recent_run_time_ns: self.recent_samples.iter().map(|s| s.0).sum(),
+            recent_sampled_ns: self.recent_samples.iter().map(|s| s.1).sum(),
             ..ProbeCost::default()
         };
         let mut any = false;

@@ -118,7 +118,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Some(addr) => Some(Exporter::bind(addr, cli.prometheus_top()).await?),
         None => None,
     };
-    let mut probes = Probes::attach(&config, &btf)?;
+    let mut probes = Probes::attach(&config, btf)?;
     let kernel_log = probes.take_kernel_log();
     // With --all and --cgroup the kernel fills the traced set by itself:
     // user space keeps room in it by evicting the least active.

@@ -47,7 +47,10 @@ pub fn render(metrics: &Metrics, idle: &[(u32, String)], wide: bool) -> String {
             let _ = writeln!(
                 out,
                 "muxtrace's own probes: {:.0} ns per run, {:.2} % of one CPU (sampled over {:.1} s)",
-                cost.ns_per_run, cost.cpu_percent, cost.sampled_s
+                cost.ns_per_run,
+                // Over every sample, not the last few the dashboard shows.
+                cost.run_time_ns as f64 / 1e7 / cost.sampled_s.max(f64::MIN_POSITIVE),
+                cost.sampled_s
             );
         }
     }
