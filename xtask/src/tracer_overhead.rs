@@ -143,6 +143,8 @@ struct Point {
     tracer_cpu: f64,
     tracer_rss_mib: f64,
     attach_ms: f64,
+    /// SIGINT to exit (summary written, programs detached), ms; 10 ms steps.
+    detach_ms: f64,
     syscalls_per_sec: f64,
 }
 
@@ -217,8 +219,11 @@ fn run_point(
     let rss = tracer_pid.and_then(peak_rss_kib).unwrap_or(0) as f64 / 1024.0;
     let attach_ms = tracer.as_ref().map_or(0.0, |(_, d)| d.as_secs_f64() * 1e3);
     let mut syscalls_per_sec = 0.0;
+    let mut detach_ms = 0.0;
     if let Some((mut p, _)) = tracer {
+        let stopping = std::time::Instant::now();
         let _ = p.stop_with(libc::SIGINT);
+        detach_ms = stopping.elapsed().as_secs_f64() * 1e3;
         p.wait_output_closed();
         if matches!(config, "muxtrace" | BASELINE | ALL) {
             // The last line's rate: every traced call the server made.
@@ -242,6 +247,7 @@ fn run_point(
         tracer_cpu: pct(cpu0.1, cpu1.1),
         tracer_rss_mib: rss,
         attach_ms,
+        detach_ms,
         syscalls_per_sec,
     })
 }
@@ -305,7 +311,7 @@ pub fn run(bin: &Path, opts: &Options) -> Result<()> {
                     raw.push(json!({"server": server, "load": load, "round": round, "config": config,
                         "msgs_per_sec": p.msgs_per_sec, "p99_us": p.p99_us, "server_cpu_percent": p.server_cpu,
                         "tracer_cpu_percent": p.tracer_cpu, "tracer_peak_rss_mib": p.tracer_rss_mib,
-                        "attach_ms": p.attach_ms, "syscalls_per_sec": p.syscalls_per_sec}));
+                        "attach_ms": p.attach_ms, "detach_ms": p.detach_ms, "syscalls_per_sec": p.syscalls_per_sec}));
                     results
                         .entry((server.into(), load.into(), config.to_string()))
                         .or_default()
@@ -314,7 +320,11 @@ pub fn run(bin: &Path, opts: &Options) -> Result<()> {
             }
         }
     }
-    let md = render(&results, &configs, &skipped, opts)?;
+    let own_cost = match configs.contains(&"muxtrace") {
+        true => Some(own_cost_readings(bin, OWN_COST_SECS)?),
+        false => None,
+    };
+    let md = render(&results, &configs, &skipped, opts, own_cost.as_deref())?;
     std::fs::write(opts.out.join("overhead.md"), &md)?;
     std::fs::write(
         opts.out.join("overhead.json"),
@@ -324,11 +334,114 @@ pub fn run(bin: &Path, opts: &Options) -> Result<()> {
     Ok(())
 }
 
+/// How long the own-cost figure is watched under steady load, s.
+const OWN_COST_SECS: u64 = 30;
+/// Readings before the figure's window (ten samples) is full.
+const OWN_COST_WARMUP: usize = 10;
+
+/// The own-cost figure muxtrace shows (its header's "own cost", JSON's
+/// `cost.cpu_percent`) at every 1 s reading, tracing echo-epoll under a
+/// steady 20k msgs/s for `secs`: whether it holds still, and what it says.
+fn own_cost_readings(bin: &Path, secs: u64) -> Result<Vec<f64>> {
+    eprintln!("overhead: muxtrace's own-cost figure under steady load, {secs} s");
+    let server = EchoServer::start(&bin.join("echo-epoll"), &[], Some(1))?;
+    let (mut tracer, _) = start_ready(
+        Command::new(bin.join("muxtrace")).args([
+            "--pid",
+            &server.pid().to_string(),
+            "--json",
+            "--interval",
+            "1s",
+        ]),
+        Some(harness::muxtrace::ATTACHED),
+        Duration::ZERO,
+    )?;
+    let addr = server.addr().to_string();
+    let duration = format!("{secs}s");
+    let args = [
+        "--addr",
+        &addr,
+        "--conns",
+        "64",
+        "--size",
+        "64",
+        "--rate",
+        "20000",
+        "--duration",
+        &duration,
+    ];
+    run_loadgen(&bin.join("loadgen"), &args, Some(0))?;
+    let _ = tracer.stop_with(libc::SIGINT);
+    tracer.wait_output_closed();
+    let lines = json_lines(&tracer.stdout())?;
+    Ok(lines
+        .iter()
+        .filter(|l| l.kind == harness::muxtrace::LineKind::Interval)
+        .filter_map(|l| l.metrics.cost.as_ref().map(|c| c.cpu_percent))
+        .collect())
+}
+
+/// The own-cost figure's section: its readings once its window is full,
+/// against the server CPU muxtrace was measured to add at the same load.
+fn own_cost_section(
+    md: &mut String,
+    targets: &mut Vec<Target>,
+    readings: &[f64],
+    added_cpu: &[f64],
+) {
+    let steady = readings.get(OWN_COST_WARMUP..).unwrap_or_default();
+    let Some(mid) = median(steady) else {
+        let _ = writeln!(
+            md,
+            "\nThe own-cost figure was not measured: {} readings.",
+            readings.len()
+        );
+        return;
+    };
+    let (lo, hi) = spread(steady);
+    let deviation = steady
+        .iter()
+        .map(|r| (r - mid).abs() / mid.max(f64::MIN_POSITIVE) * 100.0)
+        .fold(0.0, f64::max);
+    let _ = writeln!(
+        md,
+        "\n## The own-cost figure\n\nWhat muxtrace shows as its own cost (the kernel's run \
+         time of its programs, sampled 100 ms per interval, over the last ten samples), read \
+         every second while tracing echo-epoll at a steady 20k msgs/s for {OWN_COST_SECS} s; \
+         readings {}–{} (the window full). Beside it, the server CPU muxtrace added at the same \
+         load in the rounds above (traced minus untraced, same round): that also holds the \
+         tracepoint dispatch, which the kernel does not count as program time; the own cost \
+         also holds loadgen's filtered calls.\n\n| figure | % of one core |\n|---|---:|\n\
+         | own cost, median [min–max] | {mid:.2} [{lo:.2}–{hi:.2}] |",
+        OWN_COST_WARMUP + 1,
+        readings.len()
+    );
+    targets.push(Target::at_most(
+        "own-cost readings' largest distance from their median, %".into(),
+        deviation,
+        20.0,
+    ));
+    if let Some(added) = median(added_cpu) {
+        let (alo, ahi) = spread(added_cpu);
+        let _ = writeln!(
+            md,
+            "| server CPU muxtrace added, median [min–max] | {added:.1} [{alo:.1}–{ahi:.1}] |"
+        );
+        // Within the rounds' own spread of the added CPU.
+        targets.push(Target::at_most(
+            "own cost's distance from the server CPU added, points of a core (limit: the rounds' half-spread)".into(),
+            (mid - added).abs(),
+            ((ahi - alo) / 2.0).max(0.5),
+        ));
+    }
+}
+
 fn render(
     results: &BTreeMap<(String, String, String), Vec<Point>>,
     configs: &[&str],
     skipped: &[(String, String)],
     opts: &Options,
+    own_cost: Option<&[f64]>,
 ) -> Result<String> {
     let mut md = String::new();
     let date = crate::exec::utc_now();
@@ -417,6 +530,7 @@ fn render(
     let mut self_cpu: Vec<f64> = Vec::new();
     let mut rss: Vec<f64> = Vec::new();
     let mut attach: Vec<f64> = Vec::new();
+    let mut detach: Vec<f64> = Vec::new();
     for ((_, load, c), pts) in results {
         if c == "muxtrace" && load == "20k msgs/s" {
             self_cpu.extend(pts.iter().map(|p| p.tracer_cpu));
@@ -424,6 +538,7 @@ fn render(
         if c == "muxtrace" {
             rss.extend(pts.iter().map(|p| p.tracer_rss_mib));
             attach.extend(pts.iter().map(|p| p.attach_ms));
+            detach.extend(pts.iter().map(|p| p.detach_ms));
         }
     }
     let (cpu_m, rss_max, attach_m) = (
@@ -442,6 +557,12 @@ fn render(
         "| peak RSS (VmHWM), MiB, max over runs | {rss_max:.1} |"
     );
     let _ = writeln!(md, "| start → attached, ms, median | {attach_m:.0} |");
+    let detach_max = spread(&detach).1;
+    let _ = writeln!(
+        md,
+        "| SIGINT → exit (summary written, programs detached), ms, median / max | {:.0} / {detach_max:.0} |",
+        median(&detach).unwrap_or(0.0)
+    );
     targets.push(Target::at_most(
         "muxtrace user-space CPU, % of one core".into(),
         cpu_m,
@@ -455,8 +576,31 @@ fn render(
     targets.push(Target::at_most(
         "start → attached, ms".into(),
         attach_m,
-        1000.0,
+        200.0,
     ));
+    targets.push(Target::at_most(
+        "SIGINT → exit, ms, max".into(),
+        detach_max,
+        300.0,
+    ));
+    if let Some(readings) = own_cost {
+        let key = |c: &str| {
+            (
+                "echo-epoll".to_owned(),
+                "20k msgs/s".to_owned(),
+                c.to_owned(),
+            )
+        };
+        let added: Vec<f64> = match (results.get(&key("muxtrace")), results.get(&key("untraced"))) {
+            (Some(traced), Some(base)) => traced
+                .iter()
+                .zip(base)
+                .map(|(t, b)| t.server_cpu - b.server_cpu)
+                .collect(),
+            _ => Vec::new(),
+        };
+        own_cost_section(&mut md, &mut targets, readings, &added);
+    }
     syscall_cost_section(&mut md, &mut targets, &opts.criterion_dir);
     let _ = writeln!(
         md,
