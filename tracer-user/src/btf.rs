@@ -18,17 +18,30 @@ const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
 const KIND_TYPEDEF: u32 = 8;
 
+/// One type's header: (kind, name offset, member count, kind flag, where
+/// its trailing data starts).
+type TypeEntry = (u32, u32, usize, bool, usize);
+
 pub struct KernelBtf {
     pub path: PathBuf,
     data: Vec<u8>,
     types: std::ops::Range<usize>,
     strings: std::ops::Range<usize>,
+    /// Every type's header, indexed by type id - 1: walked once at parse,
+    /// not at each of the thirty-odd lookups muxtrace makes before it
+    /// attaches (that was 30 ms of its start).
+    entries: Vec<TypeEntry>,
 }
 
 impl KernelBtf {
+    /// Where the kernel's BTF is read from.
+    pub fn path() -> PathBuf {
+        std::env::var_os(BTF_ENV).map_or_else(|| PathBuf::from(VMLINUX), PathBuf::from)
+    }
+
     /// Reads the running kernel's BTF (or the file [`BTF_ENV`] names).
     pub fn load() -> Result<KernelBtf> {
-        let path = std::env::var_os(BTF_ENV).map_or_else(|| PathBuf::from(VMLINUX), PathBuf::from);
+        let path = KernelBtf::path();
         let data = std::fs::read(&path).map_err(|e| {
             UserError::runtime(format!(
                 "cannot read the kernel's BTF type information at {}: {e}",
@@ -65,12 +78,15 @@ impl KernelBtf {
         let (Some(types), Some(strings)) = (at(type_off, type_len), at(str_off, str_len)) else {
             return Err(bad());
         };
-        Ok(KernelBtf {
+        let mut btf = KernelBtf {
             path,
             data,
             types,
             strings,
-        })
+            entries: Vec::new(),
+        };
+        btf.entries = btf.each_type().collect();
+        Ok(btf)
     }
 
     fn u32_at(&self, o: usize) -> Option<u32> {
@@ -89,7 +105,7 @@ impl KernelBtf {
 
     /// Each type as (kind, name offset, member count, kind flag, where its
     /// trailing data starts), in file order; stops at the first malformed one.
-    fn each_type(&self) -> impl Iterator<Item = (u32, u32, usize, bool, usize)> + '_ {
+    fn each_type(&self) -> impl Iterator<Item = TypeEntry> + '_ {
         let mut p = self.types.start;
         std::iter::from_fn(move || {
             if p + 12 > self.types.end {
@@ -117,19 +133,19 @@ impl KernelBtf {
     /// Whether the kernel has the tracepoint `name` (for tp_btf programs).
     pub fn has_tracepoint(&self, name: &str) -> bool {
         let wanted = format!("btf_trace_{name}");
-        self.each_type()
-            .any(|(kind, n, ..)| kind == KIND_TYPEDEF && self.name(n) == wanted.as_bytes())
+        self.entries
+            .iter()
+            .any(|&(kind, n, ..)| kind == KIND_TYPEDEF && self.name(n) == wanted.as_bytes())
     }
 
     /// The byte offset of `strukt.member`, looking into the struct's
     /// anonymous structs and unions (io_ring_ctx keeps its fields in them).
     pub fn member_offset(&self, strukt: &str, member: &str) -> Result<u32> {
-        let types: Vec<_> = self.each_type().collect();
-        for &(kind, name, vlen, kflag, members) in &types {
+        for &(kind, name, vlen, kflag, members) in &self.entries {
             if kind != KIND_STRUCT || self.name(name) != strukt.as_bytes() {
                 continue;
             }
-            if let Some(offset) = self.find_member(&types, vlen, kflag, members, member, 0) {
+            if let Some(offset) = self.find_member(vlen, kflag, members, member, 0) {
                 return Ok(offset);
             }
         }
@@ -144,7 +160,6 @@ impl KernelBtf {
     /// struct.
     fn find_member(
         &self,
-        types: &[(u32, u32, usize, bool, usize)],
         vlen: usize,
         kflag: bool,
         members: usize,
@@ -166,13 +181,14 @@ impl KernelBtf {
             if !name.is_empty() || depth >= 4 {
                 continue;
             }
-            let Some(&(kind, _, vlen, kflag, inner)) =
-                type_id.checked_sub(1).and_then(|i| types.get(i as usize))
+            let Some(&(kind, _, vlen, kflag, inner)) = type_id
+                .checked_sub(1)
+                .and_then(|i| self.entries.get(i as usize))
             else {
                 continue;
             };
             if kind == KIND_STRUCT || kind == KIND_UNION {
-                if let Some(o) = self.find_member(types, vlen, kflag, inner, member, depth + 1) {
+                if let Some(o) = self.find_member(vlen, kflag, inner, member, depth + 1) {
                     return Some(offset + o);
                 }
             }

@@ -104,7 +104,11 @@ impl Probes {
     /// Takes the kernel's BTF to drop it once the offsets are read, before
     /// aya parses the same file again: the two copies at once were the peak
     /// of muxtrace's memory.
-    pub fn attach(config: &ProbeConfig, kernel_btf: KernelBtf) -> Result<Probes> {
+    pub fn attach(
+        config: &ProbeConfig,
+        kernel_btf: KernelBtf,
+        prefetch: BtfPrefetch,
+    ) -> Result<Probes> {
         raise_memlock();
         let offset = |s: &str, m: &str| kernel_btf.member_offset(s, m);
         let fields = [
@@ -147,15 +151,8 @@ impl Probes {
             log::warn!("this kernel has no io_uring tracepoints: io_uring requests are not traced");
             Vec::new()
         };
-        // aya's own parse, for the programs' attach targets.
-        let btf_path = kernel_btf.path.clone();
         drop(kernel_btf);
-        let btf = Btf::parse_file(&btf_path, Endianness::default()).map_err(|e| {
-            UserError::runtime(format!(
-                "cannot read the kernel's BTF at {}: {e}",
-                btf_path.display()
-            ))
-        })?;
+        let (btf, mut loader) = prefetch.finish()?;
         let follow = u32::from(config.follow);
         let stall_ns = u64::try_from(config.stall.as_nanos()).unwrap_or(u64::MAX);
         let mut comm = [0u8; 16];
@@ -178,9 +175,7 @@ impl Probes {
             cgroup_path[..n].copy_from_slice(&path[..n]);
         }
 
-        let mut loader = EbpfLoader::new();
         loader
-            .btf(Some(&btf))
             .override_global(globals::FOLLOW, &follow, true)
             .override_global(globals::COMM, &comm, true)
             .override_global("AYA_LOG_LEVEL", &config.log_level, true)
@@ -220,39 +215,41 @@ impl Probes {
             Some(_) => &CGROUP_POINTS,
             None => &[],
         };
-        for point in ATTACH_POINTS
+        let wanted: Vec<(&str, &str)> = ATTACH_POINTS
             .iter()
             .chain(uring_points)
             .chain(cgroup_points)
+            .map(|point| (point.program(config.pidns.is_some()), point.tracepoint))
+            .collect();
+        if let Some((missing, _)) = wanted
+            .iter()
+            .find(|(program, _)| ebpf.program(program).is_none())
         {
-            let program = point.program(config.pidns.is_some());
-            let prog: &mut BtfTracePoint = ebpf
-                .program_mut(program)
-                .ok_or_else(|| {
-                    UserError::runtime(format!("program {program} missing from the eBPF object"))
-                })?
+            return Err(UserError::runtime(format!(
+                "program {missing} missing from the eBPF object"
+            )));
+        }
+        let mut programs: Vec<(&str, &str, &mut BtfTracePoint)> = Vec::new();
+        for (name, program) in ebpf.programs_mut() {
+            let Some((_, tracepoint)) = wanted.iter().find(|(p, _)| *p == name) else {
+                continue;
+            };
+            let program: &mut BtfTracePoint = program
                 .try_into()
-                .map_err(|e| UserError::runtime(format!("program {program}: {e}")))?;
-            let started = std::time::Instant::now();
-            prog.load(point.tracepoint, &btf)
-                .map_err(|e| load_error(&e).hint_verifier(program, &e))?;
-            // Verification is most of the attach time; the instructions the
-            // verifier walked are its noise-free measure (RUST_LOG=debug).
-            log::debug!(
-                "{program}: verified in {:.1} ms, {} instructions walked",
-                started.elapsed().as_secs_f64() * 1e3,
-                prog.info()
-                    .ok()
-                    .and_then(|i| i.verified_instruction_count())
-                    .map_or_else(|| "?".to_owned(), |n| n.to_string())
-            );
+                .map_err(|e| UserError::runtime(format!("program {name}: {e}")))?;
+            programs.push((name, tracepoint, program));
+        }
+        load_concurrently(&mut programs, &btf)?;
+        // In the table's order: the syscall pair first.
+        for (program, tracepoint) in &wanted {
+            let Some((_, _, prog)) = programs.iter_mut().find(|(p, _, _)| p == program) else {
+                continue;
+            };
             prog.attach().map_err(|e| {
-                UserError::runtime(format!(
-                    "cannot attach to tracepoint {}: {e}",
-                    point.tracepoint
-                ))
+                UserError::runtime(format!("cannot attach to tracepoint {tracepoint}: {e}"))
             })?;
         }
+        drop(programs);
         Ok(Probes {
             ebpf,
             stall_ns,
@@ -638,6 +635,84 @@ impl Probes {
         }
         any.then_some(cost)
     }
+}
+
+/// aya's two parses of the kernel's BTF: its loader's own (made at
+/// `EbpfLoader::new`, whether or not it is handed one; it relocates the
+/// object) and the one the programs attach with. Started first thing, on
+/// threads of their own, they overlap muxtrace's checks before the attach
+/// instead of adding to them.
+pub struct BtfPrefetch {
+    path: std::path::PathBuf,
+    /// The programs' parse (`None` if it panicked) and the loader.
+    parses: std::thread::JoinHandle<(
+        Option<std::result::Result<Btf, aya::BtfError>>,
+        EbpfLoader<'static>,
+    )>,
+}
+
+impl BtfPrefetch {
+    pub fn start() -> BtfPrefetch {
+        let path = KernelBtf::path();
+        let file = path.clone();
+        let parses = std::thread::spawn(move || {
+            std::thread::scope(|scope| {
+                let parse = scope.spawn(|| Btf::parse_file(&file, Endianness::default()));
+                let loader = EbpfLoader::new();
+                (parse.join().ok(), loader)
+            })
+        });
+        BtfPrefetch { path, parses }
+    }
+
+    fn finish(self) -> Result<(Btf, EbpfLoader<'static>)> {
+        let panicked = || UserError::runtime("parsing the kernel's BTF panicked");
+        let (btf, loader) = self.parses.join().map_err(|_| panicked())?;
+        let btf = btf.ok_or_else(panicked)?.map_err(|e| {
+            UserError::runtime(format!(
+                "cannot read the kernel's BTF at {}: {e}",
+                self.path.display()
+            ))
+        })?;
+        Ok((btf, loader))
+    }
+}
+
+/// Loads (the kernel verifies) every program, one thread each. Verification
+/// is most of the attach time, and the kernel verifies privileged programs
+/// concurrently: the attach takes about as long as the longest program,
+/// not the sum of them.
+fn load_concurrently(programs: &mut [(&str, &str, &mut BtfTracePoint)], btf: &Btf) -> Result<()> {
+    std::thread::scope(|scope| {
+        let loads: Vec<_> = programs
+            .iter_mut()
+            .map(|(name, tracepoint, program)| {
+                let (name, tracepoint) = (*name, *tracepoint);
+                scope.spawn(move || {
+                    let started = std::time::Instant::now();
+                    program
+                        .load(tracepoint, btf)
+                        .map_err(|e| load_error(&e).hint_verifier(name, &e))?;
+                    // The instructions the verifier walked are the noise-free
+                    // measure of its work (RUST_LOG=debug).
+                    log::debug!(
+                        "{name}: verified in {:.1} ms, {} instructions walked",
+                        started.elapsed().as_secs_f64() * 1e3,
+                        program
+                            .info()
+                            .ok()
+                            .and_then(|i| i.verified_instruction_count())
+                            .map_or_else(|| "?".to_owned(), |n| n.to_string())
+                    );
+                    Ok(())
+                })
+            })
+            .collect();
+        loads.into_iter().try_for_each(|load| {
+            load.join()
+                .unwrap_or_else(|_| Err(UserError::runtime("a program's load panicked")))
+        })
+    })
 }
 
 /// The floor under muxtrace's syscall programs: the object's empty programs

@@ -21,7 +21,7 @@ use crate::{
     error::{Result, UserError},
     kernel_log::{self, KernelLog},
     preflight,
-    probes::{ProbeConfig, Probes, LIVENESS_POLL},
+    probes::{BtfPrefetch, ProbeConfig, Probes, LIVENESS_POLL},
     prometheus::Exporter,
     sinks::Sinks,
     targets::{self, Launched, ProcessId},
@@ -61,6 +61,7 @@ impl Signals {
 
 pub async fn run(cli: Cli) -> Result<()> {
     let signals = Signals::catch()?;
+    let btf_prefetch = BtfPrefetch::start();
     if cli.pids.is_empty()
         && cli.comm.is_none()
         && cli.command.is_empty()
@@ -118,7 +119,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Some(addr) => Some(Exporter::bind(addr, cli.prometheus_top()).await?),
         None => None,
     };
-    let mut probes = Probes::attach(&config, btf)?;
+    let mut probes = Probes::attach(&config, btf, btf_prefetch)?;
     let kernel_log = probes.take_kernel_log();
     // With --all and --cgroup the kernel fills the traced set by itself:
     // user space keeps room in it by evicting the least active.
