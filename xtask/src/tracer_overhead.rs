@@ -18,12 +18,13 @@ use serde_json::{json, Value};
 
 use crate::cpu_cap::{self, CpuCap};
 
-const CONFIGS: [&str; 7] = [
+const CONFIGS: [&str; 8] = [
     "untraced",
     "muxtrace",
     BASELINE,
     ALL,
     "bpftrace",
+    BPFTRACE_COUNT,
     "strace",
     "perf-trace",
 ];
@@ -68,6 +69,16 @@ tracepoint:syscalls:sys_exit_write
   delete(@start[tid]);
 }
 "#;
+
+/// The cheapest thing a user would write instead: bpftrace counting the
+/// same syscalls' entries, no timing.
+const BPFTRACE_COUNT: &str = "bpftrace-count";
+
+/// The [`BPFTRACE_COUNT`] script: the same 15 entry tracepoints, one count.
+fn bpftrace_count_script() -> String {
+    let entries = &BPFTRACE[..BPFTRACE.find("/pid == $1/").unwrap_or(0)];
+    format!("{entries}/pid == $1/ {{ @calls[probe] = count(); }}\n")
+}
 
 pub struct Options {
     pub rounds: usize,
@@ -126,7 +137,9 @@ pub fn unavailable(config: &str) -> Option<String> {
     match config {
         "strace" if !probe("strace", "-V") => Some("strace is not installed".into()),
         "perf-trace" if !probe("perf", "version") => Some("perf is not installed".into()),
-        "bpftrace" if !probe("bpftrace", "--version") => Some("bpftrace is not installed".into()),
+        "bpftrace" | BPFTRACE_COUNT if !probe("bpftrace", "--version") => {
+            Some("bpftrace is not installed".into())
+        }
         BASELINE => match baseline_exe() {
             None => Some("MUXTRACE_BASELINE names no other build".into()),
             Some(exe) if !exe.is_file() => Some(format!("{} is not a file", exe.display())),
@@ -192,15 +205,20 @@ fn run_point(
             None,
             Duration::from_secs(2),
         )?),
-        "bpftrace" => Some(start_ready(
-            Command::new("bpftrace").arg(script).arg(&pid),
+        "bpftrace" | BPFTRACE_COUNT => Some(start_ready(
+            Command::new("bpftrace")
+                .arg(match config {
+                    BPFTRACE_COUNT => script.with_file_name("syscalls-count.bt"),
+                    _ => script.to_owned(),
+                })
+                .arg(&pid),
             Some("Attaching"),
             Duration::ZERO,
         )?),
         other => bail!("unknown configuration {other}"),
     };
     // bpftrace prints "Attaching" just before it attaches.
-    if config == "bpftrace" {
+    if matches!(config, "bpftrace" | BPFTRACE_COUNT) {
         std::thread::sleep(Duration::from_millis(500));
     }
     let tracer_pid = tracer.as_ref().map(|(p, _)| p.pid());
@@ -262,6 +280,10 @@ pub fn run(bin: &Path, opts: &Options) -> Result<()> {
     std::fs::create_dir_all(&opts.out)?;
     let script = opts.out.join("syscalls.bt");
     std::fs::write(&script, BPFTRACE)?;
+    std::fs::write(
+        script.with_file_name("syscalls-count.bt"),
+        bpftrace_count_script(),
+    )?;
     if let Some(only) = &opts.only {
         if let Some(unknown) = only.iter().find(|c| !CONFIGS.contains(&c.as_str())) {
             bail!(
@@ -791,5 +813,19 @@ fn program_cost_section(md: &mut String, targets: &mut Vec<Target>, criterion_di
             other,
             60.0,
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The counting script is the timing one's entries with a count: the
+    /// same 15 syscalls, no exit probes, no timing.
+    #[test]
+    fn the_counting_script_counts_the_same_entries_only() {
+        let script = super::bpftrace_count_script();
+        assert_eq!(script.matches("tracepoint:syscalls:sys_enter_").count(), 15);
+        assert!(!script.contains("sys_exit_"), "{script}");
+        assert!(!script.contains("nsecs"), "{script}");
+        assert!(script.contains("@calls[probe] = count();"), "{script}");
     }
 }
