@@ -27,10 +27,12 @@ pub struct KernelBtf {
     data: Vec<u8>,
     types: std::ops::Range<usize>,
     strings: std::ops::Range<usize>,
-    /// Every type's header, indexed by type id - 1: walked once at parse,
-    /// not at each of the thirty-odd lookups muxtrace makes before it
-    /// attaches (that was 30 ms of its start).
-    entries: Vec<TypeEntry>,
+    /// Where each type's header is, indexed by type id - 1: walked once at
+    /// parse, not at each of the thirty-odd lookups muxtrace makes before it
+    /// attaches (that was 30 ms of its start). Positions only (4 bytes a
+    /// type), decoded on demand: this is alive while aya parses the same
+    /// file, at muxtrace's peak of memory.
+    positions: Vec<u32>,
 }
 
 impl KernelBtf {
@@ -83,9 +85,9 @@ impl KernelBtf {
             data,
             types,
             strings,
-            entries: Vec::new(),
+            positions: Vec::new(),
         };
-        btf.entries = btf.each_type().collect();
+        btf.positions = btf.each_type().map(|(.., at)| (at - 12) as u32).collect();
         Ok(btf)
     }
 
@@ -111,11 +113,8 @@ impl KernelBtf {
             if p + 12 > self.types.end {
                 return None;
             }
-            let name = self.u32_at(p)?;
-            let info = self.u32_at(p + 4)?;
-            let vlen = (info & 0xffff) as usize;
-            let kind = (info >> 24) & 0x1f;
-            let kflag = info >> 31 == 1;
+            let item = self.entry_at(p)?;
+            let (kind, _, vlen, ..) = item;
             let extra = match kind {
                 1 | 14 | 17 => 4,        // int, var, decl_tag
                 3 => 12,                 // array
@@ -124,24 +123,39 @@ impl KernelBtf {
                 19 => vlen * 12,         // enum64
                 _ => 0,
             };
-            let item = (kind, name, vlen, kflag, p + 12);
             p += 12 + extra;
             Some(item)
         })
     }
 
+    /// The type whose header is at `p`.
+    fn entry_at(&self, p: usize) -> Option<TypeEntry> {
+        let name = self.u32_at(p)?;
+        let info = self.u32_at(p + 4)?;
+        let vlen = (info & 0xffff) as usize;
+        let kind = (info >> 24) & 0x1f;
+        let kflag = info >> 31 == 1;
+        Some((kind, name, vlen, kflag, p + 12))
+    }
+
+    /// Every type, from the positions found at parse.
+    fn entries(&self) -> impl Iterator<Item = TypeEntry> + '_ {
+        self.positions
+            .iter()
+            .filter_map(|&p| self.entry_at(p as usize))
+    }
+
     /// Whether the kernel has the tracepoint `name` (for tp_btf programs).
     pub fn has_tracepoint(&self, name: &str) -> bool {
         let wanted = format!("btf_trace_{name}");
-        self.entries
-            .iter()
-            .any(|&(kind, n, ..)| kind == KIND_TYPEDEF && self.name(n) == wanted.as_bytes())
+        self.entries()
+            .any(|(kind, n, ..)| kind == KIND_TYPEDEF && self.name(n) == wanted.as_bytes())
     }
 
     /// The byte offset of `strukt.member`, looking into the struct's
     /// anonymous structs and unions (io_ring_ctx keeps its fields in them).
     pub fn member_offset(&self, strukt: &str, member: &str) -> Result<u32> {
-        for &(kind, name, vlen, kflag, members) in &self.entries {
+        for (kind, name, vlen, kflag, members) in self.entries() {
             if kind != KIND_STRUCT || self.name(name) != strukt.as_bytes() {
                 continue;
             }
@@ -181,9 +195,10 @@ impl KernelBtf {
             if !name.is_empty() || depth >= 4 {
                 continue;
             }
-            let Some(&(kind, _, vlen, kflag, inner)) = type_id
+            let Some((kind, _, vlen, kflag, inner)) = type_id
                 .checked_sub(1)
-                .and_then(|i| self.entries.get(i as usize))
+                .and_then(|i| self.positions.get(i as usize))
+                .and_then(|&p| self.entry_at(p as usize))
             else {
                 continue;
             };
