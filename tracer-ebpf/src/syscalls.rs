@@ -335,6 +335,20 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, tid: u32) {
         }
     }
     t.in_call = 0;
+    // Switched out and never seen switched back in: the kernel ran the
+    // thread again without a sched_switch to it that any tracer saw
+    // (bpftrace on the same threads misses the same switch-ins; about one
+    // 20 ms poll in 13,000 here). It was away from the stamp until at most
+    // now: without this, the whole sleep read as on-CPU.
+    if t.switched_out_ns != 0 {
+        let since = if t.switched_out_ns > t.enter_ns {
+            t.switched_out_ns
+        } else {
+            t.enter_ns
+        };
+        t.off_cpu_ns += now.saturating_sub(since);
+        t.switched_out_ns = 0;
+    }
     let wall = now.saturating_sub(t.enter_ns);
     let off = if t.off_cpu_ns > wall {
         wall
