@@ -369,8 +369,15 @@ pub enum Stat {
     /// `--cgroup`) to make room, the least active first: no longer traced,
     /// their figures so far kept. Counted by user space, not the programs.
     Evicted = 9,
+    /// A traced thread ran again though the kernel never reported its
+    /// switch-in (no `sched_switch` named it as next; bpftrace misses the
+    /// same ones): nothing of ours is lost, but the time away is known only
+    /// up to when it next made a traced call — credited to a call it slept
+    /// in up to the call's return, missing from a loop iteration's
+    /// off-CPU share.
+    SwitchInUnseen = 10,
 }
-pub const STAT_COUNT: u32 = 10;
+pub const STAT_COUNT: u32 = 11;
 
 impl Stat {
     pub const ALL: [Stat; STAT_COUNT as usize] = [
@@ -384,6 +391,7 @@ impl Stat {
         Stat::MmsgTruncated,
         Stat::OutsideNamespace,
         Stat::Evicted,
+        Stat::SwitchInUnseen,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -398,6 +406,7 @@ impl Stat {
             Stat::MmsgTruncated => "mmsg_truncated",
             Stat::OutsideNamespace => "outside_namespace",
             Stat::Evicted => "evicted",
+            Stat::SwitchInUnseen => "switch_in_unseen",
         }
     }
 }

@@ -17,8 +17,8 @@ use tracer_common::{
 
 use crate::{
     filter::{
-        existing_thread_slot, in_cgroup, is_traced, lost, mark_candidate, maybe_traced, ns_ids,
-        stats_slot,
+        bump, existing_thread_slot, in_cgroup, is_traced, lost, mark_candidate, maybe_traced,
+        ns_ids, stats_slot,
     },
     maps::{self, EVICTED, EXIT_COMMS, LAST_WAKEUPS, NS_TGIDS, THREADS, TRACED},
 };
@@ -72,6 +72,10 @@ pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
     // SAFETY: the helper has no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
     if let Some(t) = existing_thread_slot(prev) {
+        if t.switched_out_ns != 0 {
+            // Switched out again with no switch-in seen since the last time.
+            bump(Stat::SwitchInUnseen);
+        }
         t.switched_out_ns = now;
     }
     if let Some(next) = next_is_candidate {

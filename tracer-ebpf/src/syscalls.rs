@@ -65,6 +65,13 @@ fn on_enter<const NS: bool>(regs: Regs, mut kind: SyscallKind, id: u64) {
         return;
     };
     t.in_call = kind as u32 + 1;
+    // Running, yet still switched out by the last word: the kernel never
+    // reported its switch-in. When is unknown, so the time is not guessed;
+    // cleared, so this call is not charged for it.
+    if t.switched_out_ns != 0 {
+        t.switched_out_ns = 0;
+        bump(Stat::SwitchInUnseen);
+    }
     for field in [
         &mut t.off_cpu_ns,
         &mut t.sched_wakeups,
@@ -335,19 +342,16 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, tid: u32) {
         }
     }
     t.in_call = 0;
-    // Switched out and never seen switched back in: the kernel ran the
-    // thread again without a sched_switch to it that any tracer saw
-    // (bpftrace on the same threads misses the same switch-ins; about one
-    // 20 ms poll in 13,000 here). It was away from the stamp until at most
-    // now: without this, the whole sleep read as on-CPU.
+    // Switched out in this call and never seen switched back in: the
+    // kernel ran the thread again without a sched_switch to it that any
+    // tracer saw (bpftrace on the same threads misses the same switch-ins;
+    // about one 20 ms poll in 13,000 here). It was away from the stamp
+    // until at most now: without this, the whole sleep read as on-CPU.
+    // (The entry cleared any older stamp.)
     if t.switched_out_ns != 0 {
-        let since = if t.switched_out_ns > t.enter_ns {
-            t.switched_out_ns
-        } else {
-            t.enter_ns
-        };
-        t.off_cpu_ns += now.saturating_sub(since);
+        t.off_cpu_ns += now.saturating_sub(t.switched_out_ns);
         t.switched_out_ns = 0;
+        bump(Stat::SwitchInUnseen);
     }
     let wall = now.saturating_sub(t.enter_ns);
     let off = if t.off_cpu_ns > wall {

@@ -9,12 +9,22 @@ fn hardship(args: &[&str]) -> Proc {
     ready("hardship", args)
 }
 
+/// The summary's losses line, less the kernel's gap (`KERNEL_GAP=N`).
 fn losses(summary: &str) -> String {
-    summary
+    let line = summary
         .lines()
         .find(|l| l.starts_with("lost or unmeasured:"))
-        .unwrap_or("")
-        .to_owned()
+        .unwrap_or("");
+    let ours: Vec<&str> = line
+        .split_whitespace()
+        .filter(|kv| !kv.starts_with(&format!("{KERNEL_GAP}=")))
+        .collect();
+    if ours.len() <= 3 {
+        // Only the label ("lost or unmeasured:") was left.
+        String::new()
+    } else {
+        ours.join(" ")
+    }
 }
 
 fn loss(summary: &str, name: &str) -> u64 {

@@ -101,7 +101,7 @@ fn uringlab(args: &[&str]) -> (Lab, ProcessMetrics) {
     let p = harness::muxtrace::process(&metrics, pid)
         .unwrap_or_else(|e| panic!("{e:#}: {stdout}"))
         .clone();
-    assert!(metrics.losses.is_empty(), "{:?}", metrics.losses);
+    assert_eq!(our_losses(&metrics.losses), [], "{:?}", metrics.losses);
     (parse(&report), p)
 }
 
