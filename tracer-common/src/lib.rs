@@ -42,6 +42,12 @@ pub const MAX_THREADS: u32 = 16_384;
 /// (tgid, syscall kind) aggregation slots. Preallocated per CPU at ~8.5 KiB
 /// each: 17 MiB per CPU.
 pub const MAX_STATS_KEYS: u32 = 2048;
+/// Kinds a thread caches its aggregates' slots for (`ThreadState::stats_slots`):
+/// every [`SyscallKind`], rounded up to whole words.
+pub const STATS_SLOT_KINDS: usize = 32;
+const _: () = assert!(SYSCALL_KINDS <= STATS_SLOT_KINDS);
+// A cached slot is kept plus one in a u16.
+const _: () = assert!(MAX_STATS_KEYS < u16::MAX as u32);
 /// io_uring requests in flight whose submission time is kept (an LRU map:
 /// requests that never complete — CQE skipped — are evicted, not leaked).
 pub const MAX_URING_REQS: u32 = 65_536;

@@ -93,6 +93,8 @@ pub mod maps {
     pub const TRACED: &str = "TRACED";
     pub const THREADS: &str = "THREADS";
     pub const STATS: &str = "STATS";
+    pub const STATS_SLOTS: &str = "STATS_SLOTS";
+    pub const FREE_STATS: &str = "FREE_STATS";
     pub const LAST_WAKEUPS: &str = "LAST_WAKEUPS";
     pub const COUNTERS: &str = "COUNTERS";
     pub const CANDIDATES: &str = "CANDIDATES";

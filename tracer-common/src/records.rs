@@ -195,8 +195,12 @@ pub struct ThreadState {
     pub wait_wall_ns: u64,
     pub iterations: u64,
     pub stalls: u64,
+    /// Where each kind's aggregate of this thread's process is in `STATS`,
+    /// plus one (0: not looked up yet). A call's exit then finds its
+    /// aggregate by index, with no hash lookup.
+    pub stats_slots: [u16; crate::STATS_SLOT_KINDS],
 }
-const _: () = assert!(size_of::<ThreadState>() == 27 * 8);
+const _: () = assert!(size_of::<ThreadState>() == 27 * 8 + 2 * crate::STATS_SLOT_KINDS);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
@@ -230,6 +234,7 @@ impl ThreadState {
         wait_wall_ns: 0,
         iterations: 0,
         stalls: 0,
+        stats_slots: [0; crate::STATS_SLOT_KINDS],
     };
 }
 

@@ -7,11 +7,12 @@ use aya_ebpf::{
 };
 use tracer_common::{
     admit, candidate_slot, traced, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState,
+    STATS_SLOT_KINDS,
 };
 
 use crate::maps::{
-    self, pidns, CANDIDATES, COUNTERS, EVICTED, NS_PENDING, NS_PENDING_ACTIVE, NS_TGIDS, STATS,
-    THREADS, TRACED, ZERO_STATS, ZERO_THREAD,
+    self, pidns, CANDIDATES, COUNTERS, EVICTED, FREE_STATS, NS_PENDING, NS_PENDING_ACTIVE,
+    NS_TGIDS, STATS, STATS_SLOTS, THREADS, TRACED, ZERO_THREAD,
 };
 
 /// `BPF_NOEXIST`: insert only if absent.
@@ -275,19 +276,51 @@ pub fn existing_thread_slot(tid: u32) -> Option<&'static mut ThreadState> {
     THREADS.get_ptr_mut(tid).map(|p| unsafe { &mut *p })
 }
 
+/// The aggregate on this CPU of `t`'s process and `kind`, through the index
+/// the thread keeps: on the hot path an array load, no hash lookup.
+#[inline(always)]
+pub fn thread_stats(t: &mut ThreadState, kind: SyscallKind) -> Option<&'static mut SyscallStats> {
+    let k = kind as usize;
+    if k >= STATS_SLOT_KINDS {
+        return None;
+    }
+    let cached = t.stats_slots[k];
+    let index = if cached != 0 {
+        u32::from(cached) - 1
+    } else {
+        let index = stats_index(&StatsKey {
+            tgid: t.tgid,
+            kind: kind as u32,
+        })?;
+        // Below MAX_STATS_KEYS, which fits (tracer-common asserts it).
+        t.stats_slots[k] = (index + 1) as u16;
+        index
+    };
+    aggregate(index)
+}
+
 /// The (process, syscall) aggregate on this CPU, created on first use.
 #[inline(always)]
 pub fn stats_slot(key: &StatsKey) -> Option<&'static mut SyscallStats> {
-    if let Some(p) = STATS.get_ptr_mut(key) {
-        // SAFETY: a per-CPU map value: no other program writes this CPU's copy
-        // while this one runs.
-        return Some(unsafe { &mut *p });
+    aggregate(stats_index(key)?)
+}
+
+#[inline(always)]
+fn aggregate(index: u32) -> Option<&'static mut SyscallStats> {
+    // SAFETY: a per-CPU map value: no other program writes this CPU's copy
+    // while this one runs.
+    STATS.get_ptr_mut(index).map(|p| unsafe { &mut *p })
+}
+
+/// Where the (process, syscall) aggregate is in `STATS`: an index from the
+/// free queue at its first call. Once per thread and kind, so a subprogram.
+#[inline(never)]
+fn stats_index(key: &StatsKey) -> Option<u32> {
+    // SAFETY: the value is copied out at once.
+    if let Some(index) = unsafe { STATS_SLOTS.get(key) } {
+        return Some(*index);
     }
-    let zero = ZERO_STATS.get_ptr(0)?;
-    // SAFETY: ZERO_STATS is never written: a valid, zeroed value.
-    let zero = unsafe { &*zero };
-    // By reference: the value is too large to copy onto the 512-byte stack.
-    if STATS.insert(key, zero, 0).is_err() {
+    let Ok(Some(index)) = FREE_STATS.pop() else {
         lost!(
             Stat::StatsMapFull,
             "aggregate map full: pid {} syscall #{} is not counted",
@@ -295,7 +328,24 @@ pub fn stats_slot(key: &StatsKey) -> Option<&'static mut SyscallStats> {
             key.kind
         );
         return None;
+    };
+    if STATS_SLOTS.insert(key, index, NOEXIST).is_ok() {
+        return Some(index);
     }
+    // Another CPU placed this aggregate first (or the map is full): the
+    // index goes back.
+    let _ = FREE_STATS.push(index, 0);
     // SAFETY: as above.
-    STATS.get_ptr_mut(key).map(|p| unsafe { &mut *p })
+    match unsafe { STATS_SLOTS.get(key) } {
+        Some(index) => Some(*index),
+        None => {
+            lost!(
+                Stat::StatsMapFull,
+                "aggregate map full: pid {} syscall #{} is not counted",
+                key.tgid,
+                key.kind
+            );
+            None
+        }
+    }
 }

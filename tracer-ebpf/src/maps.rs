@@ -4,7 +4,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, Queue},
 };
 use tracer_common::{
     LastWakeup, StatsKey, SyscallStats, ThreadState, UringReq, UringStats, CANDIDATE_SLOTS,
@@ -63,11 +63,21 @@ pub static NS_TGIDS: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TRACED_TG
 #[map]
 pub static THREADS: HashMap<u32, ThreadState> = HashMap::with_max_entries(MAX_THREADS, 0);
 
-/// (tgid, kind) → aggregates, per CPU. Preallocated: without, an insert in
-/// a burst of new kinds can find the kernel's per-CPU cache empty and fail.
+/// (tgid, kind) → where its aggregates are in [`STATS`]. Looked up once per
+/// thread and kind: the thread keeps the index (`ThreadState::stats_slots`).
 #[map]
-pub static STATS: PerCpuHashMap<StatsKey, SyscallStats> =
-    PerCpuHashMap::with_max_entries(MAX_STATS_KEYS, 0);
+pub static STATS_SLOTS: HashMap<StatsKey, u32> = HashMap::with_max_entries(MAX_STATS_KEYS, 0);
+
+/// The aggregates, per CPU, by index. A call's exit reaches its own by an
+/// array load the verifier inlines, where a per-CPU hash lookup cost four
+/// kernel calls.
+#[map]
+pub static STATS: PerCpuArray<SyscallStats> = PerCpuArray::with_max_entries(MAX_STATS_KEYS, 0);
+
+/// The free indices of [`STATS`]: user space puts them all in at load, and
+/// an exited process's back once it has zeroed them.
+#[map]
+pub static FREE_STATS: Queue<u32> = Queue::with_max_entries(MAX_STATS_KEYS, 0);
 
 /// The reading interval now (its number): user space advances it at each
 /// reading, so the per-interval extremes of the one just ended are final.
@@ -86,11 +96,6 @@ pub static LAST_WAKEUPS: HashMap<u64, LastWakeup> = HashMap::with_max_entries(MA
 /// Loss and failure counters, indexed by [`tracer_common::Stat`].
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
-
-/// Never written: the zeroed source for inserting a new aggregate, which is
-/// too large for the 512-byte BPF stack.
-#[map]
-pub static ZERO_STATS: PerCpuArray<SyscallStats> = PerCpuArray::with_max_entries(1, 0);
 
 /// Never written: the zeroed source for a new thread slot (zeroing one on
 /// the stack is a loop the verifier walks byte by byte).

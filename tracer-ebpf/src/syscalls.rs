@@ -16,7 +16,7 @@ use tracer_common::{
         IORING_ENTER_EXT_ARG, IORING_ENTER_EXT_ARG_REG, IORING_ENTER_GETEVENTS,
         IORING_ENTER_REGISTERED_RING,
     },
-    ErrnoClass, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState, SYSCALL_KINDS,
+    ErrnoClass, Stat, SyscallKind, SyscallStats, ThreadState, SYSCALL_KINDS,
 };
 
 use crate::{
@@ -24,8 +24,8 @@ use crate::{
         current_tid, fd_set_popcount, read_timeout_us, read_user_pair, Regs, FD_SETSIZE, INFINITE,
     },
     filter::{
-        admits_waiter, adopt_pending, bump, existing_thread_slot, lost, maybe_traced, stats_slot,
-        thread_slot,
+        admits_waiter, adopt_pending, bump, existing_thread_slot, lost, maybe_traced, thread_slot,
+        thread_stats,
     },
     kernel, maps, uring,
 };
@@ -361,11 +361,7 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, tid: u32) {
     };
     let on = wall - off;
 
-    let key = StatsKey {
-        tgid: t.tgid,
-        kind: kind as u32,
-    };
-    let Some(s) = stats_slot(&key) else {
+    let Some(s) = thread_stats(t, kind) else {
         return;
     };
     s.calls += 1;

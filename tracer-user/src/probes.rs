@@ -11,12 +11,13 @@ use std::{
 };
 
 use aya::{
-    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, Queue},
     programs::BtfTracePoint,
     Btf, Ebpf, EbpfLoader, Endianness,
 };
 use tracer_common::{
     globals, maps, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState, UringStats,
+    MAX_STATS_KEYS,
 };
 use tracer_model::{MapDump, ProbeCost};
 
@@ -209,6 +210,16 @@ impl Probes {
         epoch
             .set(0, FIRST_EPOCH, 0)
             .map_err(|e| UserError::runtime(format!("cannot set the epoch: {e}")))?;
+        // Every aggregate index is free.
+        let mut free: Queue<&mut MapData, u32> = ebpf
+            .map_mut(maps::FREE_STATS)
+            .ok_or_else(|| UserError::runtime(format!("map {} missing", maps::FREE_STATS)))?
+            .try_into()
+            .map_err(|e| UserError::runtime(format!("map {}: {e}", maps::FREE_STATS)))?;
+        for index in 0..MAX_STATS_KEYS {
+            free.push(index, 0)
+                .map_err(|e| UserError::runtime(format!("cannot free aggregate {index}: {e}")))?;
+        }
 
         let uring_points: &[AttachPoint] = if uring { &URING_POINTS } else { &[] };
         let cgroup_points: &[AttachPoint] = match config.cgroup {
@@ -377,9 +388,10 @@ impl Probes {
             .map_err(|e| UserError::runtime(format!("cannot advance the epoch: {e}")))?;
         // Aggregates and exit names are keyed by the pid user space knows:
         // inside a pid namespace the programs key them by the namespace's.
-        let stats: PerCpuHashMap<&MapData, StatsKey, SyscallStats> = self.map(maps::STATS)?;
-        for entry in stats.iter() {
-            match entry {
+        let slots: HashMap<&MapData, StatsKey, u32> = self.map(maps::STATS_SLOTS)?;
+        let stats: PerCpuArray<&MapData, SyscallStats> = self.map(maps::STATS)?;
+        for entry in slots.iter() {
+            match entry.and_then(|(key, index)| Ok((key, stats.get(&index, 0)?))) {
                 Ok((key, per_cpu)) => {
                     let mut sum = SyscallStats::ZERO;
                     for cpu in per_cpu.iter() {
@@ -500,23 +512,49 @@ impl Probes {
         Ok(())
     }
 
-    /// Frees an exited process's aggregates in the kernel (user space has
-    /// folded them).
+    /// Frees an exited (or evicted) process's aggregates in the kernel, once
+    /// user space has folded them: each index is zeroed on every CPU, then
+    /// given back to the programs' free queue.
     pub fn forget(&mut self, tgid: u32, kinds: impl Iterator<Item = SyscallKind>) {
-        let Ok(mut stats) =
-            self.map_mut::<PerCpuHashMap<&mut MapData, StatsKey, SyscallStats>>(maps::STATS)
-        else {
-            return;
-        };
+        if let Err(e) = self.free_aggregates(tgid, kinds) {
+            log::debug!("cannot free the aggregates of pid {tgid}: {e}");
+        }
+    }
+
+    fn free_aggregates(
+        &mut self,
+        tgid: u32,
+        kinds: impl Iterator<Item = SyscallKind>,
+    ) -> Result<()> {
+        let mut freed = Vec::new();
+        let mut slots: HashMap<&mut MapData, StatsKey, u32> = self.map_mut(maps::STATS_SLOTS)?;
         for kind in kinds {
             let key = StatsKey {
                 tgid,
                 kind: kind as u32,
             };
-            if let Err(e) = stats.remove(&key) {
-                log::debug!("cannot free the aggregate of pid {tgid}: {e}");
+            if let Ok(index) = slots.get(&key, 0) {
+                if slots.remove(&key).is_ok() {
+                    freed.push(index);
+                }
             }
         }
+        let cpus = aya::util::nr_cpus()
+            .map_err(|(_, e)| UserError::runtime(format!("cannot count the CPUs: {e}")))?;
+        let mut stats: PerCpuArray<&mut MapData, SyscallStats> = self.map_mut(maps::STATS)?;
+        for index in &freed {
+            let zeros = PerCpuValues::try_from(vec![SyscallStats::ZERO; cpus])
+                .map_err(|e| UserError::runtime(format!("cannot build a zeroed aggregate: {e}")))?;
+            stats
+                .set(*index, zeros, 0)
+                .map_err(|e| UserError::runtime(format!("cannot zero aggregate {index}: {e}")))?;
+        }
+        let mut free: Queue<&mut MapData, u32> = self.map_mut(maps::FREE_STATS)?;
+        for index in freed {
+            free.push(index, 0)
+                .map_err(|e| UserError::runtime(format!("cannot free aggregate {index}: {e}")))?;
+        }
+        Ok(())
     }
 
     /// Frees an exited process's io_uring aggregates in the kernel.
