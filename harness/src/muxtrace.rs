@@ -136,6 +136,7 @@ mod tests {
                 loop_busy_share: Some(0.25),
                 uring: None,
                 verdict: String::new(),
+                state: String::new(),
             }],
             losses: [("json_lines_dropped".to_owned(), 2)].into(),
             cost: None,

@@ -24,7 +24,7 @@ pub use metrics::{
     UringOpMetrics, UringWindow, Window,
 };
 pub use snapshot::{MapDump, ProbeCost, ProcessInfo, ProcessSnap, Snapshot, ThreadSnap};
-pub use verdict::{detect_model, word, SATURATED};
+pub use verdict::{detect_model, word, SATURATED, STATES};
 pub use window::rebase;
 
 use crate::{
@@ -217,7 +217,7 @@ fn process_metrics(
         loop_busy_share,
         cur.stall_threshold_ns,
     );
-    ProcessMetrics {
+    let mut metrics = ProcessMetrics {
         pid: if p.info.folded > 0 { 0 } else { p.tgid },
         folded: p.info.folded,
         comm: display_comm(&p.info.comm),
@@ -233,7 +233,10 @@ fn process_metrics(
         loop_busy_share,
         uring,
         verdict,
-    }
+        state: String::new(),
+    };
+    metrics.state = word(&metrics).to_owned();
+    metrics
 }
 
 #[cfg(test)]

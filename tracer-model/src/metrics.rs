@@ -107,6 +107,9 @@ pub struct ProcessMetrics {
     pub uring: Option<UringMetrics>,
     /// One sentence on what waiting costs this process, with its numbers.
     pub verdict: String,
+    /// The verdict in one word ([`crate::word`]), for alerts and lists: one
+    /// of [`crate::STATES`].
+    pub state: String,
 }
 
 /// A process's io_uring requests: all together and by opcode, since attach

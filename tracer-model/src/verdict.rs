@@ -26,8 +26,20 @@ pub const SATURATED: f64 = 0.9;
 /// server polls 3 fds, and nobody should move it to epoll for that).
 pub const SCANNING_MIN_UNREADY_PER_WAIT: f64 = 16.0;
 
+/// Every word [`word`] says, the most urgent first.
+pub const STATES: [&str; 7] = [
+    "exited",
+    "stalling",
+    "saturated",
+    "scanning",
+    "quiet",
+    "idle",
+    "ok",
+];
+
 /// The verdict in one word, for a list of many processes (the dashboard's
-/// top view), from the last interval's figures. The first that holds, the
+/// top view, JSON's `state`, Prometheus' `muxtrace_process_state`), from
+/// the last interval's figures. The first that holds, the
 /// most urgent first:
 ///
 /// - `exited`: the process is gone;

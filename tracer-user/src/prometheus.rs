@@ -743,6 +743,23 @@ pub fn write_all(
             u8::from(p.alive)
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP muxtrace_process_state The verdict in one word: 1 for the process's state now, 0 for the others."
+    );
+    let _ = writeln!(out, "# TYPE muxtrace_process_state gauge");
+    for p in shown {
+        // A series per state, always: an alert on one never sees it vanish.
+        for state in tracer_model::STATES {
+            let _ = writeln!(
+                out,
+                "muxtrace_process_state{{pid=\"{}\",comm=\"{}\",state=\"{state}\"}} {}",
+                p.pid,
+                escape_label(&p.comm),
+                u8::from(p.state == state)
+            );
+        }
+    }
     out
 }
 
@@ -863,6 +880,10 @@ mod tests {
             "muxtrace_uring_completions_total{pid=\"9\",comm=\"srv\",op=\"recv\",path=\"io_wq\"} 1\n",
             "muxtrace_uring_latency_seconds_total{pid=\"9\",comm=\"srv\",op=\"recv\"} 0.00005\n",
             "muxtrace_process_alive{pid=\"9\",comm=\"srv\",model=\"io_uring\"} 1\n",
+            // A first reading has no interval yet: quiet, and no other state.
+            "muxtrace_process_state{pid=\"9\",comm=\"srv\",state=\"quiet\"} 1\n",
+            "muxtrace_process_state{pid=\"9\",comm=\"srv\",state=\"idle\"} 0\n",
+            "muxtrace_process_state{pid=\"9\",comm=\"srv\",state=\"exited\"} 0\n",
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }

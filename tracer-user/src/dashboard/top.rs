@@ -269,6 +269,11 @@ mod tests {
         assert_eq!(word("sshd", true).0, "idle");
         assert_eq!(word("echo-poll", false).0, "exited");
         assert_eq!(word("worker", false).0, "exited");
+        // What JSON and Prometheus may say is the same set, every word in it.
+        let said: std::collections::BTreeSet<&str> =
+            m.processes.iter().map(tracer_model::word).collect();
+        let states = std::collections::BTreeSet::from(tracer_model::STATES);
+        assert_eq!(said, states);
     }
 
     /// A loop busy all the time that made no wait is blocked elsewhere (a
