@@ -108,7 +108,9 @@ pub struct ProcessMetrics {
     /// One sentence on what waiting costs this process, with its numbers.
     pub verdict: String,
     /// The verdict in one word ([`crate::word`]), for alerts and lists: one
-    /// of [`crate::STATES`].
+    /// of [`crate::STATES`]. Empty when read from a build before it (the
+    /// bench reads an older build's lines beside this one's).
+    #[serde(default)]
     pub state: String,
 }
 
