@@ -325,6 +325,24 @@ mod snapshots {
         );
     }
 
+    /// The kernel's unreported switch-ins are counted, but not as our loss.
+    #[test]
+    fn the_kernel_s_gap_is_shown_apart_from_the_losses() {
+        let mut m = fixtures::one_poll_server();
+        m.losses.insert("switch_in_unseen".to_owned(), 15);
+        let app = app_with(Some(m.clone()), View::Main);
+        let line = screen(&app, 80, 24).lines().nth(1).unwrap().to_owned();
+        assert!(line.contains("kernel hid 15 switch-ins"), "{line}");
+        assert!(!line.contains("LOST"), "{line}");
+        m.losses.insert("thread_map_full".to_owned(), 2);
+        let app = app_with(Some(m), View::Main);
+        let line = screen(&app, 80, 24).lines().nth(1).unwrap().to_owned();
+        assert!(
+            line.contains("LOST thread_map_full=2") && line.contains("kernel hid 15"),
+            "{line}"
+        );
+    }
+
     #[test]
     fn losses_are_shown_in_the_header() {
         let mut m = fixtures::one_poll_server();

@@ -10,6 +10,7 @@ use ratatui::{
 };
 
 use super::{format, ALERT, DIM, TITLE};
+use tracer_common::Stat;
 use tracer_model::Metrics;
 
 use crate::dashboard::state::{App, View};
@@ -48,10 +49,25 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 first.push(Span::styled(cost, DIM));
             }
         }
-        if !m.losses.is_empty() {
-            let lost: Vec<String> = m.losses.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        // The kernel's own gap is not ours to alarm about: said apart, in
+        // the verdicts' colour, after muxtrace's losses.
+        let gap = Stat::SwitchInUnseen.name();
+        let lost: Vec<String> = m
+            .losses
+            .iter()
+            .filter(|(k, _)| k.as_str() != gap)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !lost.is_empty() {
             // Losses go first so a narrow screen cannot push them out of sight.
             second.push(Span::styled(format!(" LOST {} ", lost.join(" ")), ALERT));
+            second.push(Span::raw("  "));
+        }
+        if let Some(n) = m.losses.get(gap) {
+            second.push(Span::styled(
+                format!("kernel hid {n} switch-ins"),
+                super::VERDICT,
+            ));
             second.push(Span::raw("  "));
         }
         let room = usize::from(area.width).saturating_sub(Line::from(second.clone()).width());
