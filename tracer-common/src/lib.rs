@@ -37,8 +37,17 @@ pub const MAX_EVICTED: u32 = 16_384;
 /// cgroup with (`globals::CGROUP_PATH`).
 pub const CGROUP_PATH_LEN: usize = 128;
 /// Per-thread in-flight slots. Threads beyond this are not measured; each
-/// failed insert is counted in [`Stat::ThreadMapFull`].
+/// failed claim is counted in [`Stat::ThreadMapFull`].
 pub const MAX_THREADS: u32 = 16_384;
+/// The kernel's highest pid_max (PID_MAX_LIMIT on 64-bit): the size of
+/// `THREAD_INDEX` when /proc/sys/kernel/pid_max cannot be read.
+pub const PID_MAX_LIMIT: u32 = 4 * 1024 * 1024;
+/// Threads `THREAD_INDEX` keeps the slot of in one entry: an array entry
+/// takes 8 bytes, so two u32 slots fill it (16 MiB at PID_MAX_LIMIT).
+pub const TIDS_PER_INDEX_ENTRY: u32 = 2;
+/// `BPF_F_MMAPABLE`: user space reads `THREAD_STATES` through a mapping,
+/// not one syscall per slot.
+pub const BPF_F_MMAPABLE: u32 = 1 << 10;
 /// (tgid, syscall kind) aggregation slots. Preallocated per CPU at ~8.5 KiB
 /// each: 17 MiB per CPU.
 pub const MAX_STATS_KEYS: u32 = 2048;

@@ -91,7 +91,9 @@ pub mod globals {
 /// Map names, shared so user space finds what the programs declare.
 pub mod maps {
     pub const TRACED: &str = "TRACED";
-    pub const THREADS: &str = "THREADS";
+    pub const THREAD_INDEX: &str = "THREAD_INDEX";
+    pub const THREAD_STATES: &str = "THREAD_STATES";
+    pub const FREE_THREADS: &str = "FREE_THREADS";
     pub const STATS: &str = "STATS";
     pub const STATS_SLOTS: &str = "STATS_SLOTS";
     pub const FREE_STATS: &str = "FREE_STATS";

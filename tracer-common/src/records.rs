@@ -133,18 +133,24 @@ struct LoopStatsPart {
 
 /// Per-thread state: the call in flight (entry time and arguments, from
 /// enter to exit) and the thread's running totals for the threads view.
-/// Updated in place; inserted once per thread, removed when it exits.
+/// Updated in place; a slot of `THREAD_STATES` claimed at the thread's
+/// first measured call, given back when it exits.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ThreadState {
     /// The process and the thread as user space names them: the kernel's
     /// ids, or inside a pid namespace that namespace's (set once, when the
-    /// slot is made; the map's key stays the kernel's tid).
+    /// slot is claimed; `THREAD_INDEX` is keyed by the kernel's tid). A
+    /// `tgid` of 0 marks a free slot.
     pub tgid: u32,
     pub tid: u32,
     /// `SyscallKind + 1` of the call in flight, 0 when none.
     pub in_call: u32,
-    pub _pad: u32,
+    /// Set by user space when it evicts the thread's process: the programs
+    /// no longer see the slot, and the thread gives it back at its next
+    /// measured call (or its exit). Only the thread itself frees its slot,
+    /// so a slot is never freed twice.
+    pub evicted: u32,
     pub enter_ns: u64,
     /// When the thread was last switched out inside the call, 0 when running.
     pub switched_out_ns: u64,
@@ -207,7 +213,7 @@ impl ThreadState {
         tgid: 0,
         tid: 0,
         in_call: 0,
-        _pad: 0,
+        evicted: 0,
         enter_ns: 0,
         switched_out_ns: 0,
         off_cpu_ns: 0,

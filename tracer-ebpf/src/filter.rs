@@ -7,12 +7,13 @@ use aya_ebpf::{
 };
 use tracer_common::{
     admit, candidate_slot, traced, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState,
-    STATS_SLOT_KINDS,
+    STATS_SLOT_KINDS, TIDS_PER_INDEX_ENTRY,
 };
 
 use crate::maps::{
-    self, pidns, CANDIDATES, COUNTERS, EVICTED, FREE_STATS, NS_PENDING, NS_PENDING_ACTIVE,
-    NS_TGIDS, STATS, STATS_SLOTS, THREADS, TRACED, ZERO_THREAD,
+    self, pidns, CANDIDATES, COUNTERS, EVICTED, FREE_STATS, FREE_THREADS, NS_PENDING,
+    NS_PENDING_ACTIVE, NS_TGIDS, STATS, STATS_SLOTS, THREAD_INDEX, THREAD_STATES, TRACED,
+    ZERO_THREAD,
 };
 
 /// `BPF_NOEXIST`: insert only if absent.
@@ -227,22 +228,78 @@ fn user_ids<const NS: bool>(tid: u32, tgid: u32) -> Option<(u32, u32)> {
     Some(ids)
 }
 
-/// The thread's slot. Only threads of traced processes have one (inserted on
-/// their first call, removed when they exit), so a hit needs no second lookup
-/// in TRACED: the traced process's calls pay one hash lookup, not two.
-/// `NS`: muxtrace runs in a pid namespace. `kind`: the call being entered
-/// (under `--all`, a wait call admits its process).
+/// Where the slot of `tid` is kept in [`THREAD_INDEX`]: `None` for a tid
+/// above the pid_max user space sized it by.
+#[inline(always)]
+fn index_entry(tid: u32) -> Option<*mut u32> {
+    let entry = THREAD_INDEX.get_ptr_mut(tid / TIDS_PER_INDEX_ENTRY)?;
+    let lane = (tid % TIDS_PER_INDEX_ENTRY) as usize;
+    // SAFETY: a valid array value; `lane` is below its length.
+    Some(unsafe { (entry as *mut u32).add(lane) })
+}
+
+/// The slot at `claimed` (an index plus one, as THREAD_INDEX holds it).
+#[inline(always)]
+fn slot_at(claimed: u32) -> Option<&'static mut ThreadState> {
+    // SAFETY: a map value stays valid for the program's run; only this
+    // thread's programs and its wakers write its slot (see ThreadState).
+    THREAD_STATES
+        .get_ptr_mut(claimed.wrapping_sub(1))
+        .map(|p| unsafe { &mut *p })
+}
+
+/// The thread's slot, claimed at its first measured call. Only threads of
+/// traced processes have one (given back when they exit), so a hit needs
+/// no lookup in TRACED: a traced call pays two array loads, the verifier's
+/// inlined ones, and no hash lookup. `NS`: muxtrace runs in a pid
+/// namespace. `kind`: the call being entered (under `--all`, a wait call
+/// admits its process).
 #[inline(always)]
 pub fn thread_slot<const NS: bool>(
     tid: u32,
     tgid: u32,
     kind: SyscallKind,
 ) -> Option<&'static mut ThreadState> {
-    if let Some(p) = THREADS.get_ptr_mut(tid) {
-        // SAFETY: a map value stays valid for the program's run; only this
-        // thread's programs write its slot, and they never run concurrently.
-        return Some(unsafe { &mut *p });
+    let Some(entry) = index_entry(tid) else {
+        return beyond_pid_max(tid, tgid);
+    };
+    // SAFETY: `entry` points into a map value; only this thread writes it.
+    let claimed = unsafe { *entry };
+    if claimed != 0 {
+        let t = slot_at(claimed)?;
+        if t.evicted == 0 {
+            return Some(t);
+        }
+        release(entry, claimed, t);
+        return None;
     }
+    claim::<NS>(entry, tid, tgid, kind)
+}
+
+/// A tid above the pid_max at attach (raised since) has no place in
+/// THREAD_INDEX: a traced process's thread there is not measured, counted.
+#[inline(never)]
+fn beyond_pid_max(tid: u32, tgid: u32) -> Option<&'static mut ThreadState> {
+    if is_traced(tgid) {
+        lost!(
+            Stat::ThreadMapFull,
+            "tid {} of pid {} is above pid_max at attach: not measured (restart muxtrace)",
+            tid,
+            tgid
+        );
+    }
+    None
+}
+
+/// The first measured call of a thread with no slot: one claimed if its
+/// process is traced (or joins the traced set now).
+#[inline(always)]
+fn claim<const NS: bool>(
+    entry: *mut u32,
+    tid: u32,
+    tgid: u32,
+    kind: SyscallKind,
+) -> Option<&'static mut ThreadState> {
     // A process named by its namespace pid may share a candidate slot with
     // a traced one: it is adopted here too, not only at the filter.
     if !is_traced(tgid) && !(NS && adopt_pending(tgid)) && !admit::<NS>(tgid, kind) {
@@ -250,30 +307,67 @@ pub fn thread_slot<const NS: bool>(
     }
     let (user_tid, user_tgid) = user_ids::<NS>(tid, tgid)?;
     let zero = ZERO_THREAD.get_ptr(0)?;
-    // SAFETY: ZERO_THREAD is never written: a valid, zeroed value.
-    let zero = unsafe { &*zero };
-    mark_candidate(tid);
-    if THREADS.insert(tid, zero, 0).is_err() {
+    let Ok(Some(index)) = FREE_THREADS.pop() else {
         lost!(
             Stat::ThreadMapFull,
-            "thread map full: tid {} of pid {} is not measured (raise --max-threads)",
+            "thread slots full: tid {} of pid {} is not measured (raise --max-threads)",
             tid,
             tgid
         );
         return None;
-    }
-    // SAFETY: as above.
-    let t = THREADS.get_ptr_mut(tid).map(|p| unsafe { &mut *p })?;
+    };
+    let Some(t) = slot_at(index + 1) else {
+        let _ = FREE_THREADS.push(index, 0);
+        return None;
+    };
+    // SAFETY: ZERO_THREAD is never written: a valid, zeroed value.
+    *t = unsafe { *zero };
     t.tgid = user_tgid;
     t.tid = user_tid;
+    mark_candidate(tid);
+    // SAFETY: as in `thread_slot`.
+    unsafe { *entry = index + 1 };
     Some(t)
 }
 
-/// The thread's slot if it has one (the hot path of exits and the scheduler).
+/// Gives the thread's slot back; only ever run by the thread itself (at
+/// its exit, or its first call after an eviction), so never twice.
+#[inline(never)]
+fn release(entry: *mut u32, claimed: u32, t: &mut ThreadState) {
+    // SAFETY: as in `thread_slot`.
+    unsafe { *entry = 0 };
+    t.tgid = 0;
+    t.evicted = 0;
+    let _ = FREE_THREADS.push(claimed - 1, 0);
+}
+
+/// At the thread's exit: its slot, if it has one, goes back.
+#[inline(always)]
+pub fn release_thread_slot(tid: u32) {
+    let Some(entry) = index_entry(tid) else {
+        return;
+    };
+    // SAFETY: as in `thread_slot`.
+    let claimed = unsafe { *entry };
+    if claimed == 0 {
+        return;
+    }
+    if let Some(t) = slot_at(claimed) {
+        release(entry, claimed, t);
+    }
+}
+
+/// The thread's slot if it has one (the hot path of exits and the
+/// scheduler); an evicted process's thread has none.
 #[inline(always)]
 pub fn existing_thread_slot(tid: u32) -> Option<&'static mut ThreadState> {
-    // SAFETY: as in `thread_slot`.
-    THREADS.get_ptr_mut(tid).map(|p| unsafe { &mut *p })
+    // SAFETY: a plain u32 of a map value, copied out.
+    let claimed = unsafe { *index_entry(tid)? };
+    if claimed == 0 {
+        return None;
+    }
+    let t = slot_at(claimed)?;
+    (t.evicted == 0).then_some(t)
 }
 
 /// The aggregate on this CPU of `t`'s process and `kind`, through the index

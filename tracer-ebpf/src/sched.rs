@@ -18,9 +18,9 @@ use tracer_common::{
 use crate::{
     filter::{
         bump, existing_thread_slot, in_cgroup, is_traced, lost, mark_candidate, maybe_traced,
-        ns_ids, stats_slot,
+        ns_ids, release_thread_slot, stats_slot,
     },
-    maps::{self, EVICTED, EXIT_COMMS, LAST_WAKEUPS, NS_TGIDS, THREADS, TRACED},
+    maps::{self, EVICTED, EXIT_COMMS, LAST_WAKEUPS, NS_TGIDS, TRACED},
 };
 
 /// A `struct task_struct *` handed to a program by the kernel.
@@ -298,9 +298,7 @@ pub fn mux_sched_exit(ctx: BtfTracePointContext) -> i32 {
     if !maybe_traced(tgid) {
         return 0;
     }
-    if THREADS.get_ptr(tid).is_some() {
-        let _ = THREADS.remove(tid);
-    }
+    release_thread_slot(tid);
     let group_dead = ctx.arg::<u64>(1) & 0xff != 0;
     if group_dead && is_traced(tgid) {
         let _ = TRACED.remove(tgid);

@@ -16,6 +16,7 @@ pub mod session;
 mod sinks;
 mod summary;
 mod targets;
+mod thread_slots;
 pub mod tracepoints;
 
 pub use probes::{loaded_program_ids, recursion_misses, EmptyPrograms};

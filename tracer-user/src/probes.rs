@@ -16,8 +16,7 @@ use aya::{
     Btf, Ebpf, EbpfLoader, Endianness,
 };
 use tracer_common::{
-    globals, maps, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState, UringStats,
-    MAX_STATS_KEYS,
+    globals, maps, Stat, StatsKey, SyscallKind, SyscallStats, UringStats, MAX_STATS_KEYS,
 };
 use tracer_model::{MapDump, ProbeCost};
 
@@ -26,6 +25,7 @@ use crate::{
     cgroup::Cgroup,
     error::{Result, UserError},
     kernel_log::KernelLog,
+    thread_slots::{self, ThreadSlots},
     tracepoints::{
         AttachPoint, ATTACH_POINTS, CGROUP_POINTS, FLOOR_PROGRAMS, PROGRAM_PREFIX, URING_POINTS,
     },
@@ -78,6 +78,7 @@ pub struct Probes {
     /// Inside a pid namespace: pids are translated (see [`Probes::trace`]).
     in_pidns: bool,
     ebpf: Ebpf,
+    thread_slots: ThreadSlots,
     /// The reading interval the programs count in now (the EPOCH map),
     /// from [`FIRST_EPOCH`].
     epoch: u64,
@@ -176,6 +177,7 @@ impl Probes {
             cgroup_path[..n].copy_from_slice(&path[..n]);
         }
 
+        let max_threads = config.max_threads.max(1);
         loader
             .override_global(globals::FOLLOW, &follow, true)
             .override_global(globals::COMM, &comm, true)
@@ -188,7 +190,12 @@ impl Probes {
             .override_global(globals::CGROUP_ID, &cgroup_id, true)
             .override_global(globals::CGROUP_LEVEL, &cgroup_level, true)
             .override_global(globals::CGROUP_PATH, &cgroup_path, true)
-            .map_max_entries(maps::THREADS, config.max_threads.max(1))
+            .map_max_entries(maps::THREAD_STATES, max_threads)
+            .map_max_entries(maps::FREE_THREADS, max_threads)
+            .map_max_entries(
+                maps::THREAD_INDEX,
+                thread_slots::index_entries(config.pidns.is_some()),
+            )
             .map_max_entries(maps::TRACED, config.max_processes.max(1));
         for (name, value) in fields.iter().chain(&uring_fields) {
             loader.override_global(name, value, true);
@@ -220,6 +227,17 @@ impl Probes {
             free.push(index, 0)
                 .map_err(|e| UserError::runtime(format!("cannot free aggregate {index}: {e}")))?;
         }
+        // And every thread slot.
+        let mut free: Queue<&mut MapData, u32> = ebpf
+            .map_mut(maps::FREE_THREADS)
+            .ok_or_else(|| UserError::runtime(format!("map {} missing", maps::FREE_THREADS)))?
+            .try_into()
+            .map_err(|e| UserError::runtime(format!("map {}: {e}", maps::FREE_THREADS)))?;
+        for index in 0..max_threads {
+            free.push(index, 0)
+                .map_err(|e| UserError::runtime(format!("cannot free thread slot {index}: {e}")))?;
+        }
+        let thread_slots = ThreadSlots::map(&ebpf, max_threads)?;
 
         let uring_points: &[AttachPoint] = if uring { &URING_POINTS } else { &[] };
         let cgroup_points: &[AttachPoint] = match config.cgroup {
@@ -263,6 +281,7 @@ impl Probes {
         drop(programs);
         Ok(Probes {
             ebpf,
+            thread_slots,
             stall_ns,
             in_pidns: config.pidns.is_some(),
             epoch: FIRST_EPOCH,
@@ -415,16 +434,14 @@ impl Probes {
                 Err(_) => dump.read_errors += 1,
             }
         }
-        let threads: HashMap<&MapData, u32, ThreadState> = self.map(maps::THREADS)?;
-        for entry in threads.iter() {
-            match entry {
-                // The key is the kernel's tid; the slot holds the one user
-                // space names it by (the namespace's, inside one).
-                Ok((_, state)) if self.in_pidns => dump.threads.push((state.tid, state)),
-                Ok(kv) => dump.threads.push(kv),
-                Err(_) => dump.read_errors += 1,
-            }
-        }
+        // Each slot holds the tid user space names it by (the namespace's,
+        // inside one).
+        dump.threads = self
+            .thread_slots
+            .live()
+            .into_iter()
+            .map(|state| (state.tid, state))
+            .collect();
         // After the threads: a wait in flight counts up to this instant.
         let monotonic = clock_ns(libc::CLOCK_MONOTONIC);
         dump.monotonic_ns = monotonic;
@@ -498,17 +515,7 @@ impl Probes {
             let _ = traced.remove(tgid);
         }
         // Threads name their process as user space does.
-        let threads: HashMap<&MapData, u32, ThreadState> = self.map(maps::THREADS)?;
-        let tids: Vec<u32> = threads
-            .iter()
-            .filter_map(|kv| kv.ok())
-            .filter(|(_, state)| pids.contains(&state.tgid))
-            .map(|(tid, _)| tid)
-            .collect();
-        let mut threads: HashMap<&mut MapData, u32, ThreadState> = self.map_mut(maps::THREADS)?;
-        for tid in tids {
-            let _ = threads.remove(&tid);
-        }
+        self.thread_slots.evict(pids);
         Ok(())
     }
 

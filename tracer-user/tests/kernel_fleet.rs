@@ -324,6 +324,14 @@ fn a_full_traced_set_evicts_the_least_active_and_counts_them() {
         .filter(|p| p.comm == busy.name && p.alive)
         .collect();
     assert_eq!(busy_traced.len(), 2, "{stdout}");
+    // The evicted loops' threads left the kernel's slots with them.
+    let busy_threads: usize = busy_traced.iter().map(|p| p.threads.len()).sum();
+    assert!(busy_threads >= 2, "{stdout}");
+    assert_eq!(
+        last.map_entries.get("threads").copied(),
+        Some(busy_threads as u64),
+        "an evicted loop's thread still holds a slot\n{stdout}"
+    );
     drop((quiet_loops, busy_loops));
     assert_detached();
 }
