@@ -94,6 +94,7 @@ pub mod maps {
     pub const THREAD_INDEX: &str = "THREAD_INDEX";
     pub const THREAD_STATES: &str = "THREAD_STATES";
     pub const FREE_THREADS: &str = "FREE_THREADS";
+    pub const THREAD_HIGH_WATER: &str = "THREAD_HIGH_WATER";
     pub const STATS: &str = "STATS";
     pub const STATS_SLOTS: &str = "STATS_SLOTS";
     pub const FREE_STATS: &str = "FREE_STATS";

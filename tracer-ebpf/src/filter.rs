@@ -12,8 +12,8 @@ use tracer_common::{
 
 use crate::maps::{
     self, pidns, CANDIDATES, COUNTERS, EVICTED, FREE_STATS, FREE_THREADS, NS_PENDING,
-    NS_PENDING_ACTIVE, NS_TGIDS, STATS, STATS_SLOTS, THREAD_INDEX, THREAD_STATES, TRACED,
-    ZERO_THREAD,
+    NS_PENDING_ACTIVE, NS_TGIDS, STATS, STATS_SLOTS, THREAD_HIGH_WATER, THREAD_INDEX,
+    THREAD_STATES, TRACED, ZERO_THREAD,
 };
 
 /// `BPF_NOEXIST`: insert only if absent.
@@ -320,6 +320,10 @@ fn claim<const NS: bool>(
         let _ = FREE_THREADS.push(index, 0);
         return None;
     };
+    if let Some(high) = THREAD_HIGH_WATER.get_ptr_mut(0) {
+        // SAFETY: this CPU's value: no other program writes it meanwhile.
+        unsafe { *high = (*high).max(index + 1) };
+    }
     // SAFETY: ZERO_THREAD is never written: a valid, zeroed value.
     *t = unsafe { *zero };
     t.tgid = user_tgid;

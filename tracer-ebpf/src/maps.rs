@@ -4,7 +4,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, Queue},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, Queue, Stack},
 };
 use tracer_common::{
     LastWakeup, StatsKey, SyscallStats, ThreadState, UringReq, UringStats, BPF_F_MMAPABLE,
@@ -74,9 +74,17 @@ pub static THREAD_INDEX: Array<[u32; TIDS_PER_INDEX_ENTRY as usize]> =
 pub static THREAD_STATES: Array<ThreadState> = Array::with_max_entries(MAX_THREADS, BPF_F_MMAPABLE);
 
 /// The free slots of [`THREAD_STATES`]: user space puts them all in at
-/// load; a thread gives its own back when it exits.
+/// load, lowest on top; a thread gives its own back when it exits. A stack,
+/// so a freed slot is the next one taken: the slots in use stay below the
+/// most threads ever traced at once, all user space reads.
 #[map]
-pub static FREE_THREADS: Queue<u32> = Queue::with_max_entries(MAX_THREADS, 0);
+pub static FREE_THREADS: Stack<u32> = Stack::with_max_entries(MAX_THREADS, 0);
+
+/// Per CPU: one past the highest slot of [`THREAD_STATES`] a claim on that
+/// CPU has taken (per CPU, so concurrent claims never lose a raise). User
+/// space reads the slots below the largest.
+#[map]
+pub static THREAD_HIGH_WATER: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
 
 /// (tgid, kind) → where its aggregates are in [`STATS`]. Looked up once per
 /// thread and kind: the thread keeps the index (`ThreadState::stats_slots`).

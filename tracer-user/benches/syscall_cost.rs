@@ -224,7 +224,7 @@ fn syscall_cost(c: &mut Criterion) {
     }
     group.finish();
     if root {
-        program_cost(epfd, bystander_pid);
+        program_cost(epfd, bystander_pid, baseline.as_deref());
     }
     drop(bystander);
 }
@@ -232,6 +232,9 @@ fn syscall_cost(c: &mut Criterion) {
 /// Calls per measurement of [`program_cost`], and measurements per figure.
 const PROGRAM_COST_CALLS: u32 = 200_000;
 const PROGRAM_COST_REPEATS: usize = 7;
+/// With a baseline, the measurements of each figure are spread over this
+/// many rounds, alternating the builds (one loop each per round: 7 in all).
+const PROGRAM_COST_ROUNDS: usize = 7;
 
 /// The programs' own cost per call, beside the floor on the very same
 /// calls: muxtrace's syscall programs and the empty ones are attached at
@@ -241,7 +244,7 @@ const PROGRAM_COST_REPEATS: usize = 7;
 /// after another and drift by tens of ns on a shared machine, both sides
 /// here share every call. Printed, and written as JSON to the file
 /// `MUXTRACE_PROGRAM_COST` names (the bench report reads it).
-fn program_cost(epfd: i32, bystander_pid: u32) {
+fn program_cost(epfd: i32, bystander_pid: u32, baseline: Option<&Path>) {
     let floor = match tracer_user::EmptyPrograms::attach() {
         Ok(floor) => floor,
         Err(e) => {
@@ -249,49 +252,68 @@ fn program_cost(epfd: i32, bystander_pid: u32) {
             return;
         }
     };
-    let mut figures = serde_json::Map::new();
-    for (case, pid) in [
-        ("other_process_traced", bystander_pid),
-        ("traced", std::process::id()),
-    ] {
-        let Some(_tracer) = attach(Path::new(MUXTRACE), pid) else {
-            continue;
-        };
-        let Ok(_stats) = aya::sys::enable_stats(aya::sys::Stats::RunTime) else {
-            eprintln!("syscall_cost: the kernel keeps no program run time, so no program cost");
-            return;
-        };
-        for (syscall, call) in [
-            ("poll", &poll_zero as &dyn Fn()),
-            ("epoll_wait", &|| epoll_wait_zero(epfd)),
-            ("getpid", &|| {
-                // SAFETY: getpid has no arguments and cannot fail.
-                unsafe { libc::syscall(libc::SYS_getpid) };
-            }),
-        ] {
-            let mut added: Vec<f64> = (0..PROGRAM_COST_REPEATS)
-                .map(|_| {
+    let mut cases = vec![
+        ("other_process_traced", Path::new(MUXTRACE), bystander_pid),
+        ("traced", Path::new(MUXTRACE), std::process::id()),
+    ];
+    // The baseline build on the same calls, in the same rounds: a change's
+    // cost by the kernel's own accounting, side by side.
+    if let Some(exe) = baseline {
+        cases.push(("traced_by_baseline", exe, std::process::id()));
+    }
+    let calls: [(&str, &dyn Fn()); 3] = [
+        ("poll", &poll_zero),
+        ("epoll_wait", &|| epoll_wait_zero(epfd)),
+        ("getpid", &|| {
+            // SAFETY: getpid has no arguments and cannot fail.
+            unsafe { libc::syscall(libc::SYS_getpid) };
+        }),
+    ];
+    let mut added: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    // Rounds alternate the builds, so the VM's drift hits both alike.
+    let rounds = if baseline.is_some() {
+        PROGRAM_COST_ROUNDS
+    } else {
+        1
+    };
+    for _ in 0..rounds {
+        for (case, exe, pid) in &cases {
+            let Some(_tracer) = attach(exe, *pid) else {
+                continue;
+            };
+            let Ok(_stats) = aya::sys::enable_stats(aya::sys::Stats::RunTime) else {
+                eprintln!("syscall_cost: the kernel keeps no program run time, so no program cost");
+                return;
+            };
+            for (syscall, call) in calls {
+                for _ in 0..PROGRAM_COST_REPEATS / rounds {
                     let before = program_run_time_ns();
                     for _ in 0..PROGRAM_COST_CALLS {
                         call();
                     }
                     let after = program_run_time_ns();
                     let spent = |i: usize| after[i].saturating_sub(before[i]) as f64;
-                    (spent(0) - spent(1)) / f64::from(PROGRAM_COST_CALLS)
-                })
-                .collect();
-            added.sort_by(f64::total_cmp);
-            let median = added[added.len() / 2];
-            println!(
-                "syscall_cost/program_cost/{syscall}/{case}: {median:+.1} ns per call above the \
-                 empty programs (runs {:+.1}..{:+.1})",
-                added[0],
-                added[added.len() - 1]
-            );
-            figures.insert(format!("{syscall}/{case}"), median.into());
+                    added
+                        .entry(format!("{syscall}/{case}"))
+                        .or_default()
+                        .push((spent(0) - spent(1)) / f64::from(PROGRAM_COST_CALLS));
+                }
+            }
         }
     }
     drop(floor);
+    let mut figures = serde_json::Map::new();
+    for (key, mut runs) in added {
+        runs.sort_by(f64::total_cmp);
+        let median = runs[runs.len() / 2];
+        println!(
+            "syscall_cost/program_cost/{key}: {median:+.1} ns per call above the empty \
+             programs (runs {:+.1}..{:+.1})",
+            runs[0],
+            runs[runs.len() - 1]
+        );
+        figures.insert(key, median.into());
+    }
     if let Some(path) = std::env::var_os("MUXTRACE_PROGRAM_COST") {
         let json = serde_json::Value::Object(figures).to_string();
         if let Err(e) = std::fs::write(&path, json) {

@@ -11,7 +11,7 @@ use std::{
 };
 
 use aya::{
-    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, Queue},
+    maps::{Array, HashMap, Map, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, Queue, Stack},
     programs::BtfTracePoint,
     Btf, Ebpf, EbpfLoader, Endianness,
 };
@@ -217,26 +217,13 @@ impl Probes {
         epoch
             .set(0, FIRST_EPOCH, 0)
             .map_err(|e| UserError::runtime(format!("cannot set the epoch: {e}")))?;
-        // Every aggregate index is free.
-        let mut free: Queue<&mut MapData, u32> = ebpf
-            .map_mut(maps::FREE_STATS)
-            .ok_or_else(|| UserError::runtime(format!("map {} missing", maps::FREE_STATS)))?
-            .try_into()
-            .map_err(|e| UserError::runtime(format!("map {}: {e}", maps::FREE_STATS)))?;
-        for index in 0..MAX_STATS_KEYS {
-            free.push(index, 0)
-                .map_err(|e| UserError::runtime(format!("cannot free aggregate {index}: {e}")))?;
-        }
-        // And every thread slot.
-        let mut free: Queue<&mut MapData, u32> = ebpf
-            .map_mut(maps::FREE_THREADS)
-            .ok_or_else(|| UserError::runtime(format!("map {} missing", maps::FREE_THREADS)))?
-            .try_into()
-            .map_err(|e| UserError::runtime(format!("map {}: {e}", maps::FREE_THREADS)))?;
-        for index in 0..max_threads {
-            free.push(index, 0)
-                .map_err(|e| UserError::runtime(format!("cannot free thread slot {index}: {e}")))?;
-        }
+        // Every aggregate index and thread slot is free: filled while the
+        // programs verify (16,384 slots are as many syscalls), and before
+        // any is attached.
+        let fills = [
+            fill_free_indices(&ebpf, maps::FREE_STATS, MAX_STATS_KEYS)?,
+            fill_free_indices(&ebpf, maps::FREE_THREADS, max_threads)?,
+        ];
         let thread_slots = ThreadSlots::map(&ebpf, max_threads)?;
 
         let uring_points: &[AttachPoint] = if uring { &URING_POINTS } else { &[] };
@@ -269,6 +256,10 @@ impl Probes {
             programs.push((name, tracepoint, program));
         }
         load_concurrently(&mut programs, &btf)?;
+        for fill in fills {
+            fill.join()
+                .unwrap_or_else(|_| Err(UserError::runtime("filling a free queue panicked")))?;
+        }
         // In the table's order: the syscall pair first.
         for (program, tracepoint) in &wanted {
             let Some((_, _, prog)) = programs.iter_mut().find(|(p, _, _)| p == program) else {
@@ -436,9 +427,13 @@ impl Probes {
         }
         // Each slot holds the tid user space names it by (the namespace's,
         // inside one).
+        let used = self.thread_slots_used().unwrap_or_else(|| {
+            dump.read_errors += 1;
+            u32::MAX
+        });
         dump.threads = self
             .thread_slots
-            .live()
+            .live(used)
             .into_iter()
             .map(|state| (state.tid, state))
             .collect();
@@ -515,8 +510,17 @@ impl Probes {
             let _ = traced.remove(tgid);
         }
         // Threads name their process as user space does.
-        self.thread_slots.evict(pids);
+        let used = self.thread_slots_used().unwrap_or(u32::MAX);
+        self.thread_slots.evict(pids, used);
         Ok(())
+    }
+
+    /// How many of the thread slots, from the first, have ever been taken:
+    /// the rest are free (`None`: unreadable, so every one is read).
+    fn thread_slots_used(&self) -> Option<u32> {
+        let high_water: PerCpuArray<&MapData, u32> = self.map(maps::THREAD_HIGH_WATER).ok()?;
+        let per_cpu = high_water.get(&0, 0).ok()?;
+        Some(per_cpu.iter().copied().max().unwrap_or(0))
     }
 
     /// Frees an exited (or evicted) process's aggregates in the kernel, once
@@ -730,6 +734,48 @@ impl BtfPrefetch {
 /// and the rest share the others, so the attach takes about as long as it.
 /// A thread per program was no faster on two cores and raised the peak of
 /// memory.
+/// Puts the indices `0..count` into the free-index map `name` (a queue:
+/// in order; a stack: the lowest on top), on a thread of its own with its
+/// own handle on the map, so the caller may go on with the object.
+fn fill_free_indices(
+    ebpf: &Ebpf,
+    name: &'static str,
+    count: u32,
+) -> Result<std::thread::JoinHandle<Result<()>>> {
+    let (data, stack) = match ebpf.map(name) {
+        Some(Map::Queue(data)) => (data, false),
+        Some(Map::Stack(data)) => (data, true),
+        _ => {
+            return Err(UserError::runtime(format!(
+                "map {name} missing from the eBPF object"
+            )))
+        }
+    };
+    let fd = data
+        .fd()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| UserError::runtime(format!("map {name}: {e}")))?;
+    let data = MapData::from_fd(fd).map_err(|e| UserError::runtime(format!("map {name}: {e}")))?;
+    let failed = move |index: u32, e: aya::maps::MapError| {
+        UserError::runtime(format!("cannot fill {name} ({index}): {e}"))
+    };
+    let fill = move || -> Result<()> {
+        if stack {
+            let mut free = Stack::<MapData, u32>::try_from(Map::Stack(data))
+                .map_err(|e| UserError::runtime(format!("map {name}: {e}")))?;
+            (0..count)
+                .rev()
+                .try_for_each(|index| free.push(index, 0).map_err(|e| failed(index, e)))
+        } else {
+            let mut free = Queue::<MapData, u32>::try_from(Map::Queue(data))
+                .map_err(|e| UserError::runtime(format!("map {name}: {e}")))?;
+            (0..count).try_for_each(|index| free.push(index, 0).map_err(|e| failed(index, e)))
+        }
+    };
+    Ok(std::thread::spawn(fill))
+}
+
 fn load_concurrently(programs: &mut [(&str, &str, &mut BtfTracePoint)], btf: &Btf) -> Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     // The heaviest first: its own thread (when there are two or more).

@@ -75,21 +75,34 @@ impl ThreadSlots {
         Ok(ThreadSlots { base, slots, bytes })
     }
 
+    fn bound(&self, used: u32) -> usize {
+        self.slots.min(used as usize)
+    }
+
     fn slot(&self, index: usize) -> *mut ThreadState {
         debug_assert!(index < self.slots);
         // SAFETY: below `slots`, inside the mapping.
         unsafe { self.base.as_ptr().add(index) }
     }
 
-    /// Every claimed slot of a thread still traced, copied as it is now (the
-    /// programs keep writing: a field may be a call newer than another, as
-    /// with a hash map's lookup).
-    pub fn live(&self) -> Vec<ThreadState> {
-        (0..self.slots)
+    /// Every claimed slot of a thread still traced among the first `used`,
+    /// copied as it is now (the programs keep writing: a field may be a call
+    /// newer than another, as with a hash map's lookup). Only the slots
+    /// read are mapped in: muxtrace's memory follows the threads traced at
+    /// once, not `--max-threads`.
+    pub fn live(&self, used: u32) -> Vec<ThreadState> {
+        (0..self.bound(used))
             .filter_map(|i| {
-                // SAFETY: a valid slot; a torn copy of plain integers.
-                let state = unsafe { std::ptr::read_volatile(self.slot(i)) };
-                (state.tgid != 0 && state.evicted == 0).then_some(state)
+                let slot = self.slot(i);
+                // SAFETY: a valid slot; its first words, then (when claimed)
+                // a torn copy of plain integers. Only claimed slots are
+                // copied whole: most of a large table is free.
+                unsafe {
+                    let claimed = std::ptr::read_volatile(&raw const (*slot).tgid) != 0
+                        && std::ptr::read_volatile(&raw const (*slot).evicted) == 0;
+                    claimed.then(|| std::ptr::read_volatile(slot))
+                }
+                .filter(|state| state.tgid != 0)
             })
             .collect()
     }
@@ -97,8 +110,8 @@ impl ThreadSlots {
     /// Marks the slots of the threads of `pids` (as user space names them)
     /// evicted: the programs stop seeing them at once, and each thread gives
     /// its own back (user space never frees one, so none is freed twice).
-    pub fn evict(&self, pids: &[u32]) {
-        for i in 0..self.slots {
+    pub fn evict(&self, pids: &[u32], used: u32) {
+        for i in 0..self.bound(used) {
             let slot = self.slot(i);
             // SAFETY: a valid slot; single aligned words.
             unsafe {
