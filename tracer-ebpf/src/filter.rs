@@ -267,13 +267,30 @@ pub fn thread_slot<const NS: bool>(
     let claimed = unsafe { *entry };
     if claimed != 0 {
         let t = slot_at(claimed)?;
-        if t.evicted == 0 {
+        if t.evicted == 0 && !is_stale(t, tgid) {
             return Some(t);
         }
         release(entry, claimed, t);
-        return None;
     }
     claim::<NS>(entry, tid, tgid, kind)
+}
+
+/// Whether `t`, found under the current thread's tid, is another thread's:
+/// a thread that execs from a non-leader thread takes its leader's tid and
+/// leaves its slot under the old one, which the kernel may give to a thread
+/// of any process. (Inside a pid namespace the slot holds the namespace's
+/// tgid, which cannot be compared: not checked there.)
+#[inline(always)]
+pub fn is_stale(t: &ThreadState, tgid: u32) -> bool {
+    maps::pidns().is_none() && t.tgid != tgid
+}
+
+/// At the exit of a call of a thread whose slot is another's (see
+/// [`is_stale`]): the slot goes back, so that thread is not charged for
+/// its calls; it may claim its own at its next entry.
+#[inline(never)]
+pub fn release_stale(tid: u32) {
+    release_thread_slot(tid);
 }
 
 /// A tid above the pid_max at attach (raised since) has no place in

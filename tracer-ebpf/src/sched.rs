@@ -294,11 +294,16 @@ pub fn mux_sched_exit(ctx: BtfTracePointContext) -> i32 {
     let id = bpf_get_current_pid_tgid();
     let tid = id as u32;
     let tgid = (id >> 32) as u32;
+    // Every thread that ever took a slot is a candidate by its tid: its slot
+    // goes back even when its process is no longer one (a slot left under
+    // a tid that now names a thread of another process, see `thread_slot`).
+    if maybe_traced(tid) {
+        release_thread_slot(tid);
+    }
     // Threads of a traced process share its tgid, a candidate.
     if !maybe_traced(tgid) {
         return 0;
     }
-    release_thread_slot(tid);
     let group_dead = ctx.arg::<u64>(1) & 0xff != 0;
     if group_dead && is_traced(tgid) {
         let _ = TRACED.remove(tgid);

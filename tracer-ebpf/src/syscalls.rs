@@ -24,8 +24,8 @@ use crate::{
         current_tid, fd_set_popcount, read_timeout_us, read_user_pair, Regs, FD_SETSIZE, INFINITE,
     },
     filter::{
-        admits_waiter, adopt_pending, bump, existing_thread_slot, lost, maybe_traced, thread_slot,
-        thread_stats,
+        admits_waiter, adopt_pending, bump, existing_thread_slot, is_stale, lost, maybe_traced,
+        release_stale, thread_slot, thread_stats,
     },
     kernel, maps, uring,
 };
@@ -320,7 +320,8 @@ fn uring_wait_ret(t: &ThreadState, ret: i64) -> i64 {
 /// A measured call of a candidate thread (`tid`) returns: folded into its
 /// process's aggregate.
 #[inline(always)]
-fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, tid: u32) {
+fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, id: u64) {
+    let tid = id as u32;
     // After the filter, so other processes' calls never pay for the clock;
     // before the slot lookup, so the call is not charged for it.
     // SAFETY: the helper has no preconditions.
@@ -329,6 +330,10 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, tid: u32) {
     let Some(t) = existing_thread_slot(tid) else {
         return;
     };
+    if is_stale(t, (id >> 32) as u32) {
+        release_stale(tid);
+        return;
+    }
     if t.in_call != kind as u32 + 1 {
         // The one kind split at entry: an io_uring_enter that waits.
         if kind == SyscallKind::IoUringEnter && t.in_call == SyscallKind::IoUringWait as u32 + 1 {
@@ -650,10 +655,10 @@ pub fn mux_sys_enter_ns(ctx: BtfTracePointContext) -> i32 {
 pub fn mux_sys_exit(ctx: BtfTracePointContext) -> i32 {
     let regs = Regs::of(&ctx);
     if let Some(kind) = kind_of_nr(regs.nr()) {
-        let tid = bpf_get_current_pid_tgid() as u32;
+        let id = bpf_get_current_pid_tgid();
         // A thread with a slot is always a candidate.
-        if maybe_traced(tid) {
-            on_exit(regs, ctx.arg(1), kind, tid);
+        if maybe_traced(id as u32) {
+            on_exit(regs, ctx.arg(1), kind, id);
         }
     }
     0

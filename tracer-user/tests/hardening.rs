@@ -85,6 +85,52 @@ fn a_reused_pid_is_not_taken_for_the_exited_process() {
     drop(keeper);
 }
 
+/// A thread that execs from a non-leader thread leaves its old tid, where
+/// its slot was, to whatever task the kernel gives it next: here another
+/// process, asked for by that pid. Its calls are not the target's, nor
+/// counted as lost.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_tid_left_by_an_exec_from_a_thread_names_another_process_cleanly() {
+    let target = hardship(&["threadexec", "3", "--linger", "4000"]);
+    let pid = target.pid().to_string();
+    let mt = muxtrace(&["--pid", &pid, "--summary"]);
+    target.signal(libc::SIGUSR1);
+    let line = target
+        .wait_line("thread ", LONG)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let tid: u32 = line
+        .trim()
+        .trim_start_matches("thread ")
+        .parse()
+        .unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    let mut reused = None;
+    for _ in 0..50 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (tid - 1).to_string())
+            .expect("write ns_last_pid (needs root)");
+        let candidate = burst(&["--all", "0", "--count", "select=50"]);
+        if candidate.pid() == tid {
+            reused = Some(candidate);
+            break;
+        }
+    }
+    let other = reused.expect("could not get the thread's tid back in 50 tries");
+    other.signal(libc::SIGUSR1);
+    let _ = finish(other, LONG);
+    let (stdout, _) = finish_ok(mt);
+    let table = parse_summary(&stdout);
+    let rows = &table[&target.pid()];
+    // The thread's 3, and the new image's: Rust's runtime polls fds 0–2 as
+    // it starts.
+    assert_eq!(rows["poll"].0, 4, "{stdout}");
+    assert_eq!(rows["epoll_pwait2"].0, 3, "{stdout}");
+    assert!(
+        !rows.contains_key("select"),
+        "the other process's selects were charged to the target:\n{stdout}"
+    );
+    assert_eq!(losses(&stdout), "", "{stdout}");
+}
+
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn two_instances_on_one_pid_do_not_disturb_each_other() {

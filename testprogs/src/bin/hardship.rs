@@ -12,6 +12,11 @@
 //!   hardship exec K          exec itself as `afterexec K` (passing --linger
 //!                            on), by the path /proc/self/exe: its comm
 //!                            becomes `exe`
+//!   hardship threadexec K    a second thread makes K polls, prints
+//!                            `thread TID`, and execs as `exec`'s does: the
+//!                            process takes that thread on under the
+//!                            leader's tid, and TID is free for the kernel
+//!                            to give to any new task
 //!   hardship afterexec K     K epoll_pwait2 calls (timeout 0), no waiting
 //!   hardship steady MS       at once, a poll that times out after MS ms on
 //!                            no fd, again and again until killed: a live
@@ -103,28 +108,19 @@ fn main() {
             }
         }
         "garbage" => garbage(),
-        "exec" => {
-            let exe = std::ffi::CString::new("/proc/self/exe").unwrap();
-            let a0 = std::ffi::CString::new("hardship").unwrap();
-            let a1 = std::ffi::CString::new("afterexec").unwrap();
-            let a2 = std::ffi::CString::new(num(1).to_string()).unwrap();
-            let a3 = std::ffi::CString::new("--linger").unwrap();
-            let a4 = std::ffi::CString::new(linger_ms.to_string()).unwrap();
-            let argv = [
-                a0.as_ptr(),
-                a1.as_ptr(),
-                a2.as_ptr(),
-                a3.as_ptr(),
-                a4.as_ptr(),
-                std::ptr::null(),
-            ];
-            // SAFETY: valid NUL-terminated argv; environ is the process's own.
-            unsafe {
-                extern "C" {
-                    static environ: *const *const libc::c_char;
-                }
-                libc::execve(exe.as_ptr(), argv.as_ptr(), environ);
-            }
+        "exec" => exec_as_afterexec(num(1), linger_ms),
+        "threadexec" => {
+            let k = num(1);
+            let thread = std::thread::spawn(move || {
+                polls(k);
+                // SAFETY: gettid has no arguments and cannot fail.
+                let tid = unsafe { libc::gettid() };
+                let mut out = std::io::stdout();
+                let _ = writeln!(out, "thread {tid}");
+                let _ = out.flush();
+                exec_as_afterexec(k, linger_ms)
+            });
+            let _ = thread.join();
             std::process::exit(3);
         }
         "name" => polls(num(1)),
@@ -150,6 +146,33 @@ fn main() {
         _ => usage(),
     }
     finish(linger_ms);
+}
+
+/// Execs itself as `afterexec K`, passing the linger on, by the path
+/// /proc/self/exe.
+fn exec_as_afterexec(k: u64, linger_ms: u64) -> ! {
+    let exe = std::ffi::CString::new("/proc/self/exe").unwrap();
+    let a0 = std::ffi::CString::new("hardship").unwrap();
+    let a1 = std::ffi::CString::new("afterexec").unwrap();
+    let a2 = std::ffi::CString::new(k.to_string()).unwrap();
+    let a3 = std::ffi::CString::new("--linger").unwrap();
+    let a4 = std::ffi::CString::new(linger_ms.to_string()).unwrap();
+    let argv = [
+        a0.as_ptr(),
+        a1.as_ptr(),
+        a2.as_ptr(),
+        a3.as_ptr(),
+        a4.as_ptr(),
+        std::ptr::null(),
+    ];
+    // SAFETY: valid NUL-terminated argv; environ is the process's own.
+    unsafe {
+        extern "C" {
+            static environ: *const *const libc::c_char;
+        }
+        libc::execve(exe.as_ptr(), argv.as_ptr(), environ);
+    }
+    std::process::exit(3);
 }
 
 fn polls(k: u64) {
