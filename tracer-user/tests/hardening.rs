@@ -676,10 +676,16 @@ fn twenty_thousand_followed_children_are_folded_and_every_poll_is_accounted_for(
     let (stdout, _) = finish_ok(mt);
     let m = harness::muxtrace::final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
     let (counted, lost) = (polls(&m), lost(&m));
-    eprintln!("{counted} polls counted, {lost} counted as lost");
+    eprintln!(
+        "{counted} polls counted, {lost} counted as lost; losses {:?}",
+        m.losses
+    );
     assert_eq!(counted + lost, CHILDREN * POLLS, "losses: {:?}", m.losses);
+    // The kernel's unreported switch-ins are not ours (see KERNEL_GAP).
     assert!(
-        m.losses.keys().all(|k| k == "stats_map_full"),
+        m.losses
+            .keys()
+            .all(|k| k == "stats_map_full" || k == KERNEL_GAP),
         "losses: {:?}",
         m.losses
     );
