@@ -285,14 +285,6 @@ pub fn is_stale(t: &ThreadState, tgid: u32) -> bool {
     maps::pidns().is_none() && t.tgid != tgid
 }
 
-/// At the exit of a call of a thread whose slot is another's (see
-/// [`is_stale`]): the slot goes back, so that thread is not charged for
-/// its calls; it may claim its own at its next entry.
-#[inline(never)]
-pub fn release_stale(tid: u32) {
-    release_thread_slot(tid);
-}
-
 /// A tid above the pid_max at attach (raised since) has no place in
 /// THREAD_INDEX: a traced process's thread there is not measured, counted.
 #[inline(never)]

@@ -25,7 +25,7 @@ use crate::{
     },
     filter::{
         admits_waiter, adopt_pending, bump, existing_thread_slot, is_stale, lost, maybe_traced,
-        release_stale, thread_slot, thread_stats,
+        release_thread_slot, thread_slot, thread_stats,
     },
     kernel, maps, uring,
 };
@@ -330,8 +330,10 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, id: u64) {
     let Some(t) = existing_thread_slot(tid) else {
         return;
     };
+    // Another thread's slot (see `is_stale`): it goes back, so this thread
+    // is not charged for its calls; it may claim its own at its next entry.
     if is_stale(t, (id >> 32) as u32) {
-        release_stale(tid);
+        release_thread_slot(tid);
         return;
     }
     if t.in_call != kind as u32 + 1 {
