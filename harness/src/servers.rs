@@ -6,7 +6,8 @@
 //! services.
 
 use std::{
-    net::{Ipv4Addr, TcpListener, TcpStream},
+    io::Read as _,
+    net::{Ipv4Addr, Shutdown, TcpListener, TcpStream},
     os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
     process::Command,
@@ -64,8 +65,21 @@ fn server_dir(prefix: &str) -> Result<tempfile::TempDir> {
     Ok(dir)
 }
 
+/// Whether a connection to `port` is accepted and closed by the server once
+/// we close our side. Waiting for the server's close matters: a server that
+/// still holds the probe's connection has it in its epoll set, and a test
+/// that reads the set then counts one fd that soon goes (the kernel drops
+/// the registration before the FIN we wait for is sent).
 fn connects(port: u16) -> bool {
-    TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
+    closed_by_server(port).is_ok()
+}
+
+fn closed_by_server(port: u16) -> std::io::Result<()> {
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    stream.shutdown(Shutdown::Write)?;
+    stream.set_read_timeout(Some(START_TIMEOUT))?;
+    stream.read_to_end(&mut Vec::new())?;
+    Ok(())
 }
 
 /// What nginx serves.
