@@ -142,6 +142,7 @@ mod tests {
             cost: None,
             map_entries: [("threads".to_owned(), 1)].into(),
             stall_threshold_ns: 50_000_000,
+            time_every: 1,
         }
     }
 

@@ -7,6 +7,9 @@ pub mod globals {
     pub const FOLLOW: &str = "FOLLOW";
     /// u64: an event-loop iteration at least this long (ns) is a stall.
     pub const STALL_NS: &str = "STALL_NS";
+    /// u32: one call in this many, of those that are not waits, is timed
+    /// (`--time-every`); 1 times them all.
+    pub const TIME_EVERY: &str = "TIME_EVERY";
     /// [u8; 16]: comm to match at exec and fork, all zero for none.
     pub const COMM: &str = "COMM";
     /// u32: offset of `pid` (the thread id) in `struct task_struct`.
@@ -57,9 +60,10 @@ pub mod globals {
     /// a longer one compares on its start only).
     pub const CGROUP_PATH: &str = "CGROUP_PATH";
     /// Every global, for the test that checks the object declares them all.
-    pub const ALL: [&str; 27] = [
+    pub const ALL: [&str; 28] = [
         FOLLOW,
         STALL_NS,
+        TIME_EVERY,
         COMM,
         TASK_PID,
         TASK_TGID,

@@ -26,6 +26,11 @@ counters! {
     /// Lives in a per-CPU hash map; user space sums the CPUs.
     pub struct SyscallStats {
         pub calls: u64,
+        /// Calls whose time was taken (`--time-every`): every wait, and one
+        /// in N of the other calls. `wall_ns`, `on_cpu_ns`, `hist_wall_ns`,
+        /// `hist_on_cpu_ns` and `wall_extremes` cover these calls only;
+        /// everything else covers every call.
+        pub timed: u64,
         /// Calls that returned a negative errno.
         pub errors: u64,
         /// Errors by [`ErrnoClass`](crate::ErrnoClass).
@@ -40,7 +45,10 @@ counters! {
         pub sched_wakeups: u64,
         /// Enter → exit, summed.
         pub wall_ns: u64,
-        /// Time switched out during the call, summed (`sched_switch`).
+        /// On a CPU during the call (wall − off-CPU), summed over timed calls.
+        pub on_cpu_ns: u64,
+        /// Time switched out during the call, summed (`sched_switch`) over
+        /// every call: the scheduler programs stamp it, timed or not.
         pub off_cpu_ns: u64,
         /// Watched fds: select popcount, poll nfds, epoll interest-set size.
         pub watched: u64,
@@ -118,7 +126,7 @@ counters! {
 }
 const _: () = assert!(
     size_of::<SyscallStats>()
-        == (27 + 2 * crate::HIST_BUCKETS + 4 * crate::POW2_BUCKETS + 3 * 8) * 8
+        == (29 + 2 * crate::HIST_BUCKETS + 4 * crate::POW2_BUCKETS + 3 * 8) * 8
             + size_of::<LoopStatsPart>()
 );
 
@@ -146,6 +154,12 @@ pub struct ThreadState {
     pub tid: u32,
     /// `SyscallKind + 1` of the call in flight, 0 when none.
     pub in_call: u32,
+    /// 1 when the call in flight is timed (`enter_ns` taken).
+    pub call_timed: u32,
+    /// Calls other than waits to leave untimed before the next timed one
+    /// (`--time-every`): a random gap, so a loop's fixed pattern of calls
+    /// cannot keep one kind always untimed.
+    pub untimed_left: u32,
     /// Set by user space when it evicts the thread's process: the programs
     /// no longer see the slot, and the thread gives it back at its next
     /// measured call (or its exit). Only the thread itself frees its slot,
@@ -193,6 +207,8 @@ pub struct ThreadState {
     pub iter_kinds: u64,
     // Running totals for the threads view.
     pub calls: u64,
+    /// Of which timed; `wall_ns` and `thread_off_cpu_ns` cover these.
+    pub timed_calls: u64,
     pub wait_calls: u64,
     pub wakeups: u64,
     pub wall_ns: u64,
@@ -206,13 +222,15 @@ pub struct ThreadState {
     /// aggregate by index, with no hash lookup.
     pub stats_slots: [u16; crate::STATS_SLOT_KINDS],
 }
-const _: () = assert!(size_of::<ThreadState>() == 27 * 8 + 2 * crate::STATS_SLOT_KINDS);
+const _: () = assert!(size_of::<ThreadState>() == 29 * 8 + 2 * crate::STATS_SLOT_KINDS);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
         tgid: 0,
         tid: 0,
         in_call: 0,
+        call_timed: 0,
+        untimed_left: 0,
         evicted: 0,
         enter_ns: 0,
         switched_out_ns: 0,
@@ -233,6 +251,7 @@ impl ThreadState {
         iter_off_cpu_ns: 0,
         iter_kinds: 0,
         calls: 0,
+        timed_calls: 0,
         wait_calls: 0,
         wakeups: 0,
         wall_ns: 0,
@@ -452,7 +471,7 @@ mod tests {
     fn counter_words() -> impl Iterator<Item = usize> + Clone {
         let scalars = core::mem::offset_of!(SyscallStats, watched_extremes) / 8;
         let hists = core::mem::offset_of!(SyscallStats, hist_wall_ns) / 8;
-        assert_eq!(scalars, 35, "a scalar added below the extremes?");
+        assert_eq!(scalars, 37, "a scalar added below the extremes?");
         (0..scalars).chain(hists..size_of::<SyscallStats>() / 8)
     }
 
@@ -487,7 +506,7 @@ mod tests {
         let mut zero = SyscallStats::ZERO;
         assert!(counter_words().all(|i| words(&mut zero)[i] == 0));
         assert_eq!(zero.wall_extremes, Extremes::ZERO);
-        assert_eq!(SyscallStats::FIELDS.len(), 46);
+        assert_eq!(SyscallStats::FIELDS.len(), 48);
         assert_eq!(SyscallStats::FIELDS[0], "calls");
     }
 

@@ -151,6 +151,9 @@ static FOLLOW: u32 = 0;
 /// An iteration at least this long (ns) is a stall (`--stall`).
 #[no_mangle]
 static STALL_NS: u64 = 50_000_000;
+/// One call in this many, of those that are not waits, is timed.
+#[no_mangle]
+static TIME_EVERY: u32 = 1;
 #[no_mangle]
 static COMM: [u8; 16] = [0; 16];
 // Offsets of kernel struct fields, from the kernel's BTF.
@@ -262,6 +265,13 @@ pub fn cgroup_path_byte(i: usize) -> u8 {
 #[inline(always)]
 pub fn stall_ns() -> u64 {
     global(&STALL_NS)
+}
+
+/// One call in this many, of those that are not waits, is timed
+/// (`--time-every`).
+#[inline(always)]
+pub fn time_every() -> u32 {
+    global(&TIME_EVERY)
 }
 
 /// Forked children join the traced set (`--follow`).

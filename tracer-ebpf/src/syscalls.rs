@@ -3,7 +3,9 @@
 //! exit, the call folded into its process's aggregate.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user},
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_get_prandom_u32, bpf_ktime_get_ns, bpf_probe_read_user,
+    },
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
@@ -103,10 +105,35 @@ fn on_enter<const NS: bool>(regs: Regs, mut kind: SyscallKind, id: u64) {
         }
         _ => {}
     }
-    // Last, so decoding the arguments is not charged to the call.
-    // SAFETY: the helper has no preconditions.
-    t.enter_ns = unsafe { bpf_ktime_get_ns() };
+    // Waits are always timed: the loop's iterations run from one to the next.
+    let timed = kind.is_wait() || timed_this_time(t);
+    t.call_timed = u32::from(timed);
+    if timed {
+        // Last, so decoding the arguments is not charged to the call.
+        // SAFETY: the helper has no preconditions.
+        t.enter_ns = unsafe { bpf_ktime_get_ns() };
+    }
     note_in_iteration(t, kind);
+}
+
+/// Whether this call, not a wait, is timed under `--time-every N`: after a
+/// timed call the thread leaves a random 0..=2N−2 calls untimed (N − 1 on
+/// average, so one in N is timed), and a loop's fixed order of calls does
+/// not decide which kinds are. The clock reads are most of what timing
+/// costs (~150 ns of a traced call here); counts, bytes, errors and
+/// off-CPU time stay exact either way.
+#[inline(always)]
+fn timed_this_time(t: &mut ThreadState) -> bool {
+    if t.untimed_left != 0 {
+        t.untimed_left -= 1;
+        return false;
+    }
+    let every = maps::time_every();
+    if every > 1 {
+        // SAFETY: the helper has no preconditions.
+        t.untimed_left = unsafe { bpf_get_prandom_u32() } % (2 * every - 1);
+    }
+    true
 }
 
 /// A call other than a wait is part of the loop iteration in progress. (A
@@ -322,10 +349,6 @@ fn uring_wait_ret(t: &ThreadState, ret: i64) -> i64 {
 #[inline(always)]
 fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, id: u64) {
     let tid = id as u32;
-    // After the filter, so other processes' calls never pay for the clock;
-    // before the slot lookup, so the call is not charged for it.
-    // SAFETY: the helper has no preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
     // Only threads of traced processes have a slot, so this lookup is the filter.
     let Some(t) = existing_thread_slot(tid) else {
         return;
@@ -349,6 +372,16 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, id: u64) {
         }
     }
     t.in_call = 0;
+    let timed = t.call_timed != 0;
+    // An untimed call needs the clock only if it slept: for its off-CPU
+    // time and its wakeup's latency, which stay exact.
+    let slept = t.switched_out_ns != 0 || t.runq_ns != 0 || t.woken_ns != 0;
+    let now = if timed || slept {
+        // SAFETY: the helper has no preconditions.
+        unsafe { bpf_ktime_get_ns() }
+    } else {
+        0
+    };
     // Switched out in this call and never seen switched back in: the
     // kernel ran the thread again without a sched_switch to it that any
     // tracer saw (bpftrace on the same threads misses the same switch-ins;
@@ -360,36 +393,43 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, id: u64) {
         t.switched_out_ns = 0;
         bump(Stat::SwitchInUnseen);
     }
-    let wall = now.saturating_sub(t.enter_ns);
-    let off = if t.off_cpu_ns > wall {
-        wall
-    } else {
-        t.off_cpu_ns
-    };
-    let on = wall - off;
 
     let Some(s) = thread_stats(t, kind) else {
         return;
     };
     s.calls += 1;
-    s.wall_ns += wall;
-    s.off_cpu_ns += off;
     s.sched_wakeups += t.sched_wakeups;
-    let wall_bucket = bucket(wall);
-    s.hist_wall_ns[wall_bucket] += 1;
-    // Most calls never leave the CPU: their on-CPU bucket follows from the
-    // wall-time one, without a second logarithm.
-    let on_bucket = if off == 0 {
-        pow2_of(wall_bucket)
-    } else {
-        pow2_bucket(on)
-    };
-    s.hist_on_cpu_ns[on_bucket] += 1;
-    let epoch = maps::epoch();
-    s.wall_extremes.extend(epoch, wall);
     t.calls += 1;
-    t.wall_ns += wall;
-    t.thread_off_cpu_ns += off;
+    let epoch = maps::epoch();
+    if timed {
+        let wall = now.saturating_sub(t.enter_ns);
+        let off = if t.off_cpu_ns > wall {
+            wall
+        } else {
+            t.off_cpu_ns
+        };
+        let on = wall - off;
+        s.timed += 1;
+        s.wall_ns += wall;
+        s.on_cpu_ns += on;
+        s.off_cpu_ns += off;
+        let wall_bucket = bucket(wall);
+        s.hist_wall_ns[wall_bucket] += 1;
+        // Most calls never leave the CPU: their on-CPU bucket follows from
+        // the wall-time one, without a second logarithm.
+        let on_bucket = if off == 0 {
+            pow2_of(wall_bucket)
+        } else {
+            pow2_bucket(on)
+        };
+        s.hist_on_cpu_ns[on_bucket] += 1;
+        s.wall_extremes.extend(epoch, wall);
+        t.timed_calls += 1;
+        t.wall_ns += wall;
+        t.thread_off_cpu_ns += off;
+    } else {
+        s.off_cpu_ns += t.off_cpu_ns;
+    }
     if t.runq_ns != 0 {
         fold_latency(s, t, now, epoch);
     } else if t.woken_ns != 0 {
@@ -400,7 +440,7 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, id: u64) {
     }
     if kind.is_wait() {
         t.wait_calls += 1;
-        t.wait_wall_ns += wall;
+        t.wait_wall_ns += now.saturating_sub(t.enter_ns);
         fold_iteration(s, t, now, epoch);
     }
 

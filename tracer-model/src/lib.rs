@@ -30,7 +30,7 @@ pub use window::rebase;
 use crate::{
     format::display_comm,
     verdict::verdict,
-    window::{delta, ratio, window, window_with, Clock, Span},
+    window::{delta, estimate, ratio, window, window_with, Clock, Span},
 };
 
 /// A thread's time inside wait calls up to `now`, counting a wait in flight.
@@ -105,6 +105,7 @@ pub fn compute(prev: Option<&Snapshot>, cur: &Snapshot) -> Metrics {
         cost,
         map_entries: cur.map_entries.clone(),
         stall_threshold_ns: cur.stall_threshold_ns,
+        time_every: cur.time_every.max(1),
     }
 }
 
@@ -172,7 +173,13 @@ fn process_metrics(
         .filter(|t| t.state.tgid == p.tgid)
         .map(|t| {
             let s = &t.state;
-            let off = s.thread_off_cpu_ns.min(s.wall_ns);
+            // Over the timed calls, estimated for all (`--time-every`).
+            let wall = estimate(s.wall_ns, s.calls, s.timed_calls);
+            let on = estimate(
+                s.wall_ns - s.thread_off_cpu_ns.min(s.wall_ns),
+                s.calls,
+                s.timed_calls,
+            );
             let before = prev_threads.get(&t.tid).copied();
             let calls_before = before.map(|(calls, _)| calls);
             // Busy: the share of the interval outside waits, for a thread
@@ -193,9 +200,10 @@ fn process_metrics(
                 calls: s.calls,
                 wait_calls: s.wait_calls,
                 wakeups: s.wakeups,
-                wall_ns: s.wall_ns,
-                off_cpu_ns: off,
-                on_cpu_ns: s.wall_ns - off,
+                timed_calls: s.timed_calls,
+                wall_ns: wall,
+                off_cpu_ns: wall - on,
+                on_cpu_ns: on,
                 calls_per_sec: calls_before
                     .map_or(0.0, |b| ratio(s.calls.saturating_sub(b) as f64, interval)),
             }
@@ -269,7 +277,9 @@ mod tests {
         s.watched = watched_each * calls;
         s.scanned = watched_each * calls;
         s.size_arg = watched_each * calls;
+        s.timed = calls;
         s.wall_ns = wall_each * calls;
+        s.on_cpu_ns = wall_each * calls;
         s.bookkeeping_in = 8 * watched_each * calls;
         s.bookkeeping_out = 2 * watched_each * calls;
         s.hist_watched[bucket(watched_each)] = calls;
@@ -547,8 +557,10 @@ mod tests {
                 .iter()
                 .all(|(at, len)| word * 8 < *at || word * 8 >= at + len)
         };
-        // Off-CPU time is clamped to the wall time: give the base some.
+        // A timed call, so its times are not estimated away.
         let base = SyscallStats {
+            calls: 1,
+            timed: 1,
             wall_ns: 1_000_000,
             ..SyscallStats::ZERO
         };

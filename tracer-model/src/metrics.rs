@@ -26,6 +26,14 @@ pub struct Metrics {
     pub map_entries: BTreeMap<String, u64>,
     /// An event-loop iteration at least this long is a stall (`--stall`).
     pub stall_threshold_ns: u64,
+    /// One call in this many, of those that are not waits, was timed
+    /// (`--time-every`); 1 when all were.
+    #[serde(default = "every_call")]
+    pub time_every: u32,
+}
+
+fn every_call() -> u32 {
+    1
 }
 
 /// Measured while the kernel's accounting is on: 100 ms samples, one per
@@ -225,6 +233,9 @@ pub struct ThreadMetrics {
     pub calls: u64,
     pub wait_calls: u64,
     pub wakeups: u64,
+    /// Of `calls`, timed; the times below are estimated from them
+    /// (`--time-every`).
+    pub timed_calls: u64,
     pub wall_ns: u64,
     pub off_cpu_ns: u64,
     pub on_cpu_ns: u64,
@@ -252,6 +263,19 @@ pub struct Window {
     pub herd_wakeups: u64,
     pub zero_timeouts: u64,
     pub infinite_timeouts: u64,
+    /// Calls whose time was taken: all of them, unless `--time-every N`
+    /// timed one in N of those that are not waits.
+    pub timed_calls: u64,
+    /// Of `calls`, those of kinds with at least one timed call: what
+    /// per-call times divide by.
+    #[serde(skip)]
+    pub calls_with_time: u64,
+    /// Wall time of the timed calls alone: the duration histogram's sum.
+    #[serde(skip)]
+    pub timed_wall_ns: u64,
+    /// Time in the calls. Under `--time-every N` wall and on-CPU time are
+    /// estimated, per kind, from the timed calls (× calls / timed); off-CPU
+    /// time is measured for every call.
     pub wall_ns: u64,
     pub on_cpu_ns: u64,
     pub off_cpu_ns: u64,

@@ -31,6 +31,9 @@ pub struct MapDump {
     pub wall_minus_monotonic_ns: i64,
     /// The programs' stall threshold (`--stall`).
     pub stall_threshold_ns: u64,
+    /// One call in this many, of those that are not waits, is timed
+    /// (`--time-every`).
+    pub time_every: u32,
 }
 
 /// The probes' kernel run time and run count, accumulated while the kernel's
@@ -120,8 +123,9 @@ pub struct Snapshot {
     /// The clocks when the maps were read (see [`MapDump`]).
     pub monotonic_ns: u64,
     pub wall_minus_monotonic_ns: i64,
-    /// The programs' stall threshold (see [`MapDump`]).
+    /// The programs' stall threshold and timing (see [`MapDump`]).
     pub stall_threshold_ns: u64,
+    pub time_every: u32,
 }
 
 impl Snapshot {
@@ -198,6 +202,7 @@ impl Snapshot {
             monotonic_ns: dump.monotonic_ns,
             wall_minus_monotonic_ns: dump.wall_minus_monotonic_ns,
             stall_threshold_ns: dump.stall_threshold_ns,
+            time_every: dump.time_every,
         }
     }
 }

@@ -72,6 +72,18 @@ impl Span {
     }
 }
 
+/// A kind's total time over all its `calls`, from the `timed` ones' `sum`
+/// (`--time-every`): exact when every call was timed, and nothing when none
+/// was (their time is unknown, not zero: per-call figures divide by the
+/// calls of the kinds that had a timed call).
+pub(crate) fn estimate(sum: u64, calls: u64, timed: u64) -> u64 {
+    match timed {
+        0 => 0,
+        t if t == calls => sum,
+        t => (u128::from(sum) * u128::from(calls) / u128::from(t)) as u64,
+    }
+}
+
 /// Widens `into` by `r`.
 fn widen(into: &mut Range, r: Range) {
     into.merge(&r);
@@ -120,10 +132,14 @@ impl Window {
         self.herd_wakeups += s.herd_wakeups;
         self.zero_timeouts += s.zero_timeouts;
         self.infinite_timeouts += s.infinite_timeouts;
-        self.wall_ns += s.wall_ns;
-        let off = s.off_cpu_ns.min(s.wall_ns);
-        self.off_cpu_ns += off;
-        self.on_cpu_ns += s.wall_ns - off;
+        self.timed_calls += s.timed;
+        self.timed_wall_ns += s.wall_ns;
+        if s.timed > 0 {
+            self.calls_with_time += s.calls;
+        }
+        self.wall_ns += estimate(s.wall_ns, s.calls, s.timed);
+        self.on_cpu_ns += estimate(s.on_cpu_ns, s.calls, s.timed);
+        self.off_cpu_ns += s.off_cpu_ns;
         self.watched += s.watched;
         self.size_arg += s.size_arg;
         self.scanned += s.scanned;
@@ -179,7 +195,7 @@ impl Window {
         self.eintr_share = ratio(self.eintr as f64, self.calls as f64);
         self.wall_p50_ns = percentile(&self.hists.wall_ns, 0.50, &wall);
         self.wall_p99_ns = percentile(&self.hists.wall_ns, 0.99, &wall);
-        self.on_cpu_ns_per_call = ratio(self.on_cpu_ns as f64, self.calls as f64);
+        self.on_cpu_ns_per_call = ratio(self.on_cpu_ns as f64, self.calls_with_time as f64);
         self.on_cpu_share = ratio(self.on_cpu_ns as f64, self.wall_ns as f64);
         self.on_cpu_ns_per_ready = ratio(waits.on_cpu_ns as f64, self.ready as f64);
         self.bookkeeping_bytes_per_ready = ratio(
@@ -247,7 +263,8 @@ impl WaitPart {
         self.calls += s.calls;
         self.returns_ok += s.useful_wakeups + s.timeouts;
         self.returns += s.useful_wakeups + s.timeouts + s.errno[ErrnoClass::Eintr as usize];
-        self.on_cpu_ns += s.wall_ns - s.off_cpu_ns.min(s.wall_ns);
+        // Waits are always timed.
+        self.on_cpu_ns += s.on_cpu_ns;
     }
 }
 

@@ -46,6 +46,8 @@ pub struct ProbeConfig {
     pub log_level: u8,
     /// An event-loop iteration at least this long is a stall.
     pub stall: Duration,
+    /// One call in this many, of those that are not waits, is timed.
+    pub time_every: u32,
     /// The pid namespace muxtrace runs in, when not the initial one
     /// ([`crate::targets::pid_namespace`]): every pid user space sees and
     /// gives is that namespace's, the programs translate.
@@ -73,8 +75,9 @@ const RECENT_SAMPLES: usize = 10;
 const FIRST_EPOCH: u64 = 1;
 
 pub struct Probes {
-    /// The stall threshold the programs were loaded with.
+    /// The stall threshold and timing the programs were loaded with.
     stall_ns: u64,
+    time_every: u32,
     /// Inside a pid namespace: pids are translated (see [`Probes::trace`]).
     in_pidns: bool,
     ebpf: Ebpf,
@@ -178,11 +181,13 @@ impl Probes {
         }
 
         let max_threads = config.max_threads.max(1);
+        let time_every = config.time_every.max(1);
         loader
             .override_global(globals::FOLLOW, &follow, true)
             .override_global(globals::COMM, &comm, true)
             .override_global("AYA_LOG_LEVEL", &config.log_level, true)
             .override_global(globals::STALL_NS, &stall_ns, true)
+            .override_global(globals::TIME_EVERY, &time_every, true)
             .override_global(globals::PIDNS_DEV, &pidns_dev, true)
             .override_global(globals::PIDNS_INO, &pidns_ino, true)
             .override_global(globals::ADMIT, &config.admission, true)
@@ -274,6 +279,7 @@ impl Probes {
             ebpf,
             thread_slots,
             stall_ns,
+            time_every,
             in_pidns: config.pidns.is_some(),
             epoch: FIRST_EPOCH,
             kernel_log,
@@ -388,6 +394,7 @@ impl Probes {
         let mut dump = MapDump {
             epoch: self.epoch,
             stall_threshold_ns: self.stall_ns,
+            time_every: self.time_every,
             ..MapDump::default()
         };
         self.epoch += 1;

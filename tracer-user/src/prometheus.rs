@@ -363,8 +363,9 @@ const FAMILIES: &[Family] = &[
     calls("muxtrace_scanned_fds_total", "fds the kernel examined in wait calls.", |w| w.scanned),
     calls("muxtrace_sched_wakeups_total", "Scheduler wakeups of threads blocked in a call.", |w| w.sched_wakeups),
     calls("muxtrace_empty_wakeups_total", "Receives that found nothing after a wait reported ready.", |w| w.empty_wakeups),
-    call_seconds("muxtrace_syscall_seconds_total", "Wall time inside the calls.", |w| w.wall_ns),
-    call_seconds("muxtrace_syscall_on_cpu_seconds_total", "On-CPU time inside the calls.", |w| w.on_cpu_ns),
+    calls("muxtrace_syscalls_timed_total", "Of the calls, those whose time was taken: all, unless --time-every N timed one in N of those that are not waits (muxtrace_time_every). The duration histogram counts these.", |w| w.timed_calls),
+    call_seconds("muxtrace_syscall_seconds_total", "Wall time inside the calls (under --time-every, estimated from the timed calls).", |w| w.wall_ns),
+    call_seconds("muxtrace_syscall_on_cpu_seconds_total", "On-CPU time inside the calls (under --time-every, estimated from the timed calls).", |w| w.on_cpu_ns),
     call_seconds("muxtrace_syscall_off_cpu_seconds_total", "Time switched out inside the calls.", |w| w.off_cpu_ns),
     calls("muxtrace_bookkeeping_in_bytes_total", "Bytes copied user to kernel to describe waits (fd sets, pollfds, epoll_event, sigmask, timeouts).", |w| w.bookkeeping_in_bytes),
     calls("muxtrace_bookkeeping_out_bytes_total", "Bytes copied kernel to user by waits.", |w| w.bookkeeping_out_bytes),
@@ -384,7 +385,7 @@ const FAMILIES: &[Family] = &[
     loop_family("muxtrace_loop_longest_stall_seconds", "The longest stall since attach.", Kind::Gauge, Unit::NanosAsSeconds, |w| w.longest_stall_ns),
     histogram("muxtrace_loop_iteration_duration_seconds", "Event-loop iteration time (wait return to next wait entry), from log2 buckets.", Unit::NanosAsSeconds, |w| (fold_pow2(&w.hists.iteration_ns), w.iteration_ns)),
     histogram("muxtrace_runq_delay_seconds", "Run-queue delay of woken calls (sched_wakeup to running again), from log2 buckets.", Unit::NanosAsSeconds, |w| (fold_pow2(&w.hists.runq_ns), w.runq_ns)),
-    histogram("muxtrace_syscall_duration_seconds", "Wall time per call, from log2 buckets.", Unit::NanosAsSeconds, |w| (fold_pow2(&w.hists.wall_ns), w.wall_ns)),
+    histogram("muxtrace_syscall_duration_seconds", "Wall time per timed call, from log2 buckets.", Unit::NanosAsSeconds, |w| (fold_pow2(&w.hists.wall_ns), w.timed_wall_ns)),
     histogram("muxtrace_watched_fds", "Watched fds per wait call, from log2 buckets.", Unit::Count, |w| (fold_pow2(&w.hists.watched), w.watched)),
     histogram("muxtrace_ready_fds", "Ready fds per wait call, from log2 buckets.", Unit::Count, |w| (w.hists.ready, w.ready)),
     uring("muxtrace_uring_requests_total", "io_uring requests submitted.", Unit::Count, |w| w.submitted),
@@ -682,6 +683,12 @@ pub fn write_all(
     }
     let _ = writeln!(
         out,
+        "# HELP muxtrace_time_every One call in this many, of those that are not waits, is timed (--time-every); 1 when every call is."
+    );
+    let _ = writeln!(out, "# TYPE muxtrace_time_every gauge");
+    let _ = writeln!(out, "muxtrace_time_every {}", metrics.time_every);
+    let _ = writeln!(
+        out,
         "# HELP muxtrace_map_entries Entries in muxtrace's bounded kernel maps now."
     );
     let _ = writeln!(out, "# TYPE muxtrace_map_entries gauge");
@@ -775,7 +782,9 @@ mod tests {
     fn metrics(comm: &[u8]) -> Metrics {
         let mut s = SyscallStats::ZERO;
         s.calls = 3;
+        s.timed = 3;
         s.wall_ns = 3000;
+        s.on_cpu_ns = 3000;
         s.hist_wall_ns[bucket(1000)] = 3;
         // Two iterations of 1.5 ms between the waits, one of them woken
         // after 3 µs in the run queue.
@@ -902,6 +911,7 @@ mod tests {
                 iterations: 2,
                 stalls: 0,
                 calls: 3,
+                timed_calls: 3,
                 wait_calls: 3,
                 wakeups: 0,
                 wall_ns: 3000,

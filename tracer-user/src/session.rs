@@ -109,6 +109,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         admission,
         cgroup: cgroup.clone(),
         stall: cli.stall,
+        time_every: cli.time_every,
         pidns,
         log_level: match cli.verbose {
             true => kernel_log::LEVEL_INFO,

@@ -20,13 +20,7 @@ pub fn render(metrics: &Metrics, idle: &[(u32, String)], wide: bool) -> String {
         if p.syscalls.is_empty() {
             no_calls(&mut out, p.pid, &p.comm);
         } else {
-            process_table(
-                &mut out,
-                p,
-                wide,
-                metrics.interval_s,
-                metrics.stall_threshold_ns,
-            );
+            process_table(&mut out, p, wide, metrics);
         }
     }
     for (pid, comm) in idle {
@@ -137,13 +131,7 @@ fn loop_lines(p: &ProcessMetrics, interval_s: f64, stall_threshold_ns: u64) -> V
     lines
 }
 
-fn process_table(
-    out: &mut String,
-    p: &ProcessMetrics,
-    wide: bool,
-    interval_s: f64,
-    stall_threshold_ns: u64,
-) {
+fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool, metrics: &Metrics) {
     let state = if p.alive { "" } else { ", exited" };
     let _ = writeln!(
         out,
@@ -153,6 +141,19 @@ fn process_table(
         p.model.name(),
         p.total.seconds
     );
+    if metrics.time_every > 1 {
+        let note = format!(
+            "times sampled (--time-every {}): every wait timed, 1 in {} other calls; {} of {} \
+             calls timed, the seconds and us/call of the rest estimated from them",
+            metrics.time_every,
+            metrics.time_every,
+            thousands(p.total.timed_calls),
+            thousands(p.total.calls)
+        );
+        for line in wrap(&note, 100) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
     // io_uring_enter/wait is the longest name.
     let name_width = p
         .syscalls
@@ -213,7 +214,7 @@ fn process_table(
     if let Some(u) = &p.uring {
         uring_table(out, u, name_width);
     }
-    for line in loop_lines(p, interval_s, stall_threshold_ns)
+    for line in loop_lines(p, metrics.interval_s, metrics.stall_threshold_ns)
         .iter()
         .flat_map(|l| wrap(l, 100))
     {
@@ -314,13 +315,14 @@ fn row(
 ) {
     let waits = w.watched > 0 || w.ready > 0 || w.timeouts > 0 || w.scanned > 0;
     let dash = |v: String| if waits { v } else { "-".to_owned() };
-    let per_call = |v: u64| {
-        if w.calls == 0 {
+    let per = |v: u64, calls: u64| {
+        if calls == 0 {
             0.0
         } else {
-            v as f64 / w.calls as f64
+            v as f64 / calls as f64
         }
     };
+    let per_call = |v: u64| per(v, w.calls);
     let bookkeeping = w.bookkeeping_in_bytes + w.bookkeeping_out_bytes;
     let amount = |v: u64| {
         if v > 0 {
@@ -336,7 +338,7 @@ fn row(
         w.calls,
         w.errors,
         w.wall_ns as f64 / 1e9,
-        per_call(w.wall_ns) / 1e3,
+        per(w.wall_ns, w.calls_with_time) / 1e3,
         dash(format!("{:.1}", w.watched_avg)),
         dash(format!("{:.1}", w.ready_avg)),
         dash(format!("{:.1}", w.efficiency * 100.0)),

@@ -144,3 +144,53 @@ fn ebadf_is_counted_as_such() {
         assert_eq!(s.ebadf, 1, "{kind}: {s:?}");
     }
 }
+
+/// `--time-every 8`: the calls between waits timed one in eight, the waits
+/// all; every count and byte still exact, and the wall time of the calls
+/// not timed estimated from those that were (so the mean per call lies
+/// between the fastest and the slowest timed one). Without the flag every
+/// call is timed.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn time_every_times_one_call_in_n_and_keeps_every_count() {
+    const ROUNDS: u64 = 8_000;
+    let rounds = ROUNDS.to_string();
+    for every in [8u32, 1] {
+        let flag = every.to_string();
+        let flags: &[&str] = if every == 1 {
+            &[]
+        } else {
+            &["--time-every", &flag]
+        };
+        let (pid, lines) = waitlab_lines_with(&["echoloop", &rounds], "10s", flags);
+        let last = &lines.last().expect("a final line").metrics;
+        assert_eq!(last.time_every, every);
+        let p = harness::muxtrace::process(last, pid).unwrap_or_else(|e| panic!("{e:#}"));
+        let poll = syscall_total(p, Poll);
+        assert_eq!((poll.calls, poll.timed_calls), (ROUNDS, ROUNDS), "{poll:?}");
+        assert_eq!(poll.ready, ROUNDS, "{poll:?}");
+        for kind in [Sendto, Recvfrom] {
+            let w = syscall_total(p, kind);
+            assert_eq!(w.calls, ROUNDS, "{kind}: {w:?}");
+            assert_eq!(w.payload_bytes, 16 * ROUNDS, "{kind}: {w:?}");
+            // 1,000 expected at one in eight; the random gaps keep it
+            // within ±10 % here (a standard deviation is about 2 %).
+            let expected = ROUNDS / u64::from(every);
+            if every == 1 {
+                assert_eq!(w.timed_calls, w.calls, "{kind}: {w:?}");
+            }
+            assert!(
+                w.timed_calls.abs_diff(expected) <= expected / 10,
+                "{kind}: {} timed of {}, expected ~{expected}",
+                w.timed_calls,
+                w.calls
+            );
+            let mean = w.wall_ns as f64 / w.calls as f64;
+            assert!(
+                (w.wall_min_ns as f64..=w.wall_max_ns as f64).contains(&mean),
+                "{kind}: the estimated mean {mean} ns outside the timed calls' range: {w:?}"
+            );
+            assert!(w.on_cpu_ns <= w.wall_ns, "{kind}: {w:?}");
+        }
+    }
+}

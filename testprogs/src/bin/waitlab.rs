@@ -17,6 +17,9 @@
 //!                            each interrupted by SIGALRM after 100 ms
 //!   waitlab ebadf            epoll_wait on a closed fd, select on a closed fd
 //!   waitlab payload B N      N sendto of B bytes, then N recvfrom of B bytes
+//!   waitlab echoloop N       N rounds of a loop's calls: a sendto of 16
+//!                            bytes, a poll (timeout 0) that finds them, a
+//!                            recvfrom of the 16
 //!
 //! `--linger MS` (last) keeps the process alive that long after the scenario,
 //! in nanosleep (not a traced call), so a tracer sees it alive.
@@ -38,7 +41,7 @@ fn main() {
     let prepared = match scenario {
         "select" | "poll" => Prepared::Fds(readable_fds(num(1), num(2))),
         "epoll" => Prepared::Epoll(epoll_set(num(1), num(2), num(3))),
-        "payload" => Prepared::Fds(readable_fds(1, 0)),
+        "payload" | "echoloop" => Prepared::Fds(readable_fds(1, 0)),
         "sleep" | "busy" | "eintr" | "ebadf" => Prepared::Fds(readable_fds(1, 0)),
         _ => usage(),
     };
@@ -153,6 +156,27 @@ fn main() {
                         fds.idle,
                         rbuf.as_mut_ptr(),
                         size,
+                        libc::MSG_WAITALL,
+                        0,
+                        0,
+                    );
+                }
+            }
+            ("echoloop", Prepared::Fds(fds)) => {
+                let mut buf = [7u8; 16];
+                let mut pfd = libc::pollfd {
+                    fd: fds.idle,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                for _ in 0..num(1) {
+                    libc::syscall(libc::SYS_sendto, fds.peer, buf.as_ptr(), 16, 0, 0, 0);
+                    libc::syscall(libc::SYS_poll, &mut pfd, 1, 0);
+                    libc::syscall(
+                        libc::SYS_recvfrom,
+                        fds.idle,
+                        buf.as_mut_ptr(),
+                        16,
                         libc::MSG_WAITALL,
                         0,
                         0,

@@ -29,8 +29,10 @@ fn stats(r: Rate, secs: u64) -> SyscallStats {
     let calls = r.calls * secs;
     let mut s = SyscallStats::ZERO;
     s.calls = calls;
+    s.timed = calls;
     s.wall_ns = r.wall_ns * calls;
     s.off_cpu_ns = (s.wall_ns as f64 * r.off_share) as u64;
+    s.on_cpu_ns = s.wall_ns - s.off_cpu_ns;
     s.hist_wall_ns[bucket(r.wall_ns)] = calls * 9 / 10;
     s.hist_wall_ns[bucket(r.wall_ns * 4)] = calls - calls * 9 / 10;
     // The programs keep each window's extremes; the fixtures use epoch 0.
@@ -207,6 +209,7 @@ fn snapshot(procs: &[Proc], secs: u64) -> Snapshot {
         }),
         monotonic_ns: secs * 1_000_000_000,
         stall_threshold_ns: 50_000_000,
+        time_every: 1,
         wall_minus_monotonic_ns: WALL_MINUS_MONOTONIC_NS,
         ..Snapshot::default()
     };
@@ -243,6 +246,7 @@ fn snapshot(procs: &[Proc], secs: u64) -> Snapshot {
             state.calls = (1000 + 37 * u64::from(i)) * secs;
             state.wait_calls = state.calls / 3;
             state.wakeups = state.wait_calls / 2;
+            state.timed_calls = state.calls;
             state.wall_ns = state.calls * 2000;
             state.thread_off_cpu_ns = state.wall_ns * 7 / 10;
             // A process with a wait family: its threads are event loops,

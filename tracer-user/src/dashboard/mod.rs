@@ -187,6 +187,15 @@ mod snapshots {
         View::Threads
     );
     snap!(poll_fds, Some(fixtures::one_poll_server()), View::Fds);
+    // Under --time-every the header says the times are sampled.
+    snap!(
+        sampled_compare_four,
+        Some(tracer_model::Metrics {
+            time_every: 16,
+            ..fixtures::four_servers()
+        }),
+        View::Compare
+    );
     snap!(overflowing_main, Some(fixtures::overflowing()), View::Main);
     snap!(
         overflowing_threads,

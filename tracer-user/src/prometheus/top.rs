@@ -238,7 +238,9 @@ mod tests {
         let mut s = SyscallStats::ZERO;
         s.calls = calls;
         s.timeouts = calls;
+        s.timed = calls;
         s.wall_ns = 1000 * calls;
+        s.on_cpu_ns = 1000 * calls;
         s.hist_wall_ns[bucket(1000)] = calls;
         s
     }

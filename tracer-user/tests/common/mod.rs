@@ -183,8 +183,20 @@ pub fn waitlab_metrics(args: &[&str]) -> ProcessMetrics {
 /// The waitlab's pid and every `--json` line muxtrace printed over its
 /// scenario, the final line last.
 pub fn waitlab_lines(args: &[&str], interval: &str) -> (u32, Vec<harness::muxtrace::JsonLine>) {
+    waitlab_lines_with(args, interval, &[])
+}
+
+/// [`waitlab_lines`] with more muxtrace flags.
+pub fn waitlab_lines_with(
+    args: &[&str],
+    interval: &str,
+    flags: &[&str],
+) -> (u32, Vec<harness::muxtrace::JsonLine>) {
     let lab = ready("waitlab", args);
-    let mt = harness::muxtrace::json_on(Path::new(MUXTRACE), lab.pid(), interval)
+    let pid = lab.pid().to_string();
+    let mut all = vec!["--pid", &pid, "--json", "--interval", interval];
+    all.extend(flags);
+    let mt = harness::muxtrace::start_muxtrace(Path::new(MUXTRACE), &all)
         .unwrap_or_else(|e| panic!("{e:#}"));
     lab.signal(libc::SIGUSR1);
     let (stdout, _) = finish_ok(mt);
