@@ -28,9 +28,9 @@ pub struct Args {
     #[arg(long)]
     redis_only: bool,
     /// Only these overhead configurations, comma-separated (untraced always
-    /// runs): untraced, muxtrace, muxtrace-baseline (the build
-    /// MUXTRACE_BASELINE names), muxtrace-all (--all), bpftrace, strace,
-    /// perf-trace.
+    /// runs): untraced, muxtrace, muxtrace-sampled (--time-every 16),
+    /// muxtrace-baseline (the build MUXTRACE_BASELINE names), muxtrace-all
+    /// (--all), bpftrace, bpftrace-count, strace, perf-trace.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     configs: Option<Vec<String>>,
     /// Leave out muxtrace's overhead on redis.
