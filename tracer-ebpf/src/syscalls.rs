@@ -401,8 +401,13 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, id: u64) {
     s.sched_wakeups += t.sched_wakeups;
     t.calls += 1;
     let epoch = maps::epoch();
+    // Waits are always timed.
+    let wall = if timed {
+        now.saturating_sub(t.enter_ns)
+    } else {
+        0
+    };
     if timed {
-        let wall = now.saturating_sub(t.enter_ns);
         let off = if t.off_cpu_ns > wall {
             wall
         } else {
@@ -440,7 +445,7 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, id: u64) {
     }
     if kind.is_wait() {
         t.wait_calls += 1;
-        t.wait_wall_ns += now.saturating_sub(t.enter_ns);
+        t.wait_wall_ns += wall;
         fold_iteration(s, t, now, epoch);
     }
 

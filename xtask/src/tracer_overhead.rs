@@ -146,6 +146,11 @@ pub fn unavailable(config: &str) -> Option<String> {
         "bpftrace" | BPFTRACE_COUNT if !probe("bpftrace", "--version") => {
             Some("bpftrace is not installed".into())
         }
+        "bpftrace" | BPFTRACE_COUNT | "perf-trace" if !syscall_events_ready() => Some(
+            "tracefs is not mounted at /sys/kernel/tracing and could not be: \
+             no syscall tracepoints for it"
+                .into(),
+        ),
         BASELINE => match baseline_exe() {
             None => Some("MUXTRACE_BASELINE names no other build".into()),
             Some(exe) if !exe.is_file() => Some(format!("{} is not a file", exe.display())),
@@ -153,6 +158,24 @@ pub fn unavailable(config: &str) -> Option<String> {
         },
         _ => None,
     }
+}
+
+/// Whether the syscall tracepoints bpftrace and perf trace name are there,
+/// mounting tracefs where it should be if it is not (muxtrace attaches by
+/// BTF and needs no tracefs; a fresh machine may not have it mounted).
+fn syscall_events_ready() -> bool {
+    const TRACEFS: &str = "/sys/kernel/tracing";
+    let ready = || {
+        std::path::Path::new(TRACEFS)
+            .join("events/syscalls")
+            .is_dir()
+    };
+    if !ready() {
+        let _ = Command::new("mount")
+            .args(["-t", "tracefs", "nodev", TRACEFS])
+            .status();
+    }
+    ready()
 }
 
 struct Point {
