@@ -6,6 +6,8 @@
 //! `bool` and no implicit padding (checked by `const` asserts), so both sides
 //! agree byte for byte. `aya::Pod` is implemented behind the `user` feature.
 #![no_std]
+// The histogram code's register barrier (`hist::opaque`).
+#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
 pub mod counter;
 pub mod duration;

@@ -120,11 +120,6 @@ pub static LAST_WAKEUPS: HashMap<u64, LastWakeup> = HashMap::with_max_entries(MA
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
 
-/// Never written: the zeroed source for a new thread slot (zeroing one on
-/// the stack is a loop the verifier walks byte by byte).
-#[map]
-pub static ZERO_THREAD: PerCpuArray<ThreadState> = PerCpuArray::with_max_entries(1, 0);
-
 /// (tgid, io_uring opcode) → aggregates of its requests, per CPU.
 #[map]
 pub static URING_STATS: PerCpuHashMap<StatsKey, UringStats> =
