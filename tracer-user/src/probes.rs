@@ -157,7 +157,9 @@ impl Probes {
             Vec::new()
         };
         drop(kernel_btf);
-        let (btf, mut loader) = prefetch.finish()?;
+        let (btf, loader) = prefetch.finish()?;
+        let mut loader: EbpfLoader<'_> = loader;
+        loader.btf(Some(&btf));
         let follow = u32::from(config.follow);
         let stall_ns = u64::try_from(config.stall.as_nanos()).unwrap_or(u64::MAX);
         let mut comm = [0u8; 16];
@@ -694,10 +696,12 @@ impl Probes {
 }
 
 /// aya's two parses of the kernel's BTF: its loader's own (made at
-/// `EbpfLoader::new`, whether or not it is handed one; it relocates the
-/// object) and the one the programs attach with. Started first thing, on
-/// threads of their own, they overlap muxtrace's checks before the attach
-/// instead of adding to them.
+/// `EbpfLoader::new`, whether or not it is handed one) and the one the
+/// programs attach with, which the loader then relocates the object with
+/// too. Started first thing, on a thread of its own, they overlap
+/// muxtrace's checks before the attach instead of adding to them. One after
+/// the other, the loader's dropped before the other starts: at once, the
+/// two copies were most of muxtrace's peak of memory.
 pub struct BtfPrefetch {
     path: std::path::PathBuf,
     /// The programs' parse (`None` if it panicked) and the loader.
@@ -712,11 +716,10 @@ impl BtfPrefetch {
         let path = KernelBtf::path();
         let file = path.clone();
         let parses = std::thread::spawn(move || {
-            std::thread::scope(|scope| {
-                let parse = scope.spawn(|| Btf::parse_file(&file, Endianness::default()));
-                let loader = EbpfLoader::new();
-                (parse.join().ok(), loader)
-            })
+            let mut loader = EbpfLoader::new();
+            loader.btf(None);
+            let parse = std::panic::catch_unwind(|| Btf::parse_file(&file, Endianness::default()));
+            (parse.ok(), loader)
         });
         BtfPrefetch { path, parses }
     }
