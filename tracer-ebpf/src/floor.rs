@@ -15,3 +15,32 @@ pub fn floor_sys_enter(_ctx: BtfTracePointContext) -> i32 {
 pub fn floor_sys_exit(_ctx: BtfTracePointContext) -> i32 {
     0
 }
+
+// The same on the scheduler tracepoints muxtrace sits on: with the pair
+// above, what the kernel spends reaching muxtrace's programs outside their
+// run time, which its own-cost figure cannot see (the bench's `floor`).
+
+#[btf_tracepoint(function = "sched_switch")]
+pub fn floor_sched_switch(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "sched_wakeup")]
+pub fn floor_sched_wakeup(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "sched_process_fork")]
+pub fn floor_sched_fork(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn floor_sched_exec(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn floor_sched_exit(_ctx: BtfTracePointContext) -> i32 {
+    0
+}

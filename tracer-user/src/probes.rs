@@ -27,7 +27,8 @@ use crate::{
     kernel_log::KernelLog,
     thread_slots::{self, ThreadSlots},
     tracepoints::{
-        AttachPoint, ATTACH_POINTS, CGROUP_POINTS, FLOOR_PROGRAMS, PROGRAM_PREFIX, URING_POINTS,
+        AttachPoint, ATTACH_POINTS, CGROUP_POINTS, FLOOR_PROGRAMS, FLOOR_SYSCALL_PROGRAMS,
+        PROGRAM_PREFIX, URING_POINTS,
     },
 };
 
@@ -839,17 +840,30 @@ fn load_one(name: &str, tracepoint: &str, program: &mut BtfTracePoint, btf: &Btf
     Ok(())
 }
 
-/// The floor under muxtrace's syscall programs: the object's empty programs
-/// (`floor_sys_enter`, `floor_sys_exit`) alone on the same two raw syscall
-/// tracepoints. What they add to a syscall is the tracepoint slow path and
-/// one dispatch each way, which no program there can avoid; the
-/// `syscall_cost` bench quotes muxtrace's cost above it. Dropping it detaches.
+/// The floor under muxtrace's programs: the object's empty programs alone
+/// on the tracepoints muxtrace's sit on. What they cost is the kernel's
+/// reaching a program there (for syscalls, the tracepoint slow path and one
+/// dispatch each way), which no program can avoid and the kernel's run-time
+/// accounting does not count. Dropping it detaches.
 pub struct EmptyPrograms {
     _ebpf: Ebpf,
 }
 
 impl EmptyPrograms {
+    /// On the two raw syscall tracepoints only: the `syscall_cost` bench
+    /// quotes muxtrace's cost per call above it.
     pub fn attach() -> Result<EmptyPrograms> {
+        EmptyPrograms::attach_to(&FLOOR_PROGRAMS[..FLOOR_SYSCALL_PROGRAMS])
+    }
+
+    /// On every tracepoint muxtrace attaches to by default: what tracing
+    /// costs the machine beyond its programs' run time (the bench's
+    /// `floor` configuration).
+    pub fn attach_everywhere() -> Result<EmptyPrograms> {
+        EmptyPrograms::attach_to(&FLOOR_PROGRAMS)
+    }
+
+    fn attach_to(programs: &[(&str, &str)]) -> Result<EmptyPrograms> {
         raise_memlock();
         let kernel_btf = KernelBtf::load()?;
         let btf = Btf::parse_file(&kernel_btf.path, Endianness::default())
@@ -858,7 +872,7 @@ impl EmptyPrograms {
             .btf(Some(&btf))
             .load(EBPF_OBJECT)
             .map_err(|e| load_error(&e))?;
-        for (program, tracepoint) in FLOOR_PROGRAMS {
+        for (program, tracepoint) in programs {
             let prog: &mut BtfTracePoint = ebpf
                 .program_mut(program)
                 .ok_or_else(|| UserError::runtime(format!("program {program} missing")))?

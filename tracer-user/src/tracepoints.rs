@@ -11,11 +11,20 @@
 pub const PROGRAM_PREFIX: &str = "mux_";
 
 /// The object's empty programs and their tracepoints: the bench's floor
-/// ([`crate::EmptyPrograms`]), never attached by muxtrace itself.
-pub const FLOOR_PROGRAMS: [(&str, &str); 2] = [
+/// ([`crate::EmptyPrograms`]), never attached by muxtrace itself. The
+/// syscall pair first: alone, the floor of the per-call bench.
+pub const FLOOR_PROGRAMS: [(&str, &str); 7] = [
     ("floor_sys_enter", "sys_enter"),
     ("floor_sys_exit", "sys_exit"),
+    ("floor_sched_switch", "sched_switch"),
+    ("floor_sched_wakeup", "sched_wakeup"),
+    ("floor_sched_fork", "sched_process_fork"),
+    ("floor_sched_exec", "sched_process_exec"),
+    ("floor_sched_exit", "sched_process_exit"),
 ];
+
+/// How many of [`FLOOR_PROGRAMS`] sit on the raw syscall tracepoints.
+pub const FLOOR_SYSCALL_PROGRAMS: usize = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttachPoint {
@@ -148,5 +157,21 @@ mod tests {
             .collect();
         assert_eq!(in_object, in_table);
         assert!(in_table.iter().all(|p| p.starts_with(PROGRAM_PREFIX)));
+    }
+
+    /// Every empty program sits where muxtrace's own do, and every one of
+    /// [`ATTACH_POINTS`] has one: the floor is where muxtrace pays.
+    #[test]
+    fn the_floor_covers_exactly_the_attach_points() {
+        let object = aya_obj::Object::parse(crate::probes::EBPF_OBJECT).expect("the eBPF object");
+        let floor: BTreeSet<&str> = FLOOR_PROGRAMS.iter().map(|(_, t)| *t).collect();
+        let points: BTreeSet<&str> = ATTACH_POINTS.iter().map(|p| p.tracepoint).collect();
+        assert_eq!(floor, points);
+        assert!(FLOOR_PROGRAMS
+            .iter()
+            .all(|(program, _)| object.programs.contains_key(*program)));
+        assert!(FLOOR_PROGRAMS[..FLOOR_SYSCALL_PROGRAMS]
+            .iter()
+            .all(|(_, t)| t.starts_with("sys_")));
     }
 }
