@@ -28,7 +28,8 @@ pub struct Args {
     #[arg(long)]
     redis_only: bool,
     /// Only these overhead configurations, comma-separated (untraced always
-    /// runs): untraced, muxtrace, muxtrace-sampled (--time-every 16),
+    /// runs): untraced, muxtrace, floor (muxtrace's empty programs alone),
+    /// muxtrace-sampled (--time-every 16),
     /// muxtrace-baseline (the build MUXTRACE_BASELINE names), muxtrace-all
     /// (--all), bpftrace, bpftrace-count, strace, perf-trace.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
@@ -62,6 +63,17 @@ pub fn run(args: &Args) -> Result<()> {
             cmd.arg("--quick");
         }
         exec(&mut cmd)?;
+    }
+    // The overhead's `floor` configuration: muxtrace's empty programs.
+    if args.bin_dir.is_none() {
+        exec(Command::new(env!("CARGO")).current_dir(&root).args([
+            "build",
+            "--release",
+            "-p",
+            "tracer-user",
+            "--example",
+            tracer_overhead::FLOOR,
+        ]))?;
     }
     // What one traced and one untraced syscall cost, side by side.
     let mut cost = Command::new(env!("CARGO"));

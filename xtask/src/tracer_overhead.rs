@@ -18,9 +18,10 @@ use serde_json::{json, Value};
 
 use crate::cpu_cap::{self, CpuCap};
 
-const CONFIGS: [&str; 9] = [
+const CONFIGS: [&str; 10] = [
     "untraced",
     "muxtrace",
+    FLOOR,
     SAMPLED,
     BASELINE,
     ALL,
@@ -43,6 +44,15 @@ const SAMPLED_EVERY: &str = "16";
 /// `muxtrace --all`: every process that waits is traced, loadgen and
 /// whatever else runs here included, so this is the machine-wide cost.
 const ALL: &str = "muxtrace-all";
+
+/// muxtrace's empty programs alone on its tracepoints (tracer-user's
+/// `floor` example): what the kernel spends reaching its programs, which
+/// their run time, the own-cost figure, does not hold.
+pub const FLOOR: &str = "floor";
+
+fn floor_exe(bin: &Path) -> PathBuf {
+    bin.join("examples").join(FLOOR)
+}
 
 fn baseline_exe() -> Option<PathBuf> {
     std::env::var_os("MUXTRACE_BASELINE").map(PathBuf::from)
@@ -104,6 +114,32 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
+/// CPU time of this process's children reaped so far, s (getrusage:
+/// clocked by the scheduler, not sampled at the tick).
+fn reaped_children_cpu_secs() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// Runs `load` (loadgen, reaped before it returns) and gives its CPU, s:
+/// the only child reaped meanwhile. Loadgen's side of the cost of tracing
+/// (its calls' filter runs and dispatch, its context switches) is counted
+/// there, where the server's CPU cannot see it. (All CPUs' busy time from
+/// /proc/stat could not: its busy columns are sampled at the tick and read
+/// anywhere from 4 % to 100 % of one steady load here, and wall time less
+/// idle time read 108–126 % of one untraced load across five rounds.)
+fn with_loadgen_cpu<T>(load: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
+    let before = reaped_children_cpu_secs();
+    let out = load()?;
+    Ok((out, reaped_children_cpu_secs() - before))
+}
+
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -133,7 +169,7 @@ fn start_ready(cmd: &mut Command, ready: Option<&str>, wait: Duration) -> Result
 }
 
 /// Why a configuration cannot run here, or None when it can.
-pub fn unavailable(config: &str) -> Option<String> {
+pub fn unavailable(config: &str, bin: &Path) -> Option<String> {
     let probe = |prog: &str, arg: &str| {
         Command::new(prog)
             .arg(arg)
@@ -151,6 +187,10 @@ pub fn unavailable(config: &str) -> Option<String> {
              no syscall tracepoints for it"
                 .into(),
         ),
+        FLOOR if !floor_exe(bin).is_file() => Some(format!(
+            "{} is not built (cargo build --release -p tracer-user --example floor)",
+            floor_exe(bin).display()
+        )),
         BASELINE => match baseline_exe() {
             None => Some("MUXTRACE_BASELINE names no other build".into()),
             Some(exe) if !exe.is_file() => Some(format!("{} is not a file", exe.display())),
@@ -183,6 +223,8 @@ struct Point {
     p99_us: f64,
     server_cpu: f64,
     tracer_cpu: f64,
+    /// loadgen's CPU, % of one core.
+    loadgen_cpu: f64,
     tracer_rss_mib: f64,
     attach_ms: f64,
     /// SIGINT to exit (summary written, programs detached), ms; 10 ms steps.
@@ -225,6 +267,11 @@ fn run_point(
                 Duration::ZERO,
             )?)
         }
+        FLOOR => Some(start_ready(
+            &mut Command::new(floor_exe(bin)),
+            Some("attached"),
+            Duration::ZERO,
+        )?),
         "strace" => Some(start_ready(
             Command::new("strace").args(["-c", "-f", "-p", &pid, "-o", "/dev/null"]),
             Some("attached"),
@@ -260,9 +307,11 @@ fn run_point(
     if let Some(r) = &rate_arg {
         load_args.extend(["--rate", r]);
     }
-    let load = run_loadgen(&bin.join("loadgen"), &load_args, Some(0))?
-        .report
-        .context("loadgen printed no JSON report")?;
+    let (load, loadgen_cpu_secs) = with_loadgen_cpu(|| {
+        run_loadgen(&bin.join("loadgen"), &load_args, Some(0))?
+            .report
+            .context("loadgen printed no JSON report")
+    })?;
     let cpu1 = (cpu_ticks(server.pid()), tracer_pid.and_then(cpu_ticks));
     let rss = tracer_pid.and_then(peak_rss_kib).unwrap_or(0) as f64 / 1024.0;
     let attach_ms = tracer.as_ref().map_or(0.0, |(_, d)| d.as_secs_f64() * 1e3);
@@ -293,6 +342,7 @@ fn run_point(
         p99_us: load.latency_us.p99,
         server_cpu: pct(cpu0.0, cpu1.0),
         tracer_cpu: pct(cpu0.1, cpu1.1),
+        loadgen_cpu: loadgen_cpu_secs / secs as f64 * 100.0,
         tracer_rss_mib: rss,
         attach_ms,
         detach_ms,
@@ -338,11 +388,11 @@ pub fn run(bin: &Path, opts: &Options) -> Result<()> {
     let configs: Vec<&str> = chosen
         .iter()
         .copied()
-        .filter(|c| unavailable(c).is_none())
+        .filter(|c| unavailable(c, bin).is_none())
         .collect();
     let skipped: Vec<(String, String)> = chosen
         .iter()
-        .filter_map(|c| unavailable(c).map(|why| (c.to_string(), why)))
+        .filter_map(|c| unavailable(c, bin).map(|why| (c.to_string(), why)))
         .collect();
     let loads: [(&str, Option<u32>); 2] = [("saturation", None), ("20k msgs/s", Some(20_000))];
     let mut raw = Vec::new();
@@ -362,7 +412,7 @@ pub fn run(bin: &Path, opts: &Options) -> Result<()> {
                     let p = run_point(bin, server, config, rate, opts.seconds, &script)?;
                     raw.push(json!({"server": server, "load": load, "round": round, "config": config,
                         "msgs_per_sec": p.msgs_per_sec, "p99_us": p.p99_us, "server_cpu_percent": p.server_cpu,
-                        "tracer_cpu_percent": p.tracer_cpu, "tracer_peak_rss_mib": p.tracer_rss_mib,
+                        "tracer_cpu_percent": p.tracer_cpu, "loadgen_cpu_percent": p.loadgen_cpu, "tracer_peak_rss_mib": p.tracer_rss_mib,
                         "attach_ms": p.attach_ms, "detach_ms": p.detach_ms, "syscalls_per_sec": p.syscalls_per_sec}));
                     results
                         .entry((server.into(), load.into(), config.to_string()))
@@ -433,13 +483,27 @@ fn own_cost_readings(bin: &Path, secs: u64) -> Result<Vec<f64>> {
         .collect())
 }
 
+/// CPU muxtrace added at the same load in the rounds, traced minus
+/// untraced, round by round, % of one core.
+struct AddedCpu {
+    /// The traced server's own CPU: its calls' programs and dispatch.
+    server: Vec<f64>,
+    /// The server's and loadgen's: nearly the own-cost figure's scope (the
+    /// programs run for loadgen's calls and context switches too), and the
+    /// kernel's reaching the programs.
+    both: Vec<f64>,
+    /// The same with the empty programs alone ([`FLOOR`]): the kernel's
+    /// reaching a program on muxtrace's tracepoints.
+    floor: Vec<f64>,
+}
+
 /// The own-cost figure's section: its readings once its window is full,
-/// against the server CPU muxtrace was measured to add at the same load.
+/// against the CPU muxtrace was measured to add at the same load.
 fn own_cost_section(
     md: &mut String,
     targets: &mut Vec<Target>,
     readings: &[f64],
-    added_cpu: &[f64],
+    added: &AddedCpu,
 ) {
     let steady = readings.get(OWN_COST_WARMUP..).unwrap_or_default();
     let Some(mid) = median(steady) else {
@@ -458,12 +522,17 @@ fn own_cost_section(
     let _ = writeln!(
         md,
         "\n## The own-cost figure\n\nWhat muxtrace shows as its own cost (the kernel's run \
-         time of its programs, sampled 100 ms per interval, over the last ten samples), read \
-         every second while tracing echo-epoll at a steady 20k msgs/s for {OWN_COST_SECS} s; \
-         readings {}–{} (the window full). Beside it, the server CPU muxtrace added at the same \
-         load in the rounds above (traced minus untraced, same round): that also holds the \
-         tracepoint dispatch, which the kernel does not count as program time; the own cost \
-         also holds loadgen's filtered calls.\n\n| figure | % of one core |\n|---|---:|\n\
+         time of its programs on every CPU, sampled 100 ms per interval, over the last ten \
+         samples), read every second while tracing echo-epoll at a steady 20k msgs/s for \
+         {OWN_COST_SECS} s; readings {}–{} (the window full). Beside it, the CPU muxtrace \
+         added at the same load in the rounds above (traced minus untraced, same round), to \
+         the server and loadgen together: nearly the own cost's scope (the programs also run \
+         for loadgen's calls and its context switches) plus the kernel's reaching the \
+         programs, which it does not count as their run time; that reaching alone, measured \
+         with the empty programs on the same tracepoints (the `floor` configuration); what \
+         is left beyond it, the programs' own share, which the own cost should equal; and \
+         the server's alone.\n\n\
+         | figure | % of one core |\n|---|---:|\n\
          | own cost, median [min–max] | {mid:.2} [{lo:.2}–{hi:.2}] |",
         OWN_COST_WARMUP + 1,
         readings.len()
@@ -473,16 +542,42 @@ fn own_cost_section(
         deviation,
         20.0,
     ));
-    if let Some(added) = median(added_cpu) {
-        let (alo, ahi) = spread(added_cpu);
-        let _ = writeln!(
-            md,
-            "| server CPU muxtrace added, median [min–max] | {added:.1} [{alo:.1}–{ahi:.1}] |"
-        );
+    // Round by round: what muxtrace's programs cost beyond the floor.
+    let beyond_floor: Vec<f64> = added
+        .both
+        .iter()
+        .zip(&added.floor)
+        .map(|(m, f)| m - f)
+        .collect();
+    for (what, values) in [
+        ("server and loadgen", &added.both),
+        (
+            "server and loadgen, by the empty programs alone (the floor)",
+            &added.floor,
+        ),
+        ("server and loadgen, beyond the floor", &beyond_floor),
+        ("the server alone", &added.server),
+    ] {
+        if let Some(m) = median(values) {
+            let (alo, ahi) = spread(values);
+            let _ = writeln!(
+                md,
+                "| CPU muxtrace added, {what}, median [min–max] | {m:.2} [{alo:.2}–{ahi:.2}] |"
+            );
+        }
+    }
+    // The programs' run time is what tracing costs beyond the floor;
+    // without a floor measured, the comparison holds the dispatch too.
+    let (compared, name) = match beyond_floor.is_empty() {
+        false => (&beyond_floor, "own cost's distance from the server's and loadgen's CPU added beyond the floor, points of a core (limit: the rounds' half-spread)"),
+        true => (&added.both, "own cost's distance from the server's and loadgen's CPU added, points of a core (limit: the rounds' half-spread)"),
+    };
+    if let Some(m) = median(compared) {
+        let (alo, ahi) = spread(compared);
         // Within the rounds' own spread of the added CPU.
         targets.push(Target::at_most(
-            "own cost's distance from the server CPU added, points of a core (limit: the rounds' half-spread)".into(),
-            (mid - added).abs(),
+            name.into(),
+            (mid - m).abs(),
             ((ahi - alo) / 2.0).max(0.5),
         ));
     }
@@ -518,8 +613,8 @@ fn render(
                 continue;
             };
             let _ = writeln!(md, "\n## {server}, {load}\n");
-            let _ = writeln!(md, "| config | msgs/s median [min–max] | ratio to untraced [min–max] | p99 µs | p99 ratio | server CPU % | syscalls/s |");
-            let _ = writeln!(md, "|---|---|---|---:|---:|---:|---:|");
+            let _ = writeln!(md, "| config | msgs/s median [min–max] | ratio to untraced [min–max] | p99 µs | p99 ratio | server CPU % | loadgen CPU % | syscalls/s |");
+            let _ = writeln!(md, "|---|---|---|---:|---:|---:|---:|---:|");
             for c in configs {
                 let Some(pts) = results.get(&key(c)) else {
                     continue;
@@ -539,6 +634,8 @@ fn render(
                     .map(|(p, b)| p.p99_us / b.p99_us.max(1.0))
                     .collect();
                 let cpu: Vec<f64> = pts.iter().map(|p| p.server_cpu).collect();
+                let loadgen_cpu: Vec<f64> = pts.iter().map(|p| p.loadgen_cpu).collect();
+                let loadgen_cpu = median(&loadgen_cpu).unwrap_or(0.0);
                 let sps: Vec<f64> = pts.iter().map(|p| p.syscalls_per_sec).collect();
                 let (tm, rm, pm, prm, cm, sm) = (
                     median(&tput).unwrap_or(0.0),
@@ -548,7 +645,7 @@ fn render(
                     median(&cpu).unwrap_or(0.0),
                     median(&sps).unwrap_or(0.0),
                 );
-                let _ = writeln!(md, "| {c} | {tm:.0} [{lo:.0}–{hi:.0}] | {rm:.3} [{rlo:.3}–{rhi:.3}] | {pm:.0} | {prm:.2} | {cm:.0} | {} |",
+                let _ = writeln!(md, "| {c} | {tm:.0} [{lo:.0}–{hi:.0}] | {rm:.3} [{rlo:.3}–{rhi:.3}] | {pm:.0} | {prm:.2} | {cm:.0} | {loadgen_cpu:.0} | {} |",
                     if sm > 0.0 { format!("{sm:.0}") } else { "".into() });
                 if *c == SAMPLED && load == "saturation" {
                     targets.push(Target::at_least(
@@ -652,13 +749,29 @@ fn render(
                 c.to_owned(),
             )
         };
-        let added: Vec<f64> = match (results.get(&key("muxtrace")), results.get(&key("untraced"))) {
-            (Some(traced), Some(base)) => traced
+        let pairs: Vec<(&Point, &Point)> =
+            match (results.get(&key("muxtrace")), results.get(&key("untraced"))) {
+                (Some(traced), Some(base)) => traced.iter().zip(base).collect(),
+                _ => Vec::new(),
+            };
+        let floor: Vec<f64> = match (results.get(&key(FLOOR)), results.get(&key("untraced"))) {
+            (Some(floor), Some(base)) => floor
                 .iter()
                 .zip(base)
-                .map(|(t, b)| t.server_cpu - b.server_cpu)
+                .map(|(f, b)| f.server_cpu + f.loadgen_cpu - b.server_cpu - b.loadgen_cpu)
                 .collect(),
             _ => Vec::new(),
+        };
+        let added = AddedCpu {
+            server: pairs
+                .iter()
+                .map(|(t, b)| t.server_cpu - b.server_cpu)
+                .collect(),
+            both: pairs
+                .iter()
+                .map(|(t, b)| t.server_cpu + t.loadgen_cpu - b.server_cpu - b.loadgen_cpu)
+                .collect(),
+            floor,
         };
         own_cost_section(&mut md, &mut targets, readings, &added);
     }
