@@ -147,7 +147,10 @@ fn dashboard_shows_live_rates_switches_views_and_quits_cleanly() {
         p.contains("fd class") && p.contains("socket")
     });
     tmux.keys("4");
-    tmux.wait_for("the compare view", |p| p.contains("on-CPU/ready"));
+    // Its figures say which span they cover: the 500 ms interval.
+    tmux.wait_for("the compare view", |p| {
+        p.contains("on-CPU/ready") && p.contains("last 500 ms")
+    });
     tmux.keys("?");
     tmux.wait_for("the help overlay", |p| p.contains("cycle the sort column"));
     // Esc alone: a key sent right behind it would read as Alt-key.

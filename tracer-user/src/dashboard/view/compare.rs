@@ -121,7 +121,7 @@ const FIGURES: &[(&str, Keep, Figure)] = &[
     ("iteration p99", Keep::Loop, |p| {
         if_loop(p, format::ns(p.interval.iteration_p99_ns))
     }),
-    ("stalls", Keep::Wide, |p| {
+    ("stalls, total", Keep::Wide, |p| {
         if_loop(p, tracer_model::format::thousands(p.total.stalls))
     }),
     ("run queue p99", Keep::Wide, |p| {
@@ -217,12 +217,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
     let [table, verdict_area] =
         Layout::vertical([Constraint::Length(rows_at(keep)), Constraint::Min(0)]).areas(area);
 
-    let mut header = vec![Cell::from(if fits < n {
-        format!("{}-{} of {n} ←→", start + 1, start + fits)
-    } else {
-        String::new()
-    })
-    .style(DIM)];
+    // The figures are the last interval's (stalls: since attach); which
+    // processes are shown, when not all fit, goes in the verdicts' title.
+    let scope = format!(
+        "last {}",
+        tracer_model::format::duration((m.interval_s * 1e9) as u64)
+    );
+    let mut header = vec![Cell::from(scope).style(DIM)];
     header.extend(shown.iter().enumerate().map(|(i, p)| {
         let style = if start + i == app.process && n > 1 {
             SELECTED
@@ -259,7 +260,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
         Paragraph::new(lines).block(
             Block::new()
                 .borders(Borders::TOP)
-                .title("verdicts")
+                .title(if fits < n {
+                    format!(
+                        "verdicts · processes {}-{} of {n} above, ←→ for the others",
+                        start + 1,
+                        start + fits
+                    )
+                } else {
+                    "verdicts".to_owned()
+                })
                 .border_style(DIM),
         ),
         verdict_area,
