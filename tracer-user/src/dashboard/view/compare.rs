@@ -262,7 +262,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
                 .borders(Borders::TOP)
                 .title(if fits < n {
                     format!(
-                        "verdicts · processes {}-{} of {n} above, ←→ for the others",
+                        "verdicts · {}-{} of {n} shown, ←→ for more",
                         start + 1,
                         start + fits
                     )
