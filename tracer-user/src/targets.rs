@@ -41,8 +41,7 @@ impl ProcessId {
         match read_stat(self.pid) {
             Ok(Some(fields)) => {
                 let start = fields.get(19).and_then(|v| v.parse::<u64>().ok());
-                let state = fields.first().map(String::as_str);
-                start == Some(self.start_time) && !matches!(state, Some("Z" | "X"))
+                start == Some(self.start_time) && !all_threads_gone(&fields)
             }
             Ok(None) => false,
             Err(e) => {
@@ -79,6 +78,44 @@ fn parse_stat(read: std::io::Result<Vec<u8>>) -> std::io::Result<Option<Vec<Stri
             .map(str::to_owned)
             .collect(),
     ))
+}
+
+/// Whether a process's /proc/PID/stat fields (after the comm) say all its
+/// threads are gone. The state is its main thread's: a main thread that
+/// ended alone (`pthread_exit`, or an exec from another thread while it is
+/// replaced) is a zombie while the others run, so a zombie counts as gone
+/// only when it is the last thread (num_threads, field 20, counts it).
+fn all_threads_gone(fields: &[String]) -> bool {
+    let threads = fields.get(17).and_then(|v| v.parse::<u64>().ok());
+    match fields.first().map(String::as_str) {
+        Some("X") => true,
+        Some("Z") => threads.is_none_or(|n| n <= 1),
+        _ => false,
+    }
+}
+
+/// The /proc directory of a process's fds: its own, unless its main thread
+/// has ended alone, which leaves that thread's view empty; then a live
+/// thread's.
+fn fd_owner_dir(pid: u32) -> PathBuf {
+    let leader = PathBuf::from(format!("/proc/{pid}"));
+    let main_thread_ended = stat_fields(pid).is_some_and(|f| f.first().is_some_and(|s| s == "Z"));
+    if !main_thread_ended {
+        return leader;
+    }
+    let Ok(tasks) = fs::read_dir(leader.join("task")) else {
+        return leader;
+    };
+    tasks
+        .flatten()
+        .map(|t| t.path())
+        .find(|dir| {
+            parse_stat(fs::read(dir.join("stat")))
+                .ok()
+                .flatten()
+                .is_some_and(|f| f.first().is_some_and(|s| s != "Z" && s != "X"))
+        })
+        .unwrap_or(leader)
 }
 
 /// The inode of the initial pid namespace (`PROC_PID_INIT_INO`).
@@ -199,18 +236,20 @@ pub fn is_kernel_thread(pid: u32) -> bool {
 /// A process on its way out: PF_EXITING in the flags (set before its memory
 /// is released), or a zombie. Its /proc/PID/fd then belongs to root
 /// whatever its user, so a listing refused is no matter of privileges.
+/// The flags are those of the thread whose fds are listed.
 pub fn is_exiting(pid: u32) -> bool {
     const PF_EXITING: u64 = 0x4;
-    let exiting = stat_fields(pid)
+    let exiting = parse_stat(fs::read(fd_owner_dir(pid).join("stat")))
+        .ok()
+        .flatten()
         .and_then(|f| f.get(6)?.parse::<u64>().ok())
         .is_some_and(|flags| flags & PF_EXITING != 0);
     exiting || is_zombie(pid)
 }
 
+/// A zombie waiting for its parent: every thread has ended.
 fn is_zombie(pid: u32) -> bool {
-    stat_fields(pid)
-        .and_then(|f| f.first().cloned())
-        .is_some_and(|state| state == "Z" || state == "X")
+    stat_fields(pid).is_some_and(|f| all_threads_gone(&f))
 }
 
 /// The process name (comm), raw: it may hold any byte but NUL.
@@ -310,7 +349,7 @@ pub struct FdTable {
 /// process is another user's and muxtrace lacks CAP_SYS_PTRACE, say).
 pub fn fd_table(pid: u32) -> std::io::Result<FdTable> {
     let mut table = FdTable::default();
-    let entries = fs::read_dir(format!("/proc/{pid}/fd"))?;
+    let entries = fs::read_dir(fd_owner_dir(pid).join("fd"))?;
     for e in entries.flatten() {
         let Ok(target) = fs::read_link(e.path()) else {
             continue;
@@ -324,7 +363,8 @@ pub fn fd_table(pid: u32) -> std::io::Result<FdTable> {
 /// epoll fds of a process with the number of fds registered in each, from
 /// /proc/PID/fdinfo (one `tfd:` line per registration).
 pub fn epoll_sets(pid: u32) -> Vec<(u32, u64)> {
-    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+    let dir = fd_owner_dir(pid);
+    let Ok(entries) = fs::read_dir(dir.join("fd")) else {
         return Vec::new();
     };
     entries
@@ -335,7 +375,7 @@ pub fn epoll_sets(pid: u32) -> Vec<(u32, u64)> {
             if fd_class(target.as_os_str().as_bytes()) != "epoll" {
                 return None;
             }
-            let info = read_lossy(&format!("/proc/{pid}/fdinfo/{fd}"))?;
+            let info = read_lossy(&dir.join(format!("fdinfo/{fd}")).to_string_lossy())?;
             Some((
                 fd,
                 info.lines().filter(|l| l.starts_with("tfd:")).count() as u64,
@@ -568,6 +608,22 @@ mod tests {
         assert!(matches!(parse_stat(Err(esrch)), Ok(None)));
         let fields = parse_stat(Ok(b"7 (a) b) S 1 7".to_vec())).unwrap().unwrap();
         assert_eq!(fields, ["S", "1", "7"]);
+    }
+
+    /// A zombie main thread with others still running is a live process.
+    #[test]
+    fn a_zombie_main_thread_is_an_exit_only_when_it_is_the_last() {
+        let stat = |state: &str, threads: u32| {
+            let mut f: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+            f[0] = state.to_owned();
+            f[17] = threads.to_string();
+            f
+        };
+        assert!(!all_threads_gone(&stat("S", 1)));
+        assert!(!all_threads_gone(&stat("Z", 2)));
+        assert!(all_threads_gone(&stat("Z", 1)));
+        assert!(all_threads_gone(&stat("X", 3)));
+        assert!(all_threads_gone(&["Z".to_owned()]));
     }
 
     #[test]

@@ -4,6 +4,8 @@ mod common;
 use std::{process::Command, time::Duration};
 
 use common::*;
+use harness::muxtrace as mj;
+use tracer_common::SyscallKind;
 
 fn hardship(args: &[&str]) -> Proc {
     ready("hardship", args)
@@ -129,6 +131,38 @@ fn a_tid_left_by_an_exec_from_a_thread_names_another_process_cleanly() {
         "the other process's selects were charged to the target:\n{stdout}"
     );
     assert_eq!(losses(&stdout), "", "{stdout}");
+}
+
+/// A main thread that ends alone leaves a zombie in /proc/PID/stat and an
+/// empty /proc/PID/fd while the process runs on in its other threads: it is
+/// neither refused, nor taken as exited, nor shown without its fds.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_process_whose_main_thread_ended_is_traced_until_its_last_thread_ends() {
+    let k = 5;
+    let target = hardship(&["leaderexit", &k.to_string(), "--linger", "1500"]);
+    let pid = target.pid();
+    let mt = muxtrace(&["--pid", &pid.to_string(), "--json", "--interval", "200ms"]);
+    target.signal(libc::SIGUSR1);
+    let (stdout, _) = finish_ok(mt);
+    let lines = mj::json_lines(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    let last = &lines.last().expect("no JSON line").metrics;
+    let traced = mj::process(last, pid).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        mj::total(traced, SyscallKind::Poll).map(|w| w.calls),
+        Some(k),
+        "{stdout}"
+    );
+    // Both ends of the socketpair, in the survivor's epoll fd, while it ran.
+    let seen_interest = lines
+        .iter()
+        .filter_map(|l| mj::process(&l.metrics, pid).ok())
+        .any(|p| p.alive && p.epoll_interest.values().any(|&n| n == 2));
+    let seen_sockets = lines
+        .iter()
+        .filter_map(|l| mj::process(&l.metrics, pid).ok())
+        .any(|p| p.alive && p.fd_classes.get("socket") == Some(&2));
+    assert!(seen_interest && seen_sockets, "{stdout}");
 }
 
 #[test]

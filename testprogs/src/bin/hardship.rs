@@ -17,6 +17,11 @@
 //!                            process takes that thread on under the
 //!                            leader's tid, and TID is free for the kernel
 //!                            to give to any new task
+//!   hardship leaderexit K    the main thread ends alone (exit, not
+//!                            exit_group) before `ready`, leaving a
+//!                            zombie main thread; a second thread waits for
+//!                            SIGUSR1, then registers both ends of a
+//!                            socketpair in an epoll fd and makes K polls
 //!   hardship afterexec K     K epoll_pwait2 calls (timeout 0), no waiting
 //!   hardship steady MS       at once, a poll that times out after MS ms on
 //!                            no fd, again and again until killed: a live
@@ -76,6 +81,44 @@ fn main() {
             // SAFETY: one valid pollfd.
             unsafe { libc::syscall(libc::SYS_poll, &mut pfd, 1, ms) };
         }
+    }
+    if scenario == "leaderexit" {
+        let k = num(1);
+        // SAFETY: signal-mask manipulation on this thread.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            // Blocked before the spawn, so the survivor inherits it and a
+            // SIGUSR1 never finds a thread that would die of it.
+            libc::sigprocmask(libc::SIG_BLOCK, &set, null_mut());
+        }
+        std::thread::spawn(move || {
+            // Only the main thread's end is waited for: `ready` then names a
+            // process whose /proc/PID/stat reads Z.
+            while !main_thread_is_zombie() {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            testprogs::wait_for_go();
+            let mut pair = [0; 2];
+            // SAFETY: valid buffers; the fds live until _exit.
+            unsafe {
+                libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, pair.as_mut_ptr());
+                let ep = libc::epoll_create1(0);
+                for fd in pair {
+                    let mut ev = libc::epoll_event {
+                        events: libc::EPOLLIN as u32,
+                        u64: fd as u64,
+                    };
+                    libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev);
+                }
+            }
+            polls(k);
+            finish(linger_ms)
+        });
+        // SAFETY: SYS_exit ends this thread only, without unwinding; the
+        // process lives on in the other.
+        unsafe { libc::syscall(libc::SYS_exit, 0) };
     }
     if scenario == "name" {
         let name = b"a\"b\nc\xff\0";
@@ -173,6 +216,13 @@ fn exec_as_afterexec(k: u64, linger_ms: u64) -> ! {
         libc::execve(exe.as_ptr(), argv.as_ptr(), environ);
     }
     std::process::exit(3);
+}
+
+fn main_thread_is_zombie() -> bool {
+    std::fs::read_to_string("/proc/self/stat").is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
 }
 
 fn polls(k: u64) {
