@@ -1,7 +1,10 @@
 //! One immutable reading of everything the probes aggregated, taken once per
 //! interval. The model compares two of them; nothing downstream reads maps.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use tracer_common::{StatsKey, SyscallKind, SyscallStats, ThreadState, UringStats, STAT_COUNT};
 
@@ -25,6 +28,9 @@ pub struct MapDump {
     /// tgid → its name at exit, kept by the kernel for processes that
     /// exited before user space read their name.
     pub exit_comms: BTreeMap<u32, Vec<u8>>,
+    /// The processes among them whose exit the kernel had recorded before
+    /// the aggregates were read: those hold all their calls.
+    pub exited_before_stats: BTreeSet<u32>,
     /// The kernel's monotonic clock (what the programs stamp with) when the
     /// maps were read, and wall-clock time minus it.
     pub monotonic_ns: u64,

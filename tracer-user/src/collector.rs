@@ -3,7 +3,10 @@
 //! processes the kernel put in the traced set, and turns each reading of the
 //! maps into [`Metrics`]. It never renders anything.
 
-use std::{collections::BTreeMap, time::Instant};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Instant,
+};
 
 use tracer_common::{Stat, SyscallKind, SyscallStats, UringStats};
 use tracer_model::{format::display_comm, Metrics, ProcessInfo, ProcessSnap, Snapshot};
@@ -153,6 +156,10 @@ impl Collector {
         let mut dump = self.probes.dump()?;
         dump.counters[Stat::Evicted as usize] = self.evicted;
         let cost = self.probes.cost();
+        // Exits recorded before the aggregates were read: this dump's, and
+        // every name kept from an earlier one.
+        let mut exited_before_stats = std::mem::take(&mut dump.exited_before_stats);
+        exited_before_stats.extend(self.exit_names.keys());
         // The names the kernel kept for exited processes move here at once,
         // so a process whose calls show up a reading later still has its name.
         for (tgid, comm) in &dump.exit_comms {
@@ -182,7 +189,7 @@ impl Collector {
             |tgid, tid| targets::thread_name(tgid, tid).unwrap_or_default(),
         );
         self.carry_totals(&mut snapshot);
-        self.fold_exited(&mut snapshot);
+        self.fold_exited(&mut snapshot, &exited_before_stats);
         // A name is kept a few readings for calls that arrive late, then goes.
         self.exit_names.retain(|_, (_, age)| {
             *age += 1;
@@ -238,7 +245,7 @@ impl Collector {
     /// name's folded entry, and their entries go — from the snapshot, the
     /// kernel's maps and here — so a run over thousands of short-lived
     /// children stays small.
-    fn fold_exited(&mut self, snapshot: &mut Snapshot) {
+    fn fold_exited(&mut self, snapshot: &mut Snapshot, exited_before_stats: &BTreeSet<u32>) {
         let mut exited = Vec::new();
         for (tgid, p) in &snapshot.processes {
             if p.info.alive || p.info.folded > 0 || self.known.get(tgid).is_some_and(|k| k.named) {
@@ -264,22 +271,47 @@ impl Collector {
                 uring: BTreeMap::new(),
             });
             entry.count += 1;
+            // The dump holds all the calls of a process whose exit was seen
+            // before it read the aggregates: a known one (liveness runs
+            // between readings), or one whose exit the kernel had recorded
+            // by then. Any other may have made its last calls after: what
+            // the kernel held when it freed them is read and folded instead,
+            // the since-attach extremes carried from this reading as the
+            // next reading's would be. (A late call of a kind the dump did
+            // not show leaves an aggregate the next reading folds as one
+            // more exited process.)
+            let exit_after_dump =
+                !self.known.contains_key(tgid) && !exited_before_stats.contains(tgid);
+            let mut last = self
+                .probes
+                .forget(*tgid, p.syscalls.keys().copied(), exit_after_dump);
             for (kind, stats) in &p.syscalls {
+                last.entry(*kind).or_insert(*stats);
+            }
+            for (kind, mut final_stats) in last {
+                let seen = p.syscalls.get(&kind).unwrap_or(&SyscallStats::ZERO);
+                final_stats.carry(seen, snapshot.epoch.wrapping_add(1));
                 entry
                     .syscalls
-                    .entry(*kind)
+                    .entry(kind)
                     .or_insert(SyscallStats::ZERO)
-                    .merge(stats);
+                    .merge(&final_stats);
             }
+            let mut last =
+                self.probes
+                    .forget_uring(*tgid, p.uring.keys().copied(), exit_after_dump);
             for (op, stats) in &p.uring {
+                last.entry(*op).or_insert(*stats);
+            }
+            for (op, mut final_stats) in last {
+                let seen = p.uring.get(&op).unwrap_or(&UringStats::ZERO);
+                final_stats.carry(seen, snapshot.epoch.wrapping_add(1));
                 entry
                     .uring
-                    .entry(*op)
+                    .entry(op)
                     .or_insert(UringStats::ZERO)
-                    .merge(stats);
+                    .merge(&final_stats);
             }
-            self.probes.forget(*tgid, p.syscalls.keys().copied());
-            self.probes.forget_uring(*tgid, p.uring.keys().copied());
             self.known.remove(tgid);
         }
         snapshot.threads.retain(|t| !exited.contains(&t.state.tgid));

@@ -6,6 +6,7 @@
 //! behind. Nothing here interprets what the maps hold (that is the model's job).
 
 use std::{
+    collections::BTreeMap,
     os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, OwnedFd},
     time::Duration,
 };
@@ -408,6 +409,11 @@ impl Probes {
             .map_err(|e| UserError::runtime(format!("cannot advance the epoch: {e}")))?;
         // Aggregates and exit names are keyed by the pid user space knows:
         // inside a pid namespace the programs key them by the namespace's.
+        // Who had exited before the aggregates are read: their aggregates
+        // are final (the names themselves are read last, to name as many
+        // as possible).
+        let comms: HashMap<&MapData, u32, [u8; 16]> = self.map(maps::EXIT_COMMS)?;
+        dump.exited_before_stats = comms.keys().filter_map(|k| k.ok()).collect();
         let slots: HashMap<&MapData, StatsKey, u32> = self.map(maps::STATS_SLOTS)?;
         let stats: PerCpuArray<&MapData, SyscallStats> = self.map(maps::STATS)?;
         for entry in slots.iter() {
@@ -535,35 +541,57 @@ impl Probes {
 
     /// Frees an exited (or evicted) process's aggregates in the kernel, once
     /// user space has folded them: each index is zeroed on every CPU, then
-    /// given back to the programs' free queue.
-    pub fn forget(&mut self, tgid: u32, kinds: impl Iterator<Item = SyscallKind>) {
-        if let Err(e) = self.free_aggregates(tgid, kinds) {
+    /// given back to the programs' free queue. With `read_last`, returns what
+    /// each aggregate held just before: calls that landed after the reading
+    /// that found the process gone (its last ones, between that reading's
+    /// dump and its liveness check) are in it, and would be zeroed unseen.
+    pub fn forget(
+        &mut self,
+        tgid: u32,
+        kinds: impl Iterator<Item = SyscallKind>,
+        read_last: bool,
+    ) -> BTreeMap<SyscallKind, SyscallStats> {
+        let mut last = BTreeMap::new();
+        if let Err(e) = self.free_aggregates(tgid, kinds, read_last.then_some(&mut last)) {
             log::debug!("cannot free the aggregates of pid {tgid}: {e}");
         }
+        last
     }
 
     fn free_aggregates(
         &mut self,
         tgid: u32,
         kinds: impl Iterator<Item = SyscallKind>,
+        mut last: Option<&mut BTreeMap<SyscallKind, SyscallStats>>,
     ) -> Result<()> {
         let mut freed = Vec::new();
-        let mut slots: HashMap<&mut MapData, StatsKey, u32> = self.map_mut(maps::STATS_SLOTS)?;
-        for kind in kinds {
-            let key = StatsKey {
-                tgid,
-                kind: kind as u32,
-            };
-            if let Ok(index) = slots.get(&key, 0) {
-                if slots.remove(&key).is_ok() {
-                    freed.push(index);
+        {
+            let stats: PerCpuArray<&MapData, SyscallStats> = self.map(maps::STATS)?;
+            let slots: HashMap<&MapData, StatsKey, u32> = self.map(maps::STATS_SLOTS)?;
+            for kind in kinds {
+                let key = StatsKey {
+                    tgid,
+                    kind: kind as u32,
+                };
+                let Ok(index) = slots.get(&key, 0) else {
+                    continue;
+                };
+                if let (Some(last), Ok(per_cpu)) = (last.as_deref_mut(), stats.get(&index, 0)) {
+                    let mut sum = SyscallStats::ZERO;
+                    for cpu in per_cpu.iter() {
+                        sum.merge(cpu);
+                    }
+                    last.insert(kind, sum);
                 }
+                freed.push((key, index));
             }
         }
+        let mut slots: HashMap<&mut MapData, StatsKey, u32> = self.map_mut(maps::STATS_SLOTS)?;
+        freed.retain(|(key, _)| slots.remove(key).is_ok());
         let cpus = aya::util::nr_cpus()
             .map_err(|(_, e)| UserError::runtime(format!("cannot count the CPUs: {e}")))?;
         let mut stats: PerCpuArray<&mut MapData, SyscallStats> = self.map_mut(maps::STATS)?;
-        for index in &freed {
+        for (_, index) in &freed {
             let zeros = PerCpuValues::try_from(vec![SyscallStats::ZERO; cpus])
                 .map_err(|e| UserError::runtime(format!("cannot build a zeroed aggregate: {e}")))?;
             stats
@@ -571,29 +599,44 @@ impl Probes {
                 .map_err(|e| UserError::runtime(format!("cannot zero aggregate {index}: {e}")))?;
         }
         let mut free: Queue<&mut MapData, u32> = self.map_mut(maps::FREE_STATS)?;
-        for index in freed {
+        for (_, index) in freed {
             free.push(index, 0)
                 .map_err(|e| UserError::runtime(format!("cannot free aggregate {index}: {e}")))?;
         }
         Ok(())
     }
 
-    /// Frees an exited process's io_uring aggregates in the kernel.
-    pub fn forget_uring(&mut self, tgid: u32, ops: impl Iterator<Item = u8>) {
+    /// Frees an exited process's io_uring aggregates in the kernel; with
+    /// `read_last`, returns what each held just before (see [`Probes::forget`]).
+    pub fn forget_uring(
+        &mut self,
+        tgid: u32,
+        ops: impl Iterator<Item = u8>,
+        read_last: bool,
+    ) -> BTreeMap<u8, UringStats> {
+        let mut last = BTreeMap::new();
         let Ok(mut stats) =
             self.map_mut::<PerCpuHashMap<&mut MapData, StatsKey, UringStats>>(maps::URING_STATS)
         else {
-            return;
+            return last;
         };
         for op in ops {
             let key = StatsKey {
                 tgid,
                 kind: u32::from(op),
             };
+            if let Some(per_cpu) = read_last.then(|| stats.get(&key, 0).ok()).flatten() {
+                let mut sum = UringStats::ZERO;
+                for cpu in per_cpu.iter() {
+                    sum.merge(cpu);
+                }
+                last.insert(op, sum);
+            }
             if let Err(e) = stats.remove(&key) {
                 log::debug!("cannot free the io_uring aggregate of pid {tgid}: {e}");
             }
         }
+        last
     }
 
     /// Frees the name the kernel kept for an exited process.
