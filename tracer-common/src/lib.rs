@@ -65,6 +65,36 @@ pub const MAX_URING_REQS: u32 = 65_536;
 /// Eventpolls whose last wakeup is remembered (thundering-herd detection).
 pub const MAX_EPOLL_SETS: u32 = 16_384;
 
+/// The programs' call of the kfunc `bpf_rdonly_cast` as the object holds
+/// it: opcode 0x85 (call) with source register 2 (a kernel function by BTF
+/// id) and a placeholder id, `KFUNC_PLACEHOLDER`. aya 0.14 cannot resolve
+/// kfuncs, so user space writes the running kernel's id into each copy of
+/// this instruction before loading, or, on a kernel without the kfunc,
+/// replaces it with [`KFUNC_ABSENT_INSN`].
+pub const KFUNC_RDONLY_CAST_INSN: u64 = (KFUNC_PLACEHOLDER as u64) << 32 | 0x2085;
+/// "MUXc": a call id no kernel's BTF reaches.
+pub const KFUNC_PLACEHOLDER: u32 = 0x4d55_5863;
+/// `r0 = r1`: what the cast leaves behind where the kernel has no
+/// `bpf_rdonly_cast`. The typed reads are then off (`globals::BTF_IDS` all
+/// zero) and the verifier never walks the instruction.
+pub const KFUNC_ABSENT_INSN: u64 = 0x10bf;
+
+/// Where each struct's id is in `globals::BTF_IDS`.
+pub mod btf_ids {
+    /// A struct whose first member is a `struct file *` (`kiocb`): an fd
+    /// table slot read as one.
+    pub const FILE_SLOT: usize = 0;
+    pub const FILE: usize = 1;
+    pub const INODE: usize = 2;
+    pub const EVENTPOLL: usize = 3;
+    /// io_uring's request, ring context and shared rings (0 where the
+    /// kernel has no io_uring).
+    pub const IO_KIOCB: usize = 4;
+    pub const IO_RING_CTX: usize = 5;
+    pub const IO_RINGS: usize = 6;
+    pub const COUNT: usize = 7;
+}
+
 /// Slots of the candidates filter: an id (tgid or tid) may be traced only
 /// when its slot, `id & (CANDIDATE_SLOTS - 1)`, is non-zero. Ids that share a
 /// slot with a traced one fall through to the exact lookups.

@@ -28,6 +28,10 @@ pub mod globals {
     pub const FILE_INODE: &str = "FILE_INODE";
     pub const INODE_MODE: &str = "INODE_MODE";
     pub const EVENTPOLL_REFCOUNT: &str = "EVENTPOLL_REFCOUNT";
+    /// [u32; btf_ids::COUNT]: the kernel's BTF ids of the structs the programs read by
+    /// typed loads after `bpf_rdonly_cast` (`crate::btf_ids`), all 0 where the
+    /// kernel has no such kfunc: the probe-read helper then reads them.
+    pub const BTF_IDS: &str = "BTF_IDS";
     /// u32 offsets for the io_uring programs: `io_kiocb.opcode`,
     /// `io_kiocb.ctx`, `io_kiocb.file`, `io_ring_ctx.flags`,
     /// `io_ring_ctx.rings`, and of the CQ ring's head and tail in `io_rings`
@@ -60,7 +64,7 @@ pub mod globals {
     /// a longer one compares on its start only).
     pub const CGROUP_PATH: &str = "CGROUP_PATH";
     /// Every global, for the test that checks the object declares them all.
-    pub const ALL: [&str; 28] = [
+    pub const ALL: [&str; 29] = [
         FOLLOW,
         STALL_NS,
         TIME_EVERY,
@@ -75,6 +79,7 @@ pub mod globals {
         FILE_INODE,
         INODE_MODE,
         EVENTPOLL_REFCOUNT,
+        BTF_IDS,
         KIOCB_OPCODE,
         KIOCB_CTX,
         KIOCB_FILE,

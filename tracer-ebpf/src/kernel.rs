@@ -6,9 +6,12 @@
 //! inherited.
 
 use aya_ebpf::helpers::{bpf_get_current_task_btf, bpf_probe_read_kernel};
-use tracer_common::Stat;
+use tracer_common::{btf_ids, Stat, KFUNC_RDONLY_CAST_INSN};
 
-use crate::{filter::lost, maps::offsets};
+use crate::{
+    filter::lost,
+    maps::{btf_id, offsets},
+};
 
 /// `S_IFMT` and `S_IFSOCK` of an inode's mode.
 const S_IFMT: u16 = 0o170000;
@@ -32,10 +35,54 @@ fn field<T: Copy>(object: *const u8, offset: u32) -> T {
     unsafe { core::ptr::read_volatile(object.add(offset as usize) as *const T) }
 }
 
+/// `bpf_rdonly_cast(addr, id)`: the kernel address `addr` as a read-only,
+/// untrusted pointer to the struct with BTF id `id` (a constant the
+/// verifier knows). The verifier turns the call into a register move and
+/// every load through the pointer into one guarded load, like [`field`]:
+/// this is what frees the reads below an fd's file from the probe-read
+/// helper (a call, a copy and, on this machine's mitigations, several
+/// costly returns each). The instruction is written raw, its id patched
+/// at load (`KFUNC_RDONLY_CAST_INSN`); it clobbers what a call does.
+#[inline(always)]
+fn rdonly_cast(addr: u64, id: u32) -> *const u8 {
+    let cast: *const u8;
+    // SAFETY: the kfunc only retypes its argument; r0-r5 are declared
+    // clobbered as for any call.
+    unsafe {
+        core::arch::asm!(
+            ".quad {insn}",
+            insn = const KFUNC_RDONLY_CAST_INSN,
+            inlateout("r1") addr => _,
+            inlateout("r2") u64::from(id) => _,
+            lateout("r0") cast,
+            lateout("r3") _,
+            lateout("r4") _,
+            lateout("r5") _,
+            options(pure, nomem, nostack),
+        );
+    }
+    cast
+}
+
+/// The field at `offset` of the struct `which` (`btf_ids`) at kernel
+/// address `addr`: a typed load where the kernel has `bpf_rdonly_cast`, a
+/// probe read elsewhere. `None` when a probe read fails; a typed load that
+/// faults reads 0.
+#[inline(always)]
+pub fn load<T: Copy>(addr: u64, which: usize, offset: u32) -> Option<T> {
+    let id = btf_id(which);
+    if id != 0 {
+        Some(field(rdonly_cast(addr, id), offset))
+    } else {
+        read(addr + u64::from(offset))
+    }
+}
+
 /// The open file behind `fd` in the current process (its kernel address),
 /// `None` when the fd is not open. Everything down to the fd array is a
 /// typed load; the array slot (a variable index, which typed loads do not
-/// allow) is one probe read.
+/// allow) is read as the first member of a struct that starts with a file
+/// pointer.
 #[inline(always)]
 pub fn current_file(fd: u32) -> Option<u64> {
     let o = offsets();
@@ -48,7 +95,7 @@ pub fn current_file(fd: u32) -> Option<u64> {
         return None;
     }
     let slots: u64 = field(fdt, o.fdt_fd);
-    let file: u64 = read(slots + 8 * fd as u64)?;
+    let file: u64 = load(slots + 8 * u64::from(fd), btf_ids::FILE_SLOT, 0)?;
     (file != 0).then_some(file)
 }
 
@@ -56,10 +103,10 @@ pub fn current_file(fd: u32) -> Option<u64> {
 #[inline(always)]
 pub fn is_socket(file: u64) -> bool {
     let o = offsets();
-    let Some(inode) = read::<u64>(file + o.file_inode as u64) else {
+    let Some(inode) = load::<u64>(file, btf_ids::FILE, o.file_inode) else {
         return false;
     };
-    read::<u16>(inode + o.inode_mode as u64).is_some_and(|mode| mode & S_IFMT == S_IFSOCK)
+    load::<u16>(inode, btf_ids::INODE, o.inode_mode).is_some_and(|mode| mode & S_IFMT == S_IFSOCK)
 }
 
 /// Whether the current process's `fd` is a socket; `false` (counted) when
@@ -83,7 +130,10 @@ pub fn epoll_set(epfd: u32) -> Option<(u64, u64)> {
         return None;
     }
     let file = current_file(epfd)?;
-    let Some(ep) = read::<u64>(file + o.file_private_data as u64) else {
+    // A typed load that faults reads 0, which no epoll file's eventpoll
+    // and no open eventpoll's reference count is: both count as unread.
+    let Some(ep) = load::<u64>(file, btf_ids::FILE, o.file_private_data).filter(|&ep| ep != 0)
+    else {
         lost!(
             Stat::KernelReadFailed,
             "cannot read the eventpoll of epoll fd {}",
@@ -91,7 +141,9 @@ pub fn epoll_set(epfd: u32) -> Option<(u64, u64)> {
         );
         return None;
     };
-    let Some(refs) = read::<u32>(ep + o.eventpoll_refcount as u64) else {
+    let Some(refs) =
+        load::<u32>(ep, btf_ids::EVENTPOLL, o.eventpoll_refcount).filter(|&refs| refs != 0)
+    else {
         lost!(
             Stat::KernelReadFailed,
             "cannot read the interest set of epoll fd {}",
@@ -107,5 +159,5 @@ pub fn epoll_set(epfd: u32) -> Option<(u64, u64)> {
 #[inline(never)]
 pub fn file_private_data(fd: u32) -> Option<u64> {
     let file = current_file(fd)?;
-    read::<u64>(file + offsets().file_private_data as u64).filter(|p| *p != 0)
+    load::<u64>(file, btf_ids::FILE, offsets().file_private_data).filter(|p| *p != 0)
 }

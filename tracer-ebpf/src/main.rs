@@ -17,6 +17,7 @@
 //! - [`sched`]: the scheduler programs;
 //! - [`floor`]: empty programs, the floor the bench measures against.
 #![no_std]
+#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 #![no_main]
 
 mod args;

@@ -7,7 +7,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, Queue, Stack},
 };
 use tracer_common::{
-    LastWakeup, StatsKey, SyscallStats, ThreadState, UringReq, UringStats, BPF_F_MMAPABLE,
+    btf_ids, LastWakeup, StatsKey, SyscallStats, ThreadState, UringReq, UringStats, BPF_F_MMAPABLE,
     CANDIDATE_SLOTS, CGROUP_PATH_LEN, MAX_EPOLL_SETS, MAX_EVICTED, MAX_STATS_KEYS, MAX_THREADS,
     MAX_TRACED_TGIDS, MAX_URING_REQS, PID_MAX_LIMIT, STAT_COUNT, TIDS_PER_INDEX_ENTRY,
 };
@@ -173,6 +173,8 @@ static INODE_MODE: u32 = 0;
 #[no_mangle]
 static EVENTPOLL_REFCOUNT: u32 = 0;
 #[no_mangle]
+static BTF_IDS: [u32; btf_ids::COUNT] = [0; btf_ids::COUNT];
+#[no_mangle]
 static KIOCB_OPCODE: u32 = 0;
 #[no_mangle]
 static KIOCB_CTX: u32 = 0;
@@ -315,6 +317,14 @@ pub fn offsets() -> Offsets {
         inode_mode: global(&INODE_MODE),
         eventpoll_refcount: global(&EVENTPOLL_REFCOUNT),
     }
+}
+
+/// The kernel's BTF id of a struct the programs read (`btf_ids`), 0 when
+/// they read with the probe-read helper. Read-only data: the verifier knows
+/// it, so one of the two ways is pruned before it walks the programs.
+#[inline(always)]
+pub fn btf_id(which: usize) -> u32 {
+    global(&BTF_IDS[which])
 }
 
 /// The offsets of the io_uring fields the programs read.

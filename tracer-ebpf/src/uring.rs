@@ -15,12 +15,12 @@
 //! counts, results, bytes, errors, paths and latency, per CPU.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel},
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
 use tracer_common::{
-    bucket,
+    btf_ids, bucket,
     uring::{self, IORING_CQE_F_MORE, IORING_SETUP_SQPOLL, OP_AUX},
     uring_path, ErrnoClass, Stat, StatsKey, UringReq, UringStats,
 };
@@ -167,15 +167,10 @@ pub fn mux_uring_async(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-#[inline(always)]
-fn read_kernel<T: Copy>(addr: u64) -> Option<T> {
-    // SAFETY: bpf_probe_read_kernel checks the address; a bad one is an Err.
-    unsafe { bpf_probe_read_kernel(addr as *const T) }.ok()
-}
-
 /// A CQE is posted: `io_uring_complete(ctx, req, cqe)`. `req` is untyped
-/// (`void *`, NULL for a CQE without a request), so it is read with the
-/// probe-read helper; the CQE is typed (its layout is the UAPI's).
+/// (`void *`, NULL for a CQE without a request), so it is read as an
+/// io_kiocb at its address (`kernel::load`); the CQE is typed (its layout
+/// is the UAPI's).
 #[btf_tracepoint(function = "io_uring_complete")]
 pub fn mux_uring_complete(ctx: BtfTracePointContext) -> i32 {
     let Some(tgid) = traced_tgid() else {
@@ -195,7 +190,7 @@ pub fn mux_uring_complete(ctx: BtfTracePointContext) -> i32 {
     let op = if req == 0 {
         OP_AUX
     } else {
-        read_kernel::<u8>(req + u64::from(o.kiocb_opcode)).unwrap_or(OP_AUX)
+        kernel::load::<u8>(req, btf_ids::IO_KIOCB, o.kiocb_opcode).unwrap_or(OP_AUX)
     };
     complete(req, op, tgid, res, cflags);
     0
@@ -247,7 +242,7 @@ fn complete(req: u64, op: u8, tgid: u32, res: i32, cflags: u32) {
 /// Whether the request's file is a socket.
 #[inline(always)]
 fn on_socket(req: u64) -> bool {
-    match read_kernel::<u64>(req + u64::from(uring_offsets().kiocb_file)) {
+    match kernel::load::<u64>(req, btf_ids::IO_KIOCB, uring_offsets().kiocb_file) {
         Some(file) if file != 0 => kernel::is_socket(file),
         _ => false,
     }
@@ -258,8 +253,9 @@ fn on_socket(req: u64) -> bool {
 #[inline(never)]
 pub fn cq_ready(ring: u64) -> Option<u64> {
     let o = uring_offsets();
-    let rings: u64 = read_kernel(ring + u64::from(o.ctx_rings))?;
-    let head: u32 = read_kernel(rings + u64::from(o.cq_head))?;
-    let tail: u32 = read_kernel(rings + u64::from(o.cq_tail))?;
+    let rings: u64 =
+        kernel::load::<u64>(ring, btf_ids::IO_RING_CTX, o.ctx_rings).filter(|&rings| rings != 0)?;
+    let head: u32 = kernel::load(rings, btf_ids::IO_RINGS, o.cq_head)?;
+    let tail: u32 = kernel::load(rings, btf_ids::IO_RINGS, o.cq_tail)?;
     Some(u64::from(tail.wrapping_sub(head)))
 }

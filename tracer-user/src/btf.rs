@@ -17,6 +17,7 @@ const MAGIC: u16 = 0xeb9f;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
 const KIND_TYPEDEF: u32 = 8;
+const KIND_FUNC: u32 = 12;
 
 /// One type's header: (kind, name offset, member count, kind flag, where
 /// its trailing data starts).
@@ -152,6 +153,24 @@ impl KernelBtf {
             .any(|(kind, n, ..)| kind == KIND_TYPEDEF && self.name(n) == wanted.as_bytes())
     }
 
+    /// The BTF id of the struct `name`, if the kernel has it.
+    pub fn struct_id(&self, name: &str) -> Option<u32> {
+        self.type_id(KIND_STRUCT, name)
+    }
+
+    /// The BTF id of the kernel function `name` (a kfunc), if it has it.
+    pub fn function_id(&self, name: &str) -> Option<u32> {
+        self.type_id(KIND_FUNC, name)
+    }
+
+    /// Type ids count from 1 in file order (0 is `void`).
+    fn type_id(&self, wanted: u32, name: &str) -> Option<u32> {
+        let index = self
+            .entries()
+            .position(|(kind, n, ..)| kind == wanted && self.name(n) == name.as_bytes())?;
+        u32::try_from(index + 1).ok()
+    }
+
     /// The byte offset of `strukt.member`, looking into the struct's
     /// anonymous structs and unions (io_ring_ctx keeps its fields in them).
     pub fn member_offset(&self, strukt: &str, member: &str) -> Result<u32> {
@@ -243,6 +262,15 @@ mod tests {
         let tgid = btf.member_offset("task_struct", "tgid").unwrap();
         assert_eq!(tgid, pid + 4, "pid_t pid; pid_t tgid; are neighbours");
         assert!(btf.member_offset("task_struct", "no_such_field").is_err());
+        // The ids the typed reads cast to (that they are the right ones,
+        // the verifier checks when the programs load).
+        if btf.function_id("bpf_rdonly_cast").is_some() {
+            let file = btf.struct_id("file").unwrap();
+            assert!(file > 0);
+            assert!(btf.struct_id("eventpoll").unwrap() > 0);
+            assert_ne!(btf.struct_id("inode"), Some(file));
+        }
+        assert_eq!(btf.struct_id("no_such_struct"), None);
         // Inside io_ring_ctx's anonymous structs, where the kernel has io_uring.
         if btf.has_tracepoint("io_uring_submit_req") {
             let flags = btf.member_offset("io_ring_ctx", "flags").unwrap();

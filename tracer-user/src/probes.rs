@@ -17,7 +17,8 @@ use aya::{
     Btf, Ebpf, EbpfLoader, Endianness,
 };
 use tracer_common::{
-    globals, maps, Stat, StatsKey, SyscallKind, SyscallStats, UringStats, MAX_STATS_KEYS,
+    btf_ids, globals, maps, Stat, StatsKey, SyscallKind, SyscallStats, UringStats,
+    KFUNC_ABSENT_INSN, KFUNC_RDONLY_CAST_INSN, MAX_STATS_KEYS,
 };
 use tracer_model::{MapDump, ProbeCost};
 
@@ -158,7 +159,9 @@ impl Probes {
             log::warn!("this kernel has no io_uring tracepoints: io_uring requests are not traced");
             Vec::new()
         };
+        let (btf_ids, kfunc) = typed_read_ids(&kernel_btf);
         drop(kernel_btf);
+        let object = resolve_kfunc(EBPF_OBJECT, kfunc);
         let (btf, loader) = prefetch.finish()?;
         let mut loader: EbpfLoader<'_> = loader;
         loader.btf(Some(&btf));
@@ -209,7 +212,8 @@ impl Probes {
         for (name, value) in fields.iter().chain(&uring_fields) {
             loader.override_global(name, value, true);
         }
-        let mut ebpf = loader.load(EBPF_OBJECT).map_err(|e| load_error(&e))?;
+        loader.override_global(globals::BTF_IDS, &btf_ids, true);
+        let mut ebpf = loader.load(object.as_bytes()).map_err(|e| load_error(&e))?;
         // Before the programs load: they refer to its map.
         let kernel_log = KernelLog::init(&mut ebpf);
 
@@ -989,6 +993,82 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
 
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones to the
 /// cgroup, where raising it may be refused (EPERM) and does not matter.
+/// The BTF ids the programs' typed reads cast to (`tracer_common::btf_ids`)
+/// and `bpf_rdonly_cast`'s, or all zero and `None` where the kernel lacks
+/// any of them: the programs then read with the probe-read helper.
+fn typed_read_ids(btf: &KernelBtf) -> ([u32; btf_ids::COUNT], Option<u32>) {
+    let mut ids = [0; btf_ids::COUNT];
+    // An fd table slot is read as a `struct kiocb`, whose first member is
+    // its file: any struct that starts with a file pointer would do.
+    let slot = (btf.member_offset("kiocb", "ki_filp").ok() == Some(0))
+        .then(|| btf.struct_id("kiocb"))
+        .flatten();
+    let found = [
+        (btf_ids::FILE_SLOT, slot),
+        (btf_ids::FILE, btf.struct_id("file")),
+        (btf_ids::INODE, btf.struct_id("inode")),
+        (btf_ids::EVENTPOLL, btf.struct_id("eventpoll")),
+    ];
+    let kfunc = btf.function_id("bpf_rdonly_cast");
+    if kfunc.is_none() || found.iter().any(|(_, id)| id.is_none()) {
+        log::info!("this kernel has no bpf_rdonly_cast (Linux < 6.2): kernel objects are read with the probe-read helper");
+        return (ids, None);
+    }
+    for (which, id) in found {
+        ids[which] = id.unwrap_or(0);
+    }
+    // Where the kernel has io_uring; else its programs stay unattached.
+    for (which, name) in [
+        (btf_ids::IO_KIOCB, "io_kiocb"),
+        (btf_ids::IO_RING_CTX, "io_ring_ctx"),
+        (btf_ids::IO_RINGS, "io_rings"),
+    ] {
+        ids[which] = btf.struct_id(name).unwrap_or(0);
+    }
+    (ids, kfunc)
+}
+
+/// The eBPF object, 8-byte aligned as the ELF reader wants it, with each
+/// call of `bpf_rdonly_cast` given the kernel's id for it (aya 0.14 cannot
+/// resolve kfunc calls), or replaced where the kernel has none.
+struct ResolvedObject {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl ResolvedObject {
+    fn as_bytes(&self) -> &[u8] {
+        // SAFETY: within the u64s' own bytes (len <= 8 * words.len()).
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast(), self.len) }
+    }
+
+    fn as_bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as above, exclusively borrowed.
+        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast(), self.len) }
+    }
+}
+
+/// Instructions are 8-byte aligned in the object's text (its sections
+/// are), so each call is one aligned 8-byte word of the copy.
+fn resolve_kfunc(object: &[u8], kfunc: Option<u32>) -> ResolvedObject {
+    let mut resolved = ResolvedObject {
+        words: vec![0; object.len().div_ceil(8)],
+        len: object.len(),
+    };
+    resolved.as_bytes_mut().copy_from_slice(object);
+    let call = KFUNC_RDONLY_CAST_INSN.to_le_bytes();
+    let with = match kfunc {
+        Some(id) => (u64::from(id) << 32 | (KFUNC_RDONLY_CAST_INSN & 0xffff_ffff)).to_le_bytes(),
+        None => KFUNC_ABSENT_INSN.to_le_bytes(),
+    };
+    for insn in resolved.as_bytes_mut().chunks_exact_mut(8) {
+        if *insn == call {
+            insn.copy_from_slice(&with);
+        }
+    }
+    resolved
+}
+
 fn raise_memlock() {
     let rlim = libc::rlimit {
         rlim_cur: libc::RLIM_INFINITY,

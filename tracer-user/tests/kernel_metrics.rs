@@ -2,6 +2,8 @@
 //! waitlab scenario really did (see testprogs/src/bin/waitlab.rs).
 mod common;
 
+use std::process::Command;
+
 use common::*;
 use tracer_common::SyscallKind::*;
 
@@ -193,4 +195,75 @@ fn time_every_times_one_call_in_n_and_keeps_every_count() {
             assert!(w.on_cpu_ns <= w.wall_ns, "{kind}: {w:?}");
         }
     }
+}
+
+/// A copy of the kernel's BTF in which the kfunc `bpf_rdonly_cast` has
+/// another name: a kernel before Linux 6.2, as far as muxtrace can tell.
+fn btf_without_rdonly_cast() -> tempfile::NamedTempFile {
+    let mut data = std::fs::read("/sys/kernel/btf/vmlinux").expect("the kernel's BTF");
+    let name = b"\0bpf_rdonly_cast\0";
+    let at = data
+        .windows(name.len())
+        .position(|w| w == name)
+        .expect("bpf_rdonly_cast in the kernel's BTF strings");
+    data[at + 1] = b'x';
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), data).unwrap();
+    file
+}
+
+/// Where the kernel has no `bpf_rdonly_cast`, the programs read an fd's
+/// file, inode and eventpoll with the probe-read helper instead of typed
+/// loads: the same figures, against the same truth as the tests above.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn without_typed_reads_the_figures_are_the_same() {
+    let btf = btf_without_rdonly_cast();
+    let told = "kernel objects are read with the probe-read helper";
+
+    // The epoll set's size, from the eventpoll's reference count.
+    let lab = ready("waitlab", &["epoll", "100", "40", "5", "4"]);
+    let pid = lab.pid().to_string();
+    let mt = harness::Proc::spawn(
+        Command::new(MUXTRACE)
+            .env("MUXTRACE_BTF", btf.path())
+            .args(["-v", "--pid", &pid, "--json", "--interval", "10s"]),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    mt.wait_line(
+        harness::muxtrace::ATTACHED,
+        harness::muxtrace::ATTACH_TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    lab.signal(libc::SIGUSR1);
+    let (stdout, stderr) = finish_ok(mt);
+    assert!(stderr.contains(told), "{stderr}");
+    let m = harness::muxtrace::final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    let p = harness::muxtrace::process(&m, lab.pid()).unwrap_or_else(|e| panic!("{e:#}"));
+    let w = syscall_total(p, EpollWait);
+    assert_eq!((w.calls, w.watched_avg), (4, 60.0), "{w:?}");
+
+    // Socket or file, from the fd's inode: a started syscall-burst reads a
+    // byte from a socket 14 times; the loader and glibc read files first.
+    let mt = harness::Proc::spawn(
+        Command::new(MUXTRACE)
+            .env("MUXTRACE_BTF", btf.path())
+            .args(["-v", "--json", "--"])
+            .arg(workspace_bin("syscall-burst")),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let (stdout, stderr) = finish_ok(mt);
+    assert!(stderr.contains(told), "{stderr}");
+    let m = harness::muxtrace::final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    let burst = m
+        .processes
+        .iter()
+        .find(|p| p.comm == "syscall-burst")
+        .unwrap_or_else(|| panic!("no syscall-burst in {:?}", m.processes));
+    let read = syscall_total(burst, Read);
+    assert_eq!(read.payload_socket_bytes, 14, "{read:?}");
+    assert!(read.payload_file_bytes > 0, "{read:?}");
+    // 17 bytes to the socket; what it prints goes to a pipe.
+    let write = syscall_total(burst, Write);
+    assert_eq!(write.payload_socket_bytes, 17, "{write:?}");
 }
