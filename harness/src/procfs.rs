@@ -180,6 +180,27 @@ impl Drop for Frozen {
     }
 }
 
+/// Whether the kernel's syscall tracepoints are visible in tracefs (what
+/// bpftrace and perf trace attach to by name), mounting
+/// tracefs where it belongs if it is not: muxtrace attaches by BTF and
+/// needs none, and a fresh machine may not have it mounted. Without it
+/// bpftrace still prints "Attaching N probes..." and runs with none
+/// attached, so a cost measured then would be a tracer that is not there.
+pub fn syscall_tracepoints_ready() -> bool {
+    const TRACEFS: &str = "/sys/kernel/tracing";
+    let ready = || {
+        ["events/syscalls", "events/raw_syscalls"]
+            .iter()
+            .all(|d| std::path::Path::new(TRACEFS).join(d).is_dir())
+    };
+    if !ready() {
+        let _ = std::process::Command::new("mount")
+            .args(["-t", "tracefs", "nodev", TRACEFS])
+            .status();
+    }
+    ready()
+}
+
 #[cfg(test)]
 mod tests {
     use std::process::Command;

@@ -92,6 +92,13 @@ fn empty_raw_probes() -> Option<Proc> {
 }
 
 fn empty_bpftrace(script: &str) -> Option<Proc> {
+    if !harness::procfs::syscall_tracepoints_ready() {
+        eprintln!(
+            "syscall_cost: tracefs is not mounted at /sys/kernel/tracing and could not be, \
+             so bpftrace has no tracepoints to attach to: its case is not measured"
+        );
+        return None;
+    }
     let bpftrace = Proc::spawn(Command::new("bpftrace").args(["-e", script]))
         .map_err(|e| eprintln!("syscall_cost: no bpftrace, so no floor measured: {e:#}"))
         .ok()?;

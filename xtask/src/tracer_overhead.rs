@@ -182,11 +182,15 @@ pub fn unavailable(config: &str, bin: &Path) -> Option<String> {
         "bpftrace" | BPFTRACE_COUNT if !probe("bpftrace", "--version") => {
             Some("bpftrace is not installed".into())
         }
-        "bpftrace" | BPFTRACE_COUNT | "perf-trace" if !syscall_events_ready() => Some(
-            "tracefs is not mounted at /sys/kernel/tracing and could not be: \
+        "bpftrace" | BPFTRACE_COUNT | "perf-trace"
+            if !harness::procfs::syscall_tracepoints_ready() =>
+        {
+            Some(
+                "tracefs is not mounted at /sys/kernel/tracing and could not be: \
              no syscall tracepoints for it"
-                .into(),
-        ),
+                    .into(),
+            )
+        }
         FLOOR if !floor_exe(bin).is_file() => Some(format!(
             "{} is not built (cargo build --release -p tracer-user --example floor)",
             floor_exe(bin).display()
@@ -198,24 +202,6 @@ pub fn unavailable(config: &str, bin: &Path) -> Option<String> {
         },
         _ => None,
     }
-}
-
-/// Whether the syscall tracepoints bpftrace and perf trace name are there,
-/// mounting tracefs where it should be if it is not (muxtrace attaches by
-/// BTF and needs no tracefs; a fresh machine may not have it mounted).
-fn syscall_events_ready() -> bool {
-    const TRACEFS: &str = "/sys/kernel/tracing";
-    let ready = || {
-        std::path::Path::new(TRACEFS)
-            .join("events/syscalls")
-            .is_dir()
-    };
-    if !ready() {
-        let _ = Command::new("mount")
-            .args(["-t", "tracefs", "nodev", TRACEFS])
-            .status();
-    }
-    ready()
 }
 
 struct Point {
