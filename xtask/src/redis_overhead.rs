@@ -3,7 +3,9 @@
 //! 127.0.0.1) against a fresh redis per point, untraced and traced by
 //! muxtrace with every probe on (`--json`, read as it comes), alternating
 //! within each round; each traced run's requests/s divided by the same
-//! round's untraced run, then the median and min–max over rounds. redis runs
+//! round's untraced run, then the median and min–max over rounds. With
+//! `MUXTRACE_BASELINE`, that build traces redis too, in every round beside
+//! this one (`muxtrace-baseline`): a change's cost on a real server. redis runs
 //! on CPU 1 capped at half its core, as the echo servers at saturation (see
 //! cpu_cap.rs): its CPU budget, not redis-benchmark's core, runs out, so
 //! every nanosecond added to its syscalls shows. Writes target/bench/redis.md
@@ -16,7 +18,14 @@ use serde_json::json;
 
 use crate::cpu_cap::{self, CpuCap};
 
-const CONFIGS: [&str; 2] = ["untraced", "muxtrace"];
+/// The configurations of a round: untraced first (the ratios' base).
+fn configs() -> Vec<&'static str> {
+    let mut configs = vec!["untraced", "muxtrace"];
+    if crate::tracer_overhead::baseline_exe().is_some_and(|exe| exe.is_file()) {
+        configs.push(crate::tracer_overhead::BASELINE);
+    }
+    configs
+}
 const TESTS: [&str; 2] = ["SET", "GET"];
 /// redis-benchmark's connections.
 const CLIENTS: u64 = 50;
@@ -38,9 +47,14 @@ struct Point {
 fn run_point(bin: &Path, config: &str, requests: u64) -> Result<Point> {
     let redis = Redis::start(Some(1))?;
     let cap = CpuCap::apply(redis.pid())?;
-    let tracer = match config {
-        "muxtrace" => Some(harness::start_muxtrace(
-            &bin.join("muxtrace"),
+    let exe = match config {
+        "muxtrace" => Some(bin.join("muxtrace")),
+        crate::tracer_overhead::BASELINE => crate::tracer_overhead::baseline_exe(),
+        _ => None,
+    };
+    let tracer = match exe {
+        Some(exe) => Some(harness::start_muxtrace(
+            &exe,
             &[
                 "--pid",
                 &redis.pid().to_string(),
@@ -106,7 +120,7 @@ pub fn run(bin: &Path, opts: &Options) -> Result<()> {
     let mut raw = Vec::new();
     for round in 0..opts.rounds {
         let mut points = Vec::new();
-        for config in CONFIGS {
+        for config in configs() {
             eprintln!(
                 "redis overhead: round {}/{} {config}",
                 round + 1,
@@ -153,8 +167,9 @@ fn render(rounds: &[Vec<Point>], opts: &Options) -> String {
         "{date}; Linux {}. redis-server (no persistence) pinned to CPU 1 and capped at {}% \
          of its core; redis-benchmark -t set,get -n {} -c {CLIENTS} -P 1 (no pipelining) \
          pinned to CPU 0, to 127.0.0.1. {} rounds, untraced and traced by muxtrace (every \
-         probe on, --json) alternating within each round, a fresh redis per run; ratios are \
-         taken against the same round's untraced run.\n",
+         probe on, --json; muxtrace-baseline: the build MUXTRACE_BASELINE names) alternating \
+         within each round, a fresh redis per run; ratios are taken against the same round's \
+         untraced run.\n",
         kernel,
         cpu_cap::SHARE_PERCENT,
         opts.requests,
@@ -162,25 +177,31 @@ fn render(rounds: &[Vec<Point>], opts: &Options) -> String {
     );
     let _ = writeln!(
         md,
-        "| test | untraced requests/s, median | muxtrace requests/s, median | ratio to untraced, median [min–max] |"
+        "| test | config | requests/s, median | ratio to untraced, median [min–max] |"
     );
-    let _ = writeln!(md, "|---|---:|---:|---|");
+    let _ = writeln!(md, "|---|---|---:|---|");
     for test in TESTS {
         let base: Vec<f64> = rounds.iter().map(|r| rps_of(&r[0], test)).collect();
-        let traced: Vec<f64> = rounds.iter().map(|r| rps_of(&r[1], test)).collect();
-        let ratios: Vec<f64> = traced
-            .iter()
-            .zip(&base)
-            .map(|(t, b)| t / b.max(1.0))
-            .collect();
-        let (lo, hi) = spread(&ratios);
         let _ = writeln!(
             md,
-            "| {test} | {:.0} | {:.0} | {:.3} [{lo:.3}–{hi:.3}] |",
-            median(&base).unwrap_or(0.0),
-            median(&traced).unwrap_or(0.0),
-            median(&ratios).unwrap_or(0.0),
+            "| {test} | untraced | {:.0} | 1.000 |",
+            median(&base).unwrap_or(0.0)
         );
+        for (i, config) in configs().iter().enumerate().skip(1) {
+            let traced: Vec<f64> = rounds.iter().map(|r| rps_of(&r[i], test)).collect();
+            let ratios: Vec<f64> = traced
+                .iter()
+                .zip(&base)
+                .map(|(t, b)| t / b.max(1.0))
+                .collect();
+            let (lo, hi) = spread(&ratios);
+            let _ = writeln!(
+                md,
+                "| {test} | {config} | {:.0} | {:.3} [{lo:.3}–{hi:.3}] |",
+                median(&traced).unwrap_or(0.0),
+                median(&ratios).unwrap_or(0.0),
+            );
+        }
     }
     let sps: Vec<f64> = rounds.iter().map(|r| r[1].syscalls_per_sec).collect();
     let _ = writeln!(

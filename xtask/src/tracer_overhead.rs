@@ -34,7 +34,7 @@ const CONFIGS: [&str; 10] = [
 /// Another muxtrace build (`MUXTRACE_BASELINE=/path/to/muxtrace`), beside
 /// this one in every round: a change's cost before and after, in one run,
 /// as the `syscall_cost` bench does per call.
-const BASELINE: &str = "muxtrace-baseline";
+pub const BASELINE: &str = "muxtrace-baseline";
 
 /// `muxtrace --time-every 16`: every wait timed, one in 16 of the calls
 /// between waits; every count still exact.
@@ -54,7 +54,7 @@ fn floor_exe(bin: &Path) -> PathBuf {
     bin.join("examples").join(FLOOR)
 }
 
-fn baseline_exe() -> Option<PathBuf> {
+pub fn baseline_exe() -> Option<PathBuf> {
     std::env::var_os("MUXTRACE_BASELINE").map(PathBuf::from)
 }
 const SERVERS: [&str; 2] = ["echo-epoll", "echo-poll"];
