@@ -2,12 +2,12 @@
 //! memory they point at (fd sets, timeouts).
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user, bpf_probe_read_user_buf},
+    helpers::{bpf_probe_read_user, bpf_probe_read_user_buf},
     programs::BtfTracePointContext,
 };
 use tracer_common::Stat;
 
-use crate::{filter::lost, maps::FD_SET_SCRATCH};
+use crate::{filter::lost, kernel, maps::FD_SET_SCRATCH};
 
 /// A syscall's registers as the kernel saved them at entry: `struct pt_regs`
 /// on x86_64, whose layout is the ABI's. The raw syscall tracepoints hand
@@ -51,7 +51,7 @@ impl Regs {
 /// The calling thread's id, for log lines on rare paths.
 #[inline(always)]
 pub fn current_tid() -> u32 {
-    bpf_get_current_pid_tgid() as u32
+    kernel::current_pid_tgid() as u32
 }
 
 /// Sentinel for "no timeout: blocks until ready".

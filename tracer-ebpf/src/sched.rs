@@ -4,10 +4,7 @@
 //! space found in the kernel's BTF.
 
 use aya_ebpf::{
-    helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
-        bpf_probe_read_kernel_str_bytes,
-    },
+    helpers::{bpf_get_current_comm, bpf_ktime_get_ns, bpf_probe_read_kernel_str_bytes},
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
@@ -20,6 +17,7 @@ use crate::{
         bump, existing_thread_slot, in_cgroup, is_traced, lost, mark_candidate, maybe_traced,
         ns_ids, release_thread_slot, stats_slot,
     },
+    kernel,
     maps::{self, EVICTED, EXIT_COMMS, LAST_WAKEUPS, NS_TGIDS, TRACED},
 };
 
@@ -61,7 +59,7 @@ const HERD_WINDOW_NS: u64 = 50_000;
 #[btf_tracepoint(function = "sched_switch")]
 pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
     // The tracepoint fires before the switch: the current task is `prev`.
-    let prev = bpf_get_current_pid_tgid() as u32;
+    let prev = kernel::current_pid_tgid() as u32;
     let next_is_candidate = {
         let next = Task::arg(&ctx, 2).tid();
         (next != 0 && maybe_traced(next)).then_some(next)
@@ -181,7 +179,7 @@ pub fn mux_sched_fork(ctx: BtfTracePointContext) -> i32 {
     if child_task.tgid() != child {
         return 0;
     }
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let tgid = (kernel::current_pid_tgid() >> 32) as u32;
     // --cgroup: a child of a process in the cgroup becomes a candidate; its
     // first measured call admits it (in its own context, where the cgroup
     // is checked again: clone3 may have placed it elsewhere). Only forks
@@ -254,7 +252,7 @@ fn under_cgroup_path(path: &[u8; CGROUP_PATH_LEN]) -> bool {
 #[btf_tracepoint(function = "sched_process_exec")]
 pub fn mux_sched_exec(_ctx: BtfTracePointContext) -> i32 {
     if comm_matches() {
-        let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+        let tgid = (kernel::current_pid_tgid() >> 32) as u32;
         // Inside a pid namespace, only its own processes: the namespace pid
         // names it to user space.
         if let Some((dev, ino)) = maps::pidns() {
@@ -291,7 +289,7 @@ fn in_our_namespace() -> bool {
 /// `sched_process_exit(p, group_dead)`, in the exiting thread.
 #[btf_tracepoint(function = "sched_process_exit")]
 pub fn mux_sched_exit(ctx: BtfTracePointContext) -> i32 {
-    let id = bpf_get_current_pid_tgid();
+    let id = kernel::current_pid_tgid();
     let tid = id as u32;
     let tgid = (id >> 32) as u32;
     // Every thread that ever took a slot is a candidate by its tid: its slot

@@ -3,9 +3,7 @@
 //! exit, the call folded into its process's aggregate.
 
 use aya_ebpf::{
-    helpers::{
-        bpf_get_current_pid_tgid, bpf_get_prandom_u32, bpf_ktime_get_ns, bpf_probe_read_user,
-    },
+    helpers::{bpf_get_prandom_u32, bpf_ktime_get_ns, bpf_probe_read_user},
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
@@ -29,7 +27,8 @@ use crate::{
         admits_waiter, adopt_pending, bump, existing_thread_slot, is_stale, lost, maybe_traced,
         release_thread_slot, thread_slot, thread_stats,
     },
-    kernel, maps, uring,
+    kernel::{self, Task},
+    maps, uring,
 };
 
 /// Bytes of a `struct timespec`/`struct timeval` on 64-bit.
@@ -44,7 +43,7 @@ const EPOLL_CTL_DEL: u32 = 2;
 const ETIME: i64 = 62;
 
 /// Whether a measured call of the current task (`id` from
-/// bpf_get_current_pid_tgid) goes on to [`on_enter`]: a candidate; inside a
+/// Task::pid_tgid) goes on to [`on_enter`]: a candidate; inside a
 /// pid namespace, a process user space named by its namespace pid, at its
 /// first measured call; under --all, any process at its first wait call.
 /// In the top-level program, so that every other process's call returns
@@ -61,7 +60,7 @@ fn enters<const NS: bool>(id: u64, kind: SyscallKind) -> bool {
 /// host's hot path has not one instruction more for it). Inline, like
 /// everything on the traced hot path: a subprogram call is a return more.
 #[inline(always)]
-fn on_enter<const NS: bool>(regs: Regs, mut kind: SyscallKind, id: u64) {
+fn on_enter<const NS: bool>(regs: Regs, mut kind: SyscallKind, id: u64, task: Task) {
     let tgid = (id >> 32) as u32;
     let Some(t) = thread_slot::<NS>(id as u32, tgid, kind) else {
         return;
@@ -93,13 +92,13 @@ fn on_enter<const NS: bool>(regs: Regs, mut kind: SyscallKind, id: u64) {
         SyscallKind::Pselect6 => decode_select(regs, t, true),
         SyscallKind::Poll | SyscallKind::Ppoll => decode_poll(regs, t, kind == SyscallKind::Ppoll),
         SyscallKind::EpollWait | SyscallKind::EpollPwait | SyscallKind::EpollPwait2 => {
-            decode_epoll_wait(regs, t, kind as u32)
+            decode_epoll_wait(regs, t, kind as u32, task)
         }
         // ADD and MOD copy one epoll_event in; DEL copies none.
         SyscallKind::EpollCtl if regs.arg(1) as u32 != EPOLL_CTL_DEL => {
             t.bookkeeping_in = EPOLL_EVENT;
         }
-        SyscallKind::IoUringEnter if decode_uring_enter(regs, t) => {
+        SyscallKind::IoUringEnter if decode_uring_enter(regs, t, task) => {
             kind = SyscallKind::IoUringWait;
             t.in_call = kind as u32 + 1;
         }
@@ -228,11 +227,11 @@ fn decode_poll(regs: Regs, t: &mut ThreadState, ppoll: bool) {
 /// epoll_wait(epfd, events, maxevents, timeout_ms), epoll_pwait (+ sigmask,
 /// size) and epoll_pwait2 (timespec instead of ms).
 #[inline(always)]
-fn decode_epoll_wait(regs: Regs, t: &mut ThreadState, kind: u32) {
+fn decode_epoll_wait(regs: Regs, t: &mut ThreadState, kind: u32, task: Task) {
     // The interest set as the kernel holds it now; an fd that is not an
     // epoll fd fails the call, which then counts nothing watched.
     t.epoll_id = 0;
-    if let Some((ep, registered)) = kernel::epoll_set(t.fd) {
+    if let Some((ep, registered)) = kernel::epoll_set(task, t.fd) {
         t.epoll_id = ep;
         t.watched = registered;
     }
@@ -260,7 +259,7 @@ fn decode_epoll_wait(regs: Regs, t: &mut ThreadState, kind: u32) {
 /// are shared memory: nothing is copied per call but the extended
 /// argument (and the timeout and sigmask it points to) or the sigmask.
 #[inline(never)]
-fn decode_uring_enter(regs: Regs, t: &mut ThreadState) -> bool {
+fn decode_uring_enter(regs: Regs, t: &mut ThreadState, task: Task) -> bool {
     let min_complete = regs.arg(2) as u32;
     let flags = regs.arg(3);
     let wait = flags & IORING_ENTER_GETEVENTS != 0 && min_complete > 0;
@@ -293,7 +292,7 @@ fn decode_uring_enter(regs: Regs, t: &mut ThreadState) -> bool {
     // index into the task's table, not an fd).
     t.epoll_id = 0;
     if flags & IORING_ENTER_REGISTERED_RING == 0 {
-        t.epoll_id = kernel::file_private_data(t.fd).unwrap_or(0);
+        t.epoll_id = kernel::file_private_data(task, t.fd).unwrap_or(0);
     }
     true
 }
@@ -347,7 +346,7 @@ fn uring_wait_ret(t: &ThreadState, ret: i64) -> i64 {
 /// A measured call of a candidate thread (`tid`) returns: folded into its
 /// process's aggregate.
 #[inline(always)]
-fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, id: u64) {
+fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, id: u64, task: Task) {
     let tid = id as u32;
     // Only threads of traced processes have a slot, so this lookup is the filter.
     let Some(t) = existing_thread_slot(tid) else {
@@ -468,7 +467,7 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, id: u64) {
     } else if kind == SyscallKind::EpollCtl {
         s.bookkeeping_in += t.bookkeeping_in;
     } else if ret >= 0 && (kind.is_receive() || kind.is_send() || kind.is_zero_copy()) {
-        fold_payload(s, t, regs, ret as u64, kind);
+        fold_payload(s, t, regs, ret as u64, kind, task);
     }
 }
 
@@ -480,6 +479,7 @@ fn fold_payload(
     regs: Regs,
     ret: u64,
     kind: SyscallKind,
+    task: Task,
 ) {
     let (bytes, messages) = if kind.is_mmsg() {
         (mmsg_bytes(regs.arg(1), ret), ret)
@@ -492,9 +492,10 @@ fn fold_payload(
     // The socket calls succeed only on sockets; the others work on any fd.
     let on_socket = if kind == SyscallKind::Splice {
         // Data moves from arg 0 to arg 2; one end is a pipe.
-        kernel::fd_is_socket(regs.arg(0) as u32) || kernel::fd_is_socket(regs.arg(2) as u32)
+        kernel::fd_is_socket(task, regs.arg(0) as u32)
+            || kernel::fd_is_socket(task, regs.arg(2) as u32)
     } else if kind.needs_fd_class() {
-        kernel::fd_is_socket(regs.arg(0) as u32)
+        kernel::fd_is_socket(task, regs.arg(0) as u32)
     } else {
         true
     };
@@ -675,9 +676,10 @@ fn kind_of_nr(nr: i64) -> Option<SyscallKind> {
 pub fn mux_sys_enter(ctx: BtfTracePointContext) -> i32 {
     let nr: i64 = ctx.arg(1);
     if let Some(kind) = kind_of_nr(nr) {
-        let id = bpf_get_current_pid_tgid();
+        let task = Task::current();
+        let id = task.pid_tgid();
         if enters::<false>(id, kind) {
-            on_enter::<false>(Regs::of(&ctx), kind, id);
+            on_enter::<false>(Regs::of(&ctx), kind, id, task);
         }
     }
     0
@@ -690,9 +692,10 @@ pub fn mux_sys_enter(ctx: BtfTracePointContext) -> i32 {
 pub fn mux_sys_enter_ns(ctx: BtfTracePointContext) -> i32 {
     let nr: i64 = ctx.arg(1);
     if let Some(kind) = kind_of_nr(nr) {
-        let id = bpf_get_current_pid_tgid();
+        let task = Task::current();
+        let id = task.pid_tgid();
         if enters::<true>(id, kind) {
-            on_enter::<true>(Regs::of(&ctx), kind, id);
+            on_enter::<true>(Regs::of(&ctx), kind, id, task);
         }
     }
     0
@@ -702,10 +705,11 @@ pub fn mux_sys_enter_ns(ctx: BtfTracePointContext) -> i32 {
 pub fn mux_sys_exit(ctx: BtfTracePointContext) -> i32 {
     let regs = Regs::of(&ctx);
     if let Some(kind) = kind_of_nr(regs.nr()) {
-        let id = bpf_get_current_pid_tgid();
+        let task = Task::current();
+        let id = task.pid_tgid();
         // A thread with a slot is always a candidate.
         if maybe_traced(id as u32) {
-            on_exit(regs, ctx.arg(1), kind, id);
+            on_exit(regs, ctx.arg(1), kind, id, task);
         }
     }
     0

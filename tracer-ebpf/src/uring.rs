@@ -14,11 +14,7 @@
 //! in an LRU map from submission to its last CQE; per (process, opcode):
 //! counts, results, bytes, errors, paths and latency, per CPU.
 
-use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
-    macros::btf_tracepoint,
-    programs::BtfTracePointContext,
-};
+use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::btf_tracepoint, programs::BtfTracePointContext};
 use tracer_common::{
     btf_ids, bucket,
     uring::{self, IORING_CQE_F_MORE, IORING_SETUP_SQPOLL, OP_AUX},
@@ -58,7 +54,7 @@ impl Req {
 /// The traced process of the current task, `None` for any other.
 #[inline(always)]
 fn traced_tgid() -> Option<u32> {
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let tgid = (kernel::current_pid_tgid() >> 32) as u32;
     // A request's tracepoints run far less often than syscalls: the exact
     // lookup after the candidates filter is affordable here (io threads
     // have no thread slot that would stand for it).
