@@ -209,26 +209,10 @@ fn no_privileges_is_a_usage_error_with_a_sudo_hint() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-/// A copy of the kernel's BTF in which the tracepoint `missing` has another
-/// name: a kernel without that tracepoint, as far as muxtrace can tell.
-fn btf_without(missing: &str) -> tempfile::NamedTempFile {
-    let mut data = std::fs::read("/sys/kernel/btf/vmlinux").expect("the kernel's BTF");
-    let name = format!("\0btf_trace_{missing}\0");
-    let at = data
-        .windows(name.len())
-        .position(|w| w == name.as_bytes())
-        .expect("the tracepoint's name in the BTF strings");
-    // "btf_trace_x" → "xtf_trace_x": same length, no longer the tracepoint.
-    data[at + 1] = b'x';
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), data).unwrap();
-    file
-}
-
 #[test]
 #[ignore = "needs root: muxtrace checks privileges before it reads the kernel's BTF"]
 fn missing_tracepoint_is_named_with_why() {
-    let fake = btf_without("sched_wakeup");
+    let fake = btf_without_name("btf_trace_sched_wakeup");
     let me = std::process::id().to_string();
     let (code, _, stderr) = run(
         &["--pid", &me, "--summary"],

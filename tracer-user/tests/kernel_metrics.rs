@@ -197,28 +197,13 @@ fn time_every_times_one_call_in_n_and_keeps_every_count() {
     }
 }
 
-/// A copy of the kernel's BTF in which the kfunc `bpf_rdonly_cast` has
-/// another name: a kernel before Linux 6.2, as far as muxtrace can tell.
-fn btf_without_rdonly_cast() -> tempfile::NamedTempFile {
-    let mut data = std::fs::read("/sys/kernel/btf/vmlinux").expect("the kernel's BTF");
-    let name = b"\0bpf_rdonly_cast\0";
-    let at = data
-        .windows(name.len())
-        .position(|w| w == name)
-        .expect("bpf_rdonly_cast in the kernel's BTF strings");
-    data[at + 1] = b'x';
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), data).unwrap();
-    file
-}
-
 /// Where the kernel has no `bpf_rdonly_cast`, the programs read an fd's
 /// file, inode and eventpoll with the probe-read helper instead of typed
 /// loads: the same figures, against the same truth as the tests above.
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn without_typed_reads_the_figures_are_the_same() {
-    let btf = btf_without_rdonly_cast();
+    let btf = btf_without_name("bpf_rdonly_cast");
     let told = "kernel objects are read with the probe-read helper";
 
     // The epoll set's size, from the eventpoll's reference count.

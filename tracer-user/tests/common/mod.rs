@@ -309,3 +309,19 @@ pub fn our_losses(losses: &std::collections::BTreeMap<String, u64>) -> Vec<(&str
         .map(|(name, n)| (name.as_str(), *n))
         .collect()
 }
+
+/// A copy of the kernel's BTF in which the string `name` (a tracepoint's
+/// typedef, a kfunc) has its first letter changed to `x`: a kernel without
+/// it, as far as muxtrace can tell (same length, so every offset holds).
+pub fn btf_without_name(name: &str) -> tempfile::NamedTempFile {
+    let mut data = std::fs::read("/sys/kernel/btf/vmlinux").expect("the kernel's BTF");
+    let wanted = format!("\0{name}\0");
+    let at = data
+        .windows(wanted.len())
+        .position(|w| w == wanted.as_bytes())
+        .unwrap_or_else(|| panic!("{name} in the kernel's BTF strings"));
+    data[at + 1] = b'x';
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), data).unwrap();
+    file
+}
