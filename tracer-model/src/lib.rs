@@ -79,22 +79,32 @@ pub fn compute(prev: Option<&Snapshot>, cur: &Snapshot) -> Metrics {
     }
     let cost = cur.cost.map(|c| {
         let before = prev.and_then(|p| p.cost).unwrap_or_default();
-        let (used, sampled) = if c.recent_sampled_ns > 0 {
-            (c.recent_run_time_ns, c.recent_sampled_ns)
+        let (used, accounting, sampled) = if c.recent_sampled_ns > 0 {
+            (
+                c.recent_run_time_ns,
+                c.recent_accounting_ns,
+                c.recent_sampled_ns,
+            )
         } else if c.sampled_ns > before.sampled_ns {
             (
                 c.run_time_ns.saturating_sub(before.run_time_ns),
+                c.accounting_ns.saturating_sub(before.accounting_ns),
                 c.sampled_ns - before.sampled_ns,
             )
         } else {
-            (c.run_time_ns, c.sampled_ns)
+            (c.run_time_ns, c.accounting_ns, c.sampled_ns)
         };
+        // The accounting runs only while sampled: its share of all the time.
+        let duty = ratio(c.sampled_ns as f64, c.elapsed_ns as f64).min(1.0);
+        let accounting_percent = ratio(accounting as f64 * 100.0, sampled as f64) * duty;
         Cost {
             run_time_ns: c.run_time_ns,
             run_count: c.run_count,
             sampled_s: c.sampled_ns as f64 / 1e9,
             ns_per_run: ratio(c.run_time_ns as f64, c.run_count as f64),
-            cpu_percent: ratio(used as f64 * 100.0, sampled as f64),
+            accounting_ns_per_run: ratio(c.accounting_ns as f64, c.run_count as f64),
+            cpu_percent: ratio(used as f64 * 100.0, sampled as f64) + accounting_percent,
+            accounting_percent,
         }
     });
     Metrics {
@@ -296,8 +306,10 @@ mod tests {
                 run_time_ns: run_ms * 1_000_000,
                 run_count: 1,
                 sampled_ns: secs * 100_000_000,
+                elapsed_ns: secs * 1_000_000_000,
                 recent_run_time_ns: recent.0,
                 recent_sampled_ns: recent.1,
+                ..ProbeCost::default()
             }),
             ..snap(secs, &[])
         };
@@ -314,6 +326,50 @@ mod tests {
         let cost = compute(Some(&a), &b).cost.expect("a cost");
         assert!(
             (cost.cpu_percent - 30.0).abs() < 1e-9,
+            "{}",
+            cost.cpu_percent
+        );
+    }
+
+    /// The accounting's own time is not the programs' work: it is out of
+    /// the run time, and in the figure only for the share of the time it is
+    /// on.
+    #[test]
+    fn own_cost_counts_the_accounting_only_while_it_is_on() {
+        let snapshot = Snapshot {
+            cost: Some(ProbeCost {
+                run_time_ns: 100_000_000,
+                run_count: 1_000_000,
+                sampled_ns: 1_000_000_000,
+                accounting_ns: 50_000_000,
+                // Sampled one tenth of the time.
+                elapsed_ns: 10_000_000_000,
+                recent_run_time_ns: 100_000_000,
+                recent_sampled_ns: 1_000_000_000,
+                recent_accounting_ns: 50_000_000,
+            }),
+            ..snap(10, &[])
+        };
+        let cost = compute(None, &snapshot).cost.expect("a cost");
+        assert!(
+            (cost.ns_per_run - 100.0).abs() < 1e-9,
+            "{}",
+            cost.ns_per_run
+        );
+        assert!(
+            (cost.accounting_ns_per_run - 50.0).abs() < 1e-9,
+            "{}",
+            cost.accounting_ns_per_run
+        );
+        // 10 % of a CPU of work, and 5 % while sampled of accounting, on a
+        // tenth of the time.
+        assert!(
+            (cost.accounting_percent - 0.5).abs() < 1e-9,
+            "{}",
+            cost.accounting_percent
+        );
+        assert!(
+            (cost.cpu_percent - 10.5).abs() < 1e-9,
             "{}",
             cost.cpu_percent
         );

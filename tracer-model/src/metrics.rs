@@ -40,17 +40,30 @@ fn every_call() -> u32 {
 /// interval (keeping it on all the time would itself cost ~10 %).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cost {
-    /// Run time of all our programs during the samples, ns.
+    /// Run time of all our programs during the samples, ns: the kernel's
+    /// accounted time less its accounting's own (`accounting_ns_per_run`
+    /// each run), so what the programs' work costs.
     pub run_time_ns: u64,
     /// Program runs during the samples.
     pub run_count: u64,
     /// Total length of the samples, s.
     pub sampled_s: f64,
-    /// Average ns per program run.
+    /// Average ns per program run, net of the accounting.
     pub ns_per_run: f64,
-    /// Share of one CPU our programs used while sampled, percent: over the
-    /// last samples (up to ten, one per interval), a moving figure.
+    /// The kernel accounting's own time in each accounted run, ns: an empty
+    /// program's accounted run time, measured at every sample. bpftop and
+    /// `bpftool prog` show run times with it; `run_time_ns` is without.
+    #[serde(default)]
+    pub accounting_ns_per_run: f64,
+    /// Share of one CPU muxtrace's programs cost, percent, over the last
+    /// samples (up to ten, one per interval), a moving figure: their work
+    /// while sampled, plus `accounting_percent`.
     pub cpu_percent: f64,
+    /// Of `cpu_percent`, what the sampling itself costs: the accounting's
+    /// clock reads on every run while it is on, averaged over all the time
+    /// (it is on one tenth of it).
+    #[serde(default)]
+    pub accounting_percent: f64,
 }
 
 /// The I/O model a process uses, from the calls it makes.

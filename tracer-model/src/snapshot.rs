@@ -46,13 +46,22 @@ pub struct MapDump {
 /// accounting was on (`sampled_ns` of wall time in all).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProbeCost {
+    /// Net of `accounting_ns`.
     pub run_time_ns: u64,
     pub run_count: u64,
     pub sampled_ns: u64,
+    /// What the kernel accounted beyond the programs' own work: its
+    /// accounting's clock reads (an empty program's accounted time, per
+    /// run). They cost only while the accounting is on.
+    pub accounting_ns: u64,
+    /// Wall time from the first sample's start: with `sampled_ns`, how much
+    /// of the time the accounting is on, and so what it costs on average.
+    pub elapsed_ns: u64,
     /// The same over the last few samples only: the figure shown. One
     /// 100 ms sample swings with the load's bursts; a few in a row do not.
     pub recent_run_time_ns: u64,
     pub recent_sampled_ns: u64,
+    pub recent_accounting_ns: u64,
 }
 
 /// What user space knows of a process (from /proc), which the maps do not

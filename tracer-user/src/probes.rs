@@ -7,7 +7,7 @@
 
 use std::{
     collections::BTreeMap,
-    os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, OwnedFd},
+    os::fd::{AsFd as _, AsRawFd as _, BorrowedFd},
     time::Duration,
 };
 
@@ -27,6 +27,7 @@ use crate::{
     cgroup::Cgroup,
     error::{Result, UserError},
     kernel_log::KernelLog,
+    own_cost::{self, CostSampler},
     thread_slots::{self, ThreadSlots},
     tracepoints::{
         AttachPoint, ATTACH_POINTS, CGROUP_POINTS, FLOOR_PROGRAMS, FLOOR_SYSCALL_PROGRAMS,
@@ -71,9 +72,6 @@ pub struct PidNamespace {
     pub ino: u64,
 }
 
-/// How many of the last cost samples the own-cost figure is taken over.
-const RECENT_SAMPLES: usize = 10;
-
 /// The first reading interval. Not 0: a zeroed extremes slot reads as epoch 0.
 const FIRST_EPOCH: u64 = 1;
 
@@ -90,19 +88,8 @@ pub struct Probes {
     epoch: u64,
     /// Taken by the session, which forwards the programs' log lines.
     kernel_log: Option<KernelLog>,
-    /// The kernel's BPF run-time accounting (BPF_ENABLE_STATS) costs two
-    /// clock reads on every program run — measured here at ~10 % of a
-    /// saturated server's throughput — so it is switched on only for short
-    /// samples ([`Probes::start_cost_sample`]); the fd keeps it on.
-    stats_available: bool,
-    stats_fd: Option<OwnedFd>,
-    sample_started: Option<std::time::Instant>,
-    /// Total time the accounting was on.
-    sampled_ns: u64,
-    /// Our programs' run time when the sample in progress started.
-    sample_start_run_ns: u64,
-    /// The last [`RECENT_SAMPLES`] samples: (run time, length), ns.
-    recent_samples: std::collections::VecDeque<(u64, u64)>,
+    /// The own-cost figure, sampled ([`Probes::start_cost_sample`]).
+    cost: CostSampler,
 }
 
 impl Probes {
@@ -217,8 +204,7 @@ impl Probes {
         // Before the programs load: they refer to its map.
         let kernel_log = KernelLog::init(&mut ebpf);
 
-        // Can the kernel account our run time? Try once; sampling reopens it.
-        let stats_available = aya::sys::enable_stats(aya::sys::Stats::RunTime).is_ok();
+        let cost = CostSampler::new();
 
         // Epoch 0 would match a zeroed (never written) extremes slot and
         // take its zeros for a minimum: the programs count from 1.
@@ -283,6 +269,7 @@ impl Probes {
             })?;
         }
         drop(programs);
+        own_cost::load_accounting_program(&mut ebpf);
         Ok(Probes {
             ebpf,
             thread_slots,
@@ -291,12 +278,7 @@ impl Probes {
             in_pidns: config.pidns.is_some(),
             epoch: FIRST_EPOCH,
             kernel_log,
-            stats_available,
-            stats_fd: None,
-            sample_started: None,
-            sampled_ns: 0,
-            sample_start_run_ns: 0,
-            recent_samples: std::collections::VecDeque::new(),
+            cost,
         })
     }
 
@@ -687,59 +669,17 @@ impl Probes {
     /// Switches the kernel's run-time accounting on until
     /// [`Probes::end_cost_sample`].
     pub fn start_cost_sample(&mut self) {
-        if !self.stats_available || self.stats_fd.is_some() {
-            return;
-        }
-        self.stats_fd = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
-        self.sample_start_run_ns = self.run_time_ns();
-        self.sample_started = Some(std::time::Instant::now());
+        self.cost.start(&self.ebpf);
     }
 
     pub fn end_cost_sample(&mut self) {
-        let Some(started) = self.sample_started.take() else {
-            self.stats_fd = None;
-            return;
-        };
-        let length = started.elapsed().as_nanos() as u64;
-        let run = self.run_time_ns().saturating_sub(self.sample_start_run_ns);
-        self.stats_fd = None;
-        self.sampled_ns += length;
-        self.recent_samples.push_back((run, length));
-        if self.recent_samples.len() > RECENT_SAMPLES {
-            self.recent_samples.pop_front();
-        }
-    }
-
-    /// Our programs' run time so far, ns (counted while accounting is on).
-    fn run_time_ns(&self) -> u64 {
-        self.ebpf
-            .programs()
-            .filter_map(|(_, program)| program.info().ok())
-            .map(|info| info.run_time().as_nanos() as u64)
-            .sum()
+        self.cost.end(&self.ebpf);
     }
 
     /// Our programs' run time and count during the samples so far, when the
     /// kernel keeps them.
     pub fn cost(&self) -> Option<ProbeCost> {
-        if !self.stats_available {
-            return None;
-        }
-        let mut cost = ProbeCost {
-            sampled_ns: self.sampled_ns,
-            recent_run_time_ns: self.recent_samples.iter().map(|s| s.0).sum(),
-            recent_sampled_ns: self.recent_samples.iter().map(|s| s.1).sum(),
-            ..ProbeCost::default()
-        };
-        let mut any = false;
-        for (_, program) in self.ebpf.programs() {
-            if let Ok(info) = program.info() {
-                cost.run_time_ns += info.run_time().as_nanos() as u64;
-                cost.run_count += info.run_count();
-                any = true;
-            }
-        }
-        any.then_some(cost)
+        self.cost.cost(&self.ebpf)
     }
 }
 

@@ -666,7 +666,7 @@ pub fn write_all(
     if let Some(cost) = &metrics.cost {
         let _ = writeln!(
             out,
-            "# HELP muxtrace_probe_seconds_total Run time of muxtrace's own eBPF programs."
+            "# HELP muxtrace_probe_seconds_total Run time of muxtrace's own eBPF programs while sampled, less the kernel accounting's own time in each run."
         );
         let _ = writeln!(out, "# TYPE muxtrace_probe_seconds_total counter");
         let _ = writeln!(
@@ -925,7 +925,9 @@ mod tests {
             run_count: 1,
             sampled_s: 0.1,
             ns_per_run: 1.0,
+            accounting_ns_per_run: 0.0,
             cpu_percent: 0.0,
+            accounting_percent: 0.0,
         });
         let text = render(&metrics);
         for family in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {

@@ -206,6 +206,7 @@ fn snapshot(procs: &[Proc], secs: u64) -> Snapshot {
             sampled_ns: secs * 100_000_000,
             recent_run_time_ns: 180 * 1000 * secs.min(10),
             recent_sampled_ns: secs.min(10) * 100_000_000,
+            ..ProbeCost::default()
         }),
         monotonic_ns: secs * 1_000_000_000,
         stall_threshold_ns: 50_000_000,
