@@ -409,10 +409,16 @@ pub fn run(bin: &Path, opts: &Options) -> Result<()> {
         }
     }
     let own_cost = match configs.contains(&"muxtrace") {
-        true => Some(own_cost_readings(bin, OWN_COST_SECS)?),
+        true => Some(OwnCost {
+            readings: own_cost_readings(bin, OWN_COST_SECS)?,
+            paced: match configs.contains(&FLOOR) {
+                true => paced_rounds(bin, opts.rounds)?,
+                false => Vec::new(),
+            },
+        }),
         false => None,
     };
-    let md = render(&results, &configs, &skipped, opts, own_cost.as_deref())?;
+    let md = render(&results, &configs, &skipped, opts, own_cost.as_ref())?;
     std::fs::write(opts.out.join("overhead.md"), &md)?;
     std::fs::write(
         opts.out.join("overhead.json"),
@@ -469,6 +475,124 @@ fn own_cost_readings(bin: &Path, secs: u64) -> Result<Vec<f64>> {
         .collect())
 }
 
+/// What the bench measured of the own-cost figure.
+struct OwnCost {
+    /// Its readings under a steady load ([`own_cost_readings`]).
+    readings: Vec<f64>,
+    /// Against the paced loop ([`paced_rounds`]).
+    paced: Vec<PacedRound>,
+}
+
+/// The paced loop (testprogs' `pacer`): zero-timeout polls a second, and
+/// for how long, s (long enough that the figure's ten-sample window fills).
+const PACED_RATE: u64 = 400_000;
+const PACED_SECS: u64 = 14;
+
+/// One round of the paced loop: its thread's CPU, % of one core, untraced,
+/// under the empty programs and traced; and the own-cost figure muxtrace
+/// showed meanwhile (the median of its readings once the window is full).
+struct PacedRound {
+    untraced: f64,
+    floor: f64,
+    traced: f64,
+    own_cost: f64,
+}
+
+/// The check the own-cost figure can be held to: a loop making a fixed
+/// number of calls a second, so what tracing adds is all in one thread's
+/// CPU time (the scheduler's clock, to the ns) and does not change what the
+/// loop does. Under the echo load the added CPU is loadgen's and the
+/// server's, read ±5 points apart in rounds of the same load, and a traced
+/// server batches more per wait; and a loop running flat out makes fewer
+/// calls while the figure is sampled (the accounting slows each).
+fn paced_rounds(bin: &Path, rounds: usize) -> Result<Vec<PacedRound>> {
+    let mut out = Vec::new();
+    for round in 0..rounds {
+        eprintln!(
+            "overhead: the own-cost figure against a paced loop, round {}/{rounds}",
+            round + 1
+        );
+        let (untraced, _) = paced_run(bin, "untraced")?;
+        let (floor, _) = paced_run(bin, FLOOR)?;
+        let (traced, readings) = paced_run(bin, "muxtrace")?;
+        let steady = readings.get(OWN_COST_WARMUP..).unwrap_or_default();
+        let own_cost = median(steady).context("muxtrace showed no own-cost figure")?;
+        out.push(PacedRound {
+            untraced,
+            floor,
+            traced,
+            own_cost,
+        });
+    }
+    Ok(out)
+}
+
+/// The pacer's CPU, % of one core, under `config`; with muxtrace, its
+/// own-cost readings.
+fn paced_run(bin: &Path, config: &str) -> Result<(f64, Vec<f64>)> {
+    let (rate, secs) = (PACED_RATE.to_string(), PACED_SECS.to_string());
+    let mut pacer =
+        Proc::spawn(harness::echo::pinned(&bin.join("pacer"), Some(1)).args([&rate, &secs]))?;
+    pacer.wait_line("ready", Duration::from_secs(10))?;
+    let pid = pacer.pid().to_string();
+    let mut tracer = match config {
+        FLOOR => Some(
+            start_ready(
+                &mut Command::new(floor_exe(bin)),
+                Some("attached"),
+                Duration::ZERO,
+            )?
+            .0,
+        ),
+        "muxtrace" => Some(
+            start_ready(
+                Command::new(bin.join("muxtrace")).args([
+                    "--pid",
+                    &pid,
+                    "--json",
+                    "--interval",
+                    "1s",
+                ]),
+                Some(harness::muxtrace::ATTACHED),
+                Duration::ZERO,
+            )?
+            .0,
+        ),
+        _ => None,
+    };
+    pacer.signal(libc::SIGUSR1);
+    let line = pacer.wait_line("cpu_ns", Duration::from_secs(PACED_SECS + 30))?;
+    pacer.wait_exit(Duration::from_secs(10))?;
+    let field = |name: &str| -> Result<f64> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words
+            .iter()
+            .position(|w| *w == name)
+            .and_then(|i| words.get(i + 1)?.parse().ok())
+            .with_context(|| format!("pacer printed no {name}: {line}"))
+    };
+    let cpu = field("cpu_ns")? / field("wall_ns")? * 100.0;
+    let mut readings = Vec::new();
+    if let Some(tracer) = tracer.as_mut() {
+        match config {
+            // muxtrace ends by itself when the loop exits.
+            "muxtrace" => {
+                tracer.wait_exit(Duration::from_secs(10))?;
+                tracer.wait_output_closed();
+                readings = json_lines(&tracer.stdout())?
+                    .iter()
+                    .filter(|l| l.kind == harness::muxtrace::LineKind::Interval)
+                    .filter_map(|l| l.metrics.cost.as_ref().map(|c| c.cpu_percent))
+                    .collect();
+            }
+            _ => {
+                tracer.stop_with(libc::SIGINT)?;
+            }
+        }
+    }
+    Ok((cpu, readings))
+}
+
 /// CPU muxtrace added at the same load in the rounds, traced minus
 /// untraced, round by round, % of one core.
 struct AddedCpu {
@@ -483,20 +607,16 @@ struct AddedCpu {
     floor: Vec<f64>,
 }
 
-/// The own-cost figure's section: its readings once its window is full,
-/// against the CPU muxtrace was measured to add at the same load.
-fn own_cost_section(
-    md: &mut String,
-    targets: &mut Vec<Target>,
-    readings: &[f64],
-    added: &AddedCpu,
-) {
-    let steady = readings.get(OWN_COST_WARMUP..).unwrap_or_default();
+/// The own-cost figure's section: its readings under a steady load once its
+/// window is full, how still they hold, and whether the figure is what
+/// tracing a paced loop cost beyond the floor.
+fn own_cost_section(md: &mut String, targets: &mut Vec<Target>, own: &OwnCost, added: &AddedCpu) {
+    let steady = own.readings.get(OWN_COST_WARMUP..).unwrap_or_default();
     let Some(mid) = median(steady) else {
         let _ = writeln!(
             md,
             "\nThe own-cost figure was not measured: {} readings.",
-            readings.len()
+            own.readings.len()
         );
         return;
     };
@@ -507,41 +627,31 @@ fn own_cost_section(
         .fold(0.0, f64::max);
     let _ = writeln!(
         md,
-        "\n## The own-cost figure\n\nWhat muxtrace shows as its own cost (the kernel's run \
-         time of its programs on every CPU, sampled 100 ms per interval, over the last ten \
-         samples), read every second while tracing echo-epoll at a steady 20k msgs/s for \
-         {OWN_COST_SECS} s; readings {}–{} (the window full). Beside it, the CPU muxtrace \
-         added at the same load in the rounds above (traced minus untraced, same round), to \
-         the server and loadgen together: nearly the own cost's scope (the programs also run \
-         for loadgen's calls and its context switches) plus the kernel's reaching the \
-         programs, which it does not count as their run time; that reaching alone, measured \
-         with the empty programs on the same tracepoints (the `floor` configuration); what \
-         is left beyond it, the programs' own share, which the own cost should equal; and \
-         the server's alone.\n\n\
+        "\n## The own-cost figure\n\nWhat muxtrace shows as its own cost: its programs' run time \
+         as the kernel accounts it on every CPU, less the accounting's own time per run (an \
+         empty program's, measured at each sample), sampled 100 ms per interval, over the last \
+         ten samples; plus what the sampling costs averaged over all the time. Read every \
+         second while tracing echo-epoll at a steady 20k msgs/s for {OWN_COST_SECS} s; \
+         readings {}–{} (the window full). Beside it, the CPU muxtrace added at the same load \
+         in the rounds above (traced minus untraced, same round), to the server and loadgen \
+         together, to the floor's configuration, and to the server alone: for scale only, \
+         their rounds spread by more than the figure.\n\n\
          | figure | % of one core |\n|---|---:|\n\
          | own cost, median [min–max] | {mid:.2} [{lo:.2}–{hi:.2}] |",
         OWN_COST_WARMUP + 1,
-        readings.len()
+        own.readings.len()
     );
     targets.push(Target::at_most(
         "own-cost readings' largest distance from their median, %".into(),
         deviation,
         20.0,
     ));
-    // Round by round: what muxtrace's programs cost beyond the floor.
-    let beyond_floor: Vec<f64> = added
-        .both
-        .iter()
-        .zip(&added.floor)
-        .map(|(m, f)| m - f)
-        .collect();
     for (what, values) in [
         ("server and loadgen", &added.both),
         (
             "server and loadgen, by the empty programs alone (the floor)",
             &added.floor,
         ),
-        ("server and loadgen, beyond the floor", &beyond_floor),
         ("the server alone", &added.server),
     ] {
         if let Some(m) = median(values) {
@@ -552,19 +662,41 @@ fn own_cost_section(
             );
         }
     }
-    // The programs' run time is what tracing costs beyond the floor;
-    // without a floor measured, the comparison holds the dispatch too.
-    let (compared, name) = match beyond_floor.is_empty() {
-        false => (&beyond_floor, "own cost's distance from the server's and loadgen's CPU added beyond the floor, points of a core (limit: the rounds' half-spread)"),
-        true => (&added.both, "own cost's distance from the server's and loadgen's CPU added, points of a core (limit: the rounds' half-spread)"),
-    };
-    if let Some(m) = median(compared) {
-        let (alo, ahi) = spread(compared);
-        // Within the rounds' own spread of the added CPU.
+    if own.paced.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nThe figure was not checked against the paced loop: the floor configuration did not run."
+        );
+        return;
+    }
+    let beyond_floor: Vec<f64> = own.paced.iter().map(|r| r.traced - r.floor).collect();
+    let floor: Vec<f64> = own.paced.iter().map(|r| r.floor - r.untraced).collect();
+    let shown: Vec<f64> = own.paced.iter().map(|r| r.own_cost).collect();
+    let _ = writeln!(
+        md,
+        "\nThe check: testprogs' `pacer` makes {PACED_RATE} zero-timeout polls a second, in a \
+         burst every millisecond, for {PACED_SECS} s, pinned to CPU 1, and reports its thread's \
+         CPU time; untraced, under the empty programs, and traced, {} rounds. The loop does the \
+         same calls whatever each costs, so the CPU tracing added beyond the floor is the \
+         programs' work, which the figure should equal.\n\n\
+         | paced loop | % of one core, median [min–max] |\n|---|---:|",
+        own.paced.len()
+    );
+    for (what, values) in [
+        ("CPU added by the empty programs (the floor)", &floor),
+        ("CPU muxtrace added beyond the floor", &beyond_floor),
+        ("own cost shown meanwhile", &shown),
+    ] {
+        if let (Some(m), (vlo, vhi)) = (median(values), spread(values)) {
+            let _ = writeln!(md, "| {what} | {m:.2} [{vlo:.2}–{vhi:.2}] |");
+        }
+    }
+    if let (Some(b), Some(o)) = (median(&beyond_floor), median(&shown)) {
+        let (blo, bhi) = spread(&beyond_floor);
         targets.push(Target::at_most(
-            name.into(),
-            (mid - m).abs(),
-            ((ahi - alo) / 2.0).max(0.5),
+            "own cost's distance from the CPU muxtrace added to the paced loop beyond the floor, points of a core (limit: the rounds' half-spread, at least 0.5)".into(),
+            (o - b).abs(),
+            ((bhi - blo) / 2.0).max(0.5),
         ));
     }
 }
@@ -574,7 +706,7 @@ fn render(
     configs: &[&str],
     skipped: &[(String, String)],
     opts: &Options,
-    own_cost: Option<&[f64]>,
+    own_cost: Option<&OwnCost>,
 ) -> Result<String> {
     let mut md = String::new();
     let date = crate::exec::utc_now();
@@ -727,7 +859,7 @@ fn render(
         detach_max,
         300.0,
     ));
-    if let Some(readings) = own_cost {
+    if let Some(own) = own_cost {
         let key = |c: &str| {
             (
                 "echo-epoll".to_owned(),
@@ -759,7 +891,7 @@ fn render(
                 .collect(),
             floor,
         };
-        own_cost_section(&mut md, &mut targets, readings, &added);
+        own_cost_section(&mut md, &mut targets, own, &added);
     }
     syscall_cost_section(&mut md, &mut targets, &opts.criterion_dir);
     let _ = writeln!(

@@ -1,0 +1,71 @@
+//! Zero-timeout `poll` calls at a fixed rate, then the CPU time they took:
+//! the bench checks muxtrace's own-cost figure against what tracing added
+//! to it. Paced, not flat out, so the calls made do not depend on what each
+//! costs: a loop that runs flat out makes fewer calls while muxtrace samples
+//! its cost (the kernel's accounting slows each one), and its CPU is always
+//! all of one core.
+//!
+//!   pacer RATE SECONDS   after `ready PID` and SIGUSR1: RATE calls a second,
+//!                        a burst every millisecond (absolute clock), for
+//!                        SECONDS; then on stdout `calls N cpu_ns C wall_ns W`
+//!                        (the thread's CPU time from the scheduler's clock)
+
+use std::io::Write as _;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(rate), Some(seconds)) = (
+        args.first().and_then(|v| v.parse::<u64>().ok()),
+        args.get(1).and_then(|v| v.parse::<u64>().ok()),
+    ) else {
+        eprintln!("usage: pacer RATE SECONDS");
+        std::process::exit(2);
+    };
+    testprogs::wait_for_go();
+    let per_ms = rate.div_ceil(1000);
+    let mut pollfd = libc::pollfd {
+        fd: 0,
+        events: 0,
+        revents: 0,
+    };
+    let start = now(libc::CLOCK_MONOTONIC);
+    let cpu_start = now(libc::CLOCK_THREAD_CPUTIME_ID);
+    let mut calls = 0u64;
+    for ms in 1..=seconds * 1000 {
+        for _ in 0..per_ms {
+            // SAFETY: one valid pollfd, no timeout.
+            unsafe { libc::syscall(libc::SYS_poll, &mut pollfd, 1, 0) };
+        }
+        calls += per_ms;
+        let due = start + ms * 1_000_000;
+        let ts = libc::timespec {
+            tv_sec: (due / 1_000_000_000) as libc::time_t,
+            tv_nsec: (due % 1_000_000_000) as libc::c_long,
+        };
+        // SAFETY: a valid timespec; an early return (a signal) only shortens
+        // one pause.
+        unsafe {
+            libc::clock_nanosleep(
+                libc::CLOCK_MONOTONIC,
+                libc::TIMER_ABSTIME,
+                &ts,
+                std::ptr::null_mut(),
+            )
+        };
+    }
+    let cpu = now(libc::CLOCK_THREAD_CPUTIME_ID) - cpu_start;
+    let wall = now(libc::CLOCK_MONOTONIC) - start;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "calls {calls} cpu_ns {cpu} wall_ns {wall}");
+    let _ = out.flush();
+}
+
+fn now(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-pointer; both clocks always exist.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
