@@ -80,7 +80,11 @@ pub(crate) struct CostSampler {
     stats_fd: Option<OwnedFd>,
     sample: Option<SampleStart>,
     first_sample_at: Option<Instant>,
+    /// Over the samples ended so far: their length, our programs' runs and
+    /// net run time, and the accounting's time taken out of it.
     sampled_ns: u64,
+    runs: u64,
+    run_ns: u64,
     accounting_ns: u64,
     recent: VecDeque<Sample>,
     /// The accounting's time per run at the last samples, ns.
@@ -96,6 +100,8 @@ impl CostSampler {
             sample: None,
             first_sample_at: None,
             sampled_ns: 0,
+            runs: 0,
+            run_ns: 0,
             accounting_ns: 0,
             recent: VecDeque::new(),
             recent_per_run: VecDeque::new(),
@@ -138,6 +144,8 @@ impl CostSampler {
         // landed in does not move the figure.
         let accounting = ((median(&self.recent_per_run) * runs as f64) as u64).min(run);
         self.accounting_ns += accounting;
+        self.run_ns += run - accounting;
+        self.runs += runs;
         self.sampled_ns += length;
         self.recent.push_back(Sample {
             run: run - accounting,
@@ -149,16 +157,15 @@ impl CostSampler {
         }
     }
 
-    /// Our programs' run time and count during the samples so far, when the
-    /// kernel keeps them.
-    pub(crate) fn cost(&self, ebpf: &Ebpf) -> Option<ProbeCost> {
+    /// Our programs' run time and count during the samples ended so far,
+    /// when the kernel keeps them.
+    pub(crate) fn cost(&self) -> Option<ProbeCost> {
         if !self.available {
             return None;
         }
-        let total = accounted(ebpf);
         Some(ProbeCost {
-            run_time_ns: total.ns.saturating_sub(self.accounting_ns),
-            run_count: total.runs,
+            run_time_ns: self.run_ns,
+            run_count: self.runs,
             sampled_ns: self.sampled_ns,
             accounting_ns: self.accounting_ns,
             elapsed_ns: self

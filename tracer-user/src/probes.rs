@@ -679,7 +679,7 @@ impl Probes {
     /// Our programs' run time and count during the samples so far, when the
     /// kernel keeps them.
     pub fn cost(&self) -> Option<ProbeCost> {
-        self.cost.cost(&self.ebpf)
+        self.cost.cost()
     }
 }
 
