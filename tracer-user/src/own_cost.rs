@@ -8,11 +8,11 @@
 //! to one after its return, so every accounted run carries the accounting's
 //! own time: an empty program reads ~50 ns a run here, more than half of
 //! what muxtrace's programs' work on a traced call costs. Taken as is, the
-//! figure read 1.5 times what tracing a paced loop of polls cost beyond the
-//! floor (11–12 % of a core against 7.5). At each sample an empty program
-//! ([`ACCOUNTING_PROGRAM`]) is run through `BPF_PROG_TEST_RUN`: its
-//! accounted time per run is the accounting's, and that times our programs'
-//! runs comes off their run time.
+//! figure read 10.9–11.5 % of a core on a paced loop of polls where tracing
+//! cost 8.9 beyond the floor (the bench's check). At each sample an empty
+//! program ([`ACCOUNTING_PROGRAM`]) is run through `BPF_PROG_TEST_RUN`: its
+//! accounted time per run is the accounting's, and that times our
+//! programs' runs comes off their run time.
 
 use std::{
     collections::VecDeque,
