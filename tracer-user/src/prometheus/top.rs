@@ -161,8 +161,20 @@ impl Top {
     /// them already).
     fn account(&mut self, metrics: &Metrics) {
         let mut present = BTreeSet::new();
+        // Processes whose pid a new one took since the last reading: gone.
+        let mut replaced = Vec::new();
         for p in metrics.processes.iter().filter(|p| p.folded == 0) {
             let now = samples(p);
+            if self
+                .seen
+                .get(&p.pid)
+                .is_some_and(|seen| restarted(seen, &now))
+            {
+                replaced.extend(self.seen.remove(&p.pid));
+                if let Some(readings) = self.shown.get_mut(&p.pid) {
+                    *readings = 0;
+                }
+            }
             if !self.shown.contains_key(&p.pid) {
                 add_growth(&mut self.other, &now, self.seen.get(&p.pid));
             }
@@ -184,11 +196,14 @@ impl Top {
             .filter(|pid| !present.contains(pid))
             .copied()
             .collect();
-        for pid in gone {
-            for (key, v) in self.seen.remove(&pid).unwrap_or_default() {
-                if let Some(g) = grown.get_mut(&key).filter(|_| adds_up(&key)) {
-                    *g = g.saturating_sub(v);
-                }
+        let gone_samples: Vec<Samples> = gone
+            .iter()
+            .filter_map(|pid| self.seen.remove(pid))
+            .chain(replaced)
+            .collect();
+        for (key, v) in gone_samples.into_iter().flatten() {
+            if let Some(g) = grown.get_mut(&key).filter(|_| adds_up(&key)) {
+                *g = g.saturating_sub(v);
             }
         }
         add_growth(&mut self.other, &grown, None);
@@ -198,6 +213,14 @@ impl Top {
     fn shown(&self) -> Vec<u32> {
         self.shown.keys().copied().collect()
     }
+}
+
+/// Whether a pid's counters went down since they were exported: a process's
+/// never do, so another process has its pid (the old one exited and is
+/// folded; pid_max wrapped, or `--all` sees short-lived processes churn).
+fn restarted(seen: &Samples, now: &Samples) -> bool {
+    seen.iter()
+        .any(|(key, was)| adds_up(key) && now.get(key).copied().unwrap_or(0) < *was)
 }
 
 /// Adds to `into` what `now` grew by since `before` (all of it without
@@ -442,6 +465,45 @@ mod tests {
             text.contains("muxtrace_exited_processes_total 1\n"),
             "{text}"
         );
+    }
+
+    /// A pid an exited process had, taken by a new one: the old one's
+    /// figures are in its folded entry, the new one's counted from zero,
+    /// nothing of either twice.
+    #[test]
+    fn a_reused_pid_is_a_new_process() {
+        let other = "pid=\"other\",comm=\"other\",syscall=\"poll\"";
+        let mut fleet = Fleet::new();
+        let mut top = Top::new(1);
+        fleet.add(7, 100);
+        fleet.add(8, 1000);
+        top.render(&fleet.reading());
+        assert_eq!(top.shown(), [8]);
+        fleet.exit(7);
+        fleet.add(8, 1000);
+        top.render(&fleet.reading());
+        // Folded now, and a new process has pid 7.
+        fleet.add(7, 5);
+        fleet.add(8, 1000);
+        let text = top.render(&fleet.reading());
+        assert_eq!(top.shown(), [8]);
+        let calls = series(&text, "muxtrace_syscalls_total");
+        assert_eq!(calls[other], 105.0, "{text}");
+        assert_eq!(calls.values().sum::<f64>(), fleet.total() as f64);
+        // Shown, a reused pid's series start again from the new process's,
+        // and the old one's, exported under the pid, are not added to other.
+        let mut fleet = Fleet::new();
+        let mut top = Top::new(1);
+        fleet.add(7, 100);
+        top.render(&fleet.reading());
+        fleet.exit(7);
+        top.render(&fleet.reading());
+        fleet.add(7, 5);
+        let text = top.render(&fleet.reading());
+        assert_eq!(top.shown(), [7]);
+        let calls = series(&text, "muxtrace_syscalls_total");
+        assert_eq!(calls["pid=\"7\",comm=\"busy\",syscall=\"poll\""], 5.0);
+        assert_eq!(calls.get(other).copied().unwrap_or(0.0), 0.0, "{text}");
     }
 
     mod props {
