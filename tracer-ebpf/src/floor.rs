@@ -51,9 +51,11 @@ pub fn floor_sched_exit(_ctx: BtfTracePointContext) -> i32 {
 
 /// Never attached: muxtrace runs it through `BPF_PROG_TEST_RUN` while the
 /// kernel's run-time accounting is on. An empty program's accounted run
-/// time is the accounting's own (its two clock reads and the call into the
-/// program), which every one of muxtrace's runs carries too and which exists
-/// only while the accounting is on: the own-cost figure takes it out.
+/// time is what the accounting's window holds beyond any program's work
+/// (the halves of its two clock reads inside it, and the call into the
+/// program and back), which every one of muxtrace's runs carries too: the
+/// own-cost figure takes it out. The call is in the floor whether or not
+/// the accounting is on; the clock reads are not.
 #[raw_tracepoint]
 pub fn mux_accounting(_ctx: RawTracePointContext) -> i32 {
     0

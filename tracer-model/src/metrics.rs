@@ -59,9 +59,11 @@ pub struct Cost {
     /// samples (up to ten, one per interval), a moving figure: their work
     /// while sampled, plus `accounting_percent`.
     pub cpu_percent: f64,
-    /// Of `cpu_percent`, what the sampling itself costs: the accounting's
-    /// clock reads on every run while it is on, averaged over all the time
-    /// (it is on one tenth of it).
+    /// Of `cpu_percent`, an estimate of what the sampling itself costs: the
+    /// accounting's time per run on every run while it is on, averaged over
+    /// all the time (it is on a tenth of each interval, 100 ms at most). It
+    /// overestimates by the call into the program, counted in the
+    /// accounting's time but paid with it off too.
     #[serde(default)]
     pub accounting_percent: f64,
 }

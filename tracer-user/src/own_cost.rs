@@ -37,17 +37,19 @@ const CALIBRATION_RUNS: u32 = 64;
 
 /// Loads the empty program (never attached). Without it the figure keeps
 /// the accounting's time, and says so by an `accounting_ns_per_run` of 0.
-pub(crate) fn load_accounting_program(ebpf: &mut Ebpf) {
+/// Whether it loaded (a failure is logged here).
+pub(crate) fn load_accounting_program(ebpf: &mut Ebpf) -> bool {
     let loaded = ebpf
         .program_mut(ACCOUNTING_PROGRAM)
         .ok_or_else(|| "missing from the eBPF object".to_owned())
         .and_then(|p| <&mut RawTracePoint>::try_from(p).map_err(|e| e.to_string()))
         .and_then(|p| p.load().map_err(|e| e.to_string()));
-    if let Err(e) = loaded {
+    if let Err(e) = &loaded {
         log::warn!(
             "cannot load {ACCOUNTING_PROGRAM} ({e}): the own-cost figure includes the kernel accounting's own time"
         );
     }
+    loaded.is_ok()
 }
 
 /// One sample, ns.
@@ -89,6 +91,8 @@ pub(crate) struct CostSampler {
     recent: VecDeque<Sample>,
     /// The accounting's time per run at the last samples, ns.
     recent_per_run: VecDeque<f64>,
+    /// Whether a failed measurement of it was reported already.
+    calibration_failure_told: bool,
 }
 
 impl CostSampler {
@@ -105,7 +109,17 @@ impl CostSampler {
             accounting_ns: 0,
             recent: VecDeque::new(),
             recent_per_run: VecDeque::new(),
+            calibration_failure_told: false,
         }
+    }
+
+    pub(crate) fn available(&self) -> bool {
+        self.available
+    }
+
+    /// Without the empty program: its failure was told at its load.
+    pub(crate) fn without_calibration(&mut self) {
+        self.calibration_failure_told = true;
     }
 
     /// Switches the kernel's accounting on until [`CostSampler::end`].
@@ -132,11 +146,20 @@ impl CostSampler {
         // While the accounting is still on.
         let per_run = accounting_per_run(ebpf);
         self.stats_fd = None;
-        if let Some(per_run) = per_run {
-            self.recent_per_run.push_back(per_run);
-            if self.recent_per_run.len() > RECENT_SAMPLES {
-                self.recent_per_run.pop_front();
+        match per_run {
+            Some(per_run) => {
+                self.recent_per_run.push_back(per_run);
+                if self.recent_per_run.len() > RECENT_SAMPLES {
+                    self.recent_per_run.pop_front();
+                }
             }
+            None if !self.calibration_failure_told => {
+                self.calibration_failure_told = true;
+                log::warn!(
+                    "cannot time {ACCOUNTING_PROGRAM} (BPF_PROG_TEST_RUN of a raw tracepoint needs Linux 5.10): the own-cost figure includes the kernel accounting's own time"
+                );
+            }
+            None => {}
         }
         let run = now.ns.saturating_sub(start.accounted.ns);
         let runs = now.runs.saturating_sub(start.accounted.runs);

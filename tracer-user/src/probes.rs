@@ -204,7 +204,7 @@ impl Probes {
         // Before the programs load: they refer to its map.
         let kernel_log = KernelLog::init(&mut ebpf);
 
-        let cost = CostSampler::new();
+        let mut cost = CostSampler::new();
 
         // Epoch 0 would match a zeroed (never written) extremes slot and
         // take its zeros for a minimum: the programs count from 1.
@@ -269,7 +269,9 @@ impl Probes {
             })?;
         }
         drop(programs);
-        own_cost::load_accounting_program(&mut ebpf);
+        if cost.available() && !own_cost::load_accounting_program(&mut ebpf) {
+            cost.without_calibration();
+        }
         Ok(Probes {
             ebpf,
             thread_slots,

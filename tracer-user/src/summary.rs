@@ -42,7 +42,8 @@ pub fn render(metrics: &Metrics, idle: &[(u32, String)], wide: bool) -> String {
                 out,
                 "muxtrace's own probes: {:.0} ns per run, {:.2} % of one CPU (sampled over {:.1} s; the kernel's accounting of them added {:.0} ns per run while on)",
                 cost.ns_per_run,
-                // Over every sample, not the last few the dashboard shows.
+                // The work over every sample, not the last few the
+                // dashboard shows; the sampling's own share is the recent one.
                 cost.run_time_ns as f64 / 1e7 / cost.sampled_s.max(f64::MIN_POSITIVE)
                     + cost.accounting_percent,
                 cost.sampled_s,
