@@ -76,6 +76,16 @@ impl Top {
             .filter(|p| p.folded == 0 && p.alive)
             .map(|p| (p.pid, rank(p)))
             .collect();
+        // A pid a new process took: the old one's place is not its own.
+        for p in metrics.processes.iter().filter(|p| p.folded == 0) {
+            if self
+                .seen
+                .get(&p.pid)
+                .is_some_and(|seen| restarted(seen, &samples(p)))
+            {
+                self.shown.remove(&p.pid);
+            }
+        }
         self.select(&live);
         self.account(metrics);
         let shown: Vec<&ProcessMetrics> = metrics
@@ -171,9 +181,6 @@ impl Top {
                 .is_some_and(|seen| restarted(seen, &now))
             {
                 replaced.extend(self.seen.remove(&p.pid));
-                if let Some(readings) = self.shown.get_mut(&p.pid) {
-                    *readings = 0;
-                }
             }
             if !self.shown.contains_key(&p.pid) {
                 add_growth(&mut self.other, &now, self.seen.get(&p.pid));
@@ -218,6 +225,8 @@ impl Top {
 /// Whether a pid's counters went down since they were exported: a process's
 /// never do, so another process has its pid (the old one exited and is
 /// folded; pid_max wrapped, or `--all` sees short-lived processes churn).
+/// A new process that made at least as many of every call in its first
+/// interval goes unseen: ProcessMetrics carries no start time.
 fn restarted(seen: &Samples, now: &Samples) -> bool {
     seen.iter()
         .any(|(key, was)| adds_up(key) && now.get(key).copied().unwrap_or(0) < *was)
