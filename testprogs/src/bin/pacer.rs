@@ -5,18 +5,23 @@
 //! its cost (the kernel's accounting slows each one), and its CPU is always
 //! all of one core.
 //!
-//!   pacer RATE SECONDS   after `ready PID` and SIGUSR1: RATE calls a second,
-//!                        a burst every millisecond (absolute clock), for
+//!   pacer RATE SECONDS   after `ready PID` and SIGUSR1: RATE calls a second
+//!                        (rounded up to a whole number a millisecond), a
+//!                        burst every millisecond (absolute clock), for
 //!                        SECONDS; then on stdout `calls N cpu_ns C wall_ns W`
-//!                        (the thread's CPU time from the scheduler's clock)
+//!                        (the thread's CPU time from the scheduler's clock).
+//!                        A wall time past SECONDS means it fell behind: it
+//!                        ran flat out, and its figures mean nothing.
 
 use std::io::Write as _;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(rate), Some(seconds)) = (
+    let (Some(rate), Some(ms_total)) = (
         args.first().and_then(|v| v.parse::<u64>().ok()),
-        args.get(1).and_then(|v| v.parse::<u64>().ok()),
+        args.get(1)
+            .and_then(|v| v.parse::<u64>().ok())
+            .and_then(|s| s.checked_mul(1000)),
     ) else {
         eprintln!("usage: pacer RATE SECONDS");
         std::process::exit(2);
@@ -31,7 +36,7 @@ fn main() {
     let start = now(libc::CLOCK_MONOTONIC);
     let cpu_start = now(libc::CLOCK_THREAD_CPUTIME_ID);
     let mut calls = 0u64;
-    for ms in 1..=seconds * 1000 {
+    for ms in 1..=ms_total {
         for _ in 0..per_ms {
             // SAFETY: one valid pollfd, no timeout.
             unsafe { libc::syscall(libc::SYS_poll, &mut pollfd, 1, 0) };
