@@ -16,6 +16,17 @@ pub fn take_linger(args: &mut Vec<String>) -> Option<u64> {
     Some(ms)
 }
 
+/// `clock` in ns (CLOCK_MONOTONIC, a thread's CPU time…).
+pub fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid pointer to a local timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// Blocks SIGUSR1 (threads spawned later inherit the mask, which is
 /// harmless), says `ready PID` on stdout and waits for it.
 pub fn wait_for_go() {

@@ -246,22 +246,12 @@ fn run_queue_ns() -> u64 {
 
 /// This thread's CPU time in ns.
 fn thread_cpu_ns() -> u64 {
-    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+    testprogs::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 /// CLOCK_MONOTONIC in ns: the clock the kernel's programs stamp with.
 fn monotonic_ns() -> u64 {
-    clock_ns(libc::CLOCK_MONOTONIC)
-}
-
-fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid pointer to a local timespec.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    testprogs::clock_ns(libc::CLOCK_MONOTONIC)
 }
 
 fn go_set() -> libc::sigset_t {

@@ -33,8 +33,8 @@ fn main() {
         events: 0,
         revents: 0,
     };
-    let start = now(libc::CLOCK_MONOTONIC);
-    let cpu_start = now(libc::CLOCK_THREAD_CPUTIME_ID);
+    let start = testprogs::clock_ns(libc::CLOCK_MONOTONIC);
+    let cpu_start = testprogs::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID);
     let mut calls = 0u64;
     for ms in 1..=ms_total {
         for _ in 0..per_ms {
@@ -58,19 +58,9 @@ fn main() {
             )
         };
     }
-    let cpu = now(libc::CLOCK_THREAD_CPUTIME_ID) - cpu_start;
-    let wall = now(libc::CLOCK_MONOTONIC) - start;
+    let cpu = testprogs::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID) - cpu_start;
+    let wall = testprogs::clock_ns(libc::CLOCK_MONOTONIC) - start;
     let mut out = std::io::stdout();
     let _ = writeln!(out, "calls {calls} cpu_ns {cpu} wall_ns {wall}");
     let _ = out.flush();
-}
-
-fn now(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid out-pointer; both clocks always exist.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
