@@ -76,18 +76,23 @@ impl Top {
             .filter(|p| p.folded == 0 && p.alive)
             .map(|p| (p.pid, rank(p)))
             .collect();
-        // A pid a new process took: the old one's place is not its own.
-        for p in metrics.processes.iter().filter(|p| p.folded == 0) {
-            if self
-                .seen
-                .get(&p.pid)
-                .is_some_and(|seen| restarted(seen, &samples(p)))
-            {
-                self.shown.remove(&p.pid);
+        let current: Vec<(u32, Samples)> = metrics
+            .processes
+            .iter()
+            .filter(|p| p.folded == 0)
+            .map(|p| (p.pid, samples(p)))
+            .collect();
+        // A pid a new process took: the old one is gone, and its place is
+        // not the new one's.
+        let mut replaced = Vec::new();
+        for (pid, now) in &current {
+            if self.seen.get(pid).is_some_and(|seen| restarted(seen, now)) {
+                replaced.extend(self.seen.remove(pid));
+                self.shown.remove(pid);
             }
         }
         self.select(&live);
-        self.account(metrics);
+        self.account(metrics, current, replaced);
         let shown: Vec<&ProcessMetrics> = metrics
             .processes
             .iter()
@@ -169,24 +174,17 @@ impl Top {
     /// last exported, and what exited processes grew by in their last
     /// interval (their folded entries' growth less what was exported of
     /// them already).
-    fn account(&mut self, metrics: &Metrics) {
+    ///
+    /// `current`: the samples of every process not folded; `replaced`:
+    /// those last exported of processes whose pid a new one took.
+    fn account(&mut self, metrics: &Metrics, current: Vec<(u32, Samples)>, replaced: Vec<Samples>) {
         let mut present = BTreeSet::new();
-        // Processes whose pid a new one took since the last reading: gone.
-        let mut replaced = Vec::new();
-        for p in metrics.processes.iter().filter(|p| p.folded == 0) {
-            let now = samples(p);
-            if self
-                .seen
-                .get(&p.pid)
-                .is_some_and(|seen| restarted(seen, &now))
-            {
-                replaced.extend(self.seen.remove(&p.pid));
+        for (pid, now) in current {
+            if !self.shown.contains_key(&pid) {
+                add_growth(&mut self.other, &now, self.seen.get(&pid));
             }
-            if !self.shown.contains_key(&p.pid) {
-                add_growth(&mut self.other, &now, self.seen.get(&p.pid));
-            }
-            self.seen.insert(p.pid, now);
-            present.insert(p.pid);
+            self.seen.insert(pid, now);
+            present.insert(pid);
         }
         let mut by_name: BTreeMap<&str, Samples> = BTreeMap::new();
         for p in metrics.processes.iter().filter(|p| p.folded > 0) {
