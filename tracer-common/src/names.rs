@@ -7,8 +7,8 @@ pub mod globals {
     pub const FOLLOW: &str = "FOLLOW";
     /// u64: an event-loop iteration at least this long (ns) is a stall.
     pub const STALL_NS: &str = "STALL_NS";
-    /// u32: one call in this many, of those that are not waits, is timed
-    /// (`--time-every`); 1 times them all.
+    /// u32: one call in this many is timed, and one loop iteration in this
+    /// many with the wait that ends it (`--time-every`); 1 times them all.
     pub const TIME_EVERY: &str = "TIME_EVERY";
     /// [u8; 16]: comm to match at exec and fork, all zero for none.
     pub const COMM: &str = "COMM";

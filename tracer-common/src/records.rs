@@ -26,8 +26,8 @@ counters! {
     /// Lives in a per-CPU hash map; user space sums the CPUs.
     pub struct SyscallStats {
         pub calls: u64,
-        /// Calls whose time was taken (`--time-every`): every wait, and one
-        /// in N of the other calls. `wall_ns`, `on_cpu_ns`, `hist_wall_ns`,
+        /// Calls whose time was taken: all, or under `--time-every N` one in
+        /// N of the waits and of the other calls. `wall_ns`, `on_cpu_ns`, `hist_wall_ns`,
         /// `hist_on_cpu_ns` and `wall_extremes` cover these calls only;
         /// everything else covers every call.
         pub timed: u64,
@@ -84,8 +84,13 @@ counters! {
         // The event loop, folded at each wait's return (wait kinds only).
         /// Iterations: a wait's return → the same thread's next wait entry.
         pub iterations: u64,
+        /// Of which timed: all, or under `--time-every N` one in N (the
+        /// iteration and the wait that ends it are timed together).
+        /// `iteration_ns`, the stalls, `iteration_extremes`,
+        /// `longest_stall` and `hist_iteration_ns` cover these only.
+        pub timed_iterations: u64,
         pub iteration_ns: u64,
-        /// Iterations longer than the stall threshold (`--stall`).
+        /// Timed iterations longer than the stall threshold (`--stall`).
         pub stalls: u64,
         pub stall_ns: u64,
         /// Of the stalls' time, off a CPU (blocked in another call, or
@@ -133,7 +138,7 @@ const _: () = assert!(
 /// The size of the loop fields of [`SyscallStats`], for the assert above.
 #[repr(C)]
 struct LoopStatsPart {
-    counters: [u64; 8],
+    counters: [u64; 9],
     hists: [u64; 2 * crate::HIST_BUCKETS + crate::POW2_BUCKETS],
     extremes: [Extremes; 2],
     longest: LongestStall,
@@ -160,6 +165,12 @@ pub struct ThreadState {
     /// (`--time-every`): a random gap, so a loop's fixed pattern of calls
     /// cannot keep one kind always untimed.
     pub untimed_left: u32,
+    /// The same for waits: loop iterations to leave untimed before the
+    /// next timed one (`--time-every`).
+    pub untimed_waits_left: u32,
+    /// 1 when the last wait's return was stamped for the iteration that
+    /// follows: the next wait is timed, and so is that iteration.
+    pub next_wait_timed: u32,
     /// Set by user space when it evicts the thread's process: the programs
     /// no longer see the slot, and the thread gives it back at its next
     /// measured call (or its exit). Only the thread itself frees its slot,
@@ -210,11 +221,16 @@ pub struct ThreadState {
     /// Of which timed; `wall_ns` and `thread_off_cpu_ns` cover these.
     pub timed_calls: u64,
     pub wait_calls: u64,
+    /// Of which timed (`--time-every`); `wait_on_cpu_ns` covers these.
+    pub wait_timed_calls: u64,
     pub wakeups: u64,
     pub wall_ns: u64,
     pub thread_off_cpu_ns: u64,
-    /// Time inside wait calls: the loop's idle time.
-    pub wait_wall_ns: u64,
+    /// Time inside wait calls, the loop's idle time: on a CPU (timed waits
+    /// only) and off it (every wait: the scheduler programs stamp it).
+    pub wait_on_cpu_ns: u64,
+    pub wait_off_cpu_ns: u64,
+    /// Iterations, and of which timed stalls.
     pub iterations: u64,
     pub stalls: u64,
     /// Where each kind's aggregate of this thread's process is in `STATS`,
@@ -222,7 +238,7 @@ pub struct ThreadState {
     /// aggregate by index, with no hash lookup.
     pub stats_slots: [u16; crate::STATS_SLOT_KINDS],
 }
-const _: () = assert!(size_of::<ThreadState>() == 29 * 8 + 2 * crate::STATS_SLOT_KINDS);
+const _: () = assert!(size_of::<ThreadState>() == 32 * 8 + 2 * crate::STATS_SLOT_KINDS);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
@@ -231,6 +247,8 @@ impl ThreadState {
         in_call: 0,
         call_timed: 0,
         untimed_left: 0,
+        untimed_waits_left: 0,
+        next_wait_timed: 0,
         evicted: 0,
         enter_ns: 0,
         switched_out_ns: 0,
@@ -253,10 +271,12 @@ impl ThreadState {
         calls: 0,
         timed_calls: 0,
         wait_calls: 0,
+        wait_timed_calls: 0,
         wakeups: 0,
         wall_ns: 0,
         thread_off_cpu_ns: 0,
-        wait_wall_ns: 0,
+        wait_on_cpu_ns: 0,
+        wait_off_cpu_ns: 0,
         iterations: 0,
         stalls: 0,
         stats_slots: [0; crate::STATS_SLOT_KINDS],
@@ -471,7 +491,7 @@ mod tests {
     fn counter_words() -> impl Iterator<Item = usize> + Clone {
         let scalars = core::mem::offset_of!(SyscallStats, watched_extremes) / 8;
         let hists = core::mem::offset_of!(SyscallStats, hist_wall_ns) / 8;
-        assert_eq!(scalars, 37, "a scalar added below the extremes?");
+        assert_eq!(scalars, 38, "a scalar added below the extremes?");
         (0..scalars).chain(hists..size_of::<SyscallStats>() / 8)
     }
 
@@ -506,7 +526,7 @@ mod tests {
         let mut zero = SyscallStats::ZERO;
         assert!(counter_words().all(|i| words(&mut zero)[i] == 0));
         assert_eq!(zero.wall_extremes, Extremes::ZERO);
-        assert_eq!(SyscallStats::FIELDS.len(), 48);
+        assert_eq!(SyscallStats::FIELDS.len(), 49);
         assert_eq!(SyscallStats::FIELDS[0], "calls");
     }
 

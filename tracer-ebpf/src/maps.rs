@@ -146,7 +146,7 @@ static FOLLOW: u32 = 0;
 /// An iteration at least this long (ns) is a stall (`--stall`).
 #[no_mangle]
 static STALL_NS: u64 = 50_000_000;
-/// One call in this many, of those that are not waits, is timed.
+/// One call in this many is timed, and one loop iteration in this many.
 #[no_mangle]
 static TIME_EVERY: u32 = 1;
 #[no_mangle]
@@ -264,7 +264,7 @@ pub fn stall_ns() -> u64 {
     global(&STALL_NS)
 }
 
-/// One call in this many, of those that are not waits, is timed
+/// One call in this many is timed, and one loop iteration in this many
 /// (`--time-every`).
 #[inline(always)]
 pub fn time_every() -> u32 {

@@ -104,8 +104,13 @@ fn on_enter<const NS: bool>(regs: Regs, mut kind: SyscallKind, id: u64, task: Ta
         }
         _ => {}
     }
-    // Waits are always timed: the loop's iterations run from one to the next.
-    let timed = kind.is_wait() || timed_this_time(t);
+    // A wait is timed when the last one's return was stamped for the
+    // iteration between them (all are, unless `--time-every`).
+    let timed = if kind.is_wait() {
+        maps::time_every() <= 1 || core::mem::take(&mut t.next_wait_timed) != 0
+    } else {
+        timed_this_time(t)
+    };
     t.call_timed = u32::from(timed);
     if timed {
         // Last, so decoding the arguments is not charged to the call.
@@ -119,19 +124,43 @@ fn on_enter<const NS: bool>(regs: Regs, mut kind: SyscallKind, id: u64, task: Ta
 /// timed call the thread leaves a random 0..=2N−2 calls untimed (N − 1 on
 /// average, so one in N is timed), and a loop's fixed order of calls does
 /// not decide which kinds are. The clock reads are most of what timing
-/// costs (~150 ns of a traced call here); counts, bytes, errors and
+/// costs (~110 ns of a traced call here); counts, bytes, errors and
 /// off-CPU time stay exact either way.
 #[inline(always)]
 fn timed_this_time(t: &mut ThreadState) -> bool {
-    if t.untimed_left != 0 {
-        t.untimed_left -= 1;
+    sampled(&mut t.untimed_left)
+}
+
+/// Whether the loop iteration starting at this wait's return is timed, and
+/// with it the wait that ends it: its return stamped, the next wait's entry
+/// and return too. Under `--time-every N` one in N, by the same random gaps
+/// as [`timed_this_time`] but counted in waits: sampling the two ends apart
+/// would leave an iteration with both ends one time in N².
+#[inline(always)]
+fn next_iteration_timed(t: &mut ThreadState) -> bool {
+    // A constant to the verifier: with every call timed, the rest is gone.
+    if maps::time_every() <= 1 {
+        return true;
+    }
+    let timed = sampled(&mut t.untimed_waits_left);
+    t.next_wait_timed = u32::from(timed);
+    timed
+}
+
+/// One step of a `--time-every` gap: true when `left` has run out, which
+/// then draws the next gap.
+#[inline(always)]
+fn sampled(left: &mut u32) -> bool {
+    let every = maps::time_every();
+    if every <= 1 {
+        return true;
+    }
+    if *left != 0 {
+        *left -= 1;
         return false;
     }
-    let every = maps::time_every();
-    if every > 1 {
-        // SAFETY: the helper has no preconditions.
-        t.untimed_left = unsafe { bpf_get_prandom_u32() } % (2 * every - 1);
-    }
+    // SAFETY: the helper has no preconditions.
+    *left = unsafe { bpf_get_prandom_u32() } % (2 * every - 1);
     true
 }
 
@@ -372,10 +401,11 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, id: u64, task: Task)
     }
     t.in_call = 0;
     let timed = t.call_timed != 0;
+    let time_next_iteration = kind.is_wait() && next_iteration_timed(t);
     // An untimed call needs the clock only if it slept: for its off-CPU
     // time and its wakeup's latency, which stay exact.
     let slept = t.switched_out_ns != 0 || t.runq_ns != 0 || t.woken_ns != 0;
-    let now = if timed || slept {
+    let now = if timed || slept || time_next_iteration {
         // SAFETY: the helper has no preconditions.
         unsafe { bpf_ktime_get_ns() }
     } else {
@@ -400,19 +430,19 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, id: u64, task: Task)
     s.sched_wakeups += t.sched_wakeups;
     t.calls += 1;
     let epoch = maps::epoch();
-    // Waits are always timed.
     let wall = if timed {
         now.saturating_sub(t.enter_ns)
     } else {
         0
     };
+    // Off-CPU time is known for every call; within a timed one's wall time.
+    let off = if timed && t.off_cpu_ns > wall {
+        wall
+    } else {
+        t.off_cpu_ns
+    };
+    let on = wall - off.min(wall);
     if timed {
-        let off = if t.off_cpu_ns > wall {
-            wall
-        } else {
-            t.off_cpu_ns
-        };
-        let on = wall - off;
         s.timed += 1;
         s.wall_ns += wall;
         s.on_cpu_ns += on;
@@ -432,7 +462,7 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, id: u64, task: Task)
         t.wall_ns += wall;
         t.thread_off_cpu_ns += off;
     } else {
-        s.off_cpu_ns += t.off_cpu_ns;
+        s.off_cpu_ns += off;
     }
     if t.runq_ns != 0 {
         fold_latency(s, t, now, epoch);
@@ -444,8 +474,12 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, id: u64, task: Task)
     }
     if kind.is_wait() {
         t.wait_calls += 1;
-        t.wait_wall_ns += wall;
-        fold_iteration(s, t, now, epoch);
+        t.wait_off_cpu_ns += off;
+        if timed {
+            t.wait_timed_calls += 1;
+            t.wait_on_cpu_ns += on;
+        }
+        fold_iteration(s, t, timed, time_next_iteration, now, epoch);
     }
 
     let errno = if ret < 0 { (-ret) as u64 } else { 0 };
@@ -554,21 +588,34 @@ fn mmsg_bytes(vec: u64, n: u64) -> u64 {
 }
 
 /// The loop iteration that ended when this wait began (from the last wait's
-/// return to this one's entry), and a new one from now. Inline: every
+/// return to this one's entry), and a new one from now: timed when the
+/// last wait's return was stamped (`last_wait_exit_ns`) and this wait's
+/// entry too, counted whenever the thread has waited before. Inline: every
 /// wait's return runs it.
 #[inline(always)]
-fn fold_iteration(s: &mut SyscallStats, t: &mut ThreadState, now: u64, epoch: u64) {
-    let iteration = if t.last_wait_exit_ns != 0 {
+fn fold_iteration(
+    s: &mut SyscallStats,
+    t: &mut ThreadState,
+    timed: bool,
+    time_next: bool,
+    now: u64,
+    epoch: u64,
+) {
+    // `wait_calls` counts this wait already.
+    if t.wait_calls > 1 {
+        s.iterations += 1;
+        t.iterations += 1;
+    }
+    let iteration = if timed && t.last_wait_exit_ns != 0 {
         t.enter_ns.saturating_sub(t.last_wait_exit_ns)
     } else {
         0
     };
     if iteration != 0 {
-        s.iterations += 1;
+        s.timed_iterations += 1;
         s.iteration_ns += iteration;
         s.hist_iteration_ns[bucket(iteration)] += 1;
         s.iteration_extremes.extend(epoch, iteration);
-        t.iterations += 1;
         if iteration >= maps::stall_ns() {
             let off = if t.iter_off_cpu_ns > iteration {
                 iteration
@@ -590,7 +637,8 @@ fn fold_iteration(s: &mut SyscallStats, t: &mut ThreadState, now: u64, epoch: u6
             t.stalls += 1;
         }
     }
-    t.last_wait_exit_ns = now;
+    // Zero leaves the iteration untimed, and its off-CPU time unsummed.
+    t.last_wait_exit_ns = if time_next { now } else { 0 };
     maps::clear(&mut t.iter_off_cpu_ns);
     maps::clear(&mut t.iter_kinds);
 }

@@ -34,15 +34,25 @@ use crate::{
 };
 
 /// A thread's time inside wait calls up to `now`, counting a wait in flight.
+/// Off a CPU it is measured for every wait; on a CPU, under `--time-every`,
+/// estimated from the timed waits (and unknown for an untimed one in
+/// flight: a wait's on-CPU part is its short entry and exit paths).
 fn waited_ns(t: &tracer_common::ThreadState, now: u64) -> u64 {
     let in_wait = t.in_call != 0
         && tracer_common::SyscallKind::from_u32(t.in_call - 1).is_some_and(|k| k.is_wait());
-    let in_flight = if in_wait {
+    let in_flight = if !in_wait {
+        0
+    } else if t.call_timed != 0 {
         now.saturating_sub(t.enter_ns)
     } else {
-        0
+        let away = if t.switched_out_ns != 0 {
+            now.saturating_sub(t.switched_out_ns)
+        } else {
+            0
+        };
+        t.off_cpu_ns + away
     };
-    t.wait_wall_ns + in_flight
+    t.wait_off_cpu_ns + estimate(t.wait_on_cpu_ns, t.wait_calls, t.wait_timed_calls) + in_flight
 }
 
 /// Turns the previous and the current snapshot into metrics. With no

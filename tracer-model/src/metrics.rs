@@ -26,8 +26,8 @@ pub struct Metrics {
     pub map_entries: BTreeMap<String, u64>,
     /// An event-loop iteration at least this long is a stall (`--stall`).
     pub stall_threshold_ns: u64,
-    /// One call in this many, of those that are not waits, was timed
-    /// (`--time-every`); 1 when all were.
+    /// One call in this many, and one loop iteration in this many, was
+    /// timed (`--time-every`); 1 when all were.
     #[serde(default = "every_call")]
     pub time_every: u32,
 }
@@ -242,7 +242,8 @@ pub struct ThreadMetrics {
     /// share of the interval it spent outside wait calls, handling events.
     /// `None` for other threads, and in a thread's first interval.
     pub loop_busy_share: Option<f64>,
-    /// Event-loop iterations and stalls since attach.
+    /// Event-loop iterations and stalls (among the timed iterations) since
+    /// attach.
     pub iterations: u64,
     pub stalls: u64,
     pub calls: u64,
@@ -279,7 +280,7 @@ pub struct Window {
     pub zero_timeouts: u64,
     pub infinite_timeouts: u64,
     /// Calls whose time was taken: all of them, unless `--time-every N`
-    /// timed one in N of those that are not waits.
+    /// timed one in N.
     pub timed_calls: u64,
     /// Of `calls`, those of kinds with at least one timed call: what
     /// per-call times divide by.
@@ -350,14 +351,22 @@ pub struct Window {
     /// Event-loop iterations (a wait's return → the same thread's next wait
     /// entry) that ended in the window, counted at the wait's return.
     pub iterations: u64,
+    /// Of which timed: all, or under `--time-every N` one in N. The
+    /// percentiles, the extremes and the stalls cover these only.
+    pub timed_iterations: u64,
+    /// Time in the iterations; under `--time-every`, estimated per kind
+    /// from the timed ones (× iterations / timed).
     pub iteration_ns: u64,
+    /// The timed iterations' time alone: the histogram's sum.
+    #[serde(skip)]
+    pub timed_iteration_ns: u64,
     pub iteration_avg_ns: f64,
     pub iteration_p50_ns: f64,
     pub iteration_p99_ns: f64,
     pub iteration_max_ns: u64,
     /// Iteration time per ready fd: the work one ready event costs.
     pub work_per_ready_ns: f64,
-    /// Iterations at least `--stall` long.
+    /// Timed iterations at least `--stall` long.
     pub stalls: u64,
     pub stall_ns: u64,
     /// Of the stalls' time, off a CPU (blocked in another call, preempted).

@@ -37,7 +37,7 @@ pub struct MapDump {
     pub wall_minus_monotonic_ns: i64,
     /// The programs' stall threshold (`--stall`).
     pub stall_threshold_ns: u64,
-    /// One call in this many, of those that are not waits, is timed
+    /// One call in this many, and one loop iteration in this many, is timed
     /// (`--time-every`).
     pub time_every: u32,
 }

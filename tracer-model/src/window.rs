@@ -110,7 +110,9 @@ impl Window {
             self.extremes.longest_stall = stall;
         }
         self.iterations += s.iterations;
-        self.iteration_ns += s.iteration_ns;
+        self.timed_iterations += s.timed_iterations;
+        self.timed_iteration_ns += s.iteration_ns;
+        self.iteration_ns += estimate(s.iteration_ns, s.iterations, s.timed_iterations);
         self.stalls += s.stalls;
         self.stall_ns += s.stall_ns;
         self.stall_off_cpu_ns += s.stall_off_cpu_ns;
@@ -210,7 +212,7 @@ impl Window {
     fn derive_loop(&mut self, clock: &Clock) {
         let iteration = self.extremes.iteration;
         let runq = self.extremes.runq;
-        self.iteration_avg_ns = ratio(self.iteration_ns as f64, self.iterations as f64);
+        self.iteration_avg_ns = ratio(self.timed_iteration_ns as f64, self.timed_iterations as f64);
         self.iteration_p50_ns = percentile(&self.hists.iteration_ns, 0.50, &iteration);
         self.iteration_p99_ns = percentile(&self.hists.iteration_ns, 0.99, &iteration);
         self.iteration_max_ns = bounds(&iteration).1;

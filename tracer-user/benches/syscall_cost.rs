@@ -265,14 +265,28 @@ fn program_cost(epfd: i32, bystander_pid: u32, baseline: Option<&Path>) {
             None
         }
     };
-    let mut cases = vec![
-        ("other_process_traced", Path::new(MUXTRACE), bystander_pid),
-        ("traced", Path::new(MUXTRACE), std::process::id()),
+    let me = std::process::id();
+    let mut cases: Vec<(&str, &Path, u32, &[&str])> = vec![
+        (
+            "other_process_traced",
+            Path::new(MUXTRACE),
+            bystander_pid,
+            &[],
+        ),
+        ("traced", Path::new(MUXTRACE), me, &[]),
+        // The documented sampled mode: one call and one loop iteration in
+        // 16 timed, every count exact.
+        (
+            "traced_time_every_16",
+            Path::new(MUXTRACE),
+            me,
+            &["--time-every", "16"],
+        ),
     ];
     // The baseline build on the same calls, in the same rounds: a change's
     // cost by the kernel's own accounting, side by side.
     if let Some(exe) = baseline {
-        cases.push(("traced_by_baseline", exe, std::process::id()));
+        cases.push(("traced_by_baseline", exe, me, &[]));
     }
     let calls: [(&str, &dyn Fn()); 3] = [
         ("poll", &poll_zero),
@@ -291,7 +305,7 @@ fn program_cost(epfd: i32, bystander_pid: u32, baseline: Option<&Path>) {
         1
     };
     for _ in 0..rounds {
-        for (case, exe, pid) in &cases {
+        for (case, exe, pid, extra) in &cases {
             for (place, floor_first) in [true, false].into_iter().enumerate() {
                 let floor_before = if floor_first {
                     let Some(floor) = attach_floor() else { return };
@@ -299,7 +313,12 @@ fn program_cost(epfd: i32, bystander_pid: u32, baseline: Option<&Path>) {
                 } else {
                     None
                 };
-                let Some(_tracer) = attach(exe, *pid) else {
+                let pid = pid.to_string();
+                let args = [&["--pid", &pid, "--json", "--interval", "1s"], *extra].concat();
+                let Some(_tracer) = harness::start_muxtrace(exe, &args)
+                    .map_err(|e| eprintln!("syscall_cost: {e:#}"))
+                    .ok()
+                else {
                     continue;
                 };
                 let floor_after = if floor_first {

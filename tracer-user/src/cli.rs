@@ -70,11 +70,13 @@ pub struct Cli {
     #[arg(long, default_value = "50ms", value_parser = parse_duration, value_name = "DURATION")]
     pub stall: Duration,
 
-    /// Time one call in N of those that are not waits (waits are always
-    /// timed): their wall and on-CPU times are then estimated from the
-    /// timed ones, while counts, bytes, errors, off-CPU time, wakeups and
-    /// loop health stay exact. Reading the clock is most of what a traced
-    /// call costs; 16 keeps a saturated server closer to its untraced speed.
+    /// Time one call in N, and one event-loop iteration in N with the wait
+    /// that ends it: wall and on-CPU times, iteration times and the busy
+    /// share are then estimated from the timed ones, and stalls are found
+    /// among the timed iterations only; counts, bytes, errors, fd-set
+    /// sizes, off-CPU time and wakeups stay exact. Reading the clock is
+    /// most of what a traced call costs; 16 keeps a saturated server closer
+    /// to its untraced speed.
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub time_every: u32,

@@ -50,7 +50,7 @@ pub struct ProbeConfig {
     pub log_level: u8,
     /// An event-loop iteration at least this long is a stall.
     pub stall: Duration,
-    /// One call in this many, of those that are not waits, is timed.
+    /// One call in this many, and one loop iteration in this many, is timed.
     pub time_every: u32,
     /// The pid namespace muxtrace runs in, when not the initial one
     /// ([`crate::targets::pid_namespace`]): every pid user space sees and

@@ -363,7 +363,7 @@ const FAMILIES: &[Family] = &[
     calls("muxtrace_scanned_fds_total", "fds the kernel examined in wait calls.", |w| w.scanned),
     calls("muxtrace_sched_wakeups_total", "Scheduler wakeups of threads blocked in a call.", |w| w.sched_wakeups),
     calls("muxtrace_empty_wakeups_total", "Receives that found nothing after a wait reported ready.", |w| w.empty_wakeups),
-    calls("muxtrace_syscalls_timed_total", "Of the calls, those whose time was taken: all, unless --time-every N timed one in N of those that are not waits (muxtrace_time_every). The duration histogram counts these.", |w| w.timed_calls),
+    calls("muxtrace_syscalls_timed_total", "Of the calls, those whose time was taken: all, unless --time-every N timed one in N (muxtrace_time_every). The duration histogram counts these.", |w| w.timed_calls),
     call_seconds("muxtrace_syscall_seconds_total", "Wall time inside the calls (under --time-every, estimated from the timed calls).", |w| w.wall_ns),
     call_seconds("muxtrace_syscall_on_cpu_seconds_total", "On-CPU time inside the calls (under --time-every, estimated from the timed calls).", |w| w.on_cpu_ns),
     call_seconds("muxtrace_syscall_off_cpu_seconds_total", "Time switched out inside the calls.", |w| w.off_cpu_ns),
@@ -378,12 +378,12 @@ const FAMILIES: &[Family] = &[
     call_seconds("muxtrace_runq_seconds_total", "Run-queue delay of woken calls: sched_wakeup to running again.", |w| w.runq_ns),
     call_seconds("muxtrace_exit_path_seconds_total", "Of woken calls, running again to the call's return.", |w| w.exit_path_ns),
     loop_family("muxtrace_loop_iterations_total", "Event-loop iterations: a wait's return to the same thread's next wait entry.", Kind::Counter, Unit::Count, |w| w.iterations),
-    loop_family("muxtrace_loop_iteration_seconds_total", "Time in event-loop iterations, between waits.", Kind::Counter, Unit::NanosAsSeconds, |w| w.iteration_ns),
-    loop_family("muxtrace_loop_stalls_total", "Iterations at least --stall long.", Kind::Counter, Unit::Count, |w| w.stalls),
+    loop_family("muxtrace_loop_iteration_seconds_total", "Time in event-loop iterations, between waits (under --time-every, estimated from the timed iterations).", Kind::Counter, Unit::NanosAsSeconds, |w| w.iteration_ns),
+    loop_family("muxtrace_loop_stalls_total", "Timed iterations at least --stall long (under --time-every N, one iteration in N is timed).", Kind::Counter, Unit::Count, |w| w.stalls),
     loop_family("muxtrace_loop_stall_seconds_total", "Time in stalls.", Kind::Counter, Unit::NanosAsSeconds, |w| w.stall_ns),
     loop_family("muxtrace_loop_stall_off_cpu_seconds_total", "Of the stalls' time, switched out (blocked in another call or preempted).", Kind::Counter, Unit::NanosAsSeconds, |w| w.stall_off_cpu_ns),
     loop_family("muxtrace_loop_longest_stall_seconds", "The longest stall since attach.", Kind::Gauge, Unit::NanosAsSeconds, |w| w.longest_stall_ns),
-    histogram("muxtrace_loop_iteration_duration_seconds", "Event-loop iteration time (wait return to next wait entry), from log2 buckets.", Unit::NanosAsSeconds, |w| (fold_pow2(&w.hists.iteration_ns), w.iteration_ns)),
+    histogram("muxtrace_loop_iteration_duration_seconds", "Event-loop iteration time (wait return to next wait entry), from log2 buckets.", Unit::NanosAsSeconds, |w| (fold_pow2(&w.hists.iteration_ns), w.timed_iteration_ns)),
     histogram("muxtrace_runq_delay_seconds", "Run-queue delay of woken calls (sched_wakeup to running again), from log2 buckets.", Unit::NanosAsSeconds, |w| (fold_pow2(&w.hists.runq_ns), w.runq_ns)),
     histogram("muxtrace_syscall_duration_seconds", "Wall time per timed call, from log2 buckets.", Unit::NanosAsSeconds, |w| (fold_pow2(&w.hists.wall_ns), w.timed_wall_ns)),
     histogram("muxtrace_watched_fds", "Watched fds per wait call, from log2 buckets.", Unit::Count, |w| (fold_pow2(&w.hists.watched), w.watched)),
@@ -683,7 +683,7 @@ pub fn write_all(
     }
     let _ = writeln!(
         out,
-        "# HELP muxtrace_time_every One call in this many, of those that are not waits, is timed (--time-every); 1 when every call is."
+        "# HELP muxtrace_time_every One call in this many, and one loop iteration in this many, is timed (--time-every); 1 when every one is."
     );
     let _ = writeln!(out, "# TYPE muxtrace_time_every gauge");
     let _ = writeln!(out, "muxtrace_time_every {}", metrics.time_every);
@@ -789,6 +789,7 @@ mod tests {
         // Two iterations of 1.5 ms between the waits, one of them woken
         // after 3 µs in the run queue.
         s.iterations = 2;
+        s.timed_iterations = 2;
         s.iteration_ns = 3_000_000;
         s.hist_iteration_ns[bucket(1_500_000)] = 2;
         s.runq_delays = 1;

@@ -146,12 +146,15 @@ fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool, metrics: &Met
     );
     if metrics.time_every > 1 {
         let note = format!(
-            "times sampled (--time-every {}): every wait timed, 1 in {} other calls; {} of {} \
-             calls timed, the seconds and us/call of the rest estimated from them",
+            "times sampled (--time-every {}): 1 in {} calls and loop iterations timed; {} of {} \
+             calls and {} of {} iterations timed, the seconds and us/call of the rest estimated \
+             from them; stalls found among the timed iterations only",
             metrics.time_every,
             metrics.time_every,
             thousands(p.total.timed_calls),
-            thousands(p.total.calls)
+            thousands(p.total.calls),
+            thousands(p.total.timed_iterations),
+            thousands(p.total.iterations)
         );
         for line in wrap(&note, 100) {
             let _ = writeln!(out, "{line}");

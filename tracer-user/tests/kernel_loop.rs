@@ -278,6 +278,52 @@ fn busy_share_is_the_loop_s_duty_cycle() {
     }
 }
 
+/// `--time-every 4`: one iteration in four timed with the wait that ends
+/// it, yet the busy share stays the duty cycle (a wait's time off the CPU
+/// is measured for every wait; only its short on-CPU part is estimated),
+/// and every iteration is still counted.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn busy_share_holds_when_times_are_sampled() {
+    let Lab { stderr, views, .. } = looplab(
+        &["steady", "20", "5", "3"],
+        "500ms",
+        &["--stall", "15ms", "--time-every", "4"],
+    );
+    // looplab's own count, from `steady: N iterations in …`.
+    let own: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("steady: ")?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let shares: Vec<f64> = views[..views.len() - 1]
+        .iter()
+        .filter_map(|p| p.loop_busy_share)
+        .collect();
+    assert!(shares.len() >= 3, "{shares:?}");
+    for share in &shares[1..shares.len() - 1] {
+        assert!(
+            (0.74..=0.86).contains(share),
+            "busy share {share}: {shares:?}"
+        );
+    }
+    let w = waits(&views);
+    // Every wait but the first ends one of looplab's iterations.
+    assert_eq!((w.iterations, w.calls), (own, own + 1), "{w:?}");
+    // About 30 of 120 timed; every timed iteration here is a stall.
+    assert!(
+        (w.iterations / 8..=w.iterations / 2).contains(&w.timed_iterations),
+        "{} of {} iterations timed",
+        w.timed_iterations,
+        w.iterations
+    );
+    assert_eq!(w.stalls, w.timed_iterations, "{w:?}");
+    let mean = w.iteration_ns as f64 / w.iterations as f64;
+    assert!(
+        (19.0e6..=23.0e6).contains(&mean),
+        "the estimated iteration {mean} ns, against 20 ms of work: {w:?}"
+    );
+}
+
 /// The program's own mean from `runq: N wakeups, write to return: mean X ns`.
 fn own_mean_ns(stderr: &str) -> f64 {
     let line = stderr

@@ -147,11 +147,11 @@ fn ebadf_is_counted_as_such() {
     }
 }
 
-/// `--time-every 8`: the calls between waits timed one in eight, the waits
-/// all; every count and byte still exact, and the wall time of the calls
-/// not timed estimated from those that were (so the mean per call lies
-/// between the fastest and the slowest timed one). Without the flag every
-/// call is timed.
+/// `--time-every 8`: the calls timed one in eight, and the loop iterations
+/// with the waits that end them; every count and byte still exact, and the
+/// wall time of the calls not timed estimated from those that were (so the
+/// mean per call lies between the fastest and the slowest timed one), the
+/// iterations' time likewise. Without the flag every call is timed.
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn time_every_times_one_call_in_n_and_keeps_every_count() {
@@ -169,15 +169,46 @@ fn time_every_times_one_call_in_n_and_keeps_every_count() {
         assert_eq!(last.time_every, every);
         let p = harness::muxtrace::process(last, pid).unwrap_or_else(|e| panic!("{e:#}"));
         let poll = syscall_total(p, Poll);
-        assert_eq!((poll.calls, poll.timed_calls), (ROUNDS, ROUNDS), "{poll:?}");
-        assert_eq!(poll.ready, ROUNDS, "{poll:?}");
+        assert_eq!((poll.calls, poll.ready), (ROUNDS, ROUNDS), "{poll:?}");
+        assert_eq!(poll.watched, ROUNDS, "{poll:?}");
+        // Every wait after the first ends an iteration, timed or not.
+        assert_eq!(poll.iterations, ROUNDS - 1, "{poll:?}");
+        let expected = ROUNDS / u64::from(every);
+        if every == 1 {
+            assert_eq!(poll.timed_calls, ROUNDS, "{poll:?}");
+            assert_eq!(poll.timed_iterations, ROUNDS - 1, "{poll:?}");
+        }
+        // A timed iteration's wait is timed with it; a wait after an
+        // untimed iteration is not.
+        assert!(
+            poll.timed_iterations.abs_diff(expected) <= expected / 10
+                && poll.timed_calls.abs_diff(poll.timed_iterations) <= 1,
+            "poll: {} timed, {} timed iterations of {}, expected ~{expected}",
+            poll.timed_calls,
+            poll.timed_iterations,
+            poll.iterations
+        );
+        let mean = poll.wall_ns as f64 / poll.calls as f64;
+        assert!(
+            (poll.wall_min_ns as f64..=poll.wall_max_ns as f64).contains(&mean),
+            "poll: the estimated mean {mean} ns outside the timed calls' range: {poll:?}"
+        );
+        let iteration = poll.iteration_ns as f64 / poll.iterations as f64;
+        assert!(
+            iteration > 0.0 && iteration <= poll.iteration_max_ns as f64,
+            "poll: the estimated mean iteration {iteration} ns: {poll:?}"
+        );
+        assert!(
+            (iteration - poll.iteration_avg_ns).abs() <= iteration / 100.0,
+            "poll: the timed iterations' mean {} against the estimate's {iteration}",
+            poll.iteration_avg_ns
+        );
         for kind in [Sendto, Recvfrom] {
             let w = syscall_total(p, kind);
             assert_eq!(w.calls, ROUNDS, "{kind}: {w:?}");
             assert_eq!(w.payload_bytes, 16 * ROUNDS, "{kind}: {w:?}");
             // 1,000 expected at one in eight; the random gaps keep it
             // within ±10 % here (a standard deviation is about 2 %).
-            let expected = ROUNDS / u64::from(every);
             if every == 1 {
                 assert_eq!(w.timed_calls, w.calls, "{kind}: {w:?}");
             }

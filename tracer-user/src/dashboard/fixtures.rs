@@ -60,6 +60,7 @@ fn stats(r: Rate, secs: u64) -> SyscallStats {
         // of iterations at the mean, the rest 8 times as long.
         let iteration = (1_000_000_000 / r.calls.max(1)).saturating_sub(r.wall_ns);
         s.iterations = calls;
+        s.timed_iterations = calls;
         s.iteration_ns = iteration * calls;
         s.hist_iteration_ns[bucket(iteration)] = calls * 9 / 10;
         s.hist_iteration_ns[bucket(iteration * 8)] = calls - calls * 9 / 10;
@@ -253,7 +254,9 @@ fn snapshot(procs: &[Proc], secs: u64) -> Snapshot {
             // A process with a wait family: its threads are event loops,
             // each busy 35 % of the time, 2 stalls a minute.
             if p.rates.iter().any(|r| r.kind.is_wait()) {
-                state.wait_wall_ns = secs * 650_000_000;
+                state.wait_timed_calls = state.wait_calls;
+                state.wait_off_cpu_ns = secs * 600_000_000;
+                state.wait_on_cpu_ns = secs * 50_000_000;
                 state.iterations = state.wait_calls;
                 state.stalls = secs / 30;
             } else {
@@ -477,7 +480,8 @@ pub fn top_fleet() -> Metrics {
     let edit = |snap: &mut Snapshot, now: bool| {
         for t in snap.threads.iter_mut().filter(|t| t.state.tgid == 5100) {
             // Busy 95 % of the time: 50 ms of each second in waits.
-            t.state.wait_wall_ns = snap.monotonic_ns / 20;
+            t.state.wait_off_cpu_ns = snap.monotonic_ns / 20;
+            t.state.wait_on_cpu_ns = 0;
         }
         if let Some(p) = snap.processes.get_mut(&4250) {
             p.info.alive = !now;

@@ -72,10 +72,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         }
         // Every time shown below is then an estimate: said before the targets.
         if m.time_every > 1 {
-            second.push(Span::styled(
-                format!("timed: waits, 1 in {} others", m.time_every),
-                DIM,
-            ));
+            second.push(Span::styled(format!("timed: 1 in {}", m.time_every), DIM));
             second.push(Span::raw("  "));
         }
         let room = usize::from(area.width).saturating_sub(Line::from(second.clone()).width());
