@@ -378,6 +378,7 @@ const FAMILIES: &[Family] = &[
     call_seconds("muxtrace_runq_seconds_total", "Run-queue delay of woken calls: sched_wakeup to running again.", |w| w.runq_ns),
     call_seconds("muxtrace_exit_path_seconds_total", "Of woken calls, running again to the call's return.", |w| w.exit_path_ns),
     loop_family("muxtrace_loop_iterations_total", "Event-loop iterations: a wait's return to the same thread's next wait entry.", Kind::Counter, Unit::Count, |w| w.iterations),
+    loop_family("muxtrace_loop_iterations_timed_total", "Of the iterations, those timed: all, unless --time-every N timed one in N. The duration histogram and the stalls count these.", Kind::Counter, Unit::Count, |w| w.timed_iterations),
     loop_family("muxtrace_loop_iteration_seconds_total", "Time in event-loop iterations, between waits (under --time-every, estimated from the timed iterations).", Kind::Counter, Unit::NanosAsSeconds, |w| w.iteration_ns),
     loop_family("muxtrace_loop_stalls_total", "Timed iterations at least --stall long (under --time-every N, one iteration in N is timed).", Kind::Counter, Unit::Count, |w| w.stalls),
     loop_family("muxtrace_loop_stall_seconds_total", "Time in stalls.", Kind::Counter, Unit::NanosAsSeconds, |w| w.stall_ns),
@@ -832,7 +833,10 @@ mod tests {
         let text = render(&metrics(b"srv"));
         let labels = "pid=\"9\",comm=\"srv\",syscall=\"epoll_wait\"";
         assert!(
-            text.contains(&format!("muxtrace_loop_iterations_total{{{labels}}} 2\n")),
+            text.contains(&format!("muxtrace_loop_iterations_total{{{labels}}} 2\n"))
+                && text.contains(&format!(
+                    "muxtrace_loop_iterations_timed_total{{{labels}}} 2\n"
+                )),
             "{text}"
         );
         assert!(
