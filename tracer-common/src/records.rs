@@ -230,7 +230,7 @@ pub struct ThreadState {
     /// only) and off it (every wait: the scheduler programs stamp it).
     pub wait_on_cpu_ns: u64,
     pub wait_off_cpu_ns: u64,
-    /// Iterations, and of which timed stalls.
+    /// Iterations, every one counted, and stalls among the timed ones.
     pub iterations: u64,
     pub stalls: u64,
     /// Where each kind's aggregate of this thread's process is in `STATS`,
