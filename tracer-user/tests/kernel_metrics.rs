@@ -147,6 +147,16 @@ fn ebadf_is_counted_as_such() {
     }
 }
 
+/// A kind's mean wall time, estimated for its untimed calls from the timed
+/// ones, lies between the fastest and the slowest timed call.
+fn assert_mean_within_timed(kind: tracer_common::SyscallKind, w: &tracer_model::Window) {
+    let mean = w.wall_ns as f64 / w.calls as f64;
+    assert!(
+        (w.wall_min_ns as f64..=w.wall_max_ns as f64).contains(&mean),
+        "{kind}: the estimated mean {mean} ns outside the timed calls' range: {w:?}"
+    );
+}
+
 /// `--time-every 8`: the calls timed one in eight, and the loop iterations
 /// with the waits that end them; every count and byte still exact, and the
 /// wall time of the calls not timed estimated from those that were (so the
@@ -188,11 +198,7 @@ fn time_every_times_one_call_in_n_and_keeps_every_count() {
             poll.timed_iterations,
             poll.iterations
         );
-        let mean = poll.wall_ns as f64 / poll.calls as f64;
-        assert!(
-            (poll.wall_min_ns as f64..=poll.wall_max_ns as f64).contains(&mean),
-            "poll: the estimated mean {mean} ns outside the timed calls' range: {poll:?}"
-        );
+        assert_mean_within_timed(Poll, poll);
         let iteration = poll.iteration_ns as f64 / poll.iterations as f64;
         assert!(
             iteration > 0.0 && iteration <= poll.iteration_max_ns as f64,
@@ -218,11 +224,7 @@ fn time_every_times_one_call_in_n_and_keeps_every_count() {
                 w.timed_calls,
                 w.calls
             );
-            let mean = w.wall_ns as f64 / w.calls as f64;
-            assert!(
-                (w.wall_min_ns as f64..=w.wall_max_ns as f64).contains(&mean),
-                "{kind}: the estimated mean {mean} ns outside the timed calls' range: {w:?}"
-            );
+            assert_mean_within_timed(kind, w);
             assert!(w.on_cpu_ns <= w.wall_ns, "{kind}: {w:?}");
         }
     }
