@@ -92,7 +92,9 @@ pub mod btf_ids {
     pub const IO_KIOCB: usize = 4;
     pub const IO_RING_CTX: usize = 5;
     pub const IO_RINGS: usize = 6;
-    pub const COUNT: usize = 7;
+    /// A thread's `task_struct`, at the address its slot keeps.
+    pub const TASK: usize = 7;
+    pub const COUNT: usize = 8;
 }
 
 /// Slots of the candidates filter: an id (tgid or tid) may be traced only

@@ -176,6 +176,14 @@ pub struct ThreadState {
     /// measured call (or its exit). Only the thread itself frees its slot,
     /// so a slot is never freed twice.
     pub evicted: u32,
+    /// Where the thread's saved user registers are (`struct pt_regs`, the
+    /// top of its kernel stack: one per live task) and its `task_struct`,
+    /// both kernel addresses, stamped at each call the programs looked the
+    /// thread up for. A call entering or returning with those registers
+    /// on a CPU that remembers this slot is this thread's, with no helper
+    /// call to ask the kernel which task runs (see `CPU_LAST_THREAD`).
+    pub regs: u64,
+    pub task: u64,
     pub enter_ns: u64,
     /// When the thread was last switched out inside the call, 0 when running.
     pub switched_out_ns: u64,
@@ -238,7 +246,7 @@ pub struct ThreadState {
     /// aggregate by index, with no hash lookup.
     pub stats_slots: [u16; crate::STATS_SLOT_KINDS],
 }
-const _: () = assert!(size_of::<ThreadState>() == 32 * 8 + 2 * crate::STATS_SLOT_KINDS);
+const _: () = assert!(size_of::<ThreadState>() == 34 * 8 + 2 * crate::STATS_SLOT_KINDS);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
@@ -250,6 +258,8 @@ impl ThreadState {
         untimed_waits_left: 0,
         next_wait_timed: 0,
         evicted: 0,
+        regs: 0,
+        task: 0,
         enter_ns: 0,
         switched_out_ns: 0,
         off_cpu_ns: 0,

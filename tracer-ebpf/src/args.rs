@@ -21,6 +21,13 @@ impl Regs {
         Regs(ctx.arg(0))
     }
 
+    /// Where the registers are: the top of the calling task's kernel
+    /// stack, so one live thread's alone.
+    #[inline(always)]
+    pub fn addr(&self) -> u64 {
+        self.0 as u64
+    }
+
     #[inline(always)]
     fn word(&self, index: usize) -> u64 {
         // SAFETY: `index` < 21 words of struct pt_regs; the verifier checks

@@ -11,8 +11,8 @@ use tracer_common::{
 };
 
 use crate::maps::{
-    self, pidns, CANDIDATES, COUNTERS, EVICTED, FREE_STATS, FREE_THREADS, NS_PENDING,
-    NS_PENDING_ACTIVE, NS_TGIDS, STATS, STATS_SLOTS, THREAD_HIGH_WATER, THREAD_INDEX,
+    self, pidns, CANDIDATES, COUNTERS, CPU_LAST_THREAD, EVICTED, FREE_STATS, FREE_THREADS,
+    NS_PENDING, NS_PENDING_ACTIVE, NS_TGIDS, STATS, STATS_SLOTS, THREAD_HIGH_WATER, THREAD_INDEX,
     THREAD_STATES, TRACED,
 };
 
@@ -248,6 +248,41 @@ fn slot_at(claimed: u32) -> Option<&'static mut ThreadState> {
         .map(|p| unsafe { &mut *p })
 }
 
+/// The slot of the thread whose saved registers are at `regs`, when the
+/// last traced call to enter on this CPU was that thread's: found without
+/// asking the kernel which task runs (a helper call, ~14 ns here) and
+/// without the tid index. `regs` is the top of a live task's kernel stack,
+/// so it names one thread, and a slot holds it only while that thread
+/// lives: a thread's exit releases its slot, an exec that changes its tid
+/// releases the old one, and `sys_enter` attaches after the programs that
+/// see both. A stale record, or one torn by a preempted writer, fails the
+/// check against the slot and falls back to the lookup by tid.
+#[inline(always)]
+pub fn remembered_slot(regs: u64) -> Option<&'static mut ThreadState> {
+    let last = CPU_LAST_THREAD.get_ptr(0)?;
+    // SAFETY: a per-CPU map value, copied out.
+    let [last_regs, claimed] = unsafe { *last };
+    if last_regs != regs {
+        return None;
+    }
+    let t = slot_at(claimed as u32)?;
+    (t.regs == regs && t.evicted == 0).then_some(t)
+}
+
+/// Stamps the thread's slot (`claimed`, as THREAD_INDEX holds it) with its
+/// registers' and task's addresses, and this CPU with the slot, for
+/// [`remembered_slot`] at the call's return and the thread's next calls.
+#[inline(always)]
+pub fn remember(regs: u64, task: u64, claimed: u32, t: &mut ThreadState) {
+    t.regs = regs;
+    t.task = task;
+    if let Some(last) = CPU_LAST_THREAD.get_ptr_mut(0) {
+        // SAFETY: this CPU's value; a writer preempted half-way leaves a
+        // record `remembered_slot` rejects.
+        unsafe { *last = [regs, u64::from(claimed)] };
+    }
+}
+
 /// The thread's slot, claimed at its first measured call. Only threads of
 /// traced processes have one (given back when they exit), so a hit needs
 /// no lookup in TRACED: a traced call pays two array loads, the verifier's
@@ -259,16 +294,17 @@ pub fn thread_slot<const NS: bool>(
     tid: u32,
     tgid: u32,
     kind: SyscallKind,
-) -> Option<&'static mut ThreadState> {
+) -> Option<(u32, &'static mut ThreadState)> {
     let Some(entry) = index_entry(tid) else {
-        return beyond_pid_max(tid, tgid);
+        beyond_pid_max(tid, tgid);
+        return None;
     };
     // SAFETY: `entry` points into a map value; only this thread writes it.
     let claimed = unsafe { *entry };
     if claimed != 0 {
         let t = slot_at(claimed)?;
         if t.evicted == 0 && !is_stale(t, tgid) {
-            return Some(t);
+            return Some((claimed, t));
         }
         release(entry, claimed, t);
     }
@@ -288,7 +324,7 @@ pub fn is_stale(t: &ThreadState, tgid: u32) -> bool {
 /// A tid above the pid_max at attach (raised since) has no place in
 /// THREAD_INDEX: a traced process's thread there is not measured, counted.
 #[inline(never)]
-fn beyond_pid_max(tid: u32, tgid: u32) -> Option<&'static mut ThreadState> {
+fn beyond_pid_max(tid: u32, tgid: u32) {
     if is_traced(tgid) {
         lost!(
             Stat::ThreadMapFull,
@@ -297,7 +333,6 @@ fn beyond_pid_max(tid: u32, tgid: u32) -> Option<&'static mut ThreadState> {
             tgid
         );
     }
-    None
 }
 
 /// The first measured call of a thread with no slot: one claimed if its
@@ -308,7 +343,7 @@ fn claim<const NS: bool>(
     tid: u32,
     tgid: u32,
     kind: SyscallKind,
-) -> Option<&'static mut ThreadState> {
+) -> Option<(u32, &'static mut ThreadState)> {
     // A process named by its namespace pid may share a candidate slot with
     // a traced one: it is adopted here too, not only at the filter.
     if !is_traced(tgid) && !(NS && adopt_pending(tgid)) && !admit::<NS>(tgid, kind) {
@@ -338,7 +373,7 @@ fn claim<const NS: bool>(
     mark_candidate(tid);
     // SAFETY: as in `thread_slot`.
     unsafe { *entry = index + 1 };
-    Some(t)
+    Some((index + 1, t))
 }
 
 /// Zeroes a new slot a word at a time. A struct assignment is a byte-wise
@@ -367,6 +402,8 @@ fn release(entry: *mut u32, claimed: u32, t: &mut ThreadState) {
     unsafe { *entry = 0 };
     t.tgid = 0;
     t.evicted = 0;
+    // No longer found by the registers' address either.
+    t.regs = 0;
     let _ = FREE_THREADS.push(claimed - 1, 0);
 }
 

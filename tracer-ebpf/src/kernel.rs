@@ -93,6 +93,25 @@ impl Task {
         Task(unsafe { bpf_get_current_task_btf() } as *const u8)
     }
 
+    /// The task a thread's slot keeps (`ThreadState::task`), known to be
+    /// the current one: typed by `bpf_rdonly_cast`, a register move, where
+    /// the kernel has it; else asked for again.
+    #[inline(always)]
+    pub fn remembered(addr: u64) -> Task {
+        let id = btf_id(btf_ids::TASK);
+        if id != 0 {
+            Task(rdonly_cast(addr, id))
+        } else {
+            Task::current()
+        }
+    }
+
+    /// Its kernel address, for the thread's slot to keep.
+    #[inline(always)]
+    pub fn addr(self) -> u64 {
+        self.0 as u64
+    }
+
     /// What `bpf_get_current_pid_tgid()` returns (tgid << 32 | tid), by two
     /// typed loads instead of a second helper call.
     #[inline(always)]

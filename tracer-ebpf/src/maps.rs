@@ -73,6 +73,16 @@ pub static THREAD_INDEX: Array<[u32; TIDS_PER_INDEX_ENTRY as usize]> =
 #[map]
 pub static THREAD_STATES: Array<ThreadState> = Array::with_max_entries(MAX_THREADS, BPF_F_MMAPABLE);
 
+/// Per CPU: the traced thread whose measured call last entered there, as
+/// `[regs, slot + 1]` (its `ThreadState::regs` and where its slot is in
+/// [`THREAD_STATES`]). A thread making call after call on one CPU finds
+/// its slot here at entry and at return by the address of its saved
+/// registers, which the tracepoints hand over: no helper call to ask which
+/// task runs, and no tid index. Only a hint: `filter::remembered_slot`
+/// checks it against the slot, so a stale or torn record only misses.
+#[map]
+pub static CPU_LAST_THREAD: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);
+
 /// The free slots of [`THREAD_STATES`]: user space puts them all in at
 /// load, lowest on top; a thread gives its own back when it exits. A stack,
 /// so a freed slot is the next one taken: the slots in use stay below the

@@ -14,10 +14,9 @@ use tracer_common::{
 
 use crate::{
     filter::{
-        bump, existing_thread_slot, in_cgroup, is_traced, lost, mark_candidate, maybe_traced,
-        ns_ids, release_thread_slot, stats_slot,
+        bump, existing_thread_slot, in_cgroup, is_stale, is_traced, lost, mark_candidate,
+        maybe_traced, ns_ids, release_thread_slot, stats_slot,
     },
-    kernel,
     maps::{self, EVICTED, EXIT_COMMS, LAST_WAKEUPS, NS_TGIDS, TRACED},
 };
 
@@ -58,8 +57,9 @@ const HERD_WINDOW_NS: u64 = 50_000;
 /// `sched_switch(preempt, prev, next, prev_state)`.
 #[btf_tracepoint(function = "sched_switch")]
 pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
-    // The tracepoint fires before the switch: the current task is `prev`.
-    let prev = kernel::current_pid_tgid() as u32;
+    // `prev` is the current task: the argument spares a helper call on
+    // every context switch of the machine.
+    let prev = Task::arg(&ctx, 1).tid();
     let next_is_candidate = {
         let next = Task::arg(&ctx, 2).tid();
         (next != 0 && maybe_traced(next)).then_some(next)
@@ -179,7 +179,8 @@ pub fn mux_sched_fork(ctx: BtfTracePointContext) -> i32 {
     if child_task.tgid() != child {
         return 0;
     }
-    let tgid = (kernel::current_pid_tgid() >> 32) as u32;
+    // The parent is the current task.
+    let tgid = Task::arg(&ctx, 0).tgid();
     // --cgroup: a child of a process in the cgroup becomes a candidate; its
     // first measured call admits it (in its own context, where the cgroup
     // is checked again: clone3 may have placed it elsewhere). Only forks
@@ -247,12 +248,22 @@ fn under_cgroup_path(path: &[u8; CGROUP_PATH_LEN]) -> bool {
     true
 }
 
-/// `--comm` matches join the traced set when they exec:
+/// `--comm` matches join the traced set when they exec, and a thread that
+/// execs from a non-leader thread, taking its leader's tid, gives back the
+/// slot under its old one (its next call claims one under the new):
 /// `sched_process_exec(p, old_pid, bprm)`, in the new program.
 #[btf_tracepoint(function = "sched_process_exec")]
-pub fn mux_sched_exec(_ctx: BtfTracePointContext) -> i32 {
+pub fn mux_sched_exec(ctx: BtfTracePointContext) -> i32 {
+    let old_tid = ctx.arg::<u64>(1) as u32;
+    let task = Task::arg(&ctx, 0);
+    if old_tid != task.tid()
+        && maybe_traced(old_tid)
+        && existing_thread_slot(old_tid).is_some_and(|t| !is_stale(t, task.tgid()))
+    {
+        release_thread_slot(old_tid);
+    }
     if comm_matches() {
-        let tgid = (kernel::current_pid_tgid() >> 32) as u32;
+        let tgid = task.tgid();
         // Inside a pid namespace, only its own processes: the namespace pid
         // names it to user space.
         if let Some((dev, ino)) = maps::pidns() {
@@ -289,9 +300,9 @@ fn in_our_namespace() -> bool {
 /// `sched_process_exit(p, group_dead)`, in the exiting thread.
 #[btf_tracepoint(function = "sched_process_exit")]
 pub fn mux_sched_exit(ctx: BtfTracePointContext) -> i32 {
-    let id = kernel::current_pid_tgid();
-    let tid = id as u32;
-    let tgid = (id >> 32) as u32;
+    // `p` is the current task.
+    let task = Task::arg(&ctx, 0);
+    let (tid, tgid) = (task.tid(), task.tgid());
     // Every thread that ever took a slot is a candidate by its tid: its slot
     // goes back even when its process is no longer one (a slot left under
     // a tid that now names a thread of another process, see `thread_slot`).

@@ -25,7 +25,7 @@ use crate::{
     },
     filter::{
         admits_waiter, adopt_pending, bump, existing_thread_slot, is_stale, lost, maybe_traced,
-        release_thread_slot, thread_slot, thread_stats,
+        release_thread_slot, remember, remembered_slot, thread_slot, thread_stats,
     },
     kernel::{self, Task},
     maps, uring,
@@ -55,16 +55,40 @@ fn enters<const NS: bool>(id: u64, kind: SyscallKind) -> bool {
     maybe_traced(tgid) || (NS && adopt_pending(tgid)) || admits_waiter(kind)
 }
 
-/// A measured call starts: its arguments decoded into the thread's slot.
-/// `NS`: muxtrace runs in a pid namespace (a program of its own, so the
-/// host's hot path has not one instruction more for it). Inline, like
-/// everything on the traced hot path: a subprogram call is a return more.
+/// A measured call starts: the thread found (the slot this CPU remembers,
+/// or the current task's by its tid) and the call's arguments decoded into
+/// its slot. `NS`: muxtrace runs in a pid namespace (a program of its own,
+/// so the host's hot path has not one instruction more for it). Inline,
+/// like everything on the traced hot path: a subprogram call is a return
+/// more.
 #[inline(always)]
-fn on_enter<const NS: bool>(regs: Regs, mut kind: SyscallKind, id: u64, task: Task) {
-    let tgid = (id >> 32) as u32;
-    let Some(t) = thread_slot::<NS>(id as u32, tgid, kind) else {
+fn enter<const NS: bool>(ctx: &BtfTracePointContext) {
+    let nr: i64 = ctx.arg(1);
+    let Some(kind) = kind_of_nr(nr) else {
         return;
     };
+    let regs = Regs::of(ctx);
+    let (t, task) = if let Some(t) = remembered_slot(regs.addr()) {
+        let task = Task::remembered(t.task);
+        (t, task)
+    } else {
+        let task = Task::current();
+        let id = task.pid_tgid();
+        if !enters::<NS>(id, kind) {
+            return;
+        }
+        let Some((claimed, t)) = thread_slot::<NS>(id as u32, (id >> 32) as u32, kind) else {
+            return;
+        };
+        remember(regs.addr(), task.addr(), claimed, t);
+        (t, task)
+    };
+    on_enter(regs, kind, t, task);
+}
+
+/// The thread's call starts: its arguments decoded into its slot.
+#[inline(always)]
+fn on_enter(regs: Regs, mut kind: SyscallKind, t: &mut ThreadState, task: Task) {
     t.in_call = kind as u32 + 1;
     // Running, yet still switched out by the last word: the kernel never
     // reported its switch-in. When is unknown, so the time is not guessed;
@@ -372,21 +396,44 @@ fn uring_wait_ret(t: &ThreadState, ret: i64) -> i64 {
     }
 }
 
-/// A measured call of a candidate thread (`tid`) returns: folded into its
-/// process's aggregate.
+/// A measured call returns: the thread found as at its entry, and the call
+/// folded into its process's aggregate.
 #[inline(always)]
-fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, id: u64, task: Task) {
-    let tid = id as u32;
-    // Only threads of traced processes have a slot, so this lookup is the filter.
-    let Some(t) = existing_thread_slot(tid) else {
+fn exit(ctx: &BtfTracePointContext) {
+    let regs = Regs::of(ctx);
+    let Some(kind) = kind_of_nr(regs.nr()) else {
         return;
     };
-    // Another thread's slot (see `is_stale`): it goes back, so this thread
-    // is not charged for its calls; it may claim its own at its next entry.
-    if is_stale(t, (id >> 32) as u32) {
-        release_thread_slot(tid);
-        return;
-    }
+    let (t, task) = if let Some(t) = remembered_slot(regs.addr()) {
+        let task = Task::remembered(t.task);
+        (t, task)
+    } else {
+        let task = Task::current();
+        let id = task.pid_tgid();
+        let tid = id as u32;
+        // A thread with a slot is always a candidate, and only threads of
+        // traced processes have a slot: this lookup is the filter.
+        if !maybe_traced(tid) {
+            return;
+        }
+        let Some(t) = existing_thread_slot(tid) else {
+            return;
+        };
+        // Another thread's slot (see `is_stale`): it goes back, so this
+        // thread is not charged for its calls; it may claim its own at its
+        // next entry.
+        if is_stale(t, (id >> 32) as u32) {
+            release_thread_slot(tid);
+            return;
+        }
+        (t, task)
+    };
+    on_exit(regs, ctx.arg(1), kind, t, task);
+}
+
+/// The thread's call returns: folded into its process's aggregate.
+#[inline(always)]
+fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, t: &mut ThreadState, task: Task) {
     if t.in_call != kind as u32 + 1 {
         // The one kind split at entry: an io_uring_enter that waits.
         if kind == SyscallKind::IoUringEnter && t.in_call == SyscallKind::IoUringWait as u32 + 1 {
@@ -722,14 +769,7 @@ fn kind_of_nr(nr: i64) -> Option<SyscallKind> {
 /// returns at once for the calls muxtrace does not measure.
 #[btf_tracepoint(function = "sys_enter")]
 pub fn mux_sys_enter(ctx: BtfTracePointContext) -> i32 {
-    let nr: i64 = ctx.arg(1);
-    if let Some(kind) = kind_of_nr(nr) {
-        let task = Task::current();
-        let id = task.pid_tgid();
-        if enters::<false>(id, kind) {
-            on_enter::<false>(Regs::of(&ctx), kind, id, task);
-        }
-    }
+    enter::<false>(&ctx);
     0
 }
 
@@ -738,27 +778,12 @@ pub fn mux_sys_enter(ctx: BtfTracePointContext) -> i32 {
 /// named by their namespace pids, and names threads by them.
 #[btf_tracepoint(function = "sys_enter")]
 pub fn mux_sys_enter_ns(ctx: BtfTracePointContext) -> i32 {
-    let nr: i64 = ctx.arg(1);
-    if let Some(kind) = kind_of_nr(nr) {
-        let task = Task::current();
-        let id = task.pid_tgid();
-        if enters::<true>(id, kind) {
-            on_enter::<true>(Regs::of(&ctx), kind, id, task);
-        }
-    }
+    enter::<true>(&ctx);
     0
 }
 
 #[btf_tracepoint(function = "sys_exit")]
 pub fn mux_sys_exit(ctx: BtfTracePointContext) -> i32 {
-    let regs = Regs::of(&ctx);
-    if let Some(kind) = kind_of_nr(regs.nr()) {
-        let task = Task::current();
-        let id = task.pid_tgid();
-        // A thread with a slot is always a candidate.
-        if maybe_traced(id as u32) {
-            on_exit(regs, ctx.arg(1), kind, id, task);
-        }
-    }
+    exit(&ctx);
     0
 }

@@ -259,8 +259,12 @@ impl Probes {
             fill.join()
                 .unwrap_or_else(|_| Err(UserError::runtime("filling a free queue panicked")))?;
         }
-        // In the table's order: the syscall pair first.
-        for (program, tracepoint) in &wanted {
+        // Against the table's order: sys_enter, the one program that claims
+        // thread slots, last, so that every slot is claimed while the
+        // programs that release it at its thread's exit or exec run (the
+        // programs find a slot by its thread's registers' address, which
+        // a dead thread's stack would otherwise leave to its next owner).
+        for (program, tracepoint) in wanted.iter().rev() {
             let Some((_, _, prog)) = programs.iter_mut().find(|(p, _, _)| p == program) else {
                 continue;
             };
@@ -950,6 +954,7 @@ fn typed_read_ids(btf: &KernelBtf) -> ([u32; btf_ids::COUNT], Option<u32>) {
         (btf_ids::FILE, btf.struct_id("file")),
         (btf_ids::INODE, btf.struct_id("inode")),
         (btf_ids::EVENTPOLL, btf.struct_id("eventpoll")),
+        (btf_ids::TASK, btf.struct_id("task_struct")),
     ];
     let kfunc = btf.function_id("bpf_rdonly_cast");
     if kfunc.is_none() || found.iter().any(|(_, id)| id.is_none()) {

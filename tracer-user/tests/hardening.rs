@@ -223,6 +223,42 @@ fn churning_threads_keep_the_thread_map_bounded() {
     assert_eq!(losses(&stdout), "", "{stdout}");
 }
 
+/// The programs find a thread by the address of its saved registers, the
+/// top of its kernel stack, which the kernel hands to a new task once the
+/// thread is gone, and each CPU remembers the last traced thread it ran a
+/// call of. Here the target's threads come and go, then it sleeps (not
+/// traced) while another process churns threads on the same CPUs, on the
+/// stacks the target's left: not one of its calls is the target's.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_dead_threads_stack_taken_by_another_process_is_not_taken_for_it() {
+    let n = 200u64;
+    let target = hardship(&["churn", &n.to_string(), "--linger", "20000"]);
+    let bystander = hardship(&["churn", "3000"]);
+    let pid = target.pid().to_string();
+    let mt = muxtrace(&["--pid", &pid, "--summary"]);
+    target.signal(libc::SIGUSR1);
+    // Its churn is over once its one thread sleeps (glibc's nanosleep is
+    // clock_nanosleep, syscall 230).
+    let deadline = std::time::Instant::now() + LONG;
+    while !std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+        .is_ok_and(|s| s.starts_with("230 "))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the target never finished its threads"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    bystander.signal(libc::SIGUSR1);
+    let _ = finish(bystander, LONG);
+    mt.signal(libc::SIGINT);
+    let (stdout, _) = finish_ok(mt);
+    let table = parse_summary(&stdout);
+    assert_eq!(table[&target.pid()]["poll"].0, n, "{stdout}");
+    assert_eq!(losses(&stdout), "", "{stdout}");
+}
+
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn garbage_pointers_and_huge_sizes_are_counted_not_fatal() {
