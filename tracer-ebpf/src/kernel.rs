@@ -90,7 +90,15 @@ impl Task {
     #[inline(always)]
     pub fn current() -> Task {
         // SAFETY: the helper has no preconditions.
-        Task(unsafe { bpf_get_current_task_btf() } as *const u8)
+        let task = unsafe { bpf_get_current_task_btf() } as u64;
+        // Typed as the remembered task is, so that the verifier walks the
+        // code after the two ways to a thread's task as one.
+        let id = btf_id(btf_ids::TASK);
+        if id != 0 {
+            Task(rdonly_cast(task, id))
+        } else {
+            Task(task as *const u8)
+        }
     }
 
     /// The task a thread's slot keeps (`ThreadState::task`), known to be
