@@ -93,25 +93,23 @@ impl Task {
         let task = unsafe { bpf_get_current_task_btf() } as u64;
         // Typed as the remembered task is, so that the verifier walks the
         // code after the two ways to a thread's task as one.
-        let id = btf_id(btf_ids::TASK);
-        if id != 0 {
-            Task(rdonly_cast(task, id))
-        } else {
-            Task(task as *const u8)
-        }
+        Task::typed(task).unwrap_or(Task(task as *const u8))
     }
 
     /// The task a thread's slot keeps (`ThreadState::task`), known to be
-    /// the current one: typed by `bpf_rdonly_cast`, a register move, where
-    /// the kernel has it; else asked for again.
+    /// the current one; where the kernel has no `bpf_rdonly_cast`, asked
+    /// for again.
     #[inline(always)]
     pub fn remembered(addr: u64) -> Task {
+        Task::typed(addr).unwrap_or_else(Task::current)
+    }
+
+    /// The task at `addr` typed by `bpf_rdonly_cast` (a register move),
+    /// `None` where the kernel lacks it.
+    #[inline(always)]
+    fn typed(addr: u64) -> Option<Task> {
         let id = btf_id(btf_ids::TASK);
-        if id != 0 {
-            Task(rdonly_cast(addr, id))
-        } else {
-            Task::current()
-        }
+        (id != 0).then(|| Task(rdonly_cast(addr, id)))
     }
 
     /// Its kernel address, for the thread's slot to keep.

@@ -68,9 +68,8 @@ fn enter<const NS: bool>(ctx: &BtfTracePointContext) {
         return;
     };
     let regs = Regs::of(ctx);
-    let (t, task) = if let Some(t) = remembered_slot(regs.addr()) {
-        let task = Task::remembered(t.task);
-        (t, task)
+    let (t, task) = if let Some(found) = remembered_thread(regs) {
+        found
     } else {
         let task = Task::current();
         let id = task.pid_tgid();
@@ -84,6 +83,16 @@ fn enter<const NS: bool>(ctx: &BtfTracePointContext) {
         (t, task)
     };
     on_enter(regs, kind, t, task);
+}
+
+/// The thread whose registers these are, with its task, when this CPU
+/// remembers it (see `remembered_slot`): the entry's and the return's
+/// first try.
+#[inline(always)]
+fn remembered_thread(regs: Regs) -> Option<(&'static mut ThreadState, Task)> {
+    let t = remembered_slot(regs.addr())?;
+    let task = Task::remembered(t.task);
+    Some((t, task))
 }
 
 /// The thread's call starts: its arguments decoded into its slot.
@@ -404,9 +413,8 @@ fn exit(ctx: &BtfTracePointContext) {
     let Some(kind) = kind_of_nr(regs.nr()) else {
         return;
     };
-    let (t, task) = if let Some(t) = remembered_slot(regs.addr()) {
-        let task = Task::remembered(t.task);
-        (t, task)
+    let (t, task) = if let Some(found) = remembered_thread(regs) {
+        found
     } else {
         let task = Task::current();
         let id = task.pid_tgid();
