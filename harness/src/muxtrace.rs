@@ -143,6 +143,7 @@ mod tests {
             map_entries: [("threads".to_owned(), 1)].into(),
             stall_threshold_ns: 50_000_000,
             time_every: 1,
+            tick_ns: 4_000_000,
         }
     }
 

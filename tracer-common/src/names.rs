@@ -10,6 +10,12 @@ pub mod globals {
     /// u32: one call in this many is timed, and one loop iteration in this
     /// many with the wait that ends it (`--time-every`); 1 times them all.
     pub const TIME_EVERY: &str = "TIME_EVERY";
+    /// u64: the kernel's tick (one jiffy), ns, and u64: the jiffies an
+    /// untimed iteration must span to be surely a stall (`--stall` / tick
+    /// rounded up, plus one); a tick of 0 finds stalls in timed iterations
+    /// only.
+    pub const TICK_NS: &str = "TICK_NS";
+    pub const STALL_TICKS: &str = "STALL_TICKS";
     /// [u8; 16]: comm to match at exec and fork, all zero for none.
     pub const COMM: &str = "COMM";
     /// u32: offset of `pid` (the thread id) in `struct task_struct`.
@@ -64,10 +70,12 @@ pub mod globals {
     /// a longer one compares on its start only).
     pub const CGROUP_PATH: &str = "CGROUP_PATH";
     /// Every global, for the test that checks the object declares them all.
-    pub const ALL: [&str; 29] = [
+    pub const ALL: [&str; 31] = [
         FOLLOW,
         STALL_NS,
         TIME_EVERY,
+        TICK_NS,
+        STALL_TICKS,
         COMM,
         TASK_PID,
         TASK_TGID,

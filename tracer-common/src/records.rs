@@ -90,8 +90,12 @@ counters! {
         /// `longest_stall` and `hist_iteration_ns` cover these only.
         pub timed_iterations: u64,
         pub iteration_ns: u64,
-        /// Timed iterations longer than the stall threshold (`--stall`).
+        /// Iterations longer than the stall threshold (`--stall`): every
+        /// timed one, and under `--time-every` every untimed one the
+        /// kernel's tick (jiffies) shows at least a tick longer.
         pub stalls: u64,
+        /// Of which untimed, their length known to within a tick.
+        pub tick_stalls: u64,
         pub stall_ns: u64,
         /// Of the stalls' time, off a CPU (blocked in another call, or
         /// preempted); the rest was on a CPU.
@@ -138,7 +142,7 @@ const _: () = assert!(
 /// The size of the loop fields of [`SyscallStats`], for the assert above.
 #[repr(C)]
 struct LoopStatsPart {
-    counters: [u64; 9],
+    counters: [u64; 10],
     hists: [u64; 2 * crate::HIST_BUCKETS + crate::POW2_BUCKETS],
     extremes: [Extremes; 2],
     longest: LongestStall,
@@ -215,8 +219,16 @@ pub struct ThreadState {
     /// as an identity: threads woken from the same one make a herd).
     pub epoll_id: u64,
     // The event loop: what the thread does between two waits.
-    /// When its last wait returned; 0 before its first.
+    /// When its last wait returned; 0 before its first, or when the
+    /// iteration that followed is untimed.
     pub last_wait_exit_ns: u64,
+    /// The same in jiffies, under `--time-every`: the kernel's tick bounds
+    /// an untimed iteration at the cost of one inlined load.
+    pub last_wait_exit_jiffies: u64,
+    /// An untimed iteration's length by the tick, when it was surely a
+    /// stall (found at the entry of the wait that ends it, folded at that
+    /// wait's return); 0 otherwise.
+    pub tick_stall_ns: u64,
     /// Off-CPU time since the last wait returned: blocked in another call,
     /// or preempted (not while waiting: at a wait's return, the iteration
     /// that ended at its entry).
@@ -238,7 +250,7 @@ pub struct ThreadState {
     /// only) and off it (every wait: the scheduler programs stamp it).
     pub wait_on_cpu_ns: u64,
     pub wait_off_cpu_ns: u64,
-    /// Iterations, every one counted, and stalls among the timed ones.
+    /// Iterations and stalls, every one counted (see `SyscallStats`).
     pub iterations: u64,
     pub stalls: u64,
     /// Where each kind's aggregate of this thread's process is in `STATS`,
@@ -246,7 +258,7 @@ pub struct ThreadState {
     /// aggregate by index, with no hash lookup.
     pub stats_slots: [u16; crate::STATS_SLOT_KINDS],
 }
-const _: () = assert!(size_of::<ThreadState>() == 34 * 8 + 2 * crate::STATS_SLOT_KINDS);
+const _: () = assert!(size_of::<ThreadState>() == 36 * 8 + 2 * crate::STATS_SLOT_KINDS);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
@@ -276,6 +288,8 @@ impl ThreadState {
         pending_ready: 0,
         epoll_id: 0,
         last_wait_exit_ns: 0,
+        last_wait_exit_jiffies: 0,
+        tick_stall_ns: 0,
         iter_off_cpu_ns: 0,
         iter_kinds: 0,
         calls: 0,

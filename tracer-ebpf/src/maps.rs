@@ -159,6 +159,12 @@ static STALL_NS: u64 = 50_000_000;
 /// One call in this many is timed, and one loop iteration in this many.
 #[no_mangle]
 static TIME_EVERY: u32 = 1;
+/// The kernel's tick, ns (0: unknown), and the jiffies an untimed
+/// iteration must span to be surely a stall.
+#[no_mangle]
+static TICK_NS: u64 = 0;
+#[no_mangle]
+static STALL_TICKS: u64 = u64::MAX;
 #[no_mangle]
 static COMM: [u8; 16] = [0; 16];
 // Offsets of kernel struct fields, from the kernel's BTF.
@@ -279,6 +285,19 @@ pub fn stall_ns() -> u64 {
 #[inline(always)]
 pub fn time_every() -> u32 {
     global(&TIME_EVERY)
+}
+
+/// The kernel's tick, ns; 0 when unknown.
+#[inline(always)]
+pub fn tick_ns() -> u64 {
+    global(&TICK_NS)
+}
+
+/// Jiffies an untimed iteration spans at least when surely a stall: its
+/// true length is then more than this less one tick.
+#[inline(always)]
+pub fn stall_ticks() -> u64 {
+    global(&STALL_TICKS)
 }
 
 /// Forked children join the traced set (`--follow`).

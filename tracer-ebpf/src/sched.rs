@@ -96,7 +96,9 @@ fn switched_in(t: &mut ThreadState, now: u64) {
         }
         let in_wait = t.in_call != 0
             && SyscallKind::from_u32(t.in_call - 1).is_some_and(SyscallKind::is_wait);
-        if !in_wait && t.last_wait_exit_ns != 0 {
+        // Summed in every iteration, timed or not: a stall the tick finds
+        // in an untimed one needs it too (a wait's return clears it).
+        if !in_wait {
             t.iter_off_cpu_ns += away;
         }
         t.switched_out_ns = 0;

@@ -3,7 +3,7 @@
 //! exit, the call folded into its process's aggregate.
 
 use aya_ebpf::{
-    helpers::{bpf_get_prandom_u32, bpf_ktime_get_ns, bpf_probe_read_user},
+    helpers::{bpf_get_prandom_u32, bpf_jiffies64, bpf_ktime_get_ns, bpf_probe_read_user},
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
@@ -149,8 +149,34 @@ fn on_enter(regs: Regs, mut kind: SyscallKind, t: &mut ThreadState, task: Task) 
         // Last, so decoding the arguments is not charged to the call.
         // SAFETY: the helper has no preconditions.
         t.enter_ns = unsafe { bpf_ktime_get_ns() };
+    } else if kind.is_wait() {
+        t.tick_stall_ns = untimed_iteration_stall(t);
     }
     note_in_iteration(t, kind);
+}
+
+/// Under `--time-every`, the untimed iteration that ends at this wait's
+/// entry: its length by the kernel's tick when that shows it surely a
+/// stall (more than `--stall` even if it began just before the tick it
+/// started in ended), 0 otherwise. Only then is the clock read, for when
+/// it ended. `bpf_jiffies64` is one load (the verifier inlines it): a
+/// stall in any iteration is found, where timing only sampled ones found
+/// one in N.
+#[inline(always)]
+fn untimed_iteration_stall(t: &mut ThreadState) -> u64 {
+    let started = t.last_wait_exit_jiffies;
+    let tick_ns = maps::tick_ns();
+    if started == 0 || tick_ns == 0 {
+        return 0;
+    }
+    // SAFETY: the helper has no preconditions.
+    let ticks = unsafe { bpf_jiffies64() }.wrapping_sub(started);
+    if ticks < maps::stall_ticks() {
+        return 0;
+    }
+    // SAFETY: as above.
+    t.enter_ns = unsafe { bpf_ktime_get_ns() };
+    ticks * tick_ns
 }
 
 /// Whether this call, not a wait, is timed under `--time-every N`: after a
@@ -672,30 +698,49 @@ fn fold_iteration(
         s.hist_iteration_ns[bucket(iteration)] += 1;
         s.iteration_extremes.extend(epoch, iteration);
         if iteration >= maps::stall_ns() {
-            let off = if t.iter_off_cpu_ns > iteration {
-                iteration
-            } else {
-                t.iter_off_cpu_ns
-            };
-            s.stalls += 1;
-            s.stall_ns += iteration;
-            s.stall_off_cpu_ns += off;
-            s.longest_stall.offer(
-                epoch,
-                Stall {
-                    ns: iteration,
-                    at_ns: t.enter_ns,
-                    off_cpu_ns: off,
-                    kinds: t.iter_kinds,
-                },
-            );
-            t.stalls += 1;
+            fold_stall(s, t, iteration, epoch);
         }
+    } else if !timed && t.tick_stall_ns != 0 {
+        let stall = core::mem::take(&mut t.tick_stall_ns);
+        s.tick_stalls += 1;
+        fold_stall(s, t, stall, epoch);
     }
-    // Zero leaves the iteration untimed, and its off-CPU time unsummed.
+    // Zero leaves the iteration untimed; the tick then bounds it.
     t.last_wait_exit_ns = if time_next { now } else { 0 };
+    if maps::time_every() > 1 && maps::tick_ns() != 0 {
+        t.last_wait_exit_jiffies = if time_next {
+            0
+        } else {
+            // SAFETY: the helper has no preconditions.
+            unsafe { bpf_jiffies64() }
+        };
+    }
     maps::clear(&mut t.iter_off_cpu_ns);
     maps::clear(&mut t.iter_kinds);
+}
+
+/// A stall of `ns` ended at `t.enter_ns`: with its time off a CPU, and the
+/// kinds of call made in it should it be the longest.
+#[inline(always)]
+fn fold_stall(s: &mut SyscallStats, t: &mut ThreadState, ns: u64, epoch: u64) {
+    let off = if t.iter_off_cpu_ns > ns {
+        ns
+    } else {
+        t.iter_off_cpu_ns
+    };
+    s.stalls += 1;
+    s.stall_ns += ns;
+    s.stall_off_cpu_ns += off;
+    s.longest_stall.offer(
+        epoch,
+        Stall {
+            ns,
+            at_ns: t.enter_ns,
+            off_cpu_ns: off,
+            kinds: t.iter_kinds,
+        },
+    );
+    t.stalls += 1;
 }
 
 /// The delay from the wakeup of the thread blocked in this call to its

@@ -126,6 +126,7 @@ pub fn compute(prev: Option<&Snapshot>, cur: &Snapshot) -> Metrics {
         map_entries: cur.map_entries.clone(),
         stall_threshold_ns: cur.stall_threshold_ns,
         time_every: cur.time_every.max(1),
+        tick_ns: cur.tick_ns,
     }
 }
 

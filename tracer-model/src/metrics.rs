@@ -30,6 +30,12 @@ pub struct Metrics {
     /// timed (`--time-every`); 1 when all were.
     #[serde(default = "every_call")]
     pub time_every: u32,
+    /// The kernel's tick, ns: under `--time-every`, a stall in an untimed
+    /// iteration is found by it, and its length known to within one
+    /// (`tick_stalls`); 0 when unknown, and stalls are then found in timed
+    /// iterations only.
+    #[serde(default)]
+    pub tick_ns: u64,
 }
 
 fn every_call() -> u32 {
@@ -242,8 +248,7 @@ pub struct ThreadMetrics {
     /// share of the interval it spent outside wait calls, handling events.
     /// `None` for other threads, and in a thread's first interval.
     pub loop_busy_share: Option<f64>,
-    /// Event-loop iterations and stalls (among the timed iterations) since
-    /// attach.
+    /// Event-loop iterations and stalls since attach.
     pub iterations: u64,
     pub stalls: u64,
     pub calls: u64,
@@ -366,8 +371,14 @@ pub struct Window {
     pub iteration_max_ns: u64,
     /// Iteration time per ready fd: the work one ready event costs.
     pub work_per_ready_ns: f64,
-    /// Timed iterations at least `--stall` long.
+    /// Iterations at least `--stall` long: every timed one, and under
+    /// `--time-every` every untimed one the kernel's tick shows at least a
+    /// tick longer.
     pub stalls: u64,
+    /// Of which untimed: their length (in `stall_ns`, and the longest's)
+    /// known to within a tick.
+    #[serde(default)]
+    pub tick_stalls: u64,
     pub stall_ns: u64,
     /// Of the stalls' time, off a CPU (blocked in another call, preempted).
     pub stall_off_cpu_ns: u64,

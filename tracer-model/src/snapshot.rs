@@ -40,6 +40,9 @@ pub struct MapDump {
     /// One call in this many, and one loop iteration in this many, is timed
     /// (`--time-every`).
     pub time_every: u32,
+    /// The kernel's tick, ns, which bounds the untimed iterations' stalls
+    /// (0: unknown, stalls found in timed iterations only).
+    pub tick_ns: u64,
 }
 
 /// The probes' kernel run time and run count, accumulated while the kernel's
@@ -141,6 +144,7 @@ pub struct Snapshot {
     /// The programs' stall threshold and timing (see [`MapDump`]).
     pub stall_threshold_ns: u64,
     pub time_every: u32,
+    pub tick_ns: u64,
 }
 
 impl Snapshot {
@@ -218,6 +222,7 @@ impl Snapshot {
             wall_minus_monotonic_ns: dump.wall_minus_monotonic_ns,
             stall_threshold_ns: dump.stall_threshold_ns,
             time_every: dump.time_every,
+            tick_ns: dump.tick_ns,
         }
     }
 }

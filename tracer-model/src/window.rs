@@ -114,6 +114,7 @@ impl Window {
         self.timed_iteration_ns += s.iteration_ns;
         self.iteration_ns += estimate(s.iteration_ns, s.iterations, s.timed_iterations);
         self.stalls += s.stalls;
+        self.tick_stalls += s.tick_stalls;
         self.stall_ns += s.stall_ns;
         self.stall_off_cpu_ns += s.stall_off_cpu_ns;
         self.runq_delays += s.runq_delays;

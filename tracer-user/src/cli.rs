@@ -72,9 +72,10 @@ pub struct Cli {
 
     /// Time one call in N, and one event-loop iteration in N with the wait
     /// that ends it: wall and on-CPU times, iteration times and the busy
-    /// share are then estimated from the timed ones, and stalls are found
-    /// among the timed iterations only; counts, bytes, errors, fd-set
-    /// sizes, off-CPU time and wakeups stay exact. Reading the clock is
+    /// share are then estimated from the timed ones, and a stall in an
+    /// untimed iteration is found and measured by the kernel's tick (4 ms
+    /// at HZ=250) when at least a tick over --stall; counts, bytes, errors,
+    /// fd-set sizes, off-CPU time and wakeups stay exact. Reading the clock is
     /// most of what a traced call costs; 16 keeps a saturated server closer
     /// to its untraced speed.
     #[arg(long, value_name = "N", default_value_t = 1,

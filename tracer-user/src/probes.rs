@@ -79,6 +79,7 @@ pub struct Probes {
     /// The stall threshold and timing the programs were loaded with.
     stall_ns: u64,
     time_every: u32,
+    tick_ns: u64,
     /// Inside a pid namespace: pids are translated (see [`Probes::trace`]).
     in_pidns: bool,
     ebpf: Ebpf,
@@ -176,12 +177,21 @@ impl Probes {
 
         let max_threads = config.max_threads.max(1);
         let time_every = config.time_every.max(1);
+        let tick_ns = kernel_tick_ns();
+        // Ticks that surely span `stall_ns`: an iteration that began late
+        // in its first tick spans more ticks than its length by up to one.
+        let stall_ticks = match tick_ns {
+            0 => u64::MAX,
+            tick => stall_ns.div_ceil(tick).saturating_add(1),
+        };
         loader
             .override_global(globals::FOLLOW, &follow, true)
             .override_global(globals::COMM, &comm, true)
             .override_global("AYA_LOG_LEVEL", &config.log_level, true)
             .override_global(globals::STALL_NS, &stall_ns, true)
             .override_global(globals::TIME_EVERY, &time_every, true)
+            .override_global(globals::TICK_NS, &tick_ns, true)
+            .override_global(globals::STALL_TICKS, &stall_ticks, true)
             .override_global(globals::PIDNS_DEV, &pidns_dev, true)
             .override_global(globals::PIDNS_INO, &pidns_ino, true)
             .override_global(globals::ADMIT, &config.admission, true)
@@ -281,6 +291,7 @@ impl Probes {
             thread_slots,
             stall_ns,
             time_every,
+            tick_ns,
             in_pidns: config.pidns.is_some(),
             epoch: FIRST_EPOCH,
             kernel_log,
@@ -391,6 +402,7 @@ impl Probes {
             epoch: self.epoch,
             stall_threshold_ns: self.stall_ns,
             time_every: self.time_every,
+            tick_ns: self.tick_ns,
             ..MapDump::default()
         };
         self.epoch += 1;
@@ -937,8 +949,23 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones to the
-/// cgroup, where raising it may be refused (EPERM) and does not matter.
+/// The kernel's tick (one jiffy), ns: the resolution of its coarse clocks,
+/// `TICK_NSEC`. 0 when the kernel does not say (the programs then find
+/// stalls in timed iterations only).
+fn kernel_tick_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid pointer to a local timespec.
+    let rc = unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    if rc != 0 || ts.tv_sec != 0 || ts.tv_nsec <= 0 {
+        log::warn!("the kernel's tick is unknown: with --time-every, stalls are found in timed iterations only");
+        return 0;
+    }
+    ts.tv_nsec as u64
+}
+
 /// The BTF ids the programs' typed reads cast to (`tracer_common::btf_ids`)
 /// and `bpf_rdonly_cast`'s, or all zero and `None` where the kernel lacks
 /// any of them: the programs then read with the probe-read helper.
@@ -1016,6 +1043,8 @@ fn resolve_kfunc(object: &[u8], kfunc: Option<u32>) -> ResolvedObject {
     resolved
 }
 
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones to the
+/// cgroup, where raising it may be refused (EPERM) and does not matter.
 fn raise_memlock() {
     let rlim = libc::rlimit {
         rlim_cur: libc::RLIM_INFINITY,

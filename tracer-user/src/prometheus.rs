@@ -378,9 +378,10 @@ const FAMILIES: &[Family] = &[
     call_seconds("muxtrace_runq_seconds_total", "Run-queue delay of woken calls: sched_wakeup to running again.", |w| w.runq_ns),
     call_seconds("muxtrace_exit_path_seconds_total", "Of woken calls, running again to the call's return.", |w| w.exit_path_ns),
     loop_family("muxtrace_loop_iterations_total", "Event-loop iterations: a wait's return to the same thread's next wait entry.", Kind::Counter, Unit::Count, |w| w.iterations),
-    loop_family("muxtrace_loop_iterations_timed_total", "Of the iterations, those timed: all, unless --time-every N timed one in N. The duration histogram and the stalls count these.", Kind::Counter, Unit::Count, |w| w.timed_iterations),
+    loop_family("muxtrace_loop_iterations_timed_total", "Of the iterations, those timed: all, unless --time-every N timed one in N. The duration histogram counts these.", Kind::Counter, Unit::Count, |w| w.timed_iterations),
     loop_family("muxtrace_loop_iteration_seconds_total", "Time in event-loop iterations, between waits (under --time-every, estimated from the timed iterations).", Kind::Counter, Unit::NanosAsSeconds, |w| w.iteration_ns),
-    loop_family("muxtrace_loop_stalls_total", "Timed iterations at least --stall long (under --time-every N, one iteration in N is timed).", Kind::Counter, Unit::Count, |w| w.stalls),
+    loop_family("muxtrace_loop_stalls_total", "Iterations at least --stall long: every one (under --time-every N, an untimed one when the kernel's tick shows it at least a tick longer).", Kind::Counter, Unit::Count, |w| w.stalls),
+    loop_family("muxtrace_loop_stalls_by_tick_total", "Of the stalls, those in untimed iterations (--time-every N): their length known to within the kernel's tick (muxtrace_kernel_tick_seconds).", Kind::Counter, Unit::Count, |w| w.tick_stalls),
     loop_family("muxtrace_loop_stall_seconds_total", "Time in stalls.", Kind::Counter, Unit::NanosAsSeconds, |w| w.stall_ns),
     loop_family("muxtrace_loop_stall_off_cpu_seconds_total", "Of the stalls' time, switched out (blocked in another call or preempted).", Kind::Counter, Unit::NanosAsSeconds, |w| w.stall_off_cpu_ns),
     loop_family("muxtrace_loop_longest_stall_seconds", "The longest stall since attach.", Kind::Gauge, Unit::NanosAsSeconds, |w| w.longest_stall_ns),
@@ -688,6 +689,18 @@ pub fn write_all(
     );
     let _ = writeln!(out, "# TYPE muxtrace_time_every gauge");
     let _ = writeln!(out, "muxtrace_time_every {}", metrics.time_every);
+    if metrics.tick_ns != 0 {
+        let _ = writeln!(
+            out,
+            "# HELP muxtrace_kernel_tick_seconds The kernel's tick (one jiffy): under --time-every, the resolution of the stalls found in untimed iterations."
+        );
+        let _ = writeln!(out, "# TYPE muxtrace_kernel_tick_seconds gauge");
+        let _ = writeln!(
+            out,
+            "muxtrace_kernel_tick_seconds {}",
+            Unit::NanosAsSeconds.decimal(metrics.tick_ns)
+        );
+    }
     let _ = writeln!(
         out,
         "# HELP muxtrace_map_entries Entries in muxtrace's bounded kernel maps now."

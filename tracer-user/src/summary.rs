@@ -134,6 +134,20 @@ fn loop_lines(p: &ProcessMetrics, interval_s: f64, stall_threshold_ns: u64) -> V
     lines
 }
 
+/// Where the stalls of the iterations `--time-every` left untimed come from.
+fn untimed_stalls_note(tick_ns: u64, tick_stalls: u64) -> String {
+    if tick_ns == 0 {
+        return "stalls found among the timed iterations only (the kernel's tick is unknown)"
+            .to_owned();
+    }
+    format!(
+        "stalls found in every iteration, {} of them untimed and known to within the kernel's \
+         {} tick",
+        thousands(tick_stalls),
+        duration(tick_ns)
+    )
+}
+
 fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool, metrics: &Metrics) {
     let state = if p.alive { "" } else { ", exited" };
     let _ = writeln!(
@@ -148,13 +162,14 @@ fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool, metrics: &Met
         let note = format!(
             "times sampled (--time-every {}): 1 in {} calls and loop iterations timed; {} of {} \
              calls and {} of {} iterations timed, the seconds and us/call of the rest estimated \
-             from them; stalls found among the timed iterations only",
+             from them; {}",
             metrics.time_every,
             metrics.time_every,
             thousands(p.total.timed_calls),
             thousands(p.total.calls),
             thousands(p.total.timed_iterations),
-            thousands(p.total.iterations)
+            thousands(p.total.iterations),
+            untimed_stalls_note(metrics.tick_ns, p.total.tick_stalls),
         );
         for line in wrap(&note, 100) {
             let _ = writeln!(out, "{line}");

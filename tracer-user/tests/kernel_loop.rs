@@ -18,6 +18,8 @@ struct Lab {
     stderr: String,
     views: Vec<ProcessMetrics>,
     kernel_gaps: u64,
+    /// The kernel's tick as muxtrace read it, ns.
+    tick_ns: u64,
 }
 
 /// Runs a looplab scenario under `muxtrace --json` with `extra` flags.
@@ -46,10 +48,12 @@ fn looplab(args: &[&str], interval: &str, extra: &[&str]) -> Lab {
         .last()
         .and_then(|l| l.metrics.losses.get(KERNEL_GAP).copied())
         .unwrap_or(0);
+    let tick_ns = lines.last().map_or(0, |l| l.metrics.tick_ns);
     Lab {
         stderr: lab_err,
         views,
         kernel_gaps,
+        tick_ns,
     }
 }
 
@@ -309,18 +313,86 @@ fn busy_share_holds_when_times_are_sampled() {
     let w = waits(&views);
     // Every wait but the first ends one of looplab's iterations.
     assert_eq!((w.iterations, w.calls), (own, own + 1), "{w:?}");
-    // About 30 of 120 timed; every timed iteration here is a stall.
+    // About 30 of 120 timed; every timed iteration here is a stall, and
+    // an untimed one is when the tick shows it (a 20 ms iteration spans
+    // 15 ms and a 4 ms tick, or not, by where it falls between ticks).
     assert!(
         (w.iterations / 8..=w.iterations / 2).contains(&w.timed_iterations),
         "{} of {} iterations timed",
         w.timed_iterations,
         w.iterations
     );
-    assert_eq!(w.stalls, w.timed_iterations, "{w:?}");
+    assert_eq!(w.stalls - w.tick_stalls, w.timed_iterations, "{w:?}");
+    assert!(w.tick_stalls <= w.iterations - w.timed_iterations, "{w:?}");
     let mean = w.iteration_ns as f64 / w.iterations as f64;
     assert!(
         (19.0e6..=23.0e6).contains(&mean),
         "the estimated iteration {mean} ns, against 20 ms of work: {w:?}"
+    );
+}
+
+/// `--time-every 16`: eight 120 ms spins among 5 ms ones, where timing
+/// one iteration in 16 would find about one stall in two runs. The kernel's
+/// tick finds every stall in an untimed iteration, its length to within a
+/// tick; the timed ones are exact as ever.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn every_stall_is_counted_when_times_are_sampled() {
+    let spins = [
+        "spins", "5", "5", "120", "5", "120", "5", "120", "5", "120", "5", "120", "5", "120", "5",
+        "120", "5", "120", "5",
+    ];
+    let lab = looplab(&spins, "10s", &["--time-every", "16"]);
+    let tick = lab.tick_ns;
+    assert!(
+        (MS..=10 * MS).contains(&tick),
+        "the kernel's tick: {tick} ns"
+    );
+    let own = own_run(&lab.stderr);
+    let w = waits(&lab.views);
+    assert_eq!(w.iterations, own.iterations.len() as u64, "{w:?}");
+    let stalled: Vec<u64> = own
+        .iterations
+        .iter()
+        .map(|o| o.wall)
+        .filter(|&wall| wall >= 50 * MS)
+        .collect();
+    assert_eq!(stalled.len(), 8, "{own:?}");
+    assert_eq!(w.stalls, 8, "{own:?}: {w:?}");
+    // Those not timed were found by the tick.
+    assert!(
+        w.tick_stalls <= w.stalls && w.stalls - w.tick_stalls <= w.timed_iterations,
+        "{w:?}"
+    );
+    assert!(w.tick_stalls >= 1, "{w:?}");
+    // Each within a tick of looplab's own, plus the slack of the clocks'
+    // places and the time the thread waited for a CPU.
+    let slack = |n: u64| n * (tick + SLACK_NS) + own.queued_ns;
+    let total: u64 = stalled.iter().sum();
+    assert!(
+        w.stall_ns.abs_diff(total) <= slack(8),
+        "{} ns in stalls, looplab's {total}: {w:?}",
+        w.stall_ns
+    );
+    let longest = *stalled.iter().max().unwrap();
+    assert!(
+        w.longest_stall_ns.abs_diff(longest) <= slack(1),
+        "longest {} ns, looplab's {longest}: {w:?}",
+        w.longest_stall_ns
+    );
+    // A spin never leaves its CPU unless preempted.
+    assert!(
+        w.longest_stall_off_cpu_ns <= own.queued_ns + SLACK_NS,
+        "{w:?}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        (now - 120.0..=now).contains(&w.longest_stall_at_s),
+        "stall at {} (now {now}): {w:?}",
+        w.longest_stall_at_s
     );
 }
 
