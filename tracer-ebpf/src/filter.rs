@@ -427,13 +427,19 @@ pub fn release_thread_slot(tid: u32) {
 /// scheduler); an evicted process's thread has none.
 #[inline(always)]
 pub fn existing_thread_slot(tid: u32) -> Option<&'static mut ThreadState> {
+    existing_claimed_slot(tid).map(|(_, t)| t)
+}
+
+/// The same with where it is (as THREAD_INDEX holds it), to remember.
+#[inline(always)]
+pub fn existing_claimed_slot(tid: u32) -> Option<(u32, &'static mut ThreadState)> {
     // SAFETY: a plain u32 of a map value, copied out.
     let claimed = unsafe { *index_entry(tid)? };
     if claimed == 0 {
         return None;
     }
     let t = slot_at(claimed)?;
-    (t.evicted == 0).then_some(t)
+    (t.evicted == 0).then_some((claimed, t))
 }
 
 /// The aggregate on this CPU of `t`'s process and `kind`, through the index

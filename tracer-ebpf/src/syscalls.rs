@@ -24,7 +24,7 @@ use crate::{
         current_tid, fd_set_popcount, read_timeout_us, read_user_pair, Regs, FD_SETSIZE, INFINITE,
     },
     filter::{
-        admits_waiter, adopt_pending, bump, existing_thread_slot, is_stale, lost, maybe_traced,
+        admits_waiter, adopt_pending, bump, existing_claimed_slot, is_stale, lost, maybe_traced,
         release_thread_slot, remember, remembered_slot, thread_slot, thread_stats,
     },
     kernel::{self, Task},
@@ -450,7 +450,7 @@ fn exit(ctx: &BtfTracePointContext) {
         if !maybe_traced(tid) {
             return;
         }
-        let Some(t) = existing_thread_slot(tid) else {
+        let Some((claimed, t)) = existing_claimed_slot(tid) else {
             return;
         };
         // Another thread's slot (see `is_stale`): it goes back, so this
@@ -460,6 +460,9 @@ fn exit(ctx: &BtfTracePointContext) {
             release_thread_slot(tid);
             return;
         }
+        // Another traced thread entered a call here since this one's
+        // entry (it slept, or moved CPU): its next call enters here too.
+        remember(regs.addr(), task.addr(), claimed, t);
         (t, task)
     };
     on_exit(regs, ctx.arg(1), kind, t, task);
@@ -700,7 +703,8 @@ fn fold_iteration(
         if iteration >= maps::stall_ns() {
             fold_stall(s, t, iteration, epoch);
         }
-    } else if !timed && t.tick_stall_ns != 0 {
+    } else if maps::time_every() > 1 && !timed && t.tick_stall_ns != 0 {
+        // (The first test a constant: with every call timed, gone.)
         let stall = core::mem::take(&mut t.tick_stall_ns);
         s.tick_stalls += 1;
         fold_stall(s, t, stall, epoch);
