@@ -668,7 +668,7 @@ pub fn write_all(
     if let Some(cost) = &metrics.cost {
         let _ = writeln!(
             out,
-            "# HELP muxtrace_probe_seconds_total Run time of muxtrace's own eBPF programs while sampled, less the kernel accounting's own time in each run."
+            "# HELP muxtrace_probe_seconds_total Run time of muxtrace's own eBPF programs during the cost samples (muxtrace_probe_sampled_seconds_total), less the kernel accounting's own time in each run."
         );
         let _ = writeln!(out, "# TYPE muxtrace_probe_seconds_total counter");
         let _ = writeln!(
@@ -678,10 +678,42 @@ pub fn write_all(
         );
         let _ = writeln!(
             out,
-            "# HELP muxtrace_probe_runs_total Runs of muxtrace's own eBPF programs."
+            "# HELP muxtrace_probe_runs_total Runs of muxtrace's own eBPF programs during the cost samples."
         );
         let _ = writeln!(out, "# TYPE muxtrace_probe_runs_total counter");
         let _ = writeln!(out, "muxtrace_probe_runs_total {}", cost.run_count);
+        // The kernel accounts run time only while asked (it costs two clock
+        // reads a run), so the run time covers the samples alone: their
+        // length is the denominator of any rate of it.
+        let _ = writeln!(
+            out,
+            "# HELP muxtrace_probe_sampled_seconds_total Length of the cost samples (100 ms per interval): rate(muxtrace_probe_seconds_total) / rate(muxtrace_probe_sampled_seconds_total) is the share of a CPU the programs cost."
+        );
+        let _ = writeln!(out, "# TYPE muxtrace_probe_sampled_seconds_total counter");
+        let _ = writeln!(
+            out,
+            "muxtrace_probe_sampled_seconds_total {}",
+            Unit::NanosAsSeconds.decimal((cost.sampled_s * 1e9).round() as u64)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP muxtrace_probe_cpu_ratio Share of one CPU muxtrace's programs cost over the last ten samples, with what sampling costs (the dashboard's own cost)."
+        );
+        let _ = writeln!(out, "# TYPE muxtrace_probe_cpu_ratio gauge");
+        let _ = writeln!(out, "muxtrace_probe_cpu_ratio {}", cost.cpu_percent / 100.0);
+        let _ = writeln!(
+            out,
+            "# HELP muxtrace_probe_accounting_seconds_per_run What the kernel's run-time accounting adds to each run it times, measured at every sample; taken out of muxtrace_probe_seconds_total."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE muxtrace_probe_accounting_seconds_per_run gauge"
+        );
+        let _ = writeln!(
+            out,
+            "muxtrace_probe_accounting_seconds_per_run {}",
+            cost.accounting_ns_per_run / 1e9
+        );
     }
     let _ = writeln!(
         out,
@@ -947,6 +979,7 @@ mod tests {
             cpu_percent: 0.0,
             accounting_percent: 0.0,
         });
+        metrics.tick_ns = 4_000_000;
         let text = render(&metrics);
         for family in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
             let name = family.split(' ').next().unwrap();
@@ -954,6 +987,31 @@ mod tests {
                 doc.contains(&format!("`{name}")),
                 "{name} is not in docs/prometheus.md"
             );
+        }
+    }
+
+    /// The run time covers the samples only: their length is exposed, so a
+    /// rate of one over the other is the CPU share the dashboard shows.
+    #[test]
+    fn own_cost_comes_with_its_samples_length() {
+        let mut metrics = metrics(b"srv");
+        metrics.cost = Some(tracer_model::Cost {
+            run_time_ns: 3_000_000,
+            run_count: 20_000,
+            sampled_s: 0.1,
+            ns_per_run: 150.0,
+            accounting_ns_per_run: 50.0,
+            cpu_percent: 3.5,
+            accounting_percent: 0.5,
+        });
+        let text = render(&metrics);
+        for line in [
+            "muxtrace_probe_seconds_total 0.003\n",
+            "muxtrace_probe_sampled_seconds_total 0.1\n",
+            "muxtrace_probe_cpu_ratio 0.035\n",
+            "muxtrace_probe_accounting_seconds_per_run 0.00000005\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
         }
     }
 
