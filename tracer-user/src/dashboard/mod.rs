@@ -152,6 +152,22 @@ mod snapshots {
         };
     }
 
+    fn sampled_quiet_poll_server() -> tracer_model::Metrics {
+        let mut m = fixtures::one_poll_server();
+        m.time_every = 16;
+        m.tick_ns = 4_000_000;
+        for p in &mut m.processes {
+            p.total.tick_stalls = p.total.stalls.saturating_sub(1);
+            p.interval.timed_calls = 0;
+            p.interval.timed_iterations = 0;
+            for s in &mut p.syscalls {
+                s.interval.timed_calls = 0;
+                s.interval.timed_iterations = 0;
+            }
+        }
+        m
+    }
+
     snap_narrow!(
         narrow_poll_main,
         Some(fixtures::one_poll_server()),
@@ -195,6 +211,13 @@ mod snapshots {
             ..fixtures::four_servers()
         }),
         View::Compare
+    );
+    // Under --time-every, a quiet interval with no timed call or iteration
+    // shows dashes, not zeros, and the stalls the kernel's tick found.
+    snap!(
+        sampled_quiet_poll_main,
+        Some(sampled_quiet_poll_server()),
+        View::Main
     );
     snap!(overflowing_main, Some(fixtures::overflowing()), View::Main);
     snap!(

@@ -117,6 +117,12 @@ fn loop_panel(p: &ProcessMetrics, stall_threshold_ns: u64) -> Vec<Line<'static>>
         };
         let iterations = if w.iterations == 0 {
             "no iteration ended".to_owned()
+        } else if w.timed_iterations == 0 {
+            // --time-every: a quiet loop's interval may hold none timed.
+            format!(
+                "{}/s iterations, none timed this interval",
+                format::rate(ratio(w.iterations as f64, w.seconds)),
+            )
         } else {
             format!(
                 "iteration p50 {} p99 {} max {}  {}/s",
@@ -137,14 +143,26 @@ fn loop_panel(p: &ProcessMetrics, stall_threshold_ns: u64) -> Vec<Line<'static>>
             let on = t
                 .longest_stall_ns
                 .saturating_sub(t.longest_stall_off_cpu_ns);
-            Span::raw(format!(
-                "{} ≥{threshold} ({} now); longest {} at {}, {:.0}% on-CPU",
-                thousands(t.stalls),
-                thousands(w.stalls),
-                format::ns(t.longest_stall_ns as f64),
-                tracer_model::format::clock_time_utc(t.longest_stall_at_s),
-                ratio(on as f64, t.longest_stall_ns as f64) * 100.0,
-            ))
+            let on_cpu = ratio(on as f64, t.longest_stall_ns as f64) * 100.0;
+            let longest = format::ns(t.longest_stall_ns as f64);
+            // Under --time-every, those in untimed iterations were found by
+            // the kernel's tick (their lengths known to within one); the
+            // longest's clock time, also in the verdict, makes room.
+            Span::raw(if t.tick_stalls > 0 {
+                format!(
+                    "{} ≥{threshold} ({} now, {} by tick); longest {longest}, {on_cpu:.0}% on-CPU",
+                    thousands(t.stalls),
+                    thousands(w.stalls),
+                    thousands(t.tick_stalls),
+                )
+            } else {
+                format!(
+                    "{} ≥{threshold} ({} now); longest {longest} at {}, {on_cpu:.0}% on-CPU",
+                    thousands(t.stalls),
+                    thousands(w.stalls),
+                    tracer_model::format::clock_time_utc(t.longest_stall_at_s),
+                )
+            })
         };
         lines.push(Line::from(vec![label("stalls"), stalls]));
     }
@@ -264,6 +282,16 @@ struct Column {
     value: fn(&SyscallMetrics) -> String,
 }
 
+/// A time from the interval's timed calls; "-" when it had none (under
+/// `--time-every`, a quiet call's interval may hold none), not a 0.
+fn timed(s: &SyscallMetrics, ns: f64) -> String {
+    if s.interval.timed_calls == 0 {
+        "-".to_owned()
+    } else {
+        format::ns(ns)
+    }
+}
+
 fn or_dash(v: f64, text: String) -> String {
     if v > 0.0 {
         text
@@ -329,7 +357,7 @@ const COLUMNS: &[Column] = &[
         width: 6,
         wait_only: false,
         rank: 8,
-        value: |s| format::ns(s.interval.wall_p50_ns),
+        value: |s| timed(s, s.interval.wall_p50_ns),
     },
     Column {
         top: "wall",
@@ -337,7 +365,7 @@ const COLUMNS: &[Column] = &[
         width: 6,
         wait_only: false,
         rank: 3,
-        value: |s| format::ns(s.interval.wall_p99_ns),
+        value: |s| timed(s, s.interval.wall_p99_ns),
     },
     Column {
         top: "cpu",
@@ -345,7 +373,7 @@ const COLUMNS: &[Column] = &[
         width: 6,
         wait_only: false,
         rank: 4,
-        value: |s| format::ns(s.interval.on_cpu_ns_per_call),
+        value: |s| timed(s, s.interval.on_cpu_ns_per_call),
     },
     Column {
         top: "bkkp",
