@@ -141,10 +141,10 @@ fn untimed_stalls_note(tick_ns: u64, tick_stalls: u64) -> String {
             .to_owned();
     }
     format!(
-        "stalls found in every iteration, {} of them untimed and known to within the kernel's \
-         {} tick",
+        "stalls found in the untimed iterations too, by the kernel's {} tick: {} so far, their \
+         lengths known to within a tick (one less than a tick over --stall may be missed)",
+        duration(tick_ns),
         thousands(tick_stalls),
-        duration(tick_ns)
     )
 }
 
@@ -460,6 +460,28 @@ mod tests {
         assert!(lines[8].starts_with("poll scans 100 fds"), "{text}");
         assert!(text.contains("pid 8 (idle): no select"), "{text}");
         assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+    }
+
+    /// Under --time-every the note says the stalls of untimed iterations
+    /// come from the tick, and how many.
+    #[test]
+    fn sampled_times_say_where_untimed_stalls_come_from() {
+        let mut m = metrics();
+        m.time_every = 16;
+        m.tick_ns = 4_000_000;
+        m.processes[0].total.tick_stalls = 2;
+        let text = render(&m, &[], false).replace('\n', " ");
+        assert!(text.contains("times sampled (--time-every 16)"), "{text}");
+        assert!(
+            text.contains("by the kernel's 4 ms tick: 2 so far"),
+            "{text}"
+        );
+        m.tick_ns = 0;
+        let text = render(&m, &[], false).replace('\n', " ");
+        assert!(
+            text.contains("stalls found among the timed iterations only"),
+            "{text}"
+        );
     }
 
     #[test]
