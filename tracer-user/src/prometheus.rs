@@ -517,6 +517,14 @@ fn labels_of(family: &Family, key: &Key) -> String {
 }
 
 /// Every per-process family, each row's samples in turn.
+/// A family of one unlabelled series: its HELP, TYPE and value lines.
+#[rustfmt::skip]
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    let _ = writeln!(out, "{name} {value}");
+}
+
 fn write_families(out: &mut String, rows: &[Row]) {
     for (i, family) in FAMILIES.iter().enumerate() {
         let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
@@ -666,72 +674,25 @@ pub fn write_all(
         );
     }
     if let Some(cost) = &metrics.cost {
-        let _ = writeln!(
-            out,
-            "# HELP muxtrace_probe_seconds_total Run time of muxtrace's own eBPF programs during the cost samples (muxtrace_probe_sampled_seconds_total), less the kernel accounting's own time in each run."
+        let seconds = |ns: u64| Unit::NanosAsSeconds.decimal(ns);
+        single(&mut out, "muxtrace_probe_seconds_total", "counter", "Run time of muxtrace's own eBPF programs during the cost samples (muxtrace_probe_sampled_seconds_total), less the kernel accounting's own time in each run.", seconds(cost.run_time_ns));
+        single(
+            &mut out,
+            "muxtrace_probe_runs_total",
+            "counter",
+            "Runs of muxtrace's own eBPF programs during the cost samples.",
+            cost.run_count,
         );
-        let _ = writeln!(out, "# TYPE muxtrace_probe_seconds_total counter");
-        let _ = writeln!(
-            out,
-            "muxtrace_probe_seconds_total {}",
-            Unit::NanosAsSeconds.decimal(cost.run_time_ns)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP muxtrace_probe_runs_total Runs of muxtrace's own eBPF programs during the cost samples."
-        );
-        let _ = writeln!(out, "# TYPE muxtrace_probe_runs_total counter");
-        let _ = writeln!(out, "muxtrace_probe_runs_total {}", cost.run_count);
         // The kernel accounts run time only while asked (it costs two clock
         // reads a run), so the run time covers the samples alone: their
         // length is the denominator of any rate of it.
-        let _ = writeln!(
-            out,
-            "# HELP muxtrace_probe_sampled_seconds_total Length of the cost samples (100 ms per interval): rate(muxtrace_probe_seconds_total) / rate(muxtrace_probe_sampled_seconds_total) is the share of a CPU the programs cost."
-        );
-        let _ = writeln!(out, "# TYPE muxtrace_probe_sampled_seconds_total counter");
-        let _ = writeln!(
-            out,
-            "muxtrace_probe_sampled_seconds_total {}",
-            Unit::NanosAsSeconds.decimal((cost.sampled_s * 1e9).round() as u64)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP muxtrace_probe_cpu_ratio Share of one CPU muxtrace's programs cost over the last ten samples, with what sampling costs (the dashboard's own cost)."
-        );
-        let _ = writeln!(out, "# TYPE muxtrace_probe_cpu_ratio gauge");
-        let _ = writeln!(out, "muxtrace_probe_cpu_ratio {}", cost.cpu_percent / 100.0);
-        let _ = writeln!(
-            out,
-            "# HELP muxtrace_probe_accounting_seconds_per_run What the kernel's run-time accounting adds to each run it times, measured at every sample; taken out of muxtrace_probe_seconds_total."
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE muxtrace_probe_accounting_seconds_per_run gauge"
-        );
-        let _ = writeln!(
-            out,
-            "muxtrace_probe_accounting_seconds_per_run {}",
-            cost.accounting_ns_per_run / 1e9
-        );
+        single(&mut out, "muxtrace_probe_sampled_seconds_total", "counter", "Length of the cost samples (100 ms per interval): rate(muxtrace_probe_seconds_total) / rate(muxtrace_probe_sampled_seconds_total) is the share of a CPU the programs cost.", seconds((cost.sampled_s * 1e9).round() as u64));
+        single(&mut out, "muxtrace_probe_cpu_ratio", "gauge", "Share of one CPU muxtrace's programs cost over the last ten samples, with what sampling costs (the dashboard's own cost).", cost.cpu_percent / 100.0);
+        single(&mut out, "muxtrace_probe_accounting_seconds_per_run", "gauge", "What the kernel's run-time accounting adds to each run it times, measured at every sample; taken out of muxtrace_probe_seconds_total.", cost.accounting_ns_per_run / 1e9);
     }
-    let _ = writeln!(
-        out,
-        "# HELP muxtrace_time_every One call in this many, and one loop iteration in this many, is timed (--time-every); 1 when every one is."
-    );
-    let _ = writeln!(out, "# TYPE muxtrace_time_every gauge");
-    let _ = writeln!(out, "muxtrace_time_every {}", metrics.time_every);
+    single(&mut out, "muxtrace_time_every", "gauge", "One call in this many, and one loop iteration in this many, is timed (--time-every); 1 when every one is.", metrics.time_every);
     if metrics.tick_ns != 0 {
-        let _ = writeln!(
-            out,
-            "# HELP muxtrace_kernel_tick_seconds The kernel's tick (one jiffy): under --time-every, the resolution of the stalls found in untimed iterations."
-        );
-        let _ = writeln!(out, "# TYPE muxtrace_kernel_tick_seconds gauge");
-        let _ = writeln!(
-            out,
-            "muxtrace_kernel_tick_seconds {}",
-            Unit::NanosAsSeconds.decimal(metrics.tick_ns)
-        );
+        single(&mut out, "muxtrace_kernel_tick_seconds", "gauge", "The kernel's tick (one jiffy): under --time-every, the resolution of the stalls found in untimed iterations.", Unit::NanosAsSeconds.decimal(metrics.tick_ns));
     }
     let _ = writeln!(
         out,
