@@ -164,9 +164,9 @@ fn on_enter(regs: Regs, mut kind: SyscallKind, t: &mut ThreadState, task: Task) 
 /// one in N.
 #[inline(always)]
 fn untimed_iteration_stall(t: &mut ThreadState) -> u64 {
+    // Stamped only when the tick is known.
     let started = t.last_wait_exit_jiffies;
-    let tick_ns = maps::tick_ns();
-    if started == 0 || tick_ns == 0 {
+    if started == 0 {
         return 0;
     }
     // SAFETY: the helper has no preconditions.
@@ -176,7 +176,7 @@ fn untimed_iteration_stall(t: &mut ThreadState) -> u64 {
     }
     // SAFETY: as above.
     t.enter_ns = unsafe { bpf_ktime_get_ns() };
-    ticks * tick_ns
+    ticks * maps::tick_ns()
 }
 
 /// Whether this call, not a wait, is timed under `--time-every N`: after a
