@@ -193,6 +193,11 @@ pub struct ThreadState {
     pub switched_out_ns: u64,
     pub off_cpu_ns: u64,
     pub sched_wakeups: u64,
+    /// What `sched_wakeups` must reach before the thread runs again after
+    /// it blocked in the call (its count at the block, plus one); 0 when
+    /// it has not blocked. Short of it, the kernel never reported the
+    /// wakeup (`Stat::WakeupUnseen`).
+    pub wakeup_due: u64,
     // Scheduling latency of the call in flight (beside the other per-call
     // fields: a call's entry resets them all, in as few cache lines).
     /// When the thread was woken while blocked in the call, 0 if not.
@@ -258,7 +263,7 @@ pub struct ThreadState {
     /// aggregate by index, with no hash lookup.
     pub stats_slots: [u16; crate::STATS_SLOT_KINDS],
 }
-const _: () = assert!(size_of::<ThreadState>() == 36 * 8 + 2 * crate::STATS_SLOT_KINDS);
+const _: () = assert!(size_of::<ThreadState>() == 37 * 8 + 2 * crate::STATS_SLOT_KINDS);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
@@ -276,6 +281,7 @@ impl ThreadState {
         switched_out_ns: 0,
         off_cpu_ns: 0,
         sched_wakeups: 0,
+        wakeup_due: 0,
         woken_ns: 0,
         runq_ns: 0,
         switched_in_ns: 0,
@@ -450,8 +456,13 @@ pub enum Stat {
     /// in up to the call's return, missing from a loop iteration's
     /// off-CPU share.
     SwitchInUnseen = 10,
+    /// A traced thread blocked in a call and ran again though the kernel
+    /// never reported its wakeup (no `sched_wakeup` named it; bpftrace
+    /// misses the same ones): that call's wakeup count is one short, and
+    /// its run-queue delay unknown.
+    WakeupUnseen = 11,
 }
-pub const STAT_COUNT: u32 = 11;
+pub const STAT_COUNT: u32 = 12;
 
 impl Stat {
     pub const ALL: [Stat; STAT_COUNT as usize] = [
@@ -466,7 +477,19 @@ impl Stat {
         Stat::OutsideNamespace,
         Stat::Evicted,
         Stat::SwitchInUnseen,
+        Stat::WakeupUnseen,
     ];
+
+    /// Events the kernel never reported (bpftrace misses the same ones): said
+    /// apart from muxtrace's own losses, which a user can act on.
+    pub const fn is_kernel_gap(self) -> bool {
+        matches!(self, Stat::SwitchInUnseen | Stat::WakeupUnseen)
+    }
+
+    /// The counter with this name, as the losses name it.
+    pub fn named(name: &str) -> Option<Stat> {
+        Stat::ALL.into_iter().find(|s| s.name() == name)
+    }
 
     pub const fn name(self) -> &'static str {
         match self {
@@ -481,6 +504,7 @@ impl Stat {
             Stat::OutsideNamespace => "outside_namespace",
             Stat::Evicted => "evicted",
             Stat::SwitchInUnseen => "switch_in_unseen",
+            Stat::WakeupUnseen => "wakeup_unseen",
         }
     }
 }

@@ -75,6 +75,9 @@ pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
             bump(Stat::SwitchInUnseen);
         }
         t.switched_out_ns = now;
+        if t.in_call != 0 && blocks(&ctx) {
+            blocked_in_call(t);
+        }
     }
     if let Some(next) = next_is_candidate {
         if let Some(t) = existing_thread_slot(next) {
@@ -82,6 +85,27 @@ pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
         }
     }
     0
+}
+
+/// Whether the switch puts `prev` to sleep: not preempted, and a state
+/// other than running (the scheduler left it running, and the tracepoint
+/// says so, when a signal cancelled the sleep). Only a wakeup runs it
+/// again. `sched_switch(preempt, prev, next, prev_state)`.
+#[inline(always)]
+fn blocks(ctx: &BtfTracePointContext) -> bool {
+    let preempt: u64 = ctx.arg(0);
+    let prev_state: u64 = ctx.arg(3);
+    preempt == 0 && prev_state as u32 != 0
+}
+
+/// The thread blocks in its call: a wakeup is due before it runs again. The
+/// one due at an earlier block in the same call, never reported, is counted.
+#[inline(always)]
+fn blocked_in_call(t: &mut ThreadState) {
+    if t.sched_wakeups < t.wakeup_due {
+        bump(Stat::WakeupUnseen);
+    }
+    t.wakeup_due = t.sched_wakeups + 1;
 }
 
 /// A traced thread gets a CPU: the time it was away goes to the call in

@@ -11,7 +11,7 @@ fn hardship(args: &[&str]) -> Proc {
     ready("hardship", args)
 }
 
-/// The summary's losses line, less the kernel's gap (`KERNEL_GAP=N`).
+/// The summary's losses line, less the kernel's gaps (`is_kernel_gap`).
 fn losses(summary: &str) -> String {
     let line = summary
         .lines()
@@ -19,7 +19,7 @@ fn losses(summary: &str) -> String {
         .unwrap_or("");
     let ours: Vec<&str> = line
         .split_whitespace()
-        .filter(|kv| !kv.starts_with(&format!("{KERNEL_GAP}=")))
+        .filter(|kv| !kv.split_once('=').is_some_and(|(k, _)| is_kernel_gap(k)))
         .collect();
     if ours.len() <= 3 {
         // Only the label ("lost or unmeasured:") was left.
@@ -755,11 +755,11 @@ fn twenty_thousand_followed_children_are_folded_and_every_poll_is_accounted_for(
         m.losses
     );
     assert_eq!(counted + lost, CHILDREN * POLLS, "losses: {:?}", m.losses);
-    // The kernel's unreported switch-ins are not ours (see KERNEL_GAP).
+    // The kernel's unreported switch-ins and wakeups are not ours.
     assert!(
         m.losses
             .keys()
-            .all(|k| k == "stats_map_full" || k == KERNEL_GAP),
+            .all(|k| k == "stats_map_full" || is_kernel_gap(k)),
         "losses: {:?}",
         m.losses
     );

@@ -13,7 +13,7 @@ use tracer_model::{ProcessMetrics, Window};
 const MS: u64 = 1_000_000;
 
 /// A looplab run: its stderr, every JSON line's view of it, and how many
-/// switch-ins the kernel never reported (`KERNEL_GAP`) while it ran.
+/// switch-ins the kernel never reported (`SWITCH_IN_GAP`) while it ran.
 struct Lab {
     stderr: String,
     views: Vec<ProcessMetrics>,
@@ -46,7 +46,7 @@ fn looplab(args: &[&str], interval: &str, extra: &[&str]) -> Lab {
         .collect();
     let kernel_gaps = lines
         .last()
-        .and_then(|l| l.metrics.losses.get(KERNEL_GAP).copied())
+        .and_then(|l| l.metrics.losses.get(SWITCH_IN_GAP).copied())
         .unwrap_or(0);
     let tick_ns = lines.last().map_or(0, |l| l.metrics.tick_ns);
     Lab {

@@ -11,7 +11,9 @@
 //!   waitlab poll K R N       the same with poll (nfds = K)
 //!   waitlab epoll A D R N    A epoll_ctl ADDs, D DELs, R of the rest readable,
 //!                            then N epoll_waits (timeout 0, maxevents 64)
-//!   waitlab sleep MS         one poll that times out after MS ms
+//!   waitlab sleep MS [N]     N polls (1 by default) that each time out
+//!                            after MS ms: each blocks once, and only its
+//!                            timer wakes it
 //!   waitlab busy N           N polls with timeout 0 on an idle fd
 //!   waitlab eintr            one poll and one epoll_wait with no timeout,
 //!                            each interrupted by SIGALRM after 100 ms
@@ -105,7 +107,10 @@ fn main() {
                     events: libc::POLLIN,
                     revents: 0,
                 };
-                libc::syscall(libc::SYS_poll, &mut pfd, 1, num(1) as i64);
+                let times = if args.len() > 2 { num(2) } else { 1 };
+                for _ in 0..times {
+                    libc::syscall(libc::SYS_poll, &mut pfd, 1, num(1) as i64);
+                }
             }
             ("busy", Prepared::Fds(fds)) => {
                 let mut pfd = libc::pollfd {

@@ -357,7 +357,8 @@ mod snapshots {
         );
     }
 
-    /// The kernel's unreported switch-ins are counted, but not as our loss.
+    /// The kernel's unreported switch-ins and wakeups are counted, but not
+    /// as our loss.
     #[test]
     fn the_kernel_s_gap_is_shown_apart_from_the_losses() {
         let mut m = fixtures::one_poll_server();
@@ -366,6 +367,13 @@ mod snapshots {
         let line = screen(&app, 80, 24).lines().nth(1).unwrap().to_owned();
         assert!(line.contains("kernel hid 15 switch-ins"), "{line}");
         assert!(!line.contains("LOST"), "{line}");
+        m.losses.insert("wakeup_unseen".to_owned(), 3);
+        let app = app_with(Some(m.clone()), View::Main);
+        let line = screen(&app, 80, 24).lines().nth(1).unwrap().to_owned();
+        assert!(
+            line.contains("kernel hid 15 switch-ins, 3 wakeups") && !line.contains("LOST"),
+            "{line}"
+        );
         m.losses.insert("thread_map_full".to_owned(), 2);
         let app = app_with(Some(m), View::Main);
         let line = screen(&app, 80, 24).lines().nth(1).unwrap().to_owned();

@@ -13,7 +13,7 @@ use std::{
 };
 
 pub use harness::{EchoServer, Proc};
-use tracer_common::SyscallKind;
+use tracer_common::{Stat, SyscallKind};
 use tracer_model::{ProcessMetrics, Window};
 
 pub const MUXTRACE: &str = env!("CARGO_BIN_EXE_muxtrace");
@@ -296,16 +296,21 @@ impl Prometheus {
     }
 }
 
-/// The kernel's own gap, counted among the losses but not ours: a switch-in
-/// it never reported (see `Stat::SwitchInUnseen`). A test can neither
-/// provoke nor prevent one.
-pub const KERNEL_GAP: &str = "switch_in_unseen";
+/// The kernel's own gaps, counted among the losses but not ours: switch-ins
+/// and wakeups it never reported (see `Stat::is_kernel_gap`). A test can
+/// neither provoke nor prevent one.
+pub fn is_kernel_gap(loss: &str) -> bool {
+    Stat::named(loss).is_some_and(Stat::is_kernel_gap)
+}
 
-/// `losses` less the kernel's gap: what a test asserts is empty.
+/// The gap a loop's off-CPU share misses: a switch-in never reported.
+pub const SWITCH_IN_GAP: &str = Stat::SwitchInUnseen.name();
+
+/// `losses` less the kernel's gaps: what a test asserts is empty.
 pub fn our_losses(losses: &std::collections::BTreeMap<String, u64>) -> Vec<(&str, u64)> {
     losses
         .iter()
-        .filter(|(name, _)| name.as_str() != KERNEL_GAP)
+        .filter(|(name, _)| !is_kernel_gap(name))
         .map(|(name, n)| (name.as_str(), *n))
         .collect()
 }

@@ -49,13 +49,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 first.push(Span::styled(cost, DIM));
             }
         }
-        // The kernel's own gap is not ours to alarm about: said apart, in
+        // The kernel's own gaps are not ours to alarm about: said apart, in
         // the verdicts' colour, after muxtrace's losses.
-        let gap = Stat::SwitchInUnseen.name();
+        let is_gap = |k: &str| Stat::named(k).is_some_and(Stat::is_kernel_gap);
         let lost: Vec<String> = m
             .losses
             .iter()
-            .filter(|(k, _)| k.as_str() != gap)
+            .filter(|(k, _)| !is_gap(k))
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         if !lost.is_empty() {
@@ -63,9 +63,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             second.push(Span::styled(format!(" LOST {} ", lost.join(" ")), ALERT));
             second.push(Span::raw("  "));
         }
-        if let Some(n) = m.losses.get(gap) {
+        let hidden: Vec<String> = [
+            (Stat::SwitchInUnseen, "switch-ins"),
+            (Stat::WakeupUnseen, "wakeups"),
+        ]
+        .into_iter()
+        .filter_map(|(stat, what)| Some(format!("{} {what}", m.losses.get(stat.name())?)))
+        .collect();
+        if !hidden.is_empty() {
             second.push(Span::styled(
-                format!("kernel hid {n} switch-ins"),
+                format!("kernel hid {}", hidden.join(", ")),
                 super::VERDICT,
             ));
             second.push(Span::raw("  "));
