@@ -5,7 +5,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use tracer_common::{Stat, SyscallKind::*};
+use tracer_common::SyscallKind::*;
 use tracer_model::ProcessMetrics;
 
 #[test]
@@ -144,10 +144,7 @@ fn final_process(lines: &[harness::muxtrace::JsonLine], pid: u32) -> &ProcessMet
 /// The run's wakeups the kernel never reported, from the final line.
 fn unseen_wakeups(lines: &[harness::muxtrace::JsonLine]) -> u64 {
     let last = &lines.last().expect("a final line").metrics;
-    last.losses
-        .get(Stat::WakeupUnseen.name())
-        .copied()
-        .unwrap_or(0)
+    last.losses.get(WAKEUP_GAP).copied().unwrap_or(0)
 }
 
 #[test]

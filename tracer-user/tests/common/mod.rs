@@ -306,6 +306,9 @@ pub fn is_kernel_gap(loss: &str) -> bool {
 /// The gap a loop's off-CPU share misses: a switch-in never reported.
 pub const SWITCH_IN_GAP: &str = Stat::SwitchInUnseen.name();
 
+/// The gap a call's wakeup count misses: a wakeup never reported.
+pub const WAKEUP_GAP: &str = Stat::WakeupUnseen.name();
+
 /// `losses` less the kernel's gaps: what a test asserts is empty.
 pub fn our_losses(losses: &std::collections::BTreeMap<String, u64>) -> Vec<(&str, u64)> {
     losses
