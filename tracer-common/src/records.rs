@@ -193,10 +193,10 @@ pub struct ThreadState {
     pub switched_out_ns: u64,
     pub off_cpu_ns: u64,
     pub sched_wakeups: u64,
-    /// What `sched_wakeups` must reach before the thread runs again after
-    /// it blocked in the call (its count at the block, plus one); 0 when
-    /// it has not blocked. Short of it, the kernel never reported the
-    /// wakeup (`Stat::WakeupUnseen`).
+    /// 1 from a block in a call until the wakeup: still 1 when the thread
+    /// runs or blocks again, the kernel never reported the wakeup
+    /// (`Stat::WakeupUnseen`). Outlives the call, so a wakeup hidden with
+    /// its switch-in is counted at the thread's next switch.
     pub wakeup_due: u64,
     // Scheduling latency of the call in flight (beside the other per-call
     // fields: a call's entry resets them all, in as few cache lines).

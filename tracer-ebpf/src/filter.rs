@@ -398,6 +398,11 @@ fn zero_slot(t: &mut ThreadState) {
 /// its exit, or its first call after an eviction), so never twice.
 #[inline(never)]
 fn release(entry: *mut u32, claimed: u32, t: &mut ThreadState) {
+    // The thread runs (it releases its own slot): a wakeup still due was
+    // hidden with its switch-in, and no later switch counted it.
+    if t.wakeup_due != 0 {
+        bump(Stat::WakeupUnseen);
+    }
     // SAFETY: as in `thread_slot`.
     unsafe { *entry = 0 };
     t.tgid = 0;

@@ -98,14 +98,15 @@ fn blocks(ctx: &BtfTracePointContext) -> bool {
     preempt == 0 && prev_state as u32 != 0
 }
 
-/// The thread blocks in its call: a wakeup is due before it runs again. The
-/// one due at an earlier block in the same call, never reported, is counted.
+/// The thread blocks in its call: a wakeup is due before it runs again. One
+/// still due from an earlier block was never reported (its switch-in was
+/// hidden too, or the check at it would have counted it).
 #[inline(always)]
 fn blocked_in_call(t: &mut ThreadState) {
-    if t.sched_wakeups < t.wakeup_due {
+    if t.wakeup_due != 0 {
         bump(Stat::WakeupUnseen);
     }
-    t.wakeup_due = t.sched_wakeups + 1;
+    t.wakeup_due = 1;
 }
 
 /// A traced thread gets a CPU: the time it was away goes to the call in
@@ -113,6 +114,11 @@ fn blocked_in_call(t: &mut ThreadState) {
 /// iteration; after a wakeup in a call, the delay is its run-queue latency.
 #[inline(always)]
 fn switched_in(t: &mut ThreadState, now: u64) {
+    // Running again after a block with no wakeup reported since.
+    if t.wakeup_due != 0 {
+        t.wakeup_due = 0;
+        bump(Stat::WakeupUnseen);
+    }
     if t.switched_out_ns != 0 {
         let away = now.saturating_sub(t.switched_out_ns);
         if t.in_call != 0 {
@@ -149,6 +155,7 @@ pub fn mux_sched_wakeup(ctx: BtfTracePointContext) -> i32 {
     let Some(t) = existing_thread_slot(tid) else {
         return 0;
     };
+    t.wakeup_due = 0;
     if t.in_call == 0 {
         return 0;
     }

@@ -109,7 +109,6 @@ fn on_enter(regs: Regs, mut kind: SyscallKind, t: &mut ThreadState, task: Task) 
     for field in [
         &mut t.off_cpu_ns,
         &mut t.sched_wakeups,
-        &mut t.wakeup_due,
         &mut t.woken_ns,
         &mut t.runq_ns,
         &mut t.watched,
@@ -506,10 +505,6 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, t: &mut ThreadState,
         t.off_cpu_ns += now.saturating_sub(t.switched_out_ns);
         t.switched_out_ns = 0;
         bump(Stat::SwitchInUnseen);
-    }
-    // Blocked, and running again with no wakeup reported since.
-    if t.sched_wakeups < t.wakeup_due {
-        bump(Stat::WakeupUnseen);
     }
 
     let Some(s) = thread_stats(t, kind) else {
