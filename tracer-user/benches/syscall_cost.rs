@@ -131,6 +131,29 @@ fn epoll_wait_zero(epfd: i32) {
     unsafe { libc::syscall(libc::SYS_epoll_wait, epfd, events.as_mut_ptr(), 8, 0) };
 }
 
+/// One byte out of a connected socket and back in on its peer: the echo
+/// servers' calls (socket-only: no fd class to find).
+fn sendto_recvfrom(pair: [i32; 2]) {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte buffer on our own connected sockets.
+    unsafe {
+        libc::syscall(libc::SYS_sendto, pair[0], &byte, 1, 0, 0, 0);
+        libc::syscall(libc::SYS_recvfrom, pair[1], &mut byte, 1, 0, 0, 0);
+    }
+}
+
+/// The same by `write` and `read`, as redis and nginx make them: calls
+/// that work on any fd, so muxtrace finds the fd's class (socket or not)
+/// at each return.
+fn write_read(pair: [i32; 2]) {
+    let mut byte = 0u8;
+    // SAFETY: as above.
+    unsafe {
+        libc::syscall(libc::SYS_write, pair[0], &byte, 1);
+        libc::syscall(libc::SYS_read, pair[1], &mut byte, 1);
+    }
+}
+
 fn syscall_cost(c: &mut Criterion) {
     // An epoll set with one idle pipe: epoll_wait returns 0 at once.
     let mut pipe = [0i32; 2];
@@ -145,6 +168,9 @@ fn syscall_cost(c: &mut Criterion) {
         libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, pipe[0], &mut ev);
         epfd
     };
+    let mut sockets = [0i32; 2];
+    // SAFETY: socketpair fills the two fds it is given.
+    unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sockets.as_mut_ptr()) };
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
         eprintln!("syscall_cost: not root, so only the untraced case runs (muxtrace needs root)");
@@ -231,7 +257,7 @@ fn syscall_cost(c: &mut Criterion) {
     }
     group.finish();
     if root {
-        program_cost(epfd, bystander_pid, baseline.as_deref());
+        program_cost(epfd, sockets, bystander_pid, baseline.as_deref());
     }
     drop(bystander);
 }
@@ -257,7 +283,7 @@ const PROGRAM_COST_ROUNDS: usize = 7;
 /// +188 (cause not found; with one loop per round, every round read it).
 /// Printed, and written as JSON to the file `MUXTRACE_PROGRAM_COST` names
 /// (the bench report reads it).
-fn program_cost(epfd: i32, bystander_pid: u32, baseline: Option<&Path>) {
+fn program_cost(epfd: i32, sockets: [i32; 2], bystander_pid: u32, baseline: Option<&Path>) {
     let attach_floor = || match tracer_user::EmptyPrograms::attach() {
         Ok(floor) => Some(floor),
         Err(e) => {
@@ -288,13 +314,20 @@ fn program_cost(epfd: i32, bystander_pid: u32, baseline: Option<&Path>) {
     if let Some(exe) = baseline {
         cases.push(("traced_by_baseline", exe, me, &[]));
     }
-    let calls: [(&str, &dyn Fn()); 3] = [
-        ("poll", &poll_zero),
-        ("epoll_wait", &|| epoll_wait_zero(epfd)),
-        ("getpid", &|| {
-            // SAFETY: getpid has no arguments and cannot fail.
-            unsafe { libc::syscall(libc::SYS_getpid) };
-        }),
+    // Each with the syscalls one run of it makes: the figures are per call.
+    let calls: [(&str, &dyn Fn(), u32); 5] = [
+        ("poll", &poll_zero, 1),
+        ("epoll_wait", &|| epoll_wait_zero(epfd), 1),
+        ("sendto_recvfrom", &|| sendto_recvfrom(sockets), 2),
+        ("write_read", &|| write_read(sockets), 2),
+        (
+            "getpid",
+            &|| {
+                // SAFETY: getpid has no arguments and cannot fail.
+                unsafe { libc::syscall(libc::SYS_getpid) };
+            },
+            1,
+        ),
     ];
     // By the empty pair's place: [attached first, attached last].
     let mut added: std::collections::BTreeMap<String, [Vec<f64>; 2]> = Default::default();
@@ -333,7 +366,7 @@ fn program_cost(epfd: i32, bystander_pid: u32, baseline: Option<&Path>) {
                     );
                     return;
                 };
-                for (syscall, call) in calls {
+                for (syscall, call, per_run) in calls {
                     for _ in 0..PROGRAM_COST_CALLS {
                         call();
                     }
@@ -345,7 +378,7 @@ fn program_cost(epfd: i32, bystander_pid: u32, baseline: Option<&Path>) {
                         let after = program_run_time_ns();
                         let spent = |i: usize| after[i].saturating_sub(before[i]) as f64;
                         added.entry(format!("{syscall}/{case}")).or_default()[place]
-                            .push((spent(0) - spent(1)) / f64::from(PROGRAM_COST_CALLS));
+                            .push((spent(0) - spent(1)) / f64::from(PROGRAM_COST_CALLS * per_run));
                     }
                 }
                 drop((floor_before, floor_after));
