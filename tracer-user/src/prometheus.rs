@@ -686,8 +686,8 @@ pub fn write_all(
         // The kernel accounts run time only while asked (it costs two clock
         // reads a run), so the run time covers the samples alone: their
         // length is the denominator of any rate of it.
-        single(&mut out, "muxtrace_probe_sampled_seconds_total", "counter", "Length of the cost samples (100 ms per interval): rate(muxtrace_probe_seconds_total) / rate(muxtrace_probe_sampled_seconds_total) is the share of a CPU the programs cost.", seconds((cost.sampled_s * 1e9).round() as u64));
-        single(&mut out, "muxtrace_probe_cpu_ratio", "gauge", "Share of one CPU muxtrace's programs cost over the last ten samples, with what sampling costs (the dashboard's own cost).", cost.cpu_percent / 100.0);
+        single(&mut out, "muxtrace_probe_sampled_seconds_total", "counter", "Length of the cost samples (a tenth of each interval, 100 ms at most, in four pieces): rate(muxtrace_probe_seconds_total) / rate(muxtrace_probe_sampled_seconds_total) is the share of a CPU the programs cost.", seconds((cost.sampled_s * 1e9).round() as u64));
+        single(&mut out, "muxtrace_probe_cpu_ratio", "gauge", "Share of one CPU muxtrace's programs cost over the last ten intervals' samples, with what sampling costs (the dashboard's own cost).", cost.cpu_percent / 100.0);
         single(&mut out, "muxtrace_probe_accounting_seconds_per_run", "gauge", "What the kernel's run-time accounting adds to each run it times, measured at every sample; taken out of muxtrace_probe_seconds_total.", cost.accounting_ns_per_run / 1e9);
     }
     single(&mut out, "muxtrace_time_every", "gauge", "One call in this many, and one loop iteration in this many, is timed (--time-every); 1 when every one is.", metrics.time_every);

@@ -20,7 +20,7 @@ use crate::{
     dashboard::{Action, Dashboard},
     error::{Result, UserError},
     kernel_log::{self, KernelLog},
-    preflight,
+    own_cost, preflight,
     probes::{BtfPrefetch, ProbeConfig, Probes, LIVENESS_POLL},
     prometheus::Exporter,
     sinks::Sinks,
@@ -248,10 +248,11 @@ impl Session {
     async fn trace_loop(&mut self) -> Result<(Metrics, EndReason)> {
         let mut liveness = tokio::time::interval(LIVENESS_POLL);
         liveness.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        // Our own cost is measured in one short sample per interval.
-        let sample_len = (self.interval / 10).min(COST_SAMPLE);
+        // Our own cost is measured a tenth of each interval at most, in
+        // short pieces spread over it.
+        let mut cost = CostPieces::new(self.interval);
         self.collector.probes_mut().start_cost_sample();
-        let mut sample_end = Some(tokio::time::Instant::now() + sample_len);
+        cost.started_interval(tokio::time::Instant::now());
         // A stopped muxtrace (SIGSTOP, a suspended laptop) resumes with one
         // long interval, not a burst of replayed ones.
         let mut tick = tokio::time::interval(self.interval);
@@ -285,14 +286,23 @@ impl Session {
                 _ = self.signals.hangup.recv() => break EndReason::Signal("SIGHUP"),
                 _ = &mut duration_over => break EndReason::Duration,
                 _ = forward_kernel_log(self.kernel_log.as_mut()) => {}
-                _ = sleep_until_opt(sample_end) => {
-                    self.collector.probes_mut().end_cost_sample();
-                    sample_end = None;
+                _ = sleep_until_opt(cost.next_edge()) => {
+                    if cost.sampling() {
+                        self.collector.probes_mut().end_cost_sample();
+                        cost.ended_piece();
+                    } else {
+                        self.collector.probes_mut().start_cost_sample();
+                        cost.started_piece(tokio::time::Instant::now());
+                    }
                 }
                 _ = tick.tick() => {
                     let metrics = self.collector.collect()?;
+                    // A piece still on (the clock jumped) ends with its interval.
+                    if cost.sampling() {
+                        self.collector.probes_mut().end_cost_sample();
+                    }
                     self.collector.probes_mut().start_cost_sample();
-                    sample_end = Some(tokio::time::Instant::now() + sample_len);
+                    cost.started_interval(tokio::time::Instant::now());
                     self.sinks.publish(metrics)?;
                 }
                 _ = liveness.tick() => {
@@ -330,8 +340,65 @@ async fn forward_kernel_log(log: Option<&mut KernelLog>) {
     }
 }
 
-/// Longest sample of our own cost per interval.
+/// Longest time our own cost is sampled per interval.
 const COST_SAMPLE: Duration = Duration::from_millis(100);
+
+/// When the own-cost samples of an interval start and end: pieces of
+/// equal length, evenly spread (the first at its start), so a disturbance
+/// of a few milliseconds moves one piece, not the interval's whole sample.
+struct CostPieces {
+    interval: Duration,
+    piece: Duration,
+    interval_start: tokio::time::Instant,
+    /// Pieces started in this interval.
+    started: u32,
+    /// The next start or end of a piece; `None` once the interval's last
+    /// piece has ended.
+    next: Option<tokio::time::Instant>,
+    sampling: bool,
+}
+
+impl CostPieces {
+    fn new(interval: Duration) -> CostPieces {
+        let now = tokio::time::Instant::now();
+        CostPieces {
+            interval,
+            piece: (interval / 10).min(COST_SAMPLE) / own_cost::PIECES_PER_INTERVAL,
+            interval_start: now,
+            started: 0,
+            next: None,
+            sampling: false,
+        }
+    }
+
+    fn next_edge(&self) -> Option<tokio::time::Instant> {
+        self.next
+    }
+
+    fn sampling(&self) -> bool {
+        self.sampling
+    }
+
+    /// The interval's first piece started at `now`.
+    fn started_interval(&mut self, now: tokio::time::Instant) {
+        self.interval_start = now;
+        self.started = 0;
+        self.started_piece(now);
+    }
+
+    fn started_piece(&mut self, now: tokio::time::Instant) {
+        self.started += 1;
+        self.sampling = true;
+        self.next = Some(now + self.piece);
+    }
+
+    fn ended_piece(&mut self) {
+        self.sampling = false;
+        self.next = (self.started < own_cost::PIECES_PER_INTERVAL).then(|| {
+            self.interval_start + self.interval * self.started / own_cost::PIECES_PER_INTERVAL
+        });
+    }
+}
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
     match at {
@@ -374,4 +441,43 @@ fn announce(cli: &Cli, cgroup: Option<&Cgroup>, traced: &[(u32, String)]) {
         "muxtrace: attached; tracing {}{follow}; Ctrl-C to stop",
         what.join(", ")
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four pieces a tenth of the interval long in all, each starting a
+    /// quarter of the interval after the one before, then none until the
+    /// next interval.
+    #[test]
+    fn cost_pieces_spread_a_tenth_of_the_interval_over_it() {
+        let ms = Duration::from_millis;
+        let mut pieces = CostPieces::new(ms(1000));
+        let t0 = tokio::time::Instant::now();
+        pieces.started_interval(t0);
+        let mut sampled = Duration::ZERO;
+        for k in 1..=own_cost::PIECES_PER_INTERVAL {
+            assert!(pieces.sampling());
+            let start = t0 + ms(250) * (k - 1);
+            let end = pieces.next_edge().expect("a piece ends");
+            sampled += end - start;
+            pieces.ended_piece();
+            assert!(!pieces.sampling());
+            match pieces.next_edge() {
+                Some(next) => {
+                    assert_eq!(next, t0 + ms(250) * k);
+                    pieces.started_piece(next);
+                }
+                None => assert_eq!(k, own_cost::PIECES_PER_INTERVAL),
+            }
+        }
+        assert_eq!(sampled, ms(100));
+        // The next interval starts over.
+        pieces.started_interval(t0 + ms(1000));
+        assert_eq!(pieces.next_edge(), Some(t0 + ms(1025)));
+        // Short intervals sample a tenth of themselves too.
+        let short = CostPieces::new(ms(200));
+        assert_eq!(short.piece * own_cost::PIECES_PER_INTERVAL, ms(20));
+    }
 }

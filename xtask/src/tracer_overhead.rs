@@ -430,7 +430,7 @@ pub fn run(bin: &Path, opts: &Options) -> Result<()> {
 
 /// How long the own-cost figure is watched under steady load, s.
 const OWN_COST_SECS: u64 = 30;
-/// Readings before the figure's window (ten samples) is full.
+/// Readings before the figure's window (ten intervals' samples) is full.
 const OWN_COST_WARMUP: usize = 10;
 
 /// The own-cost figure muxtrace shows (its header's "own cost", JSON's
@@ -653,8 +653,8 @@ fn own_cost_section(md: &mut String, targets: &mut Vec<Target>, own: &OwnCost, a
         md,
         "\n## The own-cost figure\n\nWhat muxtrace shows as its own cost: its programs' run time \
          as the kernel accounts it on every CPU, less the accounting's own time per run (an \
-         empty program's, measured at each sample), sampled 100 ms per interval, over the last \
-         ten samples; plus what the sampling costs averaged over all the time. Read every \
+         empty program's, measured at each sample), sampled a tenth of each interval (100 ms at most) in four pieces spread over it, \
+         over the last ten intervals' samples; plus what the sampling costs averaged over all the time. Read every \
          second while tracing echo-epoll at a steady 20k msgs/s for {OWN_COST_SECS} s; \
          readings {}–{} (the window full). Beside it, the CPU muxtrace added at the same load \
          in the rounds above (traced minus untraced, same round), to the server and loadgen \
