@@ -170,7 +170,9 @@ fn syscall_cost(c: &mut Criterion) {
     };
     let mut sockets = [0i32; 2];
     // SAFETY: socketpair fills the two fds it is given.
-    unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sockets.as_mut_ptr()) };
+    let made =
+        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sockets.as_mut_ptr()) };
+    assert_eq!(made, 0, "socketpair: {}", std::io::Error::last_os_error());
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
         eprintln!("syscall_cost: not root, so only the untraced case runs (muxtrace needs root)");
