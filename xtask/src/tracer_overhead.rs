@@ -216,6 +216,9 @@ struct Point {
     /// SIGINT to exit (summary written, programs detached), ms; 10 ms steps.
     detach_ms: f64,
     syscalls_per_sec: f64,
+    /// muxtrace's programs' run time per second, ns, on every CPU, from
+    /// its own-cost figure over the whole run (0 when it has none).
+    program_ns_per_sec: f64,
 }
 
 fn run_point(
@@ -302,6 +305,7 @@ fn run_point(
     let rss = tracer_pid.and_then(peak_rss_kib).unwrap_or(0) as f64 / 1024.0;
     let attach_ms = tracer.as_ref().map_or(0.0, |(_, d)| d.as_secs_f64() * 1e3);
     let mut syscalls_per_sec = 0.0;
+    let mut program_ns_per_sec = 0.0;
     let mut detach_ms = 0.0;
     if let Some((mut p, _)) = tracer {
         let stopping = std::time::Instant::now();
@@ -309,11 +313,17 @@ fn run_point(
         detach_ms = stopping.elapsed().as_secs_f64() * 1e3;
         p.wait_output_closed();
         if matches!(config, "muxtrace" | SAMPLED | BASELINE | ALL) {
+            let lines = json_lines(&p.stdout())?;
+            let last = lines.last().map(|l| &l.metrics);
             // The last line's rate: every traced call the server made.
-            syscalls_per_sec = json_lines(&p.stdout())?
-                .last()
-                .and_then(|l| l.metrics.processes.iter().find(|p| p.pid == server.pid()))
+            syscalls_per_sec = last
+                .and_then(|m| m.processes.iter().find(|p| p.pid == server.pid()))
                 .map_or(0.0, |p| p.total.calls_per_sec);
+            // The final line's cost covers every sample of the run.
+            program_ns_per_sec = last
+                .and_then(|m| m.cost.as_ref())
+                .filter(|c| c.sampled_s > 0.0)
+                .map_or(0.0, |c| c.run_time_ns as f64 / c.sampled_s);
         }
     }
     drop(server);
@@ -333,6 +343,7 @@ fn run_point(
         attach_ms,
         detach_ms,
         syscalls_per_sec,
+        program_ns_per_sec,
     })
 }
 
@@ -399,7 +410,8 @@ pub fn run(bin: &Path, opts: &Options) -> Result<()> {
                     raw.push(json!({"server": server, "load": load, "round": round, "config": config,
                         "msgs_per_sec": p.msgs_per_sec, "p99_us": p.p99_us, "server_cpu_percent": p.server_cpu,
                         "tracer_cpu_percent": p.tracer_cpu, "loadgen_cpu_percent": p.loadgen_cpu, "tracer_peak_rss_mib": p.tracer_rss_mib,
-                        "attach_ms": p.attach_ms, "detach_ms": p.detach_ms, "syscalls_per_sec": p.syscalls_per_sec}));
+                        "attach_ms": p.attach_ms, "detach_ms": p.detach_ms, "syscalls_per_sec": p.syscalls_per_sec,
+                        "program_ns_per_sec": p.program_ns_per_sec}));
                     results
                         .entry((server.into(), load.into(), config.to_string()))
                         .or_default()
@@ -634,6 +646,72 @@ struct AddedCpu {
 /// The own-cost figure's section: its readings under a steady load once its
 /// window is full, how still they hold, and whether the figure is what
 /// tracing a paced loop cost beyond the floor.
+/// Why a configuration keeps the share of the floor it does at saturation:
+/// the capped server's CPU per message under the floor against the
+/// programs' run time per message (muxtrace's own-cost accounting, the
+/// same runs). Each round's prediction beside its measured ratio, so the
+/// bench says whether the programs' work explains the gap, and how much
+/// work per message the 0.92 target leaves beside this floor.
+fn saturation_account_section(
+    md: &mut String,
+    results: &BTreeMap<(String, String, String), Vec<Point>>,
+    configs: &[&str],
+) {
+    let mut rows = Vec::new();
+    for server in SERVERS {
+        let key = |c: &str| (server.to_string(), "saturation".to_string(), c.to_string());
+        let (Some(base), Some(floor)) = (results.get(&key("untraced")), results.get(&key(FLOOR)))
+        else {
+            continue;
+        };
+        for c in configs
+            .iter()
+            .filter(|c| matches!(**c, "muxtrace" | SAMPLED))
+        {
+            let Some(pts) = results.get(&key(c)) else {
+                continue;
+            };
+            let (mut cpu_ns, mut prog_ns, mut predicted, mut measured, mut budget) =
+                (vec![], vec![], vec![], vec![], vec![]);
+            for ((p, f), b) in pts.iter().zip(floor).zip(base) {
+                if p.program_ns_per_sec <= 0.0 || f.msgs_per_sec <= 0.0 || b.msgs_per_sec <= 0.0 {
+                    continue;
+                }
+                // CPU-ns of the capped server per message, under the floor.
+                let per_msg = f.server_cpu / 100.0 * 1e9 / f.msgs_per_sec;
+                let prog = p.program_ns_per_sec / p.msgs_per_sec.max(1.0);
+                let floor_ratio = f.msgs_per_sec / b.msgs_per_sec;
+                cpu_ns.push(per_msg);
+                prog_ns.push(prog);
+                predicted.push(per_msg / (per_msg + prog));
+                measured.push(p.msgs_per_sec / f.msgs_per_sec);
+                budget.push(per_msg * (floor_ratio / 0.92 - 1.0));
+            }
+            let m = |v: &[f64]| median(v).unwrap_or(f64::NAN);
+            if !cpu_ns.is_empty() {
+                rows.push(format!(
+                    "| {server} | {c} | {:.0} | {:.0} | {:.3} | {:.3} | {:.0} |",
+                    m(&cpu_ns),
+                    m(&prog_ns),
+                    m(&predicted),
+                    m(&measured),
+                    m(&budget)
+                ));
+            }
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Where the saturation ratio goes\n");
+    let _ = writeln!(md, "Per message, medians over the rounds: the capped server's CPU under the floor (its CPU over its messages, the floor's runs); muxtrace's programs' run time, from its own-cost figure over the run (on every CPU, so loadgen's calls, which stop at the filter, are in it too: an upper bound on the server's share); the ratio to the floor that the two predict, C / (C + programs), beside the one measured in the same rounds; and the programs' time per message that would still keep 0.92 of untraced beside that round's floor, C × (floor ratio / 0.92 − 1) (negative: the floor alone is below 0.92).\n");
+    let _ = writeln!(md, "| server | config | server CPU per message under the floor, ns | programs per message, ns | ratio to the floor, predicted | measured | programs per message left for 0.92, ns |");
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let _ = writeln!(md, "{r}");
+    }
+}
+
 fn own_cost_section(md: &mut String, targets: &mut Vec<Target>, own: &OwnCost, added: &AddedCpu) {
     let steady = own.readings.get(OWN_COST_WARMUP..).unwrap_or_default();
     let Some(mid) = median(steady) else {
@@ -840,6 +918,7 @@ fn render(
             }
         }
     }
+    saturation_account_section(&mut md, results, configs);
     let mut self_cpu: Vec<f64> = Vec::new();
     let mut rss: Vec<f64> = Vec::new();
     let mut attach: Vec<f64> = Vec::new();
