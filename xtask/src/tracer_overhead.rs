@@ -440,6 +440,9 @@ pub fn run(bin: &Path, opts: &Options) -> Result<()> {
     Ok(())
 }
 
+/// The share of untraced messages/s a traced server must keep at saturation.
+const SATURATION_TARGET: f64 = 0.92;
+
 /// How long the own-cost figure is watched under steady load, s.
 const OWN_COST_SECS: u64 = 30;
 /// Readings before the figure's window (ten intervals' samples) is full.
@@ -643,15 +646,12 @@ struct AddedCpu {
     floor: Vec<f64>,
 }
 
-/// The own-cost figure's section: its readings under a steady load once its
-/// window is full, how still they hold, and whether the figure is what
-/// tracing a paced loop cost beyond the floor.
 /// Why a configuration keeps the share of the floor it does at saturation:
 /// the capped server's CPU per message under the floor against the
 /// programs' run time per message (muxtrace's own-cost accounting, the
-/// same runs). Each round's prediction beside its measured ratio, so the
-/// bench says whether the programs' work explains the gap, and how much
-/// work per message the 0.92 target leaves beside this floor.
+/// same runs). The prediction beside the measured ratio says whether the
+/// programs' work explains the gap; the budget, how much work per message
+/// the saturation target leaves beside this floor.
 fn saturation_account_section(
     md: &mut String,
     results: &BTreeMap<(String, String, String), Vec<Point>>,
@@ -685,7 +685,7 @@ fn saturation_account_section(
                 prog_ns.push(prog);
                 predicted.push(per_msg / (per_msg + prog));
                 measured.push(p.msgs_per_sec / f.msgs_per_sec);
-                budget.push(per_msg * (floor_ratio / 0.92 - 1.0));
+                budget.push(per_msg * (floor_ratio / SATURATION_TARGET - 1.0));
             }
             let m = |v: &[f64]| median(v).unwrap_or(f64::NAN);
             if !cpu_ns.is_empty() {
@@ -704,14 +704,17 @@ fn saturation_account_section(
         return;
     }
     let _ = writeln!(md, "\n## Where the saturation ratio goes\n");
-    let _ = writeln!(md, "Per message, medians over the rounds: the capped server's CPU under the floor (its CPU over its messages, the floor's runs); muxtrace's programs' run time, from its own-cost figure over the run (on every CPU, so loadgen's calls, which stop at the filter, are in it too: an upper bound on the server's share); the ratio to the floor that the two predict, C / (C + programs), beside the one measured in the same rounds; and the programs' time per message that would still keep 0.92 of untraced beside that round's floor, C × (floor ratio / 0.92 − 1) (negative: the floor alone is below 0.92).\n");
-    let _ = writeln!(md, "| server | config | server CPU per message under the floor, ns | programs per message, ns | ratio to the floor, predicted | measured | programs per message left for 0.92, ns |");
+    let _ = writeln!(md, "Per message, medians over the rounds: the capped server's CPU under the floor (its CPU over its messages, the floor's runs); muxtrace's programs' run time, from its own-cost figure over the run (on every CPU, so loadgen's calls, which stop at the filter, are in it too: an upper bound on the server's share); the ratio to the floor that the two predict, C / (C + programs), beside the one measured in the same rounds; and the programs' time per message that would still keep {SATURATION_TARGET} of untraced beside that round's floor, C × (floor ratio / {SATURATION_TARGET} − 1) (negative: the floor alone is below {SATURATION_TARGET}).\n");
+    let _ = writeln!(md, "| server | config | server CPU per message under the floor, ns | programs per message, ns | ratio to the floor, predicted | measured | programs per message left for {SATURATION_TARGET}, ns |");
     let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|");
     for r in rows {
         let _ = writeln!(md, "{r}");
     }
 }
 
+/// The own-cost figure's section: its readings under a steady load once its
+/// window is full, how still they hold, and whether the figure is what
+/// tracing a paced loop cost beyond the floor.
 fn own_cost_section(md: &mut String, targets: &mut Vec<Target>, own: &OwnCost, added: &AddedCpu) {
     let steady = own.readings.get(OWN_COST_WARMUP..).unwrap_or_default();
     let Some(mid) = median(steady) else {
@@ -886,7 +889,7 @@ fn render(
                             "{server}: msgs/s at saturation, --time-every {SAMPLED_EVERY}, × untraced"
                         ),
                         rm,
-                        0.92,
+                        SATURATION_TARGET,
                     ));
                 }
                 if *c == "muxtrace" {
@@ -894,7 +897,7 @@ fn render(
                         targets.push(Target::at_least(
                             format!("{server}: msgs/s at saturation, × untraced"),
                             rm,
-                            0.92,
+                            SATURATION_TARGET,
                         ));
                     } else {
                         let cpur: Vec<f64> = pts
