@@ -40,6 +40,23 @@ pub fn threads(pid: u32) -> Vec<u32> {
     tids
 }
 
+/// CPU time of all of `pid`'s threads, ns, by the scheduler's clock
+/// (`/proc/PID/task/TID/schedstat`, not the tick-sampled utime and stime).
+/// A thread that exits between the listing and its read is not counted.
+pub fn process_cpu_ns(pid: u32) -> Result<u64> {
+    let tids = threads(pid);
+    if tids.is_empty() {
+        bail!("process {pid} has exited");
+    }
+    Ok(tids
+        .iter()
+        .filter_map(|tid| {
+            let s = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat")).ok()?;
+            s.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum())
+}
+
 /// A thread's state letter from `/proc/PID/task/TID/stat` (`R`, `S`, `T`,
 /// `t`, …), `None` once it is gone.
 pub fn thread_state(pid: u32, tid: u32) -> Option<char> {
@@ -238,5 +255,30 @@ mod tests {
         let p = Proc::spawn(Command::new("sleep").arg("30")).unwrap();
         assert!(children(me).contains(&p.pid()));
         assert!(epoll_fds(p.pid()).is_empty());
+    }
+
+    /// Every thread's CPU counts: a thread spinning beside an idle main
+    /// thread shows, to within the scheduler's clock.
+    #[test]
+    fn a_process_cpu_counts_its_busy_thread() {
+        let me = std::process::id();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spinning = std::sync::Arc::clone(&stop);
+        let spinner = thread::spawn(move || {
+            while !spinning.load(std::sync::atomic::Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        });
+        let before = process_cpu_ns(me).unwrap();
+        thread::sleep(Duration::from_millis(300));
+        let used = process_cpu_ns(me).unwrap() - before;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        spinner.join().unwrap();
+        // At least a third of the 300 ms on a shared 2-core machine.
+        assert!(used > 100_000_000, "{used} ns");
+        let p = Proc::spawn(&mut Command::new("true")).unwrap();
+        let pid = p.pid();
+        let _ = p.finish(Duration::from_secs(10));
+        assert!(process_cpu_ns(pid).is_err());
     }
 }

@@ -53,6 +53,18 @@ pub fn run(args: &Args) -> Result<()> {
         requests: if args.quick { 20_000 } else { 100_000 },
         out: out.clone(),
     };
+    // The `floor` configuration, on the echo servers and on redis:
+    // muxtrace's empty programs.
+    if args.bin_dir.is_none() {
+        exec(Command::new(env!("CARGO")).current_dir(&root).args([
+            "build",
+            "--release",
+            "-p",
+            "tracer-user",
+            "--example",
+            tracer_overhead::FLOOR,
+        ]))?;
+    }
     if args.redis_only {
         return redis_overhead::run(&bin_dir, &redis);
     }
@@ -63,17 +75,6 @@ pub fn run(args: &Args) -> Result<()> {
             cmd.arg("--quick");
         }
         exec(&mut cmd)?;
-    }
-    // The overhead's `floor` configuration: muxtrace's empty programs.
-    if args.bin_dir.is_none() {
-        exec(Command::new(env!("CARGO")).current_dir(&root).args([
-            "build",
-            "--release",
-            "-p",
-            "tracer-user",
-            "--example",
-            tracer_overhead::FLOOR,
-        ]))?;
     }
     // What one traced and one untraced syscall cost, side by side.
     let mut cost = Command::new(env!("CARGO"));

@@ -88,7 +88,7 @@ tracepoint:syscalls:sys_exit_write
 
 /// The cheapest thing a user would write instead: bpftrace counting the
 /// same syscalls' entries, no timing.
-const BPFTRACE_COUNT: &str = "bpftrace-count";
+pub const BPFTRACE_COUNT: &str = "bpftrace-count";
 
 /// The [`BPFTRACE_COUNT`] script: the same 15 entry tracepoints, one count.
 fn bpftrace_count_script() -> String {
@@ -221,21 +221,16 @@ struct Point {
     program_ns_per_sec: f64,
 }
 
-fn run_point(
+/// Starts `config`'s tracer on `pid` (None for `untraced`) and returns it
+/// attached, with the time that took. `script` is the bpftrace script
+/// written beside the report; `bpftrace-count` uses its sibling.
+pub fn start_tracer(
     bin: &Path,
-    server_name: &str,
     config: &str,
-    rate: Option<u32>,
-    secs: u64,
+    pid: u32,
     script: &Path,
-) -> Result<Point> {
-    let server = EchoServer::start(&bin.join(server_name), &[], Some(1))?;
-    let pid = server.pid().to_string();
-    // Saturation means the server's CPU budget runs out, not loadgen's.
-    let cap = match rate {
-        None => Some(CpuCap::apply(server.pid())?),
-        Some(_) => None,
-    };
+) -> Result<Option<(Proc, Duration)>> {
+    let pid = pid.to_string();
     let tracer = match config {
         "untraced" => None,
         "muxtrace" | SAMPLED | BASELINE | ALL => {
@@ -287,6 +282,24 @@ fn run_point(
     if matches!(config, "bpftrace" | BPFTRACE_COUNT) {
         std::thread::sleep(Duration::from_millis(500));
     }
+    Ok(tracer)
+}
+
+fn run_point(
+    bin: &Path,
+    server_name: &str,
+    config: &str,
+    rate: Option<u32>,
+    secs: u64,
+    script: &Path,
+) -> Result<Point> {
+    let server = EchoServer::start(&bin.join(server_name), &[], Some(1))?;
+    // Saturation means the server's CPU budget runs out, not loadgen's.
+    let cap = match rate {
+        None => Some(CpuCap::apply(server.pid())?),
+        Some(_) => None,
+    };
+    let tracer = start_tracer(bin, config, server.pid(), script)?;
     let tracer_pid = tracer.as_ref().map(|(p, _)| p.pid());
     let cpu0 = (cpu_ticks(server.pid()), tracer_pid.and_then(cpu_ticks));
     let addr = server.addr().to_string();
@@ -353,14 +366,21 @@ fn spread(v: &[f64]) -> (f64, f64) {
     (min, max)
 }
 
-pub fn run(bin: &Path, opts: &Options) -> Result<()> {
-    std::fs::create_dir_all(&opts.out)?;
-    let script = opts.out.join("syscalls.bt");
+/// Writes the bpftrace configurations' scripts into `out`; returns the
+/// path [`start_tracer`] takes.
+pub fn write_bpftrace_scripts(out: &Path) -> Result<PathBuf> {
+    let script = out.join("syscalls.bt");
     std::fs::write(&script, BPFTRACE)?;
     std::fs::write(
         script.with_file_name("syscalls-count.bt"),
         bpftrace_count_script(),
     )?;
+    Ok(script)
+}
+
+pub fn run(bin: &Path, opts: &Options) -> Result<()> {
+    std::fs::create_dir_all(&opts.out)?;
+    let script = write_bpftrace_scripts(&opts.out)?;
     if let Some(only) = &opts.only {
         if let Some(unknown) = only.iter().find(|c| !CONFIGS.contains(&c.as_str())) {
             bail!(
