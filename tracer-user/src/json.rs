@@ -128,6 +128,22 @@ impl JsonOut {
 /// The `losses` entry for interval lines a slow stdout reader missed.
 pub const JSON_LINES_DROPPED: &str = "json_lines_dropped";
 
+/// Whether stdout is a pipe or socket whose reader has gone: the kernel
+/// flags a pipe's write end with no reader left (POLLERR) and a socket whose
+/// peer closed (POLLHUP) at once, where a write would only say so at the next
+/// interval's line, or, for the summary, at the very end. A terminal, a file
+/// or /dev/null never reads as gone.
+pub fn stdout_reader_gone() -> bool {
+    let mut out = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, and a timeout of 0: poll only reads the state.
+    let ready = unsafe { libc::poll(&mut out, 1, 0) };
+    ready == 1 && out.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
 pub fn write_stdout(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();

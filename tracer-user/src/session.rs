@@ -35,6 +35,9 @@ pub enum EndReason {
     Signal(&'static str),
     /// q in the dashboard.
     Quit,
+    /// The pipe or socket on stdout lost its reader (`| head`, a consumer
+    /// that died): nothing written from now on would be read.
+    StdoutClosed,
 }
 
 /// The signals that end a session, caught from the start: one that arrives
@@ -220,9 +223,15 @@ pub async fn run(cli: Cli) -> Result<()> {
     session.sinks.close_dashboard();
     if let Some(child) = session.launched.as_mut() {
         child.terminate();
+        if let Some(failure) = child.failure() {
+            eprintln!("muxtrace: the command {} {failure}", cli.command[0]);
+        }
     }
     let (metrics, reason) = result?;
     log::info!("session ended: {reason:?}");
+    if reason == EndReason::StdoutClosed {
+        eprintln!("muxtrace: stdout's reader went away: tracing stopped");
+    }
     let Session {
         collector, sinks, ..
     } = session;
@@ -308,6 +317,9 @@ impl Session {
                 _ = liveness.tick() => {
                     if let Some(child) = self.launched.as_mut() {
                         child.try_reap();
+                    }
+                    if self.sinks.stdout_reader_gone() {
+                        break EndReason::StdoutClosed;
                     }
                     self.collector.discover()?;
                     self.collector.evict_if_full()?;

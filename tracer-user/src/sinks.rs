@@ -7,7 +7,7 @@ use tracer_model::Metrics;
 use crate::{
     dashboard::{Action, Dashboard},
     error::{Result, UserError},
-    json::{write_stdout, JsonOut, JSON_LINES_DROPPED},
+    json::{self, write_stdout, JsonOut, JSON_LINES_DROPPED},
     prometheus::Exporter,
     summary,
 };
@@ -73,6 +73,12 @@ impl Sinks {
         }
     }
 
+    /// Whether stdout carries this session's output (JSON lines, or the
+    /// summary table without them) and nobody reads it any more.
+    pub fn stdout_reader_gone(&self) -> bool {
+        (self.json.is_some() || self.summary) && json::stdout_reader_gone()
+    }
+
     pub fn has_dashboard(&self) -> bool {
         self.dashboard.is_some()
     }
@@ -105,12 +111,18 @@ impl Sinks {
     pub fn finish(mut self, mut metrics: Metrics, traced: &[(u32, String)]) -> Result<()> {
         self.close_dashboard();
         self.add_own_losses(&mut metrics);
+        let had_json = self.json.is_some();
         if let Some(mut json) = self.json.take() {
             json.send("final", &metrics, true)?;
             json.finish()?;
         }
         if self.summary {
-            write_stdout(&summary::render(&metrics, traced, self.wide))?;
+            let table = summary::render(&metrics, traced, self.wide);
+            // stdout holds JSON lines, one object each, for a parser.
+            match had_json {
+                true => eprint!("{table}"),
+                false => write_stdout(&table)?,
+            }
         }
         Ok(())
     }

@@ -414,6 +414,8 @@ pub struct Launched {
     gate: Option<std::os::fd::OwnedFd>,
     exec_error: std::os::fd::OwnedFd,
     reaped: Option<i32>,
+    /// muxtrace ended it (the session ended first).
+    terminated: bool,
 }
 
 impl Launched {
@@ -478,6 +480,7 @@ impl Launched {
                 gate: Some(OwnedFd::from_raw_fd(gate.1)),
                 exec_error: OwnedFd::from_raw_fd(errors.0),
                 reaped: None,
+                terminated: false,
             })
         }
     }
@@ -526,8 +529,31 @@ impl Launched {
     }
 
     /// Stops the child if it still runs (muxtrace was interrupted).
+    /// How the command ended, when it ended by itself and not well: a
+    /// tracer that wraps a command must not hide its failure behind its own
+    /// exit status 0. None for a clean exit, one muxtrace ended, or one
+    /// still running.
+    pub fn failure(&self) -> Option<String> {
+        let status = self.reaped.filter(|_| !self.terminated)?;
+        if libc::WIFEXITED(status) {
+            let code = libc::WEXITSTATUS(status);
+            return (code != 0).then(|| format!("exited with status {code}"));
+        }
+        if libc::WIFSIGNALED(status) {
+            let signal = libc::WTERMSIG(status);
+            // SAFETY: strsignal returns a static or thread-local string,
+            // copied at once.
+            let name = unsafe { std::ffi::CStr::from_ptr(libc::strsignal(signal)) }
+                .to_string_lossy()
+                .into_owned();
+            return Some(format!("was killed by signal {signal} ({name})"));
+        }
+        None
+    }
+
     pub fn terminate(&mut self) {
         if !self.try_reap() {
+            self.terminated = true;
             // SAFETY: signalling our own unreaped child.
             unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
             for _ in 0..50 {

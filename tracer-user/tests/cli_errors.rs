@@ -173,6 +173,31 @@ fn command_not_found_is_a_usage_error() {
     assert!(stderr.contains("command not found"), "{stderr}");
 }
 
+/// A traced command that fails or dies says so: muxtrace's own status is
+/// 0 (its tracing went well), so the command's end must not be silent.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_command_that_fails_or_dies_is_reported() {
+    let (code, _, stderr) = run(&["--summary", "--", "sh", "-c", "exit 3"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("the command sh exited with status 3"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&["--summary", "--", "sh", "-c", "kill -SEGV $$"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("the command sh was killed by signal 11"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&["--summary", "--", "true"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !stderr.contains("the command"),
+        "a clean exit is news to no one: {stderr}"
+    );
+}
+
 #[test]
 #[ignore = "needs root: switches to another user to lack it"]
 fn no_privileges_is_a_usage_error_with_a_sudo_hint() {

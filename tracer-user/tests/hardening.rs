@@ -384,6 +384,47 @@ fn a_stalled_stdout_reader_costs_counted_lines_not_the_session() {
     );
 }
 
+/// A reader that goes away (`| head -1`, a consumer that died) ends the
+/// session: nothing written from then on would be read, so the probes are
+/// detached and muxtrace exits 0 at once, saying why, where it used to
+/// trace on for ever into EPIPE. The interval is long on purpose: muxtrace
+/// notices the closed pipe itself, not at its next line.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_stdout_reader_that_exits_ends_the_session() {
+    let target = steady();
+    let mut mt = Proc::spawn_with_unread_stdout(
+        Command::new(MUXTRACE)
+            .args(["--pid", &target.pid().to_string(), "--json"])
+            .args(["--interval", "30s"]),
+    )
+    .expect("spawn muxtrace");
+    let pipe = mt.take_unread_stdout().unwrap();
+    mt.wait_line(
+        harness::muxtrace::ATTACHED,
+        harness::muxtrace::ATTACH_TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    drop(pipe);
+    let closed = std::time::Instant::now();
+    let status = mt.wait_exit(LONG).unwrap();
+    let took = closed.elapsed();
+    mt.wait_output_closed();
+    let stderr = mt.stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        took < Duration::from_secs(15),
+        "{took:?} to notice, with 30 s to the next line: {stderr}"
+    );
+    assert!(
+        stderr.contains("stdout's reader went away: tracing stopped"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("did not keep up"), "{stderr}");
+    let still_loaded = wait_no_programs_loaded();
+    assert!(still_loaded.is_empty(), "left loaded: {still_loaded:?}");
+}
+
 /// A process that makes a poll every 10 ms until it is stopped.
 fn steady() -> Proc {
     hardship(&["steady", "10"])
