@@ -151,9 +151,9 @@ fn loop_verdict(total: &Window, busy: Option<f64>, threshold_ns: u64) -> Option<
     if let Some(busy) = busy {
         let pct = busy * 100.0;
         parts.push(if busy >= SATURATED {
-            format!("loop busy {pct:.0} % of the time — saturated")
+            format!("loop busy {pct:.0} % of the last interval — saturated")
         } else {
-            format!("loop busy {pct:.0} % of the time")
+            format!("loop busy {pct:.0} % of the last interval")
         });
     }
     if total.stalls > 0 {

@@ -323,6 +323,37 @@ mod snapshots {
         insta::assert_snapshot!("exited_main_80x24", screen(&app, 80, 24));
     }
 
+    /// nginx's workers share a name: at 80×24 the pid row, which a short
+    /// screen otherwise drops first, stays and the verdicts name the pids.
+    #[test]
+    fn processes_of_one_name_are_told_apart_by_pid() {
+        let mut m = fixtures::four_servers();
+        for p in &mut m.processes {
+            p.comm = "nginx".to_owned();
+        }
+        let pids: Vec<u32> = m.processes.iter().map(|p| p.pid).collect();
+        let app = app_with(Some(m), View::Compare);
+        let text = screen(&app, 80, 24);
+        let pid_row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("pid "))
+            .unwrap_or_else(|| panic!("no pid row: {text}"));
+        for pid in &pids {
+            assert!(pid_row.contains(&pid.to_string()), "{pid}: {text}");
+        }
+        assert!(text.contains(&format!("nginx {}:", pids[0])), "{text}");
+        // Distinct names keep the short screen's choice: no pid row.
+        let distinct = screen(
+            &app_with(Some(fixtures::four_servers()), View::Compare),
+            80,
+            24,
+        );
+        assert!(
+            !distinct.lines().any(|l| l.trim_start().starts_with("pid ")),
+            "{distinct}"
+        );
+    }
+
     #[test]
     fn the_selected_process_is_marked_and_followed() {
         let mut app = app_with(Some(fixtures::eight_servers()), View::Compare);
@@ -374,6 +405,13 @@ mod snapshots {
             line.contains("kernel hid 15 switch-ins, 3 wakeups") && !line.contains("LOST"),
             "{line}"
         );
+        // One of each reads as one, not "1 switch-ins".
+        let mut single = m.clone();
+        single.losses.insert("switch_in_unseen".to_owned(), 1);
+        single.losses.insert("wakeup_unseen".to_owned(), 1);
+        let app = app_with(Some(single), View::Main);
+        let line = screen(&app, 80, 24).lines().nth(1).unwrap().to_owned();
+        assert!(line.contains("kernel hid 1 switch-in, 1 wakeup "), "{line}");
         m.losses.insert("thread_map_full".to_owned(), 2);
         let app = app_with(Some(m), View::Main);
         let line = screen(&app, 80, 24).lines().nth(1).unwrap().to_owned();

@@ -149,9 +149,13 @@ const FIGURES: &[(&str, Keep, Figure)] = &[
     ("threads", Keep::Threads, |p| p.threads.len().to_string()),
 ];
 
-/// `comm: verdict`, wrapped, with the name in bold.
-fn verdict_lines(p: &ProcessMetrics, width: usize) -> Vec<Line<'static>> {
-    let prefix = format!("{}:", p.comm);
+/// `comm: verdict`, wrapped, with the name in bold; `comm pid:` when
+/// another process shown has the same name (nginx's workers).
+fn verdict_lines(p: &ProcessMetrics, width: usize, with_pid: bool) -> Vec<Line<'static>> {
+    let prefix = match with_pid {
+        true => format!("{} {}:", p.comm, p.pid),
+        false => format!("{}:", p.comm),
+    };
     format::wrap(&format!("{prefix} {}", p.verdict), width)
         .into_iter()
         .enumerate()
@@ -186,9 +190,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
         .clamp(min_column, MAX_COLUMN.max(min_column))
         - 1;
 
+    // Columns headed by the same name are told apart by their pids, which
+    // then stay on however short the screen.
+    let names_repeat = shown
+        .iter()
+        .enumerate()
+        .any(|(i, p)| shown[..i].iter().any(|q| q.comm == p.comm));
     let verdicts: Vec<Line> = shown
         .iter()
-        .flat_map(|p| verdict_lines(p, usize::from(area.width)))
+        .flat_map(|p| verdict_lines(p, usize::from(area.width), names_repeat))
         .collect();
     let wide = area.width >= WIDE;
     let any_exited = shown.iter().any(|p| !p.alive);
@@ -198,6 +208,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
             any_exited
         } else if f.1 == Keep::Uring {
             any_uring
+        } else if f.1 == Keep::Pid && names_repeat {
+            true
         } else {
             f.1 <= keep
         }

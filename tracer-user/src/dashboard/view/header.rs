@@ -64,11 +64,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             second.push(Span::raw("  "));
         }
         let hidden: Vec<String> = [
-            (Stat::SwitchInUnseen, "switch-ins"),
-            (Stat::WakeupUnseen, "wakeups"),
+            (Stat::SwitchInUnseen, "switch-in"),
+            (Stat::WakeupUnseen, "wakeup"),
         ]
         .into_iter()
-        .filter_map(|(stat, what)| Some(format!("{} {what}", m.losses.get(stat.name())?)))
+        .filter_map(|(stat, what)| {
+            let n = *m.losses.get(stat.name())?;
+            Some(format!("{n} {what}{}", if n == 1 { "" } else { "s" }))
+        })
         .collect();
         if !hidden.is_empty() {
             second.push(Span::styled(
