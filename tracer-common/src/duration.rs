@@ -11,7 +11,7 @@ pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 pub enum DurationError {
     /// Not a number followed by an optional unit.
     NotADuration,
-    /// A unit other than us, µs, ms, s, m, min, h.
+    /// A unit other than ns, us, µs, ms, s, m, min, h.
     UnknownUnit,
     /// Zero, or so short it rounds to zero nanoseconds.
     NotPositive,
@@ -23,15 +23,16 @@ impl fmt::Display for DurationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             DurationError::NotADuration => "is not a duration (try 10s, 500ms or 2m)",
-            DurationError::UnknownUnit => "has an unknown unit (use us, ms, s, m or h)",
+            DurationError::UnknownUnit => "has an unknown unit (use ns, us, ms, s, m or h)",
             DurationError::NotPositive => "must be a positive duration of at least 1ns",
             DurationError::TooLong => "is longer than a year",
         })
     }
 }
 
-/// A number with an optional unit (`us`/`µs`, `ms`, `s`, `m`/`min`, `h`); a
-/// bare number is seconds.
+/// A number with an optional unit (`ns`, `us`/`µs`, `ms`, `s`, `m`/`min`,
+/// `h`); a bare number is seconds. `ns` is there because the error for a
+/// zero names the shortest duration in it.
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let split = text
@@ -40,6 +41,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let (number, unit) = text.split_at(split);
     let value: f64 = number.parse().map_err(|_| DurationError::NotADuration)?;
     let scale = match unit.trim() {
+        "ns" => 1e-9,
         "us" | "µs" => 1e-6,
         "ms" => 1e-3,
         "" | "s" => 1.0,
@@ -71,6 +73,8 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration(" 250us "), Ok(Duration::from_micros(250)));
         assert_eq!(parse_duration("3µs"), Ok(Duration::from_micros(3)));
+        // The shortest, as the error for zero names it.
+        assert_eq!(parse_duration("1ns"), Ok(Duration::from_nanos(1)));
     }
 
     #[test]

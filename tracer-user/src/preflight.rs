@@ -33,7 +33,7 @@ pub fn check_privileges() -> Result<()> {
         return Ok(());
     }
     Err(UserError::usage(format!(
-        "muxtrace needs root, or CAP_BPF and CAP_PERFMON, to load its eBPF programs; this process lacks {}",
+        "loading the eBPF programs needs root, or CAP_BPF and CAP_PERFMON; this process lacks {}",
         missing.join(" and ")
     ))
     .hint("run it with sudo (sudo -E muxtrace ...), or grant the capabilities: setcap cap_bpf,cap_perfmon+ep muxtrace"))

@@ -326,6 +326,26 @@ fn uring_table(out: &mut String, u: &UringMetrics, name_width: usize) {
     }
 }
 
+/// `v` in at most `width` characters, so that a large figure never pushes
+/// the columns after it out from under their headers: with `decimals`
+/// decimals, fewer as it grows (an idle server's 100 ms waits are 100208
+/// us/call), then in k, M or G.
+fn fit(v: f64, width: usize, decimals: usize) -> String {
+    for d in (0..=decimals).rev() {
+        let text = format!("{v:.d$}");
+        if text.len() <= width {
+            return text;
+        }
+    }
+    for (unit, scale) in [("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12)] {
+        let text = format!("{:.1}{unit}", v / scale);
+        if text.len() <= width {
+            return text;
+        }
+    }
+    format!("{v:.0}")
+}
+
 fn row(
     out: &mut String,
     name: &str,
@@ -354,14 +374,14 @@ fn row(
     };
     let _ = write!(
         out,
-        "{:<name_width$} {:>8} {:>6} {:>9.6} {:>7.2} {:>7} {:>6} {:>5} {:>5.1} {:>8} {:>8} {:>8}",
+        "{:<name_width$} {:>8} {:>6} {:>9} {:>7} {:>7} {:>6} {:>5} {:>5.1} {:>8} {:>8} {:>8}",
         name,
-        w.calls,
-        w.errors,
-        w.wall_ns as f64 / 1e9,
-        per(w.wall_ns, w.calls_with_time) / 1e3,
-        dash(format!("{:.1}", w.watched_avg)),
-        dash(format!("{:.1}", w.ready_avg)),
+        fit(w.calls as f64, 8, 0),
+        fit(w.errors as f64, 6, 0),
+        fit(w.wall_ns as f64 / 1e9, 9, 6),
+        fit(per(w.wall_ns, w.calls_with_time) / 1e3, 7, 2),
+        dash(fit(w.watched_avg, 7, 1)),
+        dash(fit(w.ready_avg, 6, 1)),
         dash(format!("{:.1}", w.efficiency * 100.0)),
         w.on_cpu_share * 100.0,
         if bookkeeping > 0 || shared_rings {
@@ -375,18 +395,18 @@ fn row(
     if wide {
         let _ = write!(
             out,
-            " {:>8} {:>8} {:>6} {:>7} {:>6} {:>9.1} {:>9.1} {:>9.3} {:>9} {:>7} {:>6} {:>10}",
+            " {:>8} {:>8} {:>6} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>10}",
             amount(w.zero_copy_bytes),
-            w.timeouts,
-            w.eintr,
-            w.eagain,
-            w.ebadf,
-            w.wall_p50_ns / 1e3,
-            w.wall_p99_ns / 1e3,
-            w.off_cpu_ns as f64 / 1e9,
-            w.sched_wakeups,
-            w.empty_wakeups,
-            w.herd_wakeups,
+            fit(w.timeouts as f64, 8, 0),
+            fit(w.eintr as f64, 6, 0),
+            fit(w.eagain as f64, 7, 0),
+            fit(w.ebadf as f64, 6, 0),
+            fit(w.wall_p50_ns / 1e3, 9, 1),
+            fit(w.wall_p99_ns / 1e3, 9, 1),
+            fit(w.off_cpu_ns as f64 / 1e9, 9, 3),
+            fit(w.sched_wakeups as f64, 9, 0),
+            fit(w.empty_wakeups as f64, 7, 0),
+            fit(w.herd_wakeups as f64, 6, 0),
             if w.ready > 0 {
                 bytes(w.bookkeeping_bytes_per_ready)
             } else {
@@ -460,6 +480,18 @@ mod tests {
         assert!(lines[8].starts_with("poll scans 100 fds"), "{text}");
         assert!(text.contains("pid 8 (idle): no select"), "{text}");
         assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+    }
+
+    /// Figures too large for their column lose decimals, then take a unit:
+    /// every column stays under its header.
+    #[test]
+    fn large_figures_keep_their_columns() {
+        assert_eq!(fit(1.903952, 9, 6), "1.903952");
+        assert_eq!(fit(100207.99, 7, 2), "100208");
+        assert_eq!(fit(5.31, 7, 2), "5.31");
+        assert_eq!(fit(432_000_000.0, 8, 0), "432.0M");
+        assert_eq!(fit(12_345.0, 8, 0), "12345");
+        assert_eq!(fit(123_456.789, 9, 6), "123456.79");
     }
 
     /// Under --time-every the note says the stalls of untimed iterations
