@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use tracer_common::SyscallKind;
-use tracer_model::{Metrics, ProcessMetrics};
+use tracer_model::{Metrics, ProcessMetrics, Window};
 
 use super::top::{ranked, TopRank};
 
@@ -265,9 +265,7 @@ impl App {
             for p in &before.processes {
                 // Folded totals (pid 0) and those already gone are not new.
                 if p.alive && p.pid != 0 && !present(p.pid) {
-                    let mut last = p.clone();
-                    last.alive = false;
-                    self.gone.push((last, EXITED_READINGS));
+                    self.gone.push((exited_copy(p), EXITED_READINGS));
                 }
             }
         }
@@ -508,6 +506,36 @@ impl App {
         }
         rows
     }
+}
+
+/// What stays listed of a process that exited and was folded away: its
+/// figures since attach, and nothing in the interval, for it runs no more.
+/// Its last interval's rates would keep a dead process's calls/s in the
+/// header and at the top of the rankings for ten readings, beside the
+/// folded totals that already hold its calls.
+fn exited_copy(p: &ProcessMetrics) -> ProcessMetrics {
+    let idle = |w: &Window| Window {
+        seconds: w.seconds,
+        ..Window::default()
+    };
+    let mut last = p.clone();
+    last.alive = false;
+    last.interval = idle(&p.interval);
+    for s in &mut last.syscalls {
+        s.interval = idle(&s.interval);
+    }
+    for t in &mut last.threads {
+        t.calls_per_sec = 0.0;
+        t.loop_busy_share = None;
+    }
+    last.loop_busy_share = None;
+    if let Some(u) = &mut last.uring {
+        u.interval = Default::default();
+        for op in &mut u.ops {
+            op.interval = Default::default();
+        }
+    }
+    last
 }
 
 #[cfg(test)]
@@ -804,6 +832,9 @@ mod tests {
                 assert_eq!(kept.len(), 1, "reading {reading}");
                 assert!(!kept[0].alive);
                 assert_eq!(tracer_model::word(kept[0]), "exited");
+                // Nothing of it runs: no rate of its last interval lingers.
+                assert_eq!(kept[0].interval.calls_per_sec, 0.0);
+                assert!(kept[0].total.calls > 0, "its figures since attach stay");
                 let last = *top_pids(&app).last().unwrap();
                 assert_eq!(last, gone.pid, "exited rows go last");
             } else {
