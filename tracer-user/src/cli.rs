@@ -34,7 +34,8 @@ pub struct Cli {
     #[arg(short, long, value_name = "NAME")]
     pub comm: Option<String>,
 
-    /// Also trace children forked after attaching.
+    /// Also trace the children: those running at attach and those forked
+    /// after.
     #[arg(short, long)]
     pub follow: bool,
 
