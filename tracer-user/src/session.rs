@@ -449,8 +449,13 @@ fn announce(cli: &Cli, cgroup: Option<&Cgroup>, traced: &[(u32, String)]) {
     } else {
         ""
     };
+    let stop = if cli.dashboard() {
+        "q or Ctrl-C"
+    } else {
+        "Ctrl-C"
+    };
     eprintln!(
-        "muxtrace: attached; tracing {}{follow}; Ctrl-C to stop",
+        "muxtrace: attached; tracing {}{follow}; {stop} to stop",
         what.join(", ")
     );
 }

@@ -149,12 +149,21 @@ fn untimed_stalls_note(tick_ns: u64, tick_stalls: u64) -> String {
 }
 
 fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool, metrics: &Metrics) {
-    let state = if p.alive { "" } else { ", exited" };
+    // Exited processes muxtrace was not asked for by pid are summed by
+    // name under pid 0: said in words, not as a pid.
+    let who = match p.folded {
+        0 => format!(
+            "pid {} ({}{})",
+            p.pid,
+            p.comm,
+            if p.alive { "" } else { ", exited" }
+        ),
+        1 => format!("{}: 1 exited process, folded", p.comm),
+        n => format!("{}: {n} exited processes, summed", p.comm),
+    };
     let _ = writeln!(
         out,
-        "pid {} ({}{state}): {} model, {:.1} s traced",
-        p.pid,
-        p.comm,
+        "{who}: {} model, {:.1} s traced",
         p.model.name(),
         p.total.seconds
     );
@@ -480,6 +489,20 @@ mod tests {
         assert!(lines[8].starts_with("poll scans 100 fds"), "{text}");
         assert!(text.contains("pid 8 (idle): no select"), "{text}");
         assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+    }
+
+    /// Folded totals have no pid of their own: they say what they sum.
+    #[test]
+    fn folded_totals_say_what_they_sum() {
+        let mut m = metrics();
+        m.processes[0].pid = 0;
+        m.processes[0].folded = 3;
+        let text = render(&m, &[], false);
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "srv: 3 exited processes, summed: poll model, 2.0 s traced",
+            "{text}"
+        );
     }
 
     /// Figures too large for their column lose decimals, then take a unit:
