@@ -16,16 +16,22 @@ use tracer_model::{
 /// made none of the measured calls, so they are not silently missing.
 pub fn render(metrics: &Metrics, idle: &[(u32, String)], wide: bool) -> String {
     let mut out = String::new();
+    // A process with no calls seen may have had them all lost to a full
+    // map: the table must not read as "it made none".
+    let lost: u64 = ["thread_map_full", "stats_map_full", "traced_map_full"]
+        .iter()
+        .filter_map(|k| metrics.losses.get(*k))
+        .sum();
     for p in &metrics.processes {
         if p.syscalls.is_empty() {
-            no_calls(&mut out, p.pid, &p.comm);
+            no_calls(&mut out, p.pid, &p.comm, lost);
         } else {
             process_table(&mut out, p, wide, metrics);
         }
     }
     for (pid, comm) in idle {
         if !metrics.processes.iter().any(|p| p.pid == *pid) {
-            no_calls(&mut out, *pid, comm);
+            no_calls(&mut out, *pid, comm, lost);
         }
     }
     if !metrics.losses.is_empty() {
@@ -54,10 +60,17 @@ pub fn render(metrics: &Metrics, idle: &[(u32, String)], wide: bool) -> String {
     out
 }
 
-fn no_calls(out: &mut String, pid: u32, comm: &str) {
+fn no_calls(out: &mut String, pid: u32, comm: &str, lost: u64) {
     let _ = writeln!(
         out,
-        "pid {pid} ({comm}): no select, poll, epoll or I/O calls seen\n"
+        "pid {pid} ({comm}): no select, poll, epoll or I/O calls seen{}\n",
+        match lost {
+            0 => String::new(),
+            n => format!(
+                " (a full map lost {} calls of the traced processes: see the losses below)",
+                thousands(n)
+            ),
+        }
     );
 }
 
@@ -489,6 +502,21 @@ mod tests {
         assert!(lines[8].starts_with("poll scans 100 fds"), "{text}");
         assert!(text.contains("pid 8 (idle): no select"), "{text}");
         assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+    }
+
+    /// A process whose calls were all lost to a full map is not said to
+    /// have made none.
+    #[test]
+    fn no_calls_seen_names_calls_lost_to_a_full_map() {
+        let mut m = metrics();
+        m.losses.insert("thread_map_full".to_owned(), 1146);
+        let text = render(&m, &[(8, "idle".to_owned())], false);
+        assert!(
+            text.contains(
+                "pid 8 (idle): no select, poll, epoll or I/O calls seen (a full map lost 1,146 calls"
+            ),
+            "{text}"
+        );
     }
 
     /// Folded totals have no pid of their own: they say what they sum.

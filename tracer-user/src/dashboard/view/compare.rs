@@ -108,11 +108,21 @@ const FIGURES: &[(&str, Keep, Figure)] = &[
     ("bkkp/ready", Keep::Always, |p| {
         if_waits(p, bytes(p.interval.bookkeeping_bytes_per_ready))
     }),
+    // Without a receive that returned data, or a timed call, there is no
+    // figure: a dash, as elsewhere, not a zero.
     ("syscalls/recv", Keep::Always, |p| {
-        format!("{:.2}", p.interval.syscalls_per_receive)
+        if p.interval.syscalls_per_receive > 0.0 {
+            format!("{:.2}", p.interval.syscalls_per_receive)
+        } else {
+            "-".to_owned()
+        }
     }),
     ("wall p99", Keep::Always, |p| {
-        format::ns(p.interval.wall_p99_ns)
+        if p.interval.calls > 0 {
+            format::ns(p.interval.wall_p99_ns)
+        } else {
+            "-".to_owned()
+        }
     }),
     ("loop busy", Keep::Loop, |p| {
         p.loop_busy_share

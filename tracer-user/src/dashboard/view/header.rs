@@ -164,11 +164,12 @@ pub fn render_tabs(frame: &mut Frame, area: Rect, app: &App) {
             })
             .collect()
     };
+    // Only the top view's rows and view 1's syscalls are sorted.
     let sort = match app.view {
-        View::Top => app.top_rank.label(),
-        _ => app.sort.label(),
+        View::Top => format!("  sort {}  ? help", app.top_rank.label()),
+        View::Main => format!("  sort {}  ? help", app.sort.label()),
+        _ => "  ? help".to_owned(),
     };
-    let sort = format!("  sort {sort}  ? help");
     let line = [
         (usize::MAX, sort.as_str()),
         (usize::MAX, "  ? help"),
