@@ -74,8 +74,27 @@ fn no_calls(out: &mut String, pid: u32, comm: &str, lost: u64) {
     );
 }
 
-/// The event loop since attach: its threads' utilisation (the last
-/// interval's), iteration times and stalls, and what woken calls waited for.
+/// The loop's busy share over the whole run: its iterations' time against
+/// its iterations' and its waits' together, all since attach and estimated
+/// alike under `--time-every`. The two tile the loop's own span, from the
+/// first wait seen to the last, so no start time is needed, and a wait
+/// already in progress at attach counts as neither. (The interval's figure
+/// is the last interval's alone: a server busy during a burst reads 0 %
+/// in the quiet that follows.)
+fn run_busy_share(p: &ProcessMetrics) -> Option<f64> {
+    let waited: u64 = p
+        .syscalls
+        .iter()
+        .filter(|s| s.syscall.is_wait())
+        .map(|s| s.total.wall_ns)
+        .sum();
+    let busy = p.total.iteration_ns;
+    (p.total.iterations > 0 && busy + waited > 0).then(|| busy as f64 / (busy + waited) as f64)
+}
+
+/// The event loop since attach: its threads' utilisation over the run and
+/// in the last interval, iteration times and stalls, and what woken calls
+/// waited for.
 fn loop_lines(p: &ProcessMetrics, interval_s: f64, stall_threshold_ns: u64) -> Vec<String> {
     let t = &p.total;
     let mut lines = Vec::new();
@@ -85,18 +104,38 @@ fn loop_lines(p: &ProcessMetrics, interval_s: f64, stall_threshold_ns: u64) -> V
         );
     } else {
         let mut line = "loop:".to_owned();
-        if let Some(b) = p.loop_busy_share {
-            let threads = if p.loop_threads == 1 {
-                "thread"
-            } else {
-                "threads"
-            };
-            let _ = write!(
-                line,
-                " busy {:.0} % in the last {interval_s:.1} s ({} {threads});",
-                b * 100.0,
-                p.loop_threads
-            );
+        let threads = if p.loop_threads == 1 {
+            "thread"
+        } else {
+            "threads"
+        };
+        match (run_busy_share(p), p.loop_busy_share) {
+            (Some(run), Some(last)) => {
+                let _ = write!(
+                    line,
+                    " busy {:.1} % over the run, {:.0} % in the last {interval_s:.1} s ({} {threads});",
+                    run * 100.0,
+                    last * 100.0,
+                    p.loop_threads
+                );
+            }
+            (Some(run), None) => {
+                let _ = write!(
+                    line,
+                    " busy {:.1} % over the run ({} {threads});",
+                    run * 100.0,
+                    p.loop_threads
+                );
+            }
+            (None, Some(last)) => {
+                let _ = write!(
+                    line,
+                    " busy {:.0} % in the last {interval_s:.1} s ({} {threads});",
+                    last * 100.0,
+                    p.loop_threads
+                );
+            }
+            (None, None) => {}
         }
         if t.iterations == 0 {
             line.push_str(" no iteration ended");
@@ -515,6 +554,27 @@ mod tests {
             text.contains(
                 "pid 8 (idle): no select, poll, epoll or I/O calls seen (a full map lost 1,146 calls"
             ),
+            "{text}"
+        );
+    }
+
+    /// The busy share over the run comes from the iterations' and the
+    /// waits' time since attach, beside the last interval's.
+    #[test]
+    fn the_loop_line_gives_the_run_s_busy_share_beside_the_interval_s() {
+        let mut m = metrics();
+        let p = &mut m.processes[0];
+        p.total.iterations = 10;
+        p.total.iteration_ns = 1_000_000;
+        for s in &mut p.syscalls {
+            s.total.wall_ns = if s.syscall.is_wait() { 3_000_000 } else { 0 };
+        }
+        p.loop_busy_share = Some(0.0);
+        p.loop_threads = 1;
+        let text = render(&m, &[], false);
+        let line = text.lines().find(|l| l.starts_with("loop:")).unwrap();
+        assert!(
+            line.starts_with("loop: busy 25.0 % over the run, 0 % in the last"),
             "{text}"
         );
     }
