@@ -50,7 +50,20 @@ fn init_logging(dashboard: bool, verbose: bool) {
     let level = if verbose { "info" } else { "warn" };
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level));
-    builder.format_target(false).format_timestamp(None);
+    // A warning reads like every other sentence muxtrace prints; only the
+    // lines -v adds say their level.
+    builder.format(|out, record| {
+        use std::io::Write as _;
+        match record.level() {
+            log::Level::Error | log::Level::Warn => writeln!(out, "muxtrace: {}", record.args()),
+            level => writeln!(
+                out,
+                "muxtrace {}: {}",
+                level.as_str().to_ascii_lowercase(),
+                record.args()
+            ),
+        }
+    });
     if dashboard {
         let path = std::env::temp_dir().join("muxtrace.log");
         match std::fs::OpenOptions::new()
