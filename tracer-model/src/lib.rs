@@ -141,6 +141,8 @@ fn process_metrics(
     let clock = Clock {
         wall_minus_monotonic_ns: cur.wall_minus_monotonic_ns,
     };
+    // Its own time traced: from attach, or from its start if later.
+    let elapsed = (elapsed - p.info.started_after_attach_s).max(0.0);
     let mut totals = Vec::new();
     let mut deltas = Vec::new();
     let mut syscalls = Vec::new();
@@ -384,6 +386,18 @@ mod tests {
             "{}",
             cost.cpu_percent
         );
+    }
+
+    /// A process that started after attach (a worker a reload forked) is
+    /// traced from its start: its seconds and its rates since attach.
+    #[test]
+    fn a_process_started_after_attach_counts_its_own_time() {
+        let mut s = snap(10, &[(SyscallKind::Poll, poll_stats(600, 1, 600, 1000))]);
+        s.processes.get_mut(&1).unwrap().info.started_after_attach_s = 4.0;
+        let m = compute(None, &s);
+        let p = &m.processes[0];
+        assert_eq!(p.total.seconds, 6.0);
+        assert_eq!(p.total.calls_per_sec, 100.0);
     }
 
     #[test]

@@ -82,6 +82,10 @@ pub struct ProcessInfo {
     /// For the totals of exited processes folded together (by name): how
     /// many; 0 for a process of its own.
     pub folded: u64,
+    /// Seconds after attach at which the process started (0 when it ran
+    /// already): its figures since attach cover the time since then, not
+    /// the whole session (nginx's workers forked by a reload).
+    pub started_after_attach_s: f64,
 }
 
 #[derive(Debug, Clone)]

@@ -56,6 +56,9 @@ pub struct Collector {
     /// kernel.
     exit_names: BTreeMap<u32, (Vec<u8>, u32)>,
     started: Instant,
+    /// When tracing began, in the clock ticks since boot that /proc gives
+    /// a process's start in.
+    attach_ticks: u64,
     prev: Option<Snapshot>,
     /// Set by a reset: figures count from here.
     baseline: Option<Snapshot>,
@@ -79,6 +82,7 @@ impl Collector {
             nameless: std::collections::BTreeSet::new(),
             exit_names: BTreeMap::new(),
             started: Instant::now(),
+            attach_ticks: targets::boot_clock_ticks(),
             prev: None,
             baseline: None,
             evict_at,
@@ -167,6 +171,7 @@ impl Collector {
             self.probes.forget_exit_comm(*tgid);
         }
         let known = &self.known;
+        let attach_ticks = self.attach_ticks;
         let exit_comms: BTreeMap<u32, Vec<u8>> = self
             .exit_names
             .iter()
@@ -178,7 +183,7 @@ impl Collector {
             cost,
             known.keys().copied(),
             |tgid| {
-                let mut info = describe(tgid, known.get(&tgid));
+                let mut info = describe(tgid, known.get(&tgid), attach_ticks);
                 if let (false, Some(comm)) = (info.alive, exit_comms.get(&tgid)) {
                     if info.comm == b"?" {
                         info.comm = comm.clone();
@@ -432,20 +437,32 @@ fn activity(prev: Option<&Snapshot>, cur: &Snapshot) -> BTreeMap<u32, u64> {
 
 /// What /proc says of a traced process at this reading: its name, whether it
 /// still runs, its fds by class and its epoll sets as the kernel lists them.
-fn describe(tgid: u32, known: Option<&Known>) -> ProcessInfo {
-    let (comm, alive) = match known {
-        Some(k) => (k.comm.clone(), k.alive),
+fn describe(tgid: u32, known: Option<&Known>, attach_ticks: u64) -> ProcessInfo {
+    let (comm, alive, start_ticks) = match known {
+        Some(k) => (
+            k.comm.clone(),
+            k.alive,
+            k.id.as_ref().map(|id| id.start_time),
+        ),
         None => {
             // Seen only in the aggregates: a short-lived followed child.
             let id = ProcessId::of(tgid);
             let comm = targets::comm_of(tgid).unwrap_or_else(|| b"?".to_vec());
-            (comm, id.as_ref().is_some_and(ProcessId::alive))
+            (
+                comm,
+                id.as_ref().is_some_and(ProcessId::alive),
+                id.map(|id| id.start_time),
+            )
         }
     };
+    let started_after_attach_s = start_ticks.map_or(0.0, |start| {
+        start.saturating_sub(attach_ticks) as f64 / targets::clock_ticks_per_sec()
+    });
     if !alive {
         return ProcessInfo {
             comm,
             alive,
+            started_after_attach_s,
             ..ProcessInfo::default()
         };
     }
@@ -468,5 +485,6 @@ fn describe(tgid: u32, known: Option<&Known>) -> ProcessInfo {
         fd_classes,
         epoll_interest: targets::epoll_sets(tgid).into_iter().collect(),
         folded: 0,
+        started_after_attach_s,
     }
 }

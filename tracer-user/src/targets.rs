@@ -11,6 +11,26 @@ use std::{
 
 use crate::error::{Result, UserError};
 
+/// The kernel's clock ticks per second (USER_HZ), the unit of a process's
+/// start time in /proc/PID/stat.
+pub fn clock_ticks_per_sec() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1) as f64
+}
+
+/// Now, in clock ticks since boot: the clock of /proc's process start
+/// times (CLOCK_BOOTTIME, which counts suspend as they do).
+pub fn boot_clock_ticks() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) };
+    let secs = now.tv_sec as f64 + now.tv_nsec as f64 / 1e9;
+    (secs * clock_ticks_per_sec()) as u64
+}
+
 /// A process as identified by /proc: the pid alone can be reused, the pid
 /// with its start time cannot.
 #[derive(Debug, Clone, PartialEq, Eq)]
