@@ -54,7 +54,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         );
     } else {
         let total: u32 = p.fd_classes.values().sum();
-        let mut rows: Vec<Row> = by_count
+        // Room for the classes under the title and the header, beside the
+        // total: on a short screen the rarest are summed in one row rather
+        // than cut off without a word.
+        let room = usize::from(classes.height.saturating_sub(3)).max(1);
+        let (shown, rest) = if by_count.len() > room {
+            by_count.split_at(room - 1)
+        } else {
+            (&by_count[..], &[][..])
+        };
+        let mut rows: Vec<Row> = shown
             .iter()
             .map(|(k, v)| {
                 Row::new(vec![
@@ -63,6 +72,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 ])
             })
             .collect();
+        if !rest.is_empty() {
+            let others: u32 = rest.iter().map(|(_, v)| **v).sum();
+            rows.push(
+                Row::new(vec![
+                    Cell::from(format!("{} more", rest.len())),
+                    num(thousands(u64::from(others))),
+                ])
+                .style(DIM),
+            );
+        }
         rows.push(
             Row::new(vec![Cell::from("total"), num(thousands(u64::from(total)))]).style(TITLE),
         );
