@@ -104,35 +104,29 @@ fn loop_lines(p: &ProcessMetrics, interval_s: f64, stall_threshold_ns: u64) -> V
         );
     } else {
         let mut line = "loop:".to_owned();
-        let threads = if p.loop_threads == 1 {
-            "thread"
-        } else {
-            "threads"
+        // Folded or exited processes have no loop thread left to count.
+        let threads = match p.loop_threads {
+            0 => String::new(),
+            1 => " (1 thread)".to_owned(),
+            n => format!(" ({n} threads)"),
         };
         match (run_busy_share(p), p.loop_busy_share) {
             (Some(run), Some(last)) => {
                 let _ = write!(
                     line,
-                    " busy {:.1} % over the run, {:.0} % in the last {interval_s:.1} s ({} {threads});",
+                    " busy {:.1} % over the run, {:.0} % in the last {interval_s:.1} s{threads};",
                     run * 100.0,
                     last * 100.0,
-                    p.loop_threads
                 );
             }
             (Some(run), None) => {
-                let _ = write!(
-                    line,
-                    " busy {:.1} % over the run ({} {threads});",
-                    run * 100.0,
-                    p.loop_threads
-                );
+                let _ = write!(line, " busy {:.1} % over the run{threads};", run * 100.0,);
             }
             (None, Some(last)) => {
                 let _ = write!(
                     line,
-                    " busy {:.0} % in the last {interval_s:.1} s ({} {threads});",
+                    " busy {:.0} % in the last {interval_s:.1} s{threads};",
                     last * 100.0,
-                    p.loop_threads
                 );
             }
             (None, None) => {}
@@ -211,7 +205,7 @@ fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool, metrics: &Met
             if p.alive { "" } else { ", exited" }
         ),
         1 => format!("{}: 1 exited process, folded", p.comm),
-        n => format!("{}: {n} exited processes, summed", p.comm),
+        n => format!("{}: {n} exited processes, folded", p.comm),
     };
     let _ = writeln!(
         out,
@@ -588,7 +582,7 @@ mod tests {
         let text = render(&m, &[], false);
         assert_eq!(
             text.lines().next().unwrap(),
-            "srv: 3 exited processes, summed: poll model, 2.0 s traced",
+            "srv: 3 exited processes, folded: poll model, 2.0 s traced",
             "{text}"
         );
     }

@@ -139,6 +139,13 @@ pub fn parse_summary(text: &str) -> Table {
             current = Some(pid);
             continue;
         }
+        // Folded totals ("NAME: 3 exited processes, folded: …") are pid 0,
+        // as in the JSON.
+        if line.contains(" exited process") && line.contains(", folded: ") {
+            table.entry(0).or_default();
+            current = Some(0);
+            continue;
+        }
         let cols: Vec<&str> = line.split_whitespace().collect();
         // syscall, calls, errors, …
         if cols.len() < 3 || SyscallKind::from_name(cols[0]).is_none() {
