@@ -323,6 +323,27 @@ mod snapshots {
         insta::assert_snapshot!("exited_main_80x24", screen(&app, 80, 24));
     }
 
+    /// A wait kind with no call in the interval (after `r`) shows dashes in
+    /// its per-wait columns, as a call that is no wait does, not zeros.
+    #[test]
+    fn a_wait_with_no_call_this_interval_has_no_per_wait_figures() {
+        let mut m = fixtures::one_poll_server();
+        for s in &mut m.processes[0].syscalls {
+            if s.syscall.is_wait() {
+                s.interval = tracer_model::Window::default();
+            }
+        }
+        let text = screen(&app_with(Some(m), View::Main), 80, 24);
+        let row = text
+            .lines()
+            .skip_while(|l| !l.starts_with("syscall "))
+            .find(|l| l.starts_with("poll "))
+            .unwrap_or_else(|| panic!("{text}"));
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        // calls/s, then fds avg, fds p99, ready avg, eff %, tmo %.
+        assert_eq!(cells[2..7], ["-", "-", "-", "-", "-"], "{row}");
+    }
+
     /// nginx's workers share a name: at 80×24 the pid row, which a short
     /// screen otherwise drops first, stays and the verdicts name the pids.
     #[test]

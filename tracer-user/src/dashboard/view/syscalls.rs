@@ -528,8 +528,11 @@ fn render_table(
         .map(|(i, s)| {
             let wait = s.syscall.is_wait();
             let mut cells = vec![Cell::from(short_name(s.syscall))];
+            // Per-wait figures of a wait kind with no call this interval
+            // (after `r`, say) are undefined, not 0.
+            let no_waits = !wait || s.interval.calls == 0;
             cells.extend(columns.iter().map(|c| {
-                if c.wait_only && !wait {
+                if c.wait_only && no_waits {
                     num("-".to_owned())
                 } else {
                     num((c.value)(s))
