@@ -226,6 +226,12 @@ impl Collector {
         Ok(metrics)
     }
 
+    /// The latest reading's figures over the whole run (since attach, or
+    /// since `r`): its interval is the run. None before the first reading.
+    pub fn over_the_run(&self) -> Option<Metrics> {
+        self.prev.as_ref().map(|s| tracer_model::compute(None, s))
+    }
+
     /// The since-attach extremes, which the programs leave to user space
     /// ([`Counter::carry`]): each aggregate takes them from the previous
     /// reading's. A process folded away or a reset starts afresh.

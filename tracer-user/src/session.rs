@@ -331,7 +331,8 @@ impl Session {
                         // The dashboard keeps the last figures up until q.
                         if !exited_shown {
                             let metrics = self.collector.collect()?;
-                            self.sinks.targets_exited(metrics)?;
+                            let run = self.collector.over_the_run();
+                            self.sinks.targets_exited(metrics, run)?;
                             exited_shown = true;
                         }
                     }

@@ -90,12 +90,16 @@ impl Sinks {
         }
     }
 
-    /// Every traced process has exited: the dashboard freezes on these
-    /// figures with a banner (the other sinks end with the session).
-    pub fn targets_exited(&mut self, metrics: Metrics) -> Result<()> {
+    /// Every traced process has exited: the dashboard takes the last
+    /// interval into its history, then freezes on the whole run's figures
+    /// (`run`) with a banner (the other sinks end with the session).
+    pub fn targets_exited(&mut self, last: Metrics, run: Option<Metrics>) -> Result<()> {
         if let Some(dash) = &mut self.dashboard {
-            dash.update(metrics);
-            dash.targets_exited();
+            dash.update(last);
+            match run {
+                Some(run) => dash.freeze_on(run),
+                None => dash.targets_exited(),
+            }
             draw(dash)?;
         }
         Ok(())

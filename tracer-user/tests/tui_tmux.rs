@@ -208,7 +208,8 @@ fn the_dashboard_freezes_when_the_target_exits() {
     let pane = tmux.wait_for("the exit banner", |p| {
         p.contains("every traced process has exited")
     });
-    assert!(pane.contains("poll"), "the last figures stay: {pane}");
+    assert!(pane.contains("poll"), "the figures stay: {pane}");
+    assert!(pane.contains("figures over the whole run"), "{pane}");
     tmux.keys("q");
     let pane = tmux.wait_for("muxtrace's exit", |p| p.contains("exit="));
     assert!(pane.contains("exit=0"), "{pane}");

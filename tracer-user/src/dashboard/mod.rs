@@ -65,6 +65,10 @@ impl Dashboard {
         self.app.targets_exited();
     }
 
+    pub fn freeze_on(&mut self, metrics: Metrics) {
+        self.app.freeze_on(metrics);
+    }
+
     pub fn draw(&mut self) -> std::io::Result<()> {
         let app = &self.app;
         self.term.terminal.draw(|frame| view::render(frame, app))?;

@@ -278,6 +278,17 @@ impl App {
         self.exited = true;
     }
 
+    /// Every traced process has exited: the screen freezes on the whole
+    /// run's figures. The last interval ended mid-way with the exit, and
+    /// its few calls (a last timeout: "tmo 100 %") read as the process's
+    /// story beside histograms of the whole run.
+    pub fn freeze_on(&mut self, metrics: Metrics) {
+        self.shown = Some(metrics.clone());
+        self.latest = Some(metrics);
+        self.exited = true;
+        self.reselect();
+    }
+
     pub fn handle(&mut self, command: Command) -> Action {
         if self.help && command != Command::Interrupt {
             // Any key — Esc and q included — closes the help overlay.

@@ -12,7 +12,7 @@ use crate::dashboard::input::KEYS;
 
 /// A line of its own under the header, so the frozen figures stay readable.
 pub fn render_banner(frame: &mut Frame, area: Rect) {
-    let text = " every traced process has exited — last figures frozen; q quits";
+    let text = " every traced process has exited — figures over the whole run; q quits";
     frame.render_widget(Paragraph::new(text).style(ALERT), area);
 }
 
