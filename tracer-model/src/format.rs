@@ -52,15 +52,19 @@ pub fn display_comm(comm: &[u8]) -> String {
         .collect()
 }
 
-/// A duration for sentences: `182 ms`, `1.2 s`, `850 µs`.
+/// A duration for sentences: `182 ms`, `1.2 s`, `850 µs`, `352 ns`.
 pub fn duration(ns: u64) -> String {
     let ns = ns as f64;
-    if ns >= 1e9 {
+    // The unit follows the rounded figure: 0.99999 s is "1.0 s", not
+    // "1000 ms", and 352 ns is "352 ns", not "0 µs".
+    if ns >= 999.5e6 {
         format!("{:.1} s", ns / 1e9)
-    } else if ns >= 1e6 {
+    } else if ns >= 999.5e3 {
         format!("{:.0} ms", ns / 1e6)
-    } else {
+    } else if ns >= 999.5 {
         format!("{:.0} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
     }
 }
 
@@ -74,4 +78,20 @@ pub fn clock_time_utc(unix_s: f64) -> String {
         day_s / 60 % 60,
         day_s % 60
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// The unit follows the rounded figure.
+    #[test]
+    fn durations_take_the_unit_of_their_rounded_figure() {
+        use super::duration;
+        assert_eq!(duration(999_999_999), "1.0 s");
+        assert_eq!(duration(1_500_000_000), "1.5 s");
+        assert_eq!(duration(182_000_000), "182 ms");
+        assert_eq!(duration(999_600), "1 ms");
+        assert_eq!(duration(850_000), "850 µs");
+        assert_eq!(duration(352), "352 ns");
+        assert_eq!(duration(0), "0 ns");
+    }
 }
