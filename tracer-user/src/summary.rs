@@ -110,26 +110,18 @@ fn loop_lines(p: &ProcessMetrics, interval_s: f64, stall_threshold_ns: u64) -> V
             1 => " (1 thread)".to_owned(),
             n => format!(" ({n} threads)"),
         };
-        match (run_busy_share(p), p.loop_busy_share) {
-            (Some(run), Some(last)) => {
-                let _ = write!(
-                    line,
-                    " busy {:.1} % over the run, {:.0} % in the last {interval_s:.1} s{threads};",
-                    run * 100.0,
-                    last * 100.0,
-                );
-            }
-            (Some(run), None) => {
-                let _ = write!(line, " busy {:.1} % over the run{threads};", run * 100.0,);
-            }
-            (None, Some(last)) => {
-                let _ = write!(
-                    line,
-                    " busy {:.0} % in the last {interval_s:.1} s{threads};",
-                    last * 100.0,
-                );
-            }
-            (None, None) => {}
+        let mut busy = Vec::new();
+        if let Some(run) = run_busy_share(p) {
+            busy.push(format!("{:.1} % over the run", run * 100.0));
+        }
+        if let Some(last) = p.loop_busy_share {
+            busy.push(format!(
+                "{:.0} % in the last {interval_s:.1} s",
+                last * 100.0
+            ));
+        }
+        if !busy.is_empty() {
+            let _ = write!(line, " busy {}{threads};", busy.join(", "));
         }
         if t.iterations == 0 {
             line.push_str(" no iteration ended");
