@@ -13,7 +13,10 @@ use std::{
 };
 
 use common::*;
-use harness::muxtrace::{final_metrics, json_lines, total};
+use harness::{
+    muxtrace::{final_metrics, json_lines, total},
+    proc::Stream,
+};
 use tracer_common::SyscallKind;
 use tracer_model::{Metrics, ProcessMetrics};
 
@@ -293,8 +296,16 @@ fn a_full_traced_set_evicts_the_least_active_and_counts_them() {
     // Readings that show how active the two quiet loops are.
     std::thread::sleep(Duration::from_millis(600));
     let busy_loops = [start(&busy, "1"), start(&busy, "1")];
-    // Each busy loop is refused at its calls until a quiet one is evicted.
-    std::thread::sleep(Duration::from_secs(3));
+    // Each busy loop is refused at its calls until a quiet one is evicted:
+    // one eviction a reading at most, so on a loaded machine a fixed wait
+    // could end the session between the two.
+    eventually("two evictions", Duration::from_secs(30), || {
+        let stdout = mt.lines(Stream::Stdout).join("\n");
+        let last = json_lines(&stdout).ok()?.pop()?;
+        (last.metrics.losses.get("evicted") >= Some(&2)).then_some(())
+    });
+    // A few readings more: the busy loops traced with nothing left to evict.
+    std::thread::sleep(Duration::from_millis(500));
     mt.signal(libc::SIGINT);
     let (stdout, _) = finish_ok(mt);
     let lines = json_lines(&stdout).unwrap_or_else(|e| panic!("{e:#}"));

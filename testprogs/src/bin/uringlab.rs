@@ -28,12 +28,12 @@
 //!                           each with IOSQE_ASYNC (punted to io-wq
 //!                           workers), in one enter that submits N and
 //!                           waits for N
-//!   uringlab sqpoll N       IORING_SETUP_SQPOLL (idle 2 s): one enter with
+//!   uringlab sqpoll N       IORING_SETUP_SQPOLL (idle 2 s): N NOPs queued
+//!                           with no syscall, then one enter with
 //!                           IORING_ENTER_SQ_WAKEUP and nothing to submit,
-//!                           so the SQ thread is surely awake; then N NOPs
-//!                           queued with no syscall, taken by the SQ thread,
-//!                           and their CQEs reaped by polling the CQ ring
-//!                           (no enter: no GETEVENTS wait either)
+//!                           so an SQ thread that went idle wakes; the SQ
+//!                           thread takes them, and their CQEs are reaped by
+//!                           polling the CQ ring (no GETEVENTS wait)
 //!
 //! The report, one line per enter and per CQE, then totals:
 //!
@@ -390,12 +390,16 @@ impl Lab {
     }
 
     fn sqpoll(&mut self, n: usize) -> bool {
-        let woke = self.enter(0, 0, SQ_WAKEUP);
         for _ in 0..n {
             self.push(&opcode::Nop::new().build().user_data(NOP));
         }
+        // The wake-up comes after the NOPs, as the SQPOLL protocol has it: a
+        // wake-up does not restart the SQ thread's idle clock, so one made
+        // before them could be followed by the thread going to sleep with
+        // the NOPs not yet queued, and nobody to wake it.
         let started = Instant::now();
-        let mut reaped = 0;
+        let woke = self.enter(0, 0, SQ_WAKEUP);
+        let mut reaped = self.cqes();
         // The SQ thread posts a NOP's CQE before it moves the SQ head past
         // the batch: wait for both, or the head's advance reads short.
         while (reaped < n || !self.ring.submission().is_empty()) && started.elapsed() < POLL_LIMIT {
