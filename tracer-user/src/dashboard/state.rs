@@ -189,6 +189,9 @@ pub struct App {
     /// Processes that were traced and are no longer in the figures (the
     /// collector folds exited ones away), with the readings they have left.
     gone: Vec<(ProcessMetrics, u32)>,
+    /// The pids of the exited copies in `shown`: each is also among its
+    /// name's folded processes, and is not counted twice.
+    shown_copies: Vec<u32>,
 }
 
 impl Default for App {
@@ -212,6 +215,7 @@ impl Default for App {
             top_home: false,
             chose_process: false,
             gone: Vec::new(),
+            shown_copies: Vec::new(),
         }
     }
 }
@@ -246,6 +250,7 @@ impl App {
         }
         if !self.paused {
             self.shown = Some(metrics.clone());
+            self.shown_copies = self.gone_pids();
         }
         self.latest = Some(metrics);
         self.reselect();
@@ -284,6 +289,7 @@ impl App {
     /// story beside histograms of the whole run.
     pub fn freeze_on(&mut self, metrics: Metrics) {
         self.shown = Some(metrics.clone());
+        self.shown_copies.clear();
         self.latest = Some(metrics);
         self.exited = true;
         self.reselect();
@@ -345,6 +351,7 @@ impl App {
                 self.paused = !self.paused;
                 if !self.paused {
                     self.shown = self.latest.clone();
+                    self.shown_copies = self.gone_pids();
                 }
             }
             Command::Reset => {
@@ -482,6 +489,27 @@ impl App {
 
     pub fn process_count(&self) -> usize {
         self.shown.as_ref().map_or(0, |m| m.processes.len())
+    }
+
+    /// The processes behind the shown rows, (alive, exited): a folded row
+    /// counts the processes it sums, and an exited copy none, for its
+    /// process is among its name's folded ones already.
+    pub fn processes_alive_and_exited(&self) -> (usize, usize) {
+        let Some(m) = &self.shown else {
+            return (0, 0);
+        };
+        let alive = m.processes.iter().filter(|p| p.alive).count();
+        let exited = m
+            .processes
+            .iter()
+            .filter(|p| !p.alive && !self.shown_copies.contains(&p.pid))
+            .map(|p| usize::try_from(p.folded).unwrap_or(usize::MAX).max(1))
+            .sum();
+        (alive, exited)
+    }
+
+    fn gone_pids(&self) -> Vec<u32> {
+        self.gone.iter().map(|(p, _)| p.pid).collect()
     }
 
     fn syscall_count(&self) -> usize {
@@ -827,6 +855,30 @@ mod tests {
         app.handle(Command::Sort);
         assert_eq!(app.sort, SortKey::WallP99);
         assert_eq!(app.top_rank, TopRank::Unready);
+    }
+
+    #[test]
+    fn an_exited_copy_is_not_counted_beside_its_folded_entry() {
+        let mut app = App::new(true);
+        app.apply(fixtures::four_servers());
+        assert_eq!(app.processes_alive_and_exited(), (4, 0));
+        // The collector folds the exited process away at once.
+        let mut folded = fixtures::four_servers();
+        let mut entry = folded.processes.remove(1);
+        (entry.pid, entry.folded, entry.alive) = (0, 1, false);
+        folded.processes.push(entry);
+        app.apply(folded.clone());
+        assert_eq!(app.process_count(), 5, "its greyed copy and the folded row");
+        assert_eq!(app.processes_alive_and_exited(), (3, 1));
+        // Paused, then resumed once the copy has gone: still one.
+        app.handle(Command::Pause);
+        for _ in 0..=EXITED_READINGS {
+            app.apply(folded.clone());
+        }
+        assert_eq!(app.processes_alive_and_exited(), (3, 1));
+        app.handle(Command::Pause);
+        assert_eq!(app.process_count(), 4);
+        assert_eq!(app.processes_alive_and_exited(), (3, 1));
     }
 
     #[test]

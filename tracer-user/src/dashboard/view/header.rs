@@ -86,7 +86,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             second.push(Span::raw("  "));
         }
         let room = usize::from(area.width).saturating_sub(Line::from(second.clone()).width());
-        second.extend(targets(m, room));
+        second.extend(targets(m, app.processes_alive_and_exited(), room));
     }
     if app.paused {
         first.push(Span::styled(PAUSED, Style::new().fg(Color::Yellow).bold()));
@@ -98,9 +98,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 /// The traced processes in `room` columns: `pid comm (model)` each when that
-/// fits, else `pid comm`, else a count — never a list cut mid-name.
-fn targets(m: &Metrics, room: usize) -> Vec<Span<'static>> {
-    let exited = |alive: bool| if alive { "" } else { " exited" };
+/// fits, else `pid comm`, else a count of the processes behind the rows,
+/// (alive, exited) — never a list cut mid-name.
+fn targets(m: &Metrics, (alive, exited): (usize, usize), room: usize) -> Vec<Span<'static>> {
+    let exited_word = |alive: bool| if alive { "" } else { " exited" };
     let full: Vec<String> = m
         .processes
         .iter()
@@ -110,14 +111,14 @@ fn targets(m: &Metrics, room: usize) -> Vec<Span<'static>> {
                 p.pid,
                 p.comm,
                 p.model.name(),
-                exited(p.alive)
+                exited_word(p.alive)
             )
         })
         .collect();
     let short: Vec<String> = m
         .processes
         .iter()
-        .map(|p| format!("{} {}{}", p.pid, p.comm, exited(p.alive)))
+        .map(|p| format!("{} {}{}", p.pid, p.comm, exited_word(p.alive)))
         .collect();
     let width = |v: &[String]| v.iter().map(|s| s.chars().count() + 2).sum::<usize>();
     let chosen = if width(&full) <= room + 2 {
@@ -125,8 +126,7 @@ fn targets(m: &Metrics, room: usize) -> Vec<Span<'static>> {
     } else if width(&short) <= room + 2 {
         short
     } else {
-        let alive = m.processes.iter().filter(|p| p.alive).count();
-        let count = format!("{} processes, {alive} alive", m.processes.len());
+        let count = format!("{} processes, {alive} alive", alive + exited);
         let hint = format!("{count} (view 4 compares them)");
         vec![if hint.chars().count() <= room {
             hint

@@ -194,13 +194,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
     ])
     .areas(area);
 
-    let exited = m.processes.iter().filter(|p| !p.alive).count();
+    let (alive, exited) = app.processes_alive_and_exited();
     let mut head = vec![Span::styled(
-        format!(
-            "{} process{}",
-            n - exited,
-            if n - exited == 1 { "" } else { "es" }
-        ),
+        format!("{alive} process{}", if alive == 1 { "" } else { "es" }),
         TITLE,
     )];
     if exited > 0 {
