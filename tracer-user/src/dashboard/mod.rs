@@ -241,6 +241,19 @@ mod snapshots {
         View::Compare
     );
 
+    /// At 20 columns a name is cut with an ellipsis, not run into the
+    /// labels, and the header keeps whole words.
+    #[test]
+    fn twenty_columns_cut_words_with_an_ellipsis() {
+        let app = app_with(Some(fixtures::four_servers()), View::Compare);
+        insta::assert_snapshot!("narrow_compare_four_20x10", screen(&app, 20, 10));
+        let fleet = app_with(Some(fixtures::top_fleet()), View::Compare);
+        let text = screen(&fleet, 20, 10);
+        assert_eq!(text.lines().nth(1), Some("9/13 alive"), "{text}");
+        let text = screen(&fleet, 30, 10);
+        assert_eq!(text.lines().next(), Some("muxtrace  up 1m02s"), "{text}");
+    }
+
     snap!(top_fleet, Some(fixtures::top_fleet()), View::Top);
     snap!(top_crowd, Some(fixtures::top_crowd()), View::Top);
     snap!(empty_top, fixtures::empty(), View::Top);

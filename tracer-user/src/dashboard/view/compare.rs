@@ -9,7 +9,7 @@ use ratatui::{
     Frame,
 };
 
-use super::{format, num, DIM, SELECTED, TITLE, VERDICT, WIDE};
+use super::{fit_line, format, num, DIM, SELECTED, TITLE, VERDICT, WIDE};
 use tracer_model::{format::bytes, Metrics, ProcessMetrics};
 
 use crate::dashboard::state::App;
@@ -199,6 +199,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
     let col_width = ((area.width.saturating_sub(LABEL_WIDTH)) / fits as u16)
         .clamp(min_column, MAX_COLUMN.max(min_column))
         - 1;
+    // Narrower than the labels and one whole name, the two share the width
+    // and the name is cut with an ellipsis: cut by the table, its tail ran
+    // into the labels ("last 1.0 s -blocking").
+    let (label_width, col_width) = if LABEL_WIDTH + min_column > area.width {
+        let label = area.width / 2;
+        (label, area.width.saturating_sub(label + 1))
+    } else {
+        (LABEL_WIDTH - 1, col_width)
+    };
 
     // Columns headed by the same name are told apart by their pids, which
     // then stay on however short the screen.
@@ -252,7 +261,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
         } else {
             TITLE
         };
-        Cell::from(Line::from(p.comm.clone()).right_aligned()).style(style)
+        Cell::from(fit_line(Line::from(p.comm.clone()), col_width).right_aligned()).style(style)
     }));
     let rows: Vec<Row> = FIGURES
         .iter()
@@ -263,7 +272,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
             Row::new(cells)
         })
         .collect();
-    let mut widths = vec![Constraint::Length(LABEL_WIDTH - 1)];
+    let mut widths = vec![Constraint::Length(label_width)];
     widths.extend(std::iter::repeat_n(Constraint::Length(col_width), fits));
     frame.render_widget(
         Table::new(rows, widths)

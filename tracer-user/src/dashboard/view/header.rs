@@ -22,18 +22,21 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let mut second = Vec::new();
     if let Some(m) = &app.shown {
         let events: f64 = m.processes.iter().map(|p| p.interval.calls_per_sec).sum();
-        first.push(Span::raw(format!(
-            "  up {}  {} calls/s",
-            format::uptime(m.elapsed_s),
-            format::rate(events)
-        )));
+        first.push(Span::raw(format!("  up {}", format::uptime(m.elapsed_s))));
+        let paused = if app.paused {
+            PAUSED.chars().count()
+        } else {
+            0
+        };
+        // The rate whole or not at all: cut, "94k calls/" reads as a figure.
+        let rate = format!("  {} calls/s", format::rate(events));
+        if Line::from(first.clone()).width() + rate.chars().count() + paused
+            <= usize::from(area.width)
+        {
+            first.push(Span::raw(rate));
+        }
         if let Some(c) = &m.cost {
             // In full where it fits beside the rest, else shorter, else not.
-            let paused = if app.paused {
-                PAUSED.chars().count()
-            } else {
-                0
-            };
             let room =
                 usize::from(area.width).saturating_sub(Line::from(first.clone()).width() + paused);
             let cost = [
@@ -127,12 +130,12 @@ fn targets(m: &Metrics, (alive, exited): (usize, usize), room: usize) -> Vec<Spa
         short
     } else {
         let count = format!("{} processes, {alive} alive", alive + exited);
+        let shortest = format!("{alive}/{} alive", alive + exited);
         let hint = format!("{count} (view 4 compares them)");
-        vec![if hint.chars().count() <= room {
-            hint
-        } else {
-            count
-        }]
+        vec![[hint, count]
+            .into_iter()
+            .find(|t| t.chars().count() <= room)
+            .unwrap_or(shortest)]
     };
     let mut spans = Vec::new();
     for (i, (text, p)) in chosen.iter().zip(&m.processes).enumerate() {
