@@ -22,6 +22,10 @@ pub mod globals {
     pub const TASK_PID: &str = "TASK_PID";
     /// u32: offset of `tgid` (the process id) in `struct task_struct`.
     pub const TASK_TGID: &str = "TASK_TGID";
+    /// u32: offsets of `group_leader` and `start_boottime` in `struct
+    /// task_struct`, for a process's start at its exit.
+    pub const TASK_GROUP_LEADER: &str = "TASK_GROUP_LEADER";
+    pub const TASK_START_BOOTTIME: &str = "TASK_START_BOOTTIME";
     /// u32 offsets of the fields between a task and an fd's open file and
     /// what it points at: `task_struct.files`, `files_struct.fdt`,
     /// `fdtable.max_fds`, `fdtable.fd`, `file.private_data`, `file.f_inode`,
@@ -70,7 +74,7 @@ pub mod globals {
     /// a longer one compares on its start only).
     pub const CGROUP_PATH: &str = "CGROUP_PATH";
     /// Every global, for the test that checks the object declares them all.
-    pub const ALL: [&str; 31] = [
+    pub const ALL: [&str; 33] = [
         FOLLOW,
         STALL_NS,
         TIME_EVERY,
@@ -79,6 +83,8 @@ pub mod globals {
         COMM,
         TASK_PID,
         TASK_TGID,
+        TASK_GROUP_LEADER,
+        TASK_START_BOOTTIME,
         TASK_FILES,
         FILES_FDT,
         FDT_MAX_FDS,

@@ -392,6 +392,21 @@ pub struct LastWakeup {
 }
 const _: () = assert!(size_of::<LastWakeup>() == 16);
 
+/// What the kernel keeps of a traced process at its exit, by the pid user
+/// space knows it by: its name, for a child that lived less than user
+/// space's poll, and when it started and ended, so its figures since attach
+/// are over the time it was traced and not the whole session's. Times are
+/// CLOCK_BOOTTIME ns, the clock /proc's start times count in.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ExitRecord {
+    pub comm: [u8; 16],
+    /// The process's start (its leader's `start_boottime`).
+    pub start_boot_ns: u64,
+    pub exit_boot_ns: u64,
+}
+const _: () = assert!(size_of::<ExitRecord>() == 32);
+
 /// Flags stored as the value of the traced-tgid map.
 pub mod traced {
     /// Named on the command line (`--pid`, `-- CMD`).
@@ -518,6 +533,7 @@ mod pod {
     unsafe impl aya::Pod for SyscallStats {}
     unsafe impl aya::Pod for ThreadState {}
     unsafe impl aya::Pod for LastWakeup {}
+    unsafe impl aya::Pod for ExitRecord {}
     unsafe impl aya::Pod for UringStats {}
     unsafe impl aya::Pod for UringReq {}
 }

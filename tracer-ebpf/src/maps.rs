@@ -7,9 +7,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, Queue, Stack},
 };
 use tracer_common::{
-    btf_ids, LastWakeup, StatsKey, SyscallStats, ThreadState, UringReq, UringStats, BPF_F_MMAPABLE,
-    CANDIDATE_SLOTS, CGROUP_PATH_LEN, MAX_EPOLL_SETS, MAX_EVICTED, MAX_STATS_KEYS, MAX_THREADS,
-    MAX_TRACED_TGIDS, MAX_URING_REQS, PID_MAX_LIMIT, STAT_COUNT, TIDS_PER_INDEX_ENTRY,
+    btf_ids, ExitRecord, LastWakeup, StatsKey, SyscallStats, ThreadState, UringReq, UringStats,
+    BPF_F_MMAPABLE, CANDIDATE_SLOTS, CGROUP_PATH_LEN, MAX_EPOLL_SETS, MAX_EVICTED, MAX_STATS_KEYS,
+    MAX_THREADS, MAX_TRACED_TGIDS, MAX_URING_REQS, PID_MAX_LIMIT, STAT_COUNT, TIDS_PER_INDEX_ENTRY,
 };
 
 /// Non-zero at `candidate_slot(id)` for every tgid that may be traced and
@@ -32,10 +32,10 @@ pub static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TRACED_TGID
 #[map]
 pub static EVICTED: LruHashMap<u32, u32> = LruHashMap::with_max_entries(MAX_EVICTED, 0);
 
-/// tgid → its name when it exited, for processes gone before user space
-/// read /proc (user space removes the entry once it has the name).
+/// tgid → its name, start and exit ([`ExitRecord`]) when it exited (user
+/// space removes the entry once it has read it).
 #[map]
-pub static EXIT_COMMS: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(MAX_TRACED_TGIDS, 0);
+pub static EXIT_COMMS: HashMap<u32, ExitRecord> = HashMap::with_max_entries(MAX_TRACED_TGIDS, 0);
 
 /// Inside a pid namespace (see [`pidns`]): namespace tgid → `traced::*`
 /// flags, for processes user space named by the pid it sees. The kernel
@@ -172,6 +172,10 @@ static COMM: [u8; 16] = [0; 16];
 static TASK_PID: u32 = 0;
 #[no_mangle]
 static TASK_TGID: u32 = 0;
+#[no_mangle]
+static TASK_GROUP_LEADER: u32 = 0;
+#[no_mangle]
+static TASK_START_BOOTTIME: u32 = 0;
 #[no_mangle]
 static TASK_FILES: u32 = 0;
 #[no_mangle]
@@ -320,6 +324,16 @@ pub fn task_pid_offset() -> u32 {
 #[inline(always)]
 pub fn task_tgid_offset() -> u32 {
     global(&TASK_TGID)
+}
+
+#[inline(always)]
+pub fn task_group_leader_offset() -> u32 {
+    global(&TASK_GROUP_LEADER)
+}
+
+#[inline(always)]
+pub fn task_start_boottime_offset() -> u32 {
+    global(&TASK_START_BOOTTIME)
 }
 
 /// The offsets on the way from a task to an fd's file and what it points at.

@@ -4,12 +4,16 @@
 //! space found in the kernel's BTF.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_comm, bpf_ktime_get_ns, bpf_probe_read_kernel_str_bytes},
+    helpers::{
+        bpf_get_current_comm, bpf_ktime_get_boot_ns, bpf_ktime_get_ns,
+        bpf_probe_read_kernel_str_bytes,
+    },
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
 use tracer_common::{
-    admit, traced, LastWakeup, Stat, StatsKey, SyscallKind, ThreadState, CGROUP_PATH_LEN,
+    admit, traced, ExitRecord, LastWakeup, Stat, StatsKey, SyscallKind, ThreadState,
+    CGROUP_PATH_LEN,
 };
 
 use crate::{
@@ -46,6 +50,27 @@ impl Task {
     #[inline(always)]
     fn tgid(&self) -> u32 {
         self.field_u32(maps::task_tgid_offset())
+    }
+
+    /// When the task's process started (its leader's `start_boottime`, the
+    /// start /proc gives), CLOCK_BOOTTIME ns.
+    #[inline(always)]
+    fn process_start_boot_ns(&self) -> u64 {
+        // SAFETY: both offsets are members of task_struct read from the
+        // kernel's BTF (a task pointer and a u64); the verifier checks each
+        // load against that BTF, and the leader outlives its threads.
+        unsafe {
+            let leader = core::ptr::read_volatile(
+                self.0
+                    .add(maps::task_group_leader_offset() as usize)
+                    .cast::<*const u8>(),
+            );
+            core::ptr::read_volatile(
+                leader
+                    .add(maps::task_start_boottime_offset() as usize)
+                    .cast::<u64>(),
+            )
+        }
     }
 }
 
@@ -359,10 +384,15 @@ pub fn mux_sched_exit(ctx: BtfTracePointContext) -> i32 {
             let _ = NS_TGIDS.remove(tgid);
             user_tgid = ns_tgid;
         }
-        // A child that lives less than user space's poll still gets a name.
-        if let Ok(comm) = bpf_get_current_comm() {
-            let _ = EXIT_COMMS.insert(user_tgid, comm, 0);
-        }
+        // A child that lives less than user space's poll still gets a name,
+        // and each process its own time traced.
+        let record = ExitRecord {
+            comm: bpf_get_current_comm().unwrap_or_default(),
+            start_boot_ns: task.process_start_boot_ns(),
+            // SAFETY: the helper has no preconditions.
+            exit_boot_ns: unsafe { bpf_ktime_get_boot_ns() },
+        };
+        let _ = EXIT_COMMS.insert(user_tgid, record, 0);
     } else if group_dead && maps::admission() != admit::NONE {
         // An evicted process is gone: its pid, reused, may be admitted.
         let _ = EVICTED.remove(tgid);

@@ -23,7 +23,7 @@ pub use metrics::{
     Cost, Hists, IoModel, Metrics, ProcessMetrics, SyscallMetrics, ThreadMetrics, UringMetrics,
     UringOpMetrics, UringWindow, Window,
 };
-pub use snapshot::{MapDump, ProbeCost, ProcessInfo, ProcessSnap, Snapshot, ThreadSnap};
+pub use snapshot::{Exit, MapDump, ProbeCost, ProcessInfo, ProcessSnap, Snapshot, ThreadSnap};
 pub use verdict::{detect_model, word, SATURATED, STATES};
 pub use window::rebase;
 
@@ -141,8 +141,14 @@ fn process_metrics(
     let clock = Clock {
         wall_minus_monotonic_ns: cur.wall_minus_monotonic_ns,
     };
-    // Its own time traced: from attach, or from its start if later.
-    let elapsed = (elapsed - p.info.started_after_attach_s).max(0.0);
+    // Its own time traced: from attach, or from its start if later; to its
+    // exit once it has exited (a folded entry: its processes' summed).
+    let since_start = (elapsed - p.info.started_after_attach_s).max(0.0);
+    let elapsed = match p.info.traced_s {
+        Some(traced) if p.info.folded > 0 => traced,
+        Some(traced) => traced.min(since_start),
+        None => since_start,
+    };
     let mut totals = Vec::new();
     let mut deltas = Vec::new();
     let mut syscalls = Vec::new();
@@ -398,6 +404,25 @@ mod tests {
         let p = &m.processes[0];
         assert_eq!(p.total.seconds, 6.0);
         assert_eq!(p.total.calls_per_sec, 100.0);
+    }
+
+    /// An exited process is traced to its exit, not to the session's end;
+    /// a folded entry over its processes' times summed.
+    #[test]
+    fn an_exited_process_counts_its_time_to_its_exit() {
+        let mut s = snap(10, &[(SyscallKind::Poll, poll_stats(600, 1, 600, 1000))]);
+        let info = &mut s.processes.get_mut(&1).unwrap().info;
+        (info.alive, info.started_after_attach_s, info.traced_s) = (false, 1.0, Some(3.0));
+        let p = &compute(None, &s).processes[0];
+        assert_eq!(p.total.seconds, 3.0);
+        assert_eq!(p.total.calls_per_sec, 200.0);
+        // A time past the session's (after a reset) is cut to it.
+        s.processes.get_mut(&1).unwrap().info.traced_s = Some(30.0);
+        assert_eq!(compute(None, &s).processes[0].total.seconds, 9.0);
+        // Folded: 3 processes of 9 s each in a 10 s session.
+        let info = &mut s.processes.get_mut(&1).unwrap().info;
+        (info.folded, info.started_after_attach_s, info.traced_s) = (3, 0.0, Some(27.0));
+        assert_eq!(compute(None, &s).processes[0].total.seconds, 27.0);
     }
 
     #[test]

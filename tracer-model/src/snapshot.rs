@@ -25,9 +25,8 @@ pub struct MapDump {
     /// Per program: runs the kernel skipped because it was already running
     /// on that CPU.
     pub recursion_misses: Vec<(String, u64)>,
-    /// tgid → its name at exit, kept by the kernel for processes that
-    /// exited before user space read their name.
-    pub exit_comms: BTreeMap<u32, Vec<u8>>,
+    /// tgid → what the kernel kept of it at its exit.
+    pub exits: BTreeMap<u32, Exit>,
     /// The processes among them whose exit the kernel had recorded before
     /// the aggregates were read: those hold all their calls.
     pub exited_before_stats: BTreeSet<u32>,
@@ -86,6 +85,20 @@ pub struct ProcessInfo {
     /// already): its figures since attach cover the time since then, not
     /// the whole session (nginx's workers forked by a reload).
     pub started_after_attach_s: f64,
+    /// Seconds it was traced, once that no longer grows: an exited
+    /// process's, from its start (or attach) to its exit; a folded entry's,
+    /// the sum of its processes'. None while it runs, or when its end is not
+    /// known: the session's time since its start.
+    pub traced_s: Option<f64>,
+}
+
+/// What the kernel kept of a traced process at its exit: its name, and its
+/// start and exit in CLOCK_BOOTTIME ns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exit {
+    pub comm: Vec<u8>,
+    pub start_boot_ns: u64,
+    pub exit_boot_ns: u64,
 }
 
 #[derive(Debug, Clone)]

@@ -38,6 +38,17 @@ struct Folded {
     count: u64,
     syscalls: BTreeMap<SyscallKind, SyscallStats>,
     uring: BTreeMap<u8, UringStats>,
+    /// Its processes' times traced, summed.
+    traced_s: f64,
+}
+
+/// When a traced process stopped being traced, CLOCK_BOOTTIME ns: at its
+/// exit, as the kernel recorded it with the process's start; else when user
+/// space saw it gone, or evicted it.
+#[derive(Debug, Clone, Copy)]
+struct End {
+    start_boot_ns: Option<u64>,
+    end_boot_ns: u64,
 }
 
 /// How many readings the name of an exited process is kept for.
@@ -55,9 +66,12 @@ pub struct Collector {
     /// Names of exited processes (tgid → name, readings since), from the
     /// kernel.
     exit_names: BTreeMap<u32, (Vec<u8>, u32)>,
+    /// Where each process that is no longer traced ended.
+    ends: BTreeMap<u32, End>,
     started: Instant,
-    /// When tracing began, in the clock ticks since boot that /proc gives
-    /// a process's start in.
+    /// When tracing began, CLOCK_BOOTTIME ns, and in the clock ticks since
+    /// boot that /proc gives a process's start in.
+    attach_boot_ns: u64,
     attach_ticks: u64,
     prev: Option<Snapshot>,
     /// Set by a reset: figures count from here.
@@ -75,14 +89,17 @@ pub struct Collector {
 
 impl Collector {
     pub fn new(probes: Probes, evict_at: Option<u32>) -> Collector {
+        let attach_boot_ns = targets::boot_ns();
         Collector {
             probes,
             known: BTreeMap::new(),
             folded: BTreeMap::new(),
             nameless: std::collections::BTreeSet::new(),
             exit_names: BTreeMap::new(),
+            ends: BTreeMap::new(),
             started: Instant::now(),
-            attach_ticks: targets::boot_clock_ticks(),
+            attach_boot_ns,
+            attach_ticks: targets::boot_ns_to_ticks(attach_boot_ns),
             prev: None,
             baseline: None,
             evict_at,
@@ -129,7 +146,15 @@ impl Collector {
             return Ok(());
         }
         self.probes.evict(&victims)?;
+        let now = targets::boot_ns();
         for tgid in &victims {
+            self.ends.insert(
+                *tgid,
+                End {
+                    start_boot_ns: None,
+                    end_boot_ns: now,
+                },
+            );
             log::info!(
                 "evicted pid {tgid}: the traced set is full (--max-processes {limit}) and it was among the least active"
             );
@@ -166,12 +191,20 @@ impl Collector {
         exited_before_stats.extend(self.exit_names.keys());
         // The names the kernel kept for exited processes move here at once,
         // so a process whose calls show up a reading later still has its name.
-        for (tgid, comm) in &dump.exit_comms {
-            self.exit_names.insert(*tgid, (comm.clone(), 0));
+        for (tgid, exit) in &dump.exits {
+            self.exit_names.insert(*tgid, (exit.comm.clone(), 0));
+            self.ends.insert(
+                *tgid,
+                End {
+                    start_boot_ns: Some(exit.start_boot_ns),
+                    end_boot_ns: exit.exit_boot_ns,
+                },
+            );
             self.probes.forget_exit_comm(*tgid);
         }
         let known = &self.known;
-        let attach_ticks = self.attach_ticks;
+        let ends = &self.ends;
+        let (attach_ticks, attach_boot_ns) = (self.attach_ticks, self.attach_boot_ns);
         let exit_comms: BTreeMap<u32, Vec<u8>> = self
             .exit_names
             .iter()
@@ -184,6 +217,11 @@ impl Collector {
             known.keys().copied(),
             |tgid| {
                 let mut info = describe(tgid, known.get(&tgid), attach_ticks);
+                if !info.alive {
+                    info.traced_s = ends
+                        .get(&tgid)
+                        .map(|end| traced_s(end, &info, attach_boot_ns));
+                }
                 if let (false, Some(comm)) = (info.alive, exit_comms.get(&tgid)) {
                     if info.comm == b"?" {
                         info.comm = comm.clone();
@@ -200,6 +238,9 @@ impl Collector {
             *age += 1;
             *age <= EXIT_NAME_READINGS
         });
+        let (known, exit_names) = (&self.known, &self.exit_names);
+        self.ends
+            .retain(|tgid, _| known.contains_key(tgid) || exit_names.contains_key(tgid));
         for (comm, folded) in &self.folded {
             snapshot.processes.insert(
                 folded.key,
@@ -208,6 +249,7 @@ impl Collector {
                     info: ProcessInfo {
                         comm: comm.clone(),
                         folded: folded.count,
+                        traced_s: Some(folded.traced_s),
                         ..ProcessInfo::default()
                     },
                     syscalls: folded.syscalls.clone(),
@@ -280,8 +322,13 @@ impl Collector {
                 count: 0,
                 syscalls: BTreeMap::new(),
                 uring: BTreeMap::new(),
+                traced_s: 0.0,
             });
             entry.count += 1;
+            // One whose end is not known was traced at least until now.
+            entry.traced_s += p.info.traced_s.unwrap_or_else(|| {
+                (snapshot.elapsed.as_secs_f64() - p.info.started_after_attach_s).max(0.0)
+            });
             // The dump holds all the calls of a process whose exit was seen
             // before it read the aggregates: a known one (liveness runs
             // between readings), or one whose exit the kernel had recorded
@@ -380,7 +427,16 @@ impl Collector {
     pub fn refresh_liveness(&mut self) -> bool {
         let mut any_alive = false;
         for (tgid, k) in self.known.iter_mut() {
+            let was_alive = k.alive;
             k.alive = k.alive && k.id.as_ref().is_some_and(ProcessId::alive);
+            if was_alive && !k.alive {
+                // Until the kernel's record of its exit, read at the next
+                // reading, says when exactly.
+                self.ends.entry(*tgid).or_insert(End {
+                    start_boot_ns: None,
+                    end_boot_ns: targets::boot_ns(),
+                });
+            }
             if k.alive {
                 // A process that execs takes the new program's name.
                 if let Some(comm) = targets::comm_of(*tgid) {
@@ -441,6 +497,16 @@ fn activity(prev: Option<&Snapshot>, cur: &Snapshot) -> BTreeMap<u32, u64> {
         .collect()
 }
 
+/// An exited process's time traced: from its start, or attach if later, to
+/// its end. The kernel's record of its start is to the nanosecond, /proc's
+/// to the clock tick.
+fn traced_s(end: &End, info: &ProcessInfo, attach_boot_ns: u64) -> f64 {
+    let start = end
+        .start_boot_ns
+        .unwrap_or_else(|| attach_boot_ns + (info.started_after_attach_s * 1e9) as u64);
+    end.end_boot_ns.saturating_sub(start.max(attach_boot_ns)) as f64 / 1e9
+}
+
 /// What /proc says of a traced process at this reading: its name, whether it
 /// still runs, its fds by class and its epoll sets as the kernel lists them.
 fn describe(tgid: u32, known: Option<&Known>, attach_ticks: u64) -> ProcessInfo {
@@ -492,5 +558,6 @@ fn describe(tgid: u32, known: Option<&Known>, attach_ticks: u64) -> ProcessInfo 
         epoll_interest: targets::epoll_sets(tgid).into_iter().collect(),
         folded: 0,
         started_after_attach_s,
+        traced_s: None,
     }
 }

@@ -17,10 +17,10 @@ use aya::{
     Btf, Ebpf, EbpfLoader, Endianness,
 };
 use tracer_common::{
-    btf_ids, globals, maps, Stat, StatsKey, SyscallKind, SyscallStats, UringStats,
+    btf_ids, globals, maps, ExitRecord, Stat, StatsKey, SyscallKind, SyscallStats, UringStats,
     KFUNC_ABSENT_INSN, KFUNC_RDONLY_CAST_INSN, MAX_STATS_KEYS,
 };
-use tracer_model::{MapDump, ProbeCost};
+use tracer_model::{Exit, MapDump, ProbeCost};
 
 use crate::{
     btf::KernelBtf,
@@ -110,6 +110,14 @@ impl Probes {
         let fields = [
             (globals::TASK_PID, offset("task_struct", "pid")?),
             (globals::TASK_TGID, offset("task_struct", "tgid")?),
+            (
+                globals::TASK_GROUP_LEADER,
+                offset("task_struct", "group_leader")?,
+            ),
+            (
+                globals::TASK_START_BOOTTIME,
+                offset("task_struct", "start_boottime")?,
+            ),
             (globals::TASK_FILES, offset("task_struct", "files")?),
             (globals::FILES_FDT, offset("files_struct", "fdt")?),
             (globals::FDT_MAX_FDS, offset("fdtable", "max_fds")?),
@@ -416,8 +424,8 @@ impl Probes {
         // Who had exited before the aggregates are read: their aggregates
         // are final (the names themselves are read last, to name as many
         // as possible).
-        let comms: HashMap<&MapData, u32, [u8; 16]> = self.map(maps::EXIT_COMMS)?;
-        dump.exited_before_stats = comms.keys().filter_map(|k| k.ok()).collect();
+        let exits: HashMap<&MapData, u32, ExitRecord> = self.map(maps::EXIT_COMMS)?;
+        dump.exited_before_stats = exits.keys().filter_map(|k| k.ok()).collect();
         let slots: HashMap<&MapData, StatsKey, u32> = self.map(maps::STATS_SLOTS)?;
         let stats: PerCpuArray<&MapData, SyscallStats> = self.map(maps::STATS)?;
         for entry in slots.iter() {
@@ -463,12 +471,20 @@ impl Probes {
         dump.wall_minus_monotonic_ns = clock_ns(libc::CLOCK_REALTIME) as i64 - monotonic as i64;
         dump.traced = self.traced_entries()?;
         dump.recursion_misses = self.recursion_misses();
-        let comms: HashMap<&MapData, u32, [u8; 16]> = self.map(maps::EXIT_COMMS)?;
-        for entry in comms.iter() {
+        let exits: HashMap<&MapData, u32, ExitRecord> = self.map(maps::EXIT_COMMS)?;
+        for entry in exits.iter() {
             match entry {
-                Ok((tgid, comm)) => {
+                Ok((tgid, record)) => {
+                    let comm = &record.comm;
                     let len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
-                    dump.exit_comms.insert(tgid, comm[..len].to_vec());
+                    dump.exits.insert(
+                        tgid,
+                        Exit {
+                            comm: comm[..len].to_vec(),
+                            start_boot_ns: record.start_boot_ns,
+                            exit_boot_ns: record.exit_boot_ns,
+                        },
+                    );
                 }
                 Err(_) => dump.read_errors += 1,
             }
@@ -646,7 +662,7 @@ impl Probes {
     /// Frees the name the kernel kept for an exited process.
     pub fn forget_exit_comm(&mut self, tgid: u32) {
         if let Ok(mut comms) =
-            self.map_mut::<HashMap<&mut MapData, u32, [u8; 16]>>(maps::EXIT_COMMS)
+            self.map_mut::<HashMap<&mut MapData, u32, ExitRecord>>(maps::EXIT_COMMS)
         {
             let _ = comms.remove(&tgid);
         }

@@ -199,11 +199,13 @@ fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool, metrics: &Met
         1 => format!("{}: 1 exited process, folded", p.comm),
         n => format!("{}: {n} exited processes, folded", p.comm),
     };
+    // A folded entry's time is its processes' summed.
     let _ = writeln!(
         out,
-        "{who}: {} model, {:.1} s traced",
+        "{who}: {} model, {:.1} s traced{}",
         p.model.name(),
-        p.total.seconds
+        p.total.seconds,
+        if p.folded > 1 { " in all" } else { "" }
     );
     if metrics.time_every > 1 {
         let note = format!(
@@ -574,7 +576,7 @@ mod tests {
         let text = render(&m, &[], false);
         assert_eq!(
             text.lines().next().unwrap(),
-            "srv: 3 exited processes, folded: poll model, 2.0 s traced",
+            "srv: 3 exited processes, folded: poll model, 2.0 s traced in all",
             "{text}"
         );
     }

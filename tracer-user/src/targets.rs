@@ -18,17 +18,21 @@ pub fn clock_ticks_per_sec() -> f64 {
     (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1) as f64
 }
 
-/// Now, in clock ticks since boot: the clock of /proc's process start
-/// times (CLOCK_BOOTTIME, which counts suspend as they do).
-pub fn boot_clock_ticks() -> u64 {
+/// Now, in CLOCK_BOOTTIME ns: the clock of /proc's process start times,
+/// which counts suspend as they do, and of the kernel's exit records.
+pub fn boot_ns() -> u64 {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes into the timespec it is given.
     unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) };
-    let secs = now.tv_sec as f64 + now.tv_nsec as f64 / 1e9;
-    (secs * clock_ticks_per_sec()) as u64
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
+/// Boot-clock ns in the clock ticks /proc gives process start times in.
+pub fn boot_ns_to_ticks(ns: u64) -> u64 {
+    (ns as f64 / 1e9 * clock_ticks_per_sec()) as u64
 }
 
 /// A process as identified by /proc: the pid alone can be reused, the pid

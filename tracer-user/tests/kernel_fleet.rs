@@ -346,3 +346,101 @@ fn a_full_traced_set_evicts_the_least_active_and_counts_them() {
     drop((quiet_loops, busy_loops));
     assert_detached();
 }
+
+/// Loops of one name that run a second each: started, moved into `cgroup`
+/// when given, waiting for SIGUSR1.
+fn short_loops(program: &Named, n: usize, cgroup: Option<&Path>) -> Vec<Proc> {
+    (0..n)
+        .map(|_| {
+            let p = spawn(Command::new(&program.exe).args(["steady", "0", "10", "1"]));
+            p.wait_line("ready ", LONG)
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            if let Some(dir) = cgroup {
+                move_into(dir, p.pid());
+            }
+            p
+        })
+        .collect()
+}
+
+/// Sends each loop its SIGUSR1 and waits for its exit: the seconds from
+/// `attached` to each exit, as the test clocked them.
+fn run_to_exit(loops: Vec<Proc>, attached: Instant) -> Vec<f64> {
+    for p in &loops {
+        p.signal(libc::SIGUSR1);
+    }
+    loops
+        .into_iter()
+        .map(|p| {
+            wait_exit(p);
+            attached.elapsed().as_secs_f64()
+        })
+        .collect()
+}
+
+/// Within this of the test's clock: muxtrace starts its clock a little
+/// before the test reads its "attached" line, and a loop's exit is seen
+/// when it is reaped.
+const TRACED_TIME_SLACK_S: f64 = 0.25;
+
+/// Processes that exit early in a long session are traced to their exit:
+/// two loops of one name, folded, hold their two times traced summed, and
+/// not the session's time twice.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn folded_processes_are_traced_to_their_exits() {
+    let cgroup = TestCgroup::create();
+    let short = named("looplab", "mxs");
+    let loops = short_loops(&short, 2, Some(&cgroup.dir));
+    let mt = muxtrace(&["--cgroup", &cgroup.arg(), "--json", "--interval", "200ms"]);
+    let lived: f64 = run_to_exit(loops, Instant::now()).iter().sum();
+    // The session goes on well past their exits.
+    std::thread::sleep(Duration::from_millis(2500));
+    mt.signal(libc::SIGINT);
+    let (stdout, _) = finish_ok(mt);
+    let last = final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    let folded = by_comm(&last, &short.name).unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!((folded.pid, folded.folded), (0, 2), "{stdout}");
+    assert!(last.elapsed_s > lived / 2.0 + 2.0, "{}", last.elapsed_s);
+    assert!(
+        (folded.total.seconds - lived).abs() < 2.0 * TRACED_TIME_SLACK_S,
+        "traced {:.3} s in all, where the test clocked {lived:.3}",
+        folded.total.seconds
+    );
+    assert_detached();
+}
+
+/// A process named by pid that exits while another goes on keeps its own
+/// time traced, to its exit.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_named_process_that_exits_early_is_traced_to_its_exit() {
+    let program = named("looplab", "mxn");
+    let short = short_loops(&program, 1, None);
+    let long = spawn(Command::new(&program.exe).args(["steady", "0", "10", "30"]));
+    long.wait_line("ready ", LONG)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let short_pid = short[0].pid();
+    let (a, b) = (short_pid.to_string(), long.pid().to_string());
+    let mt = muxtrace(&["--pid", &a, "--pid", &b, "--json", "--interval", "200ms"]);
+    long.signal(libc::SIGUSR1);
+    let lived = run_to_exit(short, Instant::now())[0];
+    std::thread::sleep(Duration::from_millis(2500));
+    mt.signal(libc::SIGINT);
+    let (stdout, _) = finish_ok(mt);
+    drop(long);
+    let last = final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    let p = last
+        .processes
+        .iter()
+        .find(|p| p.pid == short_pid)
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(!p.alive);
+    assert!(
+        (p.total.seconds - lived).abs() < TRACED_TIME_SLACK_S,
+        "traced {:.3} s, where the test clocked {lived:.3}",
+        p.total.seconds
+    );
+    assert!(last.elapsed_s > lived + 2.0, "{}", last.elapsed_s);
+    assert_detached();
+}
