@@ -134,6 +134,7 @@ mod tests {
                 fd_classes: [("socket".to_owned(), 3)].into(),
                 loop_threads: 1,
                 loop_busy_share: Some(0.25),
+                loop_busy_share_since_attach: None,
                 uring: None,
                 verdict: String::new(),
                 state: String::new(),

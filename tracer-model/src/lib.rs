@@ -268,12 +268,32 @@ fn process_metrics(
         fd_classes: p.info.fd_classes.clone(),
         loop_threads,
         loop_busy_share,
+        loop_busy_share_since_attach: None,
         uring,
         verdict,
         state: String::new(),
     };
+    metrics.loop_busy_share_since_attach = busy_share_since_attach(&metrics);
     metrics.state = word(&metrics).to_owned();
     metrics
+}
+
+/// The loop's busy share since attach: its iterations' time against its
+/// iterations' and its waits' together, all since attach and estimated
+/// alike under `--time-every`. The two tile the loop's own span, from the
+/// first wait seen to the last, so no start time is needed, and a wait
+/// already in progress at attach counts as neither. (The interval's figure
+/// is the last interval's alone: a server busy during a burst reads 0 %
+/// in the quiet that follows.)
+pub fn busy_share_since_attach(p: &ProcessMetrics) -> Option<f64> {
+    let waited: u64 = p
+        .syscalls
+        .iter()
+        .filter(|s| s.syscall.is_wait())
+        .map(|s| s.total.wall_ns)
+        .sum();
+    let busy = p.total.iteration_ns;
+    (p.total.iterations > 0 && busy + waited > 0).then(|| busy as f64 / (busy + waited) as f64)
 }
 
 #[cfg(test)]

@@ -132,6 +132,10 @@ pub struct ProcessMetrics {
     /// busy share over the interval (`None` without one).
     pub loop_threads: u32,
     pub loop_busy_share: Option<f64>,
+    /// The loop's busy share since attach ([`crate::busy_share_since_attach`]);
+    /// `None` without a loop iteration. Absent from an older build's lines.
+    #[serde(default)]
+    pub loop_busy_share_since_attach: Option<f64>,
     /// io_uring requests, for a process that submitted any.
     pub uring: Option<UringMetrics>,
     /// One sentence on what waiting costs this process, with its numbers.

@@ -74,24 +74,6 @@ fn no_calls(out: &mut String, pid: u32, comm: &str, lost: u64) {
     );
 }
 
-/// The loop's busy share over the whole run: its iterations' time against
-/// its iterations' and its waits' together, all since attach and estimated
-/// alike under `--time-every`. The two tile the loop's own span, from the
-/// first wait seen to the last, so no start time is needed, and a wait
-/// already in progress at attach counts as neither. (The interval's figure
-/// is the last interval's alone: a server busy during a burst reads 0 %
-/// in the quiet that follows.)
-fn run_busy_share(p: &ProcessMetrics) -> Option<f64> {
-    let waited: u64 = p
-        .syscalls
-        .iter()
-        .filter(|s| s.syscall.is_wait())
-        .map(|s| s.total.wall_ns)
-        .sum();
-    let busy = p.total.iteration_ns;
-    (p.total.iterations > 0 && busy + waited > 0).then(|| busy as f64 / (busy + waited) as f64)
-}
-
 /// The event loop since attach: its threads' utilisation over the run and
 /// in the last interval, iteration times and stalls, and what woken calls
 /// waited for.
@@ -111,7 +93,7 @@ fn loop_lines(p: &ProcessMetrics, interval_s: f64, stall_threshold_ns: u64) -> V
             n => format!(" ({n} threads)"),
         };
         let mut busy = Vec::new();
-        if let Some(run) = run_busy_share(p) {
+        if let Some(run) = tracer_model::busy_share_since_attach(p) {
             busy.push(format!("{:.1} % over the run", run * 100.0));
         }
         if let Some(last) = p.loop_busy_share {

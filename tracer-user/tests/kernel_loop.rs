@@ -292,6 +292,32 @@ fn busy_share_is_the_loop_s_duty_cycle() {
     }
 }
 
+/// The busy share since attach is the whole run's, as looplab timed it: a
+/// burst of work, then quiet, where the last interval reads near 0.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn the_busy_share_since_attach_is_the_whole_run_s() {
+    // Eight 100 ms waits around 300, 300 and four 1 ms iterations.
+    let lab = looplab(
+        &["spins", "100", "300", "300", "1", "1", "1", "1"],
+        "500ms",
+        &[],
+    );
+    let run = own_run(&lab.stderr);
+    let busy: u64 = run.iterations.iter().map(|o| o.wall).sum();
+    let waited = (run.iterations.len() as u64 + 1) * 100 * MS;
+    let truth = busy as f64 / (busy + waited) as f64;
+    let last = lab.views.last().expect("a final line");
+    let since_attach = last
+        .loop_busy_share_since_attach
+        .unwrap_or_else(|| panic!("{last:?}"));
+    // A wait overshoots its timeout by the timer's slack: a few hundredths.
+    assert!(
+        (since_attach - truth).abs() < 0.03,
+        "{since_attach} since attach, {truth} as looplab timed it"
+    );
+}
+
 /// `--time-every 4`: one iteration in four timed with the wait that ends
 /// it, yet the busy share stays the duty cycle (a wait's time off the CPU
 /// is measured for every wait; only its short on-CPU part is estimated),
