@@ -9,7 +9,7 @@ use std::{
 };
 
 use tracer_common::{Stat, SyscallKind, SyscallStats, UringStats};
-use tracer_model::{format::display_comm, Metrics, ProcessInfo, ProcessSnap, Snapshot};
+use tracer_model::{format::display_comm, Exit, Metrics, ProcessInfo, ProcessSnap, Snapshot};
 
 use crate::{
     error::Result,
@@ -51,6 +51,15 @@ struct End {
     end_boot_ns: u64,
 }
 
+impl End {
+    fn of(exit: &Exit) -> End {
+        End {
+            start_boot_ns: Some(exit.start_boot_ns),
+            end_boot_ns: exit.exit_boot_ns,
+        }
+    }
+}
+
 /// How many readings the name of an exited process is kept for.
 const EXIT_NAME_READINGS: u32 = 3;
 
@@ -63,10 +72,11 @@ pub struct Collector {
     folded: BTreeMap<Vec<u8>, Folded>,
     /// Exited processes whose folding waits one reading for their name.
     nameless: std::collections::BTreeSet<u32>,
-    /// Names of exited processes (tgid → name, readings since), from the
-    /// kernel.
-    exit_names: BTreeMap<u32, (Vec<u8>, u32)>,
-    /// Where each process that is no longer traced ended.
+    /// What the kernel kept of exited processes (tgid → its record,
+    /// readings since): their names and times.
+    exit_names: BTreeMap<u32, (Exit, u32)>,
+    /// Where each process user space knows, and no longer traces, ended: a
+    /// named one is never folded, and keeps its end past its exit record.
     ends: BTreeMap<u32, End>,
     started: Instant,
     /// When tracing began, CLOCK_BOOTTIME ns, and in the clock ticks since
@@ -191,25 +201,18 @@ impl Collector {
         exited_before_stats.extend(self.exit_names.keys());
         // The names the kernel kept for exited processes move here at once,
         // so a process whose calls show up a reading later still has its name.
-        for (tgid, exit) in &dump.exits {
-            self.exit_names.insert(*tgid, (exit.comm.clone(), 0));
-            self.ends.insert(
-                *tgid,
-                End {
-                    start_boot_ns: Some(exit.start_boot_ns),
-                    end_boot_ns: exit.exit_boot_ns,
-                },
-            );
-            self.probes.forget_exit_comm(*tgid);
+        // Thousands of short-lived children a second pass through here:
+        // their records are kept once, in `exit_names`, and `ends` only
+        // holds the few processes user space knows.
+        for (tgid, exit) in std::mem::take(&mut dump.exits) {
+            if self.known.contains_key(&tgid) {
+                self.ends.insert(tgid, End::of(&exit));
+            }
+            self.probes.forget_exit_comm(tgid);
+            self.exit_names.insert(tgid, (exit, 0));
         }
-        let known = &self.known;
-        let ends = &self.ends;
+        let (known, ends, exit_names) = (&self.known, &self.ends, &self.exit_names);
         let (attach_ticks, attach_boot_ns) = (self.attach_ticks, self.attach_boot_ns);
-        let exit_comms: BTreeMap<u32, Vec<u8>> = self
-            .exit_names
-            .iter()
-            .map(|(tgid, (comm, _))| (*tgid, comm.clone()))
-            .collect();
         let mut snapshot = Snapshot::from_dump(
             self.started.elapsed(),
             dump,
@@ -218,13 +221,13 @@ impl Collector {
             |tgid| {
                 let mut info = describe(tgid, known.get(&tgid), attach_ticks);
                 if !info.alive {
-                    info.traced_s = ends
-                        .get(&tgid)
-                        .map(|end| traced_s(end, &info, attach_boot_ns));
-                }
-                if let (false, Some(comm)) = (info.alive, exit_comms.get(&tgid)) {
-                    if info.comm == b"?" {
-                        info.comm = comm.clone();
+                    let exit = exit_names.get(&tgid).map(|(exit, _)| exit);
+                    info.traced_s = exit
+                        .map(End::of)
+                        .or_else(|| ends.get(&tgid).copied())
+                        .map(|end| traced_s(&end, &info, attach_boot_ns));
+                    if let (Some(exit), true) = (exit, info.comm == b"?") {
+                        info.comm = exit.comm.clone();
                     }
                 }
                 info
@@ -238,9 +241,8 @@ impl Collector {
             *age += 1;
             *age <= EXIT_NAME_READINGS
         });
-        let (known, exit_names) = (&self.known, &self.exit_names);
-        self.ends
-            .retain(|tgid, _| known.contains_key(tgid) || exit_names.contains_key(tgid));
+        let known = &self.known;
+        self.ends.retain(|tgid, _| known.contains_key(tgid));
         for (comm, folded) in &self.folded {
             snapshot.processes.insert(
                 folded.key,
