@@ -291,14 +291,26 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
         Paragraph::new(lines).block(
             Block::new()
                 .borders(Borders::TOP)
-                .title(if fits < n {
-                    format!(
-                        "verdicts · {}-{} of {n} shown, ←→ for more",
-                        start + 1,
-                        start + fits
-                    )
-                } else {
-                    "verdicts".to_owned()
+                // The table is the last interval's, the verdicts weigh the
+                // figures since attach: said, or a server whose idle
+                // connections grew reads "scans 16 fds" under "110".
+                .title({
+                    let shown = (fits < n).then(|| {
+                        format!(
+                            " · {}-{} of {n} shown, ←→ for more",
+                            start + 1,
+                            start + fits
+                        )
+                    });
+                    let shown = shown.unwrap_or_default();
+                    // Narrow, which columns are shown matters more.
+                    [
+                        format!("verdicts since attach{shown}"),
+                        format!("verdicts{shown}"),
+                    ]
+                    .into_iter()
+                    .find(|t| t.chars().count() <= usize::from(verdict_area.width))
+                    .unwrap_or_else(|| format!("verdicts{shown}"))
                 })
                 .border_style(DIM),
         ),
