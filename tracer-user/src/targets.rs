@@ -320,13 +320,16 @@ fn parent_of(pid: u32) -> Option<u32> {
 }
 
 /// Every process descended from `pid` now (children, their children, …),
-/// parents before children.
+/// parents before children; never muxtrace itself (`--follow` of the shell
+/// it runs from) nor its own children, which it names itself if at all.
 pub fn descendants(pid: u32) -> Vec<ProcessId> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
+    let own = std::process::id();
     let parents: Vec<(u32, u32)> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| p != own)
         .filter_map(|p| Some((p, parent_of(p)?)))
         .collect();
     let mut found = vec![pid];

@@ -215,3 +215,31 @@ fn without_follow_a_forked_child_is_not_counted() {
     let rows = table.get(&parent).cloned().unwrap_or_default();
     assert!(!rows.contains_key("recvfrom"), "{stdout}");
 }
+
+/// `--follow` of a process muxtrace descends from (the shell it runs in;
+/// here the test) takes that process's children, but never muxtrace itself.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn follow_of_an_ancestor_never_traces_muxtrace_itself() {
+    let test_pid = std::process::id().to_string();
+    let mt = muxtrace(&[
+        "--pid",
+        &test_pid,
+        "--follow",
+        "--json",
+        "--interval",
+        "200ms",
+        "--duration",
+        "1s",
+    ]);
+    let own_pid = mt.pid();
+    let (stdout, _) = finish_ok(mt);
+    let lines = harness::muxtrace::json_lines(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(!lines.is_empty(), "{stdout}");
+    for line in lines {
+        let pids: Vec<u32> = line.metrics.processes.iter().map(|p| p.pid).collect();
+        assert!(pids.contains(&std::process::id()), "{stdout}");
+        assert!(!pids.contains(&own_pid), "muxtrace traced itself: {pids:?}");
+    }
+    assert_detached();
+}
