@@ -401,7 +401,8 @@ const _: () = assert!(size_of::<LastWakeup>() == 16);
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ExitRecord {
     pub comm: [u8; 16],
-    /// The process's start (its leader's `start_boottime`).
+    /// The process's start (its leader's `start_boottime`), or when it was
+    /// moved into the `--cgroup`, if later.
     pub start_boot_ns: u64,
     pub exit_boot_ns: u64,
 }

@@ -17,7 +17,7 @@ use crate::maps::{
 };
 
 /// `BPF_NOEXIST`: insert only if absent.
-const NOEXIST: u64 = 1;
+pub(crate) const NOEXIST: u64 = 1;
 
 /// How many of each loss are logged per CPU: the first few say where it
 /// happens (tid, syscall, address), the counter says how often.

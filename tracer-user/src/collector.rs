@@ -26,6 +26,9 @@ struct Known {
     /// Named by the user (`--pid`, `-- CMD`): shown on its own to the end,
     /// never folded.
     named: bool,
+    /// `--cgroup`: when it was moved in, after attach (CLOCK_BOOTTIME ns):
+    /// its time traced starts there, not at attach.
+    moved_in_boot_ns: Option<u64>,
 }
 
 /// The totals of exited processes of one name, summed: a run that follows
@@ -219,13 +222,15 @@ impl Collector {
             cost,
             known.keys().copied(),
             |tgid| {
-                let mut info = describe(tgid, known.get(&tgid), attach_ticks);
+                let k = known.get(&tgid);
+                let mut info = describe(tgid, k, attach_ticks, attach_boot_ns);
                 if !info.alive {
                     let exit = exit_names.get(&tgid).map(|(exit, _)| exit);
+                    let moved_in = k.and_then(|k| k.moved_in_boot_ns);
                     info.traced_s = exit
                         .map(End::of)
                         .or_else(|| ends.get(&tgid).copied())
-                        .map(|end| traced_s(&end, &info, attach_boot_ns));
+                        .map(|end| traced_s(&end, &info, attach_boot_ns, moved_in));
                     if let (Some(exit), true) = (exit, info.comm == b"?") {
                         info.comm = exit.comm.clone();
                     }
@@ -406,6 +411,10 @@ impl Collector {
                 Some(t) if t == tgid => {
                     log::info!("now tracing pid {tgid}");
                     self.register(tgid, ProcessId::of(tgid));
+                    let moved_in = self.probes.take_moved_in(tgid);
+                    if let Some(k) = self.known.get_mut(&tgid) {
+                        k.moved_in_boot_ns = moved_in;
+                    }
                 }
                 Some(_) => {} // a thread of a traced process
                 None => {
@@ -417,6 +426,7 @@ impl Collector {
                             comm: b"?".to_vec(),
                             alive: false,
                             named: false,
+                            moved_in_boot_ns: self.probes.take_moved_in(tgid),
                         },
                     );
                 }
@@ -480,6 +490,7 @@ impl Collector {
                 comm,
                 alive,
                 named: false,
+                moved_in_boot_ns: None,
             },
         );
     }
@@ -499,19 +510,26 @@ fn activity(prev: Option<&Snapshot>, cur: &Snapshot) -> BTreeMap<u32, u64> {
         .collect()
 }
 
-/// An exited process's time traced: from its start, or attach if later, to
-/// its end. The kernel's record of its start is to the nanosecond, /proc's
-/// to the clock tick.
-fn traced_s(end: &End, info: &ProcessInfo, attach_boot_ns: u64) -> f64 {
+/// An exited process's time traced: from its start, or from when tracing
+/// could first see it (attach, or its move into the `--cgroup`) if later,
+/// to its end. The kernel's record of its start is to the nanosecond,
+/// /proc's to the clock tick.
+fn traced_s(end: &End, info: &ProcessInfo, attach_boot_ns: u64, moved_in: Option<u64>) -> f64 {
     let start = end
         .start_boot_ns
         .unwrap_or_else(|| attach_boot_ns + (info.started_after_attach_s * 1e9) as u64);
-    end.end_boot_ns.saturating_sub(start.max(attach_boot_ns)) as f64 / 1e9
+    let seen_from = start.max(attach_boot_ns).max(moved_in.unwrap_or(0));
+    end.end_boot_ns.saturating_sub(seen_from) as f64 / 1e9
 }
 
 /// What /proc says of a traced process at this reading: its name, whether it
 /// still runs, its fds by class and its epoll sets as the kernel lists them.
-fn describe(tgid: u32, known: Option<&Known>, attach_ticks: u64) -> ProcessInfo {
+fn describe(
+    tgid: u32,
+    known: Option<&Known>,
+    attach_ticks: u64,
+    attach_boot_ns: u64,
+) -> ProcessInfo {
     let (comm, alive, start_ticks) = match known {
         Some(k) => (
             k.comm.clone(),
@@ -532,6 +550,11 @@ fn describe(tgid: u32, known: Option<&Known>, attach_ticks: u64) -> ProcessInfo 
     let started_after_attach_s = start_ticks.map_or(0.0, |start| {
         start.saturating_sub(attach_ticks) as f64 / targets::clock_ticks_per_sec()
     });
+    // One moved into the --cgroup after attach counts from the move.
+    let moved_in_after_attach_s = known
+        .and_then(|k| k.moved_in_boot_ns)
+        .map_or(0.0, |at| at.saturating_sub(attach_boot_ns) as f64 / 1e9);
+    let started_after_attach_s = started_after_attach_s.max(moved_in_after_attach_s);
     if !alive {
         return ProcessInfo {
             comm,

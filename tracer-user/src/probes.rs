@@ -516,6 +516,29 @@ impl Probes {
         Ok(traced.keys().filter(|k| k.is_ok()).count())
     }
 
+    /// `--cgroup`: when a process user space has just learnt of (by the pid
+    /// it sees) was moved into the cgroup, CLOCK_BOOTTIME ns; `None` for one
+    /// that was there at attach or was born there. The entry goes: the
+    /// process is known from now on.
+    pub fn take_moved_in(&mut self, pid: u32) -> Option<u64> {
+        let kernel_tgid = match self.in_pidns {
+            false => pid,
+            true => {
+                let ns_tgids: HashMap<&MapData, u32, u32> = self.map(maps::NS_TGIDS).ok()?;
+                let found = ns_tgids
+                    .iter()
+                    .filter_map(|kv| kv.ok())
+                    .find(|(_, ns)| *ns == pid)
+                    .map(|(kernel, _)| kernel);
+                found?
+            }
+        };
+        let mut moved_in: HashMap<&mut MapData, u32, u64> = self.map_mut(maps::MOVED_IN).ok()?;
+        let at = moved_in.get(&kernel_tgid, 0).ok()?;
+        let _ = moved_in.remove(&kernel_tgid);
+        Some(at)
+    }
+
     /// Stops tracing processes (by the pids user space sees) to make room
     /// in a full traced set: the programs will not admit them again, and
     /// their threads' slots go. Their aggregates stay until user space has

@@ -444,3 +444,54 @@ fn a_named_process_that_exits_early_is_traced_to_its_exit() {
     assert!(last.elapsed_s > lived + 2.0, "{}", last.elapsed_s);
     assert_detached();
 }
+
+/// A process already running when it is moved into the `--cgroup` after
+/// attach is traced from the move, not from attach: one still running at
+/// the end, and one that exits before it (its time from the kernel's exit
+/// record).
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_process_moved_in_after_attach_is_traced_from_its_move() {
+    let cgroup = TestCgroup::create();
+    let stays = named("looplab", "mxm");
+    let leaves = named("looplab", "mxl");
+    let stay = spawn(Command::new(&stays.exe).args(["steady", "0", "10", "30"]));
+    let leave = spawn(Command::new(&leaves.exe).args(["steady", "0", "10", "30"]));
+    for p in [&stay, &leave] {
+        p.wait_line("ready ", LONG)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        // Both loop, outside the cgroup, from before attach.
+        p.signal(libc::SIGUSR1);
+    }
+    let mt = muxtrace(&["--cgroup", &cgroup.arg(), "--json", "--interval", "200ms"]);
+    let attached = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    let moved_at = attached.elapsed().as_secs_f64();
+    move_into(&cgroup.dir, stay.pid());
+    move_into(&cgroup.dir, leave.pid());
+    std::thread::sleep(Duration::from_millis(1000));
+    leave.signal(libc::SIGKILL);
+    let left_at = attached.elapsed().as_secs_f64();
+    drop(leave);
+    std::thread::sleep(Duration::from_millis(1500));
+    mt.signal(libc::SIGINT);
+    let (stdout, _) = finish_ok(mt);
+    drop(stay);
+    let last = final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    let stayed = by_comm(&last, &stays.name).unwrap_or_else(|| panic!("{stdout}"));
+    let since_move = last.elapsed_s - moved_at;
+    assert!(
+        (stayed.total.seconds - since_move).abs() < TRACED_TIME_SLACK_S,
+        "traced {:.3} s, where it was in the cgroup for {since_move:.3} of {:.3}",
+        stayed.total.seconds,
+        last.elapsed_s
+    );
+    let left = by_comm(&last, &leaves.name).unwrap_or_else(|| panic!("{stdout}"));
+    let lived = left_at - moved_at;
+    assert!(
+        (left.total.seconds - lived).abs() < TRACED_TIME_SLACK_S,
+        "traced {:.3} s to its exit, where it was in the cgroup for {lived:.3}",
+        left.total.seconds
+    );
+    assert_detached();
+}
