@@ -35,10 +35,10 @@ pub const MAX_TRACED_TGIDS: u32 = 4096;
 /// not admit again (an LRU map: the oldest are forgotten first, and an
 /// evicted process's entry goes when it exits).
 pub const MAX_EVICTED: u32 = 16_384;
-/// `--cgroup`: processes moved into the cgroup whose time of moving is kept
-/// until they join the traced set (an LRU map: one moved and never admitted
-/// is forgotten in time).
-pub const MAX_MOVED_IN: u32 = 16_384;
+/// `--all`, `--cgroup`: processes whose time of joining (admission, a move
+/// into the cgroup) is kept until user space learns of them (an LRU map:
+/// one moved and never admitted is forgotten in time).
+pub const MAX_JOINED: u32 = 16_384;
 /// Bytes of the `--cgroup` path the programs compare a moved process's new
 /// cgroup with (`globals::CGROUP_PATH`).
 pub const CGROUP_PATH_LEN: usize = 128;

@@ -132,5 +132,5 @@ pub mod maps {
     pub const NS_PENDING_ACTIVE: &str = "NS_PENDING_ACTIVE";
     pub const NS_TGIDS: &str = "NS_TGIDS";
     pub const EVICTED: &str = "EVICTED";
-    pub const MOVED_IN: &str = "MOVED_IN";
+    pub const JOINED: &str = "JOINED";
 }

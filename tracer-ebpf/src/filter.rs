@@ -3,7 +3,9 @@
 
 use aya_ebpf::{
     bindings::bpf_pidns_info,
-    helpers::generated::{bpf_get_current_ancestor_cgroup_id, bpf_get_ns_current_pid_tgid},
+    helpers::generated::{
+        bpf_get_current_ancestor_cgroup_id, bpf_get_ns_current_pid_tgid, bpf_ktime_get_boot_ns,
+    },
 };
 use tracer_common::{
     admit, candidate_slot, traced, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState,
@@ -11,7 +13,7 @@ use tracer_common::{
 };
 
 use crate::maps::{
-    self, pidns, CANDIDATES, COUNTERS, CPU_LAST_THREAD, EVICTED, FREE_STATS, FREE_THREADS,
+    self, pidns, CANDIDATES, COUNTERS, CPU_LAST_THREAD, EVICTED, FREE_STATS, FREE_THREADS, JOINED,
     NS_PENDING, NS_PENDING_ACTIVE, NS_TGIDS, STATS, STATS_SLOTS, THREAD_HIGH_WATER, THREAD_INDEX,
     THREAD_STATES, TRACED,
 };
@@ -201,6 +203,14 @@ fn try_admit<const NS: bool>(tgid: u32, kind: u32) -> bool {
             tgid
         );
         return false;
+    }
+    // --all: nothing of it was measured before this call. (--cgroup: the
+    // move into the cgroup, kept already, counts; one there at attach or
+    // born there needs no time.)
+    if maps::admission() == admit::WAITERS {
+        // SAFETY: the helper has no preconditions.
+        let now = unsafe { bpf_ktime_get_boot_ns() };
+        let _ = JOINED.insert(tgid, now, NOEXIST);
     }
     true
 }

@@ -8,7 +8,7 @@ use aya_ebpf::{
 };
 use tracer_common::{
     btf_ids, ExitRecord, LastWakeup, StatsKey, SyscallStats, ThreadState, UringReq, UringStats,
-    BPF_F_MMAPABLE, CANDIDATE_SLOTS, CGROUP_PATH_LEN, MAX_EPOLL_SETS, MAX_EVICTED, MAX_MOVED_IN,
+    BPF_F_MMAPABLE, CANDIDATE_SLOTS, CGROUP_PATH_LEN, MAX_EPOLL_SETS, MAX_EVICTED, MAX_JOINED,
     MAX_STATS_KEYS, MAX_THREADS, MAX_TRACED_TGIDS, MAX_URING_REQS, PID_MAX_LIMIT, STAT_COUNT,
     TIDS_PER_INDEX_ENTRY,
 };
@@ -33,12 +33,14 @@ pub static TRACED: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TRACED_TGID
 #[map]
 pub static EVICTED: LruHashMap<u32, u32> = LruHashMap::with_max_entries(MAX_EVICTED, 0);
 
-/// `--cgroup`: tgid → when it was moved into the cgroup (CLOCK_BOOTTIME ns),
-/// for a process not traced yet: it joins the traced set at its next
-/// measured call, but its time traced starts at the move. The exit record
-/// takes it, or user space when it learns of the process.
+/// `--all`, `--cgroup`: tgid → when a process that ran already joined
+/// (CLOCK_BOOTTIME ns): under `--all` its admission, at its first wait
+/// (nothing of it is measured before); under `--cgroup` its move into the
+/// cgroup (it is admitted at its next measured call, but was the cgroup's
+/// from the move). Its time traced starts there. The exit record takes it,
+/// or user space when it learns of the process.
 #[map]
-pub static MOVED_IN: LruHashMap<u32, u64> = LruHashMap::with_max_entries(MAX_MOVED_IN, 0);
+pub static JOINED: LruHashMap<u32, u64> = LruHashMap::with_max_entries(MAX_JOINED, 0);
 
 /// tgid → its name, start and exit ([`ExitRecord`]) when it exited (user
 /// space removes the entry once it has read it).

@@ -21,7 +21,7 @@ use crate::{
         bump, existing_thread_slot, in_cgroup, is_stale, is_traced, lost, mark_candidate,
         maybe_traced, ns_ids, release_thread_slot, stats_slot, NOEXIST,
     },
-    maps::{self, EVICTED, EXIT_COMMS, LAST_WAKEUPS, MOVED_IN, NS_TGIDS, TRACED},
+    maps::{self, EVICTED, EXIT_COMMS, JOINED, LAST_WAKEUPS, NS_TGIDS, TRACED},
 };
 
 /// A `struct task_struct *` handed to a program by the kernel.
@@ -290,7 +290,7 @@ pub fn mux_cgroup_attach(ctx: BtfTracePointContext) -> i32 {
     if !is_traced(tgid) {
         // SAFETY: the helper has no preconditions.
         let now = unsafe { bpf_ktime_get_boot_ns() };
-        let _ = MOVED_IN.insert(tgid, now, NOEXIST);
+        let _ = JOINED.insert(tgid, now, NOEXIST);
     }
     mark_candidate(tgid);
     0
@@ -395,12 +395,13 @@ pub fn mux_sched_exit(ctx: BtfTracePointContext) -> i32 {
         // A child that lives less than user space's poll still gets a name,
         // and each process its own time traced.
         let mut start_boot_ns = task.process_start_boot_ns();
-        // --cgroup: one moved in after it started was traced from the move.
-        if maps::admission() == admit::CGROUP {
+        // --all, --cgroup: one that joined after it started was traced
+        // from then.
+        if maps::admission() != admit::NONE {
             // SAFETY: a plain u64 value, copied out at once.
-            if let Some(moved_in) = unsafe { MOVED_IN.get(tgid) }.copied() {
-                start_boot_ns = start_boot_ns.max(moved_in);
-                let _ = MOVED_IN.remove(tgid);
+            if let Some(joined) = unsafe { JOINED.get(tgid) }.copied() {
+                start_boot_ns = start_boot_ns.max(joined);
+                let _ = JOINED.remove(tgid);
             }
         }
         let record = ExitRecord {

@@ -26,9 +26,9 @@ struct Known {
     /// Named by the user (`--pid`, `-- CMD`): shown on its own to the end,
     /// never folded.
     named: bool,
-    /// `--cgroup`: when it was moved in, after attach (CLOCK_BOOTTIME ns):
-    /// its time traced starts there, not at attach.
-    moved_in_boot_ns: Option<u64>,
+    /// `--all`, `--cgroup`: when it joined after attach, admitted or moved
+    /// in (CLOCK_BOOTTIME ns): its time traced starts there, not at attach.
+    joined_boot_ns: Option<u64>,
 }
 
 /// The totals of exited processes of one name, summed: a run that follows
@@ -226,11 +226,11 @@ impl Collector {
                 let mut info = describe(tgid, k, attach_ticks, attach_boot_ns);
                 if !info.alive {
                     let exit = exit_names.get(&tgid).map(|(exit, _)| exit);
-                    let moved_in = k.and_then(|k| k.moved_in_boot_ns);
+                    let joined = k.and_then(|k| k.joined_boot_ns);
                     info.traced_s = exit
                         .map(End::of)
                         .or_else(|| ends.get(&tgid).copied())
-                        .map(|end| traced_s(&end, &info, attach_boot_ns, moved_in));
+                        .map(|end| traced_s(&end, &info, attach_boot_ns, joined));
                     if let (Some(exit), true) = (exit, info.comm == b"?") {
                         info.comm = exit.comm.clone();
                     }
@@ -411,9 +411,9 @@ impl Collector {
                 Some(t) if t == tgid => {
                     log::info!("now tracing pid {tgid}");
                     self.register(tgid, ProcessId::of(tgid));
-                    let moved_in = self.probes.take_moved_in(tgid);
+                    let joined = self.probes.take_joined(tgid);
                     if let Some(k) = self.known.get_mut(&tgid) {
-                        k.moved_in_boot_ns = moved_in;
+                        k.joined_boot_ns = joined;
                     }
                 }
                 Some(_) => {} // a thread of a traced process
@@ -426,7 +426,7 @@ impl Collector {
                             comm: b"?".to_vec(),
                             alive: false,
                             named: false,
-                            moved_in_boot_ns: self.probes.take_moved_in(tgid),
+                            joined_boot_ns: self.probes.take_joined(tgid),
                         },
                     );
                 }
@@ -490,7 +490,7 @@ impl Collector {
                 comm,
                 alive,
                 named: false,
-                moved_in_boot_ns: None,
+                joined_boot_ns: None,
             },
         );
     }
@@ -510,15 +510,15 @@ fn activity(prev: Option<&Snapshot>, cur: &Snapshot) -> BTreeMap<u32, u64> {
         .collect()
 }
 
-/// An exited process's time traced: from its start, or from when tracing
-/// could first see it (attach, or its move into the `--cgroup`) if later,
+/// An exited process's time traced: from its start, or from when it joined
+/// (attach, its admission or its move into the `--cgroup`) if later,
 /// to its end. The kernel's record of its start is to the nanosecond,
 /// /proc's to the clock tick.
-fn traced_s(end: &End, info: &ProcessInfo, attach_boot_ns: u64, moved_in: Option<u64>) -> f64 {
+fn traced_s(end: &End, info: &ProcessInfo, attach_boot_ns: u64, joined: Option<u64>) -> f64 {
     let start = end
         .start_boot_ns
         .unwrap_or_else(|| attach_boot_ns + (info.started_after_attach_s * 1e9) as u64);
-    let seen_from = start.max(attach_boot_ns).max(moved_in.unwrap_or(0));
+    let seen_from = start.max(attach_boot_ns).max(joined.unwrap_or(0));
     end.end_boot_ns.saturating_sub(seen_from) as f64 / 1e9
 }
 
@@ -550,11 +550,12 @@ fn describe(
     let started_after_attach_s = start_ticks.map_or(0.0, |start| {
         start.saturating_sub(attach_ticks) as f64 / targets::clock_ticks_per_sec()
     });
-    // One moved into the --cgroup after attach counts from the move.
-    let moved_in_after_attach_s = known
-        .and_then(|k| k.moved_in_boot_ns)
+    // One admitted, or moved into the --cgroup, after attach counts from
+    // then.
+    let joined_after_attach_s = known
+        .and_then(|k| k.joined_boot_ns)
         .map_or(0.0, |at| at.saturating_sub(attach_boot_ns) as f64 / 1e9);
-    let started_after_attach_s = started_after_attach_s.max(moved_in_after_attach_s);
+    let started_after_attach_s = started_after_attach_s.max(joined_after_attach_s);
     if !alive {
         return ProcessInfo {
             comm,

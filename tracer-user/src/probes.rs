@@ -516,11 +516,12 @@ impl Probes {
         Ok(traced.keys().filter(|k| k.is_ok()).count())
     }
 
-    /// `--cgroup`: when a process user space has just learnt of (by the pid
-    /// it sees) was moved into the cgroup, CLOCK_BOOTTIME ns; `None` for one
-    /// that was there at attach or was born there. The entry goes: the
-    /// process is known from now on.
-    pub fn take_moved_in(&mut self, pid: u32) -> Option<u64> {
+    /// `--all`, `--cgroup`: when a process user space has just learnt of (by
+    /// the pid it sees) joined the traced set, CLOCK_BOOTTIME ns: admitted
+    /// at its first wait, or moved into the cgroup. `None` for one traced
+    /// from attach or from its birth. The entry goes: the process is known
+    /// from now on.
+    pub fn take_joined(&mut self, pid: u32) -> Option<u64> {
         let kernel_tgid = match self.in_pidns {
             false => pid,
             true => {
@@ -533,9 +534,9 @@ impl Probes {
                 found?
             }
         };
-        let mut moved_in: HashMap<&mut MapData, u32, u64> = self.map_mut(maps::MOVED_IN).ok()?;
-        let at = moved_in.get(&kernel_tgid, 0).ok()?;
-        let _ = moved_in.remove(&kernel_tgid);
+        let mut joined: HashMap<&mut MapData, u32, u64> = self.map_mut(maps::JOINED).ok()?;
+        let at = joined.get(&kernel_tgid, 0).ok()?;
+        let _ = joined.remove(&kernel_tgid);
         Some(at)
     }
 

@@ -495,3 +495,35 @@ fn a_process_moved_in_after_attach_is_traced_from_its_move() {
     );
     assert_detached();
 }
+
+/// Under `--all` a process that ran already but waits only later is traced
+/// from its first wait (its admission), before which nothing of it was
+/// measured.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn all_times_a_process_from_its_first_wait() {
+    let program = named("looplab", "mxw");
+    let lp = spawn(Command::new(&program.exe).args(["steady", "0", "10", "30"]));
+    lp.wait_line("ready ", LONG)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mt = muxtrace(&["--all", "--json", "--interval", "200ms"]);
+    let attached = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    // Blocked in sigwaitinfo until now: its loop's first wait admits it.
+    lp.signal(libc::SIGUSR1);
+    let first_wait_at = attached.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(1500));
+    mt.signal(libc::SIGINT);
+    let (stdout, _) = finish_ok(mt);
+    drop(lp);
+    let last = final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    let p = by_comm(&last, &program.name).unwrap_or_else(|| panic!("{stdout}"));
+    let since_first_wait = last.elapsed_s - first_wait_at;
+    assert!(
+        (p.total.seconds - since_first_wait).abs() < TRACED_TIME_SLACK_S,
+        "traced {:.3} s, where it waited from {first_wait_at:.3} s of {:.3}",
+        p.total.seconds,
+        last.elapsed_s
+    );
+    assert_detached();
+}
