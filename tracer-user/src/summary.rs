@@ -24,14 +24,14 @@ pub fn render(metrics: &Metrics, idle: &[(u32, String)], wide: bool) -> String {
         .sum();
     for p in &metrics.processes {
         if p.syscalls.is_empty() {
-            no_calls(&mut out, p.pid, &p.comm, lost);
+            no_calls(&mut out, &who(p), lost);
         } else {
             process_table(&mut out, p, wide, metrics);
         }
     }
     for (pid, comm) in idle {
         if !metrics.processes.iter().any(|p| p.pid == *pid) {
-            no_calls(&mut out, *pid, comm, lost);
+            no_calls(&mut out, &format!("pid {pid} ({comm})"), lost);
         }
     }
     if !metrics.losses.is_empty() {
@@ -60,10 +60,26 @@ pub fn render(metrics: &Metrics, idle: &[(u32, String)], wide: bool) -> String {
     out
 }
 
-fn no_calls(out: &mut String, pid: u32, comm: &str, lost: u64) {
+/// How a process's entry is named: by pid, or, for exited processes
+/// muxtrace was not asked for by pid and summed by name (under pid 0), in
+/// words.
+fn who(p: &ProcessMetrics) -> String {
+    match p.folded {
+        0 => format!(
+            "pid {} ({}{})",
+            p.pid,
+            p.comm,
+            if p.alive { "" } else { ", exited" }
+        ),
+        1 => format!("{}: 1 exited process, folded", p.comm),
+        n => format!("{}: {n} exited processes, folded", p.comm),
+    }
+}
+
+fn no_calls(out: &mut String, who: &str, lost: u64) {
     let _ = writeln!(
         out,
-        "pid {pid} ({comm}): no select, poll, epoll or I/O calls seen{}\n",
+        "{who}: no select, poll, epoll or I/O calls seen{}\n",
         match lost {
             0 => String::new(),
             n => format!(
@@ -169,22 +185,11 @@ fn untimed_stalls_note(tick_ns: u64, tick_stalls: u64) -> String {
 }
 
 fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool, metrics: &Metrics) {
-    // Exited processes muxtrace was not asked for by pid are summed by
-    // name under pid 0: said in words, not as a pid.
-    let who = match p.folded {
-        0 => format!(
-            "pid {} ({}{})",
-            p.pid,
-            p.comm,
-            if p.alive { "" } else { ", exited" }
-        ),
-        1 => format!("{}: 1 exited process, folded", p.comm),
-        n => format!("{}: {n} exited processes, folded", p.comm),
-    };
     // A folded entry's time is its processes' summed.
     let _ = writeln!(
         out,
-        "{who}: {} model, {:.1} s traced{}",
+        "{}: {} model, {:.1} s traced{}",
+        who(p),
         p.model.name(),
         p.total.seconds,
         if p.folded > 1 { " in all" } else { "" }
@@ -511,6 +516,24 @@ mod tests {
         assert!(lines[8].starts_with("poll scans 100 fds"), "{text}");
         assert!(text.contains("pid 8 (idle): no select"), "{text}");
         assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+    }
+
+    /// Exited processes summed by name that made no measured call are named
+    /// in words, as the ones that did, and not as "pid 0".
+    #[test]
+    fn a_folded_entry_with_no_calls_is_named_in_words() {
+        let mut m = metrics();
+        let p = &mut m.processes[0];
+        (p.pid, p.comm, p.folded, p.alive) = (0, "sleep".to_owned(), 3, false);
+        p.syscalls.clear();
+        let text = render(&m, &[], false);
+        assert!(
+            text.starts_with(
+                "sleep: 3 exited processes, folded: no select, poll, epoll or I/O calls seen"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("pid 0"), "{text}");
     }
 
     /// A process whose calls were all lost to a full map is not said to

@@ -318,6 +318,32 @@ mod snapshots {
         assert_eq!(screen(&app, 80, 24), top);
     }
 
+    /// Exited processes summed by name have no pid of their own: view 1
+    /// and the compare view say what they are, not "pid 0".
+    #[test]
+    fn a_folded_row_is_named_in_words_not_as_pid_0() {
+        let mut app = app_with(Some(fixtures::top_fleet()), View::Top);
+        while app.selected_process().is_some_and(|p| p.folded == 0) {
+            app.handle(Command::Down);
+        }
+        assert_eq!(app.selected_process().map(|p| p.folded), Some(3));
+        app.handle(Command::Open);
+        let main = screen(&app, 80, 24);
+        assert!(
+            main.contains("worker: 3 exited processes, folded · poll model"),
+            "{main}"
+        );
+        assert!(!main.contains("pid 0"), "{main}");
+        app.handle(Command::ShowView(View::Compare));
+        let compare = screen(&app, 160, 48);
+        assert!(compare.contains("   3 exited\n"), "{compare}");
+        assert!(
+            compare.contains("\nworker ×3 exited: poll scans"),
+            "{compare}"
+        );
+        assert!(!compare.contains("worker 0"), "{compare}");
+    }
+
     #[test]
     fn help_overlay() {
         let mut app = app_with(Some(fixtures::one_poll_server()), View::Main);

@@ -60,9 +60,15 @@ enum Keep {
 type Figure = fn(&ProcessMetrics) -> String;
 
 const FIGURES: &[(&str, Keep, Figure)] = &[
-    ("pid", Keep::Pid, |p| p.pid.to_string()),
-    ("status", Keep::Status, |p| {
-        if p.alive { "running" } else { "exited" }.to_owned()
+    // Exited processes summed by name have no pid of their own (pid 0).
+    ("pid", Keep::Pid, |p| match p.folded {
+        0 => p.pid.to_string(),
+        _ => "-".to_owned(),
+    }),
+    ("status", Keep::Status, |p| match (p.alive, p.folded) {
+        (true, _) => "running".to_owned(),
+        (false, 0) => "exited".to_owned(),
+        (false, n) => format!("{n} exited"),
     }),
     ("model", Keep::Always, |p| p.model.name().to_owned()),
     ("calls/s", Keep::Always, |p| {
@@ -160,11 +166,13 @@ const FIGURES: &[(&str, Keep, Figure)] = &[
 ];
 
 /// `comm: verdict`, wrapped, with the name in bold; `comm pid:` when
-/// another process shown has the same name (nginx's workers).
+/// another process shown has the same name (nginx's workers), and
+/// `comm ×N exited:` for exited ones folded by name, which have no pid.
 fn verdict_lines(p: &ProcessMetrics, width: usize, with_pid: bool) -> Vec<Line<'static>> {
-    let prefix = match with_pid {
-        true => format!("{} {}:", p.comm, p.pid),
-        false => format!("{}:", p.comm),
+    let prefix = match (with_pid, p.folded) {
+        (_, n @ 1..) => format!("{} ×{n} exited:", p.comm),
+        (true, _) => format!("{} {}:", p.comm, p.pid),
+        (false, _) => format!("{}:", p.comm),
     };
     format::wrap(&format!("{prefix} {}", p.verdict), width)
         .into_iter()

@@ -70,11 +70,17 @@ pub fn render(frame: &mut Frame, app: &App) {
 /// `pid 4242 echo-poll · poll model`, and which of several processes it is
 /// (shorter when `width` is too narrow for the whole).
 fn process_title(app: &App, p: &ProcessMetrics, width: u16) -> Line<'static> {
+    // Exited processes summed by name have no pid of their own (pid 0).
+    let who = match p.folded {
+        0 => format!("pid {} {}", p.pid, p.comm),
+        1 => format!("{}: 1 exited process, folded", p.comm),
+        n => format!("{}: {n} exited processes, folded", p.comm),
+    };
     let mut line = Line::from(vec![
-        Span::styled(format!("pid {} {}", p.pid, p.comm), TITLE),
+        Span::styled(who, TITLE),
         Span::raw(format!(" · {} model", p.model.name())),
     ]);
-    if !p.alive {
+    if !p.alive && p.folded == 0 {
         line.push_span(Span::styled(" · exited", ALERT));
     }
     let n = app.process_count();
