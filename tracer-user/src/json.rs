@@ -1,8 +1,15 @@
 //! `--json`: one JSON object per interval and a final one, written to stdout
 //! from a thread of its own so that a reader who stops reading can never
-//! stall tracing.
+//! stall tracing, and into a pipe only whole, so one who reads later never
+//! finds a line cut off.
 
-use std::io::Write as _;
+use std::{
+    io::Write as _,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+};
 
 use tracer_model::Metrics;
 
@@ -15,6 +22,11 @@ use crate::error::{Result, UserError};
 pub struct JsonOut {
     queue: Option<std::sync::mpsc::SyncSender<String>>,
     writer: Option<std::thread::JoinHandle<Result<()>>>,
+    /// Lines handed to the writer, and how many it wrote whole.
+    queued: u64,
+    written: Arc<AtomicU64>,
+    /// Tells a writer waiting for room in the pipe to give up.
+    stop: Arc<AtomicBool>,
     /// Interval lines dropped for a reader that did not keep up.
     dropped: u64,
     /// The final line found no room in time.
@@ -33,15 +45,25 @@ const FLUSH_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
 impl JsonOut {
     pub fn start() -> JsonOut {
         let (queue, lines) = std::sync::mpsc::sync_channel::<String>(JSON_QUEUE);
+        let written = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (count, give_up) = (written.clone(), stop.clone());
         let writer = std::thread::spawn(move || {
             for line in lines {
+                if !wait_for_room(line.len(), &give_up) {
+                    break;
+                }
                 write_stdout(&line)?;
+                count.fetch_add(1, Ordering::Relaxed);
             }
             Ok(())
         });
         JsonOut {
             queue: Some(queue),
             writer: Some(writer),
+            queued: 0,
+            written,
+            stop,
             dropped: 0,
             final_lost: false,
         }
@@ -72,7 +94,10 @@ impl JsonOut {
         let deadline = std::time::Instant::now() + FINAL_LINE_BUDGET;
         let delivered = loop {
             match queue.try_send(text) {
-                Ok(()) => break true,
+                Ok(()) => {
+                    self.queued += 1;
+                    break true;
+                }
                 Err(std::sync::mpsc::TrySendError::Full(back)) => {
                     if !wait {
                         self.dropped += 1;
@@ -97,7 +122,7 @@ impl JsonOut {
 
     /// Lets the writer take what is queued, for at most [`FLUSH_BUDGET`], and
     /// reports its error, if any. A reader that never reads is left behind:
-    /// the process exits with the lines still queued, and says so.
+    /// the process exits with the lines still queued, and says how many.
     pub fn finish(&mut self) -> Result<()> {
         self.queue = None;
         let Some(writer) = self.writer.take() else {
@@ -107,14 +132,27 @@ impl JsonOut {
         while !writer.is_finished() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        // A writer waiting for room gives up now, with no line begun.
+        self.stop.store(true, Ordering::Relaxed);
+        let give_up_by = std::time::Instant::now() + std::time::Duration::from_millis(20);
+        while !writer.is_finished() && std::time::Instant::now() < give_up_by {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         if self.dropped > 0 {
             eprintln!(
                 "muxtrace: {} JSON interval lines were dropped: stdout did not keep up",
                 self.dropped
             );
         }
-        if self.final_lost || !writer.is_finished() {
-            eprintln!("muxtrace: stdout is not being read; the last JSON lines were not written");
+        // The final line is the last one queued, or was never queued.
+        let unwritten =
+            self.queued - self.written.load(Ordering::Relaxed) + u64::from(self.final_lost);
+        match unwritten {
+            0 => {}
+            1 => eprintln!("muxtrace: stdout is not being read; the final JSON line was not written"),
+            n => eprintln!(
+                "muxtrace: stdout is not being read; the last {n} JSON lines, the final one among them, were not written"
+            ),
         }
         if !writer.is_finished() {
             return Ok(());
@@ -142,6 +180,67 @@ pub fn stdout_reader_gone() -> bool {
     // SAFETY: one valid pollfd, and a timeout of 0: poll only reads the state.
     let ready = unsafe { libc::poll(&mut out, 1, 0) };
     ready == 1 && out.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
+/// Before a line goes into a pipe: waits until the pipe has room for all of
+/// it, so the write never blocks half done, and a reader that reads after
+/// muxtrace has exited finds whole lines only (a blocked write is cut off
+/// at exit). The pipe is enlarged once if a line could never fit. False
+/// when told to give up first. Anything but a pipe is written at once.
+fn wait_for_room(len: usize, give_up: &AtomicBool) -> bool {
+    loop {
+        match pipe_room(len) {
+            None => return true,
+            Some(room) if room >= len => return true,
+            Some(_) => {}
+        }
+        if give_up.load(Ordering::Relaxed) {
+            return false;
+        }
+        // A reader gone: the write fails at once with EPIPE.
+        if stdout_reader_gone() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// Bytes a write to the pipe on stdout takes without blocking, at least;
+/// `None` when stdout is no pipe, or a line of `len` can never fit whole
+/// (and writing it at once is all there is to do). The kernel fills a
+/// pipe page by page: the unread bytes take at most one page more than
+/// they fill (the page being read, the one being written).
+fn pipe_room(len: usize) -> Option<usize> {
+    let fd = libc::STDOUT_FILENO;
+    // SAFETY: fstat into a local struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFIFO {
+        return None;
+    }
+    const PAGE: usize = 4096;
+    let pages = |bytes: usize| bytes.div_ceil(PAGE);
+    // SAFETY: fcntl on stdout; no pointer is passed.
+    let mut size = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+    if size < 0 {
+        return None;
+    }
+    if (size as usize) < pages(len) * PAGE {
+        // SAFETY: as above; the kernel rounds the size up.
+        size = unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, (pages(len) * PAGE) as libc::c_int) };
+        if size < 0 {
+            return None;
+        }
+    }
+    let mut unread: libc::c_int = 0;
+    // SAFETY: FIONREAD into a local int.
+    if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) } != 0 {
+        return None;
+    }
+    let used = match unread as usize {
+        0 => 0,
+        n => pages(n) + 1,
+    };
+    Some((size as usize / PAGE).saturating_sub(used) * PAGE)
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
