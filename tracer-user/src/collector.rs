@@ -127,6 +127,11 @@ impl Collector {
         self.known.contains_key(&tgid)
     }
 
+    /// Whether a traced process still ran at the last liveness check.
+    pub fn is_alive(&self, tgid: u32) -> bool {
+        self.known.get(&tgid).is_some_and(|k| k.alive)
+    }
+
     /// When the kernel refused a process for want of room since the last
     /// check and the traced set is full, evicts the least active eighth of
     /// it (at least one): fewest calls in the last reading interval first;

@@ -181,7 +181,18 @@ pub async fn run(cli: Cli) -> Result<()> {
         child.release(&cli.command[0])?;
         collector.register_named(child.pid, ProcessId::of(child.pid));
     }
-    announce(&cli, cgroup.as_ref(), &collector.traced());
+    // A process may exit while the programs load (a named one that lives
+    // 100 ms): the line must not claim it is being traced.
+    collector.refresh_liveness();
+    let traced: Vec<(u32, String)> = collector
+        .traced()
+        .into_iter()
+        .map(|(pid, comm)| match collector.is_alive(pid) {
+            true => (pid, comm),
+            false => (pid, format!("{comm}, exited while muxtrace attached")),
+        })
+        .collect();
+    announce(&cli, cgroup.as_ref(), &traced);
     if let Some(exporter) = &mut exporter {
         // A scrape before the first interval gets what is known so far: in
         // place before the address is announced, as the endpoint serves on

@@ -46,13 +46,17 @@ pub fn render(metrics: &Metrics, idle: &[(u32, String)], wide: bool) -> String {
         if cost.run_count > 0 {
             let _ = writeln!(
                 out,
-                "muxtrace's own probes: {:.0} ns per run, {:.2} % of one CPU (sampled over {:.1} s; the kernel's accounting of them added {:.0} ns per run while on)",
+                "muxtrace's own probes: {:.0} ns per run, {:.2} % of one CPU (sampled over {}; the kernel's accounting of them added {:.0} ns per run while on)",
                 cost.ns_per_run,
                 // The work over every sample, not the last few the
                 // dashboard shows; the sampling's own share is the recent one.
                 cost.run_time_ns as f64 / 1e7 / cost.sampled_s.max(f64::MIN_POSITIVE)
                     + cost.accounting_percent,
-                cost.sampled_s,
+                // A session of a few ms must not read "over 0.0 s".
+                match cost.sampled_s {
+                    s if s < 0.1 => format!("{:.0} ms", s * 1e3),
+                    s => format!("{s:.1} s"),
+                },
                 cost.accounting_ns_per_run
             );
         }
