@@ -29,7 +29,7 @@ pub use window::rebase;
 
 use crate::{
     format::display_comm,
-    verdict::verdict,
+    verdict::{verdict, BusySpan},
     window::{delta, estimate, ratio, window, window_with, Clock, Span},
 };
 
@@ -149,6 +149,13 @@ fn process_metrics(
         Some(traced) => traced.min(since_start),
         None => since_start,
     };
+    // Without an earlier reading the interval is the whole run, and this
+    // process's part of it its own time traced: the dashboard's figures of
+    // a run whose processes have all exited are rates over their lives.
+    let interval = match prev {
+        Some(_) => interval,
+        None => elapsed,
+    };
     let mut totals = Vec::new();
     let mut deltas = Vec::new();
     let mut syscalls = Vec::new();
@@ -246,14 +253,6 @@ fn process_metrics(
     let shares: Vec<f64> = threads.iter().filter_map(|t| t.loop_busy_share).collect();
     let loop_busy_share =
         (!shares.is_empty()).then(|| shares.iter().sum::<f64>() / shares.len() as f64);
-    let verdict = verdict(
-        model,
-        &total,
-        &totals,
-        uring.as_ref().map(|u| &u.total),
-        loop_busy_share,
-        cur.stall_threshold_ns,
-    );
     let mut metrics = ProcessMetrics {
         pid: if p.info.folded > 0 { 0 } else { p.tgid },
         folded: p.info.folded,
@@ -270,10 +269,27 @@ fn process_metrics(
         loop_busy_share,
         loop_busy_share_since_attach: None,
         uring,
-        verdict,
+        verdict: String::new(),
         state: String::new(),
     };
     metrics.loop_busy_share_since_attach = busy_share_since_attach(&metrics);
+    // Over the whole run the interval's share is the run's (threads that
+    // exited leave no per-thread share behind).
+    if prev.is_none() {
+        metrics.loop_busy_share = metrics.loop_busy_share_since_attach;
+    }
+    metrics.verdict = verdict(
+        model,
+        &metrics.total,
+        &totals,
+        metrics.uring.as_ref().map(|u| &u.total),
+        metrics.loop_busy_share,
+        match prev {
+            Some(_) => BusySpan::LastInterval,
+            None => BusySpan::Run,
+        },
+        cur.stall_threshold_ns,
+    );
     metrics.state = word(&metrics).to_owned();
     metrics
 }
@@ -443,6 +459,31 @@ mod tests {
         let info = &mut s.processes.get_mut(&1).unwrap().info;
         (info.folded, info.started_after_attach_s, info.traced_s) = (3, 0.0, Some(27.0));
         assert_eq!(compute(None, &s).processes[0].total.seconds, 27.0);
+    }
+
+    /// With no earlier reading (the dashboard once every process has
+    /// exited), the interval is the run: an exited process's rates are over
+    /// its own time, as its totals' are, and its loop's busy share is the
+    /// run's, said so in its verdict.
+    #[test]
+    fn over_the_run_an_exited_process_s_rates_are_over_its_life() {
+        let mut stats = poll_stats(600, 1, 600, 1000);
+        (stats.iterations, stats.timed_iterations) = (600, 600);
+        stats.iteration_ns = 600 * 3000;
+        let mut s = snap(10, &[(SyscallKind::Poll, stats)]);
+        let info = &mut s.processes.get_mut(&1).unwrap().info;
+        (info.alive, info.started_after_attach_s, info.traced_s) = (false, 1.0, Some(3.0));
+        let p = &compute(None, &s).processes[0];
+        assert_eq!(p.total.calls_per_sec, 200.0);
+        assert_eq!(p.interval.calls_per_sec, 200.0);
+        assert_eq!(p.interval.seconds, 3.0);
+        assert_eq!(p.loop_busy_share, Some(0.75));
+        assert_eq!(p.loop_busy_share_since_attach, Some(0.75));
+        assert!(
+            p.verdict.contains("loop busy 75 % over the run"),
+            "{}",
+            p.verdict
+        );
     }
 
     #[test]

@@ -131,29 +131,47 @@ pub(crate) fn verdict(
     stats: &[(SyscallKind, SyscallStats)],
     uring: Option<&UringWindow>,
     loop_busy_share: Option<f64>,
+    busy_span: BusySpan,
     stall_threshold_ns: u64,
 ) -> String {
     let mut s = match (model, uring) {
         (IoModel::IoUring, Some(u)) => uring_verdict(total, u),
         _ => io_verdict(model, total, stats),
     };
-    if let Some(health) = loop_verdict(total, loop_busy_share, stall_threshold_ns) {
+    if let Some(health) = loop_verdict(total, loop_busy_share, busy_span, stall_threshold_ns) {
         s.push_str("; ");
         s.push_str(&health);
     }
     s
 }
 
+/// What the busy share in a verdict covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BusySpan {
+    LastInterval,
+    /// Figures with no earlier reading: the whole run.
+    Run,
+}
+
 /// The event loop's health in one clause: busy share (saturated from 90 %),
 /// and the stalls with the longest's length, time and on-CPU part.
-fn loop_verdict(total: &Window, busy: Option<f64>, threshold_ns: u64) -> Option<String> {
+fn loop_verdict(
+    total: &Window,
+    busy: Option<f64>,
+    span: BusySpan,
+    threshold_ns: u64,
+) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(busy) = busy {
         let pct = busy * 100.0;
+        let over = match span {
+            BusySpan::LastInterval => "of the last interval",
+            BusySpan::Run => "over the run",
+        };
         parts.push(if busy >= SATURATED {
-            format!("loop busy {pct:.0} % of the last interval — saturated")
+            format!("loop busy {pct:.0} % {over} — saturated")
         } else {
-            format!("loop busy {pct:.0} % of the last interval")
+            format!("loop busy {pct:.0} % {over}")
         });
     }
     if total.stalls > 0 {

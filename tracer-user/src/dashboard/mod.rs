@@ -344,6 +344,32 @@ mod snapshots {
         assert!(!compare.contains("worker 0"), "{compare}");
     }
 
+    /// A figure per ready fd with none ready in the interval (chronyd, quiet)
+    /// is a dash, not "0ns"; an exited process's loop figures stay.
+    #[test]
+    fn the_compare_view_divides_by_nothing_nowhere() {
+        let mut app = app_with(Some(fixtures::top_fleet()), View::Compare);
+        app.handle(Command::ShowView(View::Compare));
+        let text = screen(&app, 160, 48);
+        let row = |label: &str| text.lines().find(|l| l.starts_with(label)).unwrap();
+        // The cell right-aligned under a name (the header is ASCII).
+        let cell = |label: &str, name: &str, nth: usize| -> String {
+            let end = row("last ").match_indices(name).nth(nth).unwrap().0 + name.len();
+            let chars: Vec<char> = row(label).chars().collect();
+            chars[end - name.len()..end]
+                .iter()
+                .collect::<String>()
+                .trim()
+                .to_owned()
+        };
+        for label in ["on-CPU/ready", "bkkp/ready"] {
+            assert_eq!(cell(label, "chronyd", 0), "-", "{text}");
+        }
+        // The exited echo-poll, the second of the name.
+        assert_eq!(cell("status", "echo-poll", 1), "exited", "{text}");
+        assert_eq!(cell("stalls, total", "echo-poll", 1), "3", "{text}");
+    }
+
     #[test]
     fn help_overlay() {
         let mut app = app_with(Some(fixtures::one_poll_server()), View::Main);

@@ -31,9 +31,20 @@ fn if_waits(p: &ProcessMetrics, v: String) -> String {
     }
 }
 
-/// Loop figures mean nothing for a process with no thread that waits.
+/// A figure per ready fd has none to divide by when nothing was ready in
+/// the interval (a dash, not "0ns").
+fn if_ready(p: &ProcessMetrics, v: String) -> String {
+    if p.interval.ready > 0 {
+        if_waits(p, v)
+    } else {
+        "-".to_owned()
+    }
+}
+
+/// Loop figures mean nothing for a process with no thread that waits; an
+/// exited one has no threads left, but its loop's iterations stay.
 fn if_loop(p: &ProcessMetrics, v: String) -> String {
-    if p.loop_threads > 0 {
+    if p.loop_threads > 0 || p.total.iterations > 0 {
         v
     } else {
         "-".to_owned()
@@ -94,7 +105,7 @@ const FIGURES: &[(&str, Keep, Figure)] = &[
         )
     }),
     ("on-CPU/ready", Keep::Always, |p| {
-        if_waits(p, format::ns(p.interval.on_cpu_ns_per_ready))
+        if_ready(p, format::ns(p.interval.on_cpu_ns_per_ready))
     }),
     ("SQEs/enter", Keep::Uring, |p| {
         p.uring
@@ -112,7 +123,7 @@ const FIGURES: &[(&str, Keep, Figure)] = &[
         })
     }),
     ("bkkp/ready", Keep::Always, |p| {
-        if_waits(p, bytes(p.interval.bookkeeping_bytes_per_ready))
+        if_ready(p, bytes(p.interval.bookkeeping_bytes_per_ready))
     }),
     // Without a receive that returned data, or a timed call, there is no
     // figure: a dash, as elsewhere, not a zero.
@@ -135,7 +146,11 @@ const FIGURES: &[(&str, Keep, Figure)] = &[
             .map_or("-".to_owned(), |b| format!("{:.0}%", b * 100.0))
     }),
     ("iteration p99", Keep::Loop, |p| {
-        if_loop(p, format::ns(p.interval.iteration_p99_ns))
+        match p.interval.timed_iterations {
+            // None in the interval (an exited process): no figure, not 0.
+            0 if p.loop_threads == 0 => "-".to_owned(),
+            _ => if_loop(p, format::ns(p.interval.iteration_p99_ns)),
+        }
     }),
     ("stalls, total", Keep::Wide, |p| {
         if_loop(p, tracer_model::format::thousands(p.total.stalls))
@@ -256,12 +271,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
     let [table, verdict_area] =
         Layout::vertical([Constraint::Length(rows_at(keep)), Constraint::Min(0)]).areas(area);
 
-    // The figures are the last interval's (stalls: since attach); which
+    // The figures are the last interval's (stalls: since attach), or once
+    // every process has exited, each one's over its own time traced; which
     // processes are shown, when not all fit, goes in the verdicts' title.
-    let scope = format!(
-        "last {}",
-        tracer_model::format::duration((m.interval_s * 1e9) as u64)
-    );
+    let scope = match app.exited {
+        true => "whole run".to_owned(),
+        false => format!(
+            "last {}",
+            tracer_model::format::duration((m.interval_s * 1e9) as u64)
+        ),
+    };
     let mut header = vec![Cell::from(scope).style(DIM)];
     header.extend(shown.iter().enumerate().map(|(i, p)| {
         let style = if start + i == app.process && n > 1 {
