@@ -21,3 +21,5 @@ mod thread_slots;
 pub mod tracepoints;
 
 pub use probes::{loaded_program_ids, recursion_misses, EmptyPrograms};
+/// For the tests that fill `/metrics`'s connections.
+pub use prometheus::MAX_CONNECTIONS as PROMETHEUS_MAX_CONNECTIONS;

@@ -8,12 +8,17 @@
 //! header timeout, a whole-connection timeout and a cap on open
 //! connections, so nothing a client does — idle connections, slow headers,
 //! a flood — can use up muxtrace's fds or its time, and a scrape never
-//! waits for a reading.
+//! waits for a reading. At the cap a new connection closes the oldest, so
+//! clients that connect and send nothing cannot lock a scraper out.
 
 mod top;
 
 use std::{
-    collections::BTreeMap, convert::Infallible, fmt::Write as _, net::SocketAddr, sync::Arc,
+    collections::BTreeMap,
+    convert::Infallible,
+    fmt::Write as _,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -21,17 +26,15 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{body::Incoming, header, server::conn::http1, Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::{
-    net::TcpListener,
-    sync::{watch, Semaphore},
-};
+use tokio::{net::TcpListener, sync::watch, task::AbortHandle};
 use tracer_common::{fold_pow2, pow2_high, uring::op_name, Pow2Hist, POW2_BUCKETS};
 use tracer_model::{Metrics, ProcessMetrics, UringWindow, Window};
 
 use crate::error::{Result, UserError};
 
-/// Connections served at once; more are closed on accept. Prometheus needs
-/// one; a cap keeps a flood from taking the fds muxtrace reads /proc with.
+/// Connections served at once; a new one beyond closes the oldest.
+/// Prometheus needs one; a cap keeps a flood from taking the fds muxtrace
+/// reads /proc with.
 pub const MAX_CONNECTIONS: usize = 32;
 /// A request's head must arrive within this.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -111,7 +114,12 @@ impl Exporter {
 }
 
 async fn serve(listener: TcpListener, body: watch::Receiver<Bytes>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // Open connections by accept order. A connection that sends nothing
+    // holds its place until the header timeout: refusing newcomers at the
+    // cap let 32 such clients, reconnecting, lock every scraper out, where
+    // closing the oldest leaves a scraper (which asks at once) its turn.
+    let open: Arc<Mutex<BTreeMap<u64, AbortHandle>>> = Arc::default();
+    let mut next_id: u64 = 0;
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -122,12 +130,19 @@ async fn serve(listener: TcpListener, body: watch::Receiver<Bytes>) {
                 continue;
             }
         };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            log::debug!("prometheus: {MAX_CONNECTIONS} connections open, closing a new one");
-            continue;
+        let oldest = {
+            let mut open = open.lock().unwrap_or_else(|e| e.into_inner());
+            (open.len() >= MAX_CONNECTIONS)
+                .then(|| open.pop_first())
+                .flatten()
         };
-        let body = body.clone();
-        tokio::spawn(async move {
+        if let Some((_, oldest)) = oldest {
+            log::debug!("prometheus: {MAX_CONNECTIONS} connections open, closing the oldest");
+            oldest.abort();
+        }
+        let (id, body, done) = (next_id, body.clone(), Arc::clone(&open));
+        next_id += 1;
+        let task = tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let body = body.borrow().clone();
                 async move { Ok::<_, Infallible>(respond(&request, body)) }
@@ -141,8 +156,12 @@ async fn serve(listener: TcpListener, body: watch::Receiver<Bytes>) {
                 Err(_) => log::debug!("prometheus client: connection timed out"),
                 Ok(Ok(())) => {}
             }
-            drop(slot);
+            done.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         });
+        // The runtime has one thread: the task cannot end before this.
+        open.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, task.abort_handle());
     }
 }
 

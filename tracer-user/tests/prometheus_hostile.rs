@@ -184,6 +184,42 @@ fn idle_connections_beyond_the_fd_limit_cannot_stop_tracing() {
     drop(target);
 }
 
+/// Clients that connect and send nothing, as many as the connection cap,
+/// cannot lock a scraper out: the scrape that follows them is answered at
+/// once. (They held every place until the 5 s header timeout, and a
+/// scrape meanwhile was closed unanswered.)
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn silent_clients_at_the_connection_cap_leave_a_scraper_its_turn() {
+    let target = steady();
+    let mt = muxtrace(&[
+        "--pid",
+        &target.pid().to_string(),
+        "--json",
+        "--prometheus",
+        "0",
+    ]);
+    let port = served_port(&mt);
+    let silent: Vec<TcpStream> = (0..tracer_user::PROMETHEUS_MAX_CONNECTIONS)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    // Every one accepted and holding its place.
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..3 {
+        let answer = exchange(port, "GET", "/metrics");
+        assert_eq!(answer.status, 200);
+        assert!(
+            String::from_utf8_lossy(&answer.body).contains("muxtrace_syscalls_total"),
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+    drop(silent);
+    mt.signal(libc::SIGINT);
+    finish_ok(mt);
+    assert_detached();
+}
+
 /// The port of `--prometheus ADDR` from muxtrace's own line.
 fn served_port(mt: &Proc) -> u16 {
     let line = mt
