@@ -213,8 +213,13 @@ impl Collector {
         // their records are kept once, in `exit_names`, and `ends` only
         // holds the few processes user space knows.
         for (tgid, exit) in std::mem::take(&mut dump.exits) {
-            if self.known.contains_key(&tgid) {
+            if let Some(k) = self.known.get_mut(&tgid) {
                 self.ends.insert(tgid, End::of(&exit));
+                // Its name at exit, after any exec user space missed
+                // (`-- sh -c 'exec prog'` that ends within a poll).
+                if !exit.comm.is_empty() {
+                    k.comm = exit.comm.clone();
+                }
             }
             self.probes.forget_exit_comm(tgid);
             self.exit_names.insert(tgid, (exit, 0));

@@ -183,12 +183,15 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
     // A process may exit while the programs load (a named one that lives
     // 100 ms): the line must not claim it is being traced.
+    // (A launched command, released once attached, was traced whole.)
     collector.refresh_liveness();
+    let launched_pid = launched.as_ref().map(|child| child.pid);
     let traced: Vec<(u32, String)> = collector
         .traced()
         .into_iter()
         .map(|(pid, comm)| match collector.is_alive(pid) {
             true => (pid, comm),
+            false if Some(pid) == launched_pid => (pid, format!("{comm}, exited")),
             false => (pid, format!("{comm}, exited while muxtrace attached")),
         })
         .collect();

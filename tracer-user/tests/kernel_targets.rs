@@ -284,3 +284,22 @@ fn a_process_that_exits_during_attach_is_not_announced_as_traced() {
     );
     assert_detached();
 }
+
+/// A launched command that execs another program and ends before
+/// muxtrace's next look at it is named by the program it ended as (the
+/// kernel's exit record), not the one muxtrace started.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_launched_command_is_named_by_the_program_it_ended_as() {
+    for _ in 0..3 {
+        let mt =
+            spawn(Command::new(MUXTRACE).args(["--summary", "--", "sh", "-c", "exec /bin/true"]));
+        let (stdout, _) = finish_ok(mt);
+        let pid = started_pid(&stdout, "");
+        assert!(
+            stdout.contains(&format!("pid {pid} (true, exited)")),
+            "{stdout}"
+        );
+    }
+    assert_detached();
+}
