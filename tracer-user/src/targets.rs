@@ -195,8 +195,7 @@ pub fn resolve_pids(pids: &[i64]) -> Result<Vec<ProcessId>> {
                 .hint("name each process once"));
         }
         let Some(tgid) = tgid_of(pid) else {
-            return Err(UserError::usage(format!("no process with pid {pid}"))
-                .hint("it may have exited; find the pid with: pgrep -f NAME"));
+            return Err(unreadable_or_missing(pid, "status"));
         };
         if tgid != pid {
             log::warn!(
@@ -209,9 +208,7 @@ pub fn resolve_pids(pids: &[i64]) -> Result<Vec<ProcessId>> {
                 .hint("name each process once"));
             }
         }
-        let id = ProcessId::of(tgid).ok_or_else(|| {
-            UserError::usage(format!("no process with pid {pid}")).hint("it may have exited")
-        })?;
+        let id = ProcessId::of(tgid).ok_or_else(|| unreadable_or_missing(tgid, "stat"))?;
         if is_kernel_thread(tgid) {
             return Err(UserError::usage(format!(
                 "pid {pid} ({}) is a kernel thread: it makes no syscalls to trace",
@@ -230,6 +227,25 @@ pub fn resolve_pids(pids: &[i64]) -> Result<Vec<ProcessId>> {
 }
 
 /// The thread-group id of a pid or tid, from /proc/PID/status.
+/// Why a named pid cannot be traced when /proc/PID/`file` gave nothing: the
+/// process is gone, or it is there and /proc will not show it (a `hidepid`
+/// mount, a /proc of another pid namespace, a file mounted over).
+fn unreadable_or_missing(pid: u32, file: &str) -> UserError {
+    let path = format!("/proc/{pid}/{file}");
+    match (fs::metadata(format!("/proc/{pid}")), fs::read(&path)) {
+        (Ok(_), Err(e)) => UserError::usage(format!("cannot read {path}: {e}")).hint(
+            "muxtrace names and follows a process through /proc: run it as root, on a /proc \
+             mounted without hidepid, in the traced process's pid namespace",
+        ),
+        (Ok(_), Ok(_)) => {
+            UserError::usage(format!("{path} does not read as a process's {file} file"))
+                .hint("is something mounted over /proc?")
+        }
+        (Err(_), _) => UserError::usage(format!("no process with pid {pid}"))
+            .hint("it may have exited; find the pid with: pgrep -f NAME"),
+    }
+}
+
 pub fn tgid_of(pid: u32) -> Option<u32> {
     // Lossy: the name in it may hold bytes that are not UTF-8.
     let status = read_lossy(&format!("/proc/{pid}/status"))?;
@@ -282,7 +298,8 @@ pub fn comm_of(pid: u32) -> Option<Vec<u8>> {
     if comm.last() == Some(&b'\n') {
         comm.pop();
     }
-    Some(comm)
+    // An empty read names nothing: the caller's "?" says so.
+    (!comm.is_empty()).then_some(comm)
 }
 
 /// The kernel keeps 15 bytes of a process name.

@@ -42,6 +42,32 @@ fn missing_pid_is_a_usage_error() {
     assert!(stderr.contains("hint:"), "{stderr}");
 }
 
+/// A process that is there but whose /proc files will not read as one is
+/// not called missing: the message names the file and says why.
+#[test]
+#[ignore = "needs root: mounts over /proc/PID/status in a mount namespace of its own"]
+fn a_pid_whose_proc_files_are_hidden_is_not_called_missing() {
+    let target = spawn(Command::new("sleep").arg("30"));
+    let pid = target.pid();
+    let script = format!(
+        "mount --bind /dev/null /proc/{pid}/status && exec {} --pid {pid} --summary",
+        MUXTRACE
+    );
+    let (code, _, stderr) = finish(
+        spawn(Command::new("unshare").args(["-m", "sh", "-c", &script])),
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "/proc/{pid}/status does not read as a process's status file"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no process with pid"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn pid_zero_is_a_usage_error() {
     let (code, _, stderr) = run(&["--pid", "0"], &[]);
