@@ -166,6 +166,10 @@ pub struct App {
     pub help: bool,
     /// Every traced process has exited: the banner is up, figures frozen.
     pub exited: bool,
+    /// `r` was pressed: the figures that follow cover a few microseconds,
+    /// with every rank a tie, so the selection stays on its process rather
+    /// than follow the top row until an interval has passed.
+    hold_selection: bool,
     /// Set on the first update with several processes, so compare mode is
     /// the opening view then — and a user's own choice is never overridden.
     chose_view: bool,
@@ -207,6 +211,7 @@ impl Default for App {
             paused: false,
             help: false,
             exited: false,
+            hold_selection: false,
             chose_view: false,
             chose_syscall: false,
             selected_pid: None,
@@ -253,7 +258,11 @@ impl App {
             self.shown_copies = self.gone_pids();
         }
         self.latest = Some(metrics);
-        self.reselect();
+        // The reset's own figures hold it; the next interval's rank again.
+        match std::mem::take(&mut self.hold_selection) {
+            true => self.reselect_process(),
+            false => self.reselect(),
+        }
     }
 
     /// Adds, greyed (not alive), the processes that vanished from the
@@ -356,6 +365,7 @@ impl App {
             }
             Command::Reset => {
                 self.history.clear();
+                self.hold_selection = true;
                 return Action::Reset;
             }
             Command::Help => self.help = true,
@@ -433,10 +443,16 @@ impl App {
     /// to a row in range.
     fn reselect(&mut self) {
         self.follow_top();
-        if let Some(pid) = self
-            .selected_pid
-            .filter(|_| !self.top_home || self.chose_process)
-        {
+        if !self.top_home || self.chose_process {
+            self.reselect_process();
+        } else {
+            self.reselect_syscall();
+        }
+    }
+
+    /// The selected process found again, by pid, then its call.
+    fn reselect_process(&mut self) {
+        if let Some(pid) = self.selected_pid {
             if let Some(i) = self
                 .shown
                 .as_ref()
@@ -445,6 +461,11 @@ impl App {
                 self.process = i;
             }
         }
+        self.reselect_syscall();
+    }
+
+    /// The selected call found again in the selected process's rows.
+    fn reselect_syscall(&mut self) {
         self.clamp();
         if self.chose_syscall {
             if let Some(kind) = self.selected_kind {
@@ -581,6 +602,30 @@ fn exited_copy(p: &ProcessMetrics) -> ProcessMetrics {
 mod tests {
     use super::*;
     use crate::dashboard::fixtures;
+
+    /// `r` in the top view: the reset's own figures (a few microseconds,
+    /// every rank a tie) leave the selection on its process; the next
+    /// interval's ranking is followed again.
+    #[test]
+    fn a_reset_does_not_move_the_selection() {
+        let mut app = App::new(true);
+        app.apply(fixtures::top_fleet());
+        let busiest = app.selected_process().unwrap().pid;
+        let mut just_reset = fixtures::top_fleet();
+        for p in &mut just_reset.processes {
+            p.interval = Window::default();
+        }
+        let mut other = App::new(true);
+        other.apply(just_reset.clone());
+        let tie_first = other.selected_process().unwrap().pid;
+        assert_ne!(tie_first, busiest, "the fixture must rank another first");
+
+        assert_eq!(app.handle(Command::Reset), Action::Reset);
+        app.apply(just_reset.clone());
+        assert_eq!(app.selected_process().unwrap().pid, busiest);
+        app.apply(just_reset);
+        assert_eq!(app.selected_process().unwrap().pid, tie_first);
+    }
 
     #[test]
     fn compare_opens_for_several_processes_but_never_overrides_a_choice() {
