@@ -195,12 +195,29 @@ fn loop_verdict(
 /// extended argument was passed), and the share of requests that took the
 /// expensive path.
 fn uring_verdict(total: &Window, u: &UringWindow) -> String {
-    let mut s = format!(
-        "{:.1} SQEs per io_uring_enter; {:.2} syscalls per message; {:.0} % of requests punted to io-wq workers",
-        u.sqes_per_enter,
-        total.syscalls_per_receive,
-        u.punt_share * 100.0
-    );
+    // Each ratio only over what it divides by: an SQPOLL ring reaped by
+    // polling makes no io_uring_enter, a ring that only writes receives
+    // nothing.
+    let mut parts = Vec::new();
+    if u.enters > 0 {
+        parts.push(format!("{:.1} SQEs per io_uring_enter", u.sqes_per_enter));
+    }
+    if total.syscalls_per_receive > 0.0 {
+        parts.push(format!(
+            "{:.2} syscalls per message",
+            total.syscalls_per_receive
+        ));
+    }
+    if u.timed > 0 {
+        parts.push(format!(
+            "{:.0} % of requests punted to io-wq workers",
+            u.punt_share * 100.0
+        ));
+    }
+    if parts.is_empty() {
+        parts.push("no io_uring request completed yet".to_owned());
+    }
+    let mut s = parts.join("; ");
     if u.waits > 0 {
         s.push_str(&format!(
             "; {:.1} CQEs per wait, {} of bookkeeping copied per wait",
@@ -280,5 +297,28 @@ fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStat
             total.syscalls_per_receive
         ),
         IoModel::Unknown => "no select, poll, epoll or I/O calls seen yet".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An SQPOLL ring reaped by polling makes no io_uring_enter and no
+    /// wait: its verdict gives no ratio over either ("0.0 SQEs per
+    /// io_uring_enter" before).
+    #[test]
+    fn an_sqpoll_ring_s_verdict_divides_by_nothing() {
+        let u = UringWindow {
+            submitted: 9,
+            sqpoll_submitted: 9,
+            timed: 9,
+            ..UringWindow::default()
+        };
+        let v = uring_verdict(&Window::default(), &u);
+        assert_eq!(
+            v,
+            "0 % of requests punted to io-wq workers; 9 of 9 submissions by the SQ thread, without a syscall"
+        );
     }
 }

@@ -130,8 +130,9 @@ fn loop_lines(p: &ProcessMetrics, interval_s: f64, stall_threshold_ns: u64) -> V
         } else {
             let _ = write!(
                 line,
-                " {} iterations, p50 {}, p99 {}, max {}; {} stall{} of {} or more",
+                " {} iteration{}, p50 {}, p99 {}, max {}; {} stall{} of {} or more",
                 thousands(t.iterations),
+                if t.iterations == 1 { "" } else { "s" },
                 duration(t.iteration_p50_ns as u64),
                 duration(t.iteration_p99_ns as u64),
                 duration(t.iteration_max_ns),
@@ -315,15 +316,26 @@ fn uring_table(out: &mut String, u: &UringMetrics, name_width: usize) {
             n as f64 * 100.0 / t.timed as f64
         }
     };
+    // Per-enter and per-wait figures only where there were any: a ring
+    // reaped by polling alone makes no wait.
+    let per_enter = match t.enters {
+        0 => "no io_uring_enter".to_owned(),
+        _ => format!("{:.1} SQEs per io_uring_enter", t.sqes_per_enter),
+    };
+    let per_wait = match t.waits {
+        0 => "no wait for completions".to_owned(),
+        _ => format!(
+            "{:.1} CQEs per wait; bookkeeping copied {} per wait",
+            t.cqes_per_wait,
+            bytes(t.bookkeeping_bytes_per_wait)
+        ),
+    };
     let _ = writeln!(
         out,
-        "io_uring: {} requests ({} by io_uring_enter, {} by the SQ thread without a syscall); {:.1} SQEs per io_uring_enter; {:.1} CQEs per wait; bookkeeping copied {} per wait; paths: {:.0} % inline, {:.0} % internal poll, {:.0} % io-wq",
+        "io_uring: {} requests ({} by io_uring_enter, {} by the SQ thread without a syscall); {per_enter}; {per_wait}; paths: {:.0} % inline, {:.0} % internal poll, {:.0} % io-wq",
         thousands(t.submitted),
         thousands(t.enter_submitted),
         thousands(t.sqpoll_submitted),
-        t.sqes_per_enter,
-        t.cqes_per_wait,
-        bytes(t.bookkeeping_bytes_per_wait),
         pct(t.inline),
         pct(t.polled),
         pct(t.punted),
