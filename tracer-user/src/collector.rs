@@ -418,6 +418,9 @@ impl Collector {
                 continue;
             }
             match targets::tgid_of(tgid) {
+                // A kernel thread named like `--comm` at fork (kthreadd's
+                // children are, until they rename): no syscalls to show.
+                Some(t) if t == tgid && targets::is_kernel_thread(tgid) => {}
                 Some(t) if t == tgid => {
                     log::info!("now tracing pid {tgid}");
                     self.register(tgid, ProcessId::of(tgid));

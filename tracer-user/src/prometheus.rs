@@ -63,8 +63,18 @@ impl Exporter {
     /// Binds now, so a taken port is reported before tracing starts.
     pub async fn bind(addr: SocketAddr, top: Option<u32>) -> Result<Exporter> {
         let listener = TcpListener::bind(addr).await.map_err(|e| {
-            UserError::usage(format!("cannot listen on {addr} for --prometheus: {e}"))
-                .hint("pick a free port, e.g. --prometheus 127.0.0.1:9465")
+            let hint = match e.kind() {
+                std::io::ErrorKind::AddrNotAvailable => format!(
+                    "{} is not an address of this machine: give one it has (ip -brief addr), or a bare port for 127.0.0.1",
+                    addr.ip()
+                ),
+                std::io::ErrorKind::PermissionDenied => format!(
+                    "port {} is below net.ipv4.ip_unprivileged_port_start: binding it needs CAP_NET_BIND_SERVICE; pick a port from 1024",
+                    addr.port()
+                ),
+                _ => "pick a free port, e.g. --prometheus 127.0.0.1:9465".to_owned(),
+            };
+            UserError::usage(format!("cannot listen on {addr} for --prometheus: {e}")).hint(hint)
         })?;
         let addr = listener.local_addr().unwrap_or(addr);
         let (body, rx) = watch::channel(Bytes::new());

@@ -22,6 +22,15 @@ pub fn render(metrics: &Metrics, idle: &[(u32, String)], wide: bool) -> String {
         .iter()
         .filter_map(|k| metrics.losses.get(*k))
         .sum();
+    // `--comm`, `--cgroup` or `--all` that found nobody: said, not left as
+    // an empty table.
+    if metrics.processes.is_empty() && idle.is_empty() {
+        let _ = writeln!(
+            out,
+            "no process was traced in {:.1} s: none matched the selection, or joined the traced set\n",
+            metrics.elapsed_s
+        );
+    }
     for p in &metrics.processes {
         if p.syscalls.is_empty() {
             no_calls(&mut out, &who(p), lost);
@@ -532,6 +541,20 @@ mod tests {
         assert!(lines[8].starts_with("poll scans 100 fds"), "{text}");
         assert!(text.contains("pid 8 (idle): no select"), "{text}");
         assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+    }
+
+    /// A selection that found nobody says so rather than print no table.
+    #[test]
+    fn a_run_that_traced_nobody_says_so() {
+        let mut m = metrics();
+        m.processes.clear();
+        m.elapsed_s = 2.0;
+        let text = render(&m, &[], false);
+        assert!(
+            text.starts_with("no process was traced in 2.0 s: none matched the selection"),
+            "{text}"
+        );
+        assert!(!render(&metrics(), &[], false).contains("no process was traced"));
     }
 
     /// Exited processes summed by name that made no measured call are named

@@ -376,7 +376,10 @@ pub fn find_by_comm(name: &str) -> Vec<ProcessId> {
     let own = std::process::id();
     let mut out: Vec<ProcessId> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        // Kernel threads make no syscalls: `--pid 2` is refused, and
+        // `--comm kthreadd` must not trace it either.
         .filter(|&pid| pid != own && comm_of(pid).as_deref() == Some(name.as_bytes()))
+        .filter(|&pid| !is_kernel_thread(pid))
         .filter_map(ProcessId::of)
         .collect();
     out.sort_by_key(|p| p.pid);

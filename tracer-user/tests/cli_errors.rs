@@ -422,3 +422,21 @@ fn prometheus_top_zero_or_without_prometheus_is_a_usage_error() {
         "--prometheus-top 5 bounds the series of --prometheus, which is not given",
     );
 }
+
+/// An address this machine does not have gets a hint about the address,
+/// not about a free port.
+#[test]
+#[ignore = "needs root: muxtrace checks privileges before it binds"]
+fn prometheus_on_an_address_not_of_this_machine_says_so() {
+    let me = std::process::id().to_string();
+    // TEST-NET-1: documentation only, never a local address.
+    let (code, _, stderr) = run(
+        &["--pid", &me, "--summary", "--prometheus", "192.0.2.1:9464"],
+        &[],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("hint: 192.0.2.1 is not an address of this machine"),
+        "{stderr}"
+    );
+}

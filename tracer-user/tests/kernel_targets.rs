@@ -303,3 +303,16 @@ fn a_launched_command_is_named_by_the_program_it_ended_as() {
     }
     assert_detached();
 }
+
+/// `--comm kthreadd` traces no kernel thread (`--pid 2` is refused): the
+/// summary says nobody was traced.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn comm_never_picks_a_kernel_thread() {
+    let mt =
+        spawn(Command::new(MUXTRACE).args(["--comm", "kthreadd", "--summary", "--duration", "1s"]));
+    let (stdout, stderr) = finish_ok(mt);
+    assert!(!stderr.contains("(kthreadd)"), "{stderr}");
+    assert!(stdout.starts_with("no process was traced in"), "{stdout}");
+    assert_detached();
+}
