@@ -168,10 +168,15 @@ fn loop_verdict(
             BusySpan::LastInterval => "of the last interval",
             BusySpan::Run => "over the run",
         };
+        // A loop that is almost always waiting is not "busy 0 %".
+        let share = match pct {
+            p if p > 0.0 && p < 0.5 => "under 1 %".to_owned(),
+            p => format!("{p:.0} %"),
+        };
         parts.push(if busy >= SATURATED {
-            format!("loop busy {pct:.0} % {over} — saturated")
+            format!("loop busy {share} {over} — saturated")
         } else {
-            format!("loop busy {pct:.0} % {over}")
+            format!("loop busy {share} {over}")
         });
     }
     if total.stalls > 0 {
@@ -286,7 +291,7 @@ fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStat
             total.syscalls_per_receive
         ),
         IoModel::Idle => format!(
-            "idle: {} calls in {:.0} s, {} socket messages received, no select, poll or epoll — a controller or a quiet process, not a busy server",
+            "idle: {} calls in {:.1} s, {} socket messages received, no select, poll or epoll — a controller or a quiet process, not a busy server",
             thousands(total.calls),
             total.seconds,
             thousands(total.socket_receives),
