@@ -687,7 +687,8 @@ fn holds_bpf_object(pid: u32) -> bool {
 
 /// A process that exits — and is reaped, so /proc forgets it — after
 /// muxtrace checked its pid but before muxtrace attached: it keeps the name
-/// it had (not `?`), is marked exited, and muxtrace ends as it does when its
+/// it had (not `?`), the attach line says it exited rather than claim it
+/// is traced, it is marked exited, and muxtrace ends as it does when its
 /// targets exit.
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
@@ -725,7 +726,9 @@ fn a_process_that_exits_during_attach_keeps_its_name() {
         )
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(
-        attached.contains(&format!("{pid} (syscall-burst)")),
+        attached.contains(&format!(
+            "tracing {pid} (syscall-burst, exited while muxtrace attached)"
+        )),
         "{attached}"
     );
     let (stdout, stderr) = finish_ok(mt);

@@ -244,47 +244,6 @@ fn follow_of_an_ancestor_never_traces_muxtrace_itself() {
     assert_detached();
 }
 
-/// A named process that exits while muxtrace loads its programs is not
-/// announced as traced: the attach line says it exited, and the summary.
-#[test]
-#[ignore = "needs root: loads eBPF programs"]
-fn a_process_that_exits_during_attach_is_not_announced_as_traced() {
-    let target = spawn(Command::new("sleep").arg("30"));
-    let pid = target.pid();
-    let mt = harness::proc::Proc::spawn(Command::new(MUXTRACE).args([
-        "--pid",
-        &pid.to_string(),
-        "--summary",
-    ]))
-    .unwrap();
-    // Its first map is made after the pid was checked and well before the
-    // programs are attached: the target dies in between.
-    eventually("muxtrace's first BPF map", LONG, || {
-        std::fs::read_dir(format!("/proc/{}/fd", mt.pid()))
-            .ok()?
-            .flatten()
-            .any(|fd| {
-                std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy().contains("bpf-map"))
-            })
-            .then_some(())
-    });
-    target.signal(libc::SIGKILL);
-    drop(target);
-    let (code, stdout, stderr) = finish(mt, LONG);
-    assert_eq!(code, Some(0), "{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "attached; tracing {pid} (sleep, exited while muxtrace attached)"
-        )),
-        "{stderr}"
-    );
-    assert!(
-        stdout.contains(&format!("pid {pid} (sleep, exited)")),
-        "{stdout}"
-    );
-    assert_detached();
-}
-
 /// A launched command that execs another program and ends before
 /// muxtrace's next look at it is named by the program it ended as (the
 /// kernel's exit record), not the one muxtrace started.
