@@ -573,6 +573,24 @@ mod tests {
         assert_eq!(m.processes[0].total.calls, 600);
     }
 
+    /// After a reset, times count from it too: a process started after
+    /// attach and before the reset is traced since the reset (it read 0 s,
+    /// and rates of 0, when its start was taken against the reset's
+    /// elapsed time); an exited one loses its time before the reset.
+    #[test]
+    fn a_reset_moves_every_process_s_time_to_it() {
+        let a = snap(10, &[(SyscallKind::Poll, poll_stats(1000, 1, 1000, 5))]);
+        let mut b = snap(12, &[(SyscallKind::Poll, poll_stats(1600, 1, 1600, 5))]);
+        b.processes.get_mut(&1).unwrap().info.started_after_attach_s = 5.0;
+        let p = &compute(None, &rebase(&b, &a)).processes[0];
+        assert_eq!((p.total.seconds, p.total.calls_per_sec), (2.0, 300.0));
+        // Exited at 11 s, having started at 5 s: 1 s of it since the reset.
+        let info = &mut b.processes.get_mut(&1).unwrap().info;
+        (info.alive, info.traced_s) = (false, Some(6.0));
+        let p = &compute(None, &rebase(&b, &a)).processes[0];
+        assert_eq!((p.total.seconds, p.total.calls_per_sec), (1.0, 600.0));
+    }
+
     #[test]
     fn percentiles_stay_inside_the_data() {
         let none = Range::EMPTY;

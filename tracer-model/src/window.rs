@@ -26,7 +26,25 @@ pub(crate) fn delta(cur: &SyscallStats, prev: Option<&SyscallStats>) -> SyscallS
 pub fn rebase(cur: &Snapshot, base: &Snapshot) -> Snapshot {
     let mut out = cur.clone();
     out.elapsed = cur.elapsed.saturating_sub(base.elapsed);
+    let reset_s = base.elapsed.as_secs_f64();
     for (tgid, p) in out.processes.iter_mut() {
+        // Times count from the reset too: a start after attach is moved to
+        // it, an exited process's time traced loses what came before it, a
+        // folded entry's the sum it had then.
+        let info = &mut p.info;
+        let traced_before_reset = (reset_s - info.started_after_attach_s).max(0.0);
+        info.started_after_attach_s = (info.started_after_attach_s - reset_s).max(0.0);
+        info.traced_s = info.traced_s.map(|t| {
+            let before = match info.folded {
+                0 => traced_before_reset,
+                _ => base
+                    .processes
+                    .get(tgid)
+                    .and_then(|bp| bp.info.traced_s)
+                    .unwrap_or(0.0),
+            };
+            (t - before).max(0.0)
+        });
         let Some(bp) = base.processes.get(tgid) else {
             continue;
         };

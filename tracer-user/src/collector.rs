@@ -258,22 +258,7 @@ impl Collector {
         });
         let known = &self.known;
         self.ends.retain(|tgid, _| known.contains_key(tgid));
-        for (comm, folded) in &self.folded {
-            snapshot.processes.insert(
-                folded.key,
-                ProcessSnap {
-                    tgid: folded.key,
-                    info: ProcessInfo {
-                        comm: comm.clone(),
-                        folded: folded.count,
-                        traced_s: Some(folded.traced_s),
-                        ..ProcessInfo::default()
-                    },
-                    syscalls: folded.syscalls.clone(),
-                    uring: folded.uring.clone(),
-                },
-            );
-        }
+        self.add_folded(&mut snapshot);
         if let Some(base) = &self.baseline {
             snapshot = tracer_model::rebase(&snapshot, base);
         }
@@ -396,7 +381,7 @@ impl Collector {
     pub fn reset(&mut self) -> Result<()> {
         let dump = self.probes.dump()?;
         let cost = self.probes.cost();
-        let base = Snapshot::from_dump(
+        let mut base = Snapshot::from_dump(
             self.started.elapsed(),
             dump,
             cost,
@@ -404,9 +389,31 @@ impl Collector {
             |_| ProcessInfo::default(),
             |_, _| Vec::new(),
         );
+        // The folded entries too, or their totals would stay since attach.
+        self.add_folded(&mut base);
         self.prev = None;
         self.baseline = Some(base);
         Ok(())
+    }
+
+    /// The folded totals of exited processes, as entries of their own.
+    fn add_folded(&self, snapshot: &mut Snapshot) {
+        for (comm, folded) in &self.folded {
+            snapshot.processes.insert(
+                folded.key,
+                ProcessSnap {
+                    tgid: folded.key,
+                    info: ProcessInfo {
+                        comm: comm.clone(),
+                        folded: folded.count,
+                        traced_s: Some(folded.traced_s),
+                        ..ProcessInfo::default()
+                    },
+                    syscalls: folded.syscalls.clone(),
+                    uring: folded.uring.clone(),
+                },
+            );
+        }
     }
 
     /// Registers processes the kernel added to the traced set (followed
