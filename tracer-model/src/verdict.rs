@@ -279,11 +279,17 @@ fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStat
                 .filter(|(k, _)| *k == SyscallKind::EpollCtl)
                 .map(|(_, s)| s.calls)
                 .sum();
+            // A set built before attach and never changed since: said so,
+            // not "0 epoll_ctl calls kept the set".
+            let kept = match ctl {
+                0 => "no epoll_ctl call since attach: the set was built before".to_owned(),
+                1 => "1 epoll_ctl call kept the set".to_owned(),
+                n => format!("{} epoll_ctl calls kept the set", thousands(n)),
+            };
             format!(
-                "epoll returns {:.1} ready per call from {:.0} registered fds without scanning them; {} epoll_ctl calls kept the set",
+                "epoll returns {:.1} ready per call from {:.0} registered fds without scanning them; {kept}",
                 ready,
                 ratio(wait_stats.watched as f64, waits.calls as f64),
-                thousands(ctl)
             )
         }
         IoModel::Blocking => format!(
@@ -308,6 +314,23 @@ fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An epoll set built before attach and never changed since is said to
+    /// be so, not kept by "0 epoll_ctl calls".
+    #[test]
+    fn an_epoll_set_built_before_attach_is_said_so() {
+        let mut wait = SyscallStats::ZERO;
+        (wait.calls, wait.watched, wait.ready, wait.useful_wakeups) = (10, 100, 10, 10);
+        let v = io_verdict(
+            IoModel::Epoll,
+            &Window::default(),
+            &[(SyscallKind::EpollWait, wait)],
+        );
+        assert!(
+            v.ends_with("; no epoll_ctl call since attach: the set was built before"),
+            "{v}"
+        );
+    }
 
     /// An SQPOLL ring reaped by polling makes no io_uring_enter and no
     /// wait: its verdict gives no ratio over either ("0.0 SQEs per
