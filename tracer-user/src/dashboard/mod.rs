@@ -344,6 +344,46 @@ mod snapshots {
         assert!(!compare.contains("worker 0"), "{compare}");
     }
 
+    /// The header's process bar names a folded entry as the other views
+    /// do, not as "0 worker (poll) exited".
+    #[test]
+    fn the_header_names_a_folded_entry_in_words() {
+        let mut m = fixtures::top_fleet();
+        let first_alive = m.processes.iter().position(|p| p.alive).unwrap();
+        let folded = m.processes.iter().position(|p| p.folded > 0).unwrap();
+        m.processes = vec![
+            m.processes[first_alive].clone(),
+            m.processes[folded].clone(),
+        ];
+        let app = app_with(Some(m), View::Top);
+        let text = screen(&app, 160, 48);
+        let bar = text.lines().nth(1).unwrap();
+        assert!(bar.contains("worker ×3 exited"), "{text}");
+        assert!(!bar.contains(" 0 worker"), "{text}");
+    }
+
+    /// After exit each process's interval is its own life: the header's
+    /// rate is the calls of all over the run, not their lifetime rates
+    /// summed (four processes of 1 s each in a 10 s run: 400/s, not 4.0k/s).
+    #[test]
+    fn the_header_rate_divides_the_calls_by_the_run() {
+        let mut m = fixtures::four_servers();
+        m.interval_s = 10.0;
+        for p in &mut m.processes {
+            p.alive = false;
+            p.interval.seconds = 1.0;
+            p.interval.calls = 1000;
+            p.interval.calls_per_sec = 1000.0;
+        }
+        let mut app = app_with(Some(m), View::Compare);
+        app.targets_exited();
+        let text = screen(&app, 80, 24);
+        assert!(
+            text.lines().next().unwrap().contains(" 400 calls/s"),
+            "{text}"
+        );
+    }
+
     /// A figure per ready fd with none ready in the interval (chronyd, quiet)
     /// is a dash, not "0ns"; an exited process's loop figures stay.
     #[test]

@@ -21,7 +21,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let mut first = vec![Span::styled("muxtrace", TITLE)];
     let mut second = Vec::new();
     if let Some(m) = &app.shown {
-        let events: f64 = m.processes.iter().map(|p| p.interval.calls_per_sec).sum();
+        // Calls over the reading's interval, not a sum of rates: a process
+        // that exited has its whole life as its interval, and its rate over
+        // that is not what it adds to the interval's.
+        let events: f64 = if m.interval_s > 0.0 {
+            m.processes.iter().map(|p| p.interval.calls).sum::<u64>() as f64 / m.interval_s
+        } else {
+            0.0
+        };
         first.push(Span::raw(format!("  up {}", format::uptime(m.elapsed_s))));
         let paused = if app.paused {
             PAUSED.chars().count()
@@ -104,25 +111,24 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 /// fits, else `pid comm`, else a count of the processes behind the rows,
 /// (alive, exited) — never a list cut mid-name.
 fn targets(m: &Metrics, (alive, exited): (usize, usize), room: usize) -> Vec<Span<'static>> {
-    let exited_word = |alive: bool| if alive { "" } else { " exited" };
-    let full: Vec<String> = m
-        .processes
-        .iter()
-        .map(|p| {
-            format!(
-                "{} {} ({}){}",
-                p.pid,
-                p.comm,
-                p.model.name(),
-                exited_word(p.alive)
-            )
-        })
-        .collect();
-    let short: Vec<String> = m
-        .processes
-        .iter()
-        .map(|p| format!("{} {}{}", p.pid, p.comm, exited_word(p.alive)))
-        .collect();
+    // Exited processes folded by name have no pid (0) and no single model:
+    // they are named by what they are, `comm ×N exited`.
+    let name = |p: &tracer_model::ProcessMetrics, with_model: bool| match p.folded {
+        0 => format!(
+            "{} {}{}{}",
+            p.pid,
+            p.comm,
+            if with_model {
+                format!(" ({})", p.model.name())
+            } else {
+                String::new()
+            },
+            if p.alive { "" } else { " exited" }
+        ),
+        n => format!("{} ×{n} exited", p.comm),
+    };
+    let full: Vec<String> = m.processes.iter().map(|p| name(p, true)).collect();
+    let short: Vec<String> = m.processes.iter().map(|p| name(p, false)).collect();
     let width = |v: &[String]| v.iter().map(|s| s.chars().count() + 2).sum::<usize>();
     let chosen = if width(&full) <= room + 2 {
         full
