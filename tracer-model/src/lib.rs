@@ -294,13 +294,16 @@ fn process_metrics(
     metrics
 }
 
-/// The loop's busy share since attach: its iterations' time against its
-/// iterations' and its waits' together, all since attach and estimated
-/// alike under `--time-every`. The two tile the loop's own span, from the
-/// first wait seen to the last, so no start time is needed, and a wait
-/// already in progress at attach counts as neither. (The interval's figure
-/// is the last interval's alone: a server busy during a burst reads 0 %
-/// in the quiet that follows.)
+/// The loop's busy share since attach: its iterations' time against the
+/// time its loop threads were traced, estimated alike under `--time-every`.
+/// Iterations and completed waits alone tile only the span from the first
+/// wait seen to the last: a server idle in `epoll_wait(-1)` before and after
+/// a burst would read the burst's share as the run's (nginx: 34 % where
+/// /proc said 1 %). A thread in a wait is not busy, so what is not an
+/// iteration was waiting — but where the waits and iterations seen add up
+/// to more (loop threads that came later), they are the measure. (The
+/// interval's figure is the last interval's alone: a server busy during a
+/// burst reads 0 % in the quiet that follows.)
 pub fn busy_share_since_attach(p: &ProcessMetrics) -> Option<f64> {
     let waited: u64 = p
         .syscalls
@@ -309,7 +312,9 @@ pub fn busy_share_since_attach(p: &ProcessMetrics) -> Option<f64> {
         .map(|s| s.total.wall_ns)
         .sum();
     let busy = p.total.iteration_ns;
-    (p.total.iterations > 0 && busy + waited > 0).then(|| busy as f64 / (busy + waited) as f64)
+    let traced_ns = p.total.seconds * 1e9 * f64::from(p.loop_threads.max(1));
+    let span = ((busy + waited) as f64).max(traced_ns);
+    (p.total.iterations > 0 && span > 0.0).then(|| (busy as f64 / span).min(1.0))
 }
 
 #[cfg(test)]
@@ -467,9 +472,10 @@ mod tests {
     /// run's, said so in its verdict.
     #[test]
     fn over_the_run_an_exited_process_s_rates_are_over_its_life() {
-        let mut stats = poll_stats(600, 1, 600, 1000);
+        // 3 s traced: 0.75 s in waits, 2.25 s in iterations.
+        let mut stats = poll_stats(600, 1, 600, 1_250_000);
         (stats.iterations, stats.timed_iterations) = (600, 600);
-        stats.iteration_ns = 600 * 3000;
+        stats.iteration_ns = 600 * 3_750_000;
         let mut s = snap(10, &[(SyscallKind::Poll, stats)]);
         let info = &mut s.processes.get_mut(&1).unwrap().info;
         (info.alive, info.started_after_attach_s, info.traced_s) = (false, 1.0, Some(3.0));
@@ -484,6 +490,29 @@ mod tests {
             "{}",
             p.verdict
         );
+    }
+
+    /// A server idle in a wait with no timeout before and after a burst:
+    /// the waits in progress at attach and at the end were never completed
+    /// calls, and its share over the run is its iterations' part of its
+    /// time traced (a 0.1 s burst, half busy, in 10 s: 0.5 %), not the
+    /// burst's 50 %.
+    #[test]
+    fn the_run_s_busy_share_counts_the_waits_still_in_progress() {
+        let mut stats = poll_stats(1000, 1, 1000, 50_000);
+        (stats.iterations, stats.timed_iterations) = (1000, 1000);
+        stats.iteration_ns = 1000 * 50_000;
+        let s = snap(10, &[(SyscallKind::Poll, stats)]);
+        let p = &compute(None, &s).processes[0];
+        assert_eq!(p.loop_busy_share_since_attach, Some(0.005));
+        // Loop threads that came later: the waits and iterations seen are
+        // more than one span, and they are the measure.
+        let mut stats = poll_stats(1000, 1, 1000, 10_000_000);
+        (stats.iterations, stats.timed_iterations) = (1000, 1000);
+        stats.iteration_ns = 1000 * 10_000_000;
+        let s = snap(10, &[(SyscallKind::Poll, stats)]);
+        let p = &compute(None, &s).processes[0];
+        assert_eq!(p.loop_busy_share_since_attach, Some(0.5));
     }
 
     #[test]

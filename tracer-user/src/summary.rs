@@ -590,16 +590,21 @@ mod tests {
         );
     }
 
-    /// The busy share over the run comes from the iterations' and the
-    /// waits' time since attach, beside the last interval's.
+    /// The busy share over the run comes from the iterations' time against
+    /// the time traced (2 s), beside the last interval's.
     #[test]
     fn the_loop_line_gives_the_run_s_busy_share_beside_the_interval_s() {
         let mut m = metrics();
         let p = &mut m.processes[0];
+        assert_eq!(p.total.seconds, 2.0);
         p.total.iterations = 10;
-        p.total.iteration_ns = 1_000_000;
+        p.total.iteration_ns = 500_000_000;
         for s in &mut p.syscalls {
-            s.total.wall_ns = if s.syscall.is_wait() { 3_000_000 } else { 0 };
+            s.total.wall_ns = if s.syscall.is_wait() {
+                1_000_000_000
+            } else {
+                0
+            };
         }
         p.loop_busy_share = Some(0.0);
         p.loop_threads = 1;
