@@ -201,6 +201,10 @@ impl Collector {
     /// Reads the maps and computes metrics against the previous reading.
     pub fn collect(&mut self) -> Result<Metrics> {
         let mut dump = self.probes.dump()?;
+        // Processes that joined since the last liveness poll are in the
+        // aggregates already: known now, with when they joined, their first
+        // figures count from then, not from their start or attach.
+        self.discover()?;
         dump.counters[Stat::Evicted as usize] = self.evicted;
         let cost = self.probes.cost();
         // Exits recorded before the aggregates were read: this dump's, and

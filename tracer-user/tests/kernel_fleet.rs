@@ -463,7 +463,9 @@ fn a_process_moved_in_after_attach_is_traced_from_its_move() {
         // Both loop, outside the cgroup, from before attach.
         p.signal(libc::SIGUSR1);
     }
-    let mt = muxtrace(&["--cgroup", &cgroup.arg(), "--json", "--interval", "200ms"]);
+    // Readings more often than liveness polls: one between a move and
+    // the next poll is likely.
+    let mt = muxtrace(&["--cgroup", &cgroup.arg(), "--json", "--interval", "50ms"]);
     let attached = Instant::now();
     std::thread::sleep(Duration::from_millis(1500));
     let moved_at = attached.elapsed().as_secs_f64();
@@ -477,6 +479,18 @@ fn a_process_moved_in_after_attach_is_traced_from_its_move() {
     mt.signal(libc::SIGINT);
     let (stdout, _) = finish_ok(mt);
     drop(stay);
+    // From the first line that shows it, between two liveness polls or not.
+    for line in json_lines(&stdout).unwrap_or_else(|e| panic!("{e:#}")) {
+        if let Some(p) = by_comm(&line.metrics, &stays.name) {
+            let since_move = line.metrics.elapsed_s - moved_at;
+            assert!(
+                p.total.seconds < since_move + TRACED_TIME_SLACK_S,
+                "traced {:.3} s at {:.3} s, {since_move:.3} s after its move",
+                p.total.seconds,
+                line.metrics.elapsed_s
+            );
+        }
+    }
     let last = final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
     let stayed = by_comm(&last, &stays.name).unwrap_or_else(|| panic!("{stdout}"));
     let since_move = last.elapsed_s - moved_at;
