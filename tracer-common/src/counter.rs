@@ -19,6 +19,12 @@ pub trait Counter: Copy {
     /// two.
     #[inline(always)]
     fn carry(&mut self, _earlier: &Self, _epoch: u64) {}
+    /// Makes this reading's interval `epoch` also hold what the reading
+    /// `earlier` held of its interval `earlier_epoch`: two intervals shown
+    /// as one (a run's last, cut short by its end, with the one before).
+    /// Only the extremes keep anything per interval.
+    #[inline(always)]
+    fn fold_epoch(&mut self, _earlier: &Self, _earlier_epoch: u64, _epoch: u64) {}
 }
 
 impl Counter for u64 {
@@ -93,6 +99,14 @@ macro_rules! counters {
             #[inline(always)]
             pub fn carry(&mut self, earlier: &$name, epoch: u64) {
                 $( $crate::counter::Counter::carry(&mut self.$field, &earlier.$field, epoch); )*
+            }
+
+            /// Folds `earlier`'s interval into this one's, field by field
+            /// (see [`Counter::fold_epoch`]).
+            ///
+            /// [`Counter::fold_epoch`]: $crate::counter::Counter::fold_epoch
+            pub fn fold_epoch(&mut self, earlier: &$name, earlier_epoch: u64, epoch: u64) {
+                $( $crate::counter::Counter::fold_epoch(&mut self.$field, &earlier.$field, earlier_epoch, epoch); )*
             }
 
             /// What was counted since `earlier`, field by field.
@@ -261,6 +275,15 @@ impl Counter for Extremes {
         total.merge(&self.of_epoch(epoch.wrapping_sub(1)));
         self.total = total;
     }
+
+    fn fold_epoch(&mut self, earlier: &Extremes, earlier_epoch: u64, epoch: u64) {
+        // The older slot as read then, and as read now (a late write, see
+        // `carry`).
+        let mut range = self.of_epoch(epoch);
+        range.merge(&earlier.of_epoch(earlier_epoch));
+        range.merge(&self.of_epoch(earlier_epoch));
+        self.by_epoch[(epoch & 1) as usize] = EpochRange { epoch, range };
+    }
 }
 
 /// One stall: its length, when it ended (the kernel's monotonic clock), its
@@ -361,6 +384,19 @@ impl Counter for LongestStall {
             }
         }
     }
+
+    fn fold_epoch(&mut self, earlier: &LongestStall, earlier_epoch: u64, epoch: u64) {
+        let mut stall = self.of_epoch(epoch);
+        for older in [
+            earlier.of_epoch(earlier_epoch),
+            self.of_epoch(earlier_epoch),
+        ] {
+            if older.ns > stall.ns {
+                stall = older;
+            }
+        }
+        self.by_epoch[(epoch & 1) as usize] = EpochStall { epoch, stall };
+    }
 }
 
 #[cfg(test)]
@@ -428,6 +464,38 @@ mod tests {
         let mut reading5 = kernel;
         reading5.carry(&reading4, 5);
         assert_eq!(reading5.total, Range::new(10, 1_000));
+    }
+
+    /// Two intervals shown as one: the later reading's interval holds the
+    /// earlier's extremes, as read then and as written late, and its own.
+    #[test]
+    fn an_interval_folded_into_the_next_keeps_both_s_extremes() {
+        let mut kernel = Extremes::ZERO;
+        kernel.extend(4, 10);
+        kernel.extend(4, 500);
+        let reading4 = kernel;
+        kernel.extend(4, 1_000); // late, after reading 4
+        kernel.extend(5, 20);
+        let mut reading5 = kernel;
+        reading5.fold_epoch(&reading4, 4, 5);
+        assert_eq!(reading5.of_epoch(5), Range::new(10, 1_000));
+        // Epoch 6 has overwritten epoch 4's slot: reading 4's copy stands.
+        kernel.extend(6, 3);
+        let mut reading5 = kernel;
+        reading5.fold_epoch(&reading4, 4, 5);
+        assert_eq!(reading5.of_epoch(5), Range::new(10, 500));
+
+        let stall = |ns| Stall {
+            ns,
+            ..Stall::default()
+        };
+        let mut kernel = LongestStall::ZERO;
+        kernel.offer(4, stall(80));
+        let reading4 = kernel;
+        kernel.offer(5, stall(30));
+        let mut reading5 = kernel;
+        reading5.fold_epoch(&reading4, 4, 5);
+        assert_eq!(reading5.of_epoch(5).ns, 80);
     }
 
     #[test]

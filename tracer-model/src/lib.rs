@@ -25,7 +25,7 @@ pub use metrics::{
 };
 pub use snapshot::{Exit, MapDump, ProbeCost, ProcessInfo, ProcessSnap, Snapshot, ThreadSnap};
 pub use verdict::{detect_model, word, SATURATED, STATES};
-pub use window::rebase;
+pub use window::{fold_interval, rebase};
 
 use crate::{
     format::display_comm,
@@ -673,6 +673,30 @@ mod tests {
         let t = &m.processes[0].total;
         assert_eq!((t.watched_min, t.watched_max), (7, 40));
         assert!(t.watched_p99 <= 40.0);
+    }
+
+    /// A run's last interval cut short by its end, folded into the one
+    /// before: the two read as one interval, its calls and extremes both's.
+    #[test]
+    fn a_short_last_interval_folds_into_the_one_before() {
+        let reading = |secs: u64, calls: u64, epoch: u64, watched: u64| {
+            let mut s = poll_stats(calls, 40, calls, 1000);
+            s.watched_extremes.extend(epoch, watched);
+            let mut snap = snap(secs, &[(SyscallKind::Poll, s)]);
+            snap.epoch = epoch;
+            snap
+        };
+        let before = reading(10, 1000, 3, 40);
+        let prev = reading(12, 1500, 4, 90);
+        let mut last = reading(12, 1501, 5, 40);
+        last.elapsed = Duration::from_millis(12_001);
+        // The tail alone: one call in a millisecond.
+        let tail = compute(Some(&prev), &last);
+        assert_eq!(tail.processes[0].interval.calls, 1);
+        let m = compute(Some(&before), &fold_interval(&prev, &last));
+        let w = &m.processes[0].interval;
+        assert!((m.interval_s - 2.001).abs() < 1e-9, "{}", m.interval_s);
+        assert_eq!((w.calls, w.watched_max), (501, 90));
     }
 
     #[test]

@@ -58,6 +58,31 @@ pub fn rebase(cur: &Snapshot, base: &Snapshot) -> Snapshot {
     out
 }
 
+/// `cur` with the interval that ended at `prev` folded into its own: with
+/// [`crate::compute`] against the reading before `prev`, the two intervals
+/// read as one. For a run's last reading, which its end cuts short — a few
+/// milliseconds after the last full interval would read as the run's story
+/// ("quiet", "0 % in the last 0.0 s").
+pub fn fold_interval(prev: &Snapshot, cur: &Snapshot) -> Snapshot {
+    let mut out = cur.clone();
+    for (tgid, p) in out.processes.iter_mut() {
+        let Some(pp) = prev.processes.get(tgid) else {
+            continue;
+        };
+        for (kind, stats) in p.syscalls.iter_mut() {
+            if let Some(earlier) = pp.syscalls.get(kind) {
+                stats.fold_epoch(earlier, prev.epoch, cur.epoch);
+            }
+        }
+        for (op, stats) in p.uring.iter_mut() {
+            if let Some(earlier) = pp.uring.get(op) {
+                stats.fold_epoch(earlier, prev.epoch, cur.epoch);
+            }
+        }
+    }
+    out
+}
+
 pub(crate) fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 {
         a / b

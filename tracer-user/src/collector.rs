@@ -5,7 +5,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use tracer_common::{Stat, SyscallKind, SyscallStats, UringStats};
@@ -87,6 +87,9 @@ pub struct Collector {
     attach_boot_ns: u64,
     attach_ticks: u64,
     prev: Option<Snapshot>,
+    /// The reading before `prev`: the final figures fold a short last
+    /// interval into the one before ([`Collector::collect_final`]).
+    before_prev: Option<Snapshot>,
     /// Set by a reset: figures count from here.
     baseline: Option<Snapshot>,
     /// `--all`, `--cgroup`: the traced set's size, at which the least
@@ -114,6 +117,7 @@ impl Collector {
             attach_boot_ns,
             attach_ticks: targets::boot_ns_to_ticks(attach_boot_ns),
             prev: None,
+            before_prev: None,
             baseline: None,
             evict_at,
             evicted: 0,
@@ -200,6 +204,40 @@ impl Collector {
 
     /// Reads the maps and computes metrics against the previous reading.
     pub fn collect(&mut self) -> Result<Metrics> {
+        let snapshot = self.read()?;
+        let metrics = tracer_model::compute(self.prev.as_ref(), &snapshot);
+        self.keep(snapshot);
+        Ok(metrics)
+    }
+
+    /// The run's last reading. Its interval is what the end left of one —
+    /// often a few milliseconds, whose rates, share and state would read as
+    /// the run's last word: shorter than half of `interval`, it is folded
+    /// into the full interval before it.
+    pub fn collect_final(&mut self, interval: Duration) -> Result<Metrics> {
+        let snapshot = self.read()?;
+        let metrics = match &self.prev {
+            Some(prev) if snapshot.elapsed.saturating_sub(prev.elapsed) < interval / 2 => {
+                let folded = tracer_model::fold_interval(prev, &snapshot);
+                tracer_model::compute(self.before_prev.as_ref(), &folded)
+            }
+            prev => tracer_model::compute(prev.as_ref(), &snapshot),
+        };
+        self.keep(snapshot);
+        Ok(metrics)
+    }
+
+    /// The reading the next one is computed against.
+    fn keep(&mut self, snapshot: Snapshot) {
+        if self.evict_at.is_some() {
+            self.activity = activity(self.prev.as_ref(), &snapshot);
+        }
+        self.before_prev = self.prev.replace(snapshot);
+    }
+
+    /// Reads the maps into a snapshot, exited processes folded and any
+    /// reset's baseline taken off.
+    fn read(&mut self) -> Result<Snapshot> {
         let mut dump = self.probes.dump()?;
         // Processes that joined since the last liveness poll are in the
         // aggregates already: known now, with when they joined, their first
@@ -266,12 +304,7 @@ impl Collector {
         if let Some(base) = &self.baseline {
             snapshot = tracer_model::rebase(&snapshot, base);
         }
-        let metrics = tracer_model::compute(self.prev.as_ref(), &snapshot);
-        if self.evict_at.is_some() {
-            self.activity = activity(self.prev.as_ref(), &snapshot);
-        }
-        self.prev = Some(snapshot);
-        Ok(metrics)
+        Ok(snapshot)
     }
 
     /// The latest reading's figures over the whole run (since attach, or
@@ -395,7 +428,7 @@ impl Collector {
         );
         // The folded entries too, or their totals would stay since attach.
         self.add_folded(&mut base);
-        self.prev = None;
+        (self.prev, self.before_prev) = (None, None);
         self.baseline = Some(base);
         Ok(())
     }

@@ -356,7 +356,7 @@ impl Session {
         self.collector.probes_mut().end_cost_sample();
         // Followed children may have appeared since the last poll.
         self.collector.discover()?;
-        Ok((self.collector.collect()?, reason))
+        Ok((self.collector.collect_final(self.interval)?, reason))
     }
 }
 

@@ -476,3 +476,53 @@ fn run_queue_delay_shows_when_a_woken_loop_waits_for_a_cpu() {
         "the hogged program's latency is mostly the run queue: {h:?}"
     );
 }
+
+/// Stopped just after an interval's line, the run's last interval is a
+/// few milliseconds long: the final line folds it into the full one
+/// before, so its rates, busy share and state are an interval's, not a
+/// sliver's ("quiet", "0 % in the last 0.0 s").
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn the_final_line_holds_a_full_interval_not_the_tail_after_the_last() {
+    // 5 ms of work per 5 ms wait, for longer than the test runs.
+    let lab = ready("looplab", &["steady", "5", "5", "30"]);
+    let (pid_n, pid) = (lab.pid(), lab.pid().to_string());
+    lab.signal(libc::SIGUSR1);
+    let mt = harness::start_muxtrace(
+        Path::new(MUXTRACE),
+        &["--pid", &pid, "--json", "--interval", "500ms"],
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while mt.lines(harness::Stream::Stdout).len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "3 lines within 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    mt.signal(libc::SIGINT);
+    let (stdout, _) = finish_ok(mt);
+    drop(lab);
+    let lines = harness::muxtrace::json_lines(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    let last = &lines.last().expect("a final line").metrics;
+    let p = harness::muxtrace::process(last, pid_n).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        last.interval_s >= 0.5 && last.interval_s < 0.9,
+        "the final line's interval: {} s",
+        last.interval_s
+    );
+    let share = p.loop_busy_share.unwrap_or_else(|| panic!("{p:?}"));
+    assert!(
+        (0.3..=0.7).contains(&share),
+        "busy {share} in the final line"
+    );
+    assert_ne!(p.state, "quiet", "{p:?}");
+    let rate = syscall_total(p, EpollWait).calls_per_sec;
+    let interval_rate = p
+        .syscalls
+        .iter()
+        .find(|s| s.syscall == EpollWait)
+        .map_or(0.0, |s| s.interval.calls_per_sec);
+    assert!(
+        interval_rate > rate * 0.5,
+        "{interval_rate} waits/s in the final line, {rate} over the run"
+    );
+}
