@@ -384,6 +384,38 @@ mod snapshots {
         );
     }
 
+    /// A process the collector folded away stays listed a while, greyed —
+    /// below the folded row that sums it and marked as one of its
+    /// processes, not as a second listing among the others.
+    #[test]
+    fn an_exited_copy_is_listed_under_its_folded_row() {
+        let mut app = app_with(Some(fixtures::four_servers()), View::Top);
+        let mut m = fixtures::four_servers();
+        let gone = m.processes.remove(1);
+        let mut entry = gone.clone();
+        (entry.pid, entry.folded, entry.alive) = (0, 1, false);
+        // Busier than anything else, alive or not, in its last reading.
+        entry.interval.calls_per_sec *= 10.0;
+        m.processes.push(entry);
+        // A named process that exited too, which nothing folds.
+        m.processes[0].alive = false;
+        app.apply(m);
+        let rows = app.top_rows();
+        let shown = app.shown.as_ref().unwrap();
+        let at = |pid: u32, folded: u64| {
+            rows.iter()
+                .position(|&i| shown.processes[i].pid == pid && shown.processes[i].folded == folded)
+                .unwrap()
+        };
+        assert_eq!(at(gone.pid, 0), at(0, 1) + 1, "{rows:?}");
+        let text = screen(&app, 80, 24);
+        let copy_line = text
+            .lines()
+            .find(|l| l.contains(&format!("{} ", gone.pid)))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(copy_line.contains(&format!("└ {}", gone.comm)), "{text}");
+    }
+
     /// A figure per ready fd with none ready in the interval (chronyd, quiet)
     /// is a dash, not "0ns"; an exited process's loop figures stay.
     #[test]

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use tracer_common::SyscallKind;
 use tracer_model::{Metrics, ProcessMetrics, Window};
 
-use super::top::{ranked, TopRank};
+use super::top::{ranked, under_their_folded_rows, TopRank};
 
 /// Samples kept per sparkline (one per interval: 5 minutes at 1 s).
 pub const HISTORY: usize = 300;
@@ -501,11 +501,18 @@ impl App {
         }
     }
 
-    /// The top view's rows: indices into `shown.processes`, ranked.
+    /// The top view's rows: indices into `shown.processes`, ranked, each
+    /// exited copy below the folded row that sums it.
     pub fn top_rows(&self) -> Vec<usize> {
-        self.shown
-            .as_ref()
-            .map_or(Vec::new(), |m| ranked(m, self.top_rank))
+        self.shown.as_ref().map_or(Vec::new(), |m| {
+            under_their_folded_rows(m, ranked(m, self.top_rank), &self.shown_copies)
+        })
+    }
+
+    /// Whether the shown process `pid` is an exited copy: a process the
+    /// collector has folded into its name's entry, listed a while longer.
+    pub fn is_exited_copy(&self, p: &ProcessMetrics) -> bool {
+        p.folded == 0 && !p.alive && self.shown_copies.contains(&p.pid)
     }
 
     pub fn process_count(&self) -> usize {

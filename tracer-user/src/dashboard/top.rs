@@ -153,6 +153,37 @@ pub fn ranked(m: &Metrics, rank: TopRank) -> Vec<usize> {
     order
 }
 
+/// `order` with each exited copy (`copies`: pids still listed a while after
+/// the collector folded them into their name's entry) moved right below its
+/// name's folded row, as one of the processes that row sums — not a second
+/// listing of the same process among the others.
+pub fn under_their_folded_rows(m: &Metrics, order: Vec<usize>, copies: &[u32]) -> Vec<usize> {
+    let is_copy = |i: usize| {
+        let p = &m.processes[i];
+        p.folded == 0 && copies.contains(&p.pid)
+    };
+    let folded_row_of = |comm: &str| {
+        m.processes
+            .iter()
+            .position(|p| p.folded > 0 && p.comm == comm)
+    };
+    let (members, rest): (Vec<usize>, Vec<usize>) = order
+        .into_iter()
+        .partition(|&i| is_copy(i) && folded_row_of(&m.processes[i].comm).is_some());
+    let mut out = Vec::with_capacity(members.len() + rest.len());
+    for i in rest {
+        out.push(i);
+        if m.processes[i].folded > 0 {
+            out.extend(
+                members
+                    .iter()
+                    .filter(|&&c| folded_row_of(&m.processes[c].comm) == Some(i)),
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

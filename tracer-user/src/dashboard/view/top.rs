@@ -239,8 +239,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
         .map(|(at, &i)| {
             let p = &m.processes[i];
             let f = TopFigures::of(p);
+            let member = app.is_exited_copy(p);
             let cells = columns.iter().map(|c| {
-                let text = (c.figure)(p, &f);
+                let mut text = (c.figure)(p, &f);
+                // One of the processes the folded row above sums.
+                if member && c.header == "comm" {
+                    text = format!("└ {}", text.chars().take(13).collect::<String>());
+                }
                 match c.header {
                     "verdict" => Cell::from(Span::styled(text.clone(), word_style(&text))),
                     _ if c.text => Cell::from(text),
