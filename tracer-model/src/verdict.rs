@@ -240,6 +240,24 @@ fn uring_verdict(total: &Window, u: &UringWindow) -> String {
     s
 }
 
+/// Waits a loop must make before its zero timeouts are called busy-polling.
+const BUSY_POLLING_MIN_WAITS: u64 = 100;
+
+/// A loop whose waits nearly all have a zero timeout and mostly come back
+/// empty never sleeps: the time in those calls reads as waiting in its busy
+/// share, yet it holds a CPU all the time. Said so, with its figures.
+fn busy_polling(waits: &Window, calls: u64) -> Option<String> {
+    let zero = ratio(waits.zero_timeouts as f64, calls as f64);
+    let empty = ratio(waits.timeouts as f64, calls as f64);
+    (calls >= BUSY_POLLING_MIN_WAITS && zero >= 0.9 && empty >= 0.5).then(|| {
+        format!(
+            "; {:.0} % of its waits had a zero timeout and {:.0} % came back empty: it polls without sleeping (busy-polling), holding a CPU however little arrives",
+            zero * 100.0,
+            empty * 100.0
+        )
+    })
+}
+
 fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStats)]) -> String {
     let mut waits = WaitPart::default();
     let mut wait_stats = Window::default();
@@ -270,6 +288,7 @@ fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStat
                     bytes(per_ready)
                 ));
             }
+            s.extend(busy_polling(&wait_stats, waits.calls));
             s
         }
         IoModel::Epoll => {
@@ -286,11 +305,13 @@ fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStat
                 1 => "1 epoll_ctl call kept the set".to_owned(),
                 n => format!("{} epoll_ctl calls kept the set", thousands(n)),
             };
-            format!(
+            let mut s = format!(
                 "epoll returns {:.1} ready per call from {:.0} registered fds without scanning them; {kept}",
                 ready,
                 ratio(wait_stats.watched as f64, waits.calls as f64),
-            )
+            );
+            s.extend(busy_polling(&wait_stats, waits.calls));
+            s
         }
         IoModel::Blocking => format!(
             "blocking I/O: {:.1} syscalls per receive that returned data, no readiness calls",
@@ -314,6 +335,31 @@ fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loop that only polls with a zero timeout, mostly in vain, is said
+    /// to busy-poll; one with a few zero timeouts among real waits is not.
+    #[test]
+    fn zero_timeouts_that_come_back_empty_are_busy_polling() {
+        let mut wait = SyscallStats::ZERO;
+        (wait.calls, wait.scanned, wait.ready, wait.useful_wakeups) = (1000, 3000, 50, 50);
+        (wait.timeouts, wait.zero_timeouts) = (950, 1000);
+        let v = io_verdict(
+            IoModel::Select,
+            &Window::default(),
+            &[(SyscallKind::Select, wait)],
+        );
+        assert!(
+            v.ends_with("; 100 % of its waits had a zero timeout and 95 % came back empty: it polls without sleeping (busy-polling), holding a CPU however little arrives"),
+            "{v}"
+        );
+        wait.zero_timeouts = 100;
+        let v = io_verdict(
+            IoModel::Select,
+            &Window::default(),
+            &[(SyscallKind::Select, wait)],
+        );
+        assert!(!v.contains("busy-polling"), "{v}");
+    }
 
     /// An epoll set built before attach and never changed since is said to
     /// be so, not kept by "0 epoll_ctl calls".
