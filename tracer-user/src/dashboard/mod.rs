@@ -416,6 +416,23 @@ mod snapshots {
         assert!(copy_line.contains(&format!("└ {}", gone.comm)), "{text}");
     }
 
+    /// After `r` the verdicts weigh the figures since the reset, and say
+    /// so; an exited process's thread count is unknown, not 0.
+    #[test]
+    fn the_compare_view_says_since_the_reset_and_no_threads_for_the_exited() {
+        let mut m = fixtures::four_servers();
+        m.processes[0].alive = false;
+        m.processes[0].threads.clear();
+        let mut app = app_with(Some(m), View::Compare);
+        let before = screen(&app, 160, 48);
+        assert!(before.contains("verdicts since attach"), "{before}");
+        app.handle(Command::Reset);
+        let text = screen(&app, 160, 48);
+        assert!(text.contains("verdicts since the reset"), "{text}");
+        let threads = text.lines().find(|l| l.starts_with("threads")).unwrap();
+        assert_eq!(threads.split_whitespace().nth(1), Some("-"), "{text}");
+    }
+
     /// A figure per ready fd with none ready in the interval (chronyd, quiet)
     /// is a dash, not "0ns"; an exited process's loop figures stay.
     #[test]

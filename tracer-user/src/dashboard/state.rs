@@ -166,6 +166,8 @@ pub struct App {
     pub help: bool,
     /// Every traced process has exited: the banner is up, figures frozen.
     pub exited: bool,
+    /// `r` was pressed: the figures "since attach" are since the reset.
+    pub was_reset: bool,
     /// `r` was pressed: the figures that follow cover a few microseconds,
     /// with every rank a tie, so the selection stays on its process rather
     /// than follow the top row until an interval has passed.
@@ -211,6 +213,7 @@ impl Default for App {
             paused: false,
             help: false,
             exited: false,
+            was_reset: false,
             hold_selection: false,
             chose_view: false,
             chose_syscall: false,
@@ -365,6 +368,7 @@ impl App {
             }
             Command::Reset => {
                 self.history.clear();
+                self.was_reset = true;
                 self.hold_selection = true;
                 return Action::Reset;
             }

@@ -177,7 +177,11 @@ const FIGURES: &[(&str, Keep, Figure)] = &[
     ("open fds", Keep::Wide, |p| {
         tracer_model::format::thousands(u64::from(p.fd_classes.values().sum::<u32>()))
     }),
-    ("threads", Keep::Threads, |p| p.threads.len().to_string()),
+    // An exited process has no threads left to count, not none at all.
+    ("threads", Keep::Threads, |p| match p.alive {
+        true => p.threads.len().to_string(),
+        false => "-".to_owned(),
+    }),
 ];
 
 /// `comm: verdict`, wrapped, with the name in bold; `comm pid:` when
@@ -331,8 +335,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
                     });
                     let shown = shown.unwrap_or_default();
                     // Narrow, which columns are shown matters more.
+                    let since = if app.was_reset { "the reset" } else { "attach" };
                     [
-                        format!("verdicts since attach{shown}"),
+                        format!("verdicts since {since}{shown}"),
                         format!("verdicts{shown}"),
                     ]
                     .into_iter()
