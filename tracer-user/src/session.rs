@@ -132,9 +132,16 @@ pub async fn run(cli: Cli) -> Result<()> {
 
     // The command is forked before anything else is traced, held before exec
     // until its pid is in the traced set: its first syscall is seen.
+    let command_output = match !cli.command.is_empty() && cli.dashboard() {
+        true => Some(CommandOutput::create(&cli.command[0])?),
+        false => None,
+    };
     let mut launched = match cli.command.is_empty() {
         true => None,
-        false => Some(Launched::start(&cli.command)?),
+        false => Some(Launched::start(
+            &cli.command,
+            command_output.as_ref().map(|o| &o.file),
+        )?),
     };
     let mut roots = Vec::new();
     for id in explicit {
@@ -237,6 +244,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     session.sinks.close_dashboard();
     if let Some(child) = session.launched.as_mut() {
         child.terminate();
+        if let Some(out) = &command_output {
+            out.report(&cli.command[0]);
+        }
         if let Some(failure) = child.failure() {
             eprintln!("muxtrace: the command {} {failure}", cli.command[0]);
         }
@@ -254,6 +264,45 @@ pub async fn run(cli: Cli) -> Result<()> {
     // the probes in the kernel.
     drop(collector);
     sinks.finish(metrics, &traced)
+}
+
+/// Where a command started under the dashboard writes: a file, named at
+/// the end, so its output neither scribbles over the screen nor is lost.
+struct CommandOutput {
+    path: std::path::PathBuf,
+    file: std::fs::File,
+}
+
+impl CommandOutput {
+    fn create(argv0: &str) -> Result<CommandOutput> {
+        let name = std::path::Path::new(argv0)
+            .file_name()
+            .map_or_else(|| "command".into(), |n| n.to_string_lossy());
+        let path = std::env::temp_dir().join(format!("muxtrace-{}-{name}.log", std::process::id()));
+        let file = std::fs::File::create(&path).map_err(|e| {
+            UserError::runtime(format!(
+                "cannot create {} for the command's output: {e}",
+                path.display()
+            ))
+            .hint("set TMPDIR to a writable directory, or use --summary or --json")
+        })?;
+        Ok(CommandOutput { path, file })
+    }
+
+    /// Says where the output went, once the terminal is back; an empty
+    /// file is removed and not mentioned.
+    fn report(&self, argv0: &str) {
+        let len = self.file.metadata().map_or(0, |m| m.len());
+        if len == 0 {
+            let _ = std::fs::remove_file(&self.path);
+            return;
+        }
+        eprintln!(
+            "muxtrace: {argv0} wrote {} of output, kept off the dashboard, to {}",
+            tracer_model::format::bytes(len as f64),
+            self.path.display()
+        );
+    }
 }
 
 struct Session {

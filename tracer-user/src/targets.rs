@@ -466,9 +466,12 @@ pub struct Launched {
 }
 
 impl Launched {
-    /// Forks; the child waits on a pipe, then execs `argv`.
-    pub fn start(argv: &[String]) -> Result<Launched> {
-        use std::os::fd::{FromRawFd, OwnedFd};
+    /// Forks; the child waits on a pipe, then execs `argv`. With `output`,
+    /// its stdout and stderr go there and its stdin is /dev/null: the
+    /// dashboard owns the terminal, and a command that logs would write over
+    /// it, one that reads would take its keys.
+    pub fn start(argv: &[String], output: Option<&std::fs::File>) -> Result<Launched> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
         let program = resolve_program(&argv[0])?;
         let to_c = |s: &[u8]| {
@@ -492,10 +495,23 @@ impl Launched {
         let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
         env_ptrs.push(std::ptr::null());
 
+        let redirect = match output {
+            Some(out) => {
+                let null = std::fs::File::open("/dev/null").map_err(|e| {
+                    UserError::runtime(format!("cannot open /dev/null for the command: {e}"))
+                })?;
+                Some((null, out.as_raw_fd()))
+            }
+            None => None,
+        };
+        let redirect_fds = redirect
+            .as_ref()
+            .map(|(null, out)| (null.as_raw_fd(), *out));
         let gate = pipe()?;
         let errors = pipe()?;
         // SAFETY: the child only calls async-signal-safe functions (read,
-        // close, execve, write, _exit) on memory prepared before the fork.
+        // close, dup2, execve, write, _exit) on memory prepared before the
+        // fork.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
             return Err(UserError::runtime(format!(
@@ -512,6 +528,11 @@ impl Launched {
                 // Blocks until the parent has added us to the traced set.
                 libc::read(gate.0, (&raw mut byte).cast(), 1);
                 libc::close(gate.0);
+                if let Some((null, out)) = redirect_fds {
+                    libc::dup2(null, 0);
+                    libc::dup2(out, 1);
+                    libc::dup2(out, 2);
+                }
                 libc::execve(path.as_ptr(), arg_ptrs.as_ptr(), env_ptrs.as_ptr());
                 let errno = *libc::__errno_location();
                 libc::write(errors.1, (&raw const errno).cast(), 4);

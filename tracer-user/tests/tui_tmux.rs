@@ -426,3 +426,61 @@ fn the_top_view_lists_the_processes_and_opens_one() {
     tmux.wait_for("the top view once more", |p| p.contains("ranked by wait/s"));
     tmux.quit_cleanly();
 }
+
+/// `-- CMD` under the dashboard: what the command prints goes to a file,
+/// not over the screen, and its stdin is not the dashboard's keys; after
+/// `q` muxtrace says where the output is, and the file holds all of it.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_launched_command_s_output_stays_off_the_dashboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("chatty.sh");
+    // A line on each stream every 100 ms, then a wait on stdin.
+    std::fs::write(
+        &script,
+        "for i in $(seq 1 20); do echo out-$i; echo err-$i >&2; sleep 0.1; done\n\
+         read -r line; echo read=$line\n",
+    )
+    .unwrap();
+    let session = format!("muxtrace-cmd-{}", std::process::id());
+    let tmux = Tmux::start(
+        &session,
+        80,
+        24,
+        &format!(
+            "TMPDIR={} {MUXTRACE} --interval 300ms -- sh {}; echo exit=$?; sleep 60",
+            dir.path().display(),
+            script.display()
+        ),
+    );
+    tmux.wait_for("the dashboard", |p| p.contains("1 Syscalls"));
+    std::thread::sleep(Duration::from_millis(2500));
+    let pane = tmux.pane();
+    assert!(
+        !pane.contains("out-") && !pane.contains("err-"),
+        "the command wrote over the dashboard:\n{pane}"
+    );
+    // Its stdin is /dev/null: `read` ends at once, and the script with it.
+    let pane = tmux.wait_for("the exit banner", |p| {
+        p.contains("every traced process has exited")
+    });
+    tmux.keys("q");
+    let pane_after = tmux.wait_for("muxtrace's exit", |p| p.contains("exit="));
+    assert!(pane_after.contains("exit=0"), "{pane_after}");
+    let log = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "log"))
+        .unwrap_or_else(|| panic!("no log file in {}: {pane}", dir.path().display()));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("out-1\n") && text.contains("err-20\n") && text.contains("read=\n"),
+        "{text}"
+    );
+    assert!(
+        pane_after
+            .replace('\n', "")
+            .contains(&log.display().to_string()),
+        "muxtrace names the file: {pane_after}"
+    );
+}
