@@ -26,7 +26,7 @@ Exit codes: 0 done (also when the traced process exited), 1 runtime failure,
 )]
 pub struct Cli {
     /// Trace this process and all its threads (repeatable).
-    #[arg(short, long = "pid", value_name = "PID")]
+    #[arg(short, long = "pid", value_name = "PID", allow_negative_numbers = true)]
     pub pids: Vec<i64>,
 
     /// Trace every process with this name (its comm), including ones that

@@ -217,9 +217,24 @@ pub fn resolve_pids(pids: &[i64]) -> Result<Vec<ProcessId>> {
             .hint("give the pid of a user-space process (pgrep -f NAME)"));
         }
         if is_zombie(tgid) {
+            // Its parent, which holds it, is what still runs.
+            let parent = fs::read_to_string(format!("/proc/{tgid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("PPid:"))
+                        .and_then(|v| v.trim().parse::<u32>().ok())
+                });
+            let hint = match parent {
+                Some(ppid) => format!(
+                    "it has nothing left to trace; its parent, pid {ppid}, has not reaped it yet"
+                ),
+                None => "it has nothing left to trace".to_owned(),
+            };
             return Err(UserError::usage(format!(
                 "process {pid} has exited (it is a zombie waiting for its parent)"
-            )));
+            ))
+            .hint(hint));
         }
         out.push(id);
     }

@@ -75,6 +75,42 @@ fn pid_zero_is_a_usage_error() {
     assert!(stderr.contains("--pid 0 is not a process id"), "{stderr}");
 }
 
+/// A zombie is refused in a sentence, with what still runs: its parent,
+/// which has not reaped it (here, this test).
+#[test]
+fn a_zombie_is_refused_and_its_parent_named() {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    eventually("the child's exit", Duration::from_secs(10), || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.contains(") Z ").then_some(())
+    });
+    let (code, _, stderr) = run(&["--pid", &pid.to_string(), "--summary"], &[]);
+    child.wait().unwrap();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("process {pid} has exited (it is a zombie")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "its parent, pid {}, has not reaped it",
+            std::process::id()
+        )),
+        "{stderr}"
+    );
+}
+
+/// A negative pid is a bad pid, said as one — not clap's tip to write
+/// `-- -5`, which for muxtrace would start a command named `-5`.
+#[test]
+fn a_negative_pid_is_a_bad_pid_not_a_flag() {
+    let (code, _, stderr) = run(&["--pid", "-5"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--pid -5 is not a process id"), "{stderr}");
+    assert!(!stderr.contains("'-- -5'"), "{stderr}");
+}
+
 /// A kernel thread: kthreadd (pid 2) where it is one, else the first pid
 /// whose flags say PF_KTHREAD.
 fn kernel_thread() -> (u32, String) {
