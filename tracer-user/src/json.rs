@@ -149,9 +149,9 @@ impl JsonOut {
             self.queued - self.written.load(Ordering::Relaxed) + u64::from(self.final_lost);
         match unwritten {
             0 => {}
-            1 => eprintln!("muxtrace: stdout is not being read; the final JSON line was not written"),
+            1 => eprintln!("muxtrace: stdout was not read in time; the final JSON line was not written"),
             n => eprintln!(
-                "muxtrace: stdout is not being read; the last {n} JSON lines, the final one among them, were not written"
+                "muxtrace: stdout was not read in time; the last {n} JSON lines, the final one among them, were not written"
             ),
         }
         if !writer.is_finished() {
@@ -188,6 +188,9 @@ pub fn stdout_reader_gone() -> bool {
 /// at exit). The pipe is enlarged once if a line could never fit. False
 /// when told to give up first. Anything but a pipe is written at once.
 fn wait_for_room(len: usize, give_up: &AtomicBool) -> bool {
+    // From 2 ms, doubling to 64 ms: a reader a moment behind gets its line
+    // at once, one stalled for minutes costs 16 checks a second, not 500.
+    let mut pause = std::time::Duration::from_millis(2);
     loop {
         match pipe_room(len) {
             None => return true,
@@ -201,7 +204,8 @@ fn wait_for_room(len: usize, give_up: &AtomicBool) -> bool {
         if stdout_reader_gone() {
             return true;
         }
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(64));
     }
 }
 

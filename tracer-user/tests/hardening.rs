@@ -523,7 +523,7 @@ fn sigterm_ends_muxtrace_within_a_second_while_its_json_pipe_is_full() {
     assert!(took <= Duration::from_secs(1), "SIGTERM took {took:?}");
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("stdout is not being read; the last ")
+        stderr.contains("stdout was not read in time; the last ")
             && stderr.contains("JSON lines, the final one among them, were not written"),
         "{stderr}"
     );
