@@ -16,20 +16,37 @@
 //! - [`syscalls`]: the enter/exit programs;
 //! - [`sched`]: the scheduler programs;
 //! - [`floor`]: empty programs, the floor the bench measures against.
-#![no_std]
+//!
+//! They build for the bpf target only (tracer-user's build.rs builds them);
+//! built for the host, as `cargo build --workspace` does, this is an empty
+//! program that says so.
+#![cfg_attr(target_arch = "bpf", no_std, no_main)]
 #![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
-#![no_main]
 
+#[cfg(target_arch = "bpf")]
 mod args;
+#[cfg(target_arch = "bpf")]
 mod filter;
+#[cfg(target_arch = "bpf")]
 mod floor;
+#[cfg(target_arch = "bpf")]
 mod kernel;
+#[cfg(target_arch = "bpf")]
 mod maps;
+#[cfg(target_arch = "bpf")]
 mod sched;
+#[cfg(target_arch = "bpf")]
 mod syscalls;
+#[cfg(target_arch = "bpf")]
 mod uring;
 
-#[cfg(not(test))]
+#[cfg(not(target_arch = "bpf"))]
+fn main() {
+    eprintln!("tracer-ebpf holds eBPF programs: it builds for the bpf target, by tracer-user's build.rs; there is nothing to run here");
+    std::process::exit(2);
+}
+
+#[cfg(all(not(test), target_arch = "bpf"))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
