@@ -414,6 +414,14 @@ mod snapshots {
             .find(|l| l.contains(&format!("{} ", gone.pid)))
             .unwrap_or_else(|| panic!("{text}"));
         assert!(copy_line.contains(&format!("└ {}", gone.comm)), "{text}");
+        // The header names it once, within its folded entry.
+        let wide = screen(&app, 160, 48);
+        let bar = wide.lines().nth(1).unwrap();
+        assert!(bar.contains(&format!("{} ×1 exited", gone.comm)), "{wide}");
+        assert!(
+            !bar.contains(&format!("{} {}", gone.pid, gone.comm)),
+            "{wide}"
+        );
     }
 
     /// After `r` the verdicts weigh the figures since the reset, and say

@@ -11,7 +11,7 @@ use ratatui::{
 
 use super::{format, ALERT, DIM, TITLE};
 use tracer_common::Stat;
-use tracer_model::Metrics;
+use tracer_model::ProcessMetrics;
 
 use crate::dashboard::state::{App, View};
 
@@ -96,7 +96,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             second.push(Span::raw("  "));
         }
         let room = usize::from(area.width).saturating_sub(Line::from(second.clone()).width());
-        second.extend(targets(m, app.processes_alive_and_exited(), room));
+        // An exited copy is among its folded entry's `comm ×N exited`.
+        let listed: Vec<&ProcessMetrics> = m
+            .processes
+            .iter()
+            .filter(|p| !app.is_exited_copy(p))
+            .collect();
+        second.extend(targets(&listed, app.processes_alive_and_exited(), room));
     }
     if app.paused {
         first.push(Span::styled(PAUSED, Style::new().fg(Color::Yellow).bold()));
@@ -110,10 +116,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 /// The traced processes in `room` columns: `pid comm (model)` each when that
 /// fits, else `pid comm`, else a count of the processes behind the rows,
 /// (alive, exited) — never a list cut mid-name.
-fn targets(m: &Metrics, (alive, exited): (usize, usize), room: usize) -> Vec<Span<'static>> {
+fn targets(
+    processes: &[&ProcessMetrics],
+    (alive, exited): (usize, usize),
+    room: usize,
+) -> Vec<Span<'static>> {
     // Exited processes folded by name have no pid (0) and no single model:
     // they are named by what they are, `comm ×N exited`.
-    let name = |p: &tracer_model::ProcessMetrics, with_model: bool| match p.folded {
+    let name = |p: &ProcessMetrics, with_model: bool| match p.folded {
         0 => format!(
             "{} {}{}{}",
             p.pid,
@@ -127,8 +137,8 @@ fn targets(m: &Metrics, (alive, exited): (usize, usize), room: usize) -> Vec<Spa
         ),
         n => format!("{} ×{n} exited", p.comm),
     };
-    let full: Vec<String> = m.processes.iter().map(|p| name(p, true)).collect();
-    let short: Vec<String> = m.processes.iter().map(|p| name(p, false)).collect();
+    let full: Vec<String> = processes.iter().map(|p| name(p, true)).collect();
+    let short: Vec<String> = processes.iter().map(|p| name(p, false)).collect();
     let width = |v: &[String]| v.iter().map(|s| s.chars().count() + 2).sum::<usize>();
     let chosen = if width(&full) <= room + 2 {
         full
@@ -144,7 +154,7 @@ fn targets(m: &Metrics, (alive, exited): (usize, usize), room: usize) -> Vec<Spa
             .unwrap_or(shortest)]
     };
     let mut spans = Vec::new();
-    for (i, (text, p)) in chosen.iter().zip(&m.processes).enumerate() {
+    for (i, (text, p)) in chosen.iter().zip(processes).enumerate() {
         if i > 0 {
             spans.push(Span::raw("  "));
         }
