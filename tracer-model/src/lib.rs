@@ -152,9 +152,12 @@ fn process_metrics(
     // Without an earlier reading the interval is the whole run, and this
     // process's part of it its own time traced: the dashboard's figures of
     // a run whose processes have all exited are rates over their lives.
-    let interval = match prev {
-        Some(_) => interval,
-        None => elapsed,
+    // A process new since the previous reading (it joined, or started,
+    // within the interval) was traced only its own time of it.
+    let interval = match (prev, prev_p) {
+        (Some(_), Some(_)) => interval,
+        (Some(_), None) => interval.min(elapsed),
+        (None, _) => elapsed,
     };
     let mut totals = Vec::new();
     let mut deltas = Vec::new();
@@ -240,8 +243,11 @@ fn process_metrics(
                 wall_ns: wall,
                 off_cpu_ns: wall - on,
                 on_cpu_ns: on,
-                calls_per_sec: calls_before
-                    .map_or(0.0, |b| ratio(s.calls.saturating_sub(b) as f64, interval)),
+                // A thread new this interval made all its calls in it.
+                calls_per_sec: ratio(
+                    s.calls.saturating_sub(calls_before.unwrap_or(0)) as f64,
+                    interval,
+                ),
             }
         })
         .collect();
@@ -251,8 +257,25 @@ fn process_metrics(
         .filter(|t| t.state.tgid == p.tgid && t.state.wait_calls > 0)
         .count() as u32;
     let shares: Vec<f64> = threads.iter().filter_map(|t| t.loop_busy_share).collect();
-    let loop_busy_share =
-        (!shares.is_empty()).then(|| shares.iter().sum::<f64>() / shares.len() as f64);
+    // No loop thread seen at both readings — one first seen in this
+    // interval, as a server idle in a wait since attach is at its first
+    // burst: its iterations' time against the interval, as over the run.
+    let loop_busy_share = match shares.is_empty() {
+        false => Some(shares.iter().sum::<f64>() / shares.len() as f64),
+        true if prev.is_some()
+            && p.info.alive
+            && p.info.folded == 0
+            && interval_w.iterations > 0
+            && interval > 0.0 =>
+        {
+            Some(
+                (interval_w.iteration_ns as f64
+                    / (interval * 1e9 * f64::from(loop_threads.max(1))))
+                .min(1.0),
+            )
+        }
+        true => None,
+    };
     let mut metrics = ProcessMetrics {
         pid: if p.info.folded > 0 { 0 } else { p.tgid },
         folded: p.info.folded,
@@ -697,6 +720,33 @@ mod tests {
         let w = &m.processes[0].interval;
         assert!((m.interval_s - 2.001).abs() < 1e-9, "{}", m.interval_s);
         assert_eq!((w.calls, w.watched_max), (501, 90));
+    }
+
+    /// A process that joined half-way through an interval: its first
+    /// interval window is its own half, not the whole interval (its rate was
+    /// read at half), and with no loop thread seen at two readings its busy
+    /// share is its iterations' time against that half.
+    #[test]
+    fn a_process_new_in_an_interval_is_measured_over_its_part_of_it() {
+        let prev = Snapshot {
+            elapsed: Duration::from_secs(10),
+            ..Snapshot::default()
+        };
+        let mut stats = poll_stats(500, 1, 500, 1000);
+        (stats.iterations, stats.timed_iterations) = (500, 500);
+        stats.iteration_ns = 100_000_000;
+        let mut cur = snap(11, &[(SyscallKind::Poll, stats)]);
+        cur.processes
+            .get_mut(&1)
+            .unwrap()
+            .info
+            .started_after_attach_s = 10.5;
+        let m = compute(Some(&prev), &cur);
+        let p = &m.processes[0];
+        assert_eq!(m.interval_s, 1.0);
+        assert_eq!(p.interval.seconds, 0.5);
+        assert_eq!(p.interval.calls_per_sec, 1000.0);
+        assert_eq!(p.loop_busy_share, Some(0.2));
     }
 
     #[test]

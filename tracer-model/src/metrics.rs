@@ -264,7 +264,8 @@ pub struct ThreadMetrics {
     pub wall_ns: u64,
     pub off_cpu_ns: u64,
     pub on_cpu_ns: u64,
-    /// Calls per second during the interval (0 for a thread new this interval).
+    /// Calls per second during the interval (a thread new in it: all its
+    /// calls, over the interval).
     pub calls_per_sec: f64,
 }
 
