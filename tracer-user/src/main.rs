@@ -65,21 +65,45 @@ fn init_logging(dashboard: bool, verbose: bool) {
         }
     });
     if dashboard {
-        let path = std::env::temp_dir().join("muxtrace.log");
-        match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-        {
-            Ok(file) => {
-                builder.target(env_logger::Target::Pipe(Box::new(file)));
-            }
-            Err(_) => {
-                builder.filter_level(log::LevelFilter::Off);
-            }
-        }
+        builder.target(env_logger::Target::Pipe(Box::new(LogFile::Unopened)));
     }
     builder.init();
+}
+
+/// The dashboard's log file, created at the first line logged: a run that
+/// logs nothing leaves no empty file behind. One that cannot be created
+/// drops the lines (the terminal is the dashboard's).
+enum LogFile {
+    Unopened,
+    Open(std::fs::File),
+    Unwritable,
+}
+
+impl std::io::Write for LogFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let LogFile::Unopened = self {
+            let path = std::env::temp_dir().join("muxtrace.log");
+            *self = match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                Ok(file) => LogFile::Open(file),
+                Err(_) => LogFile::Unwritable,
+            };
+        }
+        match self {
+            LogFile::Open(file) => file.write(buf),
+            _ => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            LogFile::Open(file) => file.flush(),
+            _ => Ok(()),
+        }
+    }
 }
 
 fn fail(e: UserError) -> ExitCode {

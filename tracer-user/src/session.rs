@@ -132,7 +132,7 @@ pub async fn run(cli: Cli) -> Result<()> {
 
     // The command is forked before anything else is traced, held before exec
     // until its pid is in the traced set: its first syscall is seen.
-    let command_output = match !cli.command.is_empty() && cli.dashboard() {
+    let mut command_output = match !cli.command.is_empty() && cli.dashboard() {
         true => Some(CommandOutput::create(&cli.command[0])?),
         false => None,
     };
@@ -143,6 +143,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             command_output.as_ref().map(|o| &o.file),
         )?),
     };
+    if let (Some(out), Some(launched)) = (&mut command_output, &launched) {
+        out.name_after(launched.pid);
+    }
     let mut roots = Vec::new();
     for id in explicit {
         roots.push(id.pid);
@@ -278,6 +281,7 @@ impl CommandOutput {
         let name = std::path::Path::new(argv0)
             .file_name()
             .map_or_else(|| "command".into(), |n| n.to_string_lossy());
+        // Named with muxtrace's pid until the command has its own.
         let path = std::env::temp_dir().join(format!("muxtrace-{}-{name}.log", std::process::id()));
         let file = std::fs::File::create(&path).map_err(|e| {
             UserError::runtime(format!(
@@ -287,6 +291,28 @@ impl CommandOutput {
             .hint("set TMPDIR to a writable directory, or use --summary or --json")
         })?;
         Ok(CommandOutput { path, file })
+    }
+
+    /// Renames the file after the command's pid, the one the dashboard
+    /// shows; the command's open descriptor follows. A link, not a rename,
+    /// so an earlier run's file of that name is never overwritten; on
+    /// failure the first name stays, and `report` gives it.
+    fn name_after(&mut self, pid: u32) {
+        let Some(name) = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+        else {
+            return;
+        };
+        let Some(cmd) = name.splitn(3, '-').nth(2) else {
+            return;
+        };
+        let renamed = self.path.with_file_name(format!("muxtrace-{pid}-{cmd}"));
+        if std::fs::hard_link(&self.path, &renamed).is_ok() {
+            let _ = std::fs::remove_file(&self.path);
+            self.path = renamed;
+        }
     }
 
     /// Says where the output went, once the terminal is back; an empty

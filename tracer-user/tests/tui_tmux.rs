@@ -467,11 +467,25 @@ fn a_launched_command_s_output_stays_off_the_dashboard() {
     tmux.keys("q");
     let pane_after = tmux.wait_for("muxtrace's exit", |p| p.contains("exit="));
     assert!(pane_after.contains("exit=0"), "{pane_after}");
-    let log = std::fs::read_dir(dir.path())
+    // The command's log and nothing else: muxtrace's own log file is made
+    // only when something is logged. It is named after the command's pid,
+    // the one the dashboard shows.
+    let files: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "log"))
-        .unwrap_or_else(|| panic!("no log file in {}: {pane}", dir.path().display()));
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let log = files[0].clone();
+    let name = log.file_name().unwrap().to_string_lossy().into_owned();
+    let pid = name
+        .strip_prefix("muxtrace-")
+        .and_then(|rest| rest.strip_suffix("-sh.log"))
+        .unwrap_or_else(|| panic!("{name}"));
+    assert!(
+        pane.contains(pid),
+        "pid {pid} is not on the dashboard: {pane}"
+    );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
         text.contains("out-1\n") && text.contains("err-20\n") && text.contains("read=\n"),
