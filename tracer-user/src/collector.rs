@@ -557,12 +557,18 @@ impl Collector {
 /// for a process the earlier one did not have).
 fn activity(prev: Option<&Snapshot>, cur: &Snapshot) -> BTreeMap<u32, u64> {
     let calls = |p: &ProcessSnap| p.syscalls.values().map(|s| s.calls).sum::<u64>();
+    let Some(prev) = prev else {
+        return BTreeMap::new();
+    };
+    // One absent from the reading before joined during the interval: its
+    // few calls since are no measure of it (a busy loop admitted just
+    // before this reading was evicted for them in place of a quiet one).
     cur.processes
         .iter()
         .filter(|(_, p)| p.info.alive && p.info.folded == 0)
-        .map(|(tgid, p)| {
-            let before = prev.and_then(|s| s.processes.get(tgid)).map_or(0, calls);
-            (*tgid, calls(p).saturating_sub(before))
+        .filter_map(|(tgid, p)| {
+            let before = calls(prev.processes.get(tgid)?);
+            Some((*tgid, calls(p).saturating_sub(before)))
         })
         .collect()
 }
@@ -642,5 +648,32 @@ fn describe(
         folded: 0,
         started_after_attach_s,
         traced_s: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(processes: &[(u32, u64)]) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        for &(tgid, calls) in processes {
+            let mut wait = SyscallStats::ZERO;
+            wait.calls = calls;
+            let p = ProcessSnap::new(tgid, b"loop", [(SyscallKind::EpollWait, wait)]);
+            snapshot.processes.insert(tgid, p);
+        }
+        snapshot
+    }
+
+    /// Activity is calls over a whole reading interval: a process that
+    /// joined during it is no candidate for eviction yet, however few its
+    /// calls; the first reading has none to measure.
+    #[test]
+    fn a_process_new_in_the_interval_has_no_activity_yet() {
+        let before = reading(&[(10, 5)]);
+        let now = reading(&[(10, 6), (20, 0)]);
+        assert_eq!(activity(Some(&before), &now), BTreeMap::from([(10, 1)]));
+        assert!(activity(None, &now).is_empty());
     }
 }
