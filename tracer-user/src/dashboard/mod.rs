@@ -442,10 +442,19 @@ mod snapshots {
     }
 
     /// A figure per ready fd with none ready in the interval (chronyd, quiet)
-    /// is a dash, not "0ns"; an exited process's loop figures stay.
+    /// is a dash, not "0ns", and so is one per wait with no wait in it; an
+    /// exited process's loop figures stay.
     #[test]
     fn the_compare_view_divides_by_nothing_nowhere() {
-        let mut app = app_with(Some(fixtures::top_fleet()), View::Compare);
+        let mut m = fixtures::top_fleet();
+        // The exited echo-poll made no call in this interval.
+        for p in m.processes.iter_mut().filter(|p| p.pid == 4250) {
+            p.interval = tracer_model::Window {
+                seconds: p.interval.seconds,
+                ..Default::default()
+            };
+        }
+        let mut app = app_with(Some(m), View::Compare);
         app.handle(Command::ShowView(View::Compare));
         let text = screen(&app, 160, 48);
         let row = |label: &str| text.lines().find(|l| l.starts_with(label)).unwrap();
@@ -465,6 +474,11 @@ mod snapshots {
         // The exited echo-poll, the second of the name.
         assert_eq!(cell("status", "echo-poll", 1), "exited", "{text}");
         assert_eq!(cell("stalls, total", "echo-poll", 1), "3", "{text}");
+        // No wait of the interval to divide by: its per-wait figures too.
+        for label in ["watched/wait", "ready/wait", "efficiency", "timeouts"] {
+            assert_eq!(cell(label, "echo-poll", 1), "-", "{label}: {text}");
+            assert_ne!(cell(label, "echo-poll", 0), "-", "{label}: {text}");
+        }
     }
 
     #[test]

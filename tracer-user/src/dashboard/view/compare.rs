@@ -31,6 +31,16 @@ fn if_waits(p: &ProcessMetrics, v: String) -> String {
     }
 }
 
+/// A figure per wait has none to divide by when no wait returned in the
+/// interval (one that exited before it, one blocked through it).
+fn if_interval_waits(p: &ProcessMetrics, v: String) -> String {
+    if p.interval.wakeups_per_sec > 0.0 {
+        if_waits(p, v)
+    } else {
+        "-".to_owned()
+    }
+}
+
 /// A figure per ready fd has none to divide by when nothing was ready in
 /// the interval (a dash, not "0ns").
 fn if_ready(p: &ProcessMetrics, v: String) -> String {
@@ -89,17 +99,17 @@ const FIGURES: &[(&str, Keep, Figure)] = &[
         if_waits(p, format::rate(p.interval.wakeups_per_sec))
     }),
     ("watched/wait", Keep::Always, |p| {
-        if_waits(p, format::small(p.interval.watched_avg))
+        if_interval_waits(p, format::small(p.interval.watched_avg))
     }),
     ("ready/wait", Keep::Always, |p| {
-        if_waits(p, format::small(p.interval.ready_avg))
+        if_interval_waits(p, format::small(p.interval.ready_avg))
     }),
     ("efficiency", Keep::Always, |p| {
         // io_uring's waits examine no fds: no efficiency to speak of.
-        if p.total.scanned == 0 {
+        if p.total.scanned == 0 || p.interval.scanned == 0 {
             return "-".to_owned();
         }
-        if_waits(
+        if_interval_waits(
             p,
             format!("{}%", format::small(p.interval.efficiency * 100.0)),
         )
@@ -163,7 +173,7 @@ const FIGURES: &[(&str, Keep, Figure)] = &[
         }
     }),
     ("timeouts", Keep::Wide, |p| {
-        if_waits(
+        if_interval_waits(
             p,
             format!("{}%", format::small(p.interval.timeout_share * 100.0)),
         )

@@ -42,6 +42,15 @@ fn if_waits(f: &TopFigures, v: String) -> String {
     }
 }
 
+/// Per-wait figures of the interval have nothing to divide by when no wait
+/// returned in it.
+fn if_interval_waits(p: &ProcessMetrics, f: &TopFigures, v: String) -> String {
+    match p.interval.wakeups_per_sec > 0.0 {
+        true => if_waits(f, v),
+        false => "-".to_owned(),
+    }
+}
+
 fn percent(share: f64) -> String {
     let v = share * 100.0;
     if v < 9.95 {
@@ -114,10 +123,10 @@ fn columns(width: u16, rank: TopRank, pid_width: u16) -> Vec<Column> {
                 format::rate(p.interval.calls_per_sec)
             }),
             col("watched", 7, None, 7, false, |p, f| {
-                if_waits(f, format::small(p.interval.watched_avg))
+                if_interval_waits(p, f, format::small(p.interval.watched_avg))
             }),
             col("ready", 5, None, 7, false, |p, f| {
-                if_waits(f, format::small(p.interval.ready_avg))
+                if_interval_waits(p, f, format::small(p.interval.ready_avg))
             }),
             col("threads", 7, None, 7, false, |p, _| {
                 p.threads.len().to_string()
@@ -146,7 +155,7 @@ fn columns(width: u16, rank: TopRank, pid_width: u16) -> Vec<Column> {
 fn word_style(word: &str) -> Style {
     match word {
         "stalling" | "saturated" => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
-        "scanning" => VERDICT,
+        "scanning" | "busy-polling" => VERDICT,
         _ => Style::new(),
     }
 }
