@@ -24,7 +24,7 @@ pub use metrics::{
     UringOpMetrics, UringWindow, Window,
 };
 pub use snapshot::{Exit, MapDump, ProbeCost, ProcessInfo, ProcessSnap, Snapshot, ThreadSnap};
-pub use verdict::{detect_model, word, SATURATED, STATES};
+pub use verdict::{detect_model, word, BUSY_POLLING_MIN_WAITS, SATURATED, STATES};
 pub use window::{fold_interval, rebase};
 
 use crate::{

@@ -27,10 +27,11 @@ pub const SATURATED: f64 = 0.9;
 pub const SCANNING_MIN_UNREADY_PER_WAIT: f64 = 16.0;
 
 /// Every word [`word`] says, the most urgent first.
-pub const STATES: [&str; 7] = [
+pub const STATES: [&str; 8] = [
     "exited",
     "stalling",
     "saturated",
+    "busy-polling",
     "scanning",
     "quiet",
     "idle",
@@ -48,6 +49,9 @@ pub const STATES: [&str; 7] = [
 ///   still came back to wait (a loop that made no wait in the interval is
 ///   blocked in another call or in one long iteration, not saturated: a
 ///   shell waiting for its child in `wait4` is busy by this measure);
+/// - `busy-polling`: at least [`BUSY_POLLING_MIN_WAITS`] waits, nearly all
+///   with a zero timeout and most of them empty: it never sleeps, though
+///   its time in those waits keeps its busy share low;
 /// - `scanning`: select or poll examined more fds that were not ready than
 ///   ready ones (efficiency under 50 %), and at least
 ///   [`SCANNING_MIN_UNREADY_PER_WAIT`] unready ones per call;
@@ -70,6 +74,8 @@ pub fn word(p: &ProcessMetrics) -> &'static str {
         "stalling"
     } else if waited && p.loop_busy_share.is_some_and(|b| b >= SATURATED) {
         "saturated"
+    } else if busy_polling_shares(w, waits).is_some() {
+        "busy-polling"
     } else if matches!(p.model, IoModel::Select | IoModel::Poll)
         && unready > w.ready
         && unready as f64 >= SCANNING_MIN_UNREADY_PER_WAIT * waits as f64
@@ -241,15 +247,21 @@ fn uring_verdict(total: &Window, u: &UringWindow) -> String {
 }
 
 /// Waits a loop must make before its zero timeouts are called busy-polling.
-const BUSY_POLLING_MIN_WAITS: u64 = 100;
+pub const BUSY_POLLING_MIN_WAITS: u64 = 100;
 
 /// A loop whose waits nearly all have a zero timeout and mostly come back
 /// empty never sleeps: the time in those calls reads as waiting in its busy
-/// share, yet it holds a CPU all the time. Said so, with its figures.
+/// share, yet it holds a CPU all the time. The shares of zero timeouts and
+/// of empty returns among `waits` (the window's wait calls) when it does.
+fn busy_polling_shares(window: &Window, waits: u64) -> Option<(f64, f64)> {
+    let zero = ratio(window.zero_timeouts as f64, waits as f64);
+    let empty = ratio(window.timeouts as f64, waits as f64);
+    (waits >= BUSY_POLLING_MIN_WAITS && zero >= 0.9 && empty >= 0.5).then_some((zero, empty))
+}
+
+/// The verdict's clause on busy-polling, with its figures.
 fn busy_polling(waits: &Window, calls: u64) -> Option<String> {
-    let zero = ratio(waits.zero_timeouts as f64, calls as f64);
-    let empty = ratio(waits.timeouts as f64, calls as f64);
-    (calls >= BUSY_POLLING_MIN_WAITS && zero >= 0.9 && empty >= 0.5).then(|| {
+    busy_polling_shares(waits, calls).map(|(zero, empty)| {
         format!(
             "; {:.0} % of its waits had a zero timeout and {:.0} % came back empty: it polls without sleeping (busy-polling), holding a CPU however little arrives",
             zero * 100.0,
@@ -275,13 +287,19 @@ fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStat
             let eff = ratio(wait_stats.ready as f64, wait_stats.scanned as f64) * 100.0;
             let copied = wait_stats.bookkeeping_in_bytes + wait_stats.bookkeeping_out_bytes;
             let per_ready = ratio(copied as f64, wait_stats.ready as f64);
-            let mut s = format!(
-                "{} scans {} fds per call to find {:.1} ready ({:.1} %)",
-                model.name(),
-                thousands(scanned.round() as u64),
-                ready,
-                eff
-            );
+            let fds = scanned.round() as u64;
+            let mut s = match fds {
+                // poll(NULL, 0, ms): a sleep, not a wait on I/O.
+                0 => format!("{} watches no fds: its calls only sleep", model.name()),
+                _ => format!(
+                    "{} scans {} fd{} per call to find {:.1} ready ({:.1} %)",
+                    model.name(),
+                    thousands(fds),
+                    if fds == 1 { "" } else { "s" },
+                    ready,
+                    eff
+                ),
+            };
             if wait_stats.ready > 0 {
                 s.push_str(&format!(
                     "; {} copied per ready event, where epoll would copy 12 B",
@@ -359,6 +377,29 @@ mod tests {
             &[(SyscallKind::Select, wait)],
         );
         assert!(!v.contains("busy-polling"), "{v}");
+    }
+
+    /// One fd is not "1 fds"; a poll of none is a sleep, not a 0 % scan.
+    #[test]
+    fn a_scan_of_one_fd_or_none_reads_right() {
+        let mut wait = SyscallStats::ZERO;
+        (wait.calls, wait.scanned, wait.ready, wait.useful_wakeups) = (10, 10, 5, 5);
+        let v = io_verdict(
+            IoModel::Poll,
+            &Window::default(),
+            &[(SyscallKind::Poll, wait)],
+        );
+        assert!(
+            v.starts_with("poll scans 1 fd per call to find 1.0 ready (50.0 %)"),
+            "{v}"
+        );
+        (wait.scanned, wait.ready, wait.useful_wakeups, wait.timeouts) = (0, 0, 0, 10);
+        let v = io_verdict(
+            IoModel::Poll,
+            &Window::default(),
+            &[(SyscallKind::Poll, wait)],
+        );
+        assert_eq!(v, "poll watches no fds: its calls only sleep");
     }
 
     /// An epoll set built before attach and never changed since is said to

@@ -294,6 +294,15 @@ mod tests {
         let (w, p) = word("echo-epoll", true);
         assert_eq!(w, "ok");
         assert!(p.interval.stalls == 0 && p.loop_busy_share.unwrap() < 0.9);
+        // The same loop with every wait a zero timeout, nearly all empty,
+        // never sleeps, though its busy share is low.
+        let mut spinner = p.clone();
+        let waits = spinner.syscalls[0].interval.calls;
+        assert!(spinner.syscalls[0].syscall.is_wait());
+        assert!(waits >= tracer_model::BUSY_POLLING_MIN_WAITS, "{waits}");
+        spinner.interval.zero_timeouts = waits;
+        spinner.interval.timeouts = waits * 9 / 10;
+        assert_eq!(tracer_model::word(&spinner), "busy-polling");
         let (w, p) = word("chronyd", true);
         assert_eq!(w, "quiet");
         assert_eq!(p.interval.calls, 0);
@@ -301,8 +310,9 @@ mod tests {
         assert_eq!(word("echo-poll", false).0, "exited");
         assert_eq!(word("worker", false).0, "exited");
         // What JSON and Prometheus may say is the same set, every word in it.
-        let said: std::collections::BTreeSet<&str> =
+        let mut said: std::collections::BTreeSet<&str> =
             m.processes.iter().map(tracer_model::word).collect();
+        said.insert(tracer_model::word(&spinner));
         let states = std::collections::BTreeSet::from(tracer_model::STATES);
         assert_eq!(said, states);
     }
