@@ -97,8 +97,8 @@ pub struct Collector {
     evict_at: Option<u32>,
     /// Processes evicted so far (the `evicted` loss).
     evicted: u64,
-    /// The kernel's `traced_map_full` count at the last eviction check.
-    refused_seen: u64,
+    /// Whether a process refused for want of room is still waiting.
+    refusals: Refusals,
     /// Calls per process in the last reading interval: how active it is.
     activity: BTreeMap<u32, u64>,
 }
@@ -121,7 +121,7 @@ impl Collector {
             baseline: None,
             evict_at,
             evicted: 0,
-            refused_seen: 0,
+            refusals: Refusals::default(),
             activity: BTreeMap::new(),
         }
     }
@@ -147,9 +147,7 @@ impl Collector {
             return Ok(());
         };
         let refused = self.probes.traced_refusals()?;
-        let someone_waits = refused > self.refused_seen;
-        self.refused_seen = refused;
-        if !someone_waits || self.probes.traced_count()? < limit as usize {
+        if !self.refusals.someone_waits(refused) || self.probes.traced_count()? < limit as usize {
             return Ok(());
         }
         let mut candidates: Vec<(u64, u32)> = self
@@ -168,6 +166,7 @@ impl Collector {
             return Ok(());
         }
         self.probes.evict(&victims)?;
+        self.refusals.made_room();
         let now = targets::boot_ns();
         for tgid in &victims {
             self.ends.insert(
@@ -555,6 +554,29 @@ impl Collector {
 
 /// Calls per live process between two readings (all calls since attach
 /// for a process the earlier one did not have).
+/// The kernel counts the calls it refused for want of room in the traced
+/// set, not who made them: new refusals since the last check mean a process
+/// waits. After an eviction, the waiter's refusals until its next call took
+/// the freed place are no sign of another: the check after one only
+/// catches up (those stale refusals once evicted a busy loop just admitted).
+#[derive(Default)]
+struct Refusals {
+    seen: u64,
+    made_room: bool,
+}
+
+impl Refusals {
+    fn someone_waits(&mut self, refused: u64) -> bool {
+        let new = refused > self.seen;
+        self.seen = refused;
+        !std::mem::take(&mut self.made_room) && new
+    }
+
+    fn made_room(&mut self) {
+        self.made_room = true;
+    }
+}
+
 fn activity(prev: Option<&Snapshot>, cur: &Snapshot) -> BTreeMap<u32, u64> {
     let calls = |p: &ProcessSnap| p.syscalls.values().map(|s| s.calls).sum::<u64>();
     let Some(prev) = prev else {
@@ -675,5 +697,18 @@ mod tests {
         let now = reading(&[(10, 6), (20, 0)]);
         assert_eq!(activity(Some(&before), &now), BTreeMap::from([(10, 1)]));
         assert!(activity(None, &now).is_empty());
+    }
+
+    /// Refusals counted between an eviction and the waiter's next call do
+    /// not trigger another; new ones after that check do.
+    #[test]
+    fn refusals_right_after_an_eviction_are_stale() {
+        let mut refusals = Refusals::default();
+        assert!(!refusals.someone_waits(0));
+        assert!(refusals.someone_waits(170));
+        refusals.made_room();
+        assert!(!refusals.someone_waits(173));
+        assert!(!refusals.someone_waits(173));
+        assert!(refusals.someone_waits(174));
     }
 }
