@@ -498,3 +498,55 @@ fn a_launched_command_s_output_stays_off_the_dashboard() {
         "muxtrace names the file: {pane_after}"
     );
 }
+
+/// The terminal closed under the dashboard (its window shut, an ssh link
+/// lost): muxtrace ends on the hangup, ends the command it started,
+/// detaches, and says nothing about a cursor it can no longer show (it
+/// printed "Failed to show the cursor: Input/output error").
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn closing_the_terminal_ends_muxtrace_quietly_and_detaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = dir.path().join("stderr");
+    let session = format!("muxtrace-hup-{}", std::process::id());
+    let tmux = Tmux::start(
+        &session,
+        80,
+        24,
+        &format!(
+            "exec {MUXTRACE} --interval 300ms -- sleep 60 2> {}",
+            stderr.display()
+        ),
+    );
+    tmux.wait_for("the dashboard", |p| p.contains("1 Syscalls"));
+    let muxtrace: i32 = tmux.display("pane_pid").parse().unwrap();
+    let children = Command::new("pgrep")
+        .args(["-P", &muxtrace.to_string(), "-x", "sleep"])
+        .output()
+        .unwrap();
+    let command: i32 = String::from_utf8_lossy(&children.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no sleep under muxtrace {muxtrace}"));
+    drop(tmux);
+    // Gone, or a zombie its parent has yet to reap.
+    let gone = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+            stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z'))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(gone(muxtrace) && gone(command)) {
+        assert!(
+            Instant::now() < deadline,
+            "muxtrace or its command still runs"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let said = std::fs::read_to_string(&stderr).unwrap();
+    assert!(
+        !said.contains("cursor") && !said.contains("panicked"),
+        "{said}"
+    );
+    assert_detached();
+}

@@ -2,7 +2,10 @@
 //! alternate screen on entry, both undone on drop — and by a panic hook, so a
 //! panic's message lands on a usable terminal too.
 
-use std::io::{stdout, Stdout};
+use std::{
+    io::{stdout, Stdout},
+    mem::ManuallyDrop,
+};
 
 use crossterm::{
     cursor, execute,
@@ -11,7 +14,10 @@ use crossterm::{
 use ratatui::{backend::CrosstermBackend, Terminal};
 
 pub struct TermGuard {
-    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+    /// Dropped by hand: ratatui's own drop prints "Failed to show the
+    /// cursor" when the terminal is gone (its window closed), over
+    /// whatever muxtrace says last.
+    pub terminal: ManuallyDrop<Terminal<CrosstermBackend<Stdout>>>,
 }
 
 /// Undoes what [`TermGuard::enter`] did; safe to call twice.
@@ -39,12 +45,21 @@ impl TermGuard {
                 return Err(e);
             }
         };
-        Ok(TermGuard { terminal })
+        Ok(TermGuard {
+            terminal: ManuallyDrop::new(terminal),
+        })
     }
 }
 
 impl Drop for TermGuard {
     fn drop(&mut self) {
+        // Shown, the cursor leaves ratatui's drop nothing to do; on a
+        // terminal that is gone it cannot be, and the terminal is left
+        // undropped (a buffer, at exit) rather than complain.
+        if self.terminal.show_cursor().is_ok() {
+            // SAFETY: dropped once, here, and never used again.
+            unsafe { ManuallyDrop::drop(&mut self.terminal) };
+        }
         restore();
     }
 }
