@@ -41,6 +41,34 @@ const JSON_QUEUE: usize = 64;
 /// session within a second), while one that is only slow gets every line.
 const FINAL_LINE_BUDGET: std::time::Duration = std::time::Duration::from_millis(600);
 const FLUSH_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
+/// No line written for this long: the reader has stopped, and neither
+/// budget is waited out for it (a never-read pipe cost 900 ms at exit).
+const READER_STALLED: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// Whether the writer has written a line within [`READER_STALLED`].
+struct Progress<'a> {
+    written: &'a AtomicU64,
+    seen: u64,
+    at: std::time::Instant,
+}
+
+impl<'a> Progress<'a> {
+    fn watch(written: &'a AtomicU64) -> Progress<'a> {
+        Progress {
+            written,
+            seen: written.load(Ordering::Relaxed),
+            at: std::time::Instant::now(),
+        }
+    }
+
+    fn stalled(&mut self) -> bool {
+        let now = self.written.load(Ordering::Relaxed);
+        if now != self.seen {
+            (self.seen, self.at) = (now, std::time::Instant::now());
+        }
+        self.at.elapsed() >= READER_STALLED
+    }
+}
 
 impl JsonOut {
     pub fn start() -> JsonOut {
@@ -92,6 +120,7 @@ impl JsonOut {
             return Ok(());
         };
         let deadline = std::time::Instant::now() + FINAL_LINE_BUDGET;
+        let mut progress = Progress::watch(&self.written);
         let delivered = loop {
             match queue.try_send(text) {
                 Ok(()) => {
@@ -103,7 +132,7 @@ impl JsonOut {
                         self.dropped += 1;
                         break true;
                     }
-                    if std::time::Instant::now() >= deadline {
+                    if std::time::Instant::now() >= deadline || progress.stalled() {
                         self.final_lost = true;
                         break true;
                     }
@@ -120,16 +149,23 @@ impl JsonOut {
         }
     }
 
-    /// Lets the writer take what is queued, for at most [`FLUSH_BUDGET`], and
-    /// reports its error, if any. A reader that never reads is left behind:
-    /// the process exits with the lines still queued, and says how many.
+    /// Lets the writer take what is queued, for at most [`FLUSH_BUDGET`] and
+    /// while it makes progress, and reports its error, if any. A reader that
+    /// never reads is left behind: the process exits with the lines still
+    /// queued, and says how many.
     pub fn finish(&mut self) -> Result<()> {
         self.queue = None;
         let Some(writer) = self.writer.take() else {
             return Ok(());
         };
         let deadline = std::time::Instant::now() + FLUSH_BUDGET;
-        while !writer.is_finished() && std::time::Instant::now() < deadline {
+        let mut progress = Progress::watch(&self.written);
+        // The final line found the reader stalled already: no wait again.
+        while !self.final_lost
+            && !writer.is_finished()
+            && std::time::Instant::now() < deadline
+            && !progress.stalled()
+        {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         // A writer waiting for room gives up now, with no line begun.
