@@ -41,8 +41,9 @@ const JSON_QUEUE: usize = 64;
 /// session within a second), while one that is only slow gets every line.
 const FINAL_LINE_BUDGET: std::time::Duration = std::time::Duration::from_millis(600);
 const FLUSH_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
-/// No line written for this long: the reader has stopped, and neither
-/// budget is waited out for it (a never-read pipe cost 900 ms at exit).
+/// No line written for this long while flushing: the reader has stopped,
+/// and the flush budget is not waited out for it. The final line waits its
+/// whole budget: a paused reader (a pager) may resume and take it.
 const READER_STALLED: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// Whether the writer has written a line within [`READER_STALLED`].
@@ -120,7 +121,6 @@ impl JsonOut {
             return Ok(());
         };
         let deadline = std::time::Instant::now() + FINAL_LINE_BUDGET;
-        let mut progress = Progress::watch(&self.written);
         let delivered = loop {
             match queue.try_send(text) {
                 Ok(()) => {
@@ -132,7 +132,7 @@ impl JsonOut {
                         self.dropped += 1;
                         break true;
                     }
-                    if std::time::Instant::now() >= deadline || progress.stalled() {
+                    if std::time::Instant::now() >= deadline {
                         self.final_lost = true;
                         break true;
                     }
@@ -160,7 +160,7 @@ impl JsonOut {
         };
         let deadline = std::time::Instant::now() + FLUSH_BUDGET;
         let mut progress = Progress::watch(&self.written);
-        // The final line found the reader stalled already: no wait again.
+        // The final line found no room in its budget: no wait again.
         while !self.final_lost
             && !writer.is_finished()
             && std::time::Instant::now() < deadline
