@@ -31,7 +31,7 @@ pub const STATES: [&str; 8] = [
     "exited",
     "stalling",
     "saturated",
-    "busy-polling",
+    "spinning",
     "scanning",
     "quiet",
     "idle",
@@ -49,9 +49,9 @@ pub const STATES: [&str; 8] = [
 ///   still came back to wait (a loop that made no wait in the interval is
 ///   blocked in another call or in one long iteration, not saturated: a
 ///   shell waiting for its child in `wait4` is busy by this measure);
-/// - `busy-polling`: at least [`BUSY_POLLING_MIN_WAITS`] waits, nearly all
-///   with a zero timeout and most of them empty: it never sleeps, though
-///   its time in those waits keeps its busy share low;
+/// - `spinning` (busy-polling): at least [`BUSY_POLLING_MIN_WAITS`] waits,
+///   nearly all with a zero timeout and most of them empty: it never sleeps,
+///   though its time in those waits keeps its busy share low;
 /// - `scanning`: select or poll examined more fds that were not ready than
 ///   ready ones (efficiency under 50 %), and at least
 ///   [`SCANNING_MIN_UNREADY_PER_WAIT`] unready ones per call;
@@ -75,7 +75,7 @@ pub fn word(p: &ProcessMetrics) -> &'static str {
     } else if waited && p.loop_busy_share.is_some_and(|b| b >= SATURATED) {
         "saturated"
     } else if busy_polling_shares(w, waits).is_some() {
-        "busy-polling"
+        "spinning"
     } else if matches!(p.model, IoModel::Select | IoModel::Poll)
         && unready > w.ready
         && unready as f64 >= SCANNING_MIN_UNREADY_PER_WAIT * waits as f64

@@ -302,7 +302,7 @@ mod tests {
         assert!(waits >= tracer_model::BUSY_POLLING_MIN_WAITS, "{waits}");
         spinner.interval.zero_timeouts = waits;
         spinner.interval.timeouts = waits * 9 / 10;
-        assert_eq!(tracer_model::word(&spinner), "busy-polling");
+        assert_eq!(tracer_model::word(&spinner), "spinning");
         let (w, p) = word("chronyd", true);
         assert_eq!(w, "quiet");
         assert_eq!(p.interval.calls, 0);

@@ -158,6 +158,29 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// `wrap` in at most `max_lines`: text cut short ends at a whole word with
+/// " …", so a reader knows there is more (the summary prints it whole).
+pub fn wrap_at_most(text: &str, width: usize, max_lines: usize) -> Vec<String> {
+    let mut lines = wrap(text, width);
+    if lines.len() <= max_lines || max_lines == 0 {
+        lines.truncate(max_lines);
+        return lines;
+    }
+    lines.truncate(max_lines);
+    let last = &mut lines[max_lines - 1];
+    // Lines break between words: only making room for the mark cuts one.
+    if last.chars().count() + 2 > width {
+        let keep = width.saturating_sub(2);
+        *last = last.chars().take(keep + 1).collect();
+        match last.rfind(' ') {
+            Some(i) if i > 0 => last.truncate(i),
+            _ => *last = last.chars().take(keep).collect(),
+        }
+    }
+    last.push_str(" …");
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +231,14 @@ mod tests {
         assert_eq!(wrap("abcdefgh", 3), ["abc", "def", "gh"]);
         assert_eq!(wrap("", 10), Vec::<String>::new());
         assert_eq!(wrap("µs µs", 5), ["µs µs"]);
+        assert_eq!(wrap_at_most("a bb ccc", 10, 1), ["a bb ccc"]);
+        assert_eq!(wrap_at_most("aaa bbb ccc", 8, 1), ["aaa …"]);
+        assert_eq!(wrap_at_most("a b c d e f", 5, 1), ["a b …"]);
+        assert_eq!(wrap_at_most("aa bb cc dd ee", 20, 1), ["aa bb cc dd ee"]);
+        assert_eq!(
+            wrap_at_most("aa bb cc dd ee ff gg", 8, 2),
+            ["aa bb cc", "dd ee …"]
+        );
+        assert_eq!(wrap_at_most("abcdefgh ij", 4, 1), ["ab …"]);
     }
 }

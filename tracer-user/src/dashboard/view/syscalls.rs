@@ -25,9 +25,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         return no_process(frame, area);
     };
     let rows = app.sorted_syscalls();
-    let verdict = format::wrap(&p.verdict, usize::from(area.width));
-    let verdict_height = (verdict.len() as u16).clamp(1, 3);
-    let spark_height = if area.height >= 36 { 6 } else { 3 };
+    let tall = area.height >= 36;
+    // A long verdict (an io clause, busy-polling, stalls) keeps its start.
+    let verdict = format::wrap_at_most(
+        &p.verdict,
+        usize::from(area.width),
+        if tall { 5 } else { 3 },
+    );
+    let verdict_height = (verdict.len() as u16).max(1);
+    let spark_height = if tall { 6 } else { 3 };
     let threshold = app.shown.as_ref().map_or(0, |m| m.stall_threshold_ns);
     // The panel's lines are written for 80 columns: cut at a word below.
     let loop_lines: Vec<Line> = loop_panel(p, threshold)

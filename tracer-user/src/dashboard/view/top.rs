@@ -133,7 +133,7 @@ fn columns(width: u16, rank: TopRank, pid_width: u16) -> Vec<Column> {
             }),
         ]);
     }
-    columns.push(col("verdict", 9, None, 0, true, |p, _| {
+    columns.push(col("verdict", WORD_WIDTH, None, 0, true, |p, _| {
         tracer_model::word(p).to_owned()
     }));
     for c in &mut columns {
@@ -151,11 +151,25 @@ fn columns(width: u16, rank: TopRank, pid_width: u16) -> Vec<Column> {
         .collect()
 }
 
+/// As wide as the longest state word, so none is cut ("busy-polling" was,
+/// to "busy-poll", before the word became "spinning").
+const WORD_WIDTH: u16 = {
+    let mut widest = 0;
+    let mut i = 0;
+    while i < tracer_model::STATES.len() {
+        if tracer_model::STATES[i].len() > widest {
+            widest = tracer_model::STATES[i].len();
+        }
+        i += 1;
+    }
+    widest as u16
+};
+
 /// The word's colour: what needs a look stands out.
 fn word_style(word: &str) -> Style {
     match word {
         "stalling" | "saturated" => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
-        "scanning" | "busy-polling" => VERDICT,
+        "scanning" | "spinning" => VERDICT,
         _ => Style::new(),
     }
 }
@@ -178,17 +192,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
         0 => p.comm.clone(),
         pid => format!("{pid} {}", p.comm),
     };
-    let mut verdict = format::wrap(&format!("{who}: {}", p.verdict), width);
-    if verdict.len() > max_verdict {
-        verdict.truncate(max_verdict);
-        // Cut at a word, marked.
-        let last = &mut verdict[max_verdict - 1];
-        while last.chars().count() + 2 > width && last.pop().is_some() {}
-        if let Some(i) = last.rfind(' ') {
-            last.truncate(i);
-        }
-        last.push_str(" …");
-    }
+    let mut verdict = format::wrap_at_most(&format!("{who}: {}", p.verdict), width, max_verdict);
     if area.height < 12 {
         verdict.clear();
     }
