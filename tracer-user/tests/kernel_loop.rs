@@ -526,3 +526,81 @@ fn the_final_line_holds_a_full_interval_not_the_tail_after_the_last() {
         "{interval_rate} waits/s in the final line, {rate} over the run"
     );
 }
+
+/// A thread's CPU time as the scheduler counts it, ns: the first field of
+/// `/proc/PID/task/TID/schedstat`, what `top` shows.
+fn scheduler_cpu_ns(pid: u32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/schedstat"))
+        .unwrap_or_else(|e| panic!("schedstat of {pid}: {e}"));
+    text.split_whitespace()
+        .next()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or_else(|| panic!("schedstat of {pid}: {text:?}"))
+}
+
+/// A loop's time on a CPU as muxtrace splits it — its iterations (pinned
+/// alone on its CPU, never preempted there), the on-CPU part of its waits —
+/// plus its run-queue delays is its CPU time as the scheduler counts it.
+/// The delays belong in the sum: a thread woken on an idle CPU is charged
+/// from its wakeup, not from when it runs (the kernel skips the clock
+/// update between, `wakeup_preempt`), so `top` counts the wait for a CPU
+/// as CPU time. Without them muxtrace read 9 points of a core below
+/// schedstat at 20,000 wakeups/s.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn on_cpu_time_and_run_queue_delay_are_the_scheduler_s_cpu_time() {
+    let server = harness::EchoServer::start(&workspace_bin("echo-epoll"), &[], Some(1))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let (pid_n, pid) = (server.pid(), server.pid().to_string());
+    let addr = server.addr().to_string();
+    let before = scheduler_cpu_ns(pid_n);
+    let mt = muxtrace(&["--pid", &pid, "--json", "--interval", "30s"]);
+    // muxtrace and loadgen on CPU 0: what else ran on the server's CPU
+    // would delay its wakeups without their being charged to it.
+    let pinned = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", "0", &mt.pid().to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("taskset runs");
+    assert!(pinned.success(), "taskset -p muxtrace: {pinned}");
+    let load = spawn(
+        harness::echo::pinned(&workspace_bin("loadgen"), Some(0)).args([
+            "--addr",
+            &addr,
+            "--conns",
+            "4",
+            "--rate",
+            "5000",
+            "--duration",
+            "4s",
+        ]),
+    );
+    finish_ok(load);
+    // The server back in its wait, idle from here on.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    mt.signal(libc::SIGINT);
+    let (stdout, _) = finish_ok(mt);
+    let after = scheduler_cpu_ns(pid_n);
+    drop(server);
+    let last = harness::muxtrace::final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    let p = harness::muxtrace::process(&last, pid_n).unwrap_or_else(|e| panic!("{e:#}"));
+    let waits = syscall_total(p, EpollWait);
+    assert!(waits.calls >= 5_000, "a wakeup per few messages: {waits:?}");
+    let scheduler = (after - before) as f64;
+    let on_cpu = (p.total.iteration_ns + waits.on_cpu_ns) as f64;
+    let queued = p.total.runq_ns as f64;
+    println!(
+        "scheduler {:.1} ms; muxtrace on-CPU {:.1} ms + run queue {:.1} ms = {:.1} ms",
+        scheduler / 1e6,
+        on_cpu / 1e6,
+        queued / 1e6,
+        (on_cpu + queued) / 1e6
+    );
+    assert!(
+        (on_cpu + queued - scheduler).abs() <= 0.08 * scheduler,
+        "scheduler {scheduler} ns; muxtrace on-CPU {on_cpu} + run queue {queued} ns \
+         ({} iterations, {} run-queue delays)",
+        p.total.iterations,
+        p.total.runq_delays
+    );
+}
