@@ -552,8 +552,6 @@ impl Collector {
     }
 }
 
-/// Calls per live process between two readings (all calls since attach
-/// for a process the earlier one did not have).
 /// The kernel counts the calls it refused for want of room in the traced
 /// set, not who made them: new refusals since the last check mean a process
 /// waits. After an eviction, the waiter's refusals until its next call took
@@ -577,19 +575,23 @@ impl Refusals {
     }
 }
 
+/// Calls per live process over the last interval: the eviction's measure.
+/// One absent from the reading before joined during it, and its few calls
+/// since are no measure of it (a busy loop admitted just before a reading
+/// was evicted for them in place of a quiet one): it is no candidate yet.
+/// The first reading has none before: there, the processes traced since
+/// attach are weighed by their calls since.
 fn activity(prev: Option<&Snapshot>, cur: &Snapshot) -> BTreeMap<u32, u64> {
     let calls = |p: &ProcessSnap| p.syscalls.values().map(|s| s.calls).sum::<u64>();
-    let Some(prev) = prev else {
-        return BTreeMap::new();
-    };
-    // One absent from the reading before joined during the interval: its
-    // few calls since are no measure of it (a busy loop admitted just
-    // before this reading was evicted for them in place of a quiet one).
     cur.processes
         .iter()
         .filter(|(_, p)| p.info.alive && p.info.folded == 0)
         .filter_map(|(tgid, p)| {
-            let before = calls(prev.processes.get(tgid)?);
+            let before = match prev {
+                Some(prev) => calls(prev.processes.get(tgid)?),
+                None if p.info.started_after_attach_s == 0.0 => 0,
+                None => return None,
+            };
             Some((*tgid, calls(p).saturating_sub(before)))
         })
         .collect()
@@ -690,13 +692,20 @@ mod tests {
 
     /// Activity is calls over a whole reading interval: a process that
     /// joined during it is no candidate for eviction yet, however few its
-    /// calls; the first reading has none to measure.
+    /// calls; at the first reading, those traced since attach are, by their
+    /// calls since (nothing could be evicted for two intervals otherwise).
     #[test]
     fn a_process_new_in_the_interval_has_no_activity_yet() {
         let before = reading(&[(10, 5)]);
-        let now = reading(&[(10, 6), (20, 0)]);
+        let mut now = reading(&[(10, 6), (20, 0)]);
         assert_eq!(activity(Some(&before), &now), BTreeMap::from([(10, 1)]));
-        assert!(activity(None, &now).is_empty());
+        assert_eq!(activity(None, &now), BTreeMap::from([(10, 6), (20, 0)]));
+        now.processes
+            .get_mut(&20)
+            .unwrap()
+            .info
+            .started_after_attach_s = 0.4;
+        assert_eq!(activity(None, &now), BTreeMap::from([(10, 6)]));
     }
 
     /// Refusals counted between an eviction and the waiter's next call do
