@@ -41,33 +41,45 @@ const JSON_QUEUE: usize = 64;
 /// session within a second), while one that is only slow gets every line.
 const FINAL_LINE_BUDGET: std::time::Duration = std::time::Duration::from_millis(600);
 const FLUSH_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
-/// No line written for this long while flushing: the reader has stopped,
-/// and the flush budget is not waited out for it. The final line waits its
-/// whole budget: a paused reader (a pager) may resume and take it.
+/// Neither a line written nor a byte read from the pipe for this long
+/// while flushing: the reader has stopped, and the flush budget is not
+/// waited out for it. Only the final line's wait for a place in a full
+/// queue takes its whole budget: a paused reader (a pager) may resume for
+/// it.
 const READER_STALLED: std::time::Duration = std::time::Duration::from_millis(150);
 
-/// Whether the writer has written a line within [`READER_STALLED`].
+/// Whether the reader made progress within [`READER_STALLED`]: a line
+/// written, or bytes read from the pipe (a slow reader of long lines may
+/// take longer than that over one).
 struct Progress<'a> {
     written: &'a AtomicU64,
-    seen: u64,
+    unread: fn() -> Option<usize>,
+    seen: (u64, Option<usize>),
     at: std::time::Instant,
 }
 
 impl<'a> Progress<'a> {
-    fn watch(written: &'a AtomicU64) -> Progress<'a> {
+    fn watch(written: &'a AtomicU64, unread: fn() -> Option<usize>) -> Progress<'a> {
         Progress {
             written,
-            seen: written.load(Ordering::Relaxed),
+            unread,
+            seen: (written.load(Ordering::Relaxed), unread()),
             at: std::time::Instant::now(),
         }
     }
 
     fn stalled(&mut self) -> bool {
-        let now = self.written.load(Ordering::Relaxed);
-        if now != self.seen {
-            (self.seen, self.at) = (now, std::time::Instant::now());
+        self.stalled_at(std::time::Instant::now())
+    }
+
+    fn stalled_at(&mut self, now: std::time::Instant) -> bool {
+        let seen = (self.written.load(Ordering::Relaxed), (self.unread)());
+        let read = matches!((self.seen.1, seen.1), (Some(before), Some(after)) if after < before);
+        if seen.0 != self.seen.0 || read {
+            self.at = now;
         }
-        self.at.elapsed() >= READER_STALLED
+        self.seen = seen;
+        now.saturating_duration_since(self.at) >= READER_STALLED
     }
 }
 
@@ -159,7 +171,7 @@ impl JsonOut {
             return Ok(());
         };
         let deadline = std::time::Instant::now() + FLUSH_BUDGET;
-        let mut progress = Progress::watch(&self.written);
+        let mut progress = Progress::watch(&self.written, pipe_unread);
         // The final line found no room in its budget: no wait again.
         while !self.final_lost
             && !writer.is_finished()
@@ -271,16 +283,28 @@ fn pipe_room(len: usize) -> Option<usize> {
             return None;
         }
     }
+    let used = match pipe_unread()? {
+        0 => 0,
+        n => pages(n) + 1,
+    };
+    Some((size as usize / PAGE).saturating_sub(used) * PAGE)
+}
+
+/// Bytes written to the pipe on stdout and not read yet; `None` when stdout
+/// is no pipe.
+fn pipe_unread() -> Option<usize> {
+    let fd = libc::STDOUT_FILENO;
+    // SAFETY: fstat into a local struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFIFO {
+        return None;
+    }
     let mut unread: libc::c_int = 0;
     // SAFETY: FIONREAD into a local int.
     if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) } != 0 {
         return None;
     }
-    let used = match unread as usize {
-        0 => 0,
-        n => pages(n) + 1,
-    };
-    Some((size as usize / PAGE).saturating_sub(used) * PAGE)
+    Some(unread as usize)
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
@@ -290,5 +314,42 @@ pub fn write_stdout(text: &str) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(UserError::runtime(format!("cannot write to stdout: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::atomic::AtomicUsize, time::Duration};
+
+    use super::*;
+
+    static UNREAD: AtomicUsize = AtomicUsize::new(0);
+
+    fn unread() -> Option<usize> {
+        Some(UNREAD.load(Ordering::Relaxed))
+    }
+
+    /// A reader that finishes no line for longer than the cut-off but keeps
+    /// reading from the pipe is slow, not stalled; one that reads nothing is.
+    #[test]
+    fn a_reader_draining_the_pipe_is_not_stalled() {
+        let written = AtomicU64::new(3);
+        UNREAD.store(60_000, Ordering::Relaxed);
+        let mut progress = Progress::watch(&written, unread);
+        let start = progress.at;
+        let at = |ms| start + Duration::from_millis(ms);
+        for (ms, left) in [(100, 50_000), (200, 40_000), (300, 30_000)] {
+            UNREAD.store(left, Ordering::Relaxed);
+            assert!(!progress.stalled_at(at(ms)), "{ms} ms, {left} B unread");
+        }
+        // Nothing read since 300 ms; a line written at 400 is progress.
+        assert!(!progress.stalled_at(at(440)));
+        written.store(4, Ordering::Relaxed);
+        assert!(!progress.stalled_at(at(500)));
+        assert!(!progress.stalled_at(at(640)));
+        assert!(progress.stalled_at(at(650)));
+        // More unread (a line written) without a line counted: no progress.
+        UNREAD.store(35_000, Ordering::Relaxed);
+        assert!(progress.stalled_at(at(700)));
     }
 }
