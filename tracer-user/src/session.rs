@@ -274,23 +274,48 @@ pub async fn run(cli: Cli) -> Result<()> {
 struct CommandOutput {
     path: std::path::PathBuf,
     file: std::fs::File,
+    /// The command's file name, in the log's.
+    command: String,
 }
 
 impl CommandOutput {
     fn create(argv0: &str) -> Result<CommandOutput> {
-        let name = std::path::Path::new(argv0)
+        let command = std::path::Path::new(argv0)
             .file_name()
-            .map_or_else(|| "command".into(), |n| n.to_string_lossy());
-        // Named with muxtrace's pid until the command has its own.
-        let path = std::env::temp_dir().join(format!("muxtrace-{}-{name}.log", std::process::id()));
-        let file = std::fs::File::create(&path).map_err(|e| {
-            UserError::runtime(format!(
-                "cannot create {} for the command's output: {e}",
-                path.display()
-            ))
-            .hint("set TMPDIR to a writable directory, or use --summary or --json")
-        })?;
-        Ok(CommandOutput { path, file })
+            .map_or_else(|| "command".into(), |n| n.to_string_lossy().into_owned());
+        // Named with muxtrace's pid until the command has its own. A new
+        // file only: an earlier run's log of that name (its command had
+        // this pid) is kept, and no link planted in a shared /tmp is
+        // followed.
+        let first =
+            std::env::temp_dir().join(format!("muxtrace-{}-{command}.log", std::process::id()));
+        let mut path = first.clone();
+        let mut n = 0;
+        let file = loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(file) => break file,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => {
+                    n += 1;
+                    path = first.with_extension(format!("{n}.log"));
+                }
+                Err(e) => {
+                    return Err(UserError::runtime(format!(
+                        "cannot create {} for the command's output: {e}",
+                        path.display()
+                    ))
+                    .hint("set TMPDIR to a writable directory, or use --summary or --json"))
+                }
+            }
+        };
+        Ok(CommandOutput {
+            path,
+            file,
+            command,
+        })
     }
 
     /// Renames the file after the command's pid, the one the dashboard
@@ -298,17 +323,9 @@ impl CommandOutput {
     /// so an earlier run's file of that name is never overwritten; on
     /// failure the first name stays, and `report` gives it.
     fn name_after(&mut self, pid: u32) {
-        let Some(name) = self
+        let renamed = self
             .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-        else {
-            return;
-        };
-        let Some(cmd) = name.splitn(3, '-').nth(2) else {
-            return;
-        };
-        let renamed = self.path.with_file_name(format!("muxtrace-{pid}-{cmd}"));
+            .with_file_name(format!("muxtrace-{pid}-{}.log", self.command));
         if std::fs::hard_link(&self.path, &renamed).is_ok() {
             let _ = std::fs::remove_file(&self.path);
             self.path = renamed;
@@ -553,6 +570,33 @@ fn announce(cli: &Cli, cgroup: Option<&Cgroup>, traced: &[(u32, String)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A log left by an earlier run under the first name this one would
+    /// take (its command had muxtrace's pid now) is neither emptied nor
+    /// written to; the new log still ends named after its command's pid.
+    #[test]
+    fn an_earlier_run_s_log_of_the_same_name_is_kept() {
+        let command = "unit-test-command";
+        let dir = std::env::temp_dir();
+        let earlier = dir.join(format!("muxtrace-{}-{command}.log", std::process::id()));
+        std::fs::write(&earlier, "an earlier run's output\n").unwrap();
+        let mut out = CommandOutput::create(&format!("/bin/{command}")).unwrap();
+        assert_ne!(out.path, earlier);
+        let first = out.path.clone();
+        out.name_after(u32::MAX);
+        let last = dir.join(format!("muxtrace-{}-{command}.log", u32::MAX));
+        let (kept, renamed, first_left) = (
+            std::fs::read_to_string(&earlier),
+            out.path.clone(),
+            first.exists(),
+        );
+        for path in [&earlier, &first, &last] {
+            let _ = std::fs::remove_file(path);
+        }
+        assert_eq!(kept.unwrap(), "an earlier run's output\n");
+        assert_eq!(renamed, last);
+        assert!(!first_left, "{}", first.display());
+    }
 
     /// Four pieces a tenth of the interval long in all, each starting a
     /// quarter of the interval after the one before, then none until the
