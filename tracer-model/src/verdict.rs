@@ -287,15 +287,18 @@ fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStat
             let eff = ratio(wait_stats.ready as f64, wait_stats.scanned as f64) * 100.0;
             let copied = wait_stats.bookkeeping_in_bytes + wait_stats.bookkeeping_out_bytes;
             let per_ready = ratio(copied as f64, wait_stats.ready as f64);
-            let fds = scanned.round() as u64;
-            let mut s = match fds {
+            let fds = match scanned.round() as u64 {
+                // Some calls with no fd at all.
+                _ if scanned < 0.95 => format!("{scanned:.1} fds"),
+                1 => "1 fd".to_owned(),
+                n => format!("{} fds", thousands(n)),
+            };
+            let mut s = match wait_stats.scanned {
                 // poll(NULL, 0, ms): a sleep, not a wait on I/O.
                 0 => format!("{} watches no fds: its calls only sleep", model.name()),
                 _ => format!(
-                    "{} scans {} fd{} per call to find {:.1} ready ({:.1} %)",
+                    "{} scans {fds} per call to find {:.1} ready ({:.1} %)",
                     model.name(),
-                    thousands(fds),
-                    if fds == 1 { "" } else { "s" },
                     ready,
                     eff
                 ),
@@ -379,7 +382,8 @@ mod tests {
         assert!(!v.contains("busy-polling"), "{v}");
     }
 
-    /// One fd is not "1 fds"; a poll of none is a sleep, not a 0 % scan.
+    /// One fd is not "1 fds"; a poll of none is a sleep, not a 0 % scan;
+    /// one of an fd now and then is neither.
     #[test]
     fn a_scan_of_one_fd_or_none_reads_right() {
         let mut wait = SyscallStats::ZERO;
@@ -400,6 +404,17 @@ mod tests {
             &[(SyscallKind::Poll, wait)],
         );
         assert_eq!(v, "poll watches no fds: its calls only sleep");
+        // Four calls in ten with an fd, all found ready: a scan, not a sleep.
+        (wait.scanned, wait.ready, wait.useful_wakeups, wait.timeouts) = (4, 4, 4, 6);
+        let v = io_verdict(
+            IoModel::Poll,
+            &Window::default(),
+            &[(SyscallKind::Poll, wait)],
+        );
+        assert!(
+            v.starts_with("poll scans 0.4 fds per call to find 0.4 ready (100.0 %)"),
+            "{v}"
+        );
     }
 
     /// An epoll set built before attach and never changed since is said to
