@@ -357,6 +357,11 @@ fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStat
 mod tests {
     use super::*;
 
+    /// The io verdict of a process whose only calls are `wait`'s.
+    fn one_wait_verdict(model: IoModel, kind: SyscallKind, wait: SyscallStats) -> String {
+        io_verdict(model, &Window::default(), &[(kind, wait)])
+    }
+
     /// A loop that only polls with a zero timeout, mostly in vain, is said
     /// to busy-poll; one with a few zero timeouts among real waits is not.
     #[test]
@@ -364,21 +369,13 @@ mod tests {
         let mut wait = SyscallStats::ZERO;
         (wait.calls, wait.scanned, wait.ready, wait.useful_wakeups) = (1000, 3000, 50, 50);
         (wait.timeouts, wait.zero_timeouts) = (950, 1000);
-        let v = io_verdict(
-            IoModel::Select,
-            &Window::default(),
-            &[(SyscallKind::Select, wait)],
-        );
+        let v = one_wait_verdict(IoModel::Select, SyscallKind::Select, wait);
         assert!(
             v.ends_with("; 100 % of its waits had a zero timeout and 95 % came back empty: it polls without sleeping (busy-polling), holding a CPU however little arrives"),
             "{v}"
         );
         wait.zero_timeouts = 100;
-        let v = io_verdict(
-            IoModel::Select,
-            &Window::default(),
-            &[(SyscallKind::Select, wait)],
-        );
+        let v = one_wait_verdict(IoModel::Select, SyscallKind::Select, wait);
         assert!(!v.contains("busy-polling"), "{v}");
     }
 
@@ -388,29 +385,17 @@ mod tests {
     fn a_scan_of_one_fd_or_none_reads_right() {
         let mut wait = SyscallStats::ZERO;
         (wait.calls, wait.scanned, wait.ready, wait.useful_wakeups) = (10, 10, 5, 5);
-        let v = io_verdict(
-            IoModel::Poll,
-            &Window::default(),
-            &[(SyscallKind::Poll, wait)],
-        );
+        let v = one_wait_verdict(IoModel::Poll, SyscallKind::Poll, wait);
         assert!(
             v.starts_with("poll scans 1 fd per call to find 1.0 ready (50.0 %)"),
             "{v}"
         );
         (wait.scanned, wait.ready, wait.useful_wakeups, wait.timeouts) = (0, 0, 0, 10);
-        let v = io_verdict(
-            IoModel::Poll,
-            &Window::default(),
-            &[(SyscallKind::Poll, wait)],
-        );
+        let v = one_wait_verdict(IoModel::Poll, SyscallKind::Poll, wait);
         assert_eq!(v, "poll watches no fds: its calls only sleep");
         // Four calls in ten with an fd, all found ready: a scan, not a sleep.
         (wait.scanned, wait.ready, wait.useful_wakeups, wait.timeouts) = (4, 4, 4, 6);
-        let v = io_verdict(
-            IoModel::Poll,
-            &Window::default(),
-            &[(SyscallKind::Poll, wait)],
-        );
+        let v = one_wait_verdict(IoModel::Poll, SyscallKind::Poll, wait);
         assert!(
             v.starts_with("poll scans 0.4 fds per call to find 0.4 ready (100.0 %)"),
             "{v}"
@@ -423,11 +408,7 @@ mod tests {
     fn an_epoll_set_built_before_attach_is_said_so() {
         let mut wait = SyscallStats::ZERO;
         (wait.calls, wait.watched, wait.ready, wait.useful_wakeups) = (10, 100, 10, 10);
-        let v = io_verdict(
-            IoModel::Epoll,
-            &Window::default(),
-            &[(SyscallKind::EpollWait, wait)],
-        );
+        let v = one_wait_verdict(IoModel::Epoll, SyscallKind::EpollWait, wait);
         assert!(
             v.ends_with("; no epoll_ctl call since attach: the set was built before"),
             "{v}"
