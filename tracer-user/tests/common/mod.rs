@@ -340,3 +340,56 @@ pub fn btf_without_name(name: &str) -> tempfile::NamedTempFile {
     std::fs::write(file.path(), data).unwrap();
     file
 }
+
+/// A thread's CPU time as the scheduler counts it, ns: the first field of
+/// `/proc/PID/task/TID/schedstat`, what `top` shows.
+pub fn scheduler_cpu_ns(pid: u32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/schedstat"))
+        .unwrap_or_else(|e| panic!("schedstat of {pid}: {e}"));
+    text.split_whitespace()
+        .next()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or_else(|| panic!("schedstat of {pid}: {text:?}"))
+}
+
+/// Every thread of `pid` onto `cpu` (`taskset -a -p`).
+pub fn pin_to_cpu(pid: u32, cpu: u32) {
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("taskset runs");
+    assert!(status.success(), "taskset -p {pid}: {status}");
+}
+
+/// A loop's iterations, the on-CPU part of its waits and its run-queue
+/// delays, since attach, are `scheduler_ns` (its main thread's schedstat
+/// over the run) within 8 %: the scheduler charges a thread woken on an
+/// idle CPU from the wakeup, so the delays belong in the sum.
+pub fn assert_cpu_adds_up(p: &ProcessMetrics, scheduler_ns: u64) {
+    let waits = p
+        .syscalls
+        .iter()
+        .filter(|s| s.syscall.is_wait())
+        .map(|s| s.total.on_cpu_ns)
+        .sum::<u64>();
+    let on_cpu = (p.total.iteration_ns + waits) as f64;
+    let queued = p.total.runq_ns as f64;
+    let scheduler = scheduler_ns as f64;
+    println!(
+        "{}: scheduler {:.1} ms; muxtrace on-CPU {:.1} ms + run queue {:.1} ms = {:.1} ms",
+        p.comm,
+        scheduler / 1e6,
+        on_cpu / 1e6,
+        queued / 1e6,
+        (on_cpu + queued) / 1e6
+    );
+    assert!(
+        (on_cpu + queued - scheduler).abs() <= 0.08 * scheduler,
+        "{}: scheduler {scheduler} ns; muxtrace on-CPU {on_cpu} + run queue {queued} ns \
+         ({} iterations, {} run-queue delays)",
+        p.comm,
+        p.total.iterations,
+        p.total.runq_delays
+    );
+}
