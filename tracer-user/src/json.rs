@@ -264,11 +264,7 @@ fn wait_for_room(len: usize, give_up: &AtomicBool) -> bool {
 /// they fill (the page being read, the one being written).
 fn pipe_room(len: usize) -> Option<usize> {
     let fd = libc::STDOUT_FILENO;
-    // SAFETY: fstat into a local struct.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFIFO {
-        return None;
-    }
+    let unread = pipe_unread()?;
     const PAGE: usize = 4096;
     let pages = |bytes: usize| bytes.div_ceil(PAGE);
     // SAFETY: fcntl on stdout; no pointer is passed.
@@ -283,7 +279,7 @@ fn pipe_room(len: usize) -> Option<usize> {
             return None;
         }
     }
-    let used = match pipe_unread()? {
+    let used = match unread {
         0 => 0,
         n => pages(n) + 1,
     };
