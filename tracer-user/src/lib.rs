@@ -9,6 +9,7 @@ mod dashboard;
 pub mod error;
 mod json;
 mod kernel_log;
+pub mod logfile;
 mod own_cost;
 mod preflight;
 mod probes;

@@ -6,6 +6,7 @@ use clap::Parser as _;
 use tracer_user::{
     cli::Cli,
     error::{exit, UserError},
+    logfile::DashboardLog,
     session,
 };
 
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
             });
         }
     };
-    init_logging(cli.dashboard(), cli.verbose);
+    let dashboard_log = init_logging(cli.dashboard(), cli.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -37,16 +38,22 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(UserError::runtime(format!("cannot start the runtime: {e}"))),
     };
-    match runtime.block_on(session::run(cli)) {
+    let code = match runtime.block_on(session::run(cli)) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => fail(e),
+    };
+    // The terminal is back: say where the dashboard's log lines went.
+    if let Some(said) = dashboard_log.and_then(|log| log.report()) {
+        eprintln!("muxtrace: {said}");
     }
+    code
 }
 
 /// Logs go to stderr, except under the dashboard, which owns the terminal:
-/// then to muxtrace.log in the temporary directory. `-v` shows info lines
-/// (the probes' own among them); RUST_LOG overrides both.
-fn init_logging(dashboard: bool, verbose: bool) {
+/// then to muxtrace.log in the temporary directory, returned to be named at
+/// exit. `-v` shows info lines (the probes' own among them); RUST_LOG
+/// overrides both.
+fn init_logging(dashboard: bool, verbose: bool) -> Option<DashboardLog> {
     let level = if verbose { "info" } else { "warn" };
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level));
@@ -64,46 +71,12 @@ fn init_logging(dashboard: bool, verbose: bool) {
             ),
         }
     });
-    if dashboard {
-        builder.target(env_logger::Target::Pipe(Box::new(LogFile::Unopened)));
+    let log = dashboard.then(|| DashboardLog::new(std::env::temp_dir()));
+    if let Some(log) = &log {
+        builder.target(env_logger::Target::Pipe(Box::new(log.clone())));
     }
     builder.init();
-}
-
-/// The dashboard's log file, created at the first line logged: a run that
-/// logs nothing leaves no empty file behind. One that cannot be created
-/// drops the lines (the terminal is the dashboard's).
-enum LogFile {
-    Unopened,
-    Open(std::fs::File),
-    Unwritable,
-}
-
-impl std::io::Write for LogFile {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let LogFile::Unopened = self {
-            let path = std::env::temp_dir().join("muxtrace.log");
-            *self = match std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-            {
-                Ok(file) => LogFile::Open(file),
-                Err(_) => LogFile::Unwritable,
-            };
-        }
-        match self {
-            LogFile::Open(file) => file.write(buf),
-            _ => Ok(buf.len()),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            LogFile::Open(file) => file.flush(),
-            _ => Ok(()),
-        }
-    }
+    log
 }
 
 fn fail(e: UserError) -> ExitCode {

@@ -289,28 +289,13 @@ impl CommandOutput {
         // followed.
         let first =
             std::env::temp_dir().join(format!("muxtrace-{}-{command}.log", std::process::id()));
-        let mut path = first.clone();
-        let mut n = 0;
-        let file = loop {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(file) => break file,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => {
-                    n += 1;
-                    path = first.with_extension(format!("{n}.log"));
-                }
-                Err(e) => {
-                    return Err(UserError::runtime(format!(
-                        "cannot create {} for the command's output: {e}",
-                        path.display()
-                    ))
-                    .hint("set TMPDIR to a writable directory, or use --summary or --json"))
-                }
-            }
-        };
+        let (file, path) = crate::logfile::create_unique(&first).map_err(|e| {
+            UserError::runtime(format!(
+                "cannot create {} for the command's output: {e}",
+                first.display()
+            ))
+            .hint("set TMPDIR to a writable directory, or use --summary or --json")
+        })?;
         Ok(CommandOutput {
             path,
             file,

@@ -500,6 +500,66 @@ fn a_launched_command_s_output_stays_off_the_dashboard() {
     );
 }
 
+/// Lines logged under the dashboard (here `-v`'s) go to a file, named on
+/// stderr once the terminal is back. A link planted as muxtrace.log in the
+/// shared temporary directory is not written through, though muxtrace runs
+/// as root: the lines go to a file of the run's own.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn the_dashboard_s_log_is_named_at_exit_and_a_planted_link_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.path().join("muxtrace.log")).unwrap();
+    let session = format!("muxtrace-log-{}", std::process::id());
+    let tmux = Tmux::start(
+        &session,
+        80,
+        24,
+        &format!(
+            "TMPDIR={} {MUXTRACE} -v --interval 300ms -- sleep 60; echo exit=$?; sleep 60",
+            dir.path().display()
+        ),
+    );
+    tmux.wait_for("the dashboard", |p| p.contains("1 Syscalls"));
+    let pane = tmux.pane();
+    assert!(
+        !pane.contains("muxtrace info"),
+        "a log line on the dashboard:\n{pane}"
+    );
+    tmux.keys("q");
+    let pane = tmux.wait_for("muxtrace's exit", |p| p.contains("exit="));
+    assert!(pane.contains("exit=0"), "{pane}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let own: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.strip_prefix("muxtrace-")
+                .and_then(|rest| rest.strip_suffix(".log"))
+                .is_some_and(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect();
+    assert_eq!(own.len(), 1, "{own:?}");
+    let text = std::fs::read_to_string(&own[0]).unwrap();
+    let lines = text.lines().count();
+    assert!(
+        lines > 0 && text.lines().all(|l| l.starts_with("muxtrace")),
+        "{text}"
+    );
+    let said = format!(
+        "muxtrace: {lines} {} logged while the dashboard ran {} in {}",
+        if lines == 1 { "line" } else { "lines" },
+        if lines == 1 { "is" } else { "are" },
+        own[0].display()
+    );
+    assert!(
+        pane.replace('\n', "").contains(&said),
+        "{said} not in:\n{pane}"
+    );
+}
+
 /// The terminal closed under the dashboard (its window shut, an ssh link
 /// lost): muxtrace ends on the hangup, ends the command it started,
 /// detaches, and says nothing about a cursor it can no longer show (it
