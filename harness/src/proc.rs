@@ -22,6 +22,29 @@ pub const GRACE: Duration = Duration::from_secs(10);
 /// can inherit the pipes) before [`Proc::finish`] stops waiting for it.
 const OUTPUT_LINGER: Duration = Duration::from_secs(2);
 
+/// Has the child sent SIGTERM when the thread that started it ends, which
+/// is also when its whole process is killed (a test run or a bench cut
+/// short by a timeout's SIGKILL): the guard's drop never runs then, and
+/// servers, load and tracers would be left running. SIGTERM, not SIGKILL,
+/// so a tracer still detaches and a server stops its own children.
+pub fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    let parent = std::process::id();
+    // SAFETY: prctl and getppid are async-signal-safe and allocate nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent died before the prctl: no signal will come.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::other("its parent has exited"));
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Which of a child's output streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -158,6 +181,7 @@ impl Proc {
             .unwrap_or(cmd.get_program())
             .to_string_lossy()
             .into_owned();
+        die_with_parent(cmd);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -368,6 +392,29 @@ mod tests {
     fn gone(pid: u32) -> bool {
         // SAFETY: signal 0 only checks that the pid exists.
         unsafe { libc::kill(pid as libc::pid_t, 0) != 0 }
+    }
+
+    /// A child whose guard never drops (its starter killed outright) still
+    /// ends: SIGTERM when the thread that started it ends.
+    #[test]
+    fn a_child_outliving_its_starter_gets_sigterm() {
+        let pid = thread::spawn(|| {
+            let p = Proc::spawn(Command::new("sleep").arg("30")).unwrap();
+            let pid = p.pid();
+            // No guard, no stop, no wait: as if the process were killed.
+            std::mem::forget(p);
+            pid
+        })
+        .join()
+        .unwrap();
+        let mut status = 0;
+        // SAFETY: waits for our own child by its pid; nothing else reaps it.
+        let reaped = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+        assert_eq!(reaped, pid as libc::pid_t);
+        assert!(
+            libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTERM,
+            "status {status:#x}"
+        );
     }
 
     #[test]

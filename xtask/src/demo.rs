@@ -101,6 +101,8 @@ pub fn run(args: &Args) -> Result<()> {
     for pid in &pids {
         muxtrace.args(["--pid", pid]);
     }
+    // It owns the terminal: a demo killed from elsewhere must not leave it.
+    harness::proc::die_with_parent(&mut muxtrace);
     let status = muxtrace.status().context("cannot start muxtrace");
     stop.store(true, Ordering::SeqCst);
     let _ = sweep.join();
