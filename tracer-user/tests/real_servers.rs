@@ -1,8 +1,9 @@
-//! The real-server tier: nginx and redis — written without muxtrace in mind —
-//! under load, every figure muxtrace reports checked against a witness that
-//! could contradict it: `strace -c -f` over the same calls, what ab and our
-//! own redis client received, nginx's access log on disk, and the kernel's
-//! `/proc/PID/fdinfo` of each epoll fd. Run as root, one at a time
+//! The real-server tier: nginx, redis and Python's http.server — written
+//! without muxtrace in mind — under load, every figure muxtrace reports
+//! checked against a witness that could contradict it: `strace -c -f` over
+//! the same calls, what ab and our own redis client received, nginx's
+//! access log on disk, and the kernel's `/proc/PID/fdinfo` of each epoll
+//! fd. Run as root, one at a time
 //! (`cargo xtask test`); the servers start from `harness/servers/`.
 //!
 //! The window two tracers compare is made exact by freezing the server
@@ -21,6 +22,7 @@ use std::{
     collections::BTreeMap,
     io::{Read as _, Write as _},
     net::TcpStream,
+    process::Command,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -1015,4 +1017,122 @@ fn minimums_of_the_total_and_first_interval_are_measured_not_zero() {
         wrong.is_empty(),
         "(figure, muxtrace, truth): {wrong:?}\ntotal: {total:?}\nfirst interval: {first:?}"
     );
+}
+
+/// Python's `http.server` (the standard library's ThreadingHTTPServer) is
+/// built unlike nginx and redis: one thread polls the listening socket
+/// (`poll`, one fd, 0.5 s timeout) and every connection gets a thread of
+/// its own that reads and writes blocking, then exits. muxtrace must count
+/// the calls of 500 threads that each live for one request as strace does,
+/// and the bytes must be what ab received, the file's bodies and the
+/// server's own log lines.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn python_http_server_thread_per_request_counts_equal_strace_and_bytes_equal_what_ab_got() {
+    const REQUESTS: u64 = 500;
+    // Its listen backlog (socketserver's request_queue_size): ab's 50 at
+    // once overflowed it, and each dropped SYN waited a second to retry.
+    const PY_CONCURRENCY: u64 = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let body: Vec<u8> = (0..BODY_BYTES).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("index.bin"), &body).unwrap();
+    let port = harness::servers::free_port().unwrap().to_string();
+    let server = Proc::spawn(Command::new("python3").args([
+        "-m",
+        "http.server",
+        &port,
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+        &dir.path().to_string_lossy(),
+    ]))
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let pid = server.pid();
+    let url = format!("http://127.0.0.1:{port}/index.bin");
+    poll_until("python's http.server listening", SETTLE, || {
+        TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).ok()
+    })
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let request_bytes = ab_request_bytes(&url, SETTLE).unwrap_or_else(|e| panic!("{e:#}"));
+    // Only the polling thread left: no connection is in flight.
+    let one_thread = || {
+        poll_until("the handler threads' exit", SETTLE, || {
+            (harness::procfs::threads(pid).len() == 1).then_some(())
+        })
+        .unwrap_or_else(|e| panic!("{e:#}"))
+    };
+    one_thread();
+    let logged = || server.lines(harness::Stream::Stderr);
+    let t = traced_window(
+        &[pid],
+        &["--pid", &pid.to_string(), "--interval", "30s"],
+        true,
+        || logged().len(),
+        |_| {
+            // The poll frozen at the window's start resumes as
+            // restart_syscall, which neither tracer counts as a poll: let
+            // it time out before a connection could make it return ready.
+            thread::sleep(Duration::from_millis(700));
+            let ab = run_ab(&url, REQUESTS, PY_CONCURRENCY, Duration::from_secs(180))
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            assert_eq!(
+                (ab.complete, ab.failed, ab.non_2xx),
+                (REQUESTS, 0, 0),
+                "{ab:?}"
+            );
+            one_thread();
+            ab
+        },
+        || (),
+    );
+    let (m, ab) = (t.metrics(), t.load);
+    // A line on stderr for each request, one write each (stderr is line
+    // buffered); read here, after the window, as the reader thread may lag.
+    let lines = poll_until("a log line per request", SETTLE, || {
+        let all = logged();
+        (all.len() as u64 >= t.start as u64 + REQUESTS).then(|| all[t.start..].to_vec())
+    })
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let (table, differ) = against_strace(m, t.strace.as_ref().unwrap());
+    println!(
+        "python3 -m http.server, {REQUESTS} requests at concurrency {PY_CONCURRENCY} \
+         ({:.0}/s under both tracers):\n{table}{}",
+        ab.requests_per_sec,
+        headline(m, &[pid])
+    );
+    assert!(differ.is_empty(), "{differ:?} differ:\n{table}");
+    let p = proc_of(m, pid);
+    assert_eq!(p.model, IoModel::Poll);
+    // One fd a poll, and each poll that found it ready led to one accept.
+    let polls = harness::muxtrace::total(p, SyscallKind::Poll).unwrap();
+    assert_eq!(polls.watched, polls.calls, "{polls:?}");
+    assert_eq!(
+        polls.ready,
+        sum(m, of(SyscallKind::Accept4), |w| w.calls),
+        "{table}"
+    );
+    assert_eq!(
+        sum(m, sends, |w| w.payload_socket_bytes),
+        ab.total_transferred,
+        "socket bytes sent vs ab: {ab:?}\n{table}"
+    );
+    assert_eq!(
+        sum(m, receives, |w| w.payload_socket_bytes),
+        REQUESTS * request_bytes,
+        "socket bytes received\n{table}"
+    );
+    assert_eq!(ab.html_transferred, REQUESTS * BODY_BYTES as u64);
+    assert_eq!(
+        sum(m, receives, |w| w.payload_file_bytes),
+        ab.html_transferred,
+        "file bytes read: the bodies\n{table}"
+    );
+    assert_eq!(lines.len() as u64, REQUESTS, "{lines:?}");
+    let log_bytes: u64 = lines.iter().map(|l| l.len() as u64 + 1).sum();
+    assert_eq!(
+        sum(m, sends, |w| w.payload_file_bytes),
+        log_bytes,
+        "file bytes written: the log lines\n{table}"
+    );
+    assert_eq!(our_losses(&m.losses), [], "{:?}", m.losses);
 }

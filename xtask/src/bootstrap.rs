@@ -209,7 +209,8 @@ pub fn test_tools() -> Result<()> {
 
 /// The real servers the real-server tier and the redis bench run, their
 /// load generators and the second opinion: nginx, redis, redis-benchmark
-/// (with redis-cli), ab and strace, from Debian's packages.
+/// (with redis-cli), ab, strace and Python (its http.server), from
+/// Debian's packages.
 pub fn real_server_tools() -> Result<()> {
     let args = Args::default();
     for (what, program, version_flag, package) in [
@@ -223,6 +224,12 @@ pub fn real_server_tools() -> Result<()> {
         ),
         ("ab (apache2-utils)", "ab", "-V", "apache2-utils"),
         ("strace", "strace", "-V", "strace"),
+        (
+            "python3 (its http.server)",
+            "python3",
+            "--version",
+            "python3",
+        ),
     ] {
         step(
             what,
