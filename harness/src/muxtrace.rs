@@ -130,6 +130,7 @@ mod tests {
                 total: window.clone(),
                 interval: window,
                 threads: vec![],
+                exited_threads: None,
                 epoll_interest: [(5, 60)].into(),
                 fd_classes: [("socket".to_owned(), 3)].into(),
                 loop_threads: 1,

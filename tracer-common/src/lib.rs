@@ -24,8 +24,8 @@ pub use hist::{
 pub use kind::{ErrnoClass, SyscallKind, ERRNO_CLASSES, SYSCALL_KINDS};
 pub use names::{globals, maps};
 pub use records::{
-    admit, traced, uring_path, ExitRecord, LastWakeup, Stat, StatsKey, SyscallStats, ThreadState,
-    UringReq, UringStats, STAT_COUNT,
+    admit, traced, uring_path, ExitRecord, ExitedThreads, LastWakeup, Stat, StatsKey, SyscallStats,
+    ThreadState, UringReq, UringStats, STAT_COUNT,
 };
 
 /// How many processes can be traced at once (explicit pids, `--comm` matches

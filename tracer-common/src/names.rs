@@ -126,6 +126,7 @@ pub mod maps {
     pub const CANDIDATES: &str = "CANDIDATES";
     pub const EPOCH: &str = "EPOCH";
     pub const EXIT_COMMS: &str = "EXIT_COMMS";
+    pub const EXITED_THREADS: &str = "EXITED_THREADS";
     pub const URING_STATS: &str = "URING_STATS";
     pub const URING_REQS: &str = "URING_REQS";
     pub const NS_PENDING: &str = "NS_PENDING";

@@ -408,6 +408,48 @@ pub struct ExitRecord {
 }
 const _: () = assert!(size_of::<ExitRecord>() == 32);
 
+counters! {
+    /// The running totals of a process's threads that exited (a thread's
+    /// slot goes at its exit, and with it what the threads view shows of
+    /// it), folded at each exit: a server with a thread per connection
+    /// still accounts for every thread. Per CPU, keyed by the tgid user
+    /// space names; removed when the process exits.
+    pub struct ExitedThreads {
+        /// Threads folded in.
+        pub threads: u64,
+        pub calls: u64,
+        pub timed_calls: u64,
+        pub wait_calls: u64,
+        pub wait_timed_calls: u64,
+        pub wakeups: u64,
+        pub wall_ns: u64,
+        pub thread_off_cpu_ns: u64,
+        pub wait_on_cpu_ns: u64,
+        pub wait_off_cpu_ns: u64,
+        pub iterations: u64,
+        pub stalls: u64,
+    }
+}
+
+impl ExitedThreads {
+    /// Adds one exiting thread's running totals.
+    #[inline(always)]
+    pub fn fold(&mut self, t: &ThreadState) {
+        self.threads += 1;
+        self.calls += t.calls;
+        self.timed_calls += t.timed_calls;
+        self.wait_calls += t.wait_calls;
+        self.wait_timed_calls += t.wait_timed_calls;
+        self.wakeups += t.wakeups;
+        self.wall_ns += t.wall_ns;
+        self.thread_off_cpu_ns += t.thread_off_cpu_ns;
+        self.wait_on_cpu_ns += t.wait_on_cpu_ns;
+        self.wait_off_cpu_ns += t.wait_off_cpu_ns;
+        self.iterations += t.iterations;
+        self.stalls += t.stalls;
+    }
+}
+
 /// Flags stored as the value of the traced-tgid map.
 pub mod traced {
     /// Named on the command line (`--pid`, `-- CMD`).
@@ -535,6 +577,7 @@ mod pod {
     unsafe impl aya::Pod for ThreadState {}
     unsafe impl aya::Pod for LastWakeup {}
     unsafe impl aya::Pod for ExitRecord {}
+    unsafe impl aya::Pod for ExitedThreads {}
     unsafe impl aya::Pod for UringStats {}
     unsafe impl aya::Pod for UringReq {}
 }

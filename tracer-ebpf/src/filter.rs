@@ -8,14 +8,14 @@ use aya_ebpf::{
     },
 };
 use tracer_common::{
-    admit, candidate_slot, traced, Stat, StatsKey, SyscallKind, SyscallStats, ThreadState,
-    STATS_SLOT_KINDS, TIDS_PER_INDEX_ENTRY,
+    admit, candidate_slot, traced, ExitedThreads, Stat, StatsKey, SyscallKind, SyscallStats,
+    ThreadState, STATS_SLOT_KINDS, TIDS_PER_INDEX_ENTRY,
 };
 
 use crate::maps::{
-    self, pidns, CANDIDATES, COUNTERS, CPU_LAST_THREAD, EVICTED, FREE_STATS, FREE_THREADS, JOINED,
-    NS_PENDING, NS_PENDING_ACTIVE, NS_TGIDS, STATS, STATS_SLOTS, THREAD_HIGH_WATER, THREAD_INDEX,
-    THREAD_STATES, TRACED,
+    self, pidns, CANDIDATES, COUNTERS, CPU_LAST_THREAD, EVICTED, EXITED_THREADS, FREE_STATS,
+    FREE_THREADS, JOINED, NS_PENDING, NS_PENDING_ACTIVE, NS_TGIDS, STATS, STATS_SLOTS,
+    THREAD_HIGH_WATER, THREAD_INDEX, THREAD_STATES, TRACED,
 };
 
 /// `BPF_NOEXIST`: insert only if absent.
@@ -422,9 +422,13 @@ fn release(entry: *mut u32, claimed: u32, t: &mut ThreadState) {
     let _ = FREE_THREADS.push(claimed - 1, 0);
 }
 
-/// At the thread's exit: its slot, if it has one, goes back.
+/// At the thread's exit (or an exec that changes its tid): its slot, if
+/// it has one, goes back. With `fold_into` (the tgid of the process it
+/// leaves, which lives on), its running totals go to that process's
+/// exited threads first, unless the slot is another process's (stale) or
+/// evicted.
 #[inline(always)]
-pub fn release_thread_slot(tid: u32) {
+pub fn release_thread_slot(tid: u32, fold_into: Option<u32>) {
     let Some(entry) = index_entry(tid) else {
         return;
     };
@@ -434,7 +438,39 @@ pub fn release_thread_slot(tid: u32) {
         return;
     }
     if let Some(t) = slot_at(claimed) {
+        if let Some(tgid) = fold_into {
+            if t.evicted == 0 && !is_stale(t, tgid) {
+                fold_exited(t);
+            }
+        }
         release(entry, claimed, t);
+    }
+}
+
+/// Adds an exiting thread's totals to its process's exited threads (this
+/// CPU's copy).
+#[inline(never)]
+fn fold_exited(t: &ThreadState) {
+    let key = t.tgid;
+    if EXITED_THREADS.get_ptr_mut(key).is_none()
+        && EXITED_THREADS
+            .insert(key, ExitedThreads::ZERO, NOEXIST)
+            .is_err()
+    {
+        // Another CPU's insert of the same key raced this one: both copies
+        // exist now. Otherwise the map is full.
+        if EXITED_THREADS.get_ptr_mut(key).is_none() {
+            lost!(
+                Stat::StatsMapFull,
+                "exited-threads map full: a thread of pid {} exited uncounted",
+                key
+            );
+            return;
+        }
+    }
+    if let Some(sums) = EXITED_THREADS.get_ptr_mut(key) {
+        // SAFETY: this CPU's copy of a map value, valid for the run.
+        unsafe { (*sums).fold(t) };
     }
 }
 

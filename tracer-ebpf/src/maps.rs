@@ -7,10 +7,10 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, Queue, Stack},
 };
 use tracer_common::{
-    btf_ids, ExitRecord, LastWakeup, StatsKey, SyscallStats, ThreadState, UringReq, UringStats,
-    BPF_F_MMAPABLE, CANDIDATE_SLOTS, CGROUP_PATH_LEN, MAX_EPOLL_SETS, MAX_EVICTED, MAX_JOINED,
-    MAX_STATS_KEYS, MAX_THREADS, MAX_TRACED_TGIDS, MAX_URING_REQS, PID_MAX_LIMIT, STAT_COUNT,
-    TIDS_PER_INDEX_ENTRY,
+    btf_ids, ExitRecord, ExitedThreads, LastWakeup, StatsKey, SyscallStats, ThreadState, UringReq,
+    UringStats, BPF_F_MMAPABLE, CANDIDATE_SLOTS, CGROUP_PATH_LEN, MAX_EPOLL_SETS, MAX_EVICTED,
+    MAX_JOINED, MAX_STATS_KEYS, MAX_THREADS, MAX_TRACED_TGIDS, MAX_URING_REQS, PID_MAX_LIMIT,
+    STAT_COUNT, TIDS_PER_INDEX_ENTRY,
 };
 
 /// Non-zero at `candidate_slot(id)` for every tgid that may be traced and
@@ -46,6 +46,17 @@ pub static JOINED: LruHashMap<u32, u64> = LruHashMap::with_max_entries(MAX_JOINE
 /// space removes the entry once it has read it).
 #[map]
 pub static EXIT_COMMS: HashMap<u32, ExitRecord> = HashMap::with_max_entries(MAX_TRACED_TGIDS, 0);
+
+/// tgid (as user space names it) → its exited threads' totals, folded at
+/// each thread's exit; removed at the process's exit. Not preallocated:
+/// only processes whose threads exit take an entry, and a preallocated
+/// per-CPU map would hold every entry on every CPU of a large host.
+#[map]
+pub static EXITED_THREADS: PerCpuHashMap<u32, ExitedThreads> =
+    PerCpuHashMap::with_max_entries(MAX_TRACED_TGIDS, BPF_F_NO_PREALLOC);
+
+/// `BPF_F_NO_PREALLOC`: a hash map's entries allocated as inserted.
+const BPF_F_NO_PREALLOC: u32 = 1;
 
 /// Inside a pid namespace (see [`pidns`]): namespace tgid → `traced::*`
 /// flags, for processes user space named by the pid it sees. The kernel

@@ -21,7 +21,7 @@ use crate::{
         bump, existing_thread_slot, in_cgroup, is_stale, is_traced, lost, mark_candidate,
         maybe_traced, ns_ids, release_thread_slot, stats_slot, NOEXIST,
     },
-    maps::{self, EVICTED, EXIT_COMMS, JOINED, LAST_WAKEUPS, NS_TGIDS, TRACED},
+    maps::{self, EVICTED, EXITED_THREADS, EXIT_COMMS, JOINED, LAST_WAKEUPS, NS_TGIDS, TRACED},
 };
 
 /// A `struct task_struct *` handed to a program by the kernel.
@@ -326,7 +326,8 @@ pub fn mux_sched_exec(ctx: BtfTracePointContext) -> i32 {
         && maybe_traced(old_tid)
         && existing_thread_slot(old_tid).is_some_and(|t| !is_stale(t, task.tgid()))
     {
-        release_thread_slot(old_tid);
+        // Not an exit: what the thread did before is another program's.
+        release_thread_slot(old_tid, None);
     }
     if comm_matches() {
         let tgid = task.tgid();
@@ -372,14 +373,19 @@ pub fn mux_sched_exit(ctx: BtfTracePointContext) -> i32 {
     // Every thread that ever took a slot is a candidate by its tid: its slot
     // goes back even when its process is no longer one (a slot left under
     // a tid that now names a thread of another process, see `thread_slot`).
+    let group_dead = ctx.arg::<u64>(1) & 0xff != 0;
     if maybe_traced(tid) {
-        release_thread_slot(tid);
+        // A thread that leaves its process behind joins its exited threads.
+        release_thread_slot(tid, (!group_dead).then_some(tgid));
     }
     // Threads of a traced process share its tgid, a candidate.
     if !maybe_traced(tgid) {
         return 0;
     }
-    let group_dead = ctx.arg::<u64>(1) & 0xff != 0;
+    if group_dead {
+        // On the host the kernel's tgid; inside a pid namespace, below.
+        let _ = EXITED_THREADS.remove(tgid);
+    }
     if group_dead && is_traced(tgid) {
         let _ = TRACED.remove(tgid);
         // Keyed by the pid user space knows it by.
@@ -390,6 +396,7 @@ pub fn mux_sched_exit(ctx: BtfTracePointContext) -> i32 {
                 return 0;
             };
             let _ = NS_TGIDS.remove(tgid);
+            let _ = EXITED_THREADS.remove(ns_tgid);
             user_tgid = ns_tgid;
         }
         // A child that lives less than user space's poll still gets a name,

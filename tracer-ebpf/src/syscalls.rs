@@ -457,7 +457,7 @@ fn exit(ctx: &BtfTracePointContext) {
         // thread is not charged for its calls; it may claim its own at its
         // next entry.
         if is_stale(t, (id >> 32) as u32) {
-            release_thread_slot(tid);
+            release_thread_slot(tid, None);
             return;
         }
         // Another traced thread entered a call here since this one's

@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use tracer_common::Stat;
 
 pub use metrics::{
-    Cost, Hists, IoModel, Metrics, ProcessMetrics, SyscallMetrics, ThreadMetrics, UringMetrics,
-    UringOpMetrics, UringWindow, Window,
+    Cost, ExitedThreadMetrics, Hists, IoModel, Metrics, ProcessMetrics, SyscallMetrics,
+    ThreadMetrics, UringMetrics, UringOpMetrics, UringWindow, Window,
 };
 pub use snapshot::{Exit, MapDump, ProbeCost, ProcessInfo, ProcessSnap, Snapshot, ThreadSnap};
 pub use verdict::{detect_model, word, BUSY_POLLING_MIN_WAITS, SATURATED, STATES};
@@ -286,6 +286,7 @@ fn process_metrics(
         total,
         interval: interval_w,
         threads,
+        exited_threads: exited_threads(&p.exited_threads),
         epoll_interest: p.info.epoll_interest.clone(),
         fd_classes: p.info.fd_classes.clone(),
         loop_threads,
@@ -315,6 +316,32 @@ fn process_metrics(
     );
     metrics.state = word(&metrics).to_owned();
     metrics
+}
+
+/// A process's exited threads as the threads view gives a live one: times
+/// estimated from the timed calls (`--time-every`). None when none exited.
+fn exited_threads(e: &tracer_common::ExitedThreads) -> Option<ExitedThreadMetrics> {
+    if e.threads == 0 {
+        return None;
+    }
+    let wall = estimate(e.wall_ns, e.calls, e.timed_calls);
+    let on = estimate(
+        e.wall_ns - e.thread_off_cpu_ns.min(e.wall_ns),
+        e.calls,
+        e.timed_calls,
+    );
+    Some(ExitedThreadMetrics {
+        threads: e.threads,
+        iterations: e.iterations,
+        stalls: e.stalls,
+        calls: e.calls,
+        wait_calls: e.wait_calls,
+        wakeups: e.wakeups,
+        timed_calls: e.timed_calls,
+        wall_ns: wall,
+        off_cpu_ns: wall - on,
+        on_cpu_ns: on,
+    })
 }
 
 /// The loop's busy share since attach: its iterations' time against the

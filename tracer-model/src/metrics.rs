@@ -123,6 +123,12 @@ pub struct ProcessMetrics {
     pub total: Window,
     pub interval: Window,
     pub threads: Vec<ThreadMetrics>,
+    /// Its threads that exited since attach after a traced call, summed:
+    /// `threads` lists the live ones, so a server with a thread per
+    /// connection shows where its calls went. `None` when none exited (and
+    /// in an older build's lines).
+    #[serde(default)]
+    pub exited_threads: Option<ExitedThreadMetrics>,
     /// epoll fd → registered fds, as /proc/PID/fdinfo lists them at this
     /// reading.
     pub epoll_interest: BTreeMap<u32, u64>,
@@ -267,6 +273,22 @@ pub struct ThreadMetrics {
     /// Calls per second during the interval (a thread new in it: all its
     /// calls, over the interval).
     pub calls_per_sec: f64,
+}
+
+/// A process's exited threads, their totals since attach summed: the
+/// figures [`ThreadMetrics`] gives a live thread.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExitedThreadMetrics {
+    pub threads: u64,
+    pub iterations: u64,
+    pub stalls: u64,
+    pub calls: u64,
+    pub wait_calls: u64,
+    pub wakeups: u64,
+    pub timed_calls: u64,
+    pub wall_ns: u64,
+    pub off_cpu_ns: u64,
+    pub on_cpu_ns: u64,
 }
 
 /// Counts over a span of time (the whole run or one interval) and what

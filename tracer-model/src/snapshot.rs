@@ -6,7 +6,9 @@ use std::{
     time::Duration,
 };
 
-use tracer_common::{StatsKey, SyscallKind, SyscallStats, ThreadState, UringStats, STAT_COUNT};
+use tracer_common::{
+    ExitedThreads, StatsKey, SyscallKind, SyscallStats, ThreadState, UringStats, STAT_COUNT,
+};
 
 /// Raw contents of the maps at one instant, summed over CPUs.
 #[derive(Debug, Clone, Default)]
@@ -15,6 +17,8 @@ pub struct MapDump {
     /// io_uring aggregates, keyed by (tgid, opcode).
     pub uring: Vec<(StatsKey, UringStats)>,
     pub threads: Vec<(u32, ThreadState)>,
+    /// tgid → the totals of its threads that exited, summed over CPUs.
+    pub exited_threads: BTreeMap<u32, ExitedThreads>,
     pub traced: Vec<(u32, u32)>,
     pub counters: [u64; STAT_COUNT as usize],
     /// Map reads that failed (an entry removed while iterating, say).
@@ -108,6 +112,9 @@ pub struct ProcessSnap {
     pub syscalls: BTreeMap<SyscallKind, SyscallStats>,
     /// io_uring opcode → its requests' aggregates.
     pub uring: BTreeMap<u8, UringStats>,
+    /// Its threads that exited since attach, summed (`threads` in the
+    /// snapshot holds the live ones).
+    pub exited_threads: ExitedThreads,
 }
 
 impl ProcessSnap {
@@ -127,6 +134,7 @@ impl ProcessSnap {
             },
             syscalls: syscalls.into_iter().collect(),
             uring: BTreeMap::new(),
+            exited_threads: ExitedThreads::ZERO,
         }
     }
 }
@@ -191,6 +199,7 @@ impl Snapshot {
             info: describe(tgid),
             syscalls: BTreeMap::new(),
             uring: BTreeMap::new(),
+            exited_threads: ExitedThreads::ZERO,
         };
         for (key, stats) in dump.stats {
             let Some(kind) = SyscallKind::from_u32(key.kind) else {
@@ -214,6 +223,13 @@ impl Snapshot {
         }
         for tgid in traced {
             processes.entry(tgid).or_insert_with(|| process(tgid));
+        }
+        // Only onto a process known otherwise: one whose threads all
+        // exited has no entry of its own to show them under.
+        for (tgid, exited) in dump.exited_threads {
+            if let Some(p) = processes.get_mut(&tgid) {
+                p.exited_threads = exited;
+            }
         }
         let mut threads: Vec<ThreadSnap> = dump
             .threads

@@ -17,8 +17,8 @@ use aya::{
     Btf, Ebpf, EbpfLoader, Endianness,
 };
 use tracer_common::{
-    btf_ids, globals, maps, ExitRecord, Stat, StatsKey, SyscallKind, SyscallStats, UringStats,
-    KFUNC_ABSENT_INSN, KFUNC_RDONLY_CAST_INSN, MAX_STATS_KEYS,
+    btf_ids, globals, maps, ExitRecord, ExitedThreads, Stat, StatsKey, SyscallKind, SyscallStats,
+    UringStats, KFUNC_ABSENT_INSN, KFUNC_RDONLY_CAST_INSN, MAX_STATS_KEYS,
 };
 use tracer_model::{Exit, MapDump, ProbeCost};
 
@@ -449,6 +449,21 @@ impl Probes {
                         sum.merge(cpu);
                     }
                     dump.uring.push((key, sum));
+                }
+                Err(_) => dump.read_errors += 1,
+            }
+        }
+        // Exited threads before the live ones: a thread that exits between
+        // the two reads is in neither until the next reading, not in both.
+        let exited: PerCpuHashMap<&MapData, u32, ExitedThreads> = self.map(maps::EXITED_THREADS)?;
+        for entry in exited.iter() {
+            match entry {
+                Ok((tgid, per_cpu)) => {
+                    let mut sum = ExitedThreads::ZERO;
+                    for cpu in per_cpu.iter() {
+                        sum.merge(cpu);
+                    }
+                    dump.exited_threads.insert(tgid, sum);
                 }
                 Err(_) => dump.read_errors += 1,
             }

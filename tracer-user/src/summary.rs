@@ -287,6 +287,7 @@ fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool, metrics: &Met
     }
     for line in loop_lines(p, metrics.interval_s, metrics.stall_threshold_ns)
         .iter()
+        .chain(exited_threads_line(p).as_ref())
         .flat_map(|l| wrap(l, 100))
     {
         let _ = writeln!(out, "{line}");
@@ -295,6 +296,21 @@ fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool, metrics: &Met
         let _ = writeln!(out, "{line}");
     }
     out.push('\n');
+}
+
+/// The threads that came and went: a server with a thread per connection
+/// made most of its calls in them.
+fn exited_threads_line(p: &ProcessMetrics) -> Option<String> {
+    let e = p.exited_threads.as_ref()?;
+    let live = p.threads.len();
+    Some(format!(
+        "threads: {} exited since attach, {} of the calls above ({} on a CPU, {} switched out \
+         inside them); {live} live",
+        thousands(e.threads),
+        thousands(e.calls),
+        duration(e.on_cpu_ns),
+        duration(e.off_cpu_ns),
+    ))
 }
 
 /// Word-wraps at `width` columns.

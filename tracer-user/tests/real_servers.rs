@@ -1103,6 +1103,17 @@ fn python_http_server_thread_per_request_counts_equal_strace_and_bytes_equal_wha
     assert!(differ.is_empty(), "{differ:?} differ:\n{table}");
     let p = proc_of(m, pid);
     assert_eq!(p.model, IoModel::Poll);
+    // The handler threads are gone, each with its calls: the polling thread
+    // and the exited ones hold every call the process made.
+    let exited = p.exited_threads.as_ref().expect("exited threads");
+    assert_eq!(exited.threads, REQUESTS, "{exited:?}");
+    assert_eq!(p.threads.len(), 1, "{:?}", p.threads);
+    assert_eq!(
+        exited.calls + p.threads[0].calls,
+        p.total.calls,
+        "{exited:?} {:?}",
+        p.threads
+    );
     // One fd a poll, and each poll that found it ready led to one accept.
     let polls = harness::muxtrace::total(p, SyscallKind::Poll).unwrap();
     assert_eq!(polls.watched, polls.calls, "{polls:?}");

@@ -156,6 +156,25 @@ mod snapshots {
         };
     }
 
+    /// A thread-per-request server (Python's http.server): one thread
+    /// polls the listening socket, 3,000 handler threads came and went.
+    fn poll_server_with_exited_threads() -> tracer_model::Metrics {
+        let mut m = fixtures::one_poll_server();
+        m.processes[0].exited_threads = Some(tracer_model::ExitedThreadMetrics {
+            threads: 3_000,
+            iterations: 0,
+            stalls: 0,
+            calls: 21_000,
+            wait_calls: 0,
+            wakeups: 0,
+            timed_calls: 21_000,
+            wall_ns: 186_000_000,
+            off_cpu_ns: 12_000_000,
+            on_cpu_ns: 174_000_000,
+        });
+        m
+    }
+
     fn sampled_quiet_poll_server() -> tracer_model::Metrics {
         let mut m = fixtures::one_poll_server();
         m.time_every = 16;
@@ -207,6 +226,16 @@ mod snapshots {
         View::Threads
     );
     snap!(poll_fds, Some(fixtures::one_poll_server()), View::Fds);
+    snap!(
+        exited_threads,
+        Some(poll_server_with_exited_threads()),
+        View::Threads
+    );
+    snap_narrow!(
+        narrow_exited_threads,
+        Some(poll_server_with_exited_threads()),
+        View::Threads
+    );
     // Under --time-every the header says the times are sampled.
     snap!(
         sampled_compare_four,

@@ -10,7 +10,7 @@ use ratatui::{
 use super::{
     fit_columns, format, hidden_note, no_process, num, process_title, DIM, NARROW, TITLE, WIDE,
 };
-use tracer_model::{format::thousands, ThreadMetrics};
+use tracer_model::{format::thousands, ExitedThreadMetrics, ThreadMetrics};
 
 type ThreadFigure = fn(&ThreadMetrics) -> String;
 
@@ -31,9 +31,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     };
     let mut threads: Vec<_> = p.threads.iter().collect();
     threads.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.tid.cmp(&b.tid)));
+    let exited = p.exited_threads.as_ref().map(exited_row);
     let (columns, hidden) = thread_columns(area.width);
     let note = hidden_note(&hidden, area.width);
-    let room = usize::from(area.height.saturating_sub(2 + note.len() as u16));
+    // The exited threads' row, below the live ones, takes one line.
+    let room = usize::from(area.height.saturating_sub(2 + note.len() as u16))
+        .saturating_sub(usize::from(exited.is_some()));
     let hidden = threads.len().saturating_sub(room);
     // When rows are hidden, the last line says how many.
     let shown = if hidden > 0 {
@@ -44,7 +47,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let [title, note_area, table, more] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(note.len() as u16),
-        Constraint::Length(shown.min(threads.len()) as u16 + 1),
+        Constraint::Length(shown.min(threads.len()) as u16 + 1 + u16::from(exited.is_some())),
         Constraint::Min(0),
     ])
     .areas(area);
@@ -60,15 +63,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
     frame.render_widget(Paragraph::new(line), title);
     frame.render_widget(Paragraph::new(note), note_area);
-    let rows = threads.iter().take(shown).map(|t| {
-        Row::new(columns.iter().map(|(name, _, _, figure)| {
-            if *name == "name" {
-                Cell::from(figure(t))
-            } else {
-                num(figure(t))
-            }
+    let row = |t: &ThreadMetrics, is_exited: bool| {
+        Row::new(columns.iter().map(|(name, _, _, figure)| match *name {
+            // Many threads: no one tid, and no rate (their totals only).
+            "tid" | "calls/s" if is_exited => num("-".to_owned()),
+            "name" => Cell::from(figure(t)),
+            _ => num(figure(t)),
         }))
-    });
+    };
+    let live_rows = threads.iter().take(shown).map(|t| row(t, false));
+    let exited_row = exited.as_ref().map(|t| row(t, true).style(DIM));
+    let rows = live_rows.chain(exited_row);
     let header = Row::new(columns.iter().map(|(h, _, _, _)| {
         let line = Line::from(*h);
         Cell::from(if *h == "name" {
@@ -92,6 +97,25 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             .style(DIM),
             more,
         );
+    }
+}
+
+/// The exited threads' totals as a row of the table: named by how many.
+fn exited_row(e: &ExitedThreadMetrics) -> ThreadMetrics {
+    ThreadMetrics {
+        tid: 0,
+        name: format!("{} exited", thousands(e.threads)),
+        loop_busy_share: None,
+        iterations: e.iterations,
+        stalls: e.stalls,
+        calls: e.calls,
+        wait_calls: e.wait_calls,
+        wakeups: e.wakeups,
+        timed_calls: e.timed_calls,
+        wall_ns: e.wall_ns,
+        off_cpu_ns: e.off_cpu_ns,
+        on_cpu_ns: e.on_cpu_ns,
+        calls_per_sec: 0.0,
     }
 }
 
