@@ -286,7 +286,7 @@ fn process_metrics(
         total,
         interval: interval_w,
         threads,
-        exited_threads: exited_threads(&p.exited_threads),
+        exited_threads: p.exited_threads.as_deref().and_then(exited_threads),
         epoll_interest: p.info.epoll_interest.clone(),
         fd_classes: p.info.fd_classes.clone(),
         loop_threads,

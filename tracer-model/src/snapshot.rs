@@ -113,8 +113,10 @@ pub struct ProcessSnap {
     /// io_uring opcode → its requests' aggregates.
     pub uring: BTreeMap<u8, UringStats>,
     /// Its threads that exited since attach, summed (`threads` in the
-    /// snapshot holds the live ones).
-    pub exited_threads: ExitedThreads,
+    /// snapshot holds the live ones). Boxed: most processes have none, and
+    /// 96 bytes more in every process's entry raised the peak RSS of
+    /// 20,000 followed children by ~25 MiB.
+    pub exited_threads: Option<Box<ExitedThreads>>,
 }
 
 impl ProcessSnap {
@@ -134,7 +136,7 @@ impl ProcessSnap {
             },
             syscalls: syscalls.into_iter().collect(),
             uring: BTreeMap::new(),
-            exited_threads: ExitedThreads::ZERO,
+            exited_threads: None,
         }
     }
 }
@@ -188,6 +190,7 @@ impl Snapshot {
             ("stats", dump.stats.len()),
             ("uring", dump.uring.len()),
             ("threads", dump.threads.len()),
+            ("exited_threads", dump.exited_threads.len()),
             ("traced", dump.traced.len()),
         ]
         .into_iter()
@@ -199,7 +202,7 @@ impl Snapshot {
             info: describe(tgid),
             syscalls: BTreeMap::new(),
             uring: BTreeMap::new(),
-            exited_threads: ExitedThreads::ZERO,
+            exited_threads: None,
         };
         for (key, stats) in dump.stats {
             let Some(kind) = SyscallKind::from_u32(key.kind) else {
@@ -228,7 +231,7 @@ impl Snapshot {
         // exited has no entry of its own to show them under.
         for (tgid, exited) in dump.exited_threads {
             if let Some(p) = processes.get_mut(&tgid) {
-                p.exited_threads = exited;
+                p.exited_threads = Some(Box::new(exited));
             }
         }
         let mut threads: Vec<ThreadSnap> = dump

@@ -447,7 +447,7 @@ impl Collector {
                     },
                     syscalls: folded.syscalls.clone(),
                     uring: folded.uring.clone(),
-                    exited_threads: tracer_common::ExitedThreads::ZERO,
+                    exited_threads: None,
                 },
             );
         }

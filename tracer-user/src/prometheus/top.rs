@@ -339,7 +339,7 @@ mod tests {
                         },
                         syscalls: [(SyscallKind::Poll, polls(self.folded.1))].into(),
                         uring: BTreeMap::new(),
-                        exited_threads: tracer_common::ExitedThreads::ZERO,
+                        exited_threads: None,
                     },
                 );
             }
