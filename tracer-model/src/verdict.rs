@@ -60,12 +60,7 @@ pub const STATES: [&str; 8] = [
 /// - `ok`: none of these.
 pub fn word(p: &ProcessMetrics) -> &'static str {
     let w = &p.interval;
-    let waits: u64 = p
-        .syscalls
-        .iter()
-        .filter(|s| s.syscall.is_wait())
-        .map(|s| s.interval.calls)
-        .sum();
+    let waits = interval_waits(p);
     let waited = waits > 0;
     let unready = w.scanned.saturating_sub(w.ready);
     if !p.alive {
@@ -88,6 +83,21 @@ pub fn word(p: &ProcessMetrics) -> &'static str {
     } else {
         "ok"
     }
+}
+
+/// Wait calls in the last interval.
+fn interval_waits(p: &ProcessMetrics) -> u64 {
+    p.syscalls
+        .iter()
+        .filter(|s| s.syscall.is_wait())
+        .map(|s| s.interval.calls)
+        .sum()
+}
+
+/// Whether the loop came back to wait in the last interval: only then is
+/// a busy loop saturated (see [`word`]).
+pub(crate) fn waited_in_interval(p: &ProcessMetrics) -> bool {
+    interval_waits(p) > 0
 }
 
 /// The wait family with the most calls; without waits, socket traffic of
@@ -136,19 +146,26 @@ pub(crate) fn verdict(
     total: &Window,
     stats: &[(SyscallKind, SyscallStats)],
     uring: Option<&UringWindow>,
-    loop_busy_share: Option<f64>,
-    busy_span: BusySpan,
-    stall_threshold_ns: u64,
+    health: LoopHealth,
 ) -> String {
     let mut s = match (model, uring) {
         (IoModel::IoUring, Some(u)) => uring_verdict(total, u),
         _ => io_verdict(model, total, stats),
     };
-    if let Some(health) = loop_verdict(total, loop_busy_share, busy_span, stall_threshold_ns) {
+    if let Some(health) = loop_verdict(total, health) {
         s.push_str("; ");
         s.push_str(&health);
     }
     s
+}
+
+/// What the verdict says of the loop beside the totals: its busy share,
+/// over what, whether it still came back to wait, and the stall threshold.
+pub(crate) struct LoopHealth {
+    pub busy: Option<f64>,
+    pub span: BusySpan,
+    pub still_waits: bool,
+    pub stall_threshold_ns: u64,
 }
 
 /// What the busy share in a verdict covers.
@@ -161,12 +178,13 @@ pub(crate) enum BusySpan {
 
 /// The event loop's health in one clause: busy share (saturated from 90 %),
 /// and the stalls with the longest's length, time and on-CPU part.
-fn loop_verdict(
-    total: &Window,
-    busy: Option<f64>,
-    span: BusySpan,
-    threshold_ns: u64,
-) -> Option<String> {
+fn loop_verdict(total: &Window, health: LoopHealth) -> Option<String> {
+    let LoopHealth {
+        busy,
+        span,
+        still_waits,
+        stall_threshold_ns: threshold_ns,
+    } = health;
     let mut parts = Vec::new();
     if let Some(busy) = busy {
         let pct = busy * 100.0;
@@ -179,8 +197,15 @@ fn loop_verdict(
             p if p > 0.0 && p < 0.5 => "under 1 %".to_owned(),
             p => format!("{p:.0} %"),
         };
-        parts.push(if busy >= SATURATED {
+        parts.push(if busy >= SATURATED && still_waits {
             format!("loop busy {share} {over} — saturated")
+        } else if busy >= SATURATED {
+            // Outside its waits and not back to one: a thread stopped
+            // (SIGSTOP, a debugger) or blocked elsewhere, not saturated.
+            format!(
+                "loop busy {share} {over} without coming back to wait: blocked in another \
+                 call, stopped, or in one long iteration"
+            )
         } else {
             format!("loop busy {share} {over}")
         });

@@ -116,23 +116,29 @@ fn loop_lines(p: &ProcessMetrics, interval_s: f64, stall_threshold_ns: u64) -> V
     } else {
         let mut line = "loop:".to_owned();
         // Folded or exited processes have no loop thread left to count.
-        let threads = match p.loop_threads {
-            0 => String::new(),
-            1 => " (1 thread)".to_owned(),
-            n => format!(" ({n} threads)"),
+        // Over the run the loop threads together; in the last interval
+        // the busiest of them.
+        let (run_threads, last_threads, one) = match p.loop_threads {
+            0 => (String::new(), "", ""),
+            1 => (String::new(), "", " (1 thread)"),
+            n => (
+                format!(" ({n} loop threads together)"),
+                " (the busiest)",
+                "",
+            ),
         };
         let mut busy = Vec::new();
         if let Some(run) = tracer_model::busy_share_since_attach(p) {
-            busy.push(format!("{:.1} % over the run", run * 100.0));
+            busy.push(format!("{:.1} % over the run{run_threads}", run * 100.0));
         }
         if let Some(last) = p.loop_busy_share {
             busy.push(format!(
-                "{:.0} % in the last {interval_s:.1} s",
+                "{:.0} % in the last {interval_s:.1} s{last_threads}",
                 last * 100.0
             ));
         }
         if !busy.is_empty() {
-            let _ = write!(line, " busy {}{threads};", busy.join(", "));
+            let _ = write!(line, " busy {}{one};", busy.join(", "));
         }
         if t.iterations == 0 {
             line.push_str(" no iteration ended");
