@@ -257,6 +257,14 @@ fn a_dead_threads_stack_taken_by_another_process_is_not_taken_for_it() {
     let table = parse_summary(&stdout);
     assert_eq!(table[&target.pid()]["poll"].0, n, "{stdout}");
     assert_eq!(losses(&stdout), "", "{stdout}");
+    // Each of its threads folded in once at its exit, none of the
+    // bystander's; its main thread made no traced call.
+    assert!(
+        stdout.replace('\n', " ").contains(&format!(
+            "threads: {n} exited since attach, {n} of the calls above"
+        )),
+        "{stdout}"
+    );
 }
 
 #[test]

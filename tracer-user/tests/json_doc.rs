@@ -107,19 +107,25 @@ fn json_fields_match_the_document() {
     );
     // And one that submits io_uring requests, for its `uring` figures.
     let uring = ready("uringlab", &["recvs", "20", "100", "--linger", "1500"]);
+    // And one whose threads come and go, for `exited_threads`.
+    let churn = ready("hardship", &["churn", "5", "--linger", "1500"]);
     let pid = lab.pid().to_string();
     let uring_pid = uring.pid().to_string();
+    let churn_pid = churn.pid().to_string();
     let mt = muxtrace(&[
         "--pid",
         &pid,
         "--pid",
         &uring_pid,
+        "--pid",
+        &churn_pid,
         "--json",
         "--interval",
         "300ms",
     ]);
     lab.signal(libc::SIGUSR1);
     uring.signal(libc::SIGUSR1);
+    churn.signal(libc::SIGUSR1);
     let (stdout, _) = finish_ok(mt);
     // Every line also reads back into the model's types, as xtask reads it.
     harness::muxtrace::json_lines(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
