@@ -26,6 +26,9 @@ use crate::{
 pub const NGINX_CONF: &str = include_str!("../servers/nginx.conf");
 /// redis's config; `@DIR@` and `@PORT@` are filled in.
 pub const REDIS_CONF: &str = include_str!("../servers/redis.conf");
+/// Node.js's http server with an idle worker thread; run as
+/// `node FILE PORT BODY_BYTES`.
+pub const NODE_HTTP: &str = include_str!("../servers/node-http.js");
 
 /// How long a server may take to start listening and settle.
 const START_TIMEOUT: Duration = Duration::from_secs(30);

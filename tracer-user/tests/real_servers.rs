@@ -1147,3 +1147,90 @@ fn python_http_server_thread_per_request_counts_equal_strace_and_bytes_equal_wha
     );
     assert_eq!(our_losses(&m.losses), [], "{:?}", m.losses);
 }
+
+/// Node.js (libuv: `epoll_pwait`) with a worker thread idle in an event loop
+/// of its own, as an app's background worker: the process's busy share is
+/// its main loop's, and that is what Node itself measures
+/// (`performance.eventLoopUtilization()`, over the same two seconds of
+/// load). It read half of it when the process's share was the mean of its
+/// loops.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn node_s_busy_share_is_its_main_loop_s_as_node_measures_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("node-http.js");
+    std::fs::write(&script, harness::servers::NODE_HTTP).unwrap();
+    let port = harness::servers::free_port().unwrap().to_string();
+    let node = Proc::spawn(
+        Command::new("node")
+            .arg(&script)
+            .arg(&port)
+            .arg(BODY_BYTES.to_string()),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    node.wait_line("ready ", SETTLE)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let pid = node.pid();
+    // Node's own measure: idle and active ms of its main loop so far.
+    let elu = || {
+        let asked = node.lines(harness::Stream::Stdout).len();
+        node.signal(libc::SIGUSR2);
+        poll_until("node's eventLoopUtilization", SETTLE, || {
+            let lines = node.lines(harness::Stream::Stdout);
+            let line = lines[asked..].iter().find(|l| l.starts_with("elu "))?;
+            let mut ms = line.split_whitespace().skip(1).map(|v| v.parse::<f64>());
+            Some((ms.next()?.ok()?, ms.next()?.ok()?))
+        })
+        .unwrap_or_else(|e| panic!("{e:#}"))
+    };
+    let mt = json_muxtrace(&["--pid", &pid.to_string(), "--interval", "500ms"]);
+    let url = format!("http://127.0.0.1:{port}/");
+    // Four seconds of one client at a time, the loop busy about 60 % (at
+    // 20 it is saturated, and both read 0.98); the two in the middle are
+    // compared.
+    let load =
+        Proc::spawn(Command::new("ab").args(["-q", "-t", "4", "-n", "10000000", "-c", "1", &url]))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+    thread::sleep(Duration::from_millis(1000));
+    let (idle0, active0) = elu();
+    let first = lines_so_far(&mt);
+    thread::sleep(Duration::from_millis(2000));
+    let (idle1, active1) = elu();
+    let last_line = lines_so_far(&mt);
+    let done = load.finish(Duration::from_secs(60)).unwrap();
+    assert!(done.status.success(), "ab: {}{}", done.stdout, done.stderr);
+    let lines = stop_muxtrace(mt);
+    let node_share = (active1 - active0) / ((active1 - active0) + (idle1 - idle0));
+    // The intervals that ended in the window, less the first, which began
+    // before it.
+    let window = &lines[first + 1..last_line.min(lines.len())];
+    assert!(window.len() >= 2, "{} lines", window.len());
+    let mut main_shares = Vec::new();
+    for line in window {
+        let p = proc_of(&line.metrics, pid);
+        let main = p
+            .threads
+            .iter()
+            .find(|t| t.tid == pid)
+            .expect("the main thread");
+        let busiest = p
+            .threads
+            .iter()
+            .filter_map(|t| t.loop_busy_share)
+            .fold(0.0, f64::max);
+        // The worker's loop wakes ten times a second: a loop thread too.
+        assert!(p.loop_threads >= 2, "{:?}", p.threads);
+        assert_eq!(p.loop_busy_share, Some(busiest));
+        assert_eq!(main.loop_busy_share, Some(busiest), "{:?}", p.threads);
+        main_shares.push(busiest);
+    }
+    let ours = main_shares.iter().sum::<f64>() / main_shares.len() as f64;
+    println!(
+        "node's main loop busy {:.3} by eventLoopUtilization, {ours:.3} by muxtrace ({main_shares:?})",
+        node_share
+    );
+    assert!(
+        (ours - node_share).abs() <= 0.05,
+        "muxtrace {ours:.3} ({main_shares:?}), node {node_share:.3}"
+    );
+}

@@ -209,8 +209,8 @@ pub fn test_tools() -> Result<()> {
 
 /// The real servers the real-server tier and the redis bench run, their
 /// load generators and the second opinion: nginx, redis, redis-benchmark
-/// (with redis-cli), ab, strace and Python (its http.server), from
-/// Debian's packages.
+/// (with redis-cli), ab, strace, Python (its http.server) and Node.js,
+/// from Debian's packages.
 pub fn real_server_tools() -> Result<()> {
     let args = Args::default();
     for (what, program, version_flag, package) in [
@@ -230,6 +230,7 @@ pub fn real_server_tools() -> Result<()> {
             "--version",
             "python3",
         ),
+        ("node (nodejs)", "node", "--version", "nodejs"),
     ] {
         step(
             what,
