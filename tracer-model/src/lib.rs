@@ -15,7 +15,7 @@ mod uring;
 mod verdict;
 mod window;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tracer_common::Stat;
 
@@ -33,14 +33,18 @@ use crate::{
     window::{delta, estimate, ratio, window, window_with, Clock, Span},
 };
 
+/// Whether the thread is inside a wait call at the reading.
+fn in_wait(t: &tracer_common::ThreadState) -> bool {
+    t.in_call != 0
+        && tracer_common::SyscallKind::from_u32(t.in_call - 1).is_some_and(|k| k.is_wait())
+}
+
 /// A thread's time inside wait calls up to `now`, counting a wait in flight.
 /// Off a CPU it is measured for every wait; on a CPU, under `--time-every`,
 /// estimated from the timed waits (and unknown for an untimed one in
 /// flight: a wait's on-CPU part is its short entry and exit paths).
 fn waited_ns(t: &tracer_common::ThreadState, now: u64) -> u64 {
-    let in_wait = t.in_call != 0
-        && tracer_common::SyscallKind::from_u32(t.in_call - 1).is_some_and(|k| k.is_wait());
-    let in_flight = if !in_wait {
+    let in_flight = if !in_wait(t) {
         0
     } else if t.call_timed != 0 {
         now.saturating_sub(t.enter_ns)
@@ -193,16 +197,25 @@ fn process_metrics(
         Span::Epoch(cur.epoch),
         &clock,
     );
-    // Per thread at the previous reading: its calls and its time in waits.
-    let prev_threads: BTreeMap<u32, (u64, u64)> = prev
+    // Per thread at the previous reading: its calls, its time in waits and
+    // its wait calls.
+    let prev_threads: BTreeMap<u32, (u64, u64, u64)> = prev
         .map(|s| {
             s.threads
                 .iter()
                 .filter(|t| t.state.tgid == p.tgid)
-                .map(|t| (t.tid, (t.state.calls, waited_ns(&t.state, s.monotonic_ns))))
+                .map(|t| {
+                    let w = waited_ns(&t.state, s.monotonic_ns);
+                    (t.tid, (t.state.calls, w, t.state.wait_calls))
+                })
                 .collect()
         })
         .unwrap_or_default();
+    // Loop threads that waited in the interval or wait now: the loops that
+    // still run. One that waited once long ago and is parked elsewhere
+    // since (a pool thread that ran getaddrinfo, which polls) is busy by
+    // the measure, but no loop of the process's is saturated by it.
+    let mut running_loops = BTreeSet::new();
     let span_ns = cur
         .monotonic_ns
         .saturating_sub(prev.map_or(0, |s| s.monotonic_ns));
@@ -220,11 +233,16 @@ fn process_metrics(
                 s.timed_calls,
             );
             let before = prev_threads.get(&t.tid).copied();
-            let calls_before = before.map(|(calls, _)| calls);
+            let calls_before = before.map(|(calls, _, _)| calls);
+            if s.wait_calls > before.map_or(0, |(_, _, waits)| waits) || in_wait(s) {
+                running_loops.insert(t.tid);
+            }
             // Busy: the share of the interval outside waits, for a thread
             // seen waiting and present at both readings.
             let loop_busy_share = match before {
-                Some((_, waited_before)) if s.wait_calls > 0 && span_ns > 0 && prev.is_some() => {
+                Some((_, waited_before, _))
+                    if s.wait_calls > 0 && span_ns > 0 && prev.is_some() =>
+                {
                     let waited = waited_ns(s, cur.monotonic_ns).saturating_sub(waited_before);
                     Some((1.0 - waited as f64 / span_ns as f64).clamp(0.0, 1.0))
                 }
@@ -256,7 +274,18 @@ fn process_metrics(
         .iter()
         .filter(|t| t.state.tgid == p.tgid && t.state.wait_calls > 0)
         .count() as u32;
-    let shares: Vec<f64> = threads.iter().filter_map(|t| t.loop_busy_share).collect();
+    let running: Vec<f64> = threads
+        .iter()
+        .filter(|t| running_loops.contains(&t.tid))
+        .filter_map(|t| t.loop_busy_share)
+        .collect();
+    // With no loop running (the process stopped, or every loop blocked
+    // elsewhere) the busiest of them all, which did not come back to wait.
+    let busiest_waits = !running.is_empty();
+    let shares: Vec<f64> = match busiest_waits {
+        true => running,
+        false => threads.iter().filter_map(|t| t.loop_busy_share).collect(),
+    };
     // No loop thread seen at both readings — one first seen in this
     // interval, as a server idle in a wait since attach is at its first
     // burst: its iterations' time against the interval, as over the run.
@@ -316,7 +345,8 @@ fn process_metrics(
                 Some(_) => BusySpan::LastInterval,
                 None => BusySpan::Run,
             },
-            still_waits: waited_in_interval(&metrics),
+            still_waits: waited_in_interval(&metrics)
+                && (busiest_waits || metrics.threads.iter().all(|t| t.loop_busy_share.is_none())),
             stall_threshold_ns: cur.stall_threshold_ns,
         },
     );
@@ -803,9 +833,9 @@ mod tests {
             for (tid, waited_ms) in [(1, busy_waited_ms), (2, idle_waited_ms)] {
                 let mut state = ThreadState::ZERO;
                 state.tgid = 1;
-                state.calls = 10;
-                state.wait_calls = 10;
-                state.wait_timed_calls = 10;
+                state.calls = 10 * secs;
+                state.wait_calls = 10 * secs;
+                state.wait_timed_calls = 10 * secs;
                 state.wait_off_cpu_ns = waited_ms * 1_000_000;
                 s.threads.push(ThreadSnap {
                     tid,
@@ -829,6 +859,48 @@ mod tests {
             "{}",
             m.processes[0].verdict
         );
+    }
+
+    /// A thread that waited once (a pool thread that ran getaddrinfo, which
+    /// polls) and is parked elsewhere since reads busy 100 %, but it is no
+    /// running loop: the process's share is its main loop's, 50 %, not
+    /// "saturated" (found by review: the busiest-thread rule took it).
+    #[test]
+    fn a_thread_parked_since_its_one_wait_does_not_make_the_process_saturated() {
+        let reading = |secs: u64| {
+            let mut s = snap(
+                secs,
+                &[(
+                    SyscallKind::EpollWait,
+                    poll_stats(10 * secs, 1, 10 * secs, 1000),
+                )],
+            );
+            s.monotonic_ns = secs * 1_000_000_000;
+            let mut main = ThreadState::ZERO;
+            main.tgid = 1;
+            (main.calls, main.wait_calls, main.wait_timed_calls) =
+                (10 * secs, 10 * secs, 10 * secs);
+            main.wait_off_cpu_ns = secs * 500_000_000;
+            let mut parked = ThreadState::ZERO;
+            parked.tgid = 1;
+            (parked.calls, parked.wait_calls, parked.wait_timed_calls) = (1, 1, 1);
+            parked.wait_off_cpu_ns = 1_000_000;
+            for (tid, state) in [(1, main), (2, parked)] {
+                s.threads.push(ThreadSnap {
+                    tid,
+                    name: b"node".to_vec(),
+                    state,
+                });
+            }
+            s
+        };
+        let m = compute(Some(&reading(10)), &reading(11));
+        let p = &m.processes[0];
+        let shares: Vec<_> = p.threads.iter().map(|t| t.loop_busy_share).collect();
+        assert_eq!(shares, [Some(0.5), Some(1.0)]);
+        assert_eq!(p.loop_busy_share, Some(0.5));
+        assert_eq!(p.state, "ok");
+        assert!(!p.verdict.contains("saturated"), "{}", p.verdict);
     }
 
     /// A loop busy the whole interval without one wait (stopped by
