@@ -326,8 +326,9 @@ pub fn mux_sched_exec(ctx: BtfTracePointContext) -> i32 {
         && maybe_traced(old_tid)
         && existing_thread_slot(old_tid).is_some_and(|t| !is_stale(t, task.tgid()))
     {
-        // Not an exit: what the thread did before is another program's.
-        release_thread_slot(old_tid, None);
+        // Its totals so far stay the process's (the calls are in its
+        // aggregates): folded like a thread that exited.
+        release_thread_slot(old_tid, Some(task.tgid()));
     }
     if comm_matches() {
         let tgid = task.tgid();
@@ -382,8 +383,9 @@ pub fn mux_sched_exit(ctx: BtfTracePointContext) -> i32 {
     if !maybe_traced(tgid) {
         return 0;
     }
-    if group_dead {
-        // On the host the kernel's tgid; inside a pid namespace, below.
+    if group_dead && maps::pidns().is_none() {
+        // On the host the kernel's tgid; inside a pid namespace, below (the
+        // kernel's tgid may be another process's namespace pid there).
         let _ = EXITED_THREADS.remove(tgid);
     }
     if group_dead && is_traced(tgid) {

@@ -213,7 +213,10 @@ impl Probes {
                 maps::THREAD_INDEX,
                 thread_slots::index_entries(config.pidns.is_some()),
             )
-            .map_max_entries(maps::TRACED, config.max_processes.max(1));
+            .map_max_entries(maps::TRACED, config.max_processes.max(1))
+            // An entry per traced process at most (user space drops the
+            // others at each reading).
+            .map_max_entries(maps::EXITED_THREADS, config.max_processes.max(1));
         for (name, value) in fields.iter().chain(&uring_fields) {
             loader.override_global(name, value, true);
         }
@@ -485,6 +488,7 @@ impl Probes {
         dump.monotonic_ns = monotonic;
         dump.wall_minus_monotonic_ns = clock_ns(libc::CLOCK_REALTIME) as i64 - monotonic as i64;
         dump.traced = self.traced_entries()?;
+        self.drop_stale_exited_threads(&dump);
         dump.recursion_misses = self.recursion_misses();
         let exits: HashMap<&MapData, u32, ExitRecord> = self.map(maps::EXIT_COMMS)?;
         for entry in exits.iter() {
@@ -512,6 +516,31 @@ impl Probes {
             }
         }
         Ok(dump)
+    }
+
+    /// Drops the exited threads of processes no longer traced. The kernel
+    /// removes a process's entry at its exit, but a thread of an exiting
+    /// group can reach its exit after the last one did and add it again;
+    /// an evicted process's stays while it lives. Either would fill the map
+    /// and be taken for the threads of a process that reuses the pid.
+    fn drop_stale_exited_threads(&mut self, dump: &MapDump) {
+        let traced: std::collections::BTreeSet<u32> = dump.traced.iter().map(|(t, _)| *t).collect();
+        let stale: Vec<u32> = dump
+            .exited_threads
+            .keys()
+            .filter(|tgid| !traced.contains(tgid))
+            .copied()
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        if let Ok(mut map) =
+            self.map_mut::<PerCpuHashMap<&mut MapData, u32, ExitedThreads>>(maps::EXITED_THREADS)
+        {
+            for tgid in stale {
+                let _ = map.remove(&tgid);
+            }
+        }
     }
 
     /// How often the programs found the traced set full

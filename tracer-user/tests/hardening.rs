@@ -205,6 +205,39 @@ fn a_thousand_threads_overflow_a_small_thread_map_visibly() {
     );
 }
 
+/// Eight threads alive at once, each folded into the process's exited
+/// threads at its exit; when the process exits its entry goes, so the map
+/// holds nothing for a pid the kernel may hand out again.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn exited_threads_are_counted_and_their_entry_goes_with_the_process() {
+    let target = hardship(&["threads", "8", "3", "--linger", "1200"]);
+    let pid = target.pid();
+    let mt = muxtrace(&["--pid", &pid.to_string(), "--json", "--interval", "200ms"]);
+    target.signal(libc::SIGUSR1);
+    let (stdout, _) = finish_ok(mt);
+    let lines = mj::json_lines(&stdout).unwrap_or_else(|e| panic!("{e:#}: {stdout}"));
+    // While it lingers: its eight threads gone, 24 polls between them.
+    let lingering = lines
+        .iter()
+        .rev()
+        .filter_map(|l| mj::process(&l.metrics, pid).ok())
+        .find_map(|p| p.exited_threads.clone())
+        .unwrap_or_else(|| panic!("no line with its exited threads: {stdout}"));
+    assert_eq!(
+        (lingering.threads, lingering.calls),
+        (8, 24),
+        "{lingering:?}"
+    );
+    let last = &lines.last().expect("a final line").metrics;
+    assert_eq!(
+        last.map_entries.get("exited_threads"),
+        Some(&0),
+        "{:?}",
+        last.map_entries
+    );
+}
+
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn churning_threads_keep_the_thread_map_bounded() {
