@@ -48,7 +48,8 @@ pub static JOINED: LruHashMap<u32, u64> = LruHashMap::with_max_entries(MAX_JOINE
 pub static EXIT_COMMS: HashMap<u32, ExitRecord> = HashMap::with_max_entries(MAX_TRACED_TGIDS, 0);
 
 /// tgid (as user space names it) → its exited threads' totals, folded at
-/// each thread's exit; removed at the process's exit. Not preallocated:
+/// each thread's exit; user space removes it once it has read it after the
+/// process's exit (the last threads' totals included). Not preallocated:
 /// only processes whose threads exit take an entry, and a preallocated
 /// per-CPU map would hold every entry on every CPU of a large host.
 #[map]

@@ -21,7 +21,7 @@ use crate::{
         bump, existing_thread_slot, in_cgroup, is_stale, is_traced, lost, mark_candidate,
         maybe_traced, ns_ids, release_thread_slot, stats_slot, NOEXIST,
     },
-    maps::{self, EVICTED, EXITED_THREADS, EXIT_COMMS, JOINED, LAST_WAKEUPS, NS_TGIDS, TRACED},
+    maps::{self, EVICTED, EXIT_COMMS, JOINED, LAST_WAKEUPS, NS_TGIDS, TRACED},
 };
 
 /// A `struct task_struct *` handed to a program by the kernel.
@@ -383,11 +383,6 @@ pub fn mux_sched_exit(ctx: BtfTracePointContext) -> i32 {
     if !maybe_traced(tgid) {
         return 0;
     }
-    if group_dead && maps::pidns().is_none() {
-        // On the host the kernel's tgid; inside a pid namespace, below (the
-        // kernel's tgid may be another process's namespace pid there).
-        let _ = EXITED_THREADS.remove(tgid);
-    }
     if group_dead && is_traced(tgid) {
         let _ = TRACED.remove(tgid);
         // Keyed by the pid user space knows it by.
@@ -398,7 +393,6 @@ pub fn mux_sched_exit(ctx: BtfTracePointContext) -> i32 {
                 return 0;
             };
             let _ = NS_TGIDS.remove(tgid);
-            let _ = EXITED_THREADS.remove(ns_tgid);
             user_tgid = ns_tgid;
         }
         // A child that lives less than user space's poll still gets a name,

@@ -329,6 +329,11 @@ impl Collector {
                 let earlier = prev.and_then(|p| p.uring.get(op));
                 stats.carry(earlier.unwrap_or(&UringStats::ZERO), epoch);
             }
+            // An exited process's entry is read once, then dropped: its
+            // exited threads stay in its last figures.
+            if !p.info.alive && p.exited_threads.is_none() {
+                p.exited_threads = prev.and_then(|p| p.exited_threads.clone());
+            }
         }
     }
 

@@ -518,11 +518,12 @@ impl Probes {
         Ok(dump)
     }
 
-    /// Drops the exited threads of processes no longer traced. The kernel
-    /// removes a process's entry at its exit, but a thread of an exiting
-    /// group can reach its exit after the last one did and add it again;
-    /// an evicted process's stays while it lives. Either would fill the map
-    /// and be taken for the threads of a process that reuses the pid.
+    /// Drops the exited threads of processes no longer traced, once read:
+    /// an exited process's (its last threads' totals are in this reading:
+    /// the kernel keeps the entry, as a thread of an exiting group may
+    /// reach its exit after the last one did), an evicted one's. Kept,
+    /// they would fill the map and be taken for the threads of a process
+    /// that reuses the pid.
     fn drop_stale_exited_threads(&mut self, dump: &MapDump) {
         let traced: std::collections::BTreeSet<u32> = dump.traced.iter().map(|(t, _)| *t).collect();
         let stale: Vec<u32> = dump
