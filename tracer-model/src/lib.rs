@@ -225,13 +225,7 @@ fn process_metrics(
         .filter(|t| t.state.tgid == p.tgid)
         .map(|t| {
             let s = &t.state;
-            // Over the timed calls, estimated for all (`--time-every`).
-            let wall = estimate(s.wall_ns, s.calls, s.timed_calls);
-            let on = estimate(
-                s.wall_ns - s.thread_off_cpu_ns.min(s.wall_ns),
-                s.calls,
-                s.timed_calls,
-            );
+            let (wall, on) = call_times(s.wall_ns, s.thread_off_cpu_ns, s.calls, s.timed_calls);
             let before = prev_threads.get(&t.tid).copied();
             let calls_before = before.map(|(calls, _, _)| calls);
             if s.wait_calls > before.map_or(0, |(_, _, waits)| waits) || in_wait(s) {
@@ -354,18 +348,21 @@ fn process_metrics(
     metrics
 }
 
+/// A thread's time inside its calls and of it on a CPU: measured over the
+/// timed calls, estimated for all (`--time-every`).
+fn call_times(wall_ns: u64, off_cpu_ns: u64, calls: u64, timed: u64) -> (u64, u64) {
+    let wall = estimate(wall_ns, calls, timed);
+    let on = estimate(wall_ns - off_cpu_ns.min(wall_ns), calls, timed);
+    (wall, on)
+}
+
 /// A process's exited threads as the threads view gives a live one: times
 /// estimated from the timed calls (`--time-every`). None when none exited.
 fn exited_threads(e: &tracer_common::ExitedThreads) -> Option<ExitedThreadMetrics> {
     if e.threads == 0 {
         return None;
     }
-    let wall = estimate(e.wall_ns, e.calls, e.timed_calls);
-    let on = estimate(
-        e.wall_ns - e.thread_off_cpu_ns.min(e.wall_ns),
-        e.calls,
-        e.timed_calls,
-    );
+    let (wall, on) = call_times(e.wall_ns, e.thread_off_cpu_ns, e.calls, e.timed_calls);
     Some(ExitedThreadMetrics {
         threads: e.threads,
         iterations: e.iterations,
@@ -814,36 +811,42 @@ mod tests {
         assert_eq!(p.loop_busy_share, Some(0.2));
     }
 
+    /// A reading at `secs` of a process that made `waits` epoll waits, and
+    /// of its threads, each `(tid, wait calls, ms waited)` since attach.
+    fn loop_reading(secs: u64, waits: u64, threads: &[(u32, u64, u64)]) -> Snapshot {
+        let mut s = snap(
+            secs,
+            &[(SyscallKind::EpollWait, poll_stats(waits, 1, waits, 1000))],
+        );
+        s.monotonic_ns = secs * 1_000_000_000;
+        for &(tid, waits, waited_ms) in threads {
+            let mut state = ThreadState::ZERO;
+            state.tgid = 1;
+            (state.calls, state.wait_calls, state.wait_timed_calls) = (waits, waits, waits);
+            state.wait_off_cpu_ns = waited_ms * 1_000_000;
+            s.threads.push(ThreadSnap {
+                tid,
+                name: b"loop".to_vec(),
+                state,
+            });
+        }
+        s
+    }
+
     /// The process's busy share is its busiest loop's: node's main loop
     /// busy 80 % beside a worker thread idle in its own loop read 40 %, the
     /// mean, and hid the saturation. The interval is 1 s; the busy thread
     /// waited 200 ms of it, the idle one all of it.
     #[test]
     fn the_process_s_busy_share_is_its_busiest_loop_s() {
+        // Ten waits a second: the loop came back to wait.
         let reading = |secs: u64, busy_waited_ms: u64, idle_waited_ms: u64| {
-            // Ten waits a second: the loop came back to wait.
-            let mut s = snap(
+            let waits = 10 * secs;
+            loop_reading(
                 secs,
-                &[(
-                    SyscallKind::EpollWait,
-                    poll_stats(10 * secs, 1, 10 * secs, 1000),
-                )],
-            );
-            s.monotonic_ns = secs * 1_000_000_000;
-            for (tid, waited_ms) in [(1, busy_waited_ms), (2, idle_waited_ms)] {
-                let mut state = ThreadState::ZERO;
-                state.tgid = 1;
-                state.calls = 10 * secs;
-                state.wait_calls = 10 * secs;
-                state.wait_timed_calls = 10 * secs;
-                state.wait_off_cpu_ns = waited_ms * 1_000_000;
-                s.threads.push(ThreadSnap {
-                    tid,
-                    name: b"node".to_vec(),
-                    state,
-                });
-            }
-            s
+                waits,
+                &[(1, waits, busy_waited_ms), (2, waits, idle_waited_ms)],
+            )
         };
         let m = compute(Some(&reading(10, 1000, 1000)), &reading(11, 1200, 2000));
         let p = &m.processes[0];
@@ -868,31 +871,8 @@ mod tests {
     #[test]
     fn a_thread_parked_since_its_one_wait_does_not_make_the_process_saturated() {
         let reading = |secs: u64| {
-            let mut s = snap(
-                secs,
-                &[(
-                    SyscallKind::EpollWait,
-                    poll_stats(10 * secs, 1, 10 * secs, 1000),
-                )],
-            );
-            s.monotonic_ns = secs * 1_000_000_000;
-            let mut main = ThreadState::ZERO;
-            main.tgid = 1;
-            (main.calls, main.wait_calls, main.wait_timed_calls) =
-                (10 * secs, 10 * secs, 10 * secs);
-            main.wait_off_cpu_ns = secs * 500_000_000;
-            let mut parked = ThreadState::ZERO;
-            parked.tgid = 1;
-            (parked.calls, parked.wait_calls, parked.wait_timed_calls) = (1, 1, 1);
-            parked.wait_off_cpu_ns = 1_000_000;
-            for (tid, state) in [(1, main), (2, parked)] {
-                s.threads.push(ThreadSnap {
-                    tid,
-                    name: b"node".to_vec(),
-                    state,
-                });
-            }
-            s
+            let waits = 10 * secs;
+            loop_reading(secs, waits, &[(1, waits, secs * 500), (2, 1, 1)])
         };
         let m = compute(Some(&reading(10)), &reading(11));
         let p = &m.processes[0];
@@ -908,25 +888,7 @@ mod tests {
     /// word already said so; the verdict said "saturated".
     #[test]
     fn a_loop_that_never_came_back_to_wait_is_not_called_saturated() {
-        let reading = |secs: u64, waits: u64| {
-            let mut s = snap(
-                secs,
-                &[(SyscallKind::EpollWait, poll_stats(waits, 1, waits, 1000))],
-            );
-            s.monotonic_ns = secs * 1_000_000_000;
-            let mut state = ThreadState::ZERO;
-            state.tgid = 1;
-            state.calls = waits;
-            state.wait_calls = waits;
-            state.wait_timed_calls = waits;
-            state.wait_off_cpu_ns = 500_000_000;
-            s.threads.push(ThreadSnap {
-                tid: 1,
-                name: b"srv".to_vec(),
-                state,
-            });
-            s
-        };
+        let reading = |secs: u64, waits: u64| loop_reading(secs, waits, &[(1, waits, 500)]);
         let m = compute(Some(&reading(10, 10)), &reading(11, 10));
         let p = &m.processes[0];
         assert_eq!(p.loop_busy_share, Some(1.0));

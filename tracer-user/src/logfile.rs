@@ -146,6 +146,15 @@ mod tests {
         log
     }
 
+    /// A line logged with muxtrace.log refused goes to the run's own log,
+    /// which the report names.
+    fn went_to_its_own_log(dir: &Path) {
+        let log = log_once(dir, "a warning");
+        let own = dir.join(format!("muxtrace-{}.log", std::process::id()));
+        assert_eq!(std::fs::read_to_string(&own).unwrap(), "a warning\n");
+        assert!(log.report().unwrap().ends_with(&own.display().to_string()));
+    }
+
     /// Nothing logged, no file and nothing to say; lines logged are
     /// appended to muxtrace.log run after run, and counted.
     #[test]
@@ -185,13 +194,8 @@ mod tests {
             } else {
                 std::os::unix::fs::symlink(&victim, &planted).unwrap();
             }
-            let log = log_once(dir.path(), "a warning");
+            went_to_its_own_log(dir.path());
             assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
-            let own = dir
-                .path()
-                .join(format!("muxtrace-{}.log", std::process::id()));
-            assert_eq!(std::fs::read_to_string(&own).unwrap(), "a warning\n");
-            assert!(log.report().unwrap().ends_with(&own.display().to_string()));
         }
     }
 
@@ -204,12 +208,7 @@ mod tests {
         let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: a NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o666) }, 0);
-        let log = log_once(dir.path(), "a warning");
-        let own = dir
-            .path()
-            .join(format!("muxtrace-{}.log", std::process::id()));
-        assert_eq!(std::fs::read_to_string(&own).unwrap(), "a warning\n");
-        assert!(log.report().unwrap().ends_with(&own.display().to_string()));
+        went_to_its_own_log(dir.path());
     }
 
     /// No writable directory: the lines are lost, but counted and said.

@@ -444,33 +444,23 @@ impl Probes {
             }
         }
         let uring: PerCpuHashMap<&MapData, StatsKey, UringStats> = self.map(maps::URING_STATS)?;
-        for entry in uring.iter() {
-            match entry {
-                Ok((key, per_cpu)) => {
-                    let mut sum = UringStats::ZERO;
-                    for cpu in per_cpu.iter() {
-                        sum.merge(cpu);
-                    }
-                    dump.uring.push((key, sum));
-                }
-                Err(_) => dump.read_errors += 1,
-            }
-        }
+        dump.uring = summed_over_cpus(
+            &uring,
+            UringStats::ZERO,
+            UringStats::merge,
+            &mut dump.read_errors,
+        );
         // Exited threads before the live ones: a thread that exits between
         // the two reads is in neither until the next reading, not in both.
         let exited: PerCpuHashMap<&MapData, u32, ExitedThreads> = self.map(maps::EXITED_THREADS)?;
-        for entry in exited.iter() {
-            match entry {
-                Ok((tgid, per_cpu)) => {
-                    let mut sum = ExitedThreads::ZERO;
-                    for cpu in per_cpu.iter() {
-                        sum.merge(cpu);
-                    }
-                    dump.exited_threads.insert(tgid, sum);
-                }
-                Err(_) => dump.read_errors += 1,
-            }
-        }
+        dump.exited_threads = summed_over_cpus(
+            &exited,
+            ExitedThreads::ZERO,
+            ExitedThreads::merge,
+            &mut dump.read_errors,
+        )
+        .into_iter()
+        .collect();
         // Each slot holds the tid user space names it by (the namespace's,
         // inside one).
         let used = self.thread_slots_used().unwrap_or_else(|| {
@@ -1021,6 +1011,30 @@ pub fn recursion_misses(fd: BorrowedFd<'_>) -> std::io::Result<u64> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(info.recursion_misses)
+}
+
+/// Every entry of a per-CPU hash, its CPUs' copies summed; an entry that
+/// cannot be read counts in `read_errors`.
+fn summed_over_cpus<K: aya::Pod, V: aya::Pod>(
+    map: &PerCpuHashMap<&MapData, K, V>,
+    zero: V,
+    merge: fn(&mut V, &V),
+    read_errors: &mut u64,
+) -> Vec<(K, V)> {
+    let mut all = Vec::new();
+    for entry in map.iter() {
+        match entry {
+            Ok((key, per_cpu)) => {
+                let mut sum = zero;
+                for cpu in per_cpu.iter() {
+                    merge(&mut sum, cpu);
+                }
+                all.push((key, sum));
+            }
+            Err(_) => *read_errors += 1,
+        }
+    }
+    all
 }
 
 /// A clock's reading in ns (CLOCK_MONOTONIC is the programs' bpf_ktime_get_ns).
