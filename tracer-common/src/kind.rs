@@ -83,6 +83,15 @@ syscall_kinds! {
 /// [`KIND_OF_NR`].
 pub const KIND_TABLE_LEN: usize = 512;
 
+/// `restart_syscall` (x86_64): how the kernel resumes a call that a signal
+/// without a handler cut short when the call keeps what is left of its
+/// timeout in the task's restart block. Of the waits only `poll` does; the
+/// others are re-entered under their own number, or return EINTR (epoll).
+pub const NR_RESTART_SYSCALL: i64 = 219;
+
+/// What such a call returns at the exit tracepoint before it resumes.
+pub const ERESTART_RESTARTBLOCK: i64 = 516;
+
 /// What [`KIND_OF_NR`] holds for a syscall not measured.
 pub const NOT_MEASURED: u8 = u8::MAX;
 

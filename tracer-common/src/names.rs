@@ -26,6 +26,9 @@ pub mod globals {
     /// task_struct`, for a process's start at its exit.
     pub const TASK_GROUP_LEADER: &str = "TASK_GROUP_LEADER";
     pub const TASK_START_BOOTTIME: &str = "TASK_START_BOOTTIME";
+    /// u32: offset of `restart_block.fn` in `struct task_struct`, 0 where
+    /// unknown (a resumed `poll` is then not counted).
+    pub const TASK_RESTART_FN: &str = "TASK_RESTART_FN";
     /// u32 offsets of the fields between a task and an fd's open file and
     /// what it points at: `task_struct.files`, `files_struct.fdt`,
     /// `fdtable.max_fds`, `fdtable.fd`, `file.private_data`, `file.f_inode`,
@@ -74,7 +77,7 @@ pub mod globals {
     /// a longer one compares on its start only).
     pub const CGROUP_PATH: &str = "CGROUP_PATH";
     /// Every global, for the test that checks the object declares them all.
-    pub const ALL: [&str; 33] = [
+    pub const ALL: [&str; 34] = [
         FOLLOW,
         STALL_NS,
         TIME_EVERY,
@@ -85,6 +88,7 @@ pub mod globals {
         TASK_TGID,
         TASK_GROUP_LEADER,
         TASK_START_BOOTTIME,
+        TASK_RESTART_FN,
         TASK_FILES,
         FILES_FDT,
         FDT_MAX_FDS,

@@ -258,12 +258,16 @@ pub struct ThreadState {
     /// Iterations and stalls, every one counted (see `SyscallStats`).
     pub iterations: u64,
     pub stalls: u64,
+    /// The kernel's restart function the thread's last `poll` left when a
+    /// signal cut it short (ERESTART_RESTARTBLOCK), 0 otherwise: its
+    /// `restart_syscall` is then that poll resumed.
+    pub restart_fn: u64,
     /// Where each kind's aggregate of this thread's process is in `STATS`,
     /// plus one (0: not looked up yet). A call's exit then finds its
     /// aggregate by index, with no hash lookup.
     pub stats_slots: [u16; crate::STATS_SLOT_KINDS],
 }
-const _: () = assert!(size_of::<ThreadState>() == 37 * 8 + 2 * crate::STATS_SLOT_KINDS);
+const _: () = assert!(size_of::<ThreadState>() == 38 * 8 + 2 * crate::STATS_SLOT_KINDS);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
@@ -309,6 +313,7 @@ impl ThreadState {
         wait_off_cpu_ns: 0,
         iterations: 0,
         stalls: 0,
+        restart_fn: 0,
         stats_slots: [0; crate::STATS_SLOT_KINDS],
     };
 }

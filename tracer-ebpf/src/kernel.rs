@@ -10,7 +10,7 @@ use tracer_common::{btf_ids, Stat, KFUNC_RDONLY_CAST_INSN};
 
 use crate::{
     filter::lost,
-    maps::{btf_id, offsets, task_pid_offset, task_tgid_offset},
+    maps::{btf_id, offsets, task_pid_offset, task_restart_fn_offset, task_tgid_offset},
 };
 
 /// `S_IFMT` and `S_IFSOCK` of an inode's mode.
@@ -125,6 +125,16 @@ impl Task {
         let tid: u32 = field(self.0, task_pid_offset());
         let tgid: u32 = field(self.0, task_tgid_offset());
         u64::from(tgid) << 32 | u64::from(tid)
+    }
+
+    /// `restart_block.fn`: how `restart_syscall` will resume the task's
+    /// last interrupted call; 0 where its offset is unknown.
+    #[inline(always)]
+    pub fn restart_fn(self) -> u64 {
+        match task_restart_fn_offset() {
+            0 => 0,
+            offset => field(self.0, offset),
+        }
     }
 }
 

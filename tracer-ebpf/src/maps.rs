@@ -199,6 +199,8 @@ static TASK_GROUP_LEADER: u32 = 0;
 #[no_mangle]
 static TASK_START_BOOTTIME: u32 = 0;
 #[no_mangle]
+static TASK_RESTART_FN: u32 = 0;
+#[no_mangle]
 static TASK_FILES: u32 = 0;
 #[no_mangle]
 static FILES_FDT: u32 = 0;
@@ -356,6 +358,12 @@ pub fn task_group_leader_offset() -> u32 {
 #[inline(always)]
 pub fn task_start_boottime_offset() -> u32 {
     global(&TASK_START_BOOTTIME)
+}
+
+/// 0 where the kernel's BTF did not tell.
+#[inline(always)]
+pub fn task_restart_fn_offset() -> u32 {
+    global(&TASK_RESTART_FN)
 }
 
 /// The offsets on the way from a task to an fd's file and what it points at.

@@ -10,7 +10,7 @@ use aya_ebpf::{
 use tracer_common::{
     bucket,
     counter::Stall,
-    kind::KIND_TABLE_LEN,
+    kind::{ERESTART_RESTARTBLOCK, KIND_TABLE_LEN, NR_RESTART_SYSCALL},
     pow2_bucket, pow2_of,
     uring::{
         IORING_ENTER_EXT_ARG, IORING_ENTER_EXT_ARG_REG, IORING_ENTER_GETEVENTS,
@@ -65,6 +65,9 @@ fn enters<const NS: bool>(id: u64, kind: SyscallKind) -> bool {
 fn enter<const NS: bool>(ctx: &BtfTracePointContext) {
     let nr: i64 = ctx.arg(1);
     let Some(kind) = kind_of_nr(nr) else {
+        if nr == NR_RESTART_SYSCALL {
+            resume(ctx);
+        }
         return;
     };
     let regs = Regs::of(ctx);
@@ -436,36 +439,69 @@ fn uring_wait_ret(t: &ThreadState, ret: i64) -> i64 {
 #[inline(always)]
 fn exit(ctx: &BtfTracePointContext) {
     let regs = Regs::of(ctx);
-    let Some(kind) = kind_of_nr(regs.nr()) else {
+    let nr = regs.nr();
+    let kind = match kind_of_nr(nr) {
+        Some(kind) => kind,
+        // A poll that `resume` saw resumed, or another call resumed.
+        None if nr == NR_RESTART_SYSCALL => SyscallKind::Poll,
+        None => return,
+    };
+    let Some((t, task)) = known_thread(regs) else {
         return;
     };
-    let (t, task) = if let Some(found) = remembered_thread(regs) {
-        found
-    } else {
-        let task = Task::current();
-        let id = task.pid_tgid();
-        let tid = id as u32;
-        // A thread with a slot is always a candidate, and only threads of
-        // traced processes have a slot: this lookup is the filter.
-        if !maybe_traced(tid) {
-            return;
-        }
-        let Some((claimed, t)) = existing_claimed_slot(tid) else {
-            return;
-        };
-        // Another thread's slot (see `is_stale`): it goes back, so this
-        // thread is not charged for its calls; it may claim its own at its
-        // next entry.
-        if is_stale(t, (id >> 32) as u32) {
-            release_thread_slot(tid, None);
-            return;
-        }
-        // Another traced thread entered a call here since this one's
-        // entry (it slept, or moved CPU): its next call enters here too.
-        remember(regs.addr(), task.addr(), claimed, t);
-        (t, task)
-    };
+    if nr == NR_RESTART_SYSCALL && t.in_call != SyscallKind::Poll as u32 + 1 {
+        return;
+    }
     on_exit(regs, ctx.arg(1), kind, t, task);
+}
+
+/// The thread of these registers when it has a slot: the one a call's
+/// return (or a resumption) belongs to, never a new one.
+#[inline(always)]
+fn known_thread(regs: Regs) -> Option<(&'static mut ThreadState, Task)> {
+    if let Some(found) = remembered_thread(regs) {
+        return Some(found);
+    }
+    let task = Task::current();
+    let id = task.pid_tgid();
+    let tid = id as u32;
+    // A thread with a slot is always a candidate, and only threads of
+    // traced processes have a slot: this lookup is the filter.
+    if !maybe_traced(tid) {
+        return None;
+    }
+    let (claimed, t) = existing_claimed_slot(tid)?;
+    // Another thread's slot (see `is_stale`): it goes back, so this
+    // thread is not charged for its calls; it may claim its own at its
+    // next entry.
+    if is_stale(t, (id >> 32) as u32) {
+        release_thread_slot(tid, None);
+        return None;
+    }
+    // Another traced thread entered a call here since this one's
+    // entry (it slept, or moved CPU): its next call enters here too.
+    remember(regs.addr(), task.addr(), claimed, t);
+    Some((t, task))
+}
+
+/// `restart_syscall` enters. A `poll` that a signal without a handler cut
+/// short (a stop, a ptrace attach, a cgroup freeze) returned
+/// ERESTART_RESTARTBLOCK, and the kernel resumes it this way with what is
+/// left of its timeout: counted as a poll of its own (strace lists a
+/// `poll` and a `restart_syscall`), with the same arguments, which the
+/// registers still hold. Without it, what the rest of the wait found ready
+/// was lost. Only when the task's restart function is the one that poll
+/// left: a resumed nanosleep or futex wait is not a poll.
+#[inline(always)]
+fn resume(ctx: &BtfTracePointContext) {
+    let regs = Regs::of(ctx);
+    let Some((t, task)) = known_thread(regs) else {
+        return;
+    };
+    let left_by_poll = core::mem::take(&mut t.restart_fn);
+    if left_by_poll != 0 && task.restart_fn() == left_by_poll {
+        on_enter(regs, SyscallKind::Poll, t, task);
+    }
 }
 
 /// The thread's call returns: folded into its process's aggregate.
@@ -484,6 +520,15 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, t: &mut ThreadState,
         }
     }
     t.in_call = 0;
+    if kind == SyscallKind::Poll {
+        // To resume as `restart_syscall` (see `resume`): the function the
+        // kernel set to do it, which tells that resumption from another.
+        t.restart_fn = if ret == -ERESTART_RESTARTBLOCK {
+            task.restart_fn()
+        } else {
+            0
+        };
+    }
     let timed = t.call_timed != 0;
     let time_next_iteration = kind.is_wait() && next_iteration_timed(t);
     // An untimed call needs the clock only if it slept: for its off-CPU

@@ -118,6 +118,15 @@ impl Probes {
                 globals::TASK_START_BOOTTIME,
                 offset("task_struct", "start_boottime")?,
             ),
+            (
+                globals::TASK_RESTART_FN,
+                offset("task_struct", "restart_block")
+                    .and_then(|block| Ok(block + offset("restart_block", "fn")?))
+                    .unwrap_or_else(|_| {
+                        log::warn!("this kernel's BTF has no task_struct.restart_block.fn: a poll resumed after a stop is not counted");
+                        0
+                    }),
+            ),
             (globals::TASK_FILES, offset("task_struct", "files")?),
             (globals::FILES_FDT, offset("files_struct", "fdt")?),
             (globals::FDT_MAX_FDS, offset("fdtable", "max_fds")?),

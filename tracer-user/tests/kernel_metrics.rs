@@ -322,3 +322,72 @@ fn without_typed_reads_the_figures_are_the_same() {
     let write = syscall_total(burst, Write);
     assert_eq!(write.payload_socket_bytes, 17, "{write:?}");
 }
+
+/// The syscall number `pid`'s thread is blocked in (/proc/PID/syscall), if
+/// any.
+fn blocked_in(pid: u32) -> Option<i64> {
+    let line = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// Stops `pid` (SIGSTOP), waits until it is stopped, and lets it go on.
+fn stop_and_continue(pid: u32) {
+    let kill = |sig| {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(pid as i32, sig) };
+    };
+    kill(libc::SIGSTOP);
+    eventually("the stop", std::time::Duration::from_secs(10), || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let state = stat.rsplit_once(") ")?.1.chars().next()?;
+        (state == 'T').then_some(())
+    });
+    kill(libc::SIGCONT);
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_poll_resumed_after_a_stop_is_counted_with_what_it_found_ready() {
+    const POLL: i64 = 7;
+    const RESTART_SYSCALL: i64 = 219;
+    const NANOSLEEPS: [i64; 2] = [35, 230];
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let fifo = dir.path().join("fifo");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let lab = ready(
+        "waitlab",
+        &["stopped", fifo.to_str().unwrap(), "--linger", "1500"],
+    );
+    let pid = lab.pid();
+    let pid_arg = pid.to_string();
+    let mt = muxtrace(&["--pid", &pid_arg, "--json", "--interval", "10s"]);
+    lab.signal(libc::SIGUSR1);
+    let wait = std::time::Duration::from_secs(20);
+    let blocked = |nrs: &[i64], what: &str| {
+        eventually(what, wait, || blocked_in(pid).filter(|nr| nrs.contains(nr)))
+    };
+    blocked(&[POLL], "the poll");
+    // The stop cuts the poll short; the kernel resumes it as restart_syscall.
+    stop_and_continue(pid);
+    blocked(&[RESTART_SYSCALL], "the poll resumed");
+    std::fs::write(&fifo, b"x").expect("write to the FIFO");
+    lab.wait_line("poll returned 1", wait)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    // A nanosleep resumed the same way is no poll.
+    blocked(&NANOSLEEPS, "the linger");
+    stop_and_continue(pid);
+    blocked(&[RESTART_SYSCALL], "the linger resumed");
+    let (stdout, _) = finish_ok(mt);
+    let lines = harness::muxtrace::json_lines(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    let last = &lines.last().expect("a final line").metrics;
+    let p = harness::muxtrace::process(last, pid).unwrap_or_else(|e| panic!("{e:#}"));
+    let s = syscall_total(p, Poll);
+    // The poll cut short (its restart code is an interruption), and its
+    // resumption, which found the FIFO ready.
+    assert_eq!((s.calls, s.errors, s.eintr), (2, 1, 1), "{s:?}");
+    assert_eq!((s.ready, s.useful_wakeups), (1, 1), "{s:?}");
+    assert_eq!(s.infinite_timeouts, 2, "{s:?}");
+    assert_eq!(our_losses(&last.losses), [], "{:?}", last.losses);
+}

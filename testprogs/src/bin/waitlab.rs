@@ -17,6 +17,10 @@
 //!   waitlab busy N           N polls with timeout 0 on an idle fd
 //!   waitlab eintr            one poll and one epoll_wait with no timeout,
 //!                            each interrupted by SIGALRM after 100 ms
+//!   waitlab stopped FIFO     one poll with no timeout on the FIFO (opened
+//!                            read-write), for the test to stop and continue
+//!                            and then write a byte to; says `poll returned
+//!                            N`, reads the byte
 //!   waitlab ebadf            epoll_wait on a closed fd, select on a closed fd
 //!   waitlab payload B N      N sendto of B bytes, then N recvfrom of B bytes
 //!   waitlab echoloop N       N rounds of a loop's calls: a sendto of 16
@@ -45,6 +49,7 @@ fn main() {
         "epoll" => Prepared::Epoll(epoll_set(num(1), num(2), num(3))),
         "payload" | "echoloop" => Prepared::Fds(readable_fds(1, 0)),
         "sleep" | "busy" | "eintr" | "ebadf" => Prepared::Fds(readable_fds(1, 0)),
+        "stopped" => Prepared::Fifo(open_fifo(args.get(1).unwrap_or_else(|| usage()))),
         _ => usage(),
     };
     testprogs::wait_for_go();
@@ -135,6 +140,17 @@ fn main() {
                 let mut events: [libc::epoll_event; 4] = std::mem::zeroed();
                 libc::syscall(libc::SYS_epoll_wait, epfd, events.as_mut_ptr(), 4, -1);
             }
+            ("stopped", Prepared::Fifo(fd)) => {
+                let mut pfd = libc::pollfd {
+                    fd: *fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                let ready = libc::syscall(libc::SYS_poll, &mut pfd, 1, -1);
+                println!("poll returned {ready}");
+                let mut byte = 0u8;
+                libc::syscall(libc::SYS_read, *fd, &mut byte, 1);
+            }
             ("ebadf", Prepared::Fds(_)) => {
                 let closed = 650;
                 libc::close(closed);
@@ -207,6 +223,21 @@ fn usage() -> ! {
 enum Prepared {
     Fds(Fds),
     Epoll(EpollSet),
+    Fifo(i32),
+}
+
+/// The FIFO at `path`, opened read-write: the open does not wait for a
+/// writer, and the FIFO never reads as closed.
+fn open_fifo(path: &str) -> i32 {
+    let path = std::ffi::CString::new(path).unwrap_or_else(|_| usage());
+    // SAFETY: a valid NUL-terminated path.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR) };
+    assert!(
+        fd >= 0,
+        "open the FIFO: {}",
+        std::io::Error::last_os_error()
+    );
+    fd
 }
 
 struct Fds {
