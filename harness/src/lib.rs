@@ -43,7 +43,7 @@ pub use loadgen::{run_loadgen, LoadgenRun, Report};
 pub use muxtrace::{start_muxtrace, JsonLine, LineKind};
 pub use proc::{Finished, Proc, Stream};
 pub use procfs::Frozen;
-pub use servers::{Nginx, NginxOptions, Redis};
+pub use servers::{Lighttpd, Nginx, NginxOptions, Redis};
 pub use stats::median;
 pub use strace::Strace;
 

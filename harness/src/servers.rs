@@ -1,4 +1,4 @@
-//! nginx and redis — real servers, written without muxtrace in mind — started
+//! nginx, redis and lighttpd — real servers, written without muxtrace in mind — started
 //! from the configs kept in `harness/servers/` on a free loopback port, every
 //! path they write in a temporary folder, returned once they accept
 //! connections and their event loops wait, and stopped by pid (SIGTERM to
@@ -26,6 +26,8 @@ use crate::{
 pub const NGINX_CONF: &str = include_str!("../servers/nginx.conf");
 /// redis's config; `@DIR@` and `@PORT@` are filled in.
 pub const REDIS_CONF: &str = include_str!("../servers/redis.conf");
+/// lighttpd's config; `@DIR@`, `@PORT@` and `@BACKEND@` are filled in.
+pub const LIGHTTPD_CONF: &str = include_str!("../servers/lighttpd.conf");
 /// Node.js's http server with an idle worker thread; run as
 /// `node FILE PORT BODY_BYTES`.
 pub const NODE_HTTP: &str = include_str!("../servers/node-http.js");
@@ -306,6 +308,85 @@ impl Redis {
     }
 }
 
+/// lighttpd, one process, with the event handler asked for.
+pub struct Lighttpd {
+    proc: Proc,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Lighttpd {
+    /// Starts lighttpd on a free port with `backend` as its event handler
+    /// ("poll", "linux-sysepoll") and `/index.html` of `body_bytes`, and
+    /// returns once it accepts connections and waits again.
+    pub fn start(backend: &str, body_bytes: usize) -> Result<Lighttpd> {
+        let mut last = None;
+        for _ in 0..PORT_TRIES {
+            match Lighttpd::start_on(backend, body_bytes, free_port()?) {
+                Ok(l) => return Ok(l),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow!("lighttpd did not start")))
+    }
+
+    fn start_on(backend: &str, body_bytes: usize, port: u16) -> Result<Lighttpd> {
+        let dir = server_dir("muxtrace-lighttpd-")?;
+        let d = dir.path();
+        let www = d.join("www");
+        std::fs::create_dir(&www)?;
+        std::fs::set_permissions(&www, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::write(www.join("index.html"), body(body_bytes))?;
+        let conf = render(
+            LIGHTTPD_CONF,
+            &[
+                ("DIR", &d.to_string_lossy()),
+                ("PORT", &port.to_string()),
+                ("BACKEND", backend),
+            ],
+        )?;
+        let conf_path = d.join("lighttpd.conf");
+        std::fs::write(&conf_path, conf)?;
+        let mut proc = Proc::spawn(Command::new("lighttpd").arg("-D").arg("-f").arg(&conf_path))?;
+        let pid = proc.pid();
+        let waits = |pid| {
+            matches!(blocked_in(pid), Some(nr) if nr == libc::SYS_poll) || waits_in_epoll(pid)
+        };
+        let ready = poll_until("lighttpd waiting", START_TIMEOUT, || {
+            if !proc.is_running() {
+                return Some(false);
+            }
+            (connects(port) && waits(pid)).then_some(true)
+        });
+        if !matches!(ready, Ok(true)) {
+            let log = std::fs::read_to_string(d.join("error.log")).unwrap_or_default();
+            let _ = proc.stop();
+            bail!(
+                "lighttpd did not start on port {port}: {}{log}",
+                proc.stderr()
+            );
+        }
+        Ok(Lighttpd {
+            proc,
+            port,
+            _dir: dir,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL of the one file it serves.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/index.html", self.port)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,11 +415,15 @@ mod tests {
                 &[("DIR", "/TMPDIR"), ("PORT", "1"), ("SENDFILE", "on")][..],
             ),
             (REDIS_CONF, &[("DIR", "/TMPDIR"), ("PORT", "1")][..]),
+            (
+                LIGHTTPD_CONF,
+                &[("DIR", "/TMPDIR"), ("PORT", "1"), ("BACKEND", "poll")][..],
+            ),
         ] {
             let text = render(conf, values).unwrap();
             for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
                 for word in line.split_whitespace() {
-                    let word = word.trim_end_matches(';');
+                    let word = word.trim_end_matches(';').trim_matches('"');
                     if word.starts_with('/') {
                         assert!(
                             word == "/TMPDIR" || word.starts_with("/TMPDIR/"),

@@ -1,5 +1,7 @@
 //! `strace -c -f` as a second opinion: attached to running processes until
-//! stopped, its summary table read back per syscall.
+//! stopped, its summary table read back per syscall; with `-C`, every call
+//! written out whole as well, for what the table does not say (which
+//! entries of a poll's array name an fd).
 
 use std::{
     collections::BTreeMap, os::unix::process::ExitStatusExt as _, path::PathBuf, process::Command,
@@ -32,10 +34,20 @@ impl Strace {
     /// `strace -c -f -p PID …`, returned once strace says it has attached
     /// to every pid.
     pub fn attach(pids: &[u32]) -> Result<Strace> {
+        Strace::spawn(pids, &["-c"])
+    }
+
+    /// `strace -C -v -s 65535 -f -p PID …`: the table, and before it every
+    /// call with its arguments unabbreviated.
+    pub fn attach_verbose(pids: &[u32]) -> Result<Strace> {
+        Strace::spawn(pids, &["-C", "-v", "-s", "65535"])
+    }
+
+    fn spawn(pids: &[u32], mode: &[&str]) -> Result<Strace> {
         let dir = tempfile::tempdir()?;
         let table = dir.path().join("strace-c.txt");
         let mut cmd = Command::new("strace");
-        cmd.args(["-c", "-f", "-o"]).arg(&table);
+        cmd.args(mode).args(["-f", "-o"]).arg(&table);
         for pid in pids {
             cmd.args(["-p", &pid.to_string()]);
         }
@@ -54,7 +66,13 @@ impl Strace {
 
     /// Stops strace (SIGINT: it detaches and writes its table) and returns
     /// the table: syscall name → counts.
-    pub fn finish(mut self) -> Result<BTreeMap<String, Counts>> {
+    pub fn finish(self) -> Result<BTreeMap<String, Counts>> {
+        Ok(self.finish_verbose()?.0)
+    }
+
+    /// [`Strace::finish`], with everything strace wrote (the calls, under
+    /// [`Strace::attach_verbose`]).
+    pub fn finish_verbose(mut self) -> Result<(BTreeMap<String, Counts>, String)> {
         self.proc.signal(libc::SIGINT);
         let status = self.proc.wait_exit(TIMEOUT)?;
         // strace ends itself with the signal that stopped it, once its
@@ -64,8 +82,58 @@ impl Strace {
         }
         let text = std::fs::read_to_string(&self.table)
             .with_context(|| format!("strace wrote no table at {}", self.table.display()))?;
-        parse_table(&text)
+        Ok((parse_table(&text)?, text))
     }
+}
+
+/// One `poll` as strace wrote it: its `nfds`, and how many of its entries
+/// name an fd (not negative).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollCall {
+    pub nfds: u64,
+    pub fds: u64,
+}
+
+/// Every `poll` in strace's output (`poll([{fd=3, events=POLLIN}, {fd=-1},
+/// …], 3, 1000) = 1 (…)`, or cut by `<unfinished ...>` under -f: its
+/// arguments are written whole all the same).
+pub fn poll_calls(text: &str) -> Result<Vec<PollCall>> {
+    let mut calls = Vec::new();
+    for line in text.lines() {
+        // The call's name first, after the thread's id under -f.
+        let call = line.trim_start_matches(|c: char| c.is_ascii_digit() || c == ' ');
+        if call.starts_with("poll(NULL, ") {
+            calls.push(PollCall { nfds: 0, fds: 0 });
+            continue;
+        }
+        let Some(args) = call.strip_prefix("poll([") else {
+            continue;
+        };
+        let bad = || anyhow!("not a poll strace wrote out whole: {line:?}");
+        // The array ends at the first "]": its entries hold none.
+        let (array, rest) = args.split_once("], ").ok_or_else(bad)?;
+        let nfds = rest
+            .split(',')
+            .next()
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(bad)?;
+        let mut fds = 0;
+        let mut entries = 0;
+        for entry in array.split("{fd=").skip(1) {
+            entries += 1;
+            let fd: i64 = entry
+                .split(|c: char| c != '-' && !c.is_ascii_digit())
+                .next()
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(bad)?;
+            fds += u64::from(fd >= 0);
+        }
+        if entries != nfds {
+            bail!("{entries} entries written of nfds {nfds} (abbreviated?): {line:?}");
+        }
+        calls.push(PollCall { nfds, fds });
+    }
+    Ok(calls)
 }
 
 /// The rows of `strace -c`'s table (`% time seconds usecs/call calls errors
@@ -114,6 +182,28 @@ pub fn parse_table(text: &str) -> Result<BTreeMap<String, Counts>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn polls_with_free_slots_cut_calls_and_no_array() {
+        let text = "\
+12 poll([{fd=3, events=POLLIN}, {fd=-1}, {fd=7, events=POLLIN|POLLOUT}], 3, 1000) = 1 ([{fd=7, revents=POLLOUT}])
+12 poll([{fd=-1}, {fd=4, events=POLLIN}], 2, 1000 <unfinished ...>
+13 read(5, \"poll([{fd=9\", 11) = 11
+12 <... poll resumed>) = 0 (Timeout)
+12 poll(NULL, 0, 10) = 0 (Timeout)
+12 restart_syscall(<... resuming interrupted poll ...>) = 1
+";
+        let calls = poll_calls(text).unwrap();
+        assert_eq!(
+            calls,
+            [
+                PollCall { nfds: 3, fds: 2 },
+                PollCall { nfds: 2, fds: 1 },
+                PollCall { nfds: 0, fds: 0 },
+            ]
+        );
+        assert!(poll_calls("1 poll([{fd=3, events=POLLIN}, ...], 40, 0) = 0").is_err());
+    }
 
     #[test]
     fn rows_with_and_without_errors() {

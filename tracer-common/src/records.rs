@@ -50,7 +50,7 @@ counters! {
         /// Time switched out during the call, summed (`sched_switch`) over
         /// every call: the scheduler programs stamp it, timed or not.
         pub off_cpu_ns: u64,
-        /// Watched fds: select popcount, poll nfds, epoll interest-set size.
+        /// Watched fds: select popcount, poll entries naming an fd, epoll interest-set size.
         pub watched: u64,
         /// The size argument: select `n`, poll `nfds`, epoll `maxevents`.
         pub size_arg: u64,
@@ -524,8 +524,11 @@ pub enum Stat {
     /// misses the same ones): that call's wakeup count is one short, and
     /// its run-queue delay unknown.
     WakeupUnseen = 11,
+    /// A poll of more than `POLL_READ_MAX` entries: the entries past them
+    /// were counted as watched, unread.
+    PollTruncated = 12,
 }
-pub const STAT_COUNT: u32 = 12;
+pub const STAT_COUNT: u32 = 13;
 
 impl Stat {
     pub const ALL: [Stat; STAT_COUNT as usize] = [
@@ -541,6 +544,7 @@ impl Stat {
         Stat::Evicted,
         Stat::SwitchInUnseen,
         Stat::WakeupUnseen,
+        Stat::PollTruncated,
     ];
 
     /// Events the kernel never reported (bpftrace misses the same ones): said
@@ -568,6 +572,7 @@ impl Stat {
             Stat::Evicted => "evicted",
             Stat::SwitchInUnseen => "switch_in_unseen",
             Stat::WakeupUnseen => "wakeup_unseen",
+            Stat::PollTruncated => "poll_truncated",
         }
     }
 }

@@ -7,7 +7,7 @@ use aya_ebpf::{
 };
 use tracer_common::Stat;
 
-use crate::{filter::lost, kernel, maps::FD_SET_SCRATCH};
+use crate::{filter::lost, kernel, maps::USER_SCRATCH};
 
 /// A syscall's registers as the kernel saved them at entry: `struct pt_regs`
 /// on x86_64, whose layout is the ABI's. The raw syscall tracepoints hand
@@ -117,13 +117,13 @@ pub fn read_user_pair(ptr: u64) -> Option<[u64; 2]> {
 }
 
 /// Popcount of one fd set's first `n` bits, read from user memory in one go
-/// into a per-CPU scratch buffer (a stack buffer would need zeroing).
+/// into the per-CPU scratch buffer.
 #[inline(never)]
 pub fn fd_set_popcount(ptr: u64, n: u64) -> u64 {
     if ptr == 0 || n == 0 {
         return 0;
     }
-    let Some(buf) = FD_SET_SCRATCH.get_ptr_mut(0) else {
+    let Some(buf) = USER_SCRATCH.get_ptr_mut(0) else {
         return 0;
     };
     // SAFETY: a per-CPU map value: nothing else uses it while this runs.
@@ -164,4 +164,76 @@ pub fn fd_set_popcount(ptr: u64, n: u64) -> u64 {
         i += 1;
     }
     count
+}
+
+/// pollfds read from user memory at once (the scratch buffer's 512 bytes).
+const POLLFDS_PER_READ: u64 = 64;
+/// pollfds read at most per call: the kernel polls more, rarely.
+pub const POLLFDS_READ_MAX: u64 = 64 * POLLFDS_PER_READ;
+
+/// The entries of a poll's array that name an fd: the kernel skips an
+/// entry whose fd is negative (servers such as lighttpd keep free slots
+/// that way, 42 % of one's array under load), so `nfds` overstates what
+/// it polls. Entries past [`POLLFDS_READ_MAX`] count as watched, unread
+/// (`Stat::PollTruncated`); an array that cannot be read fails the call
+/// with EFAULT, which watches nothing.
+#[inline(never)]
+pub fn pollfds_watched(ptr: u64, nfds: u64) -> u64 {
+    if nfds == 0 {
+        return 0;
+    }
+    let Some(buf) = USER_SCRATCH.get_ptr_mut(0) else {
+        return nfds;
+    };
+    // SAFETY: a per-CPU map value: nothing else uses it while this runs.
+    let buf = unsafe { &mut *buf };
+    let readable = if nfds > POLLFDS_READ_MAX {
+        lost!(
+            Stat::PollTruncated,
+            "poll of {} fds: entries past {} counted as watched, unread (tid {})",
+            nfds,
+            POLLFDS_READ_MAX,
+            current_tid()
+        );
+        POLLFDS_READ_MAX
+    } else {
+        nfds
+    };
+    let mut negative = 0u64;
+    let mut first = 0u64;
+    while first < POLLFDS_READ_MAX {
+        if first >= readable {
+            break;
+        }
+        let left = readable - first;
+        let n = if left < POLLFDS_PER_READ {
+            left
+        } else {
+            POLLFDS_PER_READ
+        };
+        // 8..=512 bytes, bounded for the verifier.
+        let bytes = (n * 8) as usize & 0x3ff;
+        if bytes == 0 || bytes > 512 {
+            break;
+        }
+        // SAFETY: `bytes` ≤ 512 lie inside `buf` (512 bytes).
+        let dst = unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), bytes) };
+        // SAFETY: the helper checks the user address; `dst` is a valid buffer.
+        if unsafe { bpf_probe_read_user_buf((ptr + first * 8) as *const u8, dst) }.is_err() {
+            break;
+        }
+        // `struct pollfd` is {int fd; short events; short revents}: the fd
+        // is the low half of each little-endian word, negative when its
+        // bit 31 is set.
+        let mut i = 0usize;
+        while i < POLLFDS_PER_READ as usize {
+            if i as u64 >= n {
+                break;
+            }
+            negative += (buf[i] >> 31) & 1;
+            i += 1;
+        }
+        first += POLLFDS_PER_READ;
+    }
+    nfds - negative
 }

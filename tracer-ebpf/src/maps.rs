@@ -167,9 +167,11 @@ pub static URING_REQS: LruHashMap<u64, UringReq> = LruHashMap::with_max_entries(
 #[map]
 pub static ZERO_URING: PerCpuArray<UringStats> = PerCpuArray::with_max_entries(1, 0);
 
-/// Where a select fd set is read from user memory, per CPU.
+/// Where a select fd set or a run of poll's pollfds is read from user
+/// memory, per CPU (a stack buffer would need zeroing, and 512 bytes is the
+/// whole stack).
 #[map]
-pub static FD_SET_SCRATCH: PerCpuArray<[u64; 16]> = PerCpuArray::with_max_entries(1, 0);
+pub static USER_SCRATCH: PerCpuArray<[u64; 64]> = PerCpuArray::with_max_entries(1, 0);
 
 // Globals set by user space at load time (see tracer_common::globals).
 

@@ -21,7 +21,8 @@ use tracer_common::{
 
 use crate::{
     args::{
-        current_tid, fd_set_popcount, read_timeout_us, read_user_pair, Regs, FD_SETSIZE, INFINITE,
+        current_tid, fd_set_popcount, pollfds_watched, read_timeout_us, read_user_pair, Regs,
+        FD_SETSIZE, INFINITE,
     },
     filter::{
         admits_waiter, adopt_pending, bump, existing_claimed_slot, is_stale, lost, maybe_traced,
@@ -293,7 +294,7 @@ fn decode_select(regs: Regs, t: &mut ThreadState, pselect: bool) {
 fn decode_poll(regs: Regs, t: &mut ThreadState, ppoll: bool) {
     // `unsigned int nfds`: the upper half of the register is ignored.
     let nfds = regs.arg(1) as u32 as u64;
-    t.watched = nfds;
+    t.watched = pollfds_watched(regs.arg(0), nfds);
     t.size_arg = nfds;
     t.bookkeeping_in = POLLFD * nfds;
     t.bookkeeping_out_fixed = REVENTS * nfds;

@@ -388,7 +388,7 @@ const FAMILIES: &[Family] = &[
     calls("muxtrace_syscall_eintr_total", "Calls interrupted by a signal.", |w| w.eintr),
     calls("muxtrace_wait_timeouts_total", "Wait calls that returned with nothing ready.", |w| w.timeouts),
     calls("muxtrace_ready_fds_total", "Ready fds returned by wait calls.", |w| w.ready),
-    calls("muxtrace_watched_fds_total", "Watched fds summed over wait calls (select popcount, poll nfds, epoll interest set).", |w| w.watched),
+    calls("muxtrace_watched_fds_total", "Watched fds summed over wait calls (select popcount, poll entries naming an fd, epoll interest set).", |w| w.watched),
     calls("muxtrace_scanned_fds_total", "fds the kernel examined in wait calls.", |w| w.scanned),
     calls("muxtrace_sched_wakeups_total", "Scheduler wakeups of threads blocked in a call.", |w| w.sched_wakeups),
     calls("muxtrace_empty_wakeups_total", "Receives that found nothing after a wait reported ready.", |w| w.empty_wakeups),

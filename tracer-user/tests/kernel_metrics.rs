@@ -42,6 +42,40 @@ fn poll_watches_nfds_and_copies_pollfds() {
 
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
+fn poll_watches_the_entries_that_name_an_fd() {
+    // 100 fds and 100 unused entries (fd -1) between them: four reads of
+    // the array, the last one short.
+    let p = waitlab_metrics(&["pollgaps", "100", "7", "100", "3"]);
+    let s = syscall_total(&p, Poll);
+    assert_eq!(s.calls, 3);
+    assert_eq!((s.watched_avg, s.size_arg_avg), (100.0, 200.0), "{s:?}");
+    assert_eq!((s.ready, s.scanned), (3 * 7, 3 * 100), "{s:?}");
+    // The kernel copies every entry in and every revents back.
+    assert_eq!(s.bookkeeping_in_bytes, 3 * 8 * 200, "{s:?}");
+    assert_eq!(s.bookkeeping_out_bytes, 3 * 2 * 200, "{s:?}");
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_poll_past_the_read_limit_counts_the_rest_as_watched_and_says_so() {
+    const READ_MAX: u64 = 4096;
+    let (pid, lines) = waitlab_lines(&["pollgaps", "2", "1", "5000", "1"], "10s");
+    let last = &lines.last().expect("a final line").metrics;
+    let p = harness::muxtrace::process(last, pid).unwrap_or_else(|e| panic!("{e:#}"));
+    let s = syscall_total(p, Poll);
+    assert_eq!((s.calls, s.ready, s.size_arg), (1, 1, 5002), "{s:?}");
+    // The two fds are read; the entries past the limit are not.
+    assert_eq!(s.watched, 2 + (5002 - READ_MAX), "{s:?}");
+    assert_eq!(
+        last.losses.get("poll_truncated"),
+        Some(&1),
+        "{:?}",
+        last.losses
+    );
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn epoll_interest_set_follows_add_and_del() {
     // 100 ADD, 40 DEL → 60 registered; 5 of them ready. The lab lingers so
     // that /proc/PID/fdinfo is read at least once while the set exists.
@@ -323,13 +357,6 @@ fn without_typed_reads_the_figures_are_the_same() {
     assert_eq!(write.payload_socket_bytes, 17, "{write:?}");
 }
 
-/// The syscall number `pid`'s thread is blocked in (/proc/PID/syscall), if
-/// any.
-fn blocked_in(pid: u32) -> Option<i64> {
-    let line = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
-    line.split_whitespace().next()?.parse().ok()
-}
-
 /// Stops `pid` (SIGSTOP), waits until it is stopped, and lets it go on.
 fn stop_and_continue(pid: u32) {
     let kill = |sig| {
@@ -366,7 +393,9 @@ fn a_poll_resumed_after_a_stop_is_counted_with_what_it_found_ready() {
     lab.signal(libc::SIGUSR1);
     let wait = std::time::Duration::from_secs(20);
     let blocked = |nrs: &[i64], what: &str| {
-        eventually(what, wait, || blocked_in(pid).filter(|nr| nrs.contains(nr)))
+        eventually(what, wait, || {
+            harness::procfs::blocked_in(pid).filter(|nr| nrs.contains(nr))
+        })
     };
     blocked(&[POLL], "the poll");
     // The stop cuts the poll short; the kernel resumes it as restart_syscall.

@@ -1,7 +1,8 @@
-//! The real-server tier: nginx, redis and Python's http.server — written
-//! without muxtrace in mind — under load, every figure muxtrace reports
-//! checked against a witness that could contradict it: `strace -c -f` over
-//! the same calls, what ab and our own redis client received, nginx's
+//! The real-server tier: nginx, redis, Python's http.server, lighttpd and
+//! Node.js — written without muxtrace in mind — under load, every figure
+//! muxtrace reports checked against a witness that could contradict it:
+//! `strace -c -f` over the same calls (and strace's calls written out
+//! whole), what ab and our own redis client received, nginx's
 //! access log on disk, and the kernel's `/proc/PID/fdinfo` of each epoll
 //! fd. Run as root, one at a time
 //! (`cargo xtask test`); the servers start from `harness/servers/`.
@@ -37,7 +38,7 @@ use harness::{
     muxtrace::{final_metrics, json_lines, process, JsonLine},
     procfs::{epoll_registrations, poll_until, the_epoll_set},
     strace::Counts,
-    Frozen, Nginx, NginxOptions, Redis, Strace,
+    Frozen, Lighttpd, Nginx, NginxOptions, Redis, Strace,
 };
 use tracer_common::SyscallKind;
 use tracer_model::{IoModel, Metrics, ProcessMetrics, Window};
@@ -200,12 +201,23 @@ fn until_quiet(nginx: &Nginx) {
         .unwrap_or_else(|e| panic!("{e:#}"));
 }
 
+/// What [`traced_window`] attaches beside muxtrace.
+enum Beside {
+    Nothing,
+    /// strace -c: its table.
+    StraceC,
+    /// strace -C: its table and every call written out whole.
+    StraceCalls,
+}
+
 /// What one traced window left.
 struct Traced<B, L, E> {
     /// muxtrace's JSON lines, the final one last.
     lines: Vec<JsonLine>,
-    /// strace -c's table, when strace was attached too.
-    strace: Option<BTreeMap<String, Counts>>,
+    /// strace's table, and all it wrote (with the calls under
+    /// `Beside::StraceCalls`); empty with `Beside::Nothing`.
+    strace: BTreeMap<String, Counts>,
+    strace_text: String,
     /// What `at_start`, `load` and `at_end` returned.
     start: B,
     load: L,
@@ -219,13 +231,14 @@ impl<B, L, E> Traced<B, L, E> {
 }
 
 /// The window two witnesses compare, with nothing in flight at its edges:
-/// freezes `pids`, runs `at_start`, attaches muxtrace (`ARGS --json`) and,
-/// with `strace`, strace -c -f; thaws; runs `load` (given muxtrace); freezes
-/// again, detaches both, runs `at_end`; thaws.
+/// freezes `pids`, runs `at_start`, attaches muxtrace (`ARGS --json`) and
+/// strace (`Strace::attach` or `Strace::attach_verbose`); thaws; runs
+/// `load` (given muxtrace); freezes again, detaches both, runs `at_end`;
+/// thaws.
 fn traced_window<B, L, E>(
     pids: &[u32],
     mux_args: &[&str],
-    strace: bool,
+    strace: Beside,
     at_start: impl FnOnce() -> B,
     load: impl FnOnce(&Proc) -> L,
     at_end: impl FnOnce() -> E,
@@ -233,17 +246,25 @@ fn traced_window<B, L, E>(
     let frozen = Frozen::new(pids).unwrap_or_else(|e| panic!("{e:#}"));
     let start = at_start();
     let mt = json_muxtrace(mux_args);
-    let st = strace.then(|| Strace::attach(pids).unwrap_or_else(|e| panic!("{e:#}")));
+    let st = match strace {
+        Beside::Nothing => None,
+        Beside::StraceC => Some(Strace::attach(pids)),
+        Beside::StraceCalls => Some(Strace::attach_verbose(pids)),
+    }
+    .map(|st| st.unwrap_or_else(|e| panic!("{e:#}")));
     frozen.thaw();
     let load = load(&mt);
     let frozen = Frozen::new(pids).unwrap_or_else(|e| panic!("{e:#}"));
     let lines = stop_muxtrace(mt);
-    let strace = st.map(|st| st.finish().unwrap_or_else(|e| panic!("{e:#}")));
+    let (strace, strace_text) = st
+        .map(|st| st.finish_verbose().unwrap_or_else(|e| panic!("{e:#}")))
+        .unwrap_or_default();
     let end = at_end();
     frozen.thaw();
     Traced {
         lines,
         strace,
+        strace_text,
         start,
         load,
         end,
@@ -314,7 +335,7 @@ fn nginx_against_strace_and_ab(sendfile: bool) {
     let t = traced_window(
         &nginx.pids(),
         &["--follow", "--pid", &master, "--interval", "30s"],
-        true,
+        Beside::StraceC,
         || Logs::of(&nginx),
         |_| {
             let ab = ab(&url, REQUESTS);
@@ -324,7 +345,7 @@ fn nginx_against_strace_and_ab(sendfile: bool) {
         || Logs::of(&nginx),
     );
     let (m, ab, logs) = (t.metrics(), t.load, t.end.since(&t.start));
-    let (table, differ) = against_strace(m, t.strace.as_ref().unwrap());
+    let (table, differ) = against_strace(m, &t.strace);
     println!(
         "nginx, sendfile {sendfile}, {REQUESTS} requests at concurrency {CONCURRENCY} \
          ({:.0}/s under both tracers):\n{table}{}",
@@ -507,7 +528,7 @@ fn nginx_after_20000_connections_interest_sets_equal_fdinfo_and_follow_takes_the
             "--interval",
             "500ms",
         ],
-        false,
+        Beside::Nothing,
         || Logs::of(&nginx),
         |mt| {
             let stop = Arc::new(AtomicBool::new(false));
@@ -921,7 +942,7 @@ fn redis_100kb_values_counts_equal_strace_and_socket_bytes_equal_what_the_client
     let t = traced_window(
         &[pid],
         &["--pid", &pid.to_string(), "--interval", "30s"],
-        true,
+        Beside::StraceC,
         || (),
         |_| {
             let mut clients = [RespClient::connect(port), RespClient::connect(port)];
@@ -946,7 +967,7 @@ fn redis_100kb_values_counts_equal_strace_and_socket_bytes_equal_what_the_client
         || (),
     );
     let (m, (sent, received)) = (t.metrics(), t.load);
-    let (table, differ) = against_strace(m, t.strace.as_ref().unwrap());
+    let (table, differ) = against_strace(m, &t.strace);
     println!(
         "redis, {KEYS} SETs and {GETS} GETs of {VALUE}-byte values on 2 connections, \
          {IDLE} idle ones:\n{table}client sent {sent} B, received {received} B\n{}",
@@ -1066,12 +1087,14 @@ fn python_http_server_thread_per_request_counts_equal_strace_and_bytes_equal_wha
     let t = traced_window(
         &[pid],
         &["--pid", &pid.to_string(), "--interval", "30s"],
-        true,
+        Beside::StraceC,
         || logged().len(),
         |_| {
             // The poll frozen at the window's start resumes as
-            // restart_syscall, which neither tracer counts as a poll: let
-            // it time out before a connection could make it return ready.
+            // restart_syscall, which neither tracer counts as a poll
+            // (muxtrace counts a resumption of a poll it saw cut short):
+            // let it time out before a connection could make it return
+            // ready.
             thread::sleep(Duration::from_millis(700));
             let ab = run_ab(&url, REQUESTS, PY_CONCURRENCY, Duration::from_secs(180))
                 .unwrap_or_else(|e| panic!("{e:#}"));
@@ -1093,7 +1116,7 @@ fn python_http_server_thread_per_request_counts_equal_strace_and_bytes_equal_wha
         (all.len() as u64 >= t.start as u64 + REQUESTS).then(|| all[t.start..].to_vec())
     })
     .unwrap_or_else(|e| panic!("{e:#}"));
-    let (table, differ) = against_strace(m, t.strace.as_ref().unwrap());
+    let (table, differ) = against_strace(m, &t.strace);
     println!(
         "python3 -m http.server, {REQUESTS} requests at concurrency {PY_CONCURRENCY} \
          ({:.0}/s under both tracers):\n{table}{}",
@@ -1144,6 +1167,85 @@ fn python_http_server_thread_per_request_counts_equal_strace_and_bytes_equal_wha
         sum(m, sends, |w| w.payload_file_bytes),
         log_bytes,
         "file bytes written: the log lines\n{table}"
+    );
+    assert_eq!(our_losses(&m.losses), [], "{:?}", m.losses);
+}
+
+/// lighttpd's poll backend keeps the free slots of its pollfd array as fd
+/// -1, which the kernel skips: the fds muxtrace says each poll watched are
+/// the entries that name one, call by call as strace wrote them out, and
+/// nfds is the size argument. Every count equals strace's, and the bytes
+/// what ab sent and received.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn lighttpd_s_polls_watch_the_fds_strace_shows_them_polling_not_nfds() {
+    const REQUESTS: u64 = 300;
+    const IDLE: usize = 200;
+    let lighttpd = Lighttpd::start("poll", BODY_BYTES).unwrap_or_else(|e| panic!("{e:#}"));
+    let pid = lighttpd.pid();
+    let url = lighttpd.url();
+    let request_bytes = ab_request_bytes(&url, SETTLE).unwrap_or_else(|e| panic!("{e:#}"));
+    // Idle connections held open make the array long; ab's come and go
+    // and free slots in it.
+    let open_fds = || std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+    let before = open_fds();
+    let idle: Vec<TcpStream> = (0..IDLE)
+        .map(|_| TcpStream::connect(("127.0.0.1", lighttpd.port())).expect("connect to lighttpd"))
+        .collect();
+    poll_until("lighttpd holding the idle connections", SETTLE, || {
+        (open_fds() >= before + IDLE).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let t = traced_window(
+        &[pid],
+        &["--pid", &pid.to_string(), "--interval", "30s"],
+        Beside::StraceCalls,
+        || (),
+        |_| ab(&url, REQUESTS),
+        || (),
+    );
+    drop(idle);
+    let (m, ab) = (t.metrics(), t.load);
+    let (table, differ) = against_strace(m, &t.strace);
+    let calls = harness::strace::poll_calls(&t.strace_text).unwrap_or_else(|e| panic!("{e:#}"));
+    let fds: Vec<u64> = calls.iter().map(|c| c.fds).collect();
+    let nfds: u64 = calls.iter().map(|c| c.nfds).sum();
+    let polls = harness::muxtrace::total(proc_of(m, pid), SyscallKind::Poll).unwrap();
+    println!(
+        "lighttpd (poll), {REQUESTS} requests at concurrency {CONCURRENCY}, {IDLE} idle \
+         connections:\n{table}{}\npolls: muxtrace watched {} (min {}, max {}) of nfds {}; \
+         strace: {} entries naming an fd of {nfds}",
+        headline(m, &[pid]),
+        polls.watched,
+        polls.watched_min,
+        polls.watched_max,
+        polls.size_arg,
+        fds.iter().sum::<u64>(),
+    );
+    assert!(differ.is_empty(), "{differ:?} differ:\n{table}");
+    assert_eq!(proc_of(m, pid).model, IoModel::Poll);
+    assert_eq!(polls.calls, calls.len() as u64, "{table}");
+    assert_eq!(polls.watched, fds.iter().sum::<u64>(), "{calls:?}");
+    assert_eq!(polls.size_arg, nfds, "{calls:?}");
+    assert_eq!(
+        (polls.watched_min, polls.watched_max),
+        (*fds.iter().min().unwrap(), *fds.iter().max().unwrap()),
+        "{calls:?}"
+    );
+    assert!(
+        nfds > polls.watched,
+        "no free slot in lighttpd's array: the case is not exercised ({calls:?})"
+    );
+    assert_eq!(polls.scanned, polls.watched, "{polls:?}");
+    assert_eq!(
+        sum(m, sends, |w| w.payload_socket_bytes),
+        ab.total_transferred,
+        "socket bytes sent vs ab: {ab:?}\n{table}"
+    );
+    assert_eq!(
+        sum(m, receives, |w| w.payload_socket_bytes),
+        REQUESTS * request_bytes,
+        "socket bytes received\n{table}"
     );
     assert_eq!(our_losses(&m.losses), [], "{:?}", m.losses);
 }

@@ -209,8 +209,8 @@ pub fn test_tools() -> Result<()> {
 
 /// The real servers the real-server tier and the redis bench run, their
 /// load generators and the second opinion: nginx, redis, redis-benchmark
-/// (with redis-cli), ab, strace, Python (its http.server) and Node.js,
-/// from Debian's packages.
+/// (with redis-cli), ab, strace, Python (its http.server), Node.js and
+/// lighttpd, from Debian's packages.
 pub fn real_server_tools() -> Result<()> {
     let args = Args::default();
     for (what, program, version_flag, package) in [
@@ -231,6 +231,7 @@ pub fn real_server_tools() -> Result<()> {
             "python3",
         ),
         ("node (nodejs)", "node", "--version", "nodejs"),
+        ("lighttpd", "lighttpd", "-v", "lighttpd"),
     ] {
         step(
             what,
@@ -242,11 +243,12 @@ pub fn real_server_tools() -> Result<()> {
     Ok(())
 }
 
-/// Where Debian's nginx and redis-server services write their pid, and the
-/// name the process has.
-const SERVICE_PID_FILES: [(&str, &str); 2] = [
+/// Where Debian's nginx, redis-server and lighttpd services write their
+/// pid, and the name the process has.
+const SERVICE_PID_FILES: [(&str, &str); 3] = [
     ("/run/nginx.pid", "nginx"),
     ("/run/redis/redis-server.pid", "redis-server"),
+    ("/run/lighttpd.pid", "lighttpd"),
 ];
 
 /// Installs `package` without leaving a system service running: invoke-rc.d

@@ -9,6 +9,9 @@
 //!   waitlab select K R N     N selects (timeout 0) watching K fds, R readable;
 //!                            the fds sit high, so n (highest fd + 1) != K
 //!   waitlab poll K R N       the same with poll (nfds = K)
+//!   waitlab pollgaps K R U N the same with U unused entries (fd -1, which
+//!                            the kernel skips) among the K, every other
+//!                            entry while both last (nfds = K + U)
 //!   waitlab epoll A D R N    A epoll_ctl ADDs, D DELs, R of the rest readable,
 //!                            then N epoll_waits (timeout 0, maxevents 64)
 //!   waitlab sleep MS [N]     N polls (1 by default) that each time out
@@ -45,7 +48,7 @@ fn main() {
     };
     let scenario = args.first().map(String::as_str).unwrap_or_else(|| usage());
     let prepared = match scenario {
-        "select" | "poll" => Prepared::Fds(readable_fds(num(1), num(2))),
+        "select" | "poll" | "pollgaps" => Prepared::Fds(readable_fds(num(1), num(2))),
         "epoll" => Prepared::Epoll(epoll_set(num(1), num(2), num(3))),
         "payload" | "echoloop" => Prepared::Fds(readable_fds(1, 0)),
         "sleep" | "busy" | "eintr" | "ebadf" => Prepared::Fds(readable_fds(1, 0)),
@@ -81,6 +84,26 @@ fn main() {
                     })
                     .collect();
                 for _ in 0..num(3) {
+                    libc::syscall(libc::SYS_poll, pfds.as_mut_ptr(), pfds.len(), 0);
+                }
+            }
+            ("pollgaps", Prepared::Fds(fds)) => {
+                let (mut real, mut unused) = (fds.watched.iter(), num(3));
+                let mut pfds = Vec::new();
+                for i in 0..fds.watched.len() + unused {
+                    let fd = match real.len() {
+                        0 => None,
+                        _ if i % 2 == 1 && unused > 0 => None,
+                        _ => real.next(),
+                    };
+                    unused -= usize::from(fd.is_none());
+                    pfds.push(libc::pollfd {
+                        fd: fd.copied().unwrap_or(-1),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    });
+                }
+                for _ in 0..num(4) {
                     libc::syscall(libc::SYS_poll, pfds.as_mut_ptr(), pfds.len(), 0);
                 }
             }
