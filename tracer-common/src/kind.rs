@@ -77,6 +77,15 @@ syscall_kinds! {
     // epoll_wait; one that only submits (or only wakes the SQ thread) is not.
     IoUringEnter = 22, "io_uring_enter", IO_URING_ENTER;
     IoUringWait = 23, "io_uring_enter/wait", IO_URING_ENTER;
+    // At an offset, so never on a socket (which is not seekable): a file's
+    // payload. nginx with sendfile off reads each body with pread64, and
+    // lighttpd a small file.
+    Pread64 = 24, "pread64", PREAD64;
+    Pwrite64 = 25, "pwrite64", PWRITE64;
+    Preadv = 26, "preadv", PREADV;
+    Pwritev = 27, "pwritev", PWRITEV;
+    Preadv2 = 28, "preadv2", PREADV2;
+    Pwritev2 = 29, "pwritev2", PWRITEV2;
 }
 
 /// One more than the highest syscall number measured: the size of
@@ -177,6 +186,9 @@ impl SyscallKind {
                 | SyscallKind::Read
                 | SyscallKind::Readv
                 | SyscallKind::Recvmmsg
+                | SyscallKind::Pread64
+                | SyscallKind::Preadv
+                | SyscallKind::Preadv2
         )
     }
 
@@ -189,6 +201,23 @@ impl SyscallKind {
                 | SyscallKind::Write
                 | SyscallKind::Writev
                 | SyscallKind::Sendmmsg
+                | SyscallKind::Pwrite64
+                | SyscallKind::Pwritev
+                | SyscallKind::Pwritev2
+        )
+    }
+
+    /// Calls at a file offset: never on a socket, so their payload is a
+    /// file's without looking the fd up.
+    pub const fn is_positional(self) -> bool {
+        matches!(
+            self,
+            SyscallKind::Pread64
+                | SyscallKind::Pwrite64
+                | SyscallKind::Preadv
+                | SyscallKind::Pwritev
+                | SyscallKind::Preadv2
+                | SyscallKind::Pwritev2
         )
     }
 
@@ -226,6 +255,8 @@ pub mod nr {
     pub const WRITE: i64 = 1;
     pub const CLOSE: i64 = 3;
     pub const POLL: i64 = 7;
+    pub const PREAD64: i64 = 17;
+    pub const PWRITE64: i64 = 18;
     pub const READV: i64 = 19;
     pub const WRITEV: i64 = 20;
     pub const SELECT: i64 = 23;
@@ -240,10 +271,14 @@ pub mod nr {
     pub const PSELECT6: i64 = 270;
     pub const PPOLL: i64 = 271;
     pub const SPLICE: i64 = 275;
+    pub const PREADV: i64 = 295;
+    pub const PWRITEV: i64 = 296;
     pub const EPOLL_PWAIT: i64 = 281;
     pub const ACCEPT4: i64 = 288;
     pub const RECVMMSG: i64 = 299;
     pub const SENDMMSG: i64 = 307;
+    pub const PREADV2: i64 = 327;
+    pub const PWRITEV2: i64 = 328;
     pub const IO_URING_ENTER: i64 = 426;
     pub const EPOLL_PWAIT2: i64 = 441;
 }

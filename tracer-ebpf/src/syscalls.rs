@@ -661,7 +661,7 @@ fn fold_payload(
     } else if kind.needs_fd_class() {
         kernel::fd_is_socket(task, regs.arg(0) as u32)
     } else {
-        true
+        !kind.is_positional()
     };
     if on_socket {
         s.payload_socket_bytes += bytes;
@@ -670,7 +670,7 @@ fn fold_payload(
     if kind.is_zero_copy() {
         s.zero_copy_bytes += bytes;
     }
-    if kind.is_receive() && bytes > 0 {
+    if kind.is_receive() && !kind.is_positional() && bytes > 0 {
         t.pending_ready = 0;
     }
 }

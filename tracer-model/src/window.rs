@@ -197,7 +197,9 @@ impl Window {
         self.zero_copy_bytes += s.zero_copy_bytes;
         self.messages += s.messages;
         self.socket_messages += s.socket_messages;
-        if kind.is_receive() {
+        // A read at an offset reads stored data, never a message served
+        // (nginx reads each body it sends with pread64).
+        if kind.is_receive() && !kind.is_positional() {
             self.receives_with_data += s.messages;
             self.socket_receives += s.socket_messages;
         }

@@ -126,6 +126,26 @@ fn payload_bytes_equal_what_was_sent() {
 
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
+fn reads_and_writes_at_an_offset_are_file_payload() {
+    let p = waitlab_metrics(&["positional", "3000", "4"]);
+    for (kind, calls, bytes) in [
+        (Pwrite64, 4, 4 * 3000),
+        (Pread64, 4, 4 * 3000),
+        (Pwritev, 1, 3000),
+        (Preadv, 1, 3000),
+        (Pwritev2, 1, 3000),
+        (Preadv2, 1, 3000),
+    ] {
+        let s = syscall_total(&p, kind);
+        assert_eq!((s.calls, s.errors), (calls, 0), "{kind}: {s:?}");
+        assert_eq!(s.payload_bytes, bytes, "{kind}: {s:?}");
+        assert_eq!(s.payload_file_bytes, bytes, "{kind}: {s:?}");
+        assert_eq!(s.payload_socket_bytes, 0, "{kind}: {s:?}");
+    }
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
 fn a_sleeping_wait_is_off_cpu() {
     let (pid, lines) = waitlab_lines(&["sleep", "200"], "10s");
     let s = syscall_total(final_process(&lines, pid), Poll);

@@ -379,6 +379,15 @@ fn nginx_against_strace_and_ab(sendfile: bool) {
     let file = sum(m, sends, |w| w.payload_file_bytes);
     assert_eq!(file, logs.bytes(), "file bytes vs the logs");
     let zero_copy = sum(m, |_| true, |w| w.zero_copy_bytes);
+    // Without sendfile each body is read into nginx (pread64) and written
+    // back out (writev): copied twice; with it, never.
+    let file_read = sum(m, receives, |w| w.payload_file_bytes);
+    if sendfile {
+        assert_eq!(file_read, 0, "{table}");
+    } else {
+        assert_eq!(file_read, REQUESTS * BODY_BYTES as u64, "{table}");
+        assert_eq!(sum(m, of(SyscallKind::Pread64), |w| w.calls), REQUESTS);
+    }
     if sendfile {
         // The bodies, and only they, never crossed user space.
         assert_eq!(ab.html_transferred, REQUESTS * BODY_BYTES as u64);

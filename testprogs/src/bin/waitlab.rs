@@ -26,6 +26,10 @@
 //!                            N`, reads the byte
 //!   waitlab ebadf            epoll_wait on a closed fd, select on a closed fd
 //!   waitlab payload B N      N sendto of B bytes, then N recvfrom of B bytes
+//!   waitlab positional B N   on an unlinked temporary file: N pwrite64
+//!                            and N pread64 of B bytes, then one pwritev,
+//!                            preadv, pwritev2 and preadv2 of B bytes in two
+//!                            iovecs each
 //!   waitlab echoloop N       N rounds of a loop's calls: a sendto of 16
 //!                            bytes, a poll (timeout 0) that finds them, a
 //!                            recvfrom of the 16
@@ -51,6 +55,7 @@ fn main() {
         "select" | "poll" | "pollgaps" => Prepared::Fds(readable_fds(num(1), num(2))),
         "epoll" => Prepared::Epoll(epoll_set(num(1), num(2), num(3))),
         "payload" | "echoloop" => Prepared::Fds(readable_fds(1, 0)),
+        "positional" => Prepared::File(temporary_file()),
         "sleep" | "busy" | "eintr" | "ebadf" => Prepared::Fds(readable_fds(1, 0)),
         "stopped" => Prepared::Fifo(open_fifo(args.get(1).unwrap_or_else(|| usage()))),
         _ => usage(),
@@ -206,6 +211,46 @@ fn main() {
                     );
                 }
             }
+            ("positional", Prepared::File(fd)) => {
+                let size = num(1);
+                let buf = vec![7u8; size];
+                let mut rbuf = vec![0u8; size];
+                for i in 0..num(2) {
+                    let at = (i * size) as i64;
+                    libc::syscall(libc::SYS_pwrite64, *fd, buf.as_ptr(), size, at);
+                }
+                for i in 0..num(2) {
+                    let at = (i * size) as i64;
+                    libc::syscall(libc::SYS_pread64, *fd, rbuf.as_mut_ptr(), size, at);
+                }
+                let half = size / 2;
+                let out = [
+                    libc::iovec {
+                        iov_base: buf.as_ptr() as *mut _,
+                        iov_len: half,
+                    },
+                    libc::iovec {
+                        iov_base: buf[half..].as_ptr() as *mut _,
+                        iov_len: size - half,
+                    },
+                ];
+                let (low, high) = rbuf.split_at_mut(half);
+                let into = [
+                    libc::iovec {
+                        iov_base: low.as_mut_ptr().cast(),
+                        iov_len: low.len(),
+                    },
+                    libc::iovec {
+                        iov_base: high.as_mut_ptr().cast(),
+                        iov_len: high.len(),
+                    },
+                ];
+                // Offset 0 (its low and high halves), and flags 0 for the v2s.
+                libc::syscall(libc::SYS_pwritev, *fd, out.as_ptr(), 2, 0, 0);
+                libc::syscall(libc::SYS_preadv, *fd, into.as_ptr(), 2, 0, 0);
+                libc::syscall(libc::SYS_pwritev2, *fd, out.as_ptr(), 2, 0, 0, 0);
+                libc::syscall(libc::SYS_preadv2, *fd, into.as_ptr(), 2, 0, 0, 0);
+            }
             ("echoloop", Prepared::Fds(fds)) => {
                 let mut buf = [7u8; 16];
                 let mut pfd = libc::pollfd {
@@ -247,6 +292,17 @@ enum Prepared {
     Fds(Fds),
     Epoll(EpollSet),
     Fifo(i32),
+    File(i32),
+}
+
+/// A file in the temporary folder, unlinked at once: nothing is left.
+fn temporary_file() -> i32 {
+    let dir = std::ffi::CString::new(std::env::temp_dir().into_os_string().into_encoded_bytes())
+        .unwrap_or_else(|_| usage());
+    // SAFETY: a valid NUL-terminated path; O_TMPFILE names no file.
+    let fd = unsafe { libc::open(dir.as_ptr(), libc::O_TMPFILE | libc::O_RDWR, 0o600) };
+    assert!(fd >= 0, "O_TMPFILE: {}", std::io::Error::last_os_error());
+    fd
 }
 
 /// The FIFO at `path`, opened read-write: the open does not wait for a
