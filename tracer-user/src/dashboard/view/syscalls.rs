@@ -491,6 +491,42 @@ fn table_columns(width: u16) -> (Vec<&'static Column>, Vec<String>) {
     (shown, hidden)
 }
 
+/// The rows a table of `visible` rows shows: the first ones, the busiest
+/// in the default sort, and the selected row in the last place when it is
+/// further down. Scrolling to the selection instead hid the busiest calls
+/// whenever the wait call followed by default was the least frequent
+/// (lighttpd's `poll`, under its `accept4`, `recvfrom`, `read`…).
+fn shown_rows(rows: usize, visible: usize, selected: usize) -> Vec<usize> {
+    if selected < visible || rows <= visible {
+        (0..rows.min(visible)).collect()
+    } else {
+        (0..visible - 1).chain([selected]).collect()
+    }
+}
+
+/// `1-5`, or `1-4,9` with the selected row pinned below the first ones.
+fn shown_label(shown: &[usize]) -> String {
+    let run_end = shown
+        .iter()
+        .enumerate()
+        .take_while(|(k, &i)| *k == i)
+        .count();
+    let run = match run_end {
+        0 => String::new(),
+        1 => "1".to_owned(),
+        n => format!("1-{n}"),
+    };
+    let rest: Vec<String> = shown[run_end..]
+        .iter()
+        .map(|i| (i + 1).to_string())
+        .collect();
+    [run, rest.join(",")]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn render_table(
     frame: &mut Frame,
     area: Rect,
@@ -499,21 +535,17 @@ fn render_table(
     columns: &[&Column],
 ) {
     let visible = usize::from(area.height.saturating_sub(2)).max(1);
-    let offset = (app.syscall + 1).saturating_sub(visible);
+    let shown = shown_rows(rows.len(), visible, app.syscall);
     let header_cell = |top: String, bottom: &'static str| {
         Cell::from(Text::from(vec![
             Line::from(top).right_aligned(),
             Line::from(bottom).right_aligned(),
         ]))
     };
-    // When rows are hidden (↑↓ scrolls), the corner says which are shown.
+    // When rows are hidden (↑↓ moves the selection), the corner says which
+    // are shown.
     let window = if rows.len() > visible {
-        format!(
-            "{}-{} of {}",
-            offset + 1,
-            (offset + visible).min(rows.len()),
-            rows.len()
-        )
+        format!("{} of {}", shown_label(&shown), rows.len())
     } else {
         String::new()
     };
@@ -526,31 +558,26 @@ fn render_table(
             .iter()
             .map(|c| header_cell(c.top.to_owned(), c.bottom)),
     );
-    let body = rows
-        .iter()
-        .enumerate()
-        .skip(offset)
-        .take(visible)
-        .map(|(i, s)| {
-            let wait = s.syscall.is_wait();
-            let mut cells = vec![Cell::from(short_name(s.syscall))];
-            // Per-wait figures of a wait kind with no call this interval
-            // (after `r`, say) are undefined, not 0.
-            let no_waits = !wait || s.interval.calls == 0;
-            cells.extend(columns.iter().map(|c| {
-                if c.wait_only && no_waits {
-                    num("-".to_owned())
-                } else {
-                    num((c.value)(s))
-                }
-            }));
-            let style = if i == app.syscall {
-                SELECTED
+    let body = shown.iter().map(|&i| (i, rows[i])).map(|(i, s)| {
+        let wait = s.syscall.is_wait();
+        let mut cells = vec![Cell::from(short_name(s.syscall))];
+        // Per-wait figures of a wait kind with no call this interval
+        // (after `r`, say) are undefined, not 0.
+        let no_waits = !wait || s.interval.calls == 0;
+        cells.extend(columns.iter().map(|c| {
+            if c.wait_only && no_waits {
+                num("-".to_owned())
             } else {
-                Style::new()
-            };
-            Row::new(cells).style(style)
-        });
+                num((c.value)(s))
+            }
+        }));
+        let style = if i == app.syscall {
+            SELECTED
+        } else {
+            Style::new()
+        };
+        Row::new(cells).style(style)
+    });
     let mut widths = vec![Constraint::Length(NAME_WIDTH)];
     widths.extend(columns.iter().map(|c| Constraint::Length(c.width)));
     let table = Table::new(body, widths)
@@ -723,6 +750,19 @@ mod tests {
         fixtures,
         state::{App, Command, View},
     };
+
+    #[test]
+    fn the_first_rows_stay_and_a_selection_below_them_is_pinned_last() {
+        assert_eq!(shown_rows(4, 5, 3), [0, 1, 2, 3]);
+        assert_eq!(shown_rows(6, 5, 4), [0, 1, 2, 3, 4]);
+        assert_eq!(shown_rows(6, 5, 5), [0, 1, 2, 3, 5]);
+        assert_eq!(shown_rows(28, 4, 21), [0, 1, 2, 21]);
+        assert_eq!(shown_rows(3, 1, 2), [2]);
+        assert_eq!(shown_label(&[0, 1, 2, 3, 4]), "1-5");
+        assert_eq!(shown_label(&[0, 1, 2, 21]), "1-3,22");
+        assert_eq!(shown_label(&[0, 5]), "1,6");
+        assert_eq!(shown_label(&[2]), "3");
+    }
 
     /// From 40 columns on the poll row shows, whole and in order, the
     /// figures of the columns kept, and the line under the table names every
