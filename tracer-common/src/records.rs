@@ -258,6 +258,11 @@ pub struct ThreadState {
     /// Iterations and stalls, every one counted (see `SyscallStats`).
     pub iterations: u64,
     pub stalls: u64,
+    /// When the thread was switched out stopped (SIGSTOP, a ptrace stop),
+    /// 0 when not; and its time stopped so far. Not waiting, and not busy
+    /// either: the busy share leaves it out.
+    pub stopped_since_ns: u64,
+    pub stopped_ns: u64,
     /// The kernel's restart function the thread's last `poll` left when a
     /// signal cut it short (ERESTART_RESTARTBLOCK), 0 otherwise: its
     /// `restart_syscall` is then that poll resumed.
@@ -267,7 +272,7 @@ pub struct ThreadState {
     /// aggregate by index, with no hash lookup.
     pub stats_slots: [u16; crate::STATS_SLOT_KINDS],
 }
-const _: () = assert!(size_of::<ThreadState>() == 38 * 8 + 2 * crate::STATS_SLOT_KINDS);
+const _: () = assert!(size_of::<ThreadState>() == 40 * 8 + 2 * crate::STATS_SLOT_KINDS);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
@@ -313,6 +318,8 @@ impl ThreadState {
         wait_off_cpu_ns: 0,
         iterations: 0,
         stalls: 0,
+        stopped_since_ns: 0,
+        stopped_ns: 0,
         restart_fn: 0,
         stats_slots: [0; crate::STATS_SLOT_KINDS],
     };

@@ -100,6 +100,7 @@ pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
             bump(Stat::SwitchInUnseen);
         }
         t.switched_out_ns = now;
+        t.stopped_since_ns = if stops(&ctx) { now } else { 0 };
         if t.in_call != 0 && blocks(&ctx) {
             blocked_in_call(t);
         }
@@ -121,6 +122,17 @@ fn blocks(ctx: &BtfTracePointContext) -> bool {
     let preempt: u64 = ctx.arg(0);
     let prev_state: u64 = ctx.arg(3);
     preempt == 0 && prev_state as u32 != 0
+}
+
+/// Whether the switch stops `prev`: a stop signal, a ptrace stop
+/// (`__TASK_STOPPED`, `__TASK_TRACED` in the raw state). It happens on the
+/// way back to user space, after a call's return: never inside a wait.
+#[inline(always)]
+fn stops(ctx: &BtfTracePointContext) -> bool {
+    const STOPPED_OR_TRACED: u32 = 0x4 | 0x8;
+    let preempt: u64 = ctx.arg(0);
+    let prev_state: u64 = ctx.arg(3);
+    preempt == 0 && prev_state as u32 & STOPPED_OR_TRACED != 0
 }
 
 /// The thread blocks in its call: a wakeup is due before it runs again. One
@@ -157,6 +169,10 @@ fn switched_in(t: &mut ThreadState, now: u64) {
             t.iter_off_cpu_ns += away;
         }
         t.switched_out_ns = 0;
+    }
+    if t.stopped_since_ns != 0 {
+        t.stopped_ns += now.saturating_sub(t.stopped_since_ns);
+        t.stopped_since_ns = 0;
     }
     if t.woken_ns != 0 {
         if t.in_call != 0 {

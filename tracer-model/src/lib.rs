@@ -59,6 +59,16 @@ fn waited_ns(t: &tracer_common::ThreadState, now: u64) -> u64 {
     t.wait_off_cpu_ns + estimate(t.wait_on_cpu_ns, t.wait_calls, t.wait_timed_calls) + in_flight
 }
 
+/// A thread's time stopped (SIGSTOP, ptrace) up to `now`, counting a stop
+/// in progress.
+fn stopped_ns(t: &tracer_common::ThreadState, now: u64) -> u64 {
+    let in_progress = match t.stopped_since_ns {
+        0 => 0,
+        since => now.saturating_sub(since),
+    };
+    t.stopped_ns + in_progress
+}
+
 /// Turns the previous and the current snapshot into metrics. With no
 /// previous snapshot the interval is the whole run.
 pub fn compute(prev: Option<&Snapshot>, cur: &Snapshot) -> Metrics {
@@ -197,16 +207,17 @@ fn process_metrics(
         Span::Epoch(cur.epoch),
         &clock,
     );
-    // Per thread at the previous reading: its calls, its time in waits and
-    // its wait calls.
-    let prev_threads: BTreeMap<u32, (u64, u64, u64)> = prev
+    // Per thread at the previous reading: its calls, its time in waits, its
+    // wait calls and its time stopped.
+    let prev_threads: BTreeMap<u32, (u64, u64, u64, u64)> = prev
         .map(|s| {
             s.threads
                 .iter()
                 .filter(|t| t.state.tgid == p.tgid)
                 .map(|t| {
                     let w = waited_ns(&t.state, s.monotonic_ns);
-                    (t.tid, (t.state.calls, w, t.state.wait_calls))
+                    let stopped = stopped_ns(&t.state, s.monotonic_ns);
+                    (t.tid, (t.state.calls, w, t.state.wait_calls, stopped))
                 })
                 .collect()
         })
@@ -227,18 +238,24 @@ fn process_metrics(
             let s = &t.state;
             let (wall, on) = call_times(s.wall_ns, s.thread_off_cpu_ns, s.calls, s.timed_calls);
             let before = prev_threads.get(&t.tid).copied();
-            let calls_before = before.map(|(calls, _, _)| calls);
-            if s.wait_calls > before.map_or(0, |(_, _, waits)| waits) || in_wait(s) {
+            let calls_before = before.map(|(calls, ..)| calls);
+            if s.wait_calls > before.map_or(0, |(_, _, waits, _)| waits) || in_wait(s) {
                 running_loops.insert(t.tid);
             }
             // Busy: the share of the interval outside waits, for a thread
-            // seen waiting and present at both readings.
+            // seen waiting and present at both readings. Time stopped is
+            // neither (a SIGSTOP read 100 % busy, strace's stops at every
+            // call made a quiet loop busy): left out, and a thread stopped
+            // all along has no share.
             let loop_busy_share = match before {
-                Some((_, waited_before, _))
+                Some((_, waited_before, _, stopped_before))
                     if s.wait_calls > 0 && span_ns > 0 && prev.is_some() =>
                 {
                     let waited = waited_ns(s, cur.monotonic_ns).saturating_sub(waited_before);
-                    Some((1.0 - waited as f64 / span_ns as f64).clamp(0.0, 1.0))
+                    let stopped = stopped_ns(s, cur.monotonic_ns).saturating_sub(stopped_before);
+                    let could_run = span_ns.saturating_sub(stopped);
+                    (could_run * 100 >= span_ns)
+                        .then(|| (1.0 - waited as f64 / could_run as f64).clamp(0.0, 1.0))
                 }
                 _ => None,
             };
@@ -260,6 +277,7 @@ fn process_metrics(
                     s.calls.saturating_sub(calls_before.unwrap_or(0)) as f64,
                     interval,
                 ),
+                stopped_ns: stopped_ns(s, cur.monotonic_ns),
             }
         })
         .collect();
@@ -397,6 +415,15 @@ pub fn busy_share_since_attach(p: &ProcessMetrics) -> Option<f64> {
     let busy = p.total.iteration_ns;
     let traced_ns = p.total.seconds * 1e9 * f64::from(p.loop_threads.max(1));
     let span = ((busy + waited) as f64).max(traced_ns);
+    // A stop falls between two waits, in an iteration: left out of both.
+    let stopped = p
+        .threads
+        .iter()
+        .filter(|t| t.wait_calls > 0)
+        .map(|t| t.stopped_ns)
+        .sum::<u64>()
+        .min(busy);
+    let (busy, span) = (busy - stopped, span - stopped as f64);
     (p.total.iterations > 0 && span > 0.0).then(|| (busy as f64 / span).min(1.0))
 }
 
@@ -862,6 +889,32 @@ mod tests {
             "{}",
             m.processes[0].verdict
         );
+    }
+
+    /// Time stopped (SIGSTOP, strace's stop at each call) is neither busy
+    /// nor waiting: a loop that waited 200 ms of a second and was stopped
+    /// 600 ms is busy half the time it could run; one stopped all along,
+    /// and one stopped now since before the interval, have no share (both
+    /// read 100 % busy).
+    #[test]
+    fn time_stopped_is_left_out_of_the_busy_share() {
+        let reading = |secs: u64, waited_ms: u64, stopped_ms: u64, stopped_since_ms: u64| {
+            let mut s = loop_reading(secs, 10 * secs, &[(1, 10 * secs, waited_ms)]);
+            s.threads[0].state.stopped_ns = stopped_ms * 1_000_000;
+            s.threads[0].state.stopped_since_ns = stopped_since_ms * 1_000_000;
+            s
+        };
+        let m = compute(Some(&reading(10, 1000, 0, 0)), &reading(11, 1200, 600, 0));
+        assert_eq!(m.processes[0].threads[0].loop_busy_share, Some(0.5));
+        assert_eq!(m.processes[0].threads[0].stopped_ns, 600_000_000);
+        let m = compute(Some(&reading(10, 1000, 0, 0)), &reading(11, 1000, 1000, 0));
+        assert_eq!(m.processes[0].threads[0].loop_busy_share, None);
+        let m = compute(
+            Some(&reading(10, 1000, 0, 9_500)),
+            &reading(11, 1000, 0, 9_500),
+        );
+        assert_eq!(m.processes[0].threads[0].loop_busy_share, None);
+        assert_eq!(m.processes[0].threads[0].stopped_ns, 1_500_000_000);
     }
 
     /// A thread that waited once (a pool thread that ran getaddrinfo, which

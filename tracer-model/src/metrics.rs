@@ -273,6 +273,8 @@ pub struct ThreadMetrics {
     /// Calls per second during the interval (a thread new in it: all its
     /// calls, over the interval).
     pub calls_per_sec: f64,
+    /// Time stopped since attach (SIGSTOP, ptrace stops), up to the reading.
+    pub stopped_ns: u64,
 }
 
 /// A process's exited threads, their totals since attach summed: the

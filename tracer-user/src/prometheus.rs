@@ -958,6 +958,7 @@ mod tests {
                 off_cpu_ns: 0,
                 on_cpu_ns: 3000,
                 calls_per_sec: 3.0,
+                stopped_ns: 0,
             });
         metrics.losses.insert("x".into(), 1);
         metrics.cost = Some(tracer_model::Cost {

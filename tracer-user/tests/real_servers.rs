@@ -769,6 +769,66 @@ fn redis_on_cpu_time_and_run_queue_delay_are_the_scheduler_s_cpu_time() {
     assert_cpu_adds_up(p, after - before);
 }
 
+/// redis idle (its timer wakes it 10 times a second) stopped by SIGSTOP for
+/// 1.5 s: time stopped is neither waiting nor busy. The intervals it spans
+/// read no busy share (they read 100 %), none reads more than the idle
+/// loop's, and the main thread's time stopped is the stop the test made.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn redis_stopped_is_neither_busy_nor_waiting() {
+    const STOP: Duration = Duration::from_millis(1500);
+    let redis = redis();
+    let pid = redis.pid();
+    let mt = json_muxtrace(&["--pid", &pid.to_string(), "--interval", "250ms"]);
+    thread::sleep(Duration::from_millis(1000));
+    let sent = Instant::now();
+    // SAFETY: signals to the redis this test started, by pid.
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    poll_until("redis stopped", SETTLE, || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        (stat.rsplit_once(") ")?.1.starts_with('T')).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let stopped = Instant::now();
+    thread::sleep(STOP);
+    let continued = Instant::now();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+    thread::sleep(Duration::from_millis(1000));
+    let lines = stop_muxtrace(mt);
+    let main = |m: &Metrics| {
+        proc_of(m, pid)
+            .threads
+            .iter()
+            .find(|t| t.tid == pid)
+            .cloned()
+            .expect("redis's main thread")
+    };
+    let shares: Vec<Option<f64>> = lines
+        .iter()
+        .filter(|l| l.kind == harness::LineKind::Interval)
+        .map(|l| main(&l.metrics).loop_busy_share)
+        .collect();
+    println!("redis main thread's busy share per 250 ms: {shares:?}");
+    // At least four intervals lie wholly inside the 1.5 s stop.
+    assert!(
+        shares.iter().filter(|s| s.is_none()).count() >= 4,
+        "{shares:?}"
+    );
+    let busiest = shares.iter().flatten().copied().fold(0.0, f64::max);
+    assert!(
+        busiest < 0.2,
+        "an idle redis read {busiest} busy: {shares:?}"
+    );
+    let stopped_ns = main(last(&lines)).stopped_ns;
+    let at_least = continued.duration_since(stopped).as_nanos() as u64;
+    let at_most = Instant::now().duration_since(sent).as_nanos() as u64;
+    assert!(
+        (at_least..=at_most).contains(&stopped_ns),
+        "stopped {stopped_ns} ns, the test stopped it {at_least}..={at_most}"
+    );
+}
+
 /// Waits until redis's epoll set holds `n` fds, as fdinfo lists them.
 fn until_registered(pid: u32, epfd: u32, n: u64) {
     let mut last = None;

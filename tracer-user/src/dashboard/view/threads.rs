@@ -116,6 +116,7 @@ fn exited_row(e: &ExitedThreadMetrics) -> ThreadMetrics {
         off_cpu_ns: e.off_cpu_ns,
         on_cpu_ns: e.on_cpu_ns,
         calls_per_sec: 0.0,
+        stopped_ns: 0,
     }
 }
 
