@@ -29,6 +29,9 @@ pub mod globals {
     /// u32: offset of `restart_block.fn` in `struct task_struct`, 0 where
     /// unknown (a resumed `poll` is then not counted).
     pub const TASK_RESTART_FN: &str = "TASK_RESTART_FN";
+    /// u32: offset of `jobctl` in `struct task_struct`, 0 where unknown (a
+    /// task in the cgroup freezer's trap then reads as busy, not stopped).
+    pub const TASK_JOBCTL: &str = "TASK_JOBCTL";
     /// u32 offsets of the fields between a task and an fd's open file and
     /// what it points at: `task_struct.files`, `files_struct.fdt`,
     /// `fdtable.max_fds`, `fdtable.fd`, `file.private_data`, `file.f_inode`,
@@ -77,7 +80,7 @@ pub mod globals {
     /// a longer one compares on its start only).
     pub const CGROUP_PATH: &str = "CGROUP_PATH";
     /// Every global, for the test that checks the object declares them all.
-    pub const ALL: [&str; 34] = [
+    pub const ALL: [&str; 35] = [
         FOLLOW,
         STALL_NS,
         TIME_EVERY,
@@ -89,6 +92,7 @@ pub mod globals {
         TASK_GROUP_LEADER,
         TASK_START_BOOTTIME,
         TASK_RESTART_FN,
+        TASK_JOBCTL,
         TASK_FILES,
         FILES_FDT,
         FDT_MAX_FDS,

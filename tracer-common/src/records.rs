@@ -238,6 +238,9 @@ pub struct ThreadState {
     /// or preempted (not while waiting: at a wait's return, the iteration
     /// that ended at its entry).
     pub iter_off_cpu_ns: u64,
+    /// Time stopped since the last wait returned: taken out of the
+    /// iteration, which would otherwise read a stop as a stall.
+    pub iter_stopped_ns: u64,
     /// Bit `kind` set for each kind of call made since the last wait
     /// returned.
     pub iter_kinds: u64,
@@ -258,9 +261,10 @@ pub struct ThreadState {
     /// Iterations and stalls, every one counted (see `SyscallStats`).
     pub iterations: u64,
     pub stalls: u64,
-    /// When the thread was switched out stopped (SIGSTOP, a ptrace stop),
-    /// 0 when not; and its time stopped so far. Not waiting, and not busy
-    /// either: the busy share leaves it out.
+    /// When the thread was switched out stopped (SIGSTOP, a ptrace stop, a
+    /// cgroup freezer), 0 when not; and its time stopped so far. Not
+    /// waiting, and not busy either: the busy share and the loop's
+    /// iterations leave it out.
     pub stopped_since_ns: u64,
     pub stopped_ns: u64,
     /// The kernel's restart function the thread's last `poll` left when a
@@ -272,7 +276,7 @@ pub struct ThreadState {
     /// aggregate by index, with no hash lookup.
     pub stats_slots: [u16; crate::STATS_SLOT_KINDS],
 }
-const _: () = assert!(size_of::<ThreadState>() == 40 * 8 + 2 * crate::STATS_SLOT_KINDS);
+const _: () = assert!(size_of::<ThreadState>() == 41 * 8 + 2 * crate::STATS_SLOT_KINDS);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
@@ -306,6 +310,7 @@ impl ThreadState {
         last_wait_exit_jiffies: 0,
         tick_stall_ns: 0,
         iter_off_cpu_ns: 0,
+        iter_stopped_ns: 0,
         iter_kinds: 0,
         calls: 0,
         timed_calls: 0,

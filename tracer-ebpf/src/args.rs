@@ -132,7 +132,7 @@ pub fn fd_set_popcount(ptr: u64, n: u64) -> u64 {
     let bytes = (words * 8) as usize;
     // Bounded for the verifier: 8..=128 bytes.
     let bytes = if bytes > 128 { 128 } else { bytes };
-    // SAFETY: `bytes & 0xff` ≤ 128 bytes lie inside `buf` (128 bytes).
+    // SAFETY: `bytes & 0xff` ≤ 128 bytes lie inside `buf` (512 bytes).
     let dst =
         unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), bytes & 0xff) };
     if bytes == 0 || dst.len() > 128 {
@@ -173,10 +173,12 @@ pub const POLLFDS_READ_MAX: u64 = 64 * POLLFDS_PER_READ;
 
 /// The entries of a poll's array that name an fd: the kernel skips an
 /// entry whose fd is negative (servers such as lighttpd keep free slots
-/// that way, 42 % of one's array under load), so `nfds` overstates what
-/// it polls. Entries past [`POLLFDS_READ_MAX`] count as watched, unread
-/// (`Stat::PollTruncated`); an array that cannot be read fails the call
-/// with EFAULT, which watches nothing.
+/// that way: 224 of 425 entries in one poll a helper saw), so `nfds`
+/// overstates what it polls. Entries past [`POLLFDS_READ_MAX`] count as
+/// watched, unread (`Stat::PollTruncated`), and so do those of a run the
+/// helper could not read (`Stat::UserReadFailed`: a bad pointer fails the
+/// call with EFAULT, which watches nothing, but a page the helper may not
+/// fault in, swapped out, the kernel's own copy reads).
 #[inline(never)]
 pub fn pollfds_watched(ptr: u64, nfds: u64) -> u64 {
     if nfds == 0 {
@@ -220,6 +222,13 @@ pub fn pollfds_watched(ptr: u64, nfds: u64) -> u64 {
         let dst = unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), bytes) };
         // SAFETY: the helper checks the user address; `dst` is a valid buffer.
         if unsafe { bpf_probe_read_user_buf((ptr + first * 8) as *const u8, dst) }.is_err() {
+            lost!(
+                Stat::UserReadFailed,
+                "cannot read poll's fds {}.. at {:x}: counted as watched (tid {})",
+                first,
+                ptr,
+                current_tid()
+            );
             break;
         }
         // `struct pollfd` is {int fd; short events; short revents}: the fd

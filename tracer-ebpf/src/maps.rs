@@ -203,6 +203,8 @@ static TASK_START_BOOTTIME: u32 = 0;
 #[no_mangle]
 static TASK_RESTART_FN: u32 = 0;
 #[no_mangle]
+static TASK_JOBCTL: u32 = 0;
+#[no_mangle]
 static TASK_FILES: u32 = 0;
 #[no_mangle]
 static FILES_FDT: u32 = 0;
@@ -360,6 +362,12 @@ pub fn task_group_leader_offset() -> u32 {
 #[inline(always)]
 pub fn task_start_boottime_offset() -> u32 {
     global(&TASK_START_BOOTTIME)
+}
+
+/// 0 where the kernel's BTF did not tell.
+#[inline(always)]
+pub fn task_jobctl_offset() -> u32 {
+    global(&TASK_JOBCTL)
 }
 
 /// 0 where the kernel's BTF did not tell.

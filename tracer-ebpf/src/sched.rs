@@ -52,6 +52,24 @@ impl Task {
         self.field_u32(maps::task_tgid_offset())
     }
 
+    /// Whether the task sleeps in the cgroup freezer's trap (`docker
+    /// pause`): its `jobctl` has JOBCTL_TRAP_FREEZE. It sleeps like any
+    /// task there, so the state alone does not tell.
+    #[inline(always)]
+    fn frozen(&self) -> bool {
+        const JOBCTL_TRAP_FREEZE: u64 = 1 << 23;
+        match maps::task_jobctl_offset() {
+            0 => false,
+            // SAFETY: an 8-byte member of task_struct read from the
+            // kernel's BTF; the verifier checks the load against it.
+            offset => unsafe {
+                core::ptr::read_volatile(self.0.add(offset as usize).cast::<u64>())
+                    & JOBCTL_TRAP_FREEZE
+                    != 0
+            },
+        }
+    }
+
     /// When the task's process started (its leader's `start_boottime`, the
     /// start /proc gives), CLOCK_BOOTTIME ns.
     #[inline(always)]
@@ -84,7 +102,8 @@ const HERD_WINDOW_NS: u64 = 50_000;
 pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
     // `prev` is the current task: the argument spares a helper call on
     // every context switch of the machine.
-    let prev = Task::arg(&ctx, 1).tid();
+    let prev_task = Task::arg(&ctx, 1);
+    let prev = prev_task.tid();
     let next_is_candidate = {
         let next = Task::arg(&ctx, 2).tid();
         (next != 0 && maybe_traced(next)).then_some(next)
@@ -100,7 +119,8 @@ pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
             bump(Stat::SwitchInUnseen);
         }
         t.switched_out_ns = now;
-        t.stopped_since_ns = if stops(&ctx) { now } else { 0 };
+        let stopped = stops(&ctx) || (blocks(&ctx) && prev_task.frozen());
+        t.stopped_since_ns = if stopped { now } else { 0 };
         if t.in_call != 0 && blocks(&ctx) {
             blocked_in_call(t);
         }
@@ -126,13 +146,16 @@ fn blocks(ctx: &BtfTracePointContext) -> bool {
 
 /// Whether the switch stops `prev`: a stop signal, a ptrace stop
 /// (`__TASK_STOPPED`, `__TASK_TRACED` in the raw state). It happens on the
-/// way back to user space, after a call's return: never inside a wait.
+/// way back to user space, after a call's return: never inside a wait
+/// (nor does the cgroup freezer's trap, `Task::frozen`).
 #[inline(always)]
 fn stops(ctx: &BtfTracePointContext) -> bool {
-    const STOPPED_OR_TRACED: u32 = 0x4 | 0x8;
+    // __TASK_STOPPED, __TASK_TRACED, and TASK_FROZEN: cgroup v1's freezer
+    // (`docker pause` there) puts a task in the refrigerator so.
+    const STOPPED_TRACED_OR_FROZEN: u32 = 0x4 | 0x8 | 0x8000;
     let preempt: u64 = ctx.arg(0);
     let prev_state: u64 = ctx.arg(3);
-    preempt == 0 && prev_state as u32 & STOPPED_OR_TRACED != 0
+    preempt == 0 && prev_state as u32 & STOPPED_TRACED_OR_FROZEN != 0
 }
 
 /// The thread blocks in its call: a wakeup is due before it runs again. One
@@ -164,15 +187,19 @@ fn switched_in(t: &mut ThreadState, now: u64) {
         let in_wait = t.in_call != 0
             && SyscallKind::from_u32(t.in_call - 1).is_some_and(SyscallKind::is_wait);
         // Summed in every iteration, timed or not: a stall the tick finds
-        // in an untimed one needs it too (a wait's return clears it).
-        if !in_wait {
+        // in an untimed one needs it too (a wait's return clears it). A
+        // stop is no part of the loop's work: summed apart, to be taken
+        // out of the iteration.
+        if t.stopped_since_ns != 0 {
+            t.stopped_ns += away;
+            if !in_wait {
+                t.iter_stopped_ns += away;
+            }
+            t.stopped_since_ns = 0;
+        } else if !in_wait {
             t.iter_off_cpu_ns += away;
         }
         t.switched_out_ns = 0;
-    }
-    if t.stopped_since_ns != 0 {
-        t.stopped_ns += now.saturating_sub(t.stopped_since_ns);
-        t.stopped_since_ns = 0;
     }
     if t.woken_ns != 0 {
         if t.in_call != 0 {

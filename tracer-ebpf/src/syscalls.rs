@@ -65,14 +65,17 @@ fn enters<const NS: bool>(id: u64, kind: SyscallKind) -> bool {
 #[inline(always)]
 fn enter<const NS: bool>(ctx: &BtfTracePointContext) {
     let nr: i64 = ctx.arg(1);
-    let Some(kind) = kind_of_nr(nr) else {
-        if nr == NR_RESTART_SYSCALL {
-            resume(ctx);
-        }
-        return;
-    };
     let regs = Regs::of(ctx);
-    let (t, task) = if let Some(found) = remembered_thread(regs) {
+    // One `on_enter` for both ways in: each is inlined whole.
+    let (kind, resumed) = match kind_of_nr(nr) {
+        Some(kind) => (kind, None),
+        None if nr == NR_RESTART_SYSCALL => match resumed_poll(regs) {
+            Some(found) => (SyscallKind::Poll, Some(found)),
+            None => return,
+        },
+        None => return,
+    };
+    let (t, task) = if let Some(found) = resumed.or_else(|| remembered_thread(regs)) {
         found
     } else {
         let task = Task::current();
@@ -108,6 +111,8 @@ fn on_enter(regs: Regs, mut kind: SyscallKind, t: &mut ThreadState, task: Task) 
     // cleared, so this call is not charged for it.
     if t.switched_out_ns != 0 {
         t.switched_out_ns = 0;
+        // A stop's end is unknown as well: not counted.
+        maps::clear(&mut t.stopped_since_ns);
         bump(Stat::SwitchInUnseen);
     }
     for field in [
@@ -173,14 +178,18 @@ fn untimed_iteration_stall(t: &mut ThreadState) -> u64 {
     if started == 0 {
         return 0;
     }
-    // SAFETY: the helper has no preconditions.
-    let ticks = unsafe { bpf_jiffies64() }.wrapping_sub(started);
+    let tick_ns = maps::tick_ns();
+    // SAFETY: the helper has no preconditions. Whole ticks stopped are
+    // taken out (see `fold_iteration`).
+    let ticks = unsafe { bpf_jiffies64() }
+        .wrapping_sub(started)
+        .saturating_sub(t.iter_stopped_ns / tick_ns.max(1));
     if ticks < maps::stall_ticks() {
         return 0;
     }
     // SAFETY: as above.
     t.enter_ns = unsafe { bpf_ktime_get_ns() };
-    ticks * maps::tick_ns()
+    ticks * tick_ns
 }
 
 /// Whether this call, not a wait, is timed under `--time-every N`: after a
@@ -443,7 +452,7 @@ fn exit(ctx: &BtfTracePointContext) {
     let nr = regs.nr();
     let kind = match kind_of_nr(nr) {
         Some(kind) => kind,
-        // A poll that `resume` saw resumed, or another call resumed.
+        // A poll that `resumed_poll` saw resumed, or another call resumed.
         None if nr == NR_RESTART_SYSCALL => SyscallKind::Poll,
         None => return,
     };
@@ -492,17 +501,14 @@ fn known_thread(regs: Regs) -> Option<(&'static mut ThreadState, Task)> {
 /// `poll` and a `restart_syscall`), with the same arguments, which the
 /// registers still hold. Without it, what the rest of the wait found ready
 /// was lost. Only when the task's restart function is the one that poll
-/// left: a resumed nanosleep or futex wait is not a poll.
+/// left: a resumed nanosleep or futex wait is not a poll. The thread of
+/// such a poll, for the caller to enter it (one `on_enter` in the program).
+/// Its timeout reads as the poll's own, not what was left of it.
 #[inline(always)]
-fn resume(ctx: &BtfTracePointContext) {
-    let regs = Regs::of(ctx);
-    let Some((t, task)) = known_thread(regs) else {
-        return;
-    };
+fn resumed_poll(regs: Regs) -> Option<(&'static mut ThreadState, Task)> {
+    let (t, task) = known_thread(regs)?;
     let left_by_poll = core::mem::take(&mut t.restart_fn);
-    if left_by_poll != 0 && task.restart_fn() == left_by_poll {
-        on_enter(regs, SyscallKind::Poll, t, task);
-    }
+    (left_by_poll != 0 && task.restart_fn() == left_by_poll).then_some((t, task))
 }
 
 /// The thread's call returns: folded into its process's aggregate.
@@ -522,7 +528,7 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, t: &mut ThreadState,
     }
     t.in_call = 0;
     if kind == SyscallKind::Poll {
-        // To resume as `restart_syscall` (see `resume`): the function the
+        // To resume as `restart_syscall` (see `resumed_poll`): the function the
         // kernel set to do it, which tells that resumption from another.
         t.restart_fn = if ret == -ERESTART_RESTARTBLOCK {
             task.restart_fn()
@@ -617,7 +623,11 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, t: &mut ThreadState,
         s.errors += 1;
         let class = ErrnoClass::of(errno);
         s.errno[class as usize] += 1;
-        if class == ErrnoClass::Eagain && kind.is_receive() && t.pending_ready != 0 {
+        if class == ErrnoClass::Eagain
+            && kind.is_receive()
+            && !kind.is_positional()
+            && t.pending_ready != 0
+        {
             s.empty_wakeups += 1;
             t.pending_ready = 0;
         }
@@ -736,8 +746,14 @@ fn fold_iteration(
         s.iterations += 1;
         t.iterations += 1;
     }
+    // Less the time stopped in it (a SIGSTOP, a debugger, a frozen
+    // cgroup): the loop did no work then, and a stop is no stall. At
+    // least 1 ns: 0 marks an untimed iteration.
     let iteration = if timed && t.last_wait_exit_ns != 0 {
-        t.enter_ns.saturating_sub(t.last_wait_exit_ns)
+        t.enter_ns
+            .saturating_sub(t.last_wait_exit_ns)
+            .saturating_sub(t.iter_stopped_ns)
+            .max(1)
     } else {
         0
     };
@@ -766,6 +782,7 @@ fn fold_iteration(
         };
     }
     maps::clear(&mut t.iter_off_cpu_ns);
+    maps::clear(&mut t.iter_stopped_ns);
     maps::clear(&mut t.iter_kinds);
 }
 

@@ -412,18 +412,19 @@ pub fn busy_share_since_attach(p: &ProcessMetrics) -> Option<f64> {
         .filter(|s| s.syscall.is_wait())
         .map(|s| s.total.wall_ns)
         .sum();
+    // The iterations leave time stopped out (the programs take it out of
+    // each), and so does the time the loops were traced: a loop stopped
+    // half the run was busy or waiting in the other half only.
     let busy = p.total.iteration_ns;
-    let traced_ns = p.total.seconds * 1e9 * f64::from(p.loop_threads.max(1));
-    let span = ((busy + waited) as f64).max(traced_ns);
-    // A stop falls between two waits, in an iteration: left out of both.
-    let stopped = p
+    let stopped: u64 = p
         .threads
         .iter()
         .filter(|t| t.wait_calls > 0)
         .map(|t| t.stopped_ns)
-        .sum::<u64>()
-        .min(busy);
-    let (busy, span) = (busy - stopped, span - stopped as f64);
+        .sum();
+    let traced_ns =
+        (p.total.seconds * 1e9 * f64::from(p.loop_threads.max(1)) - stopped as f64).max(0.0);
+    let span = ((busy + waited) as f64).max(traced_ns);
     (p.total.iterations > 0 && span > 0.0).then(|| (busy as f64 / span).min(1.0))
 }
 
@@ -623,6 +624,28 @@ mod tests {
         (stats.iterations, stats.timed_iterations) = (1000, 1000);
         stats.iteration_ns = 1000 * 10_000_000;
         let s = snap(10, &[(SyscallKind::Poll, stats)]);
+        let p = &compute(None, &s).processes[0];
+        assert_eq!(p.loop_busy_share_since_attach, Some(0.5));
+    }
+
+    /// A loop busy half the time for 10 s, then stopped 10 s: half busy
+    /// over the run, not a quarter (the stop is in neither its iterations
+    /// nor its waits).
+    #[test]
+    fn the_run_s_busy_share_leaves_time_stopped_out() {
+        let mut stats = poll_stats(1000, 1, 1000, 5_000_000);
+        (stats.iterations, stats.timed_iterations) = (1000, 1000);
+        stats.iteration_ns = 1000 * 5_000_000;
+        let mut s = snap(20, &[(SyscallKind::Poll, stats)]);
+        let mut state = ThreadState::ZERO;
+        state.tgid = 1;
+        (state.calls, state.wait_calls) = (1000, 1000);
+        state.stopped_ns = 10_000_000_000;
+        s.threads.push(ThreadSnap {
+            tid: 1,
+            name: b"loop".to_vec(),
+            state,
+        });
         let p = &compute(None, &s).processes[0];
         assert_eq!(p.loop_busy_share_since_attach, Some(0.5));
     }

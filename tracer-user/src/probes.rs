@@ -127,6 +127,13 @@ impl Probes {
                         0
                     }),
             ),
+            (
+                globals::TASK_JOBCTL,
+                offset("task_struct", "jobctl").unwrap_or_else(|_| {
+                    log::warn!("this kernel's BTF has no task_struct.jobctl: a loop in a frozen cgroup reads as busy");
+                    0
+                }),
+            ),
             (globals::TASK_FILES, offset("task_struct", "files")?),
             (globals::FILES_FDT, offset("files_struct", "fdt")?),
             (globals::FDT_MAX_FDS, offset("fdtable", "max_fds")?),

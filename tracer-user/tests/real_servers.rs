@@ -23,6 +23,7 @@ use std::{
     collections::BTreeMap,
     io::{Read as _, Write as _},
     net::TcpStream,
+    path::PathBuf,
     process::Command,
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -769,31 +770,114 @@ fn redis_on_cpu_time_and_run_queue_delay_are_the_scheduler_s_cpu_time() {
     assert_cpu_adds_up(p, after - before);
 }
 
-/// redis idle (its timer wakes it 10 times a second) stopped by SIGSTOP for
-/// 1.5 s: time stopped is neither waiting nor busy. The intervals it spans
-/// read no busy share (they read 100 %), none reads more than the idle
-/// loop's, and the main thread's time stopped is the stop the test made.
-#[test]
-#[ignore = "needs root: loads eBPF programs"]
-fn redis_stopped_is_neither_busy_nor_waiting() {
-    const STOP: Duration = Duration::from_millis(1500);
+/// How a test pauses a process for a while.
+#[derive(Debug, Clone, Copy)]
+enum Pause {
+    /// SIGSTOP, then SIGCONT.
+    Signal,
+    /// cgroup v2's freezer (`cgroup.freeze`, what `docker pause` writes on
+    /// a cgroup v2 host): the tasks sleep in its trap.
+    CgroupV2,
+    /// cgroup v1's (`freezer.state`): the tasks are put in the
+    /// refrigerator, TASK_FROZEN.
+    CgroupV1,
+}
+
+/// Pauses `pid` as `how` says for `length` and lets it go on: when it was
+/// seen paused and when it was let go.
+fn pause(pid: u32, how: Pause, length: Duration) -> (Instant, Instant) {
+    let write = |path: &std::path::Path, what: &str| {
+        std::fs::write(path, what).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default();
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        poll_until(what, SETTLE, || done().then_some(())).unwrap_or_else(|e| panic!("{e:#}"))
+    };
+    // The hierarchy's root, and a cgroup of the test's own below it.
+    let cgroup = |root: PathBuf| {
+        let dir = root.join(format!("muxtrace-pause-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        write(&dir.join("cgroup.procs"), &pid.to_string());
+        (root, dir)
+    };
+    let leave = |(root, dir): (PathBuf, PathBuf)| {
+        write(&root.join("cgroup.procs"), &pid.to_string());
+        let _ = std::fs::remove_dir(&dir);
+    };
+    let paused = |(state, want): (&std::path::Path, &str)| read(state).contains(want);
+    match how {
+        Pause::Signal => {
+            // SAFETY: signals to the process this test started, by pid.
+            unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+            until("stopped", &|| {
+                let stat = read(std::path::Path::new(&format!("/proc/{pid}/stat")));
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('T'))
+            });
+            let from = Instant::now();
+            thread::sleep(length);
+            let to = Instant::now();
+            // SAFETY: as above.
+            unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+            (from, to)
+        }
+        Pause::CgroupV2 | Pause::CgroupV1 => {
+            let v2 = matches!(how, Pause::CgroupV2);
+            let root = if v2 {
+                cgroup2_mount()
+            } else {
+                PathBuf::from("/sys/fs/cgroup/freezer")
+            };
+            let (root, dir) = cgroup(root);
+            let (control, freeze, thaw, state, frozen) = if v2 {
+                ("cgroup.freeze", "1", "0", "cgroup.events", "frozen 1")
+            } else {
+                (
+                    "freezer.state",
+                    "FROZEN",
+                    "THAWED",
+                    "freezer.state",
+                    "FROZEN",
+                )
+            };
+            write(&dir.join(control), freeze);
+            until("frozen", &|| paused((&dir.join(state), frozen)));
+            let from = Instant::now();
+            thread::sleep(length);
+            let to = Instant::now();
+            write(&dir.join(control), thaw);
+            until("thawed", &|| !paused((&dir.join(state), frozen)));
+            leave((root, dir));
+            (from, to)
+        }
+    }
+}
+
+/// Where cgroup v2 is mounted (on a hybrid host, below /sys/fs/cgroup).
+fn cgroup2_mount() -> PathBuf {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines()
+        .find_map(|l| {
+            let (before, after) = l.split_once(" - ")?;
+            (after.split_whitespace().next()? == "cgroup2")
+                .then(|| before.split_whitespace().nth(4).map(PathBuf::from))?
+        })
+        .expect("a cgroup v2 mount")
+}
+
+/// redis idle (its timer wakes it 10 times a second) paused for 1.5 s as
+/// `how` says: time paused is neither waiting nor busy. The intervals it
+/// spans read no busy share (they read 100 %), none reads more than the
+/// idle loop's, the pause is no stall (it read one of 1.5 s), and the
+/// main thread's time stopped is the pause the test made.
+fn redis_paused_is_neither_busy_nor_waiting(how: Pause) {
+    const PAUSE: Duration = Duration::from_millis(1500);
     let redis = redis();
     let pid = redis.pid();
     let mt = json_muxtrace(&["--pid", &pid.to_string(), "--interval", "250ms"]);
     thread::sleep(Duration::from_millis(1000));
     let sent = Instant::now();
-    // SAFETY: signals to the redis this test started, by pid.
-    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
-    poll_until("redis stopped", SETTLE, || {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        (stat.rsplit_once(") ")?.1.starts_with('T')).then_some(())
-    })
-    .unwrap_or_else(|e| panic!("{e:#}"));
-    let stopped = Instant::now();
-    thread::sleep(STOP);
-    let continued = Instant::now();
-    // SAFETY: as above.
-    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+    let (paused, resumed) = pause(pid, how, PAUSE);
     thread::sleep(Duration::from_millis(1000));
     let lines = stop_muxtrace(mt);
     let main = |m: &Metrics| {
@@ -809,8 +893,8 @@ fn redis_stopped_is_neither_busy_nor_waiting() {
         .filter(|l| l.kind == harness::LineKind::Interval)
         .map(|l| main(&l.metrics).loop_busy_share)
         .collect();
-    println!("redis main thread's busy share per 250 ms: {shares:?}");
-    // At least four intervals lie wholly inside the 1.5 s stop.
+    println!("redis paused by {how:?}, its main thread's busy share per 250 ms: {shares:?}");
+    // At least four intervals lie wholly inside the 1.5 s pause.
     assert!(
         shares.iter().filter(|s| s.is_none()).count() >= 4,
         "{shares:?}"
@@ -820,13 +904,37 @@ fn redis_stopped_is_neither_busy_nor_waiting() {
         busiest < 0.2,
         "an idle redis read {busiest} busy: {shares:?}"
     );
+    let p = proc_of(last(&lines), pid);
+    assert_eq!(p.total.stalls, 0, "{:?}", p.total);
+    assert!(p.total.iteration_max_ns < 50_000_000, "{:?}", p.total);
     let stopped_ns = main(last(&lines)).stopped_ns;
-    let at_least = continued.duration_since(stopped).as_nanos() as u64;
+    let at_least = resumed.duration_since(paused).as_nanos() as u64;
     let at_most = Instant::now().duration_since(sent).as_nanos() as u64;
     assert!(
         (at_least..=at_most).contains(&stopped_ns),
-        "stopped {stopped_ns} ns, the test stopped it {at_least}..={at_most}"
+        "stopped {stopped_ns} ns, the test paused it {at_least}..={at_most}"
     );
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn redis_stopped_is_neither_busy_nor_waiting() {
+    redis_paused_is_neither_busy_nor_waiting(Pause::Signal);
+}
+
+/// The same frozen by its cgroup, as `docker pause` does: cgroup v2's
+/// freezer, and v1's where the host mounts it (this one, hybrid, does).
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn redis_frozen_by_its_cgroup_is_neither_busy_nor_waiting() {
+    redis_paused_is_neither_busy_nor_waiting(Pause::CgroupV2);
+    if std::path::Path::new("/sys/fs/cgroup/freezer/freezer.state").exists()
+        || std::path::Path::new("/sys/fs/cgroup/freezer/tasks").exists()
+    {
+        redis_paused_is_neither_busy_nor_waiting(Pause::CgroupV1);
+    } else {
+        println!("no cgroup v1 freezer mounted: v2's alone");
+    }
 }
 
 /// Waits until redis's epoll set holds `n` fds, as fdinfo lists them.

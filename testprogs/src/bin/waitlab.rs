@@ -23,7 +23,8 @@
 //!   waitlab stopped FIFO     one poll with no timeout on the FIFO (opened
 //!                            read-write), for the test to stop and continue
 //!                            and then write a byte to; says `poll returned
-//!                            N`, reads the byte
+//!                            N`, reads the byte; then one more, which
+//!                            SIGALRM's handler interrupts after 100 ms
 //!   waitlab ebadf            epoll_wait on a closed fd, select on a closed fd
 //!   waitlab payload B N      N sendto of B bytes, then N recvfrom of B bytes
 //!   waitlab positional B N   on an unlinked temporary file: N pwrite64
@@ -178,6 +179,10 @@ fn main() {
                 println!("poll returned {ready}");
                 let mut byte = 0u8;
                 libc::syscall(libc::SYS_read, *fd, &mut byte, 1);
+                // Cut short like a stop's, but the handler runs: EINTR, no
+                // resumption, and the restart function it left is reset.
+                interrupt_after_100ms();
+                libc::syscall(libc::SYS_poll, &mut pfd, 1, -1);
             }
             ("ebadf", Prepared::Fds(_)) => {
                 let closed = 650;

@@ -48,7 +48,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let note = hidden_note(&hidden, area.width);
     let note_height = note.len() as u16;
     // The table leaves room for the loop panel, the sparklines and at least
-    // 5 lines of histograms (3 of bars); the rest scrolls with the selection.
+    // 5 lines of histograms (3 of bars); below the first rows that fit, the
+    // selection is pinned (`shown_rows`).
     // A short screen keeps two rows of the table first, then what of the
     // loop panel and the sparklines fits.
     let table_min = (rows.len() as u16).min(2) + 2;
