@@ -58,7 +58,7 @@ fn poll_watches_the_entries_that_name_an_fd() {
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn a_poll_past_the_read_limit_counts_the_rest_as_watched_and_says_so() {
-    const READ_MAX: u64 = 4096;
+    const READ_MAX: u64 = 1024;
     let (pid, lines) = waitlab_lines(&["pollgaps", "2", "1", "5000", "1"], "10s");
     let last = &lines.last().expect("a final line").metrics;
     let p = harness::muxtrace::process(last, pid).unwrap_or_else(|e| panic!("{e:#}"));
