@@ -169,7 +169,7 @@ pub fn fd_set_popcount(ptr: u64, n: u64) -> u64 {
 /// pollfds read from user memory at once (the scratch buffer's 512 bytes).
 const POLLFDS_PER_READ: u64 = 64;
 /// pollfds read at most per call. The verifier walks every pass of the
-/// loop at each attach: 4,096 entries took it ~70 ms longer (attach 195–218
+/// loop at each attach: 4,096 entries took it ~70 ms longer (attach 194–218
 /// ms against 113–127), 1,024 takes ~10 ms. A poll over more entries is
 /// rare (a poll server past a thousand connections), and counted.
 pub const POLLFDS_READ_MAX: u64 = 16 * POLLFDS_PER_READ;
