@@ -484,7 +484,47 @@ fn run_queue_delay_shows_when_a_woken_loop_waits_for_a_cpu() {
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn the_final_line_holds_a_full_interval_not_the_tail_after_the_last() {
-    // 5 ms of work per 5 ms wait, for longer than the test runs.
+    // The stop must come within half an interval of a line for the tail to
+    // be short. On a loaded machine it once came later, and the tail, not
+    // short, was rightly its own interval: such a run proves nothing, and
+    // is tried again.
+    let mut tries = 0;
+    let (last, p) = loop {
+        tries += 1;
+        let (last, p) = stopped_just_after_a_line();
+        if (0.25..0.5).contains(&last.interval_s) && tries < 3 {
+            println!("the stop came {} s after the line: again", last.interval_s);
+            continue;
+        }
+        break (last, p);
+    };
+    assert!(
+        last.interval_s >= 0.5 && last.interval_s < 0.9,
+        "the final line's interval: {} s",
+        last.interval_s
+    );
+    let share = p.loop_busy_share.unwrap_or_else(|| panic!("{p:?}"));
+    assert!(
+        (0.3..=0.7).contains(&share),
+        "busy {share} in the final line"
+    );
+    assert_ne!(p.state, "quiet", "{p:?}");
+    let rate = syscall_total(&p, EpollWait).calls_per_sec;
+    let interval_rate = p
+        .syscalls
+        .iter()
+        .find(|s| s.syscall == EpollWait)
+        .map_or(0.0, |s| s.interval.calls_per_sec);
+    assert!(
+        interval_rate > rate * 0.5,
+        "{interval_rate} waits/s in the final line, {rate} over the run"
+    );
+}
+
+/// A steady loop (5 ms of work per 5 ms wait) traced at a 500 ms interval
+/// and stopped (SIGINT) as soon as its third line is out: the final line,
+/// and the loop's process in it.
+fn stopped_just_after_a_line() -> (tracer_model::Metrics, tracer_model::ProcessMetrics) {
     let lab = ready("looplab", &["steady", "5", "5", "30"]);
     let (pid_n, pid) = (lab.pid(), lab.pid().to_string());
     lab.signal(libc::SIGUSR1);
@@ -502,29 +542,11 @@ fn the_final_line_holds_a_full_interval_not_the_tail_after_the_last() {
     let (stdout, _) = finish_ok(mt);
     drop(lab);
     let lines = harness::muxtrace::json_lines(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
-    let last = &lines.last().expect("a final line").metrics;
-    let p = harness::muxtrace::process(last, pid_n).unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(
-        last.interval_s >= 0.5 && last.interval_s < 0.9,
-        "the final line's interval: {} s",
-        last.interval_s
-    );
-    let share = p.loop_busy_share.unwrap_or_else(|| panic!("{p:?}"));
-    assert!(
-        (0.3..=0.7).contains(&share),
-        "busy {share} in the final line"
-    );
-    assert_ne!(p.state, "quiet", "{p:?}");
-    let rate = syscall_total(p, EpollWait).calls_per_sec;
-    let interval_rate = p
-        .syscalls
-        .iter()
-        .find(|s| s.syscall == EpollWait)
-        .map_or(0.0, |s| s.interval.calls_per_sec);
-    assert!(
-        interval_rate > rate * 0.5,
-        "{interval_rate} waits/s in the final line, {rate} over the run"
-    );
+    let last = lines.last().expect("a final line").metrics.clone();
+    let p = harness::muxtrace::process(&last, pid_n)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .clone();
+    (last, p)
 }
 
 /// A loop's time on a CPU as muxtrace splits it — its iterations (pinned
