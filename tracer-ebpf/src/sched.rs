@@ -119,9 +119,10 @@ pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
             bump(Stat::SwitchInUnseen);
         }
         t.switched_out_ns = now;
-        let stopped = stops(&ctx) || (blocks(&ctx) && prev_task.frozen());
+        let blocks = blocks(&ctx);
+        let stopped = stops(&ctx) || (blocks && prev_task.frozen());
         t.stopped_since_ns = if stopped { now } else { 0 };
-        if t.in_call != 0 && blocks(&ctx) {
+        if t.in_call != 0 && blocks {
             blocked_in_call(t);
         }
     }

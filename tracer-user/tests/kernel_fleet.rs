@@ -203,18 +203,6 @@ impl Drop for TestCgroup {
     }
 }
 
-/// Where the cgroup v2 hierarchy is mounted.
-fn cgroup2_mount() -> PathBuf {
-    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    info.lines()
-        .find_map(|l| {
-            let (before, after) = l.split_once(" - ")?;
-            (after.split_whitespace().next()? == "cgroup2")
-                .then(|| before.split_whitespace().nth(4).map(PathBuf::from))?
-        })
-        .expect("a cgroup v2 mount")
-}
-
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn cgroup_counts_its_processes_and_those_below_and_moved_in_later_and_none_outside() {

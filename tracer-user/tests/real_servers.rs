@@ -131,6 +131,21 @@ fn receives(k: SyscallKind) -> bool {
     k.is_receive()
 }
 
+/// The socket bytes sent are what ab received ("Total transferred"), and
+/// those received what ab sent (`requests`' bytes).
+fn assert_socket_bytes_are_ab_s(m: &Metrics, ab: &AbReport, requests: u64, table: &str) {
+    assert_eq!(
+        sum(m, sends, |w| w.payload_socket_bytes),
+        ab.total_transferred,
+        "socket bytes sent vs ab: {ab:?}\n{table}"
+    );
+    assert_eq!(
+        sum(m, receives, |w| w.payload_socket_bytes),
+        requests,
+        "socket bytes received\n{table}"
+    );
+}
+
 /// Successful calls of `kind` over every process.
 fn successes(m: &Metrics, kind: SyscallKind) -> u64 {
     sum(m, of(kind), |w| w.calls - w.errors)
@@ -367,15 +382,9 @@ fn nginx_against_strace_and_ab(sendfile: bool) {
         "{table}"
     );
     assert_eq!(sum(m, of(SyscallKind::Writev), |w| w.calls), REQUESTS);
-    // Every byte ab received left nginx on a socket…
-    let sent = sum(m, sends, |w| w.payload_socket_bytes);
-    assert_eq!(
-        sent, ab.total_transferred,
-        "socket bytes sent vs ab: {ab:?}"
-    );
-    // …every byte ab sent arrived on one…
-    let received = sum(m, receives, |w| w.payload_socket_bytes);
-    assert_eq!(received, REQUESTS * request_bytes, "socket bytes received");
+    // Every byte ab received left nginx on a socket, every byte ab sent
+    // arrived on one…
+    assert_socket_bytes_are_ab_s(m, &ab, REQUESTS * request_bytes, &table);
     // …and what went to files is the logs' growth.
     let file = sum(m, sends, |w| w.payload_file_bytes);
     assert_eq!(file, logs.bytes(), "file bytes vs the logs");
@@ -853,18 +862,6 @@ fn pause(pid: u32, how: Pause, length: Duration) -> (Instant, Instant) {
     }
 }
 
-/// Where cgroup v2 is mounted (on a hybrid host, below /sys/fs/cgroup).
-fn cgroup2_mount() -> PathBuf {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    info.lines()
-        .find_map(|l| {
-            let (before, after) = l.split_once(" - ")?;
-            (after.split_whitespace().next()? == "cgroup2")
-                .then(|| before.split_whitespace().nth(4).map(PathBuf::from))?
-        })
-        .expect("a cgroup v2 mount")
-}
-
 /// redis idle (its timer wakes it 10 times a second) paused for 1.5 s as
 /// `how` says: time paused is neither waiting nor busy. The intervals it
 /// spans read no busy share (they read 100 %), none reads more than the
@@ -1322,16 +1319,7 @@ fn python_http_server_thread_per_request_counts_equal_strace_and_bytes_equal_wha
         sum(m, of(SyscallKind::Accept4), |w| w.calls),
         "{table}"
     );
-    assert_eq!(
-        sum(m, sends, |w| w.payload_socket_bytes),
-        ab.total_transferred,
-        "socket bytes sent vs ab: {ab:?}\n{table}"
-    );
-    assert_eq!(
-        sum(m, receives, |w| w.payload_socket_bytes),
-        REQUESTS * request_bytes,
-        "socket bytes received\n{table}"
-    );
+    assert_socket_bytes_are_ab_s(m, &ab, REQUESTS * request_bytes, &table);
     assert_eq!(ab.html_transferred, REQUESTS * BODY_BYTES as u64);
     assert_eq!(
         sum(m, receives, |w| w.payload_file_bytes),
@@ -1414,16 +1402,7 @@ fn lighttpd_s_polls_watch_the_fds_strace_shows_them_polling_not_nfds() {
         "no free slot in lighttpd's array: the case is not exercised ({calls:?})"
     );
     assert_eq!(polls.scanned, polls.watched, "{polls:?}");
-    assert_eq!(
-        sum(m, sends, |w| w.payload_socket_bytes),
-        ab.total_transferred,
-        "socket bytes sent vs ab: {ab:?}\n{table}"
-    );
-    assert_eq!(
-        sum(m, receives, |w| w.payload_socket_bytes),
-        REQUESTS * request_bytes,
-        "socket bytes received\n{table}"
-    );
+    assert_socket_bytes_are_ab_s(m, &ab, REQUESTS * request_bytes, &table);
     assert_eq!(our_losses(&m.losses), [], "{:?}", m.losses);
 }
 

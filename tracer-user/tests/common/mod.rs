@@ -393,3 +393,16 @@ pub fn assert_cpu_adds_up(p: &ProcessMetrics, scheduler_ns: u64) {
         p.total.runq_delays
     );
 }
+
+/// Where the cgroup v2 hierarchy is mounted (on a hybrid host, below
+/// /sys/fs/cgroup).
+pub fn cgroup2_mount() -> PathBuf {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines()
+        .find_map(|l| {
+            let (before, after) = l.split_once(" - ")?;
+            (after.split_whitespace().next()? == "cgroup2")
+                .then(|| before.split_whitespace().nth(4).map(PathBuf::from))?
+        })
+        .expect("a cgroup v2 mount")
+}
