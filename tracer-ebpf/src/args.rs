@@ -2,7 +2,8 @@
 //! memory they point at (fd sets, timeouts).
 
 use aya_ebpf::{
-    helpers::{bpf_probe_read_user, bpf_probe_read_user_buf},
+    cty::c_void,
+    helpers::{bpf_loop, bpf_probe_read_user, bpf_probe_read_user_buf},
     programs::BtfTracePointContext,
 };
 use tracer_common::Stat;
@@ -168,11 +169,90 @@ pub fn fd_set_popcount(ptr: u64, n: u64) -> u64 {
 
 /// pollfds read from user memory at once (the scratch buffer's 512 bytes).
 const POLLFDS_PER_READ: u64 = 64;
-/// pollfds read at most per call. The verifier walks every pass of the
-/// loop at each attach: 4,096 entries took it ~70 ms longer (attach 194–218
-/// ms against 113–127), 1,024 takes ~10 ms. A poll over more entries is
-/// rare (a poll server past a thousand connections), and counted.
-pub const POLLFDS_READ_MAX: u64 = 16 * POLLFDS_PER_READ;
+/// pollfds read at most per call: fs.nr_open's default, which bounds
+/// RLIMIT_NOFILE and so `nfds` (the kernel refuses a larger poll with
+/// EINVAL). The runs are a `bpf_loop`, whose callback the verifier walks
+/// once, so the bound costs nothing at attach (an unrolled 1,024 took ~10
+/// ms, 4,096 ~70 ms).
+pub const POLLFDS_READ_MAX: u64 = 1 << 20;
+
+/// The negative fds among the `n` (1..=[`POLLFDS_PER_READ`]) pollfds at
+/// `ptr`, read into `buf`; `None` when the helper cannot read them.
+#[inline(always)]
+fn negative_pollfds(buf: &mut [u64; 64], ptr: u64, n: u64) -> Option<u64> {
+    // 8..=512 bytes, bounded for the verifier.
+    let bytes = (n * 8) as usize & 0x3ff;
+    if bytes == 0 || bytes > 512 {
+        return Some(0);
+    }
+    // SAFETY: `bytes` ≤ 512 lie inside `buf` (512 bytes).
+    let dst = unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), bytes) };
+    // SAFETY: the helper checks the user address; `dst` is a valid buffer.
+    if unsafe { bpf_probe_read_user_buf(ptr as *const u8, dst) }.is_err() {
+        return None;
+    }
+    // `struct pollfd` is {int fd; short events; short revents}: the fd is
+    // the low half of each little-endian word, negative when its bit 31 is
+    // set.
+    let mut negative = 0;
+    let mut i = 0usize;
+    while i < POLLFDS_PER_READ as usize {
+        if i as u64 >= n {
+            break;
+        }
+        negative += (buf[i] >> 31) & 1;
+        i += 1;
+    }
+    Some(negative)
+}
+
+/// Counts an unreadable run of pollfds (they stay counted as watched).
+#[inline(always)]
+fn unreadable_pollfds(ptr: u64, first: u64) {
+    lost!(
+        Stat::UserReadFailed,
+        "cannot read poll's fds {}.. at {:x}: counted as watched (tid {})",
+        first,
+        ptr,
+        current_tid()
+    );
+}
+
+/// The runs past the first, as `bpf_loop` passes.
+#[repr(C)]
+struct PollfdScan {
+    ptr: u64,
+    readable: u64,
+    negative: u64,
+}
+
+/// One `bpf_loop` pass: the negative fds of run `index + 1`. Returns 1
+/// (stop) at the end or at an unreadable run.
+extern "C" fn count_negative_pollfds(index: u64, ctx: *mut c_void) -> i64 {
+    // SAFETY: `ctx` is the `PollfdScan` on `pollfds_watched`'s stack, which
+    // bpf_loop hands to every pass.
+    let scan = unsafe { &mut *ctx.cast::<PollfdScan>() };
+    let first = ((index & 0xffff_ffff) + 1) * POLLFDS_PER_READ;
+    if first >= scan.readable {
+        return 1;
+    }
+    let Some(buf) = USER_SCRATCH.get_ptr_mut(0) else {
+        return 1;
+    };
+    // SAFETY: a per-CPU map value: nothing else uses it while this runs.
+    let buf = unsafe { &mut *buf };
+    let n = (scan.readable - first).min(POLLFDS_PER_READ);
+    match negative_pollfds(buf, scan.ptr + first * 8, n) {
+        Some(negative) => {
+            scan.negative += negative;
+            0
+        }
+        None => {
+            unreadable_pollfds(scan.ptr, first);
+            1
+        }
+    }
+}
 
 /// The entries of a poll's array that name an fd: the kernel skips an
 /// entry whose fd is negative (servers such as lighttpd keep free slots
@@ -181,17 +261,14 @@ pub const POLLFDS_READ_MAX: u64 = 16 * POLLFDS_PER_READ;
 /// watched, unread (`Stat::PollTruncated`), and so do those of a run the
 /// helper could not read (`Stat::UserReadFailed`: a bad pointer fails the
 /// call with EFAULT, which watches nothing, but a page the helper may not
-/// fault in, swapped out, the kernel's own copy reads).
+/// fault in, swapped out, the kernel's own copy reads). The first run is
+/// read inline, the rest in a `bpf_loop`: the loop's callback costs a
+/// poll of one run ~10 ns.
 #[inline(never)]
 pub fn pollfds_watched(ptr: u64, nfds: u64) -> u64 {
     if nfds == 0 {
         return 0;
     }
-    let Some(buf) = USER_SCRATCH.get_ptr_mut(0) else {
-        return nfds;
-    };
-    // SAFETY: a per-CPU map value: nothing else uses it while this runs.
-    let buf = unsafe { &mut *buf };
     let readable = if nfds > POLLFDS_READ_MAX {
         lost!(
             Stat::PollTruncated,
@@ -204,48 +281,33 @@ pub fn pollfds_watched(ptr: u64, nfds: u64) -> u64 {
     } else {
         nfds
     };
-    let mut negative = 0u64;
-    let mut first = 0u64;
-    while first < POLLFDS_READ_MAX {
-        if first >= readable {
-            break;
-        }
-        let left = readable - first;
-        let n = if left < POLLFDS_PER_READ {
-            left
-        } else {
-            POLLFDS_PER_READ
-        };
-        // 8..=512 bytes, bounded for the verifier.
-        let bytes = (n * 8) as usize & 0x3ff;
-        if bytes == 0 || bytes > 512 {
-            break;
-        }
-        // SAFETY: `bytes` ≤ 512 lie inside `buf` (512 bytes).
-        let dst = unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), bytes) };
-        // SAFETY: the helper checks the user address; `dst` is a valid buffer.
-        if unsafe { bpf_probe_read_user_buf((ptr + first * 8) as *const u8, dst) }.is_err() {
-            lost!(
-                Stat::UserReadFailed,
-                "cannot read poll's fds {}.. at {:x}: counted as watched (tid {})",
-                first,
-                ptr,
-                current_tid()
-            );
-            break;
-        }
-        // `struct pollfd` is {int fd; short events; short revents}: the fd
-        // is the low half of each little-endian word, negative when its
-        // bit 31 is set.
-        let mut i = 0usize;
-        while i < POLLFDS_PER_READ as usize {
-            if i as u64 >= n {
-                break;
-            }
-            negative += (buf[i] >> 31) & 1;
-            i += 1;
-        }
-        first += POLLFDS_PER_READ;
+    let Some(buf) = USER_SCRATCH.get_ptr_mut(0) else {
+        return nfds;
+    };
+    // SAFETY: a per-CPU map value: nothing else uses it while this runs.
+    let buf = unsafe { &mut *buf };
+    let Some(negative) = negative_pollfds(buf, ptr, readable.min(POLLFDS_PER_READ)) else {
+        unreadable_pollfds(ptr, 0);
+        return nfds;
+    };
+    if readable <= POLLFDS_PER_READ {
+        return nfds - negative;
     }
-    nfds - negative
+    let mut scan = PollfdScan {
+        ptr,
+        readable,
+        negative,
+    };
+    let runs = (readable.div_ceil(POLLFDS_PER_READ) - 1) as u32;
+    // SAFETY: the callback matches bpf_loop's contract and reads `scan`
+    // only for the duration of the call.
+    unsafe {
+        bpf_loop(
+            runs,
+            count_negative_pollfds as *mut c_void,
+            (&mut scan as *mut PollfdScan).cast(),
+            0,
+        );
+    }
+    nfds - scan.negative
 }

@@ -327,7 +327,7 @@ fn garbage_pointers_and_huge_sizes_are_counted_not_fatal() {
     );
     // The bad set, sigmask pair, timeout and pollfd array: each read at
     // the call's entry, before the kernel refuses it. The bad poll's nfds
-    // is also over the 1,024 entries read.
+    // is also over the 1,048,576 entries read.
     assert_eq!(loss(&stdout, "user_read_failed"), 4, "{stdout}");
     assert_eq!(loss(&stdout, "select_truncated"), 1, "{stdout}");
     assert_eq!(loss(&stdout, "poll_truncated"), 1, "{stdout}");
