@@ -252,6 +252,11 @@ pub struct ThreadState {
     /// Of which timed (`--time-every`); `wait_on_cpu_ns` covers these.
     pub wait_timed_calls: u64,
     pub wakeups: u64,
+    /// Watched fds summed over the thread's waits, and ready fds over those
+    /// that returned some: one loop's interest set among a process's
+    /// several (memcached's workers each wait on an epoll of their own).
+    pub wait_watched: u64,
+    pub wait_ready: u64,
     pub wall_ns: u64,
     pub thread_off_cpu_ns: u64,
     /// Time inside wait calls, the loop's idle time: on a CPU (timed waits
@@ -276,7 +281,7 @@ pub struct ThreadState {
     /// aggregate by index, with no hash lookup.
     pub stats_slots: [u16; crate::STATS_SLOT_KINDS],
 }
-const _: () = assert!(size_of::<ThreadState>() == 41 * 8 + 2 * crate::STATS_SLOT_KINDS);
+const _: () = assert!(size_of::<ThreadState>() == 43 * 8 + 2 * crate::STATS_SLOT_KINDS);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
@@ -317,6 +322,8 @@ impl ThreadState {
         wait_calls: 0,
         wait_timed_calls: 0,
         wakeups: 0,
+        wait_watched: 0,
+        wait_ready: 0,
         wall_ns: 0,
         thread_off_cpu_ns: 0,
         wait_on_cpu_ns: 0,
@@ -439,6 +446,8 @@ counters! {
         pub wait_calls: u64,
         pub wait_timed_calls: u64,
         pub wakeups: u64,
+        pub wait_watched: u64,
+        pub wait_ready: u64,
         pub wall_ns: u64,
         pub thread_off_cpu_ns: u64,
         pub wait_on_cpu_ns: u64,
@@ -458,6 +467,8 @@ impl ExitedThreads {
         self.wait_calls += t.wait_calls;
         self.wait_timed_calls += t.wait_timed_calls;
         self.wakeups += t.wakeups;
+        self.wait_watched += t.wait_watched;
+        self.wait_ready += t.wait_ready;
         self.wall_ns += t.wall_ns;
         self.thread_off_cpu_ns += t.thread_off_cpu_ns;
         self.wait_on_cpu_ns += t.wait_on_cpu_ns;

@@ -829,6 +829,7 @@ fn fold_latency(s: &mut SyscallStats, t: &mut ThreadState, now: u64, epoch: u64)
 fn fold_wait(s: &mut SyscallStats, t: &mut ThreadState, ret: i64, kind: SyscallKind, epoch: u64) {
     let errno = if ret < 0 { (-ret) as u64 } else { 0 };
     s.watched += t.watched;
+    t.wait_watched += t.watched;
     s.size_arg += t.size_arg;
     s.hist_watched[bucket(t.watched)] += 1;
     s.watched_extremes.extend(epoch, t.watched);
@@ -850,6 +851,7 @@ fn fold_wait(s: &mut SyscallStats, t: &mut ThreadState, ret: i64, kind: SyscallK
         s.ready += ready;
         s.useful_wakeups += 1;
         t.wakeups += 1;
+        t.wait_ready += ready;
         t.pending_ready = 1;
     } else if ret == 0 {
         s.timeouts += 1;

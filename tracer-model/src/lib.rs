@@ -208,8 +208,8 @@ fn process_metrics(
         &clock,
     );
     // Per thread at the previous reading: its calls, its time in waits, its
-    // wait calls and its time stopped.
-    let prev_threads: BTreeMap<u32, (u64, u64, u64, u64)> = prev
+    // wait calls, its time stopped and its watched fds.
+    let prev_threads: BTreeMap<u32, (u64, u64, u64, u64, u64)> = prev
         .map(|s| {
             s.threads
                 .iter()
@@ -217,7 +217,11 @@ fn process_metrics(
                 .map(|t| {
                     let w = waited_ns(&t.state, s.monotonic_ns);
                     let stopped = stopped_ns(&t.state, s.monotonic_ns);
-                    (t.tid, (t.state.calls, w, t.state.wait_calls, stopped))
+                    let st = &t.state;
+                    (
+                        t.tid,
+                        (st.calls, w, st.wait_calls, stopped, st.wait_watched),
+                    )
                 })
                 .collect()
         })
@@ -239,7 +243,9 @@ fn process_metrics(
             let (wall, on) = call_times(s.wall_ns, s.thread_off_cpu_ns, s.calls, s.timed_calls);
             let before = prev_threads.get(&t.tid).copied();
             let calls_before = before.map(|(calls, ..)| calls);
-            if s.wait_calls > before.map_or(0, |(_, _, waits, _)| waits) || in_wait(s) {
+            let (waits_before, watched_before) =
+                before.map_or((0, 0), |(_, _, waits, _, watched)| (waits, watched));
+            if s.wait_calls > waits_before || in_wait(s) {
                 running_loops.insert(t.tid);
             }
             // Busy: the share of the interval outside waits, for a thread
@@ -248,7 +254,7 @@ fn process_metrics(
             // call made a quiet loop busy): left out, and a thread stopped
             // all along has no share.
             let loop_busy_share = match before {
-                Some((_, waited_before, _, stopped_before))
+                Some((_, waited_before, _, stopped_before, _))
                     if s.wait_calls > 0 && span_ns > 0 && prev.is_some() =>
                 {
                     let waited = waited_ns(s, cur.monotonic_ns).saturating_sub(waited_before);
@@ -268,6 +274,13 @@ fn process_metrics(
                 calls: s.calls,
                 wait_calls: s.wait_calls,
                 wakeups: s.wakeups,
+                watched: s.wait_watched,
+                ready: s.wait_ready,
+                // A thread new this interval waited only in it.
+                watched_per_wait: (s.wait_calls > waits_before).then(|| {
+                    s.wait_watched.saturating_sub(watched_before) as f64
+                        / (s.wait_calls - waits_before) as f64
+                }),
                 timed_calls: s.timed_calls,
                 wall_ns: wall,
                 off_cpu_ns: wall - on,
@@ -388,6 +401,8 @@ fn exited_threads(e: &tracer_common::ExitedThreads) -> Option<ExitedThreadMetric
         calls: e.calls,
         wait_calls: e.wait_calls,
         wakeups: e.wakeups,
+        watched: e.wait_watched,
+        ready: e.wait_ready,
         timed_calls: e.timed_calls,
         wall_ns: wall,
         off_cpu_ns: wall - on,
@@ -957,6 +972,32 @@ mod tests {
         assert_eq!(p.loop_busy_share, Some(0.5));
         assert_eq!(p.state, "ok");
         assert!(!p.verdict.contains("saturated"), "{}", p.verdict);
+    }
+
+    /// Each thread's watched per wait is its own loop's over the interval:
+    /// memcached's workers each wait on an epoll of their own, of 11 and 31
+    /// fds, where the process's figure is their mean. A thread that did
+    /// not wait in the interval has none; one new in it, all its waits.
+    #[test]
+    fn each_thread_s_watched_per_wait_is_its_own_loop_s_over_the_interval() {
+        let reading = |secs: u64, watched: &[(u64, u64)]| {
+            let threads: Vec<(u32, u64, u64)> = (1..=watched.len() as u32)
+                .map(|tid| (tid, watched[tid as usize - 1].0, 0))
+                .collect();
+            let mut s = loop_reading(secs, 0, &threads);
+            for (t, &(_, w)) in s.threads.iter_mut().zip(watched) {
+                t.state.wait_watched = w;
+                t.state.wait_ready = w / 10;
+            }
+            s
+        };
+        let prev = reading(10, &[(100, 1100), (100, 3100), (5, 50)]);
+        let cur = reading(11, &[(110, 1210), (120, 3720), (5, 50), (4, 8)]);
+        let m = compute(Some(&prev), &cur);
+        let t = &m.processes[0].threads;
+        let per_wait: Vec<_> = t.iter().map(|t| t.watched_per_wait).collect();
+        assert_eq!(per_wait, [Some(11.0), Some(31.0), None, Some(2.0)]);
+        assert_eq!((t[1].watched, t[1].ready), (3720, 372));
     }
 
     /// A loop busy the whole interval without one wait (stopped by

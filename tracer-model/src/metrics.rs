@@ -264,6 +264,13 @@ pub struct ThreadMetrics {
     pub calls: u64,
     pub wait_calls: u64,
     pub wakeups: u64,
+    /// Watched fds summed over its waits since attach, and ready fds: the
+    /// process's figures for this thread's loop alone.
+    pub watched: u64,
+    pub ready: u64,
+    /// Watched fds per wait during the interval: the size of this loop's
+    /// interest set; `None` when it did not wait.
+    pub watched_per_wait: Option<f64>,
     /// Of `calls`, timed; the times below are estimated from them
     /// (`--time-every`).
     pub timed_calls: u64,
@@ -287,6 +294,8 @@ pub struct ExitedThreadMetrics {
     pub calls: u64,
     pub wait_calls: u64,
     pub wakeups: u64,
+    pub watched: u64,
+    pub ready: u64,
     pub timed_calls: u64,
     pub wall_ns: u64,
     pub off_cpu_ns: u64,

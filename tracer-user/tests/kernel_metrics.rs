@@ -69,6 +69,44 @@ fn a_poll_of_thousands_of_entries_is_read_whole() {
     assert_eq!(last.losses.get("poll_truncated"), None, "{:?}", last.losses);
 }
 
+/// Three threads poll sets of their own (10, 20 and 30 fds, all ready),
+/// 50 times each: each thread's watched and ready are its own polls', the
+/// interval's watched per wait its set, and the threads add up to the
+/// process's figures.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn each_thread_s_watched_fds_are_its_own_poll_s() {
+    const ROUNDS: u64 = 50;
+    let (pid, lines) = waitlab_lines(&["pollthreads", "3", "50", "--linger", "1000"], "200ms");
+    let mut seen = std::collections::BTreeMap::new();
+    for line in &lines {
+        let Ok(p) = harness::muxtrace::process(&line.metrics, pid) else {
+            continue;
+        };
+        for t in p.threads.iter().filter(|t| t.wait_calls > 0) {
+            assert_eq!(t.wait_calls, ROUNDS, "{t:?}");
+            let set = t.watched / ROUNDS;
+            assert!([10, 20, 30].contains(&set), "{t:?}");
+            assert_eq!((t.watched, t.ready), (set * ROUNDS, set * ROUNDS), "{t:?}");
+            // The interval it polled in gives its set per wait.
+            if let Some(per_wait) = t.watched_per_wait {
+                assert_eq!(per_wait, set as f64, "{t:?}");
+                seen.insert(t.tid, set);
+            }
+        }
+    }
+    let mut sets: Vec<u64> = seen.values().copied().collect();
+    sets.sort_unstable();
+    assert_eq!(sets, [10, 20, 30], "{seen:?}");
+    // They exited before the process: its final line has them summed.
+    let last = &lines.last().expect("a final line").metrics;
+    let p = harness::muxtrace::process(last, pid).unwrap_or_else(|e| panic!("{e:#}"));
+    let exited = p.exited_threads.as_ref().expect("exited threads");
+    let polls = syscall_total(p, Poll);
+    assert_eq!((exited.watched, exited.ready), (60 * ROUNDS, 60 * ROUNDS));
+    assert_eq!((polls.watched, polls.ready), (60 * ROUNDS, 60 * ROUNDS));
+}
+
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn epoll_interest_set_follows_add_and_del() {

@@ -12,6 +12,9 @@
 //!   waitlab pollgaps K R U N the same with U unused entries (fd -1, which
 //!                            the kernel skips) among the K, every other
 //!                            entry while both last (nfds = K + U)
+//!   waitlab pollthreads N R  N threads, the i-th (from 1) polling 10·i fds
+//!                            of its own, all readable, R times (timeout 0),
+//!                            then sleeping for `--linger` before it exits
 //!   waitlab epoll A D R N    A epoll_ctl ADDs, D DELs, R of the rest readable,
 //!                            then N epoll_waits (timeout 0, maxevents 64)
 //!   waitlab sleep MS [N]     N polls (1 by default) that each time out
@@ -54,6 +57,10 @@ fn main() {
     let scenario = args.first().map(String::as_str).unwrap_or_else(|| usage());
     let prepared = match scenario {
         "select" | "poll" | "pollgaps" => Prepared::Fds(readable_fds(num(1), num(2))),
+        "pollthreads" => {
+            let all = 10 * num(1) * (num(1) + 1) / 2;
+            Prepared::Fds(readable_fds(all, all))
+        }
         "epoll" => Prepared::Epoll(epoll_set(num(1), num(2), num(3))),
         "payload" | "echoloop" => Prepared::Fds(readable_fds(1, 0)),
         "positional" => Prepared::File(temporary_file()),
@@ -91,6 +98,33 @@ fn main() {
                     .collect();
                 for _ in 0..num(3) {
                     libc::syscall(libc::SYS_poll, pfds.as_mut_ptr(), pfds.len(), 0);
+                }
+            }
+            ("pollthreads", Prepared::Fds(fds)) => {
+                let (threads, rounds) = (num(1), num(2));
+                let mut first = 0;
+                let handles: Vec<_> = (1..=threads)
+                    .map(|i| {
+                        let mine = fds.watched[first..first + 10 * i].to_vec();
+                        first += 10 * i;
+                        std::thread::spawn(move || {
+                            let mut pfds: Vec<libc::pollfd> = mine
+                                .iter()
+                                .map(|&fd| libc::pollfd {
+                                    fd,
+                                    events: libc::POLLIN,
+                                    revents: 0,
+                                })
+                                .collect();
+                            for _ in 0..rounds {
+                                libc::syscall(libc::SYS_poll, pfds.as_mut_ptr(), pfds.len(), 0);
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(linger_ms));
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    let _ = h.join();
                 }
             }
             ("pollgaps", Prepared::Fds(fds)) => {

@@ -167,6 +167,8 @@ mod snapshots {
             calls: 21_000,
             wait_calls: 0,
             wakeups: 0,
+            watched: 0,
+            ready: 0,
             timed_calls: 21_000,
             wall_ns: 186_000_000,
             off_cpu_ns: 12_000_000,

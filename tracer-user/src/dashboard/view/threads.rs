@@ -111,6 +111,9 @@ fn exited_row(e: &ExitedThreadMetrics) -> ThreadMetrics {
         calls: e.calls,
         wait_calls: e.wait_calls,
         wakeups: e.wakeups,
+        watched: e.watched,
+        ready: e.ready,
+        watched_per_wait: None,
         timed_calls: e.timed_calls,
         wall_ns: e.wall_ns,
         off_cpu_ns: e.off_cpu_ns,
@@ -126,7 +129,7 @@ type ThreadColumn = (&'static str, u16, u8, ThreadFigure);
 
 /// 80 columns: the name as `top -H` shows it (at most 15 characters), then
 /// each event-loop thread's utilisation and stalls; wide screens add its
-/// iterations and its wait calls; narrow ones keep what fits, the least
+/// iterations, its wait calls and the fds each watched; narrow ones keep what fits, the least
 /// needed going first, and return the names of those left out.
 fn thread_columns(width: u16) -> (Vec<ThreadColumn>, Vec<String>) {
     let mut columns: Vec<ThreadColumn> = vec![
@@ -143,6 +146,12 @@ fn thread_columns(width: u16) -> (Vec<ThreadColumn>, Vec<String>) {
     if width >= WIDE {
         columns.push(("iter", 9, 9, |t| loop_figure(t, t.iterations)));
         columns.push(("waits", 9, 9, |t| thousands(t.wait_calls)));
+        // The loop's own interest set: a process's workers may each
+        // wait on their own.
+        columns.push(("watched", 7, 9, |t| {
+            t.watched_per_wait
+                .map_or("-".to_owned(), |w| format!("{w:.1}"))
+        }));
     }
     columns.extend([
         ("wakeups", 9, 8, (|t| thousands(t.wakeups)) as ThreadFigure),
