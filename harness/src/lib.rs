@@ -16,8 +16,9 @@
 //! - [`servers`]: nginx and redis, real servers, from the configs in
 //!   `harness/servers/`, on a free loopback port, files in a temporary folder;
 //! - [`clients`]: ab and redis-benchmark run to the end, their reports read;
-//! - [`procfs`]: what `/proc` says about a process (children, threads, the
-//!   syscall it waits in, its epoll sets' registrations) and [`Frozen`]
+//! - [`procfs`]: what `/proc` says about a process (children, threads and
+//!   their names, the syscall it waits in, the epoll fd each thread waits
+//!   on, its epoll sets' registrations) and [`Frozen`]
 //!   processes, stopped so that two tracers see the same calls;
 //! - [`strace`]: `strace -c -f` attached to running processes, its table read.
 //!

@@ -79,12 +79,40 @@ pub fn blocked_in(pid: u32) -> Option<i64> {
 /// Whether `pid`'s main thread is blocked in epoll_wait or epoll_pwait(2):
 /// its event loop is waiting.
 pub fn waits_in_epoll(pid: u32) -> bool {
-    matches!(
-        blocked_in(pid),
-        Some(nr) if nr == libc::SYS_epoll_wait
-            || nr == libc::SYS_epoll_pwait
-            || nr == libc::SYS_epoll_pwait2
-    )
+    matches!(blocked_in(pid), Some(nr) if is_epoll_wait(nr))
+}
+
+fn is_epoll_wait(nr: i64) -> bool {
+    nr == libc::SYS_epoll_wait || nr == libc::SYS_epoll_pwait || nr == libc::SYS_epoll_pwait2
+}
+
+/// The syscall thread `tid` of `pid` is blocked in and its first argument,
+/// from `/proc/PID/task/TID/syscall`; `None` when it runs in user space or
+/// is gone.
+pub fn thread_syscall(pid: u32, tid: u32) -> Option<(i64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).ok()?;
+    let mut words = text.split_whitespace();
+    let nr = words.next()?.parse().ok()?;
+    let arg = u64::from_str_radix(words.next()?.strip_prefix("0x")?, 16).ok()?;
+    Some((nr, arg))
+}
+
+/// The epoll fd thread `tid` of `pid` waits on (epoll_wait's first
+/// argument), `None` unless it is blocked in epoll_wait or epoll_pwait(2).
+/// It names the thread's own epoll set where a process has several, one an
+/// event loop.
+pub fn thread_epoll_wait_fd(pid: u32, tid: u32) -> Option<u32> {
+    match thread_syscall(pid, tid)? {
+        (nr, epfd) if is_epoll_wait(nr) => u32::try_from(epfd).ok(),
+        _ => None,
+    }
+}
+
+/// Thread `tid`'s name (`/proc/PID/task/TID/comm`, what pthread_setname_np
+/// set, else the program's name), `None` once it is gone.
+pub fn thread_comm(pid: u32, tid: u32) -> Option<String> {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm")).ok()?;
+    Some(comm.trim_end_matches('\n').to_owned())
 }
 
 /// The epoll fds `pid` holds, from the `anon_inode:[eventpoll]` links in
@@ -286,6 +314,53 @@ mod tests {
         let p = Proc::spawn(Command::new("sleep").arg("30")).unwrap();
         assert!(children(me).contains(&p.pid()));
         assert!(epoll_fds(p.pid()).is_empty());
+    }
+
+    /// A named thread blocked in epoll_wait shows its name and the epoll fd
+    /// it waits on; once woken, no epoll fd.
+    #[test]
+    fn a_thread_waiting_in_epoll_shows_its_name_and_its_epoll_fd() {
+        // SAFETY: plain fd syscalls on fds this test owns and closes.
+        let (epfd, efd) = unsafe {
+            let epfd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+            let efd = libc::eventfd(0, libc::EFD_CLOEXEC);
+            assert!(epfd >= 0 && efd >= 0);
+            let mut ev = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: 0,
+            };
+            assert_eq!(libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, efd, &mut ev), 0);
+            (epfd, efd)
+        };
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let waiter = thread::Builder::new()
+            .name("epoll-waiter".into())
+            .spawn(move || {
+                // SAFETY: gettid has no arguments; epoll_wait writes at most
+                // one event into `ev`.
+                unsafe {
+                    tid_tx.send(libc::gettid() as u32).unwrap();
+                    let mut ev = libc::epoll_event { events: 0, u64: 0 };
+                    libc::epoll_wait(epfd, &mut ev, 1, 30_000)
+                }
+            })
+            .unwrap();
+        let me = std::process::id();
+        let tid = tid_rx.recv().unwrap();
+        assert_eq!(thread_comm(me, tid).as_deref(), Some("epoll-waiter"));
+        let waiting = poll_until("the thread in epoll_wait", Duration::from_secs(10), || {
+            thread_epoll_wait_fd(me, tid)
+        });
+        // SAFETY: an 8-byte write to the eventfd wakes the waiter.
+        unsafe { libc::write(efd, 1u64.to_ne_bytes().as_ptr().cast(), 8) };
+        assert_eq!(waiter.join().unwrap(), 1);
+        assert_eq!(waiting.unwrap(), epfd as u32);
+        assert_eq!(thread_epoll_wait_fd(me, me), None);
+        // SAFETY: both fds are ours and no longer used.
+        unsafe {
+            libc::close(efd);
+            libc::close(epfd);
+        }
     }
 
     /// Every thread's CPU counts: a thread spinning beside an idle main
