@@ -16,6 +16,7 @@
 //! - [`servers`]: nginx and redis, real servers, from the configs in
 //!   `harness/servers/`, on a free loopback port, files in a temporary folder;
 //! - [`clients`]: ab and redis-benchmark run to the end, their reports read;
+//!   a memcached client counting its socket bytes;
 //! - [`procfs`]: what `/proc` says about a process (children, threads and
 //!   their names, the syscall it waits in, the epoll fd each thread waits
 //!   on, its epoll sets' registrations) and [`Frozen`]
@@ -39,6 +40,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
 
+pub use clients::MemcachedClient;
 pub use echo::{EchoModel, EchoServer, ECHO_MODELS};
 pub use loadgen::{run_loadgen, LoadgenRun, Report};
 pub use muxtrace::{start_muxtrace, JsonLine, LineKind};
