@@ -13,8 +13,9 @@
 //! - [`muxtrace`]: starting muxtrace until it has attached, and its `--json`
 //!   lines read back into [`tracer_model::Metrics`];
 //! - [`stats`]: the median;
-//! - [`servers`]: nginx and redis, real servers, from the configs in
-//!   `harness/servers/`, on a free loopback port, files in a temporary folder;
+//! - [`servers`]: nginx, redis, lighttpd and memcached, real servers, from
+//!   the configs in `harness/servers/` (memcached from its command line), on
+//!   a free loopback port, files in a temporary folder;
 //! - [`clients`]: ab and redis-benchmark run to the end, their reports read;
 //!   a memcached client counting its socket bytes;
 //! - [`procfs`]: what `/proc` says about a process (children, threads and
@@ -46,7 +47,7 @@ pub use loadgen::{run_loadgen, LoadgenRun, Report};
 pub use muxtrace::{start_muxtrace, JsonLine, LineKind};
 pub use proc::{Finished, Proc, Stream};
 pub use procfs::Frozen;
-pub use servers::{Lighttpd, Nginx, NginxOptions, Redis};
+pub use servers::{Lighttpd, Memcached, Nginx, NginxOptions, Redis};
 pub use stats::median;
 pub use strace::Strace;
 

@@ -1,9 +1,10 @@
-//! nginx, redis and lighttpd — real servers, written without muxtrace in mind — started
-//! from the configs kept in `harness/servers/` on a free loopback port, every
-//! path they write in a temporary folder, returned once they accept
-//! connections and their event loops wait, and stopped by pid (SIGTERM to
-//! nginx's master, which stops its workers) when dropped. Never as system
-//! services.
+//! nginx, redis, lighttpd and memcached — real servers, written without
+//! muxtrace in mind — started from the configs kept in `harness/servers/`
+//! (memcached, which has no config file, from its command line) on a free
+//! loopback port, every path they write in a temporary folder, returned once
+//! they accept connections and their event loops wait, and stopped by pid
+//! (SIGTERM to nginx's master, which stops its workers) when dropped. Never
+//! as system services.
 
 use std::{
     io::Read as _,
@@ -19,7 +20,10 @@ use anyhow::{anyhow, bail, Result};
 use crate::{
     echo::pinned,
     proc::Proc,
-    procfs::{blocked_in, children, poll_until, waits_in_epoll},
+    procfs::{
+        blocked_in, children, poll_until, thread_comm, thread_epoll_wait_fd, threads,
+        waits_in_epoll,
+    },
 };
 
 /// nginx's config; `@DIR@`, `@PORT@` and `@SENDFILE@` are filled in.
@@ -387,6 +391,170 @@ impl Lighttpd {
     }
 }
 
+/// memcached: a main thread that accepts and hands each connection to one
+/// of its worker threads, each worker serving its connections on its own
+/// libevent loop. Started in the foreground with command-line options only
+/// (memcached reads no config file):
+///
+/// `memcached -l 127.0.0.1 -p PORT -U 0 -t WORKERS -c 4096 -m 64 [-u root]`
+///
+/// - `-l 127.0.0.1 -p PORT`: TCP on loopback only; `-U 0`: no UDP;
+/// - `-t WORKERS`: the worker threads asked for;
+/// - `-c 4096`: connections, enough for a test's idle ones. memcached sets
+///   its own RLIMIT_NOFILE, soft and hard, to this figure;
+/// - `-m 64`: MB of item memory, memcached's default, stated so that a
+///   changed default cannot change the tests;
+/// - `-u root` only when run as root, which memcached refuses otherwise
+///   ("can't run as root without the -u switch", exit 64); not `-v`: a
+///   quiet server writes nothing to its pipes.
+///
+/// Threads, as memcached 1.6.18 (Debian 12) names them in
+/// `/proc/PID/task/TID/comm`: `memcached` (the main thread, tid = pid),
+/// `mc-worker` × WORKERS, and `mc-log`, `mc-assocmaint`, `mc-itemcrawler`,
+/// `mc-lrumaint`, `mc-slabmaint`, which never wait in epoll. Each event
+/// loop has its epoll fd: the main thread's holds the listening socket; a
+/// worker's holds its notify eventfd (the main thread writes it to hand
+/// over a connection) and then its connections. libevent's signal pipe of
+/// each loop is never registered.
+pub struct Memcached {
+    proc: Proc,
+    port: u16,
+    main_epfd: u32,
+    /// (tid, epoll fd) of each worker, by tid.
+    workers: Vec<(u32, u32)>,
+}
+
+impl Memcached {
+    /// The thread name memcached gives its workers (1.6.18 does; older
+    /// releases leave every thread named `memcached`).
+    pub const WORKER_COMM: &str = "mc-worker";
+
+    /// Starts memcached with `worker_threads` workers on a free port and
+    /// returns once it accepts connections and its main thread and every
+    /// worker wait in epoll.
+    pub fn start(worker_threads: u32) -> Result<Memcached> {
+        Memcached::start_program("memcached", worker_threads)
+    }
+
+    fn start_program(program: &str, worker_threads: u32) -> Result<Memcached> {
+        if worker_threads == 0 {
+            bail!("memcached needs at least one worker thread");
+        }
+        // One clear error, not PORT_TRIES of "cannot start".
+        if let Err(e) = Command::new(program).arg("-V").output() {
+            bail!(
+                "{program} cannot be run ({e}); install it: apt-get install memcached \
+                 (cargo xtask test installs the real servers)"
+            );
+        }
+        let mut last = None;
+        for _ in 0..PORT_TRIES {
+            match Memcached::start_on(program, worker_threads, free_port()?) {
+                Ok(m) => return Ok(m),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow!("memcached did not start")))
+    }
+
+    fn start_on(program: &str, worker_threads: u32, port: u16) -> Result<Memcached> {
+        let mut cmd = Command::new(program);
+        cmd.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0"])
+            .args(["-t", &worker_threads.to_string(), "-c", "4096", "-m", "64"]);
+        // SAFETY: geteuid has no arguments and cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            cmd.args(["-u", "root"]);
+        }
+        let mut proc = Proc::spawn(&mut cmd)?;
+        let pid = proc.pid();
+        let want = worker_threads as usize;
+        let ready = poll_until("memcached's threads waiting", START_TIMEOUT, || {
+            if !proc.is_running() {
+                return Some(false);
+            }
+            (thread_epoll_wait_fd(pid, pid).is_some()
+                && Memcached::find_workers(pid).len() == want
+                && connects(port))
+            .then_some(true)
+        });
+        if !matches!(ready, Ok(true)) {
+            let _ = proc.stop();
+            bail!(
+                "memcached did not start on port {port} ({}): {}",
+                ready.err().map_or("it exited".into(), |e| format!("{e:#}")),
+                proc.stderr()
+            );
+        }
+        // The probe went to a worker: wait until it has closed it and all
+        // wait again, so every epoll set holds only memcached's own fds.
+        let (main_epfd, workers) = poll_until("memcached waiting again", START_TIMEOUT, || {
+            let workers = Memcached::find_workers(pid);
+            let main = thread_epoll_wait_fd(pid, pid)?;
+            (workers.len() == want).then_some((main, workers))
+        })?;
+        Ok(Memcached {
+            proc,
+            port,
+            main_epfd,
+            workers,
+        })
+    }
+
+    /// (tid, epoll fd) of the workers waiting in epoll now: the threads
+    /// named [`Memcached::WORKER_COMM`]; with a memcached that names none
+    /// (not seen here, untested), every thread but the main one that waits
+    /// in epoll — none of its other threads uses epoll. A worker that is
+    /// serving a request is not in the list.
+    fn find_workers(pid: u32) -> Vec<(u32, u32)> {
+        let tids = threads(pid);
+        let named = tids
+            .iter()
+            .any(|&t| thread_comm(pid, t).as_deref() == Some(Memcached::WORKER_COMM));
+        tids.into_iter()
+            .filter(|&t| match named {
+                true => thread_comm(pid, t).as_deref() == Some(Memcached::WORKER_COMM),
+                false => t != pid,
+            })
+            .filter_map(|t| Some((t, thread_epoll_wait_fd(pid, t)?)))
+            .collect()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The worker threads' tids, sorted; found when it started, all idle.
+    pub fn worker_tids(&self) -> Vec<u32> {
+        self.workers.iter().map(|&(tid, _)| tid).collect()
+    }
+
+    /// Each worker's (tid, epoll fd), sorted by tid: the set holding its
+    /// notify eventfd and its connections.
+    pub fn worker_epoll_fds(&self) -> &[(u32, u32)] {
+        &self.workers
+    }
+
+    /// The main thread's epoll fd: the set holding the listening socket.
+    pub fn main_epoll_fd(&self) -> u32 {
+        self.main_epfd
+    }
+
+    /// Whether the main thread and every worker wait in epoll: no request
+    /// in progress.
+    pub fn is_quiet(&self) -> bool {
+        let pid = self.pid();
+        thread_epoll_wait_fd(pid, pid).is_some()
+            && self
+                .workers
+                .iter()
+                .all(|&(t, _)| thread_epoll_wait_fd(pid, t).is_some())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,6 +601,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_missing_memcached_is_one_clear_error() {
+        let e = Memcached::start_program("memcached-not-installed-here", 2)
+            .err()
+            .unwrap();
+        let text = format!("{e:#}");
+        assert!(text.contains("apt-get install memcached"), "{text}");
+        assert!(Memcached::start_program("memcached", 0).is_err());
     }
 
     #[test]
