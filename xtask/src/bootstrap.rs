@@ -209,8 +209,8 @@ pub fn test_tools() -> Result<()> {
 
 /// The real servers the real-server tier and the redis bench run, their
 /// load generators and the second opinion: nginx, redis, redis-benchmark
-/// (with redis-cli), ab, strace, Python (its http.server), Node.js and
-/// lighttpd, from Debian's packages.
+/// (with redis-cli), ab, strace, Python (its http.server), Node.js,
+/// lighttpd and memcached, from Debian's packages.
 pub fn real_server_tools() -> Result<()> {
     let args = Args::default();
     for (what, program, version_flag, package) in [
@@ -232,6 +232,7 @@ pub fn real_server_tools() -> Result<()> {
         ),
         ("node (nodejs)", "node", "--version", "nodejs"),
         ("lighttpd", "lighttpd", "-v", "lighttpd"),
+        ("memcached", "memcached", "-V", "memcached"),
     ] {
         step(
             what,
@@ -243,12 +244,16 @@ pub fn real_server_tools() -> Result<()> {
     Ok(())
 }
 
-/// Where Debian's nginx, redis-server and lighttpd services write their
-/// pid, and the name the process has.
-const SERVICE_PID_FILES: [(&str, &str); 3] = [
+/// Where Debian's nginx, redis-server, lighttpd and memcached services
+/// write their pid, and the name the process has. memcached has two: its
+/// own `-P` from /etc/memcached.conf (the systemd unit's PIDFile), and the
+/// one the init script's start-memcached writes before it execs memcached.
+const SERVICE_PID_FILES: [(&str, &str); 5] = [
     ("/run/nginx.pid", "nginx"),
     ("/run/redis/redis-server.pid", "redis-server"),
     ("/run/lighttpd.pid", "lighttpd"),
+    ("/run/memcached/memcached.pid", "memcached"),
+    ("/run/memcached.pid", "memcached"),
 ];
 
 /// Installs `package` without leaving a system service running: invoke-rc.d
