@@ -1,8 +1,8 @@
-//! The real-server tier: nginx, redis, Python's http.server, lighttpd and
-//! Node.js — written without muxtrace in mind — under load, every figure
+//! The real-server tier: nginx, redis, Python's http.server, lighttpd,
+//! memcached and Node.js — written without muxtrace in mind — under load, every figure
 //! muxtrace reports checked against a witness that could contradict it:
 //! `strace -c -f` over the same calls (and strace's calls written out
-//! whole), what ab and our own redis client received, nginx's
+//! whole), what ab and our own redis and memcached clients received, nginx's
 //! access log on disk, and the kernel's `/proc/PID/fdinfo` of each epoll
 //! fd. Run as root, one at a time
 //! (`cargo xtask test`); the servers start from `harness/servers/`.
@@ -35,11 +35,11 @@ use std::{
 
 use common::*;
 use harness::{
-    clients::{ab_request_bytes, run_ab, AbReport},
+    clients::{ab_request_bytes, run_ab, AbReport, MemcachedClient},
     muxtrace::{final_metrics, json_lines, process, JsonLine},
     procfs::{epoll_registrations, poll_until, the_epoll_set},
     strace::Counts,
-    Frozen, Lighttpd, Nginx, NginxOptions, Redis, Strace,
+    Frozen, Lighttpd, Memcached, Nginx, NginxOptions, Redis, Strace,
 };
 use tracer_common::SyscallKind;
 use tracer_model::{IoModel, Metrics, ProcessMetrics, Window};
@@ -1491,4 +1491,121 @@ fn node_s_busy_share_is_its_main_loop_s_as_node_measures_it() {
         (ours - node_share).abs() <= 0.05,
         "muxtrace {ours:.3} ({main_shares:?}), node {node_share:.3}"
     );
+}
+
+/// memcached: a main thread accepts and hands each connection to one of its
+/// workers, each an event loop on an epoll of its own. With the
+/// connections opened before the window, each set stays as the kernel
+/// holds it, and each worker's watched fds per wait are its own epoll's
+/// registrations in fdinfo (the process's figure, their mean, matches none
+/// of them). Every count equals strace's; the socket bytes equal what the
+/// clients sent and received.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn memcached_s_workers_each_watch_their_own_epoll_set_and_bytes_equal_the_clients_s() {
+    const IDLE: usize = 41;
+    const CLIENTS: usize = 10;
+    const ROUNDS: usize = 100;
+    let memcached = Memcached::start(2).unwrap_or_else(|e| panic!("{e:#}"));
+    let pid = memcached.pid();
+    let idle: Vec<TcpStream> = (0..IDLE)
+        .map(|_| TcpStream::connect(("127.0.0.1", memcached.port())).expect("connect"))
+        .collect();
+    let mut clients: Vec<MemcachedClient> = (0..CLIENTS)
+        .map(|_| MemcachedClient::connect(memcached.port()).unwrap_or_else(|e| panic!("{e:#}")))
+        .collect();
+    // Each worker's set: its connections and its notify eventfd.
+    let workers = memcached.worker_epoll_fds().to_vec();
+    let sets = || -> Vec<u64> {
+        workers
+            .iter()
+            .map(|&(_, epfd)| epoll_registrations(pid, epfd).unwrap_or_else(|e| panic!("{e:#}")))
+            .collect()
+    };
+    let registered = poll_until(
+        "memcached's workers holding every connection",
+        SETTLE,
+        || {
+            let sets = sets();
+            (sets.iter().sum::<u64>() == (IDLE + CLIENTS + workers.len()) as u64).then_some(sets)
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    poll_until("memcached quiet", SETTLE, || {
+        memcached.is_quiet().then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let value = vec![b'v'; 1000];
+    let bytes = |c: &[MemcachedClient]| -> (u64, u64) {
+        c.iter()
+            .map(|c| (c.bytes_sent(), c.bytes_received()))
+            .fold((0, 0), |(s, r), (cs, cr)| (s + cs, r + cr))
+    };
+    let before = bytes(&clients);
+    let t = traced_window(
+        &[pid],
+        &["--pid", &pid.to_string(), "--interval", "30s"],
+        Beside::StraceC,
+        || (),
+        |_| {
+            for round in 0..ROUNDS {
+                for (i, c) in clients.iter_mut().enumerate() {
+                    let key = format!("k{i}-{round}");
+                    c.set(&key, &value).unwrap_or_else(|e| panic!("{e:#}"));
+                    let got = c.get(&key).unwrap_or_else(|e| panic!("{e:#}"));
+                    assert_eq!(got.as_deref(), Some(&value[..]), "{key}");
+                }
+            }
+            bytes(&clients)
+        },
+        sets,
+    );
+    drop(idle);
+    let m = t.metrics();
+    let (table, differ) = against_strace(m, &t.strace);
+    let p = proc_of(m, pid);
+    let per_worker: Vec<(u32, u64, u64, Option<f64>)> = workers
+        .iter()
+        .map(|&(tid, _)| {
+            let th = p.threads.iter().find(|t| t.tid == tid);
+            let th = th.unwrap_or_else(|| panic!("worker {tid} not in {:?}", p.threads));
+            (tid, th.wait_calls, th.watched, th.watched_per_wait)
+        })
+        .collect();
+    println!(
+        "memcached -t 2, {CLIENTS} clients × {ROUNDS} set+get of 1000 bytes, {IDLE} idle \
+         connections:\n{table}{}\nworkers' epoll sets by fdinfo {registered:?}; by muxtrace \
+         (tid, waits, watched, per wait) {per_worker:?}",
+        headline(m, &[pid]),
+    );
+    assert!(differ.is_empty(), "{differ:?} differ:\n{table}");
+    assert_eq!(p.model, IoModel::Epoll);
+    assert_eq!(t.end, registered, "the sets changed in the window");
+    assert_ne!(registered[0], registered[1], "the case is not exercised");
+    for (&(tid, waits, watched, per_wait), &set) in per_worker.iter().zip(&registered) {
+        assert!(waits > 0, "worker {tid} never waited\n{table}");
+        assert_eq!(watched, waits * set, "worker {tid}: {per_worker:?}");
+        assert_eq!(per_wait, Some(set as f64), "worker {tid}");
+    }
+    // The main thread's set: the listening socket.
+    let main_set = epoll_registrations(pid, memcached.main_epoll_fd()).unwrap();
+    if let Some(main) = p.threads.iter().find(|t| t.tid == pid && t.wait_calls > 0) {
+        assert_eq!(main.watched, main.wait_calls * main_set, "{main:?}");
+    }
+    // The threads add up to the process.
+    let threads_watched: u64 = p.threads.iter().map(|t| t.watched).sum::<u64>()
+        + p.exited_threads.as_ref().map_or(0, |e| e.watched);
+    assert_eq!(threads_watched, sum(m, SyscallKind::is_wait, |w| w.watched));
+    let ((sent0, received0), (sent1, received1)) = (before, t.load);
+    assert_eq!(
+        sum(m, receives, |w| w.payload_socket_bytes),
+        sent1 - sent0,
+        "socket bytes received: what the clients sent\n{table}"
+    );
+    assert_eq!(
+        sum(m, sends, |w| w.payload_socket_bytes),
+        received1 - received0,
+        "socket bytes sent: what the clients received\n{table}"
+    );
+    assert_eq!(our_losses(&m.losses), [], "{:?}", m.losses);
 }
