@@ -773,6 +773,25 @@ pub fn write_all(
     }
     let _ = writeln!(
         out,
+        "# HELP muxtrace_loop_watched_fds_per_wait Fds an event-loop thread's wait calls watched, per call, over the last interval: its own interest set."
+    );
+    let _ = writeln!(out, "# TYPE muxtrace_loop_watched_fds_per_wait gauge");
+    for p in shown {
+        for t in &p.threads {
+            if let Some(watched) = t.watched_per_wait {
+                let _ = writeln!(
+                    out,
+                    "muxtrace_loop_watched_fds_per_wait{{pid=\"{}\",comm=\"{}\",tid=\"{}\",thread=\"{}\"}} {watched}",
+                    p.pid,
+                    escape_label(&p.comm),
+                    t.tid,
+                    escape_label(&t.name)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
         "# HELP muxtrace_process_alive 1 while the traced process runs."
     );
     let _ = writeln!(out, "# TYPE muxtrace_process_alive gauge");

@@ -299,6 +299,7 @@ fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool, metrics: &Met
             metrics.interval_s,
             metrics.stall_threshold_ns,
         ))
+        .chain(loop_sets_line(p).as_ref())
         .chain(exited_threads_line(p).as_ref())
         .flat_map(|l| wrap(l, 100))
     {
@@ -353,6 +354,40 @@ fn payload_line(p: &ProcessMetrics) -> Option<String> {
         ));
     }
     (!parts.is_empty()).then(|| format!("payload: {}", parts.join("; ")))
+}
+
+/// How many loops shown by name at most; the rest are counted.
+const LOOP_SETS_SHOWN: usize = 6;
+
+/// Each loop thread's own fds per wait, when a process runs several: its
+/// table's watched figure is their mean (memcached's workers each wait on
+/// an epoll of their own; its main thread on the listening socket alone).
+fn loop_sets_line(p: &ProcessMetrics) -> Option<String> {
+    let mut loops: Vec<_> = p.threads.iter().filter(|t| t.wait_calls > 0).collect();
+    if loops.len() < 2 {
+        return None;
+    }
+    loops.sort_by_key(|t| std::cmp::Reverse(t.wait_calls));
+    let mut parts: Vec<String> = loops
+        .iter()
+        .take(LOOP_SETS_SHOWN)
+        .map(|t| {
+            format!(
+                "{} {} {:.1} ({} waits)",
+                t.tid,
+                t.name,
+                t.watched as f64 / t.wait_calls as f64,
+                thousands(t.wait_calls)
+            )
+        })
+        .collect();
+    if loops.len() > LOOP_SETS_SHOWN {
+        parts.push(format!("{} more", loops.len() - LOOP_SETS_SHOWN));
+    }
+    Some(format!(
+        "loop threads, fds watched per wait since attach: {}",
+        parts.join(", ")
+    ))
 }
 
 /// The threads that came and went: a server with a thread per connection
@@ -625,6 +660,47 @@ mod tests {
              35,020,000 B read, 204,260 written"
         );
         assert_eq!(payload_line(&metrics().processes[0]), None);
+    }
+
+    /// memcached's kind of process: each loop thread's own set, busiest
+    /// first, beside the table's mean; a single loop needs no such line.
+    #[test]
+    fn several_loops_each_say_their_own_fds_per_wait() {
+        let thread = |tid: u32, name: &str, waits: u64, set: u64| tracer_model::ThreadMetrics {
+            tid,
+            name: name.into(),
+            loop_busy_share: None,
+            iterations: waits,
+            stalls: 0,
+            calls: 3 * waits,
+            wait_calls: waits,
+            wakeups: waits,
+            watched: waits * set,
+            ready: waits,
+            watched_per_wait: None,
+            timed_calls: 3 * waits,
+            wall_ns: 0,
+            off_cpu_ns: 0,
+            on_cpu_ns: 0,
+            calls_per_sec: 0.0,
+            stopped_ns: 0,
+        };
+        let mut m = metrics();
+        let p = &mut m.processes[0];
+        p.threads = vec![
+            thread(10, "memcached", 3, 1),
+            thread(11, "mc-worker", 1006, 26),
+            thread(12, "mc-worker", 1007, 27),
+            thread(13, "mc-lrumaint", 0, 0),
+        ];
+        assert_eq!(
+            loop_sets_line(p).unwrap(),
+            "loop threads, fds watched per wait since attach: 12 mc-worker 27.0 (1,007 waits), \
+             11 mc-worker 26.0 (1,006 waits), 10 memcached 1.0 (3 waits)"
+        );
+        p.threads.truncate(2);
+        p.threads.remove(0);
+        assert_eq!(loop_sets_line(p), None);
     }
 
     #[test]
