@@ -128,9 +128,10 @@ fn exited_row(e: &ExitedThreadMetrics) -> ThreadMetrics {
 type ThreadColumn = (&'static str, u16, u8, ThreadFigure);
 
 /// 80 columns: the name as `top -H` shows it (at most 15 characters), then
-/// each event-loop thread's utilisation and stalls; wide screens add its
-/// iterations, its wait calls and the fds each watched; narrow ones keep what fits, the least
-/// needed going first, and return the names of those left out.
+/// each event-loop thread's utilisation, stalls and fds watched per wait;
+/// wide screens add its iterations, wait calls and wakeups; narrow ones
+/// keep what fits, the least needed going first, and return the names of
+/// those left out.
 fn thread_columns(width: u16) -> (Vec<ThreadColumn>, Vec<String>) {
     let mut columns: Vec<ThreadColumn> = vec![
         ("tid", 7, 0, |t| t.tid.to_string()),
@@ -146,16 +147,23 @@ fn thread_columns(width: u16) -> (Vec<ThreadColumn>, Vec<String>) {
     if width >= WIDE {
         columns.push(("iter", 9, 9, |t| loop_figure(t, t.iterations)));
         columns.push(("waits", 9, 9, |t| thousands(t.wait_calls)));
-        // The loop's own interest set: a process's workers may each
-        // wait on their own.
-        columns.push(("watched", 7, 9, |t| {
-            t.watched_per_wait
-                .map_or("-".to_owned(), |w| format!("{w:.1}"))
-        }));
+    }
+    // The loop's own interest set: a process's workers may each wait on
+    // their own (memcached's), and the process's figure is their mean.
+    columns.push(("watched", 7, 8, |t| {
+        t.watched_per_wait
+            .map_or("-".to_owned(), |w| format!("{w:.1}"))
+    }));
+    if width >= WIDE {
+        columns.push(("wakeups", 9, 9, |t| thousands(t.wakeups)));
     }
     columns.extend([
-        ("wakeups", 9, 8, (|t| thousands(t.wakeups)) as ThreadFigure),
-        ("on-CPU", 7, 5, |t| format::ns(t.on_cpu_ns as f64)),
+        (
+            "on-CPU",
+            7,
+            5,
+            (|t| format::ns(t.on_cpu_ns as f64)) as ThreadFigure,
+        ),
         ("off-CPU", 7, 7, |t| format::ns(t.off_cpu_ns as f64)),
     ]);
     if width >= NARROW {
