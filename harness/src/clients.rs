@@ -213,11 +213,6 @@ impl MemcachedClient {
         self.received
     }
 
-    /// The client's port: which connection of the server's is this one.
-    pub fn local_port(&self) -> Result<u16> {
-        Ok(self.stream.local_addr()?.port())
-    }
-
     fn send(&mut self, bytes: &[u8]) -> Result<()> {
         self.stream.write_all(bytes)?;
         self.sent += bytes.len() as u64;

@@ -69,11 +69,10 @@ pub fn thread_state(pid: u32, tid: u32) -> Option<char> {
         .next()
 }
 
-/// The syscall number `pid`'s main thread is blocked in, from
-/// `/proc/PID/syscall`; `None` when it runs in user space or is gone.
+/// The syscall number `pid`'s main thread is blocked in (see
+/// [`thread_syscall`]).
 pub fn blocked_in(pid: u32) -> Option<i64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
-    text.split_whitespace().next()?.parse().ok()
+    thread_syscall(pid, pid).map(|(nr, _)| nr)
 }
 
 /// Whether `pid`'s main thread is blocked in epoll_wait or epoll_pwait(2):
@@ -87,8 +86,8 @@ fn is_epoll_wait(nr: i64) -> bool {
 }
 
 /// The syscall thread `tid` of `pid` is blocked in and its first argument,
-/// from `/proc/PID/task/TID/syscall`; `None` when it runs in user space or
-/// is gone.
+/// from `/proc/PID/task/TID/syscall`: -1 (and its stack pointer) when it is
+/// stopped in user space, `None` while it runs or once it is gone.
 pub fn thread_syscall(pid: u32, tid: u32) -> Option<(i64, u64)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).ok()?;
     let mut words = text.split_whitespace();
@@ -168,9 +167,12 @@ pub fn poll_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Optio
 
 /// How long processes may take to stop after SIGSTOP.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long stopped threads must not run to count as stopped: far longer
-/// than strace takes to resume a thread from a syscall stop.
+/// How long stopped threads and their tracers must not run to count as
+/// stopped.
 const STILL_FOR: Duration = Duration::from_millis(30);
+
+/// A thread's tid, state, schedstat and its tracer's schedstat.
+type ThreadRun = (u32, Option<char>, Option<String>, Option<String>);
 
 /// Processes stopped with SIGSTOP until the guard drops (SIGCONT).
 ///
@@ -185,8 +187,9 @@ const STILL_FOR: Duration = Duration::from_millis(30);
 /// Under a ptracer (strace), `t` is also a thread in a syscall stop, which
 /// strace resumes: it then makes the call, past the tracepoint, while the
 /// stop looks done. strace counted one `recvfrom` more than muxtrace in
-/// 3 of 40 lighttpd windows so. The guard therefore waits until no thread
-/// has run for [`STILL_FOR`] as well.
+/// 3 of 40 lighttpd windows so. The guard therefore also waits until
+/// neither the threads nor their tracers have run for [`STILL_FOR`]: a
+/// tracer that has not run has no resume pending.
 pub struct Frozen {
     pids: Vec<u32>,
 }
@@ -229,16 +232,28 @@ impl Frozen {
         Ok(frozen)
     }
 
-    /// Each thread's state and schedstat (time run, time queued, times run):
-    /// any change means one ran.
-    fn runs(&self) -> Vec<(u32, Option<char>, String)> {
+    /// Each thread's state and schedstat (time run, time queued, times
+    /// run), and its tracer's schedstat: any change means one ran.
+    fn runs(&self) -> Vec<ThreadRun> {
+        let schedstat = |task: &str| std::fs::read_to_string(format!("{task}/schedstat")).ok();
         self.pids
             .iter()
             .flat_map(|&pid| threads(pid).into_iter().map(move |t| (pid, t)))
             .map(|(pid, t)| {
-                let schedstat = std::fs::read_to_string(format!("/proc/{pid}/task/{t}/schedstat"))
-                    .unwrap_or_default();
-                (t, thread_state(pid, t), schedstat)
+                let task = format!("/proc/{pid}/task/{t}");
+                let tracer = std::fs::read_to_string(format!("{task}/status"))
+                    .ok()
+                    .and_then(|status| {
+                        let line = status.lines().find(|l| l.starts_with("TracerPid:"))?;
+                        line.split_whitespace().nth(1)?.parse::<u32>().ok()
+                    })
+                    .filter(|&tracer| tracer != 0);
+                (
+                    t,
+                    thread_state(pid, t),
+                    schedstat(&task),
+                    tracer.and_then(|tracer| schedstat(&format!("/proc/{tracer}"))),
+                )
             })
             .collect()
     }

@@ -485,8 +485,9 @@ impl Memcached {
                 proc.stderr()
             );
         }
-        // The probe went to a worker: wait until it has closed it and all
-        // wait again, so every epoll set holds only memcached's own fds.
+        // memcached closed the probe connection before it read EOF, so no
+        // set holds it: wait until every thread waits again, and note the
+        // epoll fd each one waits on.
         let (main_epfd, workers) = poll_until("memcached waiting again", START_TIMEOUT, || {
             let workers = Memcached::find_workers(pid);
             let main = thread_epoll_wait_fd(pid, pid)?;
@@ -525,11 +526,6 @@ impl Memcached {
 
     pub fn port(&self) -> u16 {
         self.port
-    }
-
-    /// The worker threads' tids, sorted; found when it started, all idle.
-    pub fn worker_tids(&self) -> Vec<u32> {
-        self.workers.iter().map(|&(tid, _)| tid).collect()
     }
 
     /// Each worker's (tid, epoll fd), sorted by tid: the set holding its

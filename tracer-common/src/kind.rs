@@ -86,6 +86,9 @@ syscall_kinds! {
     Pwritev = 27, "pwritev", PWRITEV;
     Preadv2 = 28, "preadv2", PREADV2;
     Pwritev2 = 29, "pwritev2", PWRITEV2;
+    // A splice from a socket (into a pipe) receives: a proxy's first leg
+    // (haproxy's splice-response). Split from `Splice` at entry.
+    SpliceRecv = 30, "splice/recv", SPLICE;
 }
 
 /// One more than the highest syscall number measured: the size of
@@ -158,6 +161,7 @@ impl SyscallKind {
     pub const fn dispatched(self) -> SyscallKind {
         match self {
             SyscallKind::IoUringWait => SyscallKind::IoUringEnter,
+            SyscallKind::SpliceRecv => SyscallKind::Splice,
             k => k,
         }
     }
@@ -189,6 +193,7 @@ impl SyscallKind {
                 | SyscallKind::Pread64
                 | SyscallKind::Preadv
                 | SyscallKind::Preadv2
+                | SyscallKind::SpliceRecv
         )
     }
 
@@ -221,10 +226,20 @@ impl SyscallKind {
         )
     }
 
+    /// Calls whose payload leaves toward a peer or a file: the sends, and
+    /// the zero-copy calls that do not receive (sendfile, a splice into a
+    /// socket or between a pipe and a file).
+    pub const fn sends_payload(self) -> bool {
+        self.is_send() || (self.is_zero_copy() && !self.is_receive())
+    }
+
     /// Calls that move payload between two fds inside the kernel, never
     /// through user space: their return value is bytes moved.
     pub const fn is_zero_copy(self) -> bool {
-        matches!(self, SyscallKind::Sendfile | SyscallKind::Splice)
+        matches!(
+            self,
+            SyscallKind::Sendfile | SyscallKind::Splice | SyscallKind::SpliceRecv
+        )
     }
 
     /// Calls whose return value is a number of messages (`struct mmsghdr`),
@@ -367,6 +382,7 @@ mod tests {
             .count();
             assert_eq!(families, usize::from(kind.is_wait()), "{kind:?}");
             assert!(!(kind.is_receive() && kind.is_send()), "{kind:?}");
+            assert!(!(kind.is_receive() && kind.sends_payload()), "{kind:?}");
             let payload = kind.is_receive() || kind.is_send() || kind.is_zero_copy();
             assert!(!(payload && kind.is_wait()), "{kind:?}");
         }

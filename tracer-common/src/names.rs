@@ -32,6 +32,12 @@ pub mod globals {
     /// u32: offset of `jobctl` in `struct task_struct`, 0 where unknown (a
     /// task in the cgroup freezer's trap then reads as busy, not stopped).
     pub const TASK_JOBCTL: &str = "TASK_JOBCTL";
+    /// u32: offsets of `signal` in `struct task_struct` and of
+    /// `rlim[RLIMIT_NOFILE].rlim_cur` in `struct signal_struct`, 0 where
+    /// unknown: poll refuses more entries than that limit, and they are not
+    /// read.
+    pub const TASK_SIGNAL: &str = "TASK_SIGNAL";
+    pub const SIGNAL_NOFILE: &str = "SIGNAL_NOFILE";
     /// u32 offsets of the fields between a task and an fd's open file and
     /// what it points at: `task_struct.files`, `files_struct.fdt`,
     /// `fdtable.max_fds`, `fdtable.fd`, `file.private_data`, `file.f_inode`,
@@ -80,7 +86,7 @@ pub mod globals {
     /// a longer one compares on its start only).
     pub const CGROUP_PATH: &str = "CGROUP_PATH";
     /// Every global, for the test that checks the object declares them all.
-    pub const ALL: [&str; 35] = [
+    pub const ALL: [&str; 37] = [
         FOLLOW,
         STALL_NS,
         TIME_EVERY,
@@ -93,6 +99,8 @@ pub mod globals {
         TASK_START_BOOTTIME,
         TASK_RESTART_FN,
         TASK_JOBCTL,
+        TASK_SIGNAL,
+        SIGNAL_NOFILE,
         TASK_FILES,
         FILES_FDT,
         FDT_MAX_FDS,

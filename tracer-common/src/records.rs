@@ -252,11 +252,14 @@ pub struct ThreadState {
     /// Of which timed (`--time-every`); `wait_on_cpu_ns` covers these.
     pub wait_timed_calls: u64,
     pub wakeups: u64,
-    /// Watched fds summed over the thread's waits, and ready fds over those
-    /// that returned some: one loop's interest set among a process's
-    /// several (memcached's workers each wait on an epoll of their own).
-    pub wait_watched: u64,
-    pub wait_ready: u64,
+    /// Watched fds summed over the thread's select, poll and epoll waits
+    /// the kernel took (not io_uring's, which name no fds), those waits, and
+    /// the ready fds they returned: one loop's interest set among a
+    /// process's several (memcached's workers each wait on an epoll of
+    /// their own).
+    pub watched_total: u64,
+    pub watched_waits: u64,
+    pub ready_total: u64,
     pub wall_ns: u64,
     pub thread_off_cpu_ns: u64,
     /// Time inside wait calls, the loop's idle time: on a CPU (timed waits
@@ -281,7 +284,7 @@ pub struct ThreadState {
     /// aggregate by index, with no hash lookup.
     pub stats_slots: [u16; crate::STATS_SLOT_KINDS],
 }
-const _: () = assert!(size_of::<ThreadState>() == 43 * 8 + 2 * crate::STATS_SLOT_KINDS);
+const _: () = assert!(size_of::<ThreadState>() == 44 * 8 + 2 * crate::STATS_SLOT_KINDS);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
@@ -322,8 +325,9 @@ impl ThreadState {
         wait_calls: 0,
         wait_timed_calls: 0,
         wakeups: 0,
-        wait_watched: 0,
-        wait_ready: 0,
+        watched_total: 0,
+        watched_waits: 0,
+        ready_total: 0,
         wall_ns: 0,
         thread_off_cpu_ns: 0,
         wait_on_cpu_ns: 0,
@@ -446,8 +450,9 @@ counters! {
         pub wait_calls: u64,
         pub wait_timed_calls: u64,
         pub wakeups: u64,
-        pub wait_watched: u64,
-        pub wait_ready: u64,
+        pub watched_total: u64,
+        pub watched_waits: u64,
+        pub ready_total: u64,
         pub wall_ns: u64,
         pub thread_off_cpu_ns: u64,
         pub wait_on_cpu_ns: u64,
@@ -467,8 +472,9 @@ impl ExitedThreads {
         self.wait_calls += t.wait_calls;
         self.wait_timed_calls += t.wait_timed_calls;
         self.wakeups += t.wakeups;
-        self.wait_watched += t.wait_watched;
-        self.wait_ready += t.wait_ready;
+        self.watched_total += t.watched_total;
+        self.watched_waits += t.watched_waits;
+        self.ready_total += t.ready_total;
         self.wall_ns += t.wall_ns;
         self.thread_off_cpu_ns += t.thread_off_cpu_ns;
         self.wait_on_cpu_ns += t.wait_on_cpu_ns;
@@ -547,8 +553,9 @@ pub enum Stat {
     /// misses the same ones): that call's wakeup count is one short, and
     /// its run-queue delay unknown.
     WakeupUnseen = 11,
-    /// A poll of more than `POLL_READ_MAX` entries: the entries past them
-    /// were counted as watched, unread.
+    /// A poll of more than 1,048,576 entries (`POLLFDS_READ_MAX`, which only
+    /// a raised `fs.nr_open` allows): the entries past them were counted as
+    /// watched, unread.
     PollTruncated = 12,
 }
 pub const STAT_COUNT: u32 = 13;

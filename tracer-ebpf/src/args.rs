@@ -3,12 +3,19 @@
 
 use aya_ebpf::{
     cty::c_void,
-    helpers::{bpf_loop, bpf_probe_read_user, bpf_probe_read_user_buf},
+    helpers::{
+        bpf_get_current_task, bpf_loop, bpf_probe_read_kernel, bpf_probe_read_user,
+        bpf_probe_read_user_buf,
+    },
     programs::BtfTracePointContext,
 };
 use tracer_common::Stat;
 
-use crate::{filter::lost, kernel, maps::USER_SCRATCH};
+use crate::{
+    filter::lost,
+    kernel,
+    maps::{nofile_limit_offsets, USER_SCRATCH},
+};
 
 /// A syscall's registers as the kernel saved them at entry: `struct pt_regs`
 /// on x86_64, whose layout is the ABI's. The raw syscall tracepoints hand
@@ -206,9 +213,10 @@ fn negative_pollfds(buf: &mut [u64; 64], ptr: u64, n: u64) -> Option<u64> {
     Some(negative)
 }
 
-/// Counts an unreadable run of pollfds (they stay counted as watched).
+/// Counts a run of pollfds the helper could not read: they stay counted
+/// as watched.
 #[inline(always)]
-fn unreadable_pollfds(ptr: u64, first: u64) {
+fn lose_unreadable_run(ptr: u64, first: u64) {
     lost!(
         Stat::UserReadFailed,
         "cannot read poll's fds {}.. at {:x}: counted as watched (tid {})",
@@ -218,22 +226,23 @@ fn unreadable_pollfds(ptr: u64, first: u64) {
     );
 }
 
-/// The runs past the first, as `bpf_loop` passes.
+/// The `bpf_loop` callback's context: the array, how many of its entries
+/// to read, and the negative fds found so far.
 #[repr(C)]
 struct PollfdScan {
     ptr: u64,
-    readable: u64,
+    to_read: u64,
     negative: u64,
 }
 
-/// One `bpf_loop` pass: the negative fds of run `index + 1`. Returns 1
-/// (stop) at the end or at an unreadable run.
+/// One `bpf_loop` pass: the negative fds of run `index + 1` (the first is
+/// read inline). Returns 1 (stop) at the end or at an unreadable run.
 extern "C" fn count_negative_pollfds(index: u64, ctx: *mut c_void) -> i64 {
     // SAFETY: `ctx` is the `PollfdScan` on `pollfds_watched`'s stack, which
     // bpf_loop hands to every pass.
     let scan = unsafe { &mut *ctx.cast::<PollfdScan>() };
     let first = ((index & 0xffff_ffff) + 1) * POLLFDS_PER_READ;
-    if first >= scan.readable {
+    if first >= scan.to_read {
         return 1;
     }
     let Some(buf) = USER_SCRATCH.get_ptr_mut(0) else {
@@ -241,16 +250,32 @@ extern "C" fn count_negative_pollfds(index: u64, ctx: *mut c_void) -> i64 {
     };
     // SAFETY: a per-CPU map value: nothing else uses it while this runs.
     let buf = unsafe { &mut *buf };
-    let n = (scan.readable - first).min(POLLFDS_PER_READ);
+    let n = (scan.to_read - first).min(POLLFDS_PER_READ);
     match negative_pollfds(buf, scan.ptr + first * 8, n) {
         Some(negative) => {
             scan.negative += negative;
             0
         }
         None => {
-            unreadable_pollfds(scan.ptr, first);
+            lose_unreadable_run(scan.ptr, first);
             1
         }
+    }
+}
+
+/// The calling task's RLIMIT_NOFILE soft limit, `None` where unknown.
+#[inline(always)]
+fn nofile_limit() -> Option<u64> {
+    let (task_signal, signal_nofile) = nofile_limit_offsets();
+    if task_signal == 0 {
+        return None;
+    }
+    // SAFETY: bpf_get_current_task has no preconditions; the reads check
+    // their kernel addresses.
+    unsafe {
+        let task = bpf_get_current_task();
+        let signal = bpf_probe_read_kernel((task + u64::from(task_signal)) as *const u64).ok()?;
+        bpf_probe_read_kernel((signal + u64::from(signal_nofile)) as *const u64).ok()
     }
 }
 
@@ -263,13 +288,18 @@ extern "C" fn count_negative_pollfds(index: u64, ctx: *mut c_void) -> i64 {
 /// call with EFAULT, which watches nothing, but a page the helper may not
 /// fault in, swapped out, the kernel's own copy reads). The first run is
 /// read inline, the rest in a `bpf_loop`: the loop's callback costs a
-/// poll of one run ~10 ns.
+/// poll of one run ~10 ns. A poll over its RLIMIT_NOFILE is refused
+/// (EINVAL) and not read: any process could otherwise make each of its
+/// calls read 8 MiB.
 #[inline(never)]
 pub fn pollfds_watched(ptr: u64, nfds: u64) -> u64 {
     if nfds == 0 {
         return 0;
     }
-    let readable = if nfds > POLLFDS_READ_MAX {
+    if nfds > POLLFDS_PER_READ && nofile_limit().is_some_and(|limit| nfds > limit) {
+        return 0;
+    }
+    let to_read = if nfds > POLLFDS_READ_MAX {
         lost!(
             Stat::PollTruncated,
             "poll of {} fds: entries past {} counted as watched, unread (tid {})",
@@ -286,19 +316,19 @@ pub fn pollfds_watched(ptr: u64, nfds: u64) -> u64 {
     };
     // SAFETY: a per-CPU map value: nothing else uses it while this runs.
     let buf = unsafe { &mut *buf };
-    let Some(negative) = negative_pollfds(buf, ptr, readable.min(POLLFDS_PER_READ)) else {
-        unreadable_pollfds(ptr, 0);
+    let Some(negative) = negative_pollfds(buf, ptr, to_read.min(POLLFDS_PER_READ)) else {
+        lose_unreadable_run(ptr, 0);
         return nfds;
     };
-    if readable <= POLLFDS_PER_READ {
+    if to_read <= POLLFDS_PER_READ {
         return nfds - negative;
     }
     let mut scan = PollfdScan {
         ptr,
-        readable,
+        to_read,
         negative,
     };
-    let runs = (readable.div_ceil(POLLFDS_PER_READ) - 1) as u32;
+    let runs = (to_read.div_ceil(POLLFDS_PER_READ) - 1) as u32;
     // SAFETY: the callback matches bpf_loop's contract and reads `scan`
     // only for the duration of the call.
     unsafe {

@@ -205,6 +205,10 @@ static TASK_RESTART_FN: u32 = 0;
 #[no_mangle]
 static TASK_JOBCTL: u32 = 0;
 #[no_mangle]
+static TASK_SIGNAL: u32 = 0;
+#[no_mangle]
+static SIGNAL_NOFILE: u32 = 0;
+#[no_mangle]
 static TASK_FILES: u32 = 0;
 #[no_mangle]
 static FILES_FDT: u32 = 0;
@@ -374,6 +378,13 @@ pub fn task_jobctl_offset() -> u32 {
 #[inline(always)]
 pub fn task_restart_fn_offset() -> u32 {
     global(&TASK_RESTART_FN)
+}
+
+/// `task_struct.signal` and `signal_struct.rlim[RLIMIT_NOFILE].rlim_cur`;
+/// 0 where the kernel's BTF did not tell.
+#[inline(always)]
+pub fn nofile_limit_offsets() -> (u32, u32) {
+    (global(&TASK_SIGNAL), global(&SIGNAL_NOFILE))
 }
 
 /// The offsets on the way from a task to an fd's file and what it points at.

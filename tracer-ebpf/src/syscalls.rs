@@ -144,6 +144,12 @@ fn on_enter(regs: Regs, mut kind: SyscallKind, t: &mut ThreadState, task: Task) 
             kind = SyscallKind::IoUringWait;
             t.in_call = kind as u32 + 1;
         }
+        // Data moves from arg 0 to arg 2, one end a pipe: from a socket it
+        // is received.
+        SyscallKind::Splice if kernel::fd_is_socket(task, regs.arg(0) as u32) => {
+            kind = SyscallKind::SpliceRecv;
+            t.in_call = kind as u32 + 1;
+        }
         _ => {}
     }
     // A wait is timed when the last one's return was stamped for the
@@ -515,10 +521,13 @@ fn resumed_poll(regs: Regs) -> Option<(&'static mut ThreadState, Task)> {
 #[inline(always)]
 fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, t: &mut ThreadState, task: Task) {
     if t.in_call != kind as u32 + 1 {
-        // The one kind split at entry: an io_uring_enter that waits.
+        // The kinds split at entry: an io_uring_enter that waits, a splice
+        // that receives.
         if kind == SyscallKind::IoUringEnter && t.in_call == SyscallKind::IoUringWait as u32 + 1 {
             kind = SyscallKind::IoUringWait;
             ret = uring_wait_ret(t, ret);
+        } else if kind == SyscallKind::Splice && t.in_call == SyscallKind::SpliceRecv as u32 + 1 {
+            kind = SyscallKind::SpliceRecv;
         } else {
             if t.in_call == 0 {
                 bump(Stat::ExitWithoutEnter);
@@ -665,9 +674,8 @@ fn fold_payload(
     s.hist_payload[pow2_bucket(bytes)] += 1;
     // The socket calls succeed only on sockets; the others work on any fd.
     let on_socket = if kind == SyscallKind::Splice {
-        // Data moves from arg 0 to arg 2; one end is a pipe.
-        kernel::fd_is_socket(task, regs.arg(0) as u32)
-            || kernel::fd_is_socket(task, regs.arg(2) as u32)
+        // Not from a socket (that is `SpliceRecv`): into one?
+        kernel::fd_is_socket(task, regs.arg(2) as u32)
     } else if kind.needs_fd_class() {
         kernel::fd_is_socket(task, regs.arg(0) as u32)
     } else {
@@ -829,7 +837,10 @@ fn fold_latency(s: &mut SyscallStats, t: &mut ThreadState, now: u64, epoch: u64)
 fn fold_wait(s: &mut SyscallStats, t: &mut ThreadState, ret: i64, kind: SyscallKind, epoch: u64) {
     let errno = if ret < 0 { (-ret) as u64 } else { 0 };
     s.watched += t.watched;
-    t.wait_watched += t.watched;
+    if kind != SyscallKind::IoUringWait {
+        t.watched_total += t.watched;
+        t.watched_waits += 1;
+    }
     s.size_arg += t.size_arg;
     s.hist_watched[bucket(t.watched)] += 1;
     s.watched_extremes.extend(epoch, t.watched);
@@ -851,7 +862,7 @@ fn fold_wait(s: &mut SyscallStats, t: &mut ThreadState, ret: i64, kind: SyscallK
         s.ready += ready;
         s.useful_wakeups += 1;
         t.wakeups += 1;
-        t.wait_ready += ready;
+        t.ready_total += ready;
         t.pending_ready = 1;
     } else if ret == 0 {
         s.timeouts += 1;

@@ -33,6 +33,47 @@ use crate::{
     window::{delta, estimate, ratio, window, window_with, Clock, Span},
 };
 
+/// A thread's running totals at the previous reading, for its interval.
+#[derive(Clone, Copy, Default)]
+struct ThreadBefore {
+    calls: u64,
+    /// Time in waits and time stopped, up to that reading.
+    waited_ns: u64,
+    stopped_ns: u64,
+    wait_calls: u64,
+    watched_total: u64,
+    watched_waits: u64,
+}
+
+impl ThreadBefore {
+    fn of(t: &tracer_common::ThreadState, now: u64) -> ThreadBefore {
+        ThreadBefore {
+            calls: t.calls,
+            waited_ns: waited_ns(t, now),
+            stopped_ns: stopped_ns(t, now),
+            wait_calls: t.wait_calls,
+            watched_total: t.watched_total,
+            watched_waits: t.watched_waits,
+        }
+    }
+}
+
+/// The fds a thread's waits watched per call in the interval (a thread new
+/// in it: all its waits); with none returned, the wait it is blocked in
+/// now, so an idle loop keeps its figure. `None` for a thread that neither
+/// waited nor waits on fds (io_uring's waits name none).
+fn watched_per_wait(t: &tracer_common::ThreadState, before: &ThreadBefore) -> Option<f64> {
+    let waits = t.watched_waits.saturating_sub(before.watched_waits);
+    if waits > 0 {
+        let watched = t.watched_total.saturating_sub(before.watched_total);
+        return Some(watched as f64 / waits as f64);
+    }
+    let in_flight = tracer_common::SyscallKind::from_u32(t.in_call.wrapping_sub(1));
+    in_flight
+        .is_some_and(|k| k.is_wait() && k != tracer_common::SyscallKind::IoUringWait)
+        .then_some(t.watched as f64)
+}
+
 /// Whether the thread is inside a wait call at the reading.
 fn in_wait(t: &tracer_common::ThreadState) -> bool {
     t.in_call != 0
@@ -207,22 +248,12 @@ fn process_metrics(
         Span::Epoch(cur.epoch),
         &clock,
     );
-    // Per thread at the previous reading: its calls, its time in waits, its
-    // wait calls, its time stopped and its watched fds.
-    let prev_threads: BTreeMap<u32, (u64, u64, u64, u64, u64)> = prev
+    let prev_threads: BTreeMap<u32, ThreadBefore> = prev
         .map(|s| {
             s.threads
                 .iter()
                 .filter(|t| t.state.tgid == p.tgid)
-                .map(|t| {
-                    let w = waited_ns(&t.state, s.monotonic_ns);
-                    let stopped = stopped_ns(&t.state, s.monotonic_ns);
-                    let st = &t.state;
-                    (
-                        t.tid,
-                        (st.calls, w, st.wait_calls, stopped, st.wait_watched),
-                    )
-                })
+                .map(|t| (t.tid, ThreadBefore::of(&t.state, s.monotonic_ns)))
                 .collect()
         })
         .unwrap_or_default();
@@ -242,10 +273,9 @@ fn process_metrics(
             let s = &t.state;
             let (wall, on) = call_times(s.wall_ns, s.thread_off_cpu_ns, s.calls, s.timed_calls);
             let before = prev_threads.get(&t.tid).copied();
-            let calls_before = before.map(|(calls, ..)| calls);
-            let (waits_before, watched_before) =
-                before.map_or((0, 0), |(_, _, waits, _, watched)| (waits, watched));
-            if s.wait_calls > waits_before || in_wait(s) {
+            let calls_before = before.map(|b| b.calls);
+            let b = before.unwrap_or_default();
+            if s.wait_calls > b.wait_calls || in_wait(s) {
                 running_loops.insert(t.tid);
             }
             // Busy: the share of the interval outside waits, for a thread
@@ -254,11 +284,9 @@ fn process_metrics(
             // call made a quiet loop busy): left out, and a thread stopped
             // all along has no share.
             let loop_busy_share = match before {
-                Some((_, waited_before, _, stopped_before, _))
-                    if s.wait_calls > 0 && span_ns > 0 && prev.is_some() =>
-                {
-                    let waited = waited_ns(s, cur.monotonic_ns).saturating_sub(waited_before);
-                    let stopped = stopped_ns(s, cur.monotonic_ns).saturating_sub(stopped_before);
+                Some(b) if s.wait_calls > 0 && span_ns > 0 && prev.is_some() => {
+                    let waited = waited_ns(s, cur.monotonic_ns).saturating_sub(b.waited_ns);
+                    let stopped = stopped_ns(s, cur.monotonic_ns).saturating_sub(b.stopped_ns);
                     let could_run = span_ns.saturating_sub(stopped);
                     (could_run * 100 >= span_ns)
                         .then(|| (1.0 - waited as f64 / could_run as f64).clamp(0.0, 1.0))
@@ -274,13 +302,10 @@ fn process_metrics(
                 calls: s.calls,
                 wait_calls: s.wait_calls,
                 wakeups: s.wakeups,
-                watched: s.wait_watched,
-                ready: s.wait_ready,
-                // A thread new this interval waited only in it.
-                watched_per_wait: (s.wait_calls > waits_before).then(|| {
-                    s.wait_watched.saturating_sub(watched_before) as f64
-                        / (s.wait_calls - waits_before) as f64
-                }),
+                watched: s.watched_total,
+                watched_waits: s.watched_waits,
+                ready: s.ready_total,
+                watched_per_wait: watched_per_wait(s, &b),
                 timed_calls: s.timed_calls,
                 wall_ns: wall,
                 off_cpu_ns: wall - on,
@@ -401,8 +426,9 @@ fn exited_threads(e: &tracer_common::ExitedThreads) -> Option<ExitedThreadMetric
         calls: e.calls,
         wait_calls: e.wait_calls,
         wakeups: e.wakeups,
-        watched: e.wait_watched,
-        ready: e.wait_ready,
+        watched: e.watched_total,
+        watched_waits: e.watched_waits,
+        ready: e.ready_total,
         timed_calls: e.timed_calls,
         wall_ns: wall,
         off_cpu_ns: wall - on,
@@ -976,8 +1002,11 @@ mod tests {
 
     /// Each thread's watched per wait is its own loop's over the interval:
     /// memcached's workers each wait on an epoll of their own, of 11 and 31
-    /// fds, where the process's figure is their mean. A thread that did
-    /// not wait in the interval has none; one new in it, all its waits.
+    /// fds, where the process's figure is the mean over all its waits. A
+    /// thread that did not wait in the interval has none, unless it is
+    /// blocked in a wait now (an idle loop: that wait's set); one new in
+    /// it, all its waits. Waits the kernel refused, and io_uring's, which
+    /// name no fds, are no part of it.
     #[test]
     fn each_thread_s_watched_per_wait_is_its_own_loop_s_over_the_interval() {
         let reading = |secs: u64, watched: &[(u64, u64)]| {
@@ -985,19 +1014,54 @@ mod tests {
                 .map(|tid| (tid, watched[tid as usize - 1].0, 0))
                 .collect();
             let mut s = loop_reading(secs, 0, &threads);
-            for (t, &(_, w)) in s.threads.iter_mut().zip(watched) {
-                t.state.wait_watched = w;
-                t.state.wait_ready = w / 10;
+            for (t, &(waits, w)) in s.threads.iter_mut().zip(watched) {
+                t.state.watched_waits = waits;
+                t.state.watched_total = w;
+                t.state.ready_total = w / 10;
             }
             s
         };
-        let prev = reading(10, &[(100, 1100), (100, 3100), (5, 50)]);
-        let cur = reading(11, &[(110, 1210), (120, 3720), (5, 50), (4, 8)]);
+        let before = [(100, 1100), (100, 3100), (5, 50), (5, 50), (5, 50), (5, 50)];
+        let prev = reading(10, &before);
+        let mut cur = reading(
+            11,
+            &[
+                (110, 1210),
+                (120, 3720),
+                (5, 50),
+                (5, 50),
+                (5, 50),
+                (5, 50),
+                (4, 8),
+            ],
+        );
+        let blocked_in = |t: &mut ThreadSnap, kind: SyscallKind, watched: u64| {
+            t.state.in_call = kind as u32 + 1;
+            t.state.watched = watched;
+        };
+        blocked_in(&mut cur.threads[3], SyscallKind::EpollWait, 7);
+        blocked_in(&mut cur.threads[4], SyscallKind::IoUringWait, 0);
+        // Thread 6: three waits refused (EBADF), none taken.
+        cur.threads[5].state.wait_calls += 3;
         let m = compute(Some(&prev), &cur);
         let t = &m.processes[0].threads;
         let per_wait: Vec<_> = t.iter().map(|t| t.watched_per_wait).collect();
-        assert_eq!(per_wait, [Some(11.0), Some(31.0), None, Some(2.0)]);
-        assert_eq!((t[1].watched, t[1].ready), (3720, 372));
+        assert_eq!(
+            per_wait,
+            [
+                Some(11.0),
+                Some(31.0),
+                None,
+                Some(7.0),
+                None,
+                None,
+                Some(2.0)
+            ]
+        );
+        assert_eq!(
+            (t[1].watched, t[1].watched_waits, t[1].ready),
+            (3720, 120, 372)
+        );
     }
 
     /// A loop busy the whole interval without one wait (stopped by

@@ -264,12 +264,15 @@ pub struct ThreadMetrics {
     pub calls: u64,
     pub wait_calls: u64,
     pub wakeups: u64,
-    /// Watched fds summed over its waits since attach, and ready fds: the
-    /// process's figures for this thread's loop alone.
+    /// Watched fds summed over its select, poll and epoll waits since
+    /// attach (those the kernel took), those waits, and the ready fds they
+    /// returned: the process's figures for this thread's loop alone.
     pub watched: u64,
+    pub watched_waits: u64,
     pub ready: u64,
-    /// Watched fds per wait during the interval: the size of this loop's
-    /// interest set; `None` when it did not wait.
+    /// Watched fds per wait during the interval, or of the wait it is
+    /// blocked in when none returned: the size of this loop's interest set;
+    /// `None` when it neither waited nor waits on fds.
     pub watched_per_wait: Option<f64>,
     /// Of `calls`, timed; the times below are estimated from them
     /// (`--time-every`).
@@ -295,6 +298,7 @@ pub struct ExitedThreadMetrics {
     pub wait_calls: u64,
     pub wakeups: u64,
     pub watched: u64,
+    pub watched_waits: u64,
     pub ready: u64,
     pub timed_calls: u64,
     pub wall_ns: u64,

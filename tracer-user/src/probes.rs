@@ -74,6 +74,8 @@ pub struct PidNamespace {
 
 /// The first reading interval. Not 0: a zeroed extremes slot reads as epoch 0.
 const FIRST_EPOCH: u64 = 1;
+/// `RLIMIT_NOFILE`'s index in a task's resource limits (asm-generic).
+const RLIMIT_NOFILE: u32 = 7;
 
 pub struct Probes {
     /// The stall threshold and timing the programs were loaded with.
@@ -107,6 +109,13 @@ impl Probes {
     ) -> Result<Probes> {
         raise_memlock();
         let offset = |s: &str, m: &str| kernel_btf.member_offset(s, m);
+        // `rlim` is an array of `struct rlimit {rlim_cur; rlim_max}`.
+        let (task_signal, signal_nofile) = offset("task_struct", "signal")
+            .and_then(|signal| Ok((signal, offset("signal_struct", "rlim")? + RLIMIT_NOFILE * 16)))
+            .unwrap_or_else(|_| {
+                log::warn!("this kernel's BTF has no signal_struct.rlim: a poll over RLIMIT_NOFILE entries, which the kernel refuses, is read all the same");
+                (0, 0)
+            });
         let fields = [
             (globals::TASK_PID, offset("task_struct", "pid")?),
             (globals::TASK_TGID, offset("task_struct", "tgid")?),
@@ -134,6 +143,8 @@ impl Probes {
                     0
                 }),
             ),
+            (globals::TASK_SIGNAL, task_signal),
+            (globals::SIGNAL_NOFILE, signal_nofile),
             (globals::TASK_FILES, offset("task_struct", "files")?),
             (globals::FILES_FDT, offset("files_struct", "fdt")?),
             (globals::FDT_MAX_FDS, offset("fdtable", "max_fds")?),

@@ -554,6 +554,33 @@ fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
     let _ = writeln!(out, "{name} {value}");
 }
 
+/// A gauge per event-loop thread of the processes in `shown`, where
+/// `value` has a figure for it.
+fn thread_gauge(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    shown: &[&ProcessMetrics],
+    value: impl Fn(&tracer_model::ThreadMetrics) -> Option<f64>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for p in shown {
+        for t in &p.threads {
+            if let Some(v) = value(t) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{pid=\"{}\",comm=\"{}\",tid=\"{}\",thread=\"{}\"}} {v}",
+                    p.pid,
+                    escape_label(&p.comm),
+                    t.tid,
+                    escape_label(&t.name)
+                );
+            }
+        }
+    }
+}
+
 fn write_families(out: &mut String, rows: &[Row]) {
     for (i, family) in FAMILIES.iter().enumerate() {
         let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
@@ -752,44 +779,20 @@ pub fn write_all(
     );
     let _ = writeln!(out, "# TYPE muxtrace_exited_processes_total counter");
     let _ = writeln!(out, "muxtrace_exited_processes_total {}", counts.exited);
-    let _ = writeln!(
-        out,
-        "# HELP muxtrace_loop_busy_ratio Share of the last interval an event-loop thread spent outside wait calls."
+    thread_gauge(
+        &mut out,
+        "muxtrace_loop_busy_ratio",
+        "Share of the last interval an event-loop thread spent outside wait calls.",
+        shown,
+        |t| t.loop_busy_share,
     );
-    let _ = writeln!(out, "# TYPE muxtrace_loop_busy_ratio gauge");
-    for p in shown {
-        for t in &p.threads {
-            if let Some(busy) = t.loop_busy_share {
-                let _ = writeln!(
-                    out,
-                    "muxtrace_loop_busy_ratio{{pid=\"{}\",comm=\"{}\",tid=\"{}\",thread=\"{}\"}} {busy}",
-                    p.pid,
-                    escape_label(&p.comm),
-                    t.tid,
-                    escape_label(&t.name)
-                );
-            }
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP muxtrace_loop_watched_fds_per_wait Fds an event-loop thread's wait calls watched, per call, over the last interval: its own interest set."
+    thread_gauge(
+        &mut out,
+        "muxtrace_loop_watched_fds_per_wait",
+        "Fds an event-loop thread's wait calls watched, per call, over the last interval (or the one it waits in): its own interest set.",
+        shown,
+        |t| t.watched_per_wait,
     );
-    let _ = writeln!(out, "# TYPE muxtrace_loop_watched_fds_per_wait gauge");
-    for p in shown {
-        for t in &p.threads {
-            if let Some(watched) = t.watched_per_wait {
-                let _ = writeln!(
-                    out,
-                    "muxtrace_loop_watched_fds_per_wait{{pid=\"{}\",comm=\"{}\",tid=\"{}\",thread=\"{}\"}} {watched}",
-                    p.pid,
-                    escape_label(&p.comm),
-                    t.tid,
-                    escape_label(&t.name)
-                );
-            }
-        }
-    }
     let _ = writeln!(
         out,
         "# HELP muxtrace_process_alive 1 while the traced process runs."
@@ -974,6 +977,7 @@ mod tests {
                 wait_calls: 3,
                 wakeups: 0,
                 watched: 3,
+                watched_waits: 3,
                 ready: 0,
                 watched_per_wait: Some(1.0),
                 wall_ns: 3000,

@@ -322,7 +322,7 @@ fn payload_line(p: &ProcessMetrics) -> Option<String> {
             .map(|s| bytes(&s.total))
             .sum()
     };
-    let sends = |k: SyscallKind| k.is_send() || k.is_zero_copy();
+    let sends = SyscallKind::sends_payload;
     let (socket_in, socket_out) = (
         sum(SyscallKind::is_receive, |w| w.payload_socket_bytes),
         sum(sends, |w| w.payload_socket_bytes),
@@ -349,7 +349,8 @@ fn payload_line(p: &ProcessMetrics) -> Option<String> {
     }
     if zero_copy > 0 {
         parts.push(format!(
-            "{} B of the sent never crossed user space (sendfile, splice)",
+            "{} B never crossed user space (sendfile, splice; a proxy's spliced bytes count \
+             in and out)",
             thousands(zero_copy)
         ));
     }
@@ -360,14 +361,15 @@ fn payload_line(p: &ProcessMetrics) -> Option<String> {
 const LOOP_SETS_SHOWN: usize = 6;
 
 /// Each loop thread's own fds per wait, when a process runs several: its
-/// table's watched figure is their mean (memcached's workers each wait on
-/// an epoll of their own; its main thread on the listening socket alone).
+/// table's watched figure is the mean over all their waits (memcached's
+/// workers each wait on an epoll of their own; its main thread on the
+/// listening socket alone).
 fn loop_sets_line(p: &ProcessMetrics) -> Option<String> {
-    let mut loops: Vec<_> = p.threads.iter().filter(|t| t.wait_calls > 0).collect();
+    let mut loops: Vec<_> = p.threads.iter().filter(|t| t.watched_waits > 0).collect();
     if loops.len() < 2 {
         return None;
     }
-    loops.sort_by_key(|t| std::cmp::Reverse(t.wait_calls));
+    loops.sort_by_key(|t| std::cmp::Reverse(t.watched_waits));
     let mut parts: Vec<String> = loops
         .iter()
         .take(LOOP_SETS_SHOWN)
@@ -376,8 +378,8 @@ fn loop_sets_line(p: &ProcessMetrics) -> Option<String> {
                 "{} {} {:.1} ({} waits)",
                 t.tid,
                 t.name,
-                t.watched as f64 / t.wait_calls as f64,
-                thousands(t.wait_calls)
+                t.watched as f64 / t.watched_waits as f64,
+                thousands(t.watched_waits)
             )
         })
         .collect();
@@ -676,6 +678,7 @@ mod tests {
             wait_calls: waits,
             wakeups: waits,
             watched: waits * set,
+            watched_waits: waits,
             ready: waits,
             watched_per_wait: None,
             timed_calls: 3 * waits,

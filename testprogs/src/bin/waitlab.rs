@@ -30,6 +30,10 @@
 //!                            SIGALRM's handler interrupts after 100 ms
 //!   waitlab ebadf            epoll_wait on a closed fd, select on a closed fd
 //!   waitlab payload B N      N sendto of B bytes, then N recvfrom of B bytes
+//!   waitlab splice B N       N rounds of: a sendto of B bytes to a socket,
+//!                            a splice of them from that socket into a
+//!                            pipe, one from the pipe back into the socket,
+//!                            a recvfrom of them at the peer
 //!   waitlab positional B N   on an unlinked temporary file: N pwrite64
 //!                            and N pread64 of B bytes, then one pwritev,
 //!                            preadv, pwritev2 and preadv2 of B bytes in two
@@ -62,7 +66,7 @@ fn main() {
             Prepared::Fds(readable_fds(all, all))
         }
         "epoll" => Prepared::Epoll(epoll_set(num(1), num(2), num(3))),
-        "payload" | "echoloop" => Prepared::Fds(readable_fds(1, 0)),
+        "payload" | "echoloop" | "splice" => Prepared::Fds(readable_fds(1, 0)),
         "positional" => Prepared::File(temporary_file()),
         "sleep" | "busy" | "eintr" | "ebadf" => Prepared::Fds(readable_fds(1, 0)),
         "stopped" => Prepared::Fifo(open_fifo(args.get(1).unwrap_or_else(|| usage()))),
@@ -243,6 +247,32 @@ fn main() {
                         libc::SYS_recvfrom,
                         fds.idle,
                         rbuf.as_mut_ptr(),
+                        size,
+                        libc::MSG_WAITALL,
+                        0,
+                        0,
+                    );
+                }
+            }
+            ("splice", Prepared::Fds(fds)) => {
+                // A proxy's legs: a socket's bytes spliced into a pipe, and
+                // from the pipe into a socket (back to the peer, drained by
+                // a recvfrom).
+                let size = num(1);
+                let buf = vec![7u8; size];
+                let mut rbuf = vec![0u8; size];
+                let mut pipe = [0i32; 2];
+                assert_eq!(libc::pipe(pipe.as_mut_ptr()), 0);
+                let null = std::ptr::null_mut::<i64>();
+                for _ in 0..num(2) {
+                    libc::syscall(libc::SYS_sendto, fds.peer, buf.as_ptr(), size, 0, 0, 0);
+                    libc::syscall(libc::SYS_splice, fds.idle, null, pipe[1], null, size, 0);
+                    libc::syscall(libc::SYS_splice, pipe[0], null, fds.idle, null, size, 0);
+                    let (peer, rbuf) = (fds.peer, rbuf.as_mut_ptr());
+                    libc::syscall(
+                        libc::SYS_recvfrom,
+                        peer,
+                        rbuf,
                         size,
                         libc::MSG_WAITALL,
                         0,

@@ -260,8 +260,9 @@ fn snapshot(procs: &[Proc], secs: u64) -> Snapshot {
                 state.iterations = state.wait_calls;
                 state.stalls = secs / 30;
                 // Each loop watches its own set: 100 fds, 10 more a thread.
-                state.wait_watched = state.wait_calls * (100 + 10 * u64::from(i));
-                state.wait_ready = state.wakeups * 2;
+                state.watched_waits = state.wait_calls;
+                state.watched_total = state.wait_calls * (100 + 10 * u64::from(i));
+                state.ready_total = state.wakeups * 2;
             } else {
                 state.wait_calls = 0;
                 state.wakeups = 0;

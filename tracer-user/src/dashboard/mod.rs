@@ -168,6 +168,7 @@ mod snapshots {
             wait_calls: 0,
             wakeups: 0,
             watched: 0,
+            watched_waits: 0,
             ready: 0,
             timed_calls: 21_000,
             wall_ns: 186_000_000,

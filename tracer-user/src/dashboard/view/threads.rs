@@ -112,6 +112,7 @@ fn exited_row(e: &ExitedThreadMetrics) -> ThreadMetrics {
         wait_calls: e.wait_calls,
         wakeups: e.wakeups,
         watched: e.watched,
+        watched_waits: e.watched_waits,
         ready: e.ready,
         watched_per_wait: None,
         timed_calls: e.timed_calls,
@@ -149,7 +150,8 @@ fn thread_columns(width: u16) -> (Vec<ThreadColumn>, Vec<String>) {
         columns.push(("waits", 9, 9, |t| thousands(t.wait_calls)));
     }
     // The loop's own interest set: a process's workers may each wait on
-    // their own (memcached's), and the process's figure is their mean.
+    // their own (memcached's), and the process's figure is the mean over
+    // all its waits.
     columns.push(("watched", 7, 8, |t| {
         t.watched_per_wait
             .map_or("-".to_owned(), |w| format!("{w:.1}"))
