@@ -274,7 +274,7 @@ fn sixty_columns_hide_columns_and_say_which() {
 
     tmux.keys("2");
     let pane = tmux.wait_for("the threads view", |p| {
-        p.contains("hidden below 80 columns: stalls, wakeups, off-CPU")
+        p.contains("hidden below 80 columns: stalls, watched, off-CPU")
     });
     let header = pane
         .lines()
