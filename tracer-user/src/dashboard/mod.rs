@@ -629,13 +629,17 @@ mod snapshots {
         m.losses.insert("switch_in_unseen".to_owned(), 15);
         let app = app_with(Some(m.clone()), View::Main);
         let line = screen(&app, 80, 24).lines().nth(1).unwrap().to_owned();
-        assert!(line.contains("kernel hid 15 switch-ins"), "{line}");
+        assert!(
+            line.contains("kernel did not report 15 switch-ins"),
+            "{line}"
+        );
         assert!(!line.contains("LOST"), "{line}");
         m.losses.insert("wakeup_unseen".to_owned(), 3);
         let app = app_with(Some(m.clone()), View::Main);
         let line = screen(&app, 80, 24).lines().nth(1).unwrap().to_owned();
         assert!(
-            line.contains("kernel hid 15 switch-ins, 3 wakeups") && !line.contains("LOST"),
+            line.contains("kernel did not report 15 switch-ins, 3 wakeups")
+                && !line.contains("LOST"),
             "{line}"
         );
         // One of each reads as one, not "1 switch-ins".
@@ -644,12 +648,15 @@ mod snapshots {
         single.losses.insert("wakeup_unseen".to_owned(), 1);
         let app = app_with(Some(single), View::Main);
         let line = screen(&app, 80, 24).lines().nth(1).unwrap().to_owned();
-        assert!(line.contains("kernel hid 1 switch-in, 1 wakeup "), "{line}");
+        assert!(
+            line.contains("kernel did not report 1 switch-in, 1 wakeup "),
+            "{line}"
+        );
         m.losses.insert("thread_map_full".to_owned(), 2);
         let app = app_with(Some(m), View::Main);
         let line = screen(&app, 80, 24).lines().nth(1).unwrap().to_owned();
         assert!(
-            line.contains("LOST thread_map_full=2") && line.contains("kernel hid 15"),
+            line.contains("LOST thread_map_full=2") && line.contains("kernel did not report 15"),
             "{line}"
         );
     }

@@ -85,7 +85,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .collect();
         if !hidden.is_empty() {
             second.push(Span::styled(
-                format!("kernel hid {}", hidden.join(", ")),
+                format!("kernel did not report {}", hidden.join(", ")),
                 super::VERDICT,
             ));
             second.push(Span::raw("  "));
