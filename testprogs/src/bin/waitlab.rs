@@ -91,15 +91,7 @@ fn main() {
                 }
             }
             ("poll", Prepared::Fds(fds)) => {
-                let mut pfds: Vec<libc::pollfd> = fds
-                    .watched
-                    .iter()
-                    .map(|&fd| libc::pollfd {
-                        fd,
-                        events: libc::POLLIN,
-                        revents: 0,
-                    })
-                    .collect();
+                let mut pfds = poll_in(&fds.watched);
                 for _ in 0..num(3) {
                     libc::syscall(libc::SYS_poll, pfds.as_mut_ptr(), pfds.len(), 0);
                 }
@@ -112,14 +104,7 @@ fn main() {
                         let mine = fds.watched[first..first + 10 * i].to_vec();
                         first += 10 * i;
                         std::thread::spawn(move || {
-                            let mut pfds: Vec<libc::pollfd> = mine
-                                .iter()
-                                .map(|&fd| libc::pollfd {
-                                    fd,
-                                    events: libc::POLLIN,
-                                    revents: 0,
-                                })
-                                .collect();
+                            let mut pfds = poll_in(&mine);
                             for _ in 0..rounds {
                                 libc::syscall(libc::SYS_poll, pfds.as_mut_ptr(), pfds.len(), 0);
                             }
@@ -350,6 +335,17 @@ fn main() {
         libc::nanosleep(&ts, null_mut());
         libc::_exit(0);
     }
+}
+
+/// A pollfd array asking each of `fds` for input.
+fn poll_in(fds: &[i32]) -> Vec<libc::pollfd> {
+    fds.iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect()
 }
 
 fn usage() -> ! {
