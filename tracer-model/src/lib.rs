@@ -1216,6 +1216,61 @@ mod tests {
         }
     }
 
+    /// Each byte counts once, in the direction it moved: HAProxy's splice
+    /// from a socket receives and its splice into one sends; a read of a
+    /// file is read, a log line written; io_uring's requests alike.
+    #[test]
+    fn the_payload_splits_by_direction() {
+        let moved = |socket: u64, file: u64| SyscallStats {
+            calls: 1,
+            payload_bytes: socket + file,
+            payload_socket_bytes: socket,
+            ..SyscallStats::ZERO
+        };
+        let mut a = snap(
+            1,
+            &[
+                (SyscallKind::Recvfrom, moved(100, 0)),
+                (SyscallKind::SpliceRecv, moved(1000, 0)),
+                (SyscallKind::Splice, moved(1000, 0)),
+                (SyscallKind::Writev, moved(200, 0)),
+                (SyscallKind::Read, moved(0, 30)),
+                (SyscallKind::Write, moved(0, 4)),
+                (SyscallKind::EpollWait, poll_stats(10, 5, 3, 100)),
+            ],
+        );
+        let uring = |bytes: u64, socket_bytes: u64| tracer_common::UringStats {
+            bytes,
+            socket_bytes,
+            ..tracer_common::UringStats::ZERO
+        };
+        let p = a.processes.values_mut().next().unwrap();
+        p.uring
+            .insert(tracer_common::uring::op::RECV, uring(50_000, 50_000));
+        p.uring
+            .insert(tracer_common::uring::op::SEND, uring(60_000, 60_000));
+        p.uring
+            .insert(tracer_common::uring::op::READ, uring(7_000, 0));
+        p.uring
+            .insert(tracer_common::uring::op::WRITE, uring(800, 0));
+        let w = &compute(None, &a).processes[0].total;
+        assert_eq!(
+            (w.socket_received_bytes, w.socket_sent_bytes),
+            (100 + 1000 + 50_000, 1000 + 200 + 60_000)
+        );
+        assert_eq!(
+            (w.file_read_bytes, w.file_written_bytes),
+            (30 + 7_000, 4 + 800)
+        );
+        assert_eq!(
+            w.socket_received_bytes
+                + w.socket_sent_bytes
+                + w.file_read_bytes
+                + w.file_written_bytes,
+            w.payload_bytes
+        );
+    }
+
     #[test]
     fn metrics_survive_a_json_round_trip() {
         let a = snap(1, &[(SyscallKind::EpollWait, poll_stats(10, 5, 3, 100))]);

@@ -195,6 +195,12 @@ pub struct UringWindow {
     /// those on sockets.
     pub bytes: u64,
     pub socket_bytes: u64,
+    /// Of which received (receive-class requests); absent from an older
+    /// build's lines.
+    #[serde(default)]
+    pub received_bytes: u64,
+    #[serde(default)]
+    pub socket_received_bytes: u64,
     /// CQEs that moved data, and of those of receive-class requests; the
     /// same on sockets.
     pub messages: u64,
@@ -354,6 +360,19 @@ pub struct Window {
     /// Payload moved by sendfile/splice, never copied through user space
     /// (also counted as socket or file payload).
     pub zero_copy_bytes: u64,
+    /// The payload by direction, to the byte, as the other end counts it:
+    /// sockets received and sent, files, pipes and devices read and
+    /// written (io_uring's requests included). A splice from a socket
+    /// receives and one into a socket sends, so a proxy's spliced bytes
+    /// count both ways. Absent from an older build's lines.
+    #[serde(default)]
+    pub socket_received_bytes: u64,
+    #[serde(default)]
+    pub socket_sent_bytes: u64,
+    #[serde(default)]
+    pub file_read_bytes: u64,
+    #[serde(default)]
+    pub file_written_bytes: u64,
     /// Messages moved: calls that moved data, each message of recvmmsg/sendmmsg.
     pub messages: u64,
     /// Of which on sockets.

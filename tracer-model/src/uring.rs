@@ -39,25 +39,21 @@ pub(crate) fn uring_metrics(
     let mut all_total = UringStats::ZERO;
     let mut all_delta = UringStats::ZERO;
     let mut ops = Vec::new();
-    let mut receive_total = (0, 0);
-    let mut receive_delta = (0, 0);
+    let mut receive_total = Received::default();
+    let mut receive_delta = Received::default();
     for (op, stats) in &p.uring {
         let d = delta(stats, prev_p.and_then(|pp| pp.uring.get(op)));
         all_total.merge(stats);
         all_delta.merge(&d);
-        if is_receive(*op) {
-            receive_total.0 += stats.messages;
-            receive_total.1 += stats.socket_messages;
-            receive_delta.0 += d.messages;
-            receive_delta.1 += d.socket_messages;
-        }
         let receive = |s: &UringStats| {
             if is_receive(*op) {
-                (s.messages, s.socket_messages)
+                Received::of(s)
             } else {
-                (0, 0)
+                Received::default()
             }
         };
+        receive_total.add(receive(stats));
+        receive_delta.add(receive(&d));
         ops.push(UringOpMetrics {
             op: op_name(u32::from(*op)).to_string(),
             opcode: *op,
@@ -78,12 +74,40 @@ pub(crate) fn uring_metrics(
     })
 }
 
+/// What receive-class requests brought in: the aggregates do not say
+/// which of their messages and bytes were received.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Received {
+    messages: u64,
+    socket_messages: u64,
+    bytes: u64,
+    socket_bytes: u64,
+}
+
+impl Received {
+    fn of(s: &UringStats) -> Received {
+        Received {
+            messages: s.messages,
+            socket_messages: s.socket_messages,
+            bytes: s.bytes,
+            socket_bytes: s.socket_bytes,
+        }
+    }
+
+    fn add(&mut self, r: Received) {
+        self.messages += r.messages;
+        self.socket_messages += r.socket_messages;
+        self.bytes += r.bytes;
+        self.socket_bytes += r.socket_bytes;
+    }
+}
+
 /// One window of io_uring figures from summed aggregates; `enters` are the
 /// process's syscall aggregates (io_uring_enter's are picked out), empty
 /// for a single opcode's row.
 pub(crate) fn uring_window(
     s: &UringStats,
-    (receives, socket_receives): (u64, u64),
+    received: Received,
     enters: &[(SyscallKind, SyscallStats)],
     seconds: f64,
     span: Span,
@@ -127,10 +151,12 @@ pub(crate) fn uring_window(
         other_errors: s.errno[ErrnoClass::Other as usize],
         bytes: s.bytes,
         socket_bytes: s.socket_bytes,
+        received_bytes: received.bytes,
+        socket_received_bytes: received.socket_bytes,
         messages: s.messages,
-        receives,
+        receives: received.messages,
         socket_messages: s.socket_messages,
-        socket_receives,
+        socket_receives: received.socket_messages,
         timed: s.timed,
         inline: s.inline,
         polled: s.polled,

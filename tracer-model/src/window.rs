@@ -193,7 +193,15 @@ impl Window {
         self.bookkeeping_out_bytes += s.bookkeeping_out;
         self.payload_bytes += s.payload_bytes;
         self.payload_socket_bytes += s.payload_socket_bytes;
-        self.payload_file_bytes += s.payload_bytes.saturating_sub(s.payload_socket_bytes);
+        let file_bytes = s.payload_bytes.saturating_sub(s.payload_socket_bytes);
+        self.payload_file_bytes += file_bytes;
+        if kind.is_receive() {
+            self.socket_received_bytes += s.payload_socket_bytes;
+            self.file_read_bytes += file_bytes;
+        } else if kind.sends_payload() {
+            self.socket_sent_bytes += s.payload_socket_bytes;
+            self.file_written_bytes += file_bytes;
+        }
         self.zero_copy_bytes += s.zero_copy_bytes;
         self.messages += s.messages;
         self.socket_messages += s.socket_messages;
@@ -343,7 +351,13 @@ pub(crate) fn window_with(
     if let Some(u) = uring {
         w.payload_bytes += u.bytes;
         w.payload_socket_bytes += u.socket_bytes;
-        w.payload_file_bytes += u.bytes.saturating_sub(u.socket_bytes);
+        let file_bytes = u.bytes.saturating_sub(u.socket_bytes);
+        let file_received = u.received_bytes.saturating_sub(u.socket_received_bytes);
+        w.payload_file_bytes += file_bytes;
+        w.socket_received_bytes += u.socket_received_bytes;
+        w.socket_sent_bytes += u.socket_bytes.saturating_sub(u.socket_received_bytes);
+        w.file_read_bytes += file_received;
+        w.file_written_bytes += file_bytes.saturating_sub(file_received);
         w.messages += u.messages;
         w.receives_with_data += u.receives;
         w.socket_messages += u.socket_messages;

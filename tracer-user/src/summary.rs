@@ -7,7 +7,6 @@
 
 use std::fmt::Write as _;
 
-use tracer_common::SyscallKind;
 use tracer_model::{
     format::{bytes, clock_time_utc, duration, short_bytes, thousands},
     Metrics, ProcessMetrics, UringMetrics, Window,
@@ -315,23 +314,10 @@ fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool, metrics: &Met
 /// was sent and received and rounds it (a helper took nginx's "33.8M" for
 /// short of ab's 35,492,000 bytes transferred). `None` without payload.
 fn payload_line(p: &ProcessMetrics) -> Option<String> {
-    let sum = |pick: fn(SyscallKind) -> bool, bytes: fn(&Window) -> u64| -> u64 {
-        p.syscalls
-            .iter()
-            .filter(|s| pick(s.syscall))
-            .map(|s| bytes(&s.total))
-            .sum()
-    };
-    let sends = SyscallKind::sends_payload;
-    let (socket_in, socket_out) = (
-        sum(SyscallKind::is_receive, |w| w.payload_socket_bytes),
-        sum(sends, |w| w.payload_socket_bytes),
-    );
-    let (file_in, file_out) = (
-        sum(SyscallKind::is_receive, |w| w.payload_file_bytes),
-        sum(sends, |w| w.payload_file_bytes),
-    );
-    let zero_copy = p.total.zero_copy_bytes;
+    let w = &p.total;
+    let (socket_in, socket_out) = (w.socket_received_bytes, w.socket_sent_bytes);
+    let (file_in, file_out) = (w.file_read_bytes, w.file_written_bytes);
+    let zero_copy = w.zero_copy_bytes;
     let mut parts = Vec::new();
     if socket_in + socket_out > 0 {
         parts.push(format!(

@@ -212,6 +212,7 @@ fn recvs_complete_inline() {
     // its syscalls per message are its enters (and the report's one write)
     // per received message.
     assert_eq!(p.total.payload_socket_bytes, 1800);
+    assert_eq!(p.total.socket_received_bytes, 1800, "{:?}", p.total);
     assert_eq!(p.total.receives_with_data, 6);
     assert!(
         (p.total.syscalls_per_receive - p.total.calls as f64 / 6.0).abs() < 1e-9,
@@ -273,6 +274,13 @@ fn forced_async_requests_are_punted_to_io_wq() {
     assert_eq!(
         p.total.payload_file_bytes,
         6 * 4096 + syscall_payload(&p),
+        "{:?}",
+        p.total
+    );
+    // The requests read the file; the report was written.
+    assert_eq!(
+        (p.total.file_read_bytes, p.total.file_written_bytes),
+        (6 * 4096, syscall_payload(&p)),
         "{:?}",
         p.total
     );

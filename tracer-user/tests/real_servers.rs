@@ -119,24 +119,31 @@ fn sum_over(
         .sum()
 }
 
-fn of(kind: SyscallKind) -> impl Fn(SyscallKind) -> bool {
-    move |k| k == kind
+/// A process-wide figure of the since-attach window, summed over every
+/// process (the payload by direction: what a client counts).
+fn flow(m: &Metrics, f: impl Fn(&Window) -> u64) -> u64 {
+    m.processes.iter().map(|p| f(&p.total)).sum()
 }
 
-fn receives(k: SyscallKind) -> bool {
-    k.is_receive()
+/// The same, over the processes `pids` only.
+fn flow_over(m: &Metrics, pids: &[u32], f: impl Fn(&Window) -> u64) -> u64 {
+    pids.iter().map(|&p| f(&proc_of(m, p).total)).sum()
+}
+
+fn of(kind: SyscallKind) -> impl Fn(SyscallKind) -> bool {
+    move |k| k == kind
 }
 
 /// The socket bytes sent are what ab received ("Total transferred"), and
 /// those received what ab sent (`requests`' bytes).
 fn assert_socket_bytes_are_ab_s(m: &Metrics, ab: &AbReport, requests: u64, table: &str) {
     assert_eq!(
-        sum(m, SyscallKind::sends_payload, |w| w.payload_socket_bytes),
+        flow(m, |w| w.socket_sent_bytes),
         ab.total_transferred,
         "socket bytes sent vs ab: {ab:?}\n{table}"
     );
     assert_eq!(
-        sum(m, receives, |w| w.payload_socket_bytes),
+        flow(m, |w| w.socket_received_bytes),
         requests,
         "socket bytes received\n{table}"
     );
@@ -205,9 +212,8 @@ fn headline(m: &Metrics, pids: &[u32]) -> String {
          received {}, file bytes {}, zero-copy bytes {}, syscalls per message {:.2}",
         waits(|w| w.watched) as f64 / wait_calls,
         waits(|w| w.ready) as f64 / wait_calls,
-        sum_over(m, pids, SyscallKind::sends_payload, |w| w
-            .payload_socket_bytes),
-        sum_over(m, pids, receives, |w| w.payload_socket_bytes),
+        flow_over(m, pids, |w| w.socket_sent_bytes),
+        flow_over(m, pids, |w| w.socket_received_bytes),
         sum_over(m, pids, |_| true, |w| w.payload_file_bytes),
         sum_over(m, pids, |_| true, |w| w.zero_copy_bytes),
         calls as f64 / messages.max(1) as f64,
@@ -389,12 +395,12 @@ fn nginx_against_strace_and_ab(sendfile: bool) {
     // arrived on one…
     assert_socket_bytes_are_ab_s(m, &ab, REQUESTS * request_bytes, &table);
     // …and what went to files is the logs' growth.
-    let file = sum(m, SyscallKind::sends_payload, |w| w.payload_file_bytes);
+    let file = flow(m, |w| w.file_written_bytes);
     assert_eq!(file, logs.bytes(), "file bytes vs the logs");
     let zero_copy = sum(m, |_| true, |w| w.zero_copy_bytes);
     // Without sendfile each body is read into nginx (pread64) and written
     // back out (writev): copied twice; with it, never.
-    let file_read = sum(m, receives, |w| w.payload_file_bytes);
+    let file_read = flow(m, |w| w.file_read_bytes);
     if sendfile {
         assert_eq!(file_read, 0, "{table}");
     } else {
@@ -1158,12 +1164,12 @@ fn redis_100kb_values_counts_equal_strace_and_socket_bytes_equal_what_the_client
     assert_eq!(p.model, IoModel::Epoll);
     assert_eq!(successes(m, SyscallKind::Accept4), 2);
     assert_eq!(
-        sum(m, SyscallKind::sends_payload, |w| w.payload_socket_bytes),
+        flow(m, |w| w.socket_sent_bytes),
         received,
         "socket bytes redis sent vs what the client received\n{table}"
     );
     assert_eq!(
-        sum(m, receives, |w| w.payload_socket_bytes),
+        flow(m, |w| w.socket_received_bytes),
         sent,
         "socket bytes redis received vs what the client sent\n{table}"
     );
@@ -1328,14 +1334,14 @@ fn python_http_server_thread_per_request_counts_equal_strace_and_bytes_equal_wha
     assert_socket_bytes_are_ab_s(m, &ab, REQUESTS * request_bytes, &table);
     assert_eq!(ab.html_transferred, REQUESTS * BODY_BYTES as u64);
     assert_eq!(
-        sum(m, receives, |w| w.payload_file_bytes),
+        flow(m, |w| w.file_read_bytes),
         ab.html_transferred,
         "file bytes read: the bodies\n{table}"
     );
     assert_eq!(lines.len() as u64, REQUESTS, "{lines:?}");
     let log_bytes: u64 = lines.iter().map(|l| l.len() as u64 + 1).sum();
     assert_eq!(
-        sum(m, SyscallKind::sends_payload, |w| w.payload_file_bytes),
+        flow(m, |w| w.file_written_bytes),
         log_bytes,
         "file bytes written: the log lines\n{table}"
     );
@@ -1624,12 +1630,12 @@ fn memcached_s_workers_each_watch_their_own_epoll_set_and_bytes_equal_the_client
     assert_eq!(threads_watched, sum(m, SyscallKind::is_wait, |w| w.watched));
     let ((sent0, received0), (sent1, received1)) = (before, t.load);
     assert_eq!(
-        sum(m, receives, |w| w.payload_socket_bytes),
+        flow(m, |w| w.socket_received_bytes),
         sent1 - sent0,
         "socket bytes received: what the clients sent\n{table}"
     );
     assert_eq!(
-        sum(m, SyscallKind::sends_payload, |w| w.payload_socket_bytes),
+        flow(m, |w| w.socket_sent_bytes),
         received1 - received0,
         "socket bytes sent: what the clients received\n{table}"
     );
