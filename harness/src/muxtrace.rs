@@ -119,6 +119,7 @@ mod tests {
             processes: vec![ProcessMetrics {
                 pid: 42,
                 folded: 0,
+                folded_pids: Vec::new(),
                 comm: "echo-epoll".into(),
                 alive: true,
                 model: IoModel::Epoll,

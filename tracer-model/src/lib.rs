@@ -23,7 +23,9 @@ pub use metrics::{
     Cost, ExitedThreadMetrics, Hists, IoModel, Metrics, ProcessMetrics, SyscallMetrics,
     ThreadMetrics, UringMetrics, UringOpMetrics, UringWindow, Window,
 };
-pub use snapshot::{Exit, MapDump, ProbeCost, ProcessInfo, ProcessSnap, Snapshot, ThreadSnap};
+pub use snapshot::{
+    Exit, MapDump, ProbeCost, ProcessInfo, ProcessSnap, Snapshot, ThreadSnap, FOLDED_PIDS_KEPT,
+};
 pub use verdict::{detect_model, word, BUSY_POLLING_MIN_WAITS, SATURATED, STATES};
 pub use window::{fold_interval, rebase};
 
@@ -361,6 +363,7 @@ fn process_metrics(
     let mut metrics = ProcessMetrics {
         pid: if p.info.folded > 0 { 0 } else { p.tgid },
         folded: p.info.folded,
+        folded_pids: p.info.folded_pids.clone(),
         comm: display_comm(&p.info.comm),
         alive: p.info.alive,
         model,

@@ -114,6 +114,10 @@ pub struct ProcessMetrics {
     /// How many exited processes of this name are summed here (their
     /// entries freed); 0 for a process of its own.
     pub folded: u64,
+    /// For a folded entry, the pids it sums, the first 64 in the order they
+    /// were folded. Absent from an older build's lines.
+    #[serde(default)]
+    pub folded_pids: Vec<u32>,
     /// Process name; bytes that are not UTF-8 become U+FFFD.
     pub comm: String,
     pub alive: bool,

@@ -70,6 +70,10 @@ pub struct ProbeCost {
     pub recent_accounting_ns: u64,
 }
 
+/// How many pids a folded entry lists: its JSON stays bounded however many
+/// short-lived children it sums.
+pub const FOLDED_PIDS_KEPT: usize = 64;
+
 /// What user space knows of a process (from /proc), which the maps do not
 /// hold.
 #[derive(Debug, Clone, Default)]
@@ -85,6 +89,9 @@ pub struct ProcessInfo {
     /// For the totals of exited processes folded together (by name): how
     /// many; 0 for a process of its own.
     pub folded: u64,
+    /// Their pids, the first [`FOLDED_PIDS_KEPT`] folded: a reload's old
+    /// workers stay nameable after their entries go.
+    pub folded_pids: Vec<u32>,
     /// Seconds after attach at which the process started (0 when it ran
     /// already): its figures since attach cover the time since then, not
     /// the whole session (nginx's workers forked by a reload).

@@ -9,7 +9,9 @@ use std::{
 };
 
 use tracer_common::{Stat, SyscallKind, SyscallStats, UringStats};
-use tracer_model::{format::display_comm, Exit, Metrics, ProcessInfo, ProcessSnap, Snapshot};
+use tracer_model::{
+    format::display_comm, Exit, Metrics, ProcessInfo, ProcessSnap, Snapshot, FOLDED_PIDS_KEPT,
+};
 
 use crate::{
     error::Result,
@@ -39,6 +41,8 @@ struct Folded {
     /// Its key among the snapshot's processes (above every real pid).
     key: u32,
     count: u64,
+    /// The first [`FOLDED_PIDS_KEPT`] of them.
+    pids: Vec<u32>,
     syscalls: BTreeMap<SyscallKind, SyscallStats>,
     uring: BTreeMap<u8, UringStats>,
     /// Its processes' times traced, summed.
@@ -363,11 +367,15 @@ impl Collector {
             let entry = self.folded.entry(p.info.comm.clone()).or_insert(Folded {
                 key: next_key,
                 count: 0,
+                pids: Vec::new(),
                 syscalls: BTreeMap::new(),
                 uring: BTreeMap::new(),
                 traced_s: 0.0,
             });
             entry.count += 1;
+            if entry.pids.len() < FOLDED_PIDS_KEPT {
+                entry.pids.push(*tgid);
+            }
             // One whose end is not known was traced at least until now.
             entry.traced_s += p.info.traced_s.unwrap_or_else(|| {
                 (snapshot.elapsed.as_secs_f64() - p.info.started_after_attach_s).max(0.0)
@@ -414,6 +422,18 @@ impl Collector {
                     .merge(&final_stats);
             }
             self.known.remove(tgid);
+            // The readings the next intervals and a reset count from fold
+            // it too, or the folded row's interval would hold its whole life
+            // again (a helper summed a reload's JSON lines: 64,541 nginx
+            // calls where there were 44,252).
+            let key = entry.key;
+            for earlier in [
+                self.prev.as_mut(),
+                self.before_prev.as_mut(),
+                self.baseline.as_mut(),
+            ] {
+                fold_earlier(earlier, *tgid, key);
+            }
         }
         snapshot.threads.retain(|t| !exited.contains(&t.state.tgid));
     }
@@ -447,6 +467,7 @@ impl Collector {
                     info: ProcessInfo {
                         comm: comm.clone(),
                         folded: folded.count,
+                        folded_pids: folded.pids.clone(),
                         traced_s: Some(folded.traced_s),
                         ..ProcessInfo::default()
                     },
@@ -603,6 +624,43 @@ fn activity(prev: Option<&Snapshot>, cur: &Snapshot) -> BTreeMap<u32, u64> {
         .collect()
 }
 
+/// Moves process `tgid`'s figures in an earlier reading into the folded
+/// entry `key` there, as [`Collector::fold_exited`] folds it now: what the
+/// folded entry gains over that reading is then what the process did
+/// since, its last calls.
+fn fold_earlier(reading: Option<&mut Snapshot>, tgid: u32, key: u32) {
+    let Some(reading) = reading else {
+        return;
+    };
+    let Some(p) = reading.processes.remove(&tgid) else {
+        return;
+    };
+    let entry = reading.processes.entry(key).or_insert_with(|| ProcessSnap {
+        tgid: key,
+        info: ProcessInfo {
+            comm: p.info.comm.clone(),
+            ..ProcessInfo::default()
+        },
+        syscalls: BTreeMap::new(),
+        uring: BTreeMap::new(),
+        exited_threads: None,
+    });
+    for (kind, stats) in &p.syscalls {
+        entry
+            .syscalls
+            .entry(*kind)
+            .or_insert(SyscallStats::ZERO)
+            .merge(stats);
+    }
+    for (op, stats) in &p.uring {
+        entry
+            .uring
+            .entry(*op)
+            .or_insert(UringStats::ZERO)
+            .merge(stats);
+    }
+}
+
 /// An exited process's time traced: from its start, or from when it joined
 /// (attach, its admission or its move into the `--cgroup`) if later,
 /// to its end. The kernel's record of its start is to the nanosecond,
@@ -675,9 +733,8 @@ fn describe(
         alive,
         fd_classes,
         epoll_interest: targets::epoll_sets(tgid).into_iter().collect(),
-        folded: 0,
         started_after_attach_s,
-        traced_s: None,
+        ..ProcessInfo::default()
     }
 }
 

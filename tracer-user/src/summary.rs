@@ -84,9 +84,37 @@ fn who(p: &ProcessMetrics) -> String {
             p.comm,
             if p.alive { "" } else { ", exited" }
         ),
-        1 => format!("{}: 1 exited process, folded", p.comm),
-        n => format!("{}: {n} exited processes, folded", p.comm),
+        1 => format!("{}: 1 exited process{}, folded", p.comm, folded_pids(p)),
+        n => format!("{}: {n} exited processes{}, folded", p.comm, folded_pids(p)),
     }
+}
+
+/// How many folded pids the summary names; the JSON lists more.
+const FOLDED_PIDS_SHOWN: usize = 6;
+
+/// ` (pid 27164)`, ` (pids 27164, 27165)`, ` (pids 1, 2, … and 44 more)`: a
+/// reload's old workers by pid, as the dashboard lists them.
+fn folded_pids(p: &ProcessMetrics) -> String {
+    let pids = &p.folded_pids;
+    if pids.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> = pids
+        .iter()
+        .take(FOLDED_PIDS_SHOWN)
+        .map(u32::to_string)
+        .collect();
+    let more = p.folded.saturating_sub(shown.len() as u64);
+    format!(
+        " (pid{} {}{})",
+        if p.folded == 1 { "" } else { "s" },
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
 }
 
 fn no_calls(out: &mut String, who: &str, lost: u64) {
@@ -208,10 +236,11 @@ fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool, metrics: &Met
     // A folded entry's time is its processes' summed.
     let _ = writeln!(
         out,
-        "{}: {} model, {:.1} s traced{}",
+        "{}: {} model, {} traced{}",
         who(p),
         p.model.name(),
-        p.total.seconds,
+        // Children that lived milliseconds read "0.0 s" beside their calls.
+        duration((p.total.seconds * 1e9) as u64),
         if p.folded > 1 { " in all" } else { "" }
     );
     if metrics.time_every > 1 {
@@ -795,6 +824,23 @@ mod tests {
             text.lines().next().unwrap(),
             "srv: 3 exited processes, folded: poll model, 2.0 s traced in all",
             "{text}"
+        );
+        // With their pids (dnsmasq's children for TCP, each alive for
+        // milliseconds): the first few, and how many more.
+        m.processes[0].folded_pids = vec![101, 102, 103];
+        let text = render(&m, &[], false);
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "srv: 3 exited processes (pids 101, 102, 103), folded: poll model, 2.0 s traced in all"
+        );
+        m.processes[0].folded = 50;
+        m.processes[0].folded_pids = (1..=50).collect();
+        m.processes[0].total.seconds = 0.038;
+        let text = render(&m, &[], false);
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "srv: 50 exited processes (pids 1, 2, 3, 4, 5, 6 and 44 more), folded: poll model, \
+             38 ms traced in all"
         );
     }
 

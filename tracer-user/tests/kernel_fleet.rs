@@ -381,6 +381,7 @@ fn folded_processes_are_traced_to_their_exits() {
     let short = named("looplab", "mxs");
     let loops = short_loops(&short, 2, Some(&cgroup.dir));
     let mt = muxtrace(&["--cgroup", &cgroup.arg(), "--json", "--interval", "200ms"]);
+    let mut pids: Vec<u32> = loops.iter().map(Proc::pid).collect();
     let lived: f64 = run_to_exit(loops, Instant::now()).iter().sum();
     // The session goes on well past their exits.
     std::thread::sleep(Duration::from_millis(2500));
@@ -389,11 +390,31 @@ fn folded_processes_are_traced_to_their_exits() {
     let last = final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
     let folded = by_comm(&last, &short.name).unwrap_or_else(|| panic!("{stdout}"));
     assert_eq!((folded.pid, folded.folded), (0, 2), "{stdout}");
+    // Named by their pids still.
+    let mut listed = folded.folded_pids.clone();
+    listed.sort();
+    pids.sort();
+    assert_eq!(listed, pids, "{stdout}");
     assert!(last.elapsed_s > lived / 2.0 + 2.0, "{}", last.elapsed_s);
     assert!(
         (folded.total.seconds - lived).abs() < 2.0 * TRACED_TIME_SLACK_S,
         "traced {:.3} s in all, where the test clocked {lived:.3}",
         folded.total.seconds
+    );
+    // Each call counts in one line's interval: in the loop's own lines
+    // while it ran, then in the folded row's as it joined it (which held
+    // its whole life again). The last lines' intervals, which the final one
+    // may span as one, came long after.
+    let lines = json_lines(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    let in_intervals: u64 = lines
+        .iter()
+        .flat_map(|l| &l.metrics.processes)
+        .filter(|p| p.comm == short.name)
+        .map(|p| p.interval.calls)
+        .sum();
+    assert_eq!(
+        in_intervals, folded.total.calls,
+        "the lines' intervals vs the run's total\n{stdout}"
     );
     assert_detached();
 }
