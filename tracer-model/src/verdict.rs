@@ -352,7 +352,7 @@ fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStat
                 n => format!("{} epoll_ctl calls kept the set", thousands(n)),
             };
             let mut s = format!(
-                "epoll returns {:.1} ready per call from {:.0} registered fds without scanning them; {kept}",
+                "epoll returns {:.1} ready per call from {:.0} registered fds on average without scanning them; {kept}",
                 ready,
                 ratio(wait_stats.watched as f64, waits.calls as f64),
             );

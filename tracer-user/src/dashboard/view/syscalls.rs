@@ -710,6 +710,11 @@ fn render_hist(frame: &mut Frame, area: Rect, title: &str, hist: &Pow2Hist, is_t
         .clamp(4, 9);
     let (group, bar_width, short) = if buckets * (full_width + 1) <= room {
         (1, full_width, false)
+    } else if let Some((group, width)) = (!is_time)
+        .then(|| count_groups(first, last, room))
+        .flatten()
+    {
+        (group, width, false)
     } else {
         let width = if is_time { 5 } else { 4 };
         (buckets.div_ceil((room / (width + 1)).max(1)), width, true)
@@ -741,6 +746,28 @@ fn render_hist(frame: &mut Frame, area: Rect, title: &str, hist: &Pow2Hist, is_t
     frame.render_widget(chart, area);
 }
 
+/// The fewest buckets per bar whose bars, each labelled with the range it
+/// holds (`0-1`, `2-7`), fit in `room` columns, and the bar width that
+/// takes. A count bar labelled with its low end alone read as its own
+/// value: redis's waits that each returned 1 fd showed as 43 % over `0`.
+fn count_groups(first: usize, last: usize, room: usize) -> Option<(usize, usize)> {
+    const WIDEST: usize = 9;
+    let buckets = last - first + 1;
+    (2..=buckets).find_map(|group| {
+        let width = (first..=last)
+            .step_by(group)
+            .map(|b| {
+                let end = (b + group).min(last + 1);
+                format::bucket_label(b, end - 1, false, false)
+                    .chars()
+                    .count()
+            })
+            .max()?
+            .max(4);
+        (width <= WIDEST && buckets.div_ceil(group) * (width + 1) <= room).then_some((group, width))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use ratatui::{backend::TestBackend, Terminal};
@@ -751,6 +778,36 @@ mod tests {
         fixtures,
         state::{App, Command, View},
     };
+
+    /// Counts too many for a bar each share bars labelled with the range
+    /// they hold, never with their low end alone.
+    #[test]
+    fn shared_count_bars_say_their_range() {
+        // 0, 1, 2-3, 4-7, 8-15, 16-31: six bars need 36 columns.
+        assert_eq!(count_groups(0, 5, 20), Some((2, 4)));
+        let labels: Vec<String> = (0..=5)
+            .step_by(2)
+            .map(|b| format::bucket_label(b, b + 1, false, false))
+            .collect();
+        assert_eq!(labels, ["0-1", "2-7", "8-31"]);
+        // Too many even so: the low ends, as for times.
+        assert_eq!(count_groups(0, 40, 12), None);
+        let mut hist: Pow2Hist = [0; tracer_common::POW2_BUCKETS];
+        (hist[0], hist[1], hist[5]) = (6, 14_110, 3);
+        let backend = TestBackend::new(16, 6);
+        let mut terminal = Terminal::new(backend).unwrap();
+        terminal
+            .draw(|f| render_hist(f, f.area(), "ready", &hist, false))
+            .unwrap();
+        let screen: String = terminal
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect();
+        assert!(screen.contains("0-1"), "{screen:?}");
+    }
 
     #[test]
     fn the_first_rows_stay_and_a_selection_below_them_is_pinned_last() {
