@@ -66,6 +66,10 @@ fn paths(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
                 paths(value, &path, out);
             }
         }
+        // A list of numbers, empty or not, is one field.
+        Value::Array(_) if prefix.ends_with("folded_pids") => {
+            out.insert(prefix.to_owned());
+        }
         Value::Array(items) => {
             let path = format!("{prefix}[]");
             if prefix.ends_with("syscalls")
