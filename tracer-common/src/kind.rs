@@ -314,24 +314,44 @@ pub enum ErrnoClass {
     Einval = 2,
     Eagain = 3,
     Other = 4,
+    /// Cut short by a signal, a stop or a ptrace attach, and restarted by
+    /// the kernel: the program never saw it return. At the exit tracepoint
+    /// the call still carries the kernel's restart code (ERESTARTSYS 512,
+    /// ERESTARTNOINTR 513, ERESTARTNOHAND 514, ERESTART_RESTARTBLOCK 516);
+    /// the signal that follows decides whether it restarts or returns
+    /// EINTR, and `signal_deliver` moves those that return EINTR to
+    /// [`ErrnoClass::Eintr`]. strace -c counts both as an error, and the
+    /// restart as a call of its own; so does muxtrace.
+    Restarted = 5,
 }
-pub const ERRNO_CLASSES: usize = 5;
+pub const ERRNO_CLASSES: usize = 6;
+
+/// ERESTARTSYS: restarted after a handler installed with SA_RESTART.
+pub const ERESTARTSYS: u64 = 512;
+/// ERESTARTNOINTR: always restarted, whatever the handler.
+pub const ERESTARTNOINTR: u64 = 513;
+/// `sa_flags` bit of a handler after which ERESTARTSYS calls restart.
+pub const SA_RESTART: u64 = 0x1000_0000;
 
 impl ErrnoClass {
-    /// `errno` is positive (the negated return value). At the exit
-    /// tracepoint a call cut short by a signal still carries the kernel's
-    /// internal restart codes (ERESTARTSYS 512, ERESTARTNOINTR 513,
-    /// ERESTARTNOHAND 514, ERESTART_RESTARTBLOCK 516); user space later sees
-    /// EINTR or a transparent restart. Both mean "interrupted by a signal".
+    /// `errno` is positive (the negated return value).
     #[inline(always)]
     pub const fn of(errno: u64) -> ErrnoClass {
         match errno {
-            4 | 512 | 513 | 514 | 516 => ErrnoClass::Eintr,
+            4 => ErrnoClass::Eintr,
+            512 | 513 | 514 | 516 => ErrnoClass::Restarted,
             9 => ErrnoClass::Ebadf,
             22 => ErrnoClass::Einval,
             11 => ErrnoClass::Eagain,
             _ => ErrnoClass::Other,
         }
+    }
+
+    /// A signal's interruption, returned (EINTR) or restarted: the call did
+    /// wait, and a poll copied its revents back.
+    #[inline(always)]
+    pub const fn is_interruption(self) -> bool {
+        matches!(self, ErrnoClass::Eintr | ErrnoClass::Restarted)
     }
 }
 
@@ -393,7 +413,8 @@ mod tests {
         assert_eq!(ErrnoClass::of(4), ErrnoClass::Eintr);
         // The kernel's restart codes, seen at the exit tracepoint.
         for restart in [512, 513, 514, 516] {
-            assert_eq!(ErrnoClass::of(restart), ErrnoClass::Eintr, "{restart}");
+            assert_eq!(ErrnoClass::of(restart), ErrnoClass::Restarted, "{restart}");
+            assert!(ErrnoClass::of(restart).is_interruption());
         }
         assert_eq!(ErrnoClass::of(9), ErrnoClass::Ebadf);
         assert_eq!(ErrnoClass::of(22), ErrnoClass::Einval);

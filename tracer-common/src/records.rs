@@ -135,7 +135,7 @@ counters! {
 }
 const _: () = assert!(
     size_of::<SyscallStats>()
-        == (29 + 2 * crate::HIST_BUCKETS + 4 * crate::POW2_BUCKETS + 3 * 8) * 8
+        == (30 + 2 * crate::HIST_BUCKETS + 4 * crate::POW2_BUCKETS + 3 * 8) * 8
             + size_of::<LoopStatsPart>()
 );
 
@@ -180,6 +180,11 @@ pub struct ThreadState {
     /// measured call (or its exit). Only the thread itself frees its slot,
     /// so a slot is never freed twice.
     pub evicted: u32,
+    /// `SyscallKind + 1` of the thread's last call when it returned a
+    /// restart code that a handler may yet turn into EINTR (not
+    /// ERESTARTNOINTR), and that code; cleared at its next measured call.
+    pub restart_kind: u32,
+    pub restart_code: u32,
     /// Where the thread's saved user registers are (`struct pt_regs`, the
     /// top of its kernel stack: one per live task) and its `task_struct`,
     /// both kernel addresses, stamped at each call the programs looked the
@@ -284,7 +289,7 @@ pub struct ThreadState {
     /// aggregate by index, with no hash lookup.
     pub stats_slots: [u16; crate::STATS_SLOT_KINDS],
 }
-const _: () = assert!(size_of::<ThreadState>() == 44 * 8 + 2 * crate::STATS_SLOT_KINDS);
+const _: () = assert!(size_of::<ThreadState>() == 45 * 8 + 2 * crate::STATS_SLOT_KINDS);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
@@ -296,6 +301,8 @@ impl ThreadState {
         untimed_waits_left: 0,
         next_wait_timed: 0,
         evicted: 0,
+        restart_kind: 0,
+        restart_code: 0,
         regs: 0,
         task: 0,
         enter_ns: 0,
@@ -639,7 +646,7 @@ mod tests {
     fn counter_words() -> impl Iterator<Item = usize> + Clone {
         let scalars = core::mem::offset_of!(SyscallStats, watched_extremes) / 8;
         let hists = core::mem::offset_of!(SyscallStats, hist_wall_ns) / 8;
-        assert_eq!(scalars, 39, "a scalar added below the extremes?");
+        assert_eq!(scalars, 40, "a scalar added below the extremes?");
         (0..scalars).chain(hists..size_of::<SyscallStats>() / 8)
     }
 

@@ -516,6 +516,20 @@ pub fn thread_stats(t: &mut ThreadState, kind: SyscallKind) -> Option<&'static m
     aggregate(index)
 }
 
+/// The aggregate on this CPU of `t`'s process and the kind numbered `k`,
+/// when the thread has used it: for a program that knows the kind only as
+/// a number it kept, bounded here where the verifier sees it.
+#[inline(always)]
+pub fn used_thread_stats(t: &ThreadState, k: u64) -> Option<&'static mut SyscallStats> {
+    if k >= STATS_SLOT_KINDS as u64 {
+        return None;
+    }
+    match t.stats_slots[k as usize] {
+        0 => None,
+        cached => aggregate(u32::from(cached) - 1),
+    }
+}
+
 /// The (process, syscall) aggregate on this CPU, created on first use.
 #[inline(always)]
 pub fn stats_slot(key: &StatsKey) -> Option<&'static mut SyscallStats> {

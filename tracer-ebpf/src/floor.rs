@@ -49,6 +49,11 @@ pub fn floor_sched_exit(_ctx: BtfTracePointContext) -> i32 {
     0
 }
 
+#[btf_tracepoint(function = "signal_deliver")]
+pub fn floor_signal_deliver(_ctx: BtfTracePointContext) -> i32 {
+    0
+}
+
 /// Never attached: muxtrace runs it through `BPF_PROG_TEST_RUN` while the
 /// kernel's run-time accounting is on. An empty program's accounted run
 /// time is what the accounting's window holds beyond any program's work

@@ -3,14 +3,20 @@
 //! exit, the call folded into its process's aggregate.
 
 use aya_ebpf::{
-    helpers::{bpf_get_prandom_u32, bpf_jiffies64, bpf_ktime_get_ns, bpf_probe_read_user},
+    helpers::{
+        bpf_get_prandom_u32, bpf_jiffies64, bpf_ktime_get_ns, bpf_probe_read_kernel,
+        bpf_probe_read_user,
+    },
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
 use tracer_common::{
     bucket,
     counter::Stall,
-    kind::{ERESTART_RESTARTBLOCK, KIND_TABLE_LEN, NR_RESTART_SYSCALL},
+    kind::{
+        ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK, KIND_TABLE_LEN, NR_RESTART_SYSCALL,
+        SA_RESTART,
+    },
     pow2_bucket, pow2_of,
     uring::{
         IORING_ENTER_EXT_ARG, IORING_ENTER_EXT_ARG_REG, IORING_ENTER_GETEVENTS,
@@ -27,6 +33,7 @@ use crate::{
     filter::{
         admits_waiter, adopt_pending, bump, existing_claimed_slot, is_stale, lost, maybe_traced,
         release_thread_slot, remember, remembered_slot, thread_slot, thread_stats,
+        used_thread_stats,
     },
     kernel::{self, Task},
     maps, uring,
@@ -106,6 +113,9 @@ fn remembered_thread(regs: Regs) -> Option<(&'static mut ThreadState, Task)> {
 #[inline(always)]
 fn on_enter(regs: Regs, mut kind: SyscallKind, t: &mut ThreadState, task: Task) {
     t.in_call = kind as u32 + 1;
+    // The last call's restart code is settled: it was restarted (this may
+    // be it, again) or no handler turned it into EINTR.
+    t.restart_kind = 0;
     // Running, yet still switched out by the last word: the kernel never
     // reported its switch-in. When is unknown, so the time is not guessed;
     // cleared, so this call is not charged for it.
@@ -632,6 +642,12 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, t: &mut ThreadState,
         s.errors += 1;
         let class = ErrnoClass::of(errno);
         s.errno[class as usize] += 1;
+        // Restarted, unless the signal that follows has a handler that
+        // makes it return EINTR (`mux_signal_deliver` decides).
+        if class == ErrnoClass::Restarted && errno != ERESTARTNOINTR {
+            t.restart_kind = kind as u32 + 1;
+            t.restart_code = errno as u32;
+        }
         if class == ErrnoClass::Eagain
             && kind.is_receive()
             && !kind.is_positional()
@@ -644,7 +660,7 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, t: &mut ThreadState,
 
     // A wait the kernel refused (EFAULT, EINVAL, EBADF…) watched and copied
     // nothing: only its call and error count. An interrupted one did wait.
-    let refused = ret < 0 && !matches!(ErrnoClass::of(errno), ErrnoClass::Eintr);
+    let refused = ret < 0 && !ErrnoClass::of(errno).is_interruption();
     if kind.is_wait() && !refused {
         fold_wait(s, t, ret, kind, epoch);
     } else if kind == SyscallKind::EpollCtl {
@@ -874,8 +890,7 @@ fn fold_wait(s: &mut SyscallStats, t: &mut ThreadState, ret: i64, kind: SyscallK
         s.scanned += t.watched;
         // select writes its sets back on success; poll writes revents
         // back even when interrupted.
-        let copied_back =
-            ret >= 0 || (kind.is_poll() && matches!(ErrnoClass::of(errno), ErrnoClass::Eintr));
+        let copied_back = ret >= 0 || (kind.is_poll() && ErrnoClass::of(errno).is_interruption());
         if copied_back {
             s.bookkeeping_out += t.bookkeeping_out_fixed;
         }
@@ -918,5 +933,57 @@ pub fn mux_sys_enter_ns(ctx: BtfTracePointContext) -> i32 {
 #[btf_tracepoint(function = "sys_exit")]
 pub fn mux_sys_exit(ctx: BtfTracePointContext) -> i32 {
     exit(&ctx);
+    0
+}
+
+/// A signal is delivered to the current task, on its way back to user
+/// space: `signal_deliver(sig, info, ka)`. When its last call returned a
+/// restart code, a handler decides what the program sees: EINTR after any
+/// handler for ERESTARTNOHAND and ERESTART_RESTARTBLOCK, and for
+/// ERESTARTSYS unless the handler has SA_RESTART; the call is then moved
+/// from restarted to EINTR. Without a handler (a stop, an ignored signal,
+/// a ptrace attach, which delivers none) the kernel restarts it. Only the
+/// traced threads' deliveries get past one array load.
+#[btf_tracepoint(function = "signal_deliver")]
+pub fn mux_signal_deliver(ctx: BtfTracePointContext) -> i32 {
+    let tid = current_tid();
+    if !maybe_traced(tid) {
+        return 0;
+    }
+    let Some((_, t)) = existing_claimed_slot(tid) else {
+        return 0;
+    };
+    // The kind's number + 1, or 0.
+    let kind = u64::from(t.restart_kind);
+    if kind == 0 {
+        return 0;
+    }
+    // `struct k_sigaction` begins with `sa_handler` and `sa_flags`.
+    let ka: u64 = ctx.arg(2);
+    // SAFETY: the helper checks the kernel address; a bad one is an Err.
+    let Ok([handler, flags]) = (unsafe { bpf_probe_read_kernel(ka as *const [u64; 2]) }) else {
+        lost!(
+            Stat::KernelReadFailed,
+            "cannot read the action of signal {} (tid {}): a call it cut short counts as restarted",
+            ctx.arg::<u32>(0),
+            tid
+        );
+        return 0;
+    };
+    // SIG_DFL (0) and SIG_IGN (1) run no handler: the next delivery may.
+    if handler <= 1 {
+        return 0;
+    }
+    t.restart_kind = 0;
+    if u64::from(t.restart_code) == ERESTARTSYS && flags & SA_RESTART != 0 {
+        return 0;
+    }
+    if let Some(s) = used_thread_stats(t, kind - 1) {
+        // This CPU's copy may go below zero (the exit may have counted it
+        // on another): the copies are summed wrapping.
+        let restarted = &mut s.errno[ErrnoClass::Restarted as usize];
+        *restarted = restarted.wrapping_sub(1);
+        s.errno[ErrnoClass::Eintr as usize] += 1;
+    }
     0
 }

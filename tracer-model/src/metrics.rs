@@ -323,7 +323,13 @@ pub struct Window {
     pub seconds: f64,
     pub calls: u64,
     pub errors: u64,
+    /// Returned EINTR to the program: a handler ran.
     pub eintr: u64,
+    /// Cut short by a signal, a stop or a ptrace attach and restarted by
+    /// the kernel, unseen by the program (an error and a call, as strace -c
+    /// counts them). Absent from an older build's lines.
+    #[serde(default)]
+    pub restarted: u64,
     pub ebadf: u64,
     pub einval: u64,
     pub eagain: u64,

@@ -166,6 +166,7 @@ impl Window {
         self.calls += s.calls;
         self.errors += s.errors;
         self.eintr += s.errno[ErrnoClass::Eintr as usize];
+        self.restarted += s.errno[ErrnoClass::Restarted as usize];
         self.ebadf += s.errno[ErrnoClass::Ebadf as usize];
         self.einval += s.errno[ErrnoClass::Einval as usize];
         self.eagain += s.errno[ErrnoClass::Eagain as usize];
@@ -318,7 +319,10 @@ impl WaitPart {
         }
         self.calls += s.calls;
         self.returns_ok += s.useful_wakeups + s.timeouts;
-        self.returns += s.useful_wakeups + s.timeouts + s.errno[ErrnoClass::Eintr as usize];
+        self.returns += s.useful_wakeups
+            + s.timeouts
+            + s.errno[ErrnoClass::Eintr as usize]
+            + s.errno[ErrnoClass::Restarted as usize];
         // Waits are always timed.
         self.on_cpu_ns += s.on_cpu_ns;
     }

@@ -385,7 +385,8 @@ const PATHS: [Path; 3] = [
 const FAMILIES: &[Family] = &[
     calls("muxtrace_syscalls_total", "Traced syscalls that returned.", |w| w.calls),
     calls("muxtrace_syscall_errors_total", "Traced syscalls that returned an error.", |w| w.errors),
-    calls("muxtrace_syscall_eintr_total", "Calls interrupted by a signal.", |w| w.eintr),
+    calls("muxtrace_syscall_eintr_total", "Calls a signal interrupted that returned EINTR to the program (a handler ran).", |w| w.eintr),
+    calls("muxtrace_syscall_restarted_total", "Calls a signal, a stop or a ptrace attach cut short that the kernel restarted, unseen by the program (each also counts as an error, and its restart as a call).", |w| w.restarted),
     calls("muxtrace_wait_timeouts_total", "Wait calls that returned with nothing ready.", |w| w.timeouts),
     calls("muxtrace_ready_fds_total", "Ready fds returned by wait calls.", |w| w.ready),
     calls("muxtrace_watched_fds_total", "Watched fds summed over wait calls (select popcount, poll entries naming an fd, epoll interest set).", |w| w.watched),

@@ -286,10 +286,11 @@ fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool, metrics: &Met
     if wide {
         let _ = write!(
             header,
-            " {:>8} {:>8} {:>6} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>10}",
+            " {:>8} {:>8} {:>6} {:>7} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>10}",
             "0-copy B",
             "timeouts",
             "EINTR",
+            "restart",
             "EAGAIN",
             "EBADF",
             "p50 us",
@@ -581,10 +582,11 @@ fn row(
     if wide {
         let _ = write!(
             out,
-            " {:>8} {:>8} {:>6} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>10}",
+            " {:>8} {:>8} {:>6} {:>7} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>10}",
             amount(w.zero_copy_bytes),
             fit(w.timeouts as f64, 8, 0),
             fit(w.eintr as f64, 6, 0),
+            fit(w.restarted as f64, 7, 0),
             fit(w.eagain as f64, 7, 0),
             fit(w.ebadf as f64, 6, 0),
             fit(w.wall_p50_ns / 1e3, 9, 1),

@@ -13,7 +13,7 @@ pub const PROGRAM_PREFIX: &str = "mux_";
 /// The object's empty programs and their tracepoints: the bench's floor
 /// ([`crate::EmptyPrograms`]), never attached by muxtrace itself. The
 /// syscall pair first: alone, the floor of the per-call bench.
-pub const FLOOR_PROGRAMS: [(&str, &str); 7] = [
+pub const FLOOR_PROGRAMS: [(&str, &str); 8] = [
     ("floor_sys_enter", "sys_enter"),
     ("floor_sys_exit", "sys_exit"),
     ("floor_sched_switch", "sched_switch"),
@@ -21,6 +21,7 @@ pub const FLOOR_PROGRAMS: [(&str, &str); 7] = [
     ("floor_sched_fork", "sched_process_fork"),
     ("floor_sched_exec", "sched_process_exec"),
     ("floor_sched_exit", "sched_process_exit"),
+    ("floor_signal_deliver", "signal_deliver"),
 ];
 
 /// The object's empty program muxtrace loads but never attaches: run while
@@ -54,7 +55,7 @@ impl AttachPoint {
     }
 }
 
-pub const ATTACH_POINTS: [AttachPoint; 7] = [
+pub const ATTACH_POINTS: [AttachPoint; 8] = [
     AttachPoint {
         tracepoint: "sys_enter",
         program: "mux_sys_enter",
@@ -95,6 +96,12 @@ pub const ATTACH_POINTS: [AttachPoint; 7] = [
         tracepoint: "sched_process_exit",
         program: "mux_sched_exit",
         why: "to notice when traced threads exit",
+        in_pidns: None,
+    },
+    AttachPoint {
+        tracepoint: "signal_deliver",
+        program: "mux_signal_deliver",
+        why: "to tell a call a signal interrupted (EINTR) from one the kernel restarted",
         in_pidns: None,
     },
 ];

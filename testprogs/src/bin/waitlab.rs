@@ -28,6 +28,12 @@
 //!                            and then write a byte to; says `poll returned
 //!                            N`, reads the byte; then one more, which
 //!                            SIGALRM's handler interrupts after 100 ms
+//!   waitlab restart N R      a read of an empty pipe that N SIGALRMs, 30 ms
+//!                            apart, cut short; their handler is installed
+//!                            with SA_RESTART when R is 1 (the kernel
+//!                            restarts the read unseen) and without when 0
+//!                            (the read returns EINTR and is called again);
+//!                            the N-th handler writes the byte it then reads
 //!   waitlab ebadf            epoll_wait on a closed fd, select on a closed fd
 //!   waitlab payload B N      N sendto of B bytes, then N recvfrom of B bytes
 //!   waitlab splice B N       N rounds of: a sendto of B bytes to a socket,
@@ -70,6 +76,7 @@ fn main() {
         "positional" => Prepared::File(temporary_file()),
         "sleep" | "busy" | "eintr" | "ebadf" => Prepared::Fds(readable_fds(1, 0)),
         "stopped" => Prepared::Fifo(open_fifo(args.get(1).unwrap_or_else(|| usage()))),
+        "restart" => Prepared::Fifo(restarting_pipe(num(1), num(2))),
         _ => usage(),
     };
     testprogs::wait_for_go();
@@ -178,6 +185,19 @@ fn main() {
                 for _ in 0..num(1) {
                     libc::syscall(libc::SYS_poll, &mut pfd, 1, 0);
                 }
+            }
+            ("restart", Prepared::Fifo(read_end)) => {
+                let interval = libc::timeval {
+                    tv_sec: 0,
+                    tv_usec: 30_000,
+                };
+                let timer = libc::itimerval {
+                    it_interval: interval,
+                    it_value: interval,
+                };
+                libc::setitimer(libc::ITIMER_REAL, &timer, null_mut());
+                let mut byte = 0u8;
+                while libc::syscall(libc::SYS_read, *read_end, &mut byte, 1) < 0 {}
             }
             ("eintr", Prepared::Fds(fds)) => {
                 interrupt_after_100ms();
@@ -466,6 +486,50 @@ fn raise_nofile() {
 }
 
 extern "C" fn on_alarm(_: i32) {}
+
+/// The `restart` scenario's alarms still to come, and the pipe end its
+/// last handler writes to.
+static ALARMS_LEFT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static PIPE_WRITE_END: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn on_counted_alarm(_: i32) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if ALARMS_LEFT.fetch_sub(1, Relaxed) == 1 {
+        // SAFETY: a zeroed timer disarms it; one byte from a static buffer.
+        unsafe {
+            libc::setitimer(libc::ITIMER_REAL, &std::mem::zeroed(), null_mut());
+            libc::syscall(
+                libc::SYS_write,
+                PIPE_WRITE_END.load(Relaxed),
+                b"x".as_ptr(),
+                1,
+            );
+        }
+    }
+}
+
+/// A pipe for the `restart` scenario, its SIGALRM handler installed with
+/// SA_RESTART or without: the read end.
+fn restarting_pipe(alarms: usize, sa_restart: usize) -> i32 {
+    use std::sync::atomic::Ordering::Relaxed;
+    if alarms == 0 || sa_restart > 1 {
+        usage();
+    }
+    let mut ends = [0i32; 2];
+    // SAFETY: a valid array of two fds; a handler with no preconditions.
+    unsafe {
+        assert_eq!(libc::pipe(ends.as_mut_ptr()), 0, "pipe");
+        ALARMS_LEFT.store(alarms, Relaxed);
+        PIPE_WRITE_END.store(ends[1], Relaxed);
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_counted_alarm as *const () as usize;
+        if sa_restart == 1 {
+            sa.sa_flags = libc::SA_RESTART;
+        }
+        libc::sigaction(libc::SIGALRM, &sa, null_mut());
+    }
+    ends[0]
+}
 
 /// SIGALRM in 100 ms, with a handler installed without SA_RESTART so the
 /// blocked call returns EINTR.
