@@ -120,6 +120,8 @@ mod tests {
                 pid: 42,
                 folded: 0,
                 folded_pids: Vec::new(),
+                untraced_children: 0,
+                untraced_child_pids: Vec::new(),
                 comm: "echo-epoll".into(),
                 alive: true,
                 model: IoModel::Epoll,

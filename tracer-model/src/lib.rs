@@ -26,7 +26,9 @@ pub use metrics::{
 pub use snapshot::{
     Exit, MapDump, ProbeCost, ProcessInfo, ProcessSnap, Snapshot, ThreadSnap, FOLDED_PIDS_KEPT,
 };
-pub use verdict::{detect_model, word, BUSY_POLLING_MIN_WAITS, SATURATED, STATES};
+pub use verdict::{
+    detect_model, untraced_children_clause, word, BUSY_POLLING_MIN_WAITS, SATURATED, STATES,
+};
 pub use window::{fold_interval, rebase};
 
 use crate::{
@@ -364,6 +366,8 @@ fn process_metrics(
         pid: if p.info.folded > 0 { 0 } else { p.tgid },
         folded: p.info.folded,
         folded_pids: p.info.folded_pids.clone(),
+        untraced_children: p.info.untraced_children,
+        untraced_child_pids: p.info.untraced_child_pids.clone(),
         comm: display_comm(&p.info.comm),
         alive: p.info.alive,
         model,
@@ -403,6 +407,12 @@ fn process_metrics(
             stall_threshold_ns: cur.stall_threshold_ns,
         },
     );
+    if let Some(clause) =
+        untraced_children_clause(metrics.untraced_children, &metrics.untraced_child_pids)
+    {
+        metrics.verdict.push_str("; ");
+        metrics.verdict.push_str(&clause);
+    }
     metrics.state = word(&metrics).to_owned();
     metrics
 }

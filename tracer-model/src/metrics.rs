@@ -118,6 +118,12 @@ pub struct ProcessMetrics {
     /// were folded. Absent from an older build's lines.
     #[serde(default)]
     pub folded_pids: Vec<u32>,
+    /// Live child processes not traced (`--follow` traces them), and the
+    /// first 64 of their pids. Absent from an older build's lines.
+    #[serde(default)]
+    pub untraced_children: u64,
+    #[serde(default)]
+    pub untraced_child_pids: Vec<u32>,
     /// Process name; bytes that are not UTF-8 become U+FFFD.
     pub comm: String,
     pub alive: bool,

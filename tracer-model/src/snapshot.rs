@@ -101,6 +101,11 @@ pub struct ProcessInfo {
     /// the sum of its processes'. None while it runs, or when its end is not
     /// known: the session's time since its start.
     pub traced_s: Option<f64>,
+    /// Its live child processes that are not traced, and the first
+    /// [`FOLDED_PIDS_KEPT`] of their pids: `--pid` of a master whose
+    /// workers do the work (nginx's) shows the master's quiet alone.
+    pub untraced_children: u64,
+    pub untraced_child_pids: Vec<u32>,
 }
 
 /// What the kernel kept of a traced process at its exit: its name, and its

@@ -159,6 +159,29 @@ pub(crate) fn verdict(
     s
 }
 
+/// Said of a process with live children it does not trace: `--pid` of
+/// nginx's or Apache's master alone reads as a quiet process, while its
+/// workers do the work.
+pub fn untraced_children_clause(count: u64, pids: &[u32]) -> Option<String> {
+    /// Pids named; the rest are counted.
+    const NAMED: usize = 4;
+    let mut named: Vec<String> = pids.iter().take(NAMED).map(u32::to_string).collect();
+    if count > named.len() as u64 {
+        named.push(format!("{} more", count - named.len() as u64));
+    }
+    match count {
+        0 => None,
+        1 => Some(format!(
+            "its child process {} is not traced: --follow traces it",
+            named.join("")
+        )),
+        n => Some(format!(
+            "its {n} child processes ({}) are not traced: --follow traces them",
+            named.join(", ")
+        )),
+    }
+}
+
 /// What the verdict says of the loop beside the totals: its busy share,
 /// over what, whether it still came back to wait, and the stall threshold.
 pub(crate) struct LoopHealth {
@@ -381,6 +404,26 @@ fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No clause without untraced children; one child is named alone;
+    /// past four, the rest are counted, also those past the pids kept.
+    #[test]
+    fn untraced_children_are_named_then_counted() {
+        assert_eq!(untraced_children_clause(0, &[]), None);
+        assert_eq!(
+            untraced_children_clause(1, &[7]).as_deref(),
+            Some("its child process 7 is not traced: --follow traces it")
+        );
+        assert_eq!(
+            untraced_children_clause(2, &[7, 9]).as_deref(),
+            Some("its 2 child processes (7, 9) are not traced: --follow traces them")
+        );
+        let kept: Vec<u32> = (1..=64).collect();
+        assert_eq!(
+            untraced_children_clause(100, &kept).as_deref(),
+            Some("its 100 child processes (1, 2, 3, 4, 96 more) are not traced: --follow traces them")
+        );
+    }
 
     /// The io verdict of a process whose only calls are `wait`'s.
     fn one_wait_verdict(model: IoModel, kind: SyscallKind, wait: SyscallStats) -> String {

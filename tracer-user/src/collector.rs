@@ -105,6 +105,10 @@ pub struct Collector {
     refusals: Refusals,
     /// Calls per process in the last reading interval: how active it is.
     activity: BTreeMap<u32, u64>,
+    /// Whether a process's untraced children are listed: not when the
+    /// programs take children (`--follow`) or processes (`--all`) by
+    /// themselves, where one just forked is not yet known here.
+    list_untraced_children: bool,
 }
 
 impl Collector {
@@ -127,7 +131,14 @@ impl Collector {
             evicted: 0,
             refusals: Refusals::default(),
             activity: BTreeMap::new(),
+            list_untraced_children: false,
         }
+    }
+
+    /// Lists each process's live children that are not traced, with the
+    /// hint that `--follow` would.
+    pub fn list_untraced_children(&mut self) {
+        self.list_untraced_children = true;
     }
 
     /// Whether user space knows `tgid` as a traced process.
@@ -271,6 +282,7 @@ impl Collector {
         }
         let (known, ends, exit_names) = (&self.known, &self.ends, &self.exit_names);
         let (attach_ticks, attach_boot_ns) = (self.attach_ticks, self.attach_boot_ns);
+        let list_children = self.list_untraced_children;
         let mut snapshot = Snapshot::from_dump(
             self.started.elapsed(),
             dump,
@@ -279,6 +291,15 @@ impl Collector {
             |tgid| {
                 let k = known.get(&tgid);
                 let mut info = describe(tgid, k, attach_ticks, attach_boot_ns);
+                if info.alive && list_children {
+                    let untraced: Vec<u32> = targets::children(tgid)
+                        .into_iter()
+                        .filter(|child| !known.contains_key(child))
+                        .collect();
+                    info.untraced_children = untraced.len() as u64;
+                    info.untraced_child_pids =
+                        untraced.into_iter().take(FOLDED_PIDS_KEPT).collect();
+                }
                 if !info.alive {
                     let exit = exit_names.get(&tgid).map(|(exit, _)| exit);
                     let joined = k.and_then(|k| k.joined_boot_ns);

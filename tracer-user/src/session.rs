@@ -129,6 +129,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     // user space keeps room in it by evicting the least active.
     let evict_at = (admission != admit::NONE).then_some(cli.max_processes);
     let mut collector = Collector::new(probes, evict_at);
+    if !cli.follow && admission == admit::NONE {
+        collector.list_untraced_children();
+    }
 
     // The command is forked before anything else is traced, held before exec
     // until its pid is in the traced set: its first syscall is seen.

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use tracer_model::{
     format::{bytes, clock_time_utc, duration, short_bytes, thousands},
-    Metrics, ProcessMetrics, UringMetrics, Window,
+    untraced_children_clause, Metrics, ProcessMetrics, UringMetrics, Window,
 };
 
 /// Renders the table for every process. `idle` lists traced processes that
@@ -33,14 +33,15 @@ pub fn render(metrics: &Metrics, idle: &[(u32, String)], wide: bool) -> String {
     }
     for p in &metrics.processes {
         if p.syscalls.is_empty() {
-            no_calls(&mut out, &who(p), lost);
+            let children = untraced_children_clause(p.untraced_children, &p.untraced_child_pids);
+            no_calls(&mut out, &who(p), lost, children);
         } else {
             process_table(&mut out, p, wide, metrics);
         }
     }
     for (pid, comm) in idle {
         if !metrics.processes.iter().any(|p| p.pid == *pid) {
-            no_calls(&mut out, &format!("pid {pid} ({comm})"), lost);
+            no_calls(&mut out, &format!("pid {pid} ({comm})"), lost, None);
         }
     }
     if !metrics.losses.is_empty() {
@@ -117,17 +118,19 @@ fn folded_pids(p: &ProcessMetrics) -> String {
     )
 }
 
-fn no_calls(out: &mut String, who: &str, lost: u64) {
+/// `children` says why a quiet process may be the wrong one to trace.
+fn no_calls(out: &mut String, who: &str, lost: u64, children: Option<String>) {
     let _ = writeln!(
         out,
-        "{who}: no select, poll, epoll or I/O calls seen{}\n",
+        "{who}: no select, poll, epoll or I/O calls seen{}{}\n",
         match lost {
             0 => String::new(),
             n => format!(
                 " (a full map lost {} calls of the traced processes: see the losses below)",
                 thousands(n)
             ),
-        }
+        },
+        children.map_or_else(String::new, |clause| format!("; {clause}")),
     );
 }
 
@@ -772,6 +775,24 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("pid 0"), "{text}");
+    }
+
+    /// A quiet master (nginx's, with its workers untraced) says where the
+    /// work went.
+    #[test]
+    fn no_calls_seen_names_the_untraced_children() {
+        let mut m = metrics();
+        let p = &mut m.processes[0];
+        p.syscalls.clear();
+        p.untraced_children = 6;
+        p.untraced_child_pids = vec![11, 12, 13, 14, 15, 16];
+        let text = render(&m, &[], false);
+        assert!(
+            text.contains(
+                "no select, poll, epoll or I/O calls seen; its 6 child processes (11, 12, 13, 14, 2 more) are not traced: --follow traces them"
+            ),
+            "{text}"
+        );
     }
 
     /// A process whose calls were all lost to a full map is not said to

@@ -383,6 +383,26 @@ pub fn descendants(pid: u32) -> Vec<ProcessId> {
         .collect()
 }
 
+/// The children of `pid` now, from each of its threads' `children` list
+/// (a child belongs to the thread that forked it); never muxtrace itself.
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let own = std::process::id();
+    let mut found: Vec<u32> = tasks
+        .filter_map(|task| fs::read_to_string(task.ok()?.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_ascii_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .filter(|&child| child != own)
+        .collect();
+    found.sort_unstable();
+    found
+}
+
 /// Running processes whose comm is `name`.
 pub fn find_by_comm(name: &str) -> Vec<ProcessId> {
     let Ok(entries) = fs::read_dir("/proc") else {

@@ -66,8 +66,8 @@ fn paths(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
                 paths(value, &path, out);
             }
         }
-        // A list of numbers, empty or not, is one field.
-        Value::Array(_) if prefix.ends_with("folded_pids") => {
+        // A list of pids, empty or not, is one field.
+        Value::Array(_) if prefix.ends_with("_pids") => {
             out.insert(prefix.to_owned());
         }
         Value::Array(items) => {

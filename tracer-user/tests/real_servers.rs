@@ -532,6 +532,51 @@ fn epoll_wait_interval(p: &ProcessMetrics) -> Option<&Window> {
         .map(|s| &s.interval)
 }
 
+/// `--pid` of nginx's master alone: the master sleeps in rt_sigsuspend,
+/// which muxtrace does not measure, and its workers serve. The master's
+/// entry names the workers as its untraced children, as /proc lists them,
+/// and says `--follow` traces them.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn nginx_s_master_alone_names_its_untraced_workers() {
+    let nginx = nginx(false);
+    let master = nginx.master_pid();
+    until_quiet(&nginx);
+    let mt = muxtrace(&[
+        "--pid",
+        &master.to_string(),
+        "--json",
+        "--interval",
+        "500ms",
+        "--duration",
+        "2s",
+    ]);
+    // The workers serve; the master makes none of the calls measured.
+    ab(&nginx.url(), 200);
+    let (stdout, _) = finish_ok(mt);
+    let m = final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(m.processes.len(), 1, "{stdout}");
+    let p = proc_of(&m, master);
+    assert_eq!(p.total.calls, 0, "{p:#?}");
+    let mut workers = nginx.workers().to_vec();
+    workers.sort_unstable();
+    assert_eq!(p.untraced_children, workers.len() as u64, "{p:#?}");
+    assert_eq!(p.untraced_child_pids, workers, "{p:#?}");
+    let named = workers
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(
+        p.verdict.ends_with(&format!(
+            "its {} child processes ({named}) are not traced: --follow traces them",
+            workers.len()
+        )),
+        "{}",
+        p.verdict
+    );
+}
+
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn nginx_after_20000_connections_interest_sets_equal_fdinfo_and_follow_takes_the_workers() {
@@ -690,6 +735,10 @@ fn nginx_after_20000_connections_interest_sets_equal_fdinfo_and_follow_takes_the
         );
     }
     println!("{report}{}", headline(m, &nginx.pids()));
+    // --follow traces every child: none is left to hint at.
+    for p in &m.processes {
+        assert_eq!(p.untraced_children, 0, "{p:#?}");
+    }
 
     // The workers existed before attach: --follow counted all their calls.
     assert_eq!(logs.requests(), REQUESTS);
