@@ -217,8 +217,11 @@ pub struct ThreadState {
     pub size_arg: u64,
     pub bookkeeping_in: u64,
     /// Bookkeeping bytes a successful wait copies back whatever it returns
-    /// (select's fd sets and timeval, poll's revents).
+    /// (select's fd sets, poll's revents).
     pub bookkeeping_out_fixed: u64,
+    /// The time left that select, pselect6 and ppoll write over their
+    /// timeout on any return (0 or its 16 bytes); set by their entry only.
+    pub timeout_written_back: u64,
     /// The timeout in µs; `u64::MAX` = infinite.
     pub timeout_us: u64,
     /// The fd argument (epoll fd for epoll calls, the socket for I/O calls).
@@ -289,7 +292,7 @@ pub struct ThreadState {
     /// aggregate by index, with no hash lookup.
     pub stats_slots: [u16; crate::STATS_SLOT_KINDS],
 }
-const _: () = assert!(size_of::<ThreadState>() == 45 * 8 + 2 * crate::STATS_SLOT_KINDS);
+const _: () = assert!(size_of::<ThreadState>() == 46 * 8 + 2 * crate::STATS_SLOT_KINDS);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
@@ -317,6 +320,7 @@ impl ThreadState {
         size_arg: 0,
         bookkeeping_in: 0,
         bookkeeping_out_fixed: 0,
+        timeout_written_back: 0,
         timeout_us: 0,
         fd: 0,
         pending_ready: 0,

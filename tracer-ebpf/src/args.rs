@@ -77,22 +77,44 @@ pub const FD_SETSIZE: u64 = 1024;
 /// timespec, 1000 for timeval). `None` for a NULL pointer (block forever).
 #[inline(always)]
 pub fn read_timeout_us(ptr: u64, sub_unit_ns: u64) -> Option<u64> {
+    read_timeout(ptr, sub_unit_ns).map(|t| t.us)
+}
+
+/// A user timeout as select, pselect6 and ppoll take it.
+#[derive(Clone, Copy)]
+pub struct Timeout {
+    pub us: u64,
+    /// The kernel writes the time left back over it at the call's return,
+    /// whatever the call returns: a valid timeout that is not zero
+    /// (`poll_select_finish`). An invalid one fails the call first.
+    pub written_back: bool,
+}
+
+/// [`read_timeout_us`], with whether the time left is written back.
+#[inline(always)]
+pub fn read_timeout(ptr: u64, sub_unit_ns: u64) -> Option<Timeout> {
     if ptr == 0 {
         return None;
     }
     // SAFETY: bpf_probe_read_user checks the address; a bad one is an Err.
     match unsafe { bpf_probe_read_user(ptr as *const [i64; 2]) } {
         Ok([sec, frac]) => {
+            // select normalises a timeval's µs past a second; a timespec's
+            // ns must be below one.
+            let valid = sec >= 0 && frac >= 0 && (sub_unit_ns != 1 || frac < 1_000_000_000);
             // Clamped so the multiplication cannot overflow (no 128-bit maths in BPF).
-            let sec = if sec < 0 {
+            let whole = if sec < 0 {
                 0
             } else if sec > 1 << 40 {
                 1 << 40
             } else {
                 sec as u64
             };
-            let frac = if frac < 0 { 0 } else { frac as u64 };
-            Some(sec * 1_000_000 + (frac & 0xffff_ffff) * sub_unit_ns / 1000)
+            let part = if frac < 0 { 0 } else { frac as u64 };
+            Some(Timeout {
+                us: whole * 1_000_000 + (part & 0xffff_ffff) * sub_unit_ns / 1000,
+                written_back: valid && (sec | frac) != 0,
+            })
         }
         Err(_) => {
             lost!(
@@ -101,7 +123,11 @@ pub fn read_timeout_us(ptr: u64, sub_unit_ns: u64) -> Option<u64> {
                 ptr,
                 current_tid()
             );
-            Some(0)
+            // The call fails with EFAULT: nothing is written back.
+            Some(Timeout {
+                us: 0,
+                written_back: false,
+            })
         }
     }
 }

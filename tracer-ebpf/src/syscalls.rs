@@ -27,8 +27,8 @@ use tracer_common::{
 
 use crate::{
     args::{
-        current_tid, fd_set_popcount, pollfds_watched, read_timeout_us, read_user_pair, Regs,
-        FD_SETSIZE, INFINITE,
+        current_tid, fd_set_popcount, pollfds_watched, read_timeout, read_timeout_us,
+        read_user_pair, Regs, Timeout, FD_SETSIZE, INFINITE,
     },
     filter::{
         admits_waiter, adopt_pending, bump, existing_claimed_slot, is_stale, lost, maybe_traced,
@@ -41,6 +41,9 @@ use crate::{
 
 /// Bytes of a `struct timespec`/`struct timeval` on 64-bit.
 const TIME_STRUCT: u64 = 16;
+/// The kernel's `sigset_t`: the one signal-mask size pselect6 and ppoll
+/// take (any other fails them with EINVAL).
+const SIGSET: u64 = 8;
 /// Bytes of a `struct epoll_event` (packed on x86_64).
 const EPOLL_EVENT: u64 = 12;
 /// Bytes of a `struct pollfd`, and of its `revents` written back.
@@ -293,24 +296,38 @@ fn decode_select(regs: Regs, t: &mut ThreadState, pselect: bool) {
     t.bookkeeping_in = sets * set_bytes;
     t.bookkeeping_out_fixed = sets * set_bytes;
     let tp = regs.arg(4);
-    if !pselect {
-        t.timeout_us = read_timeout_us(tp, 1000).unwrap_or(INFINITE);
-    } else {
-        t.timeout_us = read_timeout_us(tp, 1).unwrap_or(INFINITE);
+    let timeout = read_timeout(tp, if pselect { 1 } else { 1000 });
+    t.timeout_us = timeout.map_or(INFINITE, |t| t.us);
+    let mut sigmask_valid = true;
+    if pselect {
         // pselect6's sixth argument points at {sigset_t *ss; size_t len}.
         let sig = regs.arg(5);
         if sig != 0 {
             t.bookkeeping_in += 16;
-            if let Some([ss, len]) = read_user_pair(sig) {
-                if ss != 0 {
+            match read_user_pair(sig) {
+                Some([ss, len]) if ss != 0 => {
                     t.bookkeeping_in += len;
+                    sigmask_valid = len == SIGSET;
                 }
+                Some(_) => {}
+                None => sigmask_valid = false,
             }
         }
     }
     if tp != 0 {
         t.bookkeeping_in += TIME_STRUCT;
-        t.bookkeeping_out_fixed += TIME_STRUCT;
+    }
+    t.timeout_written_back = timeout_written_back(timeout, sigmask_valid);
+}
+
+/// Bytes of the time left that select, pselect6 or ppoll write back over
+/// their timeout: on every return once the timeout and the signal mask
+/// passed their checks, interrupted or failed ones included.
+#[inline(always)]
+fn timeout_written_back(timeout: Option<Timeout>, sigmask_valid: bool) -> u64 {
+    match timeout {
+        Some(t) if t.written_back && sigmask_valid => TIME_STRUCT,
+        _ => 0,
     }
 }
 
@@ -328,16 +345,20 @@ fn decode_poll(regs: Regs, t: &mut ThreadState, ppoll: bool) {
         if ms >= 0 {
             t.timeout_us = ms as u64 * 1000;
         }
+        t.timeout_written_back = 0;
     } else {
         let tp = regs.arg(2);
-        t.timeout_us = read_timeout_us(tp, 1).unwrap_or(INFINITE);
+        let timeout = read_timeout(tp, 1);
+        t.timeout_us = timeout.map_or(INFINITE, |t| t.us);
         if tp != 0 {
             t.bookkeeping_in += TIME_STRUCT;
-            t.bookkeeping_out_fixed += TIME_STRUCT;
         }
+        let mut sigmask_valid = true;
         if regs.arg(3) != 0 {
             t.bookkeeping_in += regs.arg(4);
+            sigmask_valid = regs.arg(4) == SIGSET;
         }
+        t.timeout_written_back = timeout_written_back(timeout, sigmask_valid);
     }
 }
 
@@ -894,6 +915,7 @@ fn fold_wait(s: &mut SyscallStats, t: &mut ThreadState, ret: i64, kind: SyscallK
         if copied_back {
             s.bookkeeping_out += t.bookkeeping_out_fixed;
         }
+        s.bookkeeping_out += t.timeout_written_back;
     }
 }
 

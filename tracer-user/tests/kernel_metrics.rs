@@ -19,10 +19,10 @@ fn select_counts_set_bits_not_n() {
     assert_eq!(s.size_arg_avg, 719.0, "n is reported separately: {s:?}");
     assert_eq!(s.ready, 5 * 3, "{s:?}");
     assert_eq!(s.scanned, 5 * 10, "{s:?}");
-    // One non-NULL set of ⌈719/64⌉·8 = 96 bytes in and out, plus the
-    // 16-byte timeval each way.
+    // One non-NULL set of ⌈719/64⌉·8 = 96 bytes in and out, and the
+    // 16-byte timeval in; a zero timeout is not written back.
     assert_eq!(s.bookkeeping_in_bytes, 5 * (96 + 16), "{s:?}");
-    assert_eq!(s.bookkeeping_out_bytes, 5 * (96 + 16), "{s:?}");
+    assert_eq!(s.bookkeeping_out_bytes, 5 * 96, "{s:?}");
     assert_eq!(s.zero_timeouts, 5, "{s:?}");
 }
 
@@ -281,6 +281,50 @@ fn eintr_is_counted_as_such() {
         assert_eq!(s.errors, 1, "{s:?}");
         assert_eq!(s.infinite_timeouts, 1, "{s:?}");
     }
+}
+
+/// select, pselect6 and ppoll write the time left over a non-zero timeout
+/// on every return, interrupted ones included (the program reads it back);
+/// select's sets only when it returns a count, ppoll's revents also when
+/// interrupted.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn the_time_left_is_copied_out_interrupted_or_not() {
+    let lab = ready("waitlab", &["timeleft"]);
+    let pid = lab.pid().to_string();
+    let mt = muxtrace(&["--pid", &pid, "--json", "--interval", "10s"]);
+    lab.signal(libc::SIGUSR1);
+    let (stdout, _) = finish_ok(mt);
+    let left: Vec<u64> = lab
+        .wait_line("time left", LONG)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    // Each interrupted call wrote back what was left of its 10 s, the
+    // expired select 0.
+    assert_eq!(left.len(), 4, "{left:?}");
+    assert!(
+        left[..3].iter().all(|&us| us > 0 && us < 10_000_000),
+        "{left:?}"
+    );
+    assert_eq!(left[3], 0, "{left:?}");
+    let m = harness::muxtrace::final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    let p = harness::muxtrace::process(&m, lab.pid()).unwrap_or_else(|e| panic!("{e:#}"));
+    // The idle fd's set is one 8-byte word (n = idle + 1 ≤ 64).
+    let select = syscall_total(p, Select);
+    assert_eq!(
+        (select.calls, select.eintr, select.timeouts),
+        (2, 1, 1),
+        "{select:?}"
+    );
+    assert_eq!(select.bookkeeping_out_bytes, 16 + (8 + 16), "{select:?}");
+    let pselect = syscall_total(p, Pselect6);
+    assert_eq!((pselect.calls, pselect.eintr), (1, 1), "{pselect:?}");
+    assert_eq!(pselect.bookkeeping_out_bytes, 16, "{pselect:?}");
+    let ppoll = syscall_total(p, Ppoll);
+    assert_eq!((ppoll.calls, ppoll.eintr), (1, 1), "{ppoll:?}");
+    assert_eq!(ppoll.bookkeeping_out_bytes, 2 + 16, "{ppoll:?}");
 }
 
 /// A read a signal cuts short returns EINTR to the program when the

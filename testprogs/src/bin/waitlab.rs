@@ -23,6 +23,12 @@
 //!   waitlab busy N           N polls with timeout 0 on an idle fd
 //!   waitlab eintr            one poll and one epoll_wait with no timeout,
 //!                            each interrupted by SIGALRM after 100 ms
+//!   waitlab timeleft         a select, a pselect6 and a ppoll of the idle
+//!                            fd with a 10 s timeout, each interrupted by
+//!                            SIGALRM after 100 ms, then a select with a
+//!                            20 ms timeout that expires; says `time left
+//!                            select US pselect6 US ppoll US expired US`,
+//!                            the µs each call wrote back over its timeout
 //!   waitlab stopped FIFO     one poll with no timeout on the FIFO (opened
 //!                            read-write), for the test to stop and continue
 //!                            and then write a byte to; says `poll returned
@@ -74,7 +80,7 @@ fn main() {
         "epoll" => Prepared::Epoll(epoll_set(num(1), num(2), num(3))),
         "payload" | "echoloop" | "splice" => Prepared::Fds(readable_fds(1, 0)),
         "positional" => Prepared::File(temporary_file()),
-        "sleep" | "busy" | "eintr" | "ebadf" => Prepared::Fds(readable_fds(1, 0)),
+        "sleep" | "busy" | "eintr" | "ebadf" | "timeleft" => Prepared::Fds(readable_fds(1, 0)),
         "stopped" => Prepared::Fifo(open_fifo(args.get(1).unwrap_or_else(|| usage()))),
         "restart" => Prepared::Fifo(restarting_pipe(num(1), num(2))),
         _ => usage(),
@@ -211,6 +217,53 @@ fn main() {
                 let epfd = libc::epoll_create1(0);
                 let mut events: [libc::epoll_event; 4] = std::mem::zeroed();
                 libc::syscall(libc::SYS_epoll_wait, epfd, events.as_mut_ptr(), 4, -1);
+            }
+            ("timeleft", Prepared::Fds(fds)) => {
+                let idle_set = || {
+                    let mut set: libc::fd_set = std::mem::zeroed();
+                    libc::FD_SET(fds.idle, &mut set);
+                    set
+                };
+                let n = fds.idle + 1;
+                let mut set = idle_set();
+                let mut tv = libc::timeval {
+                    tv_sec: 10,
+                    tv_usec: 0,
+                };
+                interrupt_after_100ms();
+                libc::syscall(libc::SYS_select, n, &mut set, 0, 0, &mut tv);
+                let mut set = idle_set();
+                let mut ts = libc::timespec {
+                    tv_sec: 10,
+                    tv_nsec: 0,
+                };
+                interrupt_after_100ms();
+                libc::syscall(libc::SYS_pselect6, n, &mut set, 0, 0, &mut ts, 0);
+                let mut pfd = libc::pollfd {
+                    fd: fds.idle,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                let mut pts = libc::timespec {
+                    tv_sec: 10,
+                    tv_nsec: 0,
+                };
+                interrupt_after_100ms();
+                libc::syscall(libc::SYS_ppoll, &mut pfd, 1, &mut pts, 0, 8);
+                let mut set = idle_set();
+                let mut expired = libc::timeval {
+                    tv_sec: 0,
+                    tv_usec: 20_000,
+                };
+                libc::syscall(libc::SYS_select, n, &mut set, 0, 0, &mut expired);
+                let us = |sec: i64, sub_us: i64| sec * 1_000_000 + sub_us;
+                println!(
+                    "time left select {} pselect6 {} ppoll {} expired {}",
+                    us(tv.tv_sec, tv.tv_usec),
+                    us(ts.tv_sec, ts.tv_nsec / 1000),
+                    us(pts.tv_sec, pts.tv_nsec / 1000),
+                    us(expired.tv_sec, expired.tv_usec),
+                );
             }
             ("stopped", Prepared::Fifo(fd)) => {
                 let mut pfd = libc::pollfd {
