@@ -330,8 +330,11 @@ fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStat
     let returns = waits.returns_ok.max(1) as f64;
     match model {
         IoModel::Select | IoModel::Poll => {
+            // Both per call, interrupted ones included, so that the share is
+            // their ratio (ready per return read 1.0 of 2 fds beside 23 %
+            // for a postmaster whose selects half returned EINTR).
             let scanned = wait_stats.scanned as f64 / waits.calls.max(1) as f64;
-            let ready = wait_stats.ready as f64 / returns;
+            let ready = wait_stats.ready as f64 / waits.calls.max(1) as f64;
             let eff = ratio(wait_stats.ready as f64, wait_stats.scanned as f64) * 100.0;
             let copied = wait_stats.bookkeeping_in_bytes + wait_stats.bookkeeping_out_bytes;
             let per_ready = ratio(copied as f64, wait_stats.ready as f64);
@@ -448,14 +451,17 @@ mod tests {
     }
 
     /// One fd is not "1 fds"; a poll of none is a sleep, not a 0 % scan;
-    /// one of an fd now and then is neither.
+    /// one of an fd now and then is neither. Ready fds are per call, like
+    /// the fds scanned: five calls interrupted, five that found their fd
+    /// ready, read 0.5 of 1 (50 %), not 1.0 of 1.
     #[test]
     fn a_scan_of_one_fd_or_none_reads_right() {
         let mut wait = SyscallStats::ZERO;
         (wait.calls, wait.scanned, wait.ready, wait.useful_wakeups) = (10, 10, 5, 5);
+        wait.errno[tracer_common::ErrnoClass::Eintr as usize] = 5;
         let v = one_wait_verdict(IoModel::Poll, SyscallKind::Poll, wait);
         assert!(
-            v.starts_with("poll scans 1 fd per call to find 1.0 ready (50.0 %)"),
+            v.starts_with("poll scans 1 fd per call to find 0.5 ready (50.0 %)"),
             "{v}"
         );
         (wait.scanned, wait.ready, wait.useful_wakeups, wait.timeouts) = (0, 0, 0, 10);

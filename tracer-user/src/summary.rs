@@ -289,7 +289,7 @@ fn process_table(out: &mut String, p: &ProcessMetrics, wide: bool, metrics: &Met
     if wide {
         let _ = write!(
             header,
-            " {:>8} {:>8} {:>6} {:>7} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>10}",
+            " {:>8} {:>8} {:>6} {:>7} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>6} {:>10}",
             "0-copy B",
             "timeouts",
             "EINTR",
@@ -572,7 +572,11 @@ fn row(
         fit(per(w.wall_ns, w.calls_with_time) / 1e3, 7, 2),
         dash(fit(w.watched_avg, 7, 1)),
         dash(fit(w.ready_avg, 6, 1)),
-        dash(format!("{:.1}", w.efficiency * 100.0)),
+        // Nothing scanned (an idle epoll loop, a poll of no fds): no share.
+        match w.scanned {
+            0 => "-".to_owned(),
+            _ => dash(format!("{:.1}", w.efficiency * 100.0)),
+        },
         w.on_cpu_share * 100.0,
         if bookkeeping > 0 || shared_rings {
             short_bytes(per_call(bookkeeping).round() as u64)
@@ -585,7 +589,7 @@ fn row(
     if wide {
         let _ = write!(
             out,
-            " {:>8} {:>8} {:>6} {:>7} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>10}",
+            " {:>8} {:>8} {:>6} {:>7} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>6} {:>10}",
             amount(w.zero_copy_bytes),
             fit(w.timeouts as f64, 8, 0),
             fit(w.eintr as f64, 6, 0),
@@ -596,7 +600,7 @@ fn row(
             fit(w.wall_p99_ns / 1e3, 9, 1),
             fit(w.off_cpu_ns as f64 / 1e9, 9, 3),
             fit(w.sched_wakeups as f64, 9, 0),
-            fit(w.empty_wakeups as f64, 7, 0),
+            fit(w.empty_wakeups as f64, 8, 0),
             fit(w.herd_wakeups as f64, 6, 0),
             if w.ready > 0 {
                 bytes(w.bookkeeping_bytes_per_ready)
@@ -901,9 +905,24 @@ mod tests {
         );
     }
 
+    /// Every row is as wide as the header, in both tables: a heading
+    /// wider than its column pushed the wide table's last one out of line.
     #[test]
-    fn wide_adds_columns() {
-        let text = render(&metrics(), &[], true);
-        assert!(text.lines().nth(1).unwrap().contains("EINTR"), "{text}");
+    fn wide_adds_columns_and_rows_line_up() {
+        for wide in [false, true] {
+            let text = render(&metrics(), &[], wide);
+            let table: Vec<&str> = text
+                .lines()
+                .skip(1)
+                // Columns are set apart by runs of spaces; prose is not.
+                .take_while(|l| l.starts_with('-') || l.contains("   "))
+                .collect();
+            assert!(table.len() >= 4, "{text}");
+            assert_eq!(table[0].contains("EINTR"), wide, "{text}");
+            let width = table[0].chars().count();
+            for line in &table {
+                assert_eq!(line.chars().count(), width, "{line:?}\n{text}");
+            }
+        }
     }
 }

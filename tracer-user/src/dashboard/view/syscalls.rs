@@ -348,7 +348,11 @@ const COLUMNS: &[Column] = &[
         width: 4,
         wait_only: true,
         rank: 5,
-        value: |s| format::small(s.interval.efficiency * 100.0),
+        // Nothing scanned (an idle epoll loop, a poll of no fds): no share.
+        value: |s| match s.interval.scanned {
+            0 => "-".to_owned(),
+            _ => format::small(s.interval.efficiency * 100.0),
+        },
     },
     Column {
         top: "tmo",
