@@ -122,6 +122,7 @@ mod tests {
                 folded_pids: Vec::new(),
                 untraced_children: 0,
                 untraced_child_pids: Vec::new(),
+                blocked_in: std::collections::BTreeMap::new(),
                 comm: "echo-epoll".into(),
                 alive: true,
                 model: IoModel::Epoll,

@@ -27,7 +27,8 @@ pub use snapshot::{
     Exit, MapDump, ProbeCost, ProcessInfo, ProcessSnap, Snapshot, ThreadSnap, FOLDED_PIDS_KEPT,
 };
 pub use verdict::{
-    detect_model, untraced_children_clause, word, BUSY_POLLING_MIN_WAITS, SATURATED, STATES,
+    blocked_clause, detect_model, untraced_children_clause, word, BUSY_POLLING_MIN_WAITS,
+    SATURATED, STATES,
 };
 pub use window::{fold_interval, rebase};
 
@@ -368,6 +369,12 @@ fn process_metrics(
         folded_pids: p.info.folded_pids.clone(),
         untraced_children: p.info.untraced_children,
         untraced_child_pids: p.info.untraced_child_pids.clone(),
+        blocked_in: p
+            .info
+            .blocked_in
+            .iter()
+            .map(|(kind, threads)| (kind.name().to_owned(), *threads))
+            .collect(),
         comm: display_comm(&p.info.comm),
         alive: p.info.alive,
         model,
@@ -407,9 +414,11 @@ fn process_metrics(
             stall_threshold_ns: cur.stall_threshold_ns,
         },
     );
-    if let Some(clause) =
-        untraced_children_clause(metrics.untraced_children, &metrics.untraced_child_pids)
-    {
+    let clauses = [
+        blocked_clause(&metrics.blocked_in),
+        untraced_children_clause(metrics.untraced_children, &metrics.untraced_child_pids),
+    ];
+    for clause in clauses.into_iter().flatten() {
         metrics.verdict.push_str("; ");
         metrics.verdict.push_str(&clause);
     }

@@ -124,6 +124,10 @@ pub struct ProcessMetrics {
     pub untraced_children: u64,
     #[serde(default)]
     pub untraced_child_pids: Vec<u32>,
+    /// For a process with no call counted yet: syscall → its threads
+    /// blocked in it at this reading. Absent from an older build's lines.
+    #[serde(default)]
+    pub blocked_in: BTreeMap<String, u32>,
     /// Process name; bytes that are not UTF-8 become U+FFFD.
     pub comm: String,
     pub alive: bool,

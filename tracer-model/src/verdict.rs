@@ -159,6 +159,29 @@ pub(crate) fn verdict(
     s
 }
 
+/// Said of a process with no call counted whose threads are blocked in
+/// measured calls: a call counts when it returns, so an idle server that
+/// waited since before attach reads as if it made none.
+pub fn blocked_clause(blocked: &BTreeMap<String, u32>) -> Option<String> {
+    let threads: u32 = blocked.values().sum();
+    let calls: Vec<String> = blocked
+        .iter()
+        .map(|(name, n)| match blocked.len() {
+            1 => name.clone(),
+            _ => format!("{name} ({n})"),
+        })
+        .collect();
+    let calls = match calls.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => return None,
+    };
+    Some(match threads {
+        1 => format!("1 thread is blocked in {calls}: a call counts when it returns"),
+        n => format!("{n} threads are blocked in {calls}: a call counts when it returns"),
+    })
+}
+
 /// Said of a process with live children it does not trace: `--pid` of
 /// nginx's or Apache's master alone reads as a quiet process, while its
 /// workers do the work.
@@ -407,6 +430,24 @@ fn io_verdict(model: IoModel, total: &Window, stats: &[(SyscallKind, SyscallStat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Blocked threads are counted by call; none, no clause.
+    #[test]
+    fn blocked_threads_are_counted_by_call() {
+        let mut blocked = BTreeMap::new();
+        assert_eq!(blocked_clause(&blocked), None);
+        blocked.insert("epoll_wait".to_owned(), 1);
+        assert_eq!(
+            blocked_clause(&blocked).as_deref(),
+            Some("1 thread is blocked in epoll_wait: a call counts when it returns")
+        );
+        blocked.insert("read".to_owned(), 2);
+        blocked.insert("accept4".to_owned(), 1);
+        assert_eq!(
+            blocked_clause(&blocked).as_deref(),
+            Some("4 threads are blocked in accept4 (1), epoll_wait (1) and read (2): a call counts when it returns")
+        );
+    }
 
     /// No clause without untraced children; one child is named alone;
     /// past four, the rest are counted, also those past the pids kept.

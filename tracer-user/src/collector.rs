@@ -328,6 +328,7 @@ impl Collector {
         if let Some(base) = &self.baseline {
             snapshot = tracer_model::rebase(&snapshot, base);
         }
+        note_blocked_calls(&mut snapshot);
         Ok(snapshot)
     }
 
@@ -696,6 +697,23 @@ fn traced_s(end: &End, info: &ProcessInfo, attach_boot_ns: u64, joined: Option<u
 
 /// What /proc says of a traced process at this reading: its name, whether it
 /// still runs, its fds by class and its epoll sets as the kernel lists them.
+/// For each running process with no call counted, the measured calls its
+/// threads are blocked in, from /proc (one read per thread, for quiet
+/// processes only).
+fn note_blocked_calls(snapshot: &mut Snapshot) {
+    for (tgid, p) in snapshot.processes.iter_mut() {
+        let quiet = p.syscalls.values().all(|s| s.calls == 0) && p.uring.is_empty();
+        if !p.info.alive || p.info.folded > 0 || !quiet {
+            continue;
+        }
+        for nr in targets::blocked_syscalls(*tgid) {
+            if let Some(kind) = SyscallKind::from_nr(nr) {
+                *p.info.blocked_in.entry(kind).or_insert(0) += 1;
+            }
+        }
+    }
+}
+
 fn describe(
     tgid: u32,
     known: Option<&Known>,

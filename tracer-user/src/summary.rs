@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use tracer_model::{
+    blocked_clause,
     format::{bytes, clock_time_utc, duration, short_bytes, thousands},
     untraced_children_clause, Metrics, ProcessMetrics, UringMetrics, Window,
 };
@@ -33,15 +34,18 @@ pub fn render(metrics: &Metrics, idle: &[(u32, String)], wide: bool) -> String {
     }
     for p in &metrics.processes {
         if p.syscalls.is_empty() {
-            let children = untraced_children_clause(p.untraced_children, &p.untraced_child_pids);
-            no_calls(&mut out, &who(p), lost, children);
+            let clauses = [
+                blocked_clause(&p.blocked_in),
+                untraced_children_clause(p.untraced_children, &p.untraced_child_pids),
+            ];
+            no_calls(&mut out, &who(p), lost, &clauses);
         } else {
             process_table(&mut out, p, wide, metrics);
         }
     }
     for (pid, comm) in idle {
         if !metrics.processes.iter().any(|p| p.pid == *pid) {
-            no_calls(&mut out, &format!("pid {pid} ({comm})"), lost, None);
+            no_calls(&mut out, &format!("pid {pid} ({comm})"), lost, &[]);
         }
     }
     if !metrics.losses.is_empty() {
@@ -118,8 +122,10 @@ fn folded_pids(p: &ProcessMetrics) -> String {
     )
 }
 
-/// `children` says why a quiet process may be the wrong one to trace.
-fn no_calls(out: &mut String, who: &str, lost: u64, children: Option<String>) {
+/// `clauses` say why a quiet process may still be the right one (its
+/// threads are blocked in a wait that has not returned) or the wrong one
+/// (its children do the work).
+fn no_calls(out: &mut String, who: &str, lost: u64, clauses: &[Option<String>]) {
     let _ = writeln!(
         out,
         "{who}: no select, poll, epoll or I/O calls seen{}{}\n",
@@ -130,7 +136,11 @@ fn no_calls(out: &mut String, who: &str, lost: u64, children: Option<String>) {
                 thousands(n)
             ),
         },
-        children.map_or_else(String::new, |clause| format!("; {clause}")),
+        clauses
+            .iter()
+            .flatten()
+            .map(|clause| format!("; {clause}"))
+            .collect::<String>(),
     );
 }
 

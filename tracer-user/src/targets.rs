@@ -403,6 +403,20 @@ pub fn children(pid: u32) -> Vec<u32> {
     found
 }
 
+/// The syscall numbers the threads of `pid` are blocked in now, from
+/// /proc/PID/task/TID/syscall: a thread that runs, or sleeps outside a
+/// call, adds none.
+pub fn blocked_syscalls(pid: u32) -> Vec<i64> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|task| fs::read_to_string(task.ok()?.path().join("syscall")).ok())
+        .filter_map(|line| line.split_ascii_whitespace().next()?.parse::<i64>().ok())
+        .filter(|&nr| nr >= 0)
+        .collect()
+}
+
 /// Running processes whose comm is `name`.
 pub fn find_by_comm(name: &str) -> Vec<ProcessId> {
     let Ok(entries) = fs::read_dir("/proc") else {

@@ -8,10 +8,11 @@ use common::*;
 use serde_json::Value;
 
 /// Objects whose keys are data (fd numbers, class names, counter names).
-const MAPS: [&str; 3] = [
+const MAPS: [&str; 4] = [
     "losses",
     "processes[].epoll_interest",
     "processes[].fd_classes",
+    "processes[].blocked_in",
 ];
 const WINDOWS: [&str; 4] = [
     "processes[].syscalls[].total",
@@ -34,6 +35,7 @@ fn paths(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
                 let placeholder = match prefix {
                     "losses" => "<name>",
                     "processes[].epoll_interest" => "<epfd>",
+                    "processes[].blocked_in" => "<syscall>",
                     _ => "<class>",
                 };
                 out.insert(format!("{prefix}.{placeholder}"));

@@ -244,6 +244,48 @@ fn follow_of_an_ancestor_never_traces_muxtrace_itself() {
     assert_detached();
 }
 
+/// A wait that began before attach and has not returned counts no call
+/// yet (as strace -c counts it): the process's entry says its thread is
+/// blocked in it, as /proc shows, instead of reading as one that made
+/// none.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_wait_begun_before_attach_is_said_to_be_blocked() {
+    // One poll that times out after 30 s, entered before the attach.
+    let lab = ready("waitlab", &["sleep", "30000"]);
+    lab.signal(libc::SIGUSR1);
+    let syscall = format!("/proc/{}/syscall", lab.pid());
+    eventually("the waitlab blocked in poll", LONG, || {
+        let line = std::fs::read_to_string(&syscall).ok()?;
+        (line.split_whitespace().next()? == libc::SYS_poll.to_string()).then_some(())
+    });
+    let pid = lab.pid().to_string();
+    let mt = muxtrace(&[
+        "--pid",
+        &pid,
+        "--json",
+        "--interval",
+        "300ms",
+        "--duration",
+        "1s",
+    ]);
+    let (stdout, _) = finish_ok(mt);
+    let m = harness::muxtrace::final_metrics(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
+    let p = harness::muxtrace::process(&m, lab.pid()).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(p.total.calls, 0, "{p:#?}");
+    assert_eq!(
+        p.blocked_in,
+        std::collections::BTreeMap::from([("poll".to_owned(), 1)]),
+        "{p:#?}"
+    );
+    assert!(
+        p.verdict
+            .ends_with("1 thread is blocked in poll: a call counts when it returns"),
+        "{}",
+        p.verdict
+    );
+}
+
 /// A launched command that execs another program and ends before
 /// muxtrace's next look at it is named by the program it ended as (the
 /// kernel's exit record), not the one muxtrace started.
