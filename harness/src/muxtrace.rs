@@ -124,6 +124,7 @@ mod tests {
                 untraced_child_pids: Vec::new(),
                 blocked_in: std::collections::BTreeMap::new(),
                 comm: "echo-epoll".into(),
+                title: None,
                 alive: true,
                 model: IoModel::Epoll,
                 syscalls: vec![SyscallMetrics {

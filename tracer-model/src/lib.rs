@@ -376,6 +376,7 @@ fn process_metrics(
             .map(|(kind, threads)| (kind.name().to_owned(), *threads))
             .collect(),
         comm: display_comm(&p.info.comm),
+        title: p.info.title.clone(),
         alive: p.info.alive,
         model,
         syscalls,

@@ -130,6 +130,11 @@ pub struct ProcessMetrics {
     pub blocked_in: BTreeMap<String, u32>,
     /// Process name; bytes that are not UTF-8 become U+FFFD.
     pub comm: String,
+    /// The title the process set over its command line (`nginx: worker
+    /// process`, `postgres: checkpointer`), when it set one. Absent from
+    /// an older build's lines.
+    #[serde(default)]
+    pub title: Option<String>,
     pub alive: bool,
     pub model: IoModel,
     pub syscalls: Vec<SyscallMetrics>,
@@ -269,7 +274,7 @@ pub struct SyscallMetrics {
     pub interval: Window,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ThreadMetrics {
     pub tid: u32,
     /// The thread's name, as `top -H` shows it.

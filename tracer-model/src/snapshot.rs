@@ -106,6 +106,9 @@ pub struct ProcessInfo {
     /// workers do the work (nginx's) shows the master's quiet alone.
     pub untraced_children: u64,
     pub untraced_child_pids: Vec<u32>,
+    /// The title it gave itself over its command line (`nginx: worker
+    /// process`): processes of one name told apart.
+    pub title: Option<String>,
     /// For a process with no call counted: the measured calls its threads
     /// are blocked in at this reading, and how many threads each. A call
     /// counts when it returns: an idle server's first wait may last hours.

@@ -768,6 +768,7 @@ fn describe(
         }
     };
     ProcessInfo {
+        title: targets::process_title(tgid, &comm),
         comm,
         alive,
         fd_classes,

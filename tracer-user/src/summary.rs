@@ -86,7 +86,7 @@ fn who(p: &ProcessMetrics) -> String {
         0 => format!(
             "pid {} ({}{})",
             p.pid,
-            p.comm,
+            p.title.as_deref().unwrap_or(&p.comm),
             if p.alive { "" } else { ", exited" }
         ),
         1 => format!("{}: 1 exited process{}, folded", p.comm, folded_pids(p)),
@@ -159,13 +159,20 @@ fn loop_lines(p: &ProcessMetrics, interval_s: f64, stall_threshold_ns: u64) -> V
         // Folded or exited processes have no loop thread left to count.
         // Over the run the loop threads together; in the last interval
         // the busiest of them.
+        // The one loop thread of a process with many is named: a JVM's
+        // selector thread shares its name with a dozen others.
+        let the_loop = p.threads.iter().find(|t| t.wait_calls > 0);
+        let one_loop = match the_loop {
+            Some(t) if p.threads.len() > 1 => format!(" (1 thread: tid {} {})", t.tid, t.name),
+            _ => " (1 thread)".to_owned(),
+        };
         let (run_threads, last_threads, one) = match p.loop_threads {
-            0 => (String::new(), "", ""),
-            1 => (String::new(), "", " (1 thread)"),
+            0 => (String::new(), "", String::new()),
+            1 => (String::new(), "", one_loop),
             n => (
                 format!(" ({n} loop threads together)"),
                 " (the busiest)",
-                "",
+                String::new(),
             ),
         };
         let mut busy = Vec::new();
@@ -848,6 +855,31 @@ mod tests {
             line.starts_with("loop: busy 25.0 % over the run, 0 % in the last"),
             "{text}"
         );
+    }
+
+    /// A process of many threads names its one loop thread: a JVM's
+    /// selector shares the name `java` with a dozen others.
+    #[test]
+    fn the_one_loop_thread_of_many_is_named() {
+        let mut m = metrics();
+        let p = &mut m.processes[0];
+        (p.loop_threads, p.loop_busy_share) = (1, Some(0.5));
+        p.threads = vec![
+            tracer_model::ThreadMetrics {
+                tid: 7,
+                name: "java".into(),
+                ..Default::default()
+            },
+            tracer_model::ThreadMetrics {
+                tid: 12,
+                name: "java".into(),
+                wait_calls: 4,
+                ..Default::default()
+            },
+        ];
+        let text = render(&m, &[], false);
+        let line = text.lines().find(|l| l.starts_with("loop:")).unwrap();
+        assert!(line.contains("(1 thread: tid 12 java);"), "{text}");
     }
 
     /// Folded totals have no pid of their own: they say what they sum.

@@ -403,6 +403,36 @@ pub fn children(pid: u32) -> Vec<u32> {
     found
 }
 
+/// Most a process title keeps: the rest of a long one is cut.
+const TITLE_MAX: usize = 80;
+
+/// The title a process gave itself over its command line (setproctitle:
+/// `nginx: worker process`, `postgres: checkpointer`), which tells apart
+/// processes of one name; `None` for an ordinary command line, whose
+/// arguments are never shown.
+pub fn process_title(pid: u32, comm: &[u8]) -> Option<String> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    title_of(&raw, comm)
+}
+
+/// A title begins with the process's name and a colon; its NULs (a
+/// title written over several arguments) and runs of spaces are one space.
+fn title_of(cmdline: &[u8], comm: &[u8]) -> Option<String> {
+    if comm.is_empty() || !cmdline.starts_with(comm) || cmdline.get(comm.len()) != Some(&b':') {
+        return None;
+    }
+    let text = String::from_utf8_lossy(cmdline);
+    let words: Vec<&str> = text
+        .split(|c: char| c == '\0' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut title = words.join(" ");
+    if title.chars().count() > TITLE_MAX {
+        title = title.chars().take(TITLE_MAX - 1).collect::<String>() + "…";
+    }
+    Some(title)
+}
+
 /// The syscall numbers the threads of `pid` are blocked in now, from
 /// /proc/PID/task/TID/syscall: a thread that runs, or sleeps outside a
 /// call, adds none.
@@ -731,6 +761,27 @@ fn is_executable(p: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Titles as nginx and PostgreSQL set them are read; a command line
+    /// with arguments, or one of another program, is not shown.
+    #[test]
+    fn a_title_is_the_name_a_colon_and_what_follows() {
+        assert_eq!(
+            title_of(b"nginx: worker process\0\0\0\0", b"nginx").as_deref(),
+            Some("nginx: worker process")
+        );
+        assert_eq!(
+            title_of(b"postgres: checkpointer   \0", b"postgres").as_deref(),
+            Some("postgres: checkpointer")
+        );
+        assert_eq!(title_of(b"/usr/sbin/nginx\0-c\0x.conf\0", b"nginx"), None);
+        assert_eq!(title_of(b"nginx\0-g\0daemon off;\0", b"nginx"), None);
+        assert_eq!(title_of(b"", b"nginx"), None);
+        let long = [b"nginx: ".as_slice(), &[b'x'; 200]].concat();
+        let title = title_of(&long, b"nginx").unwrap();
+        assert_eq!(title.chars().count(), TITLE_MAX);
+        assert!(title.ends_with('…'), "{title}");
+    }
 
     #[test]
     fn own_process_resolves() {

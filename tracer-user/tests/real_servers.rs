@@ -558,6 +558,14 @@ fn nginx_s_master_alone_names_its_untraced_workers() {
     assert_eq!(m.processes.len(), 1, "{stdout}");
     let p = proc_of(&m, master);
     assert_eq!(p.total.calls, 0, "{p:#?}");
+    // The title nginx gave its master, as ps shows it.
+    assert!(
+        p.title
+            .as_deref()
+            .is_some_and(|t| t.starts_with("nginx: master process")),
+        "{:?}",
+        p.title
+    );
     let mut workers = nginx.workers().to_vec();
     workers.sort_unstable();
     assert_eq!(p.untraced_children, workers.len() as u64, "{p:#?}");
@@ -661,6 +669,7 @@ fn nginx_after_20000_connections_interest_sets_equal_fdinfo_and_follow_takes_the
         assert_eq!(registered, OWN, "worker {w}: fdinfo after the load");
         let p = proc_of(m, w);
         assert!(p.alive && p.model == IoModel::Epoll, "{p:#?}");
+        assert_eq!(p.title.as_deref(), Some("nginx: worker process"));
         // The interest set muxtrace read from fdinfo at its last reading.
         assert_eq!(
             p.epoll_interest.get(&epfd),

@@ -72,7 +72,7 @@ pub fn render(frame: &mut Frame, app: &App) {
 fn process_title(app: &App, p: &ProcessMetrics, width: u16) -> Line<'static> {
     // Exited processes summed by name have no pid of their own (pid 0).
     let who = match p.folded {
-        0 => format!("pid {} {}", p.pid, p.comm),
+        0 => format!("pid {} {}", p.pid, p.title.as_deref().unwrap_or(&p.comm)),
         1 => format!("{}: 1 exited process, folded", p.comm),
         n => format!("{}: {n} exited processes, folded", p.comm),
     };
