@@ -249,6 +249,15 @@ pub struct ThreadState {
     /// Time stopped since the last wait returned: taken out of the
     /// iteration, which would otherwise read a stop as a stall.
     pub iter_stopped_ns: u64,
+    /// Time parked since the last wait returned: asleep in futex outside
+    /// any traced call, a runtime's worker waiting for work while another
+    /// thread holds the poller (tokio, Go). Idle, not the loop's work: taken
+    /// out of the iteration like a stop.
+    pub iter_parked_ns: u64,
+    /// When the thread went to sleep parked (0 when not), and its time
+    /// parked so far: the busy share counts it idle, like a wait.
+    pub parked_since_ns: u64,
+    pub parked_ns: u64,
     /// Bit `kind` set for each kind of call made since the last wait
     /// returned.
     pub iter_kinds: u64,
@@ -292,7 +301,7 @@ pub struct ThreadState {
     /// aggregate by index, with no hash lookup.
     pub stats_slots: [u16; crate::STATS_SLOT_KINDS],
 }
-const _: () = assert!(size_of::<ThreadState>() == 46 * 8 + 2 * crate::STATS_SLOT_KINDS);
+const _: () = assert!(size_of::<ThreadState>() == 49 * 8 + 2 * crate::STATS_SLOT_KINDS);
 
 impl ThreadState {
     pub const ZERO: ThreadState = ThreadState {
@@ -330,6 +339,9 @@ impl ThreadState {
         tick_stall_ns: 0,
         iter_off_cpu_ns: 0,
         iter_stopped_ns: 0,
+        iter_parked_ns: 0,
+        parked_since_ns: 0,
+        parked_ns: 0,
         iter_kinds: 0,
         calls: 0,
         timed_calls: 0,

@@ -6,7 +6,7 @@
 use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_ktime_get_boot_ns, bpf_ktime_get_ns,
-        bpf_probe_read_kernel_str_bytes,
+        bpf_probe_read_kernel_str_bytes, bpf_task_pt_regs,
     },
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
@@ -70,6 +70,28 @@ impl Task {
         }
     }
 
+    /// Whether the task is in a futex call: a thread of a work-stealing
+    /// runtime parked until there is work (tokio's, Go's), or one waiting
+    /// for a lock. The number is the one its entry saved (`orig_ax`).
+    #[inline(always)]
+    fn sleeps_in_futex(&self) -> bool {
+        const SYS_FUTEX: u64 = 202;
+        const SYS_FUTEX_WAITV: u64 = 449;
+        /// `orig_ax` in x86_64's `struct pt_regs`.
+        const ORIG_AX: usize = 15 * 8;
+        // SAFETY: the helper takes the task the kernel handed the program
+        // and returns its saved user registers, a BTF-typed pointer the
+        // verifier checks the load against.
+        let nr = unsafe {
+            let regs = bpf_task_pt_regs(self.0 as *mut _) as *const u8;
+            if regs.is_null() {
+                return false;
+            }
+            core::ptr::read_volatile(regs.add(ORIG_AX).cast::<u64>())
+        };
+        nr == SYS_FUTEX || nr == SYS_FUTEX_WAITV
+    }
+
     /// When the task's process started (its leader's `start_boottime`, the
     /// start /proc gives), CLOCK_BOOTTIME ns.
     #[inline(always)]
@@ -125,6 +147,9 @@ pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
         if t.in_call != 0 && blocks {
             blocked_in_call(t);
         }
+        // Outside traced calls only: the helper runs for no blocking wait.
+        let parks = blocks && !stopped && t.in_call == 0 && prev_task.sleeps_in_futex();
+        t.parked_since_ns = if parks { now } else { 0 };
     }
     if let Some(next) = next_is_candidate {
         if let Some(t) = existing_thread_slot(next) {
@@ -197,6 +222,11 @@ fn switched_in(t: &mut ThreadState, now: u64) {
                 t.iter_stopped_ns += away;
             }
             t.stopped_since_ns = 0;
+        } else if t.parked_since_ns != 0 {
+            // Parked: never in a traced call (see `sleeps_in_futex`).
+            t.parked_ns += away;
+            t.iter_parked_ns += away;
+            t.parked_since_ns = 0;
         } else if !in_wait {
             t.iter_off_cpu_ns += away;
         }

@@ -124,8 +124,9 @@ fn on_enter(regs: Regs, mut kind: SyscallKind, t: &mut ThreadState, task: Task) 
     // cleared, so this call is not charged for it.
     if t.switched_out_ns != 0 {
         t.switched_out_ns = 0;
-        // A stop's end is unknown as well: not counted.
+        // A stop's or a park's end is unknown as well: not counted.
         maps::clear(&mut t.stopped_since_ns);
+        maps::clear(&mut t.parked_since_ns);
         bump(Stat::SwitchInUnseen);
     }
     for field in [
@@ -202,7 +203,7 @@ fn untimed_iteration_stall(t: &mut ThreadState) -> u64 {
     // taken out (see `fold_iteration`).
     let ticks = unsafe { bpf_jiffies64() }
         .wrapping_sub(started)
-        .saturating_sub(t.iter_stopped_ns / tick_ns.max(1));
+        .saturating_sub((t.iter_stopped_ns + t.iter_parked_ns) / tick_ns.max(1));
     if ticks < maps::stall_ticks() {
         return 0;
     }
@@ -792,12 +793,14 @@ fn fold_iteration(
         t.iterations += 1;
     }
     // Less the time stopped in it (a SIGSTOP, a debugger, a frozen
-    // cgroup): the loop did no work then, and a stop is no stall. At
-    // least 1 ns: 0 marks an untimed iteration.
+    // cgroup) and parked (a runtime's worker asleep until there is work):
+    // the loop did no work then, and neither is a stall. At least 1 ns: 0
+    // marks an untimed iteration.
     let iteration = if timed && t.last_wait_exit_ns != 0 {
         t.enter_ns
             .saturating_sub(t.last_wait_exit_ns)
             .saturating_sub(t.iter_stopped_ns)
+            .saturating_sub(t.iter_parked_ns)
             .max(1)
     } else {
         0
@@ -828,6 +831,7 @@ fn fold_iteration(
     }
     maps::clear(&mut t.iter_off_cpu_ns);
     maps::clear(&mut t.iter_stopped_ns);
+    maps::clear(&mut t.iter_parked_ns);
     maps::clear(&mut t.iter_kinds);
 }
 

@@ -42,9 +42,10 @@ use crate::{
 #[derive(Clone, Copy, Default)]
 struct ThreadBefore {
     calls: u64,
-    /// Time in waits and time stopped, up to that reading.
+    /// Time in waits, stopped and parked, up to that reading.
     waited_ns: u64,
     stopped_ns: u64,
+    parked_ns: u64,
     wait_calls: u64,
     watched_total: u64,
     watched_waits: u64,
@@ -56,6 +57,7 @@ impl ThreadBefore {
             calls: t.calls,
             waited_ns: waited_ns(t, now),
             stopped_ns: stopped_ns(t, now),
+            parked_ns: parked_ns(t, now),
             wait_calls: t.wait_calls,
             watched_total: t.watched_total,
             watched_waits: t.watched_waits,
@@ -107,6 +109,16 @@ fn waited_ns(t: &tracer_common::ThreadState, now: u64) -> u64 {
 
 /// A thread's time stopped (SIGSTOP, ptrace) up to `now`, counting a stop
 /// in progress.
+/// A thread's time parked (asleep in futex outside traced calls) up to
+/// `now`, counting a park in progress.
+fn parked_ns(t: &tracer_common::ThreadState, now: u64) -> u64 {
+    let in_progress = match t.parked_since_ns {
+        0 => 0,
+        since => now.saturating_sub(since),
+    };
+    t.parked_ns + in_progress
+}
+
 fn stopped_ns(t: &tracer_common::ThreadState, now: u64) -> u64 {
     let in_progress = match t.stopped_since_ns {
         0 => 0,
@@ -287,10 +299,12 @@ fn process_metrics(
             // seen waiting and present at both readings. Time stopped is
             // neither (a SIGSTOP read 100 % busy, strace's stops at every
             // call made a quiet loop busy): left out, and a thread stopped
-            // all along has no share.
+            // all along has no share. Time parked is idle, like a wait (an
+            // idle tokio worker parked in futex read 100 % busy).
             let loop_busy_share = match before {
                 Some(b) if s.wait_calls > 0 && span_ns > 0 && prev.is_some() => {
-                    let waited = waited_ns(s, cur.monotonic_ns).saturating_sub(b.waited_ns);
+                    let waited = waited_ns(s, cur.monotonic_ns).saturating_sub(b.waited_ns)
+                        + parked_ns(s, cur.monotonic_ns).saturating_sub(b.parked_ns);
                     let stopped = stopped_ns(s, cur.monotonic_ns).saturating_sub(b.stopped_ns);
                     let could_run = span_ns.saturating_sub(stopped);
                     (could_run * 100 >= span_ns)
@@ -321,6 +335,7 @@ fn process_metrics(
                     interval,
                 ),
                 stopped_ns: stopped_ns(s, cur.monotonic_ns),
+                parked_ns: parked_ns(s, cur.monotonic_ns),
             }
         })
         .collect();

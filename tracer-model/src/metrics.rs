@@ -310,6 +310,12 @@ pub struct ThreadMetrics {
     pub calls_per_sec: f64,
     /// Time stopped since attach (SIGSTOP, ptrace stops), up to the reading.
     pub stopped_ns: u64,
+    /// Time parked since attach, up to the reading: asleep in futex outside
+    /// any traced call (a tokio or Go worker waiting for work). Idle for the
+    /// busy share, and out of the loop's iterations. Absent from an older
+    /// build's lines.
+    #[serde(default)]
+    pub parked_ns: u64,
 }
 
 /// A process's exited threads, their totals since attach summed: the

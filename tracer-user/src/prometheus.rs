@@ -986,6 +986,7 @@ mod tests {
                 on_cpu_ns: 3000,
                 calls_per_sec: 3.0,
                 stopped_ns: 0,
+                parked_ns: 0,
             });
         metrics.losses.insert("x".into(), 1);
         metrics.cost = Some(tracer_model::Cost {

@@ -728,6 +728,7 @@ mod tests {
             on_cpu_ns: 0,
             calls_per_sec: 0.0,
             stopped_ns: 0,
+            parked_ns: 0,
         };
         let mut m = metrics();
         let p = &mut m.processes[0];

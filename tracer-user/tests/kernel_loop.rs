@@ -259,6 +259,37 @@ fn a_stall_spent_asleep_is_off_cpu() {
     );
 }
 
+/// The same 80 ms asleep, parked in futex as a runtime's worker waits for
+/// work (tokio's, Go's): idle, not a stall. An idle tokio worker read 100 %
+/// busy and a quiet spell between two loads a 2.6 s stall.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_loop_parked_in_futex_is_idle_not_stalled() {
+    // Lines every 20 ms: several fall inside the park.
+    let lab = looplab(&["parks", "5", "80"], "20ms", &[]);
+    let w = waits(&lab.views);
+    assert_eq!((w.iterations, w.stalls), (1, 0), "{w:?}");
+    // The iteration is the work around the park: the clock reads and the
+    // write, well under a millisecond unless the machine delayed it.
+    let own = own_run(&lab.stderr);
+    assert!(own.iterations[0].wall >= 80 * MS, "{own:?}");
+    assert!(
+        w.iteration_max_ns <= SLACK_NS + own.queued_ns,
+        "the park is no work: {w:?}"
+    );
+    // While it runs, the thread reads parked, and idle: an interval spent
+    // parked read 100 % busy.
+    let threads: Vec<_> = lab.views.iter().flat_map(|p| p.threads.iter()).collect();
+    let parked = threads.iter().map(|t| t.parked_ns).max().unwrap_or(0);
+    assert!(
+        (20 * MS..=own.iterations[0].wall).contains(&parked),
+        "parked {parked} ns: {threads:?}"
+    );
+    let shares: Vec<f64> = threads.iter().filter_map(|t| t.loop_busy_share).collect();
+    assert!(!shares.is_empty(), "{threads:?}");
+    assert!(shares.iter().all(|&s| s <= 0.2), "busy shares {shares:?}");
+}
+
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn busy_share_is_the_loop_s_duty_cycle() {

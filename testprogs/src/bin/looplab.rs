@@ -13,6 +13,9 @@
 //!   looplab sleeps WAIT_MS MS [MS …]  the same, sleeping MS ms in nanosleep
 //!                                     (off a CPU) instead of spinning, then
 //!                                     writing one byte to /dev/null
+//!   looplab parks WAIT_MS MS [MS …]   the same, parked MS ms in a futex wait
+//!                                     that times out, as a runtime's worker
+//!                                     waits for work, then the write
 //!
 //! spins and sleeps print each iteration as the program timed it, on stderr:
 //! `iteration WALL_NS CPU_NS SWITCHES` (from a wait's return to the next
@@ -46,7 +49,7 @@ fn main() {
     block_go();
     let ep = epoll();
     match scenario {
-        "spins" | "sleeps" => {
+        "spins" | "sleeps" | "parks" => {
             let wait_ms = num(1);
             let steps: Vec<u64> = (2..args.len()).map(num).collect();
             let null = std::fs::OpenOptions::new()
@@ -62,10 +65,12 @@ fn main() {
             for ms in steps {
                 wait(ep, wait_ms as i32);
                 let (wall, cpu, switches) = (monotonic_ns(), thread_cpu_ns(), context_switches());
-                if scenario == "spins" {
-                    spin(Duration::from_millis(ms));
-                } else {
-                    nanosleep(Duration::from_millis(ms));
+                match scenario {
+                    "spins" => spin(Duration::from_millis(ms)),
+                    "sleeps" => nanosleep(Duration::from_millis(ms)),
+                    _ => park(Duration::from_millis(ms)),
+                }
+                if scenario != "spins" {
                     let _ = (&null).write(b"x");
                 }
                 own.push((
@@ -118,6 +123,27 @@ fn nanosleep(d: Duration) {
     };
     // SAFETY: a valid timespec; an early return (a signal) only shortens it.
     unsafe { libc::nanosleep(&ts, null_mut()) };
+}
+
+/// Asleep in `futex(FUTEX_WAIT)` for `d`: nobody wakes the word, so the
+/// wait times out, as a parked worker's does when no work comes.
+fn park(d: Duration) {
+    let word = std::sync::atomic::AtomicU32::new(0);
+    let ts = libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: libc::c_long::from(d.subsec_nanos() as i32),
+    };
+    // SAFETY: a private futex word that lives across the call, a valid
+    // timespec; an early return (a signal) only shortens the park.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            0u32,
+            &ts,
+        )
+    };
 }
 
 /// On a CPU for `d`: clock reads through the vDSO, no syscall.

@@ -121,6 +121,7 @@ fn exited_row(e: &ExitedThreadMetrics) -> ThreadMetrics {
         on_cpu_ns: e.on_cpu_ns,
         calls_per_sec: 0.0,
         stopped_ns: 0,
+        parked_ns: 0,
     }
 }
 
