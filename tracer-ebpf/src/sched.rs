@@ -270,19 +270,29 @@ pub fn mux_sched_wakeup(ctx: BtfTracePointContext) -> i32 {
         && kind <= SyscallKind::EpollPwait2 as u32
         && t.epoll_id != 0
     {
-        herd_check(t.epoll_id, tid, t.tgid, kind, now);
+        let key = StatsKey { tgid: t.tgid, kind };
+        herd_check(t.epoll_id, tid, &key, now, t.switched_out_ns);
     }
     0
 }
 
-/// Counts a wakeup from the same eventpoll as another thread's moments ago.
+/// Counts a wakeup from the same eventpoll as another thread's moments ago,
+/// when this thread was asleep in its wait already then (`blocked_ns`):
+/// both woken for one readiness change. One that went to wait after it
+/// (tokio hands its poller from worker to worker, one waiting at a time)
+/// was woken for a change of its own.
 #[inline(never)]
-fn herd_check(epoll_id: u64, tid: u32, tgid: u32, kind: u32, now: u64) {
+fn herd_check(epoll_id: u64, tid: u32, key: &StatsKey, now: u64, blocked_ns: u64) {
     if let Some(p) = LAST_WAKEUPS.get_ptr_mut(epoll_id) {
         // SAFETY: a map value, valid for the program's run.
         let last = unsafe { &mut *p };
-        if last.tid != tid && last.at_ns != 0 && now.saturating_sub(last.at_ns) < HERD_WINDOW_NS {
-            if let Some(s) = stats_slot(&StatsKey { tgid, kind }) {
+        if last.tid != tid
+            && last.at_ns != 0
+            && now.saturating_sub(last.at_ns) < HERD_WINDOW_NS
+            && blocked_ns != 0
+            && blocked_ns <= last.at_ns
+        {
+            if let Some(s) = stats_slot(key) {
                 s.herd_wakeups += 1;
             }
         }

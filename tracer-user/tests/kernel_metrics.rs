@@ -327,6 +327,31 @@ fn the_time_left_is_copied_out_interrupted_or_not() {
     assert_eq!(ppoll.bookkeeping_out_bytes, 2 + 16, "{ppoll:?}");
 }
 
+/// Three threads asleep on one level-triggered epoll fd: a byte wakes the
+/// first, whose wait wakes the next, and so on — a herd, every time the
+/// wakeups fall within 50 µs of each other. Two threads that take turns
+/// at the wait under a lock (tokio's poller) are never both asleep in it:
+/// no herd, however close their wakeups.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_herd_needs_threads_asleep_in_the_wait_together() {
+    const ROUNDS: u64 = 20;
+    let p = waitlab_metrics(&["herd", "3", &ROUNDS.to_string()]);
+    let w = syscall_total(&p, EpollWait);
+    assert_eq!((w.calls, w.ready), (3 * ROUNDS, 3 * ROUNDS), "{w:?}");
+    // Each round wakes two after the first; a slow wakeup may fall out.
+    assert!(
+        (1..=2 * ROUNDS).contains(&w.herd_wakeups),
+        "{} herd wakeups: {w:?}",
+        w.herd_wakeups
+    );
+    const HANDOFFS: u64 = 3_000;
+    let p = waitlab_metrics(&["handoff", &HANDOFFS.to_string()]);
+    let w = syscall_total(&p, EpollWait);
+    assert_eq!(w.calls, HANDOFFS, "{w:?}");
+    assert_eq!(w.herd_wakeups, 0, "{w:?}");
+}
+
 /// A read a signal cuts short returns EINTR to the program when the
 /// handler lacks SA_RESTART, and is restarted unseen when it has it: the
 /// program made one read in the second case, where the kernel ran one per

@@ -29,6 +29,15 @@
 //!                            20 ms timeout that expires; says `time left
 //!                            select US pselect6 US ppoll US expired US`,
 //!                            the µs each call wrote back over its timeout
+//!   waitlab herd N R         N threads asleep in epoll_wait on one
+//!                            level-triggered epoll fd watching a pipe, R
+//!                            times: a byte written wakes them one after
+//!                            another (each that takes the still-readable
+//!                            fd wakes the next), then it is read back
+//!   waitlab handoff R        two threads take turns at epoll_wait under a
+//!                            lock, as tokio's workers hold its poller:
+//!                            never two waiting at once; R bytes written
+//!                            30 µs apart, each read by the thread it woke
 //!   waitlab stopped FIFO     one poll with no timeout on the FIFO (opened
 //!                            read-write), for the test to stop and continue
 //!                            and then write a byte to; says `poll returned
@@ -83,6 +92,7 @@ fn main() {
         "sleep" | "busy" | "eintr" | "ebadf" | "timeleft" => Prepared::Fds(readable_fds(1, 0)),
         "stopped" => Prepared::Fifo(open_fifo(args.get(1).unwrap_or_else(|| usage()))),
         "restart" => Prepared::Fifo(restarting_pipe(num(1), num(2))),
+        "herd" | "handoff" => Prepared::Epoll(watched_pipe()),
         _ => usage(),
     };
     testprogs::wait_for_go();
@@ -264,6 +274,63 @@ fn main() {
                     us(pts.tv_sec, pts.tv_nsec / 1000),
                     us(expired.tv_sec, expired.tv_usec),
                 );
+            }
+            ("herd", Prepared::Epoll(set)) => {
+                let (threads, rounds) = (num(1), num(2));
+                let (epfd, read_end, write_end) = (set.epfd, set.fds[0], set.fds[1]);
+                let barrier = std::sync::Arc::new(std::sync::Barrier::new(threads + 1));
+                let waiters: Vec<_> = (0..threads)
+                    .map(|_| {
+                        let barrier = std::sync::Arc::clone(&barrier);
+                        std::thread::spawn(move || {
+                            for _ in 0..rounds {
+                                let mut ev: libc::epoll_event = std::mem::zeroed();
+                                libc::syscall(libc::SYS_epoll_wait, epfd, &mut ev, 1, -1);
+                                barrier.wait();
+                                barrier.wait();
+                            }
+                        })
+                    })
+                    .collect();
+                let mut byte = 0u8;
+                for _ in 0..rounds {
+                    // Long enough for every thread to be asleep in its wait.
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    libc::syscall(libc::SYS_write, write_end, b"x".as_ptr(), 1);
+                    barrier.wait();
+                    libc::syscall(libc::SYS_read, read_end, &mut byte, 1);
+                    barrier.wait();
+                }
+                waiters.into_iter().for_each(|w| w.join().unwrap());
+            }
+            ("handoff", Prepared::Epoll(set)) => {
+                let rounds = num(1);
+                let (epfd, read_end, write_end) = (set.epfd, set.fds[0], set.fds[1]);
+                let poller = std::sync::Arc::new(std::sync::Mutex::new(0usize));
+                let workers: Vec<_> = (0..2)
+                    .map(|_| {
+                        let poller = std::sync::Arc::clone(&poller);
+                        std::thread::spawn(move || loop {
+                            let mut taken = poller.lock().unwrap();
+                            if *taken >= rounds {
+                                break;
+                            }
+                            let mut ev: libc::epoll_event = std::mem::zeroed();
+                            libc::syscall(libc::SYS_epoll_wait, epfd, &mut ev, 1, -1);
+                            let mut byte = 0u8;
+                            libc::syscall(libc::SYS_read, read_end, &mut byte, 1);
+                            *taken += 1;
+                        })
+                    })
+                    .collect();
+                for _ in 0..rounds {
+                    libc::syscall(libc::SYS_write, write_end, b"x".as_ptr(), 1);
+                    let until = std::time::Instant::now() + std::time::Duration::from_micros(30);
+                    while std::time::Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                }
+                workers.into_iter().for_each(|w| w.join().unwrap());
             }
             ("stopped", Prepared::Fifo(fd)) => {
                 let mut pfd = libc::pollfd {
@@ -526,6 +593,29 @@ fn epoll_set(add: usize, del: usize, ready: usize) -> EpollSet {
         fds.push(a);
     }
     EpollSet { epfd, fds }
+}
+
+/// A level-triggered epoll fd watching a pipe's read end for input:
+/// `fds` holds the read end, then the write end.
+fn watched_pipe() -> EpollSet {
+    let mut ends = [0i32; 2];
+    // SAFETY: plain pipe and epoll setup on a local array and event.
+    unsafe {
+        assert_eq!(libc::pipe(ends.as_mut_ptr()), 0);
+        let epfd = libc::epoll_create1(0);
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: 0,
+        };
+        assert_eq!(
+            libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, ends[0], &mut ev),
+            0
+        );
+        EpollSet {
+            epfd,
+            fds: ends.to_vec(),
+        }
+    }
 }
 
 fn raise_nofile() {
