@@ -486,14 +486,16 @@ pub fn fd_table(pid: u32) -> std::io::Result<FdTable> {
     Ok(table)
 }
 
-/// epoll fds of a process with the number of fds registered in each, from
-/// /proc/PID/fdinfo (one `tfd:` line per registration).
+/// epoll instances of a process with the number of fds registered in each,
+/// from /proc/PID/fdinfo (one `tfd:` line per registration), each once
+/// under its lowest fd: mio (tokio) duplicates its epoll fd, and the two
+/// fds read as two loops.
 pub fn epoll_sets(pid: u32) -> Vec<(u32, u64)> {
     let dir = fd_owner_dir(pid);
     let Ok(entries) = fs::read_dir(dir.join("fd")) else {
         return Vec::new();
     };
-    entries
+    let mut sets: Vec<(u32, u64)> = entries
         .flatten()
         .filter_map(|e| {
             let fd: u32 = e.file_name().to_str()?.parse().ok()?;
@@ -507,7 +509,33 @@ pub fn epoll_sets(pid: u32) -> Vec<(u32, u64)> {
                 info.lines().filter(|l| l.starts_with("tfd:")).count() as u64,
             ))
         })
-        .collect()
+        .collect();
+    sets.sort_unstable();
+    let mut kept: Vec<(u32, u64)> = Vec::with_capacity(sets.len());
+    for (fd, registered) in sets {
+        if !kept.iter().any(|&(first, _)| same_file(pid, first, fd)) {
+            kept.push((fd, registered));
+        }
+    }
+    kept
+}
+
+/// Whether two fds of `pid` are one open file (kcmp's KCMP_FILE): a
+/// `dup` of the other. Not known (kcmp refused) reads as different.
+fn same_file(pid: u32, a: u32, b: u32) -> bool {
+    const KCMP_FILE: libc::c_long = 0;
+    // SAFETY: kcmp only compares the two processes' (here one's) files.
+    let order = unsafe {
+        libc::syscall(
+            libc::SYS_kcmp,
+            libc::c_long::from(pid),
+            libc::c_long::from(pid),
+            KCMP_FILE,
+            libc::c_long::from(a),
+            libc::c_long::from(b),
+        )
+    };
+    order == 0
 }
 
 /// The class of an fd from its /proc link target.
@@ -761,6 +789,31 @@ fn is_executable(p: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A dup'd epoll fd is one instance, listed once under its lowest fd;
+    /// a second epoll instance is listed apart.
+    #[test]
+    fn a_duplicated_epoll_fd_is_one_set() {
+        // SAFETY: plain fd calls on fds this test owns and closes.
+        let (first, copy, other) = unsafe {
+            let first = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+            let copy = libc::fcntl(first, libc::F_DUPFD_CLOEXEC, 0);
+            let other = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+            (first, copy, other)
+        };
+        assert!(first >= 0 && copy >= 0 && other >= 0);
+        let sets = epoll_sets(std::process::id());
+        let fds: Vec<u32> = sets.iter().map(|&(fd, _)| fd).collect();
+        // SAFETY: closing the fds opened above.
+        unsafe {
+            libc::close(first);
+            libc::close(copy);
+            libc::close(other);
+        }
+        assert!(fds.contains(&(first as u32)), "{sets:?}");
+        assert!(!fds.contains(&(copy as u32)), "{sets:?}");
+        assert!(fds.contains(&(other as u32)), "{sets:?}");
+    }
 
     /// Titles as nginx and PostgreSQL set them are read; a command line
     /// with arguments, or one of another program, is not shown.

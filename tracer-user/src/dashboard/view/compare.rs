@@ -157,8 +157,9 @@ const FIGURES: &[(&str, Keep, Figure)] = &[
     }),
     ("iteration p99", Keep::Loop, |p| {
         match p.interval.timed_iterations {
-            // None in the interval (an exited process): no figure, not 0.
-            0 if p.loop_threads == 0 => "-".to_owned(),
+            // None in the interval (an exited process, an idle loop): no
+            // figure, not 0.
+            0 => "-".to_owned(),
             _ => if_loop(p, format::ns(p.interval.iteration_p99_ns)),
         }
     }),
