@@ -163,24 +163,51 @@ pub fn current_file(task: Task, fd: u32) -> Option<u64> {
     (file != 0).then_some(file)
 }
 
+/// What an open file is, as payload goes: a socket, an anonymous inode
+/// (eventfd, timerfd, signalfd, inotify: a wakeup, a tick or a notice,
+/// whose inode has no type), or anything else (files, pipes, ttys).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum FileType {
+    Socket,
+    Anonymous,
+    Other,
+}
+
+/// The open file's type, from its inode's mode; `Other` when unreadable.
+#[inline(always)]
+pub fn file_type(file: u64) -> FileType {
+    let o = offsets();
+    let Some(inode) = load::<u64>(file, btf_ids::FILE, o.file_inode) else {
+        return FileType::Other;
+    };
+    match load::<u16>(inode, btf_ids::INODE, o.inode_mode).map(|mode| mode & S_IFMT) {
+        Some(S_IFSOCK) => FileType::Socket,
+        Some(0) => FileType::Anonymous,
+        _ => FileType::Other,
+    }
+}
+
 /// Whether the open file is a socket (its inode's type).
 #[inline(always)]
 pub fn is_socket(file: u64) -> bool {
-    let o = offsets();
-    let Some(inode) = load::<u64>(file, btf_ids::FILE, o.file_inode) else {
-        return false;
-    };
-    load::<u16>(inode, btf_ids::INODE, o.inode_mode).is_some_and(|mode| mode & S_IFMT == S_IFSOCK)
+    file_type(file) == FileType::Socket
 }
 
-/// Whether the current process's `fd` is a socket; `false` (counted) when
-/// the fd table cannot be read.
+/// The type of the current process's `fd`; `Other` when the fd table
+/// cannot be read.
+#[inline(always)]
+pub fn fd_type(task: Task, fd: u32) -> FileType {
+    match current_file(task, fd) {
+        Some(file) => file_type(file),
+        None => FileType::Other,
+    }
+}
+
+/// Whether the current process's `fd` is a socket; `false` when the fd
+/// table cannot be read.
 #[inline(always)]
 pub fn fd_is_socket(task: Task, fd: u32) -> bool {
-    match current_file(task, fd) {
-        Some(file) => is_socket(file),
-        None => false,
-    }
+    fd_type(task, fd) == FileType::Socket
 }
 
 /// An epoll fd's eventpoll (its identity) and the fds registered in it: the

@@ -35,7 +35,7 @@ use crate::{
         release_thread_slot, remember, remembered_slot, thread_slot, thread_stats,
         used_thread_stats,
     },
-    kernel::{self, Task},
+    kernel::{self, FileType, Task},
     maps, uring,
 };
 
@@ -707,27 +707,39 @@ fn fold_payload(
     } else {
         (ret, u64::from(ret > 0))
     };
+    if kind.is_receive() && !kind.is_positional() && bytes > 0 {
+        t.pending_ready = 0;
+    }
+    // The socket calls succeed only on sockets; the others work on any fd.
+    let file_type = if kind == SyscallKind::Splice {
+        // Not from a socket (that is `SpliceRecv`): into one?
+        kernel::fd_type(task, regs.arg(2) as u32)
+    } else if kind.needs_fd_class() {
+        kernel::fd_type(task, regs.arg(0) as u32)
+    } else if kind.is_positional() {
+        FileType::Other
+    } else {
+        FileType::Socket
+    };
+    // An eventfd's 8 bytes (tokio's and libuv's wakeups), a timerfd's tick,
+    // a signalfd's siginfo: the loop's bookkeeping, not payload.
+    if file_type == FileType::Anonymous && !kind.is_zero_copy() {
+        if kind.is_receive() {
+            s.bookkeeping_out += bytes;
+        } else {
+            s.bookkeeping_in += bytes;
+        }
+        return;
+    }
     s.payload_bytes += bytes;
     s.messages += messages;
     s.hist_payload[pow2_bucket(bytes)] += 1;
-    // The socket calls succeed only on sockets; the others work on any fd.
-    let on_socket = if kind == SyscallKind::Splice {
-        // Not from a socket (that is `SpliceRecv`): into one?
-        kernel::fd_is_socket(task, regs.arg(2) as u32)
-    } else if kind.needs_fd_class() {
-        kernel::fd_is_socket(task, regs.arg(0) as u32)
-    } else {
-        !kind.is_positional()
-    };
-    if on_socket {
+    if file_type == FileType::Socket {
         s.payload_socket_bytes += bytes;
         s.socket_messages += messages;
     }
     if kind.is_zero_copy() {
         s.zero_copy_bytes += bytes;
-    }
-    if kind.is_receive() && !kind.is_positional() && bytes > 0 {
-        t.pending_ready = 0;
     }
 }
 

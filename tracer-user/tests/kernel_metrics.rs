@@ -327,6 +327,35 @@ fn the_time_left_is_copied_out_interrupted_or_not() {
     assert_eq!(ppoll.bookkeeping_out_bytes, 2 + 16, "{ppoll:?}");
 }
 
+/// An eventfd's 8 bytes wake a loop (tokio's and libuv's wakers): copied
+/// as the loop's bookkeeping, in on the write and out on the read, and no
+/// payload — a helper's tokio server read 18,526 such writes as file bytes.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn an_eventfd_s_bytes_are_bookkeeping_not_payload() {
+    const ROUNDS: u64 = 25;
+    let p = waitlab_metrics(&["eventfd", &ROUNDS.to_string()]);
+    let write = syscall_total(&p, Write);
+    let read = syscall_total(&p, Read);
+    assert_eq!((write.calls, read.calls), (ROUNDS, ROUNDS));
+    assert_eq!(
+        (write.bookkeeping_in_bytes, write.payload_bytes),
+        (8 * ROUNDS, 0),
+        "{write:?}"
+    );
+    assert_eq!(
+        (read.bookkeeping_out_bytes, read.payload_bytes),
+        (8 * ROUNDS, 0),
+        "{read:?}"
+    );
+    assert_eq!(
+        (p.total.file_read_bytes, p.total.file_written_bytes),
+        (0, 0),
+        "{:?}",
+        p.total
+    );
+}
+
 /// Three threads asleep on one level-triggered epoll fd: a byte wakes the
 /// first, whose wait wakes the next, and so on — a herd, every time the
 /// wakeups fall within 50 µs of each other. Two threads that take turns

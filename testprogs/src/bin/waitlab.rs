@@ -38,6 +38,9 @@
 //!                            lock, as tokio's workers hold its poller:
 //!                            never two waiting at once; R bytes written
 //!                            30 µs apart, each read by the thread it woke
+//!   waitlab eventfd N        N rounds of: an 8-byte write to an eventfd
+//!                            (a loop's wakeup, as tokio and libuv signal
+//!                            one) and an 8-byte read of it
 //!   waitlab stopped FIFO     one poll with no timeout on the FIFO (opened
 //!                            read-write), for the test to stop and continue
 //!                            and then write a byte to; says `poll returned
@@ -93,6 +96,8 @@ fn main() {
         "stopped" => Prepared::Fifo(open_fifo(args.get(1).unwrap_or_else(|| usage()))),
         "restart" => Prepared::Fifo(restarting_pipe(num(1), num(2))),
         "herd" | "handoff" => Prepared::Epoll(watched_pipe()),
+        // SAFETY: eventfd has no preconditions.
+        "eventfd" => Prepared::File(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) }),
         _ => usage(),
     };
     testprogs::wait_for_go();
@@ -274,6 +279,13 @@ fn main() {
                     us(pts.tv_sec, pts.tv_nsec / 1000),
                     us(expired.tv_sec, expired.tv_usec),
                 );
+            }
+            ("eventfd", Prepared::File(efd)) => {
+                let mut count = 0u64;
+                for _ in 0..num(1) {
+                    libc::syscall(libc::SYS_write, *efd, &1u64, 8);
+                    libc::syscall(libc::SYS_read, *efd, &mut count, 8);
+                }
             }
             ("herd", Prepared::Epoll(set)) => {
                 let (threads, rounds) = (num(1), num(2));
