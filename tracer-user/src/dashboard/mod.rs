@@ -630,7 +630,7 @@ mod snapshots {
         let app = app_with(Some(m.clone()), View::Main);
         let line = screen(&app, 80, 24).lines().nth(1).unwrap().to_owned();
         assert!(
-            line.contains("kernel did not report 15 switch-ins"),
+            line.contains("kernel gaps: 15 off-CPU spans untimed"),
             "{line}"
         );
         assert!(!line.contains("LOST"), "{line}");
@@ -638,7 +638,7 @@ mod snapshots {
         let app = app_with(Some(m.clone()), View::Main);
         let line = screen(&app, 80, 24).lines().nth(1).unwrap().to_owned();
         assert!(
-            line.contains("kernel did not report 15 switch-ins, 3 wakeups")
+            line.contains("kernel gaps: 15 off-CPU spans, 3 wakeups untimed")
                 && !line.contains("LOST"),
             "{line}"
         );
@@ -649,14 +649,14 @@ mod snapshots {
         let app = app_with(Some(single), View::Main);
         let line = screen(&app, 80, 24).lines().nth(1).unwrap().to_owned();
         assert!(
-            line.contains("kernel did not report 1 switch-in, 1 wakeup "),
+            line.contains("kernel gaps: 1 off-CPU span, 1 wakeup untimed"),
             "{line}"
         );
         m.losses.insert("thread_map_full".to_owned(), 2);
         let app = app_with(Some(m), View::Main);
         let line = screen(&app, 80, 24).lines().nth(1).unwrap().to_owned();
         assert!(
-            line.contains("LOST thread_map_full=2") && line.contains("kernel did not report 15"),
+            line.contains("LOST thread_map_full=2") && line.contains("kernel gaps: 15"),
             "{line}"
         );
     }

@@ -73,8 +73,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             second.push(Span::styled(format!(" LOST {} ", lost.join(" ")), ALERT));
             second.push(Span::raw("  "));
         }
+        // Said by what goes unmeasured: "switch-ins" meant nothing to a
+        // user watching the demo.
         let hidden: Vec<String> = [
-            (Stat::SwitchInUnseen, "switch-in"),
+            (Stat::SwitchInUnseen, "off-CPU span"),
             (Stat::WakeupUnseen, "wakeup"),
         ]
         .into_iter()
@@ -85,7 +87,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .collect();
         if !hidden.is_empty() {
             second.push(Span::styled(
-                format!("kernel did not report {}", hidden.join(", ")),
+                format!("kernel gaps: {} untimed", hidden.join(", ")),
                 super::VERDICT,
             ));
             second.push(Span::raw("  "));
