@@ -184,9 +184,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
     let selected = order.iter().position(|&i| i == app.process).unwrap_or(0);
     let width = usize::from(area.width);
 
-    // The selected process's verdict in full, while there is room for rows.
+    // The selected process's verdict in full, in the lines the rows leave
+    // (two at least, five at most): at 80×24 the last clause, the loop's
+    // busy share, fell off two lines.
     let p = &m.processes[order[selected]];
-    let max_verdict = if area.height >= 30 { 3 } else { 2 };
+    let max_verdict = usize::from(area.height.saturating_sub(5 + n as u16)).clamp(2, 5);
     // The pid too: several processes may share a name (`--comm`).
     let who = match p.pid {
         0 => p.comm.clone(),
