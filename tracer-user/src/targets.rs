@@ -386,12 +386,9 @@ pub fn descendants(pid: u32) -> Vec<ProcessId> {
 /// The children of `pid` now, from each of its threads' `children` list
 /// (a child belongs to the thread that forked it); never muxtrace itself.
 pub fn children(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
     let own = std::process::id();
-    let mut found: Vec<u32> = tasks
-        .filter_map(|task| fs::read_to_string(task.ok()?.path().join("children")).ok())
+    let mut found: Vec<u32> = per_thread(pid, "children")
+        .into_iter()
         .flat_map(|list| {
             list.split_ascii_whitespace()
                 .filter_map(|p| p.parse().ok())
@@ -437,13 +434,21 @@ fn title_of(cmdline: &[u8], comm: &[u8]) -> Option<String> {
 /// /proc/PID/task/TID/syscall: a thread that runs, or sleeps outside a
 /// call, adds none.
 pub fn blocked_syscalls(pid: u32) -> Vec<i64> {
+    per_thread(pid, "syscall")
+        .iter()
+        .filter_map(|line| line.split_ascii_whitespace().next()?.parse::<i64>().ok())
+        .filter(|&nr| nr >= 0)
+        .collect()
+}
+
+/// The file `name` of each of `pid`'s threads (/proc/PID/task/TID/name),
+/// those that could be read.
+fn per_thread(pid: u32, name: &str) -> Vec<String> {
     let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };
     tasks
-        .filter_map(|task| fs::read_to_string(task.ok()?.path().join("syscall")).ok())
-        .filter_map(|line| line.split_ascii_whitespace().next()?.parse::<i64>().ok())
-        .filter(|&nr| nr >= 0)
+        .filter_map(|task| fs::read_to_string(task.ok()?.path().join(name)).ok())
         .collect()
 }
 
