@@ -137,8 +137,8 @@ fn sendto_recvfrom(pair: [i32; 2]) {
     let mut byte = 0u8;
     // SAFETY: a one-byte buffer on our own connected sockets.
     unsafe {
-        libc::syscall(libc::SYS_sendto, pair[0], &byte, 1, 0, 0, 0);
-        libc::syscall(libc::SYS_recvfrom, pair[1], &mut byte, 1, 0, 0, 0);
+        libc::syscall(libc::SYS_sendto, pair[0], &byte, 1, 0, 0, 0usize);
+        libc::syscall(libc::SYS_recvfrom, pair[1], &mut byte, 1, 0, 0, 0usize);
     }
 }
 

@@ -6,6 +6,11 @@
 //! SIGUSR1, so a tracer can attach in between. The burst itself is raw
 //! `syscall(2)`s only — no allocation, no printing — and then `_exit`.
 //!
+//! A literal passed to the variadic `libc::syscall` is an `i32`, and glibc
+//! takes a sixth argument from a full stack slot: its upper half is then
+//! whatever the stack held (pselect6 once read its NULL sigmask as
+//! `0xfff00000000` and failed EFAULT). Sixth arguments here are `usize`.
+//!
 //! Usage: syscall-burst [--wait-signal] [--fork] [--count NAME=N]... [--all N]
 //! Default: every syscall `N = 3 + index` times (3 for select, 4 for pselect6 …).
 
@@ -168,7 +173,7 @@ fn burst(fds: &Fds, counts: &[u64; KINDS]) {
             libc::syscall(libc::SYS_write, fds.b, byte.as_ptr(), 1);
         }
         for _ in 0..counts[12] {
-            libc::syscall(libc::SYS_sendto, fds.b, byte.as_ptr(), 1, 0, 0, 0);
+            libc::syscall(libc::SYS_sendto, fds.b, byte.as_ptr(), 1, 0, 0, 0usize);
         }
         let mut iov = libc::iovec {
             iov_base: byte.as_ptr() as *mut _,
@@ -194,13 +199,21 @@ fn burst(fds: &Fds, counts: &[u64; KINDS]) {
         }
         let mut offset: libc::loff_t = 0;
         for _ in 0..counts[21] {
-            libc::syscall(libc::SYS_splice, fds.file, &mut offset, fds.pipe_w, 0, 1, 0);
+            libc::syscall(
+                libc::SYS_splice,
+                fds.file,
+                &mut offset,
+                fds.pipe_w,
+                0,
+                1,
+                0usize,
+            );
         }
         for _ in 0..counts[11] {
             libc::syscall(libc::SYS_read, fds.a, buf.as_mut_ptr(), 1);
         }
         for _ in 0..counts[9] {
-            libc::syscall(libc::SYS_recvfrom, fds.a, buf.as_mut_ptr(), 1, 0, 0, 0);
+            libc::syscall(libc::SYS_recvfrom, fds.a, buf.as_mut_ptr(), 1, 0, 0, 0usize);
         }
         let mut riov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
@@ -245,7 +258,15 @@ fn burst(fds: &Fds, counts: &[u64; KINDS]) {
             let mut set: libc::fd_set = std::mem::zeroed();
             libc::FD_SET(fds.a, &mut set);
             let mut ts = zero_ts;
-            libc::syscall(libc::SYS_pselect6, fds.a + 1, &mut set, 0, 0, &mut ts, 0);
+            libc::syscall(
+                libc::SYS_pselect6,
+                fds.a + 1,
+                &mut set,
+                0,
+                0,
+                &mut ts,
+                0usize,
+            );
         }
         let mut pfd = libc::pollfd {
             fd: fds.a,
@@ -271,7 +292,7 @@ fn burst(fds: &Fds, counts: &[u64; KINDS]) {
                 8,
                 0,
                 0,
-                8,
+                8usize,
             );
         }
         for _ in 0..counts[6] {
@@ -282,7 +303,7 @@ fn burst(fds: &Fds, counts: &[u64; KINDS]) {
                 8,
                 &zero_ts,
                 0,
-                8,
+                8usize,
             );
         }
         let mut ev = libc::epoll_event {

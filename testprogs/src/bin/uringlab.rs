@@ -330,7 +330,7 @@ impl Lab {
                     k,
                     libc::MSG_NOSIGNAL,
                     0,
-                    0,
+                    0usize,
                 )
             };
             ok &= sent == k as i64;

@@ -253,7 +253,7 @@ fn main() {
                     tv_nsec: 0,
                 };
                 interrupt_after_100ms();
-                libc::syscall(libc::SYS_pselect6, n, &mut set, 0, 0, &mut ts, 0);
+                libc::syscall(libc::SYS_pselect6, n, &mut set, 0, 0, &mut ts, 0usize);
                 let mut pfd = libc::pollfd {
                     fd: fds.idle,
                     events: libc::POLLIN,
@@ -377,7 +377,7 @@ fn main() {
                 let buf = vec![7u8; size];
                 let mut rbuf = vec![0u8; size];
                 for _ in 0..num(2) {
-                    libc::syscall(libc::SYS_sendto, fds.peer, buf.as_ptr(), size, 0, 0, 0);
+                    libc::syscall(libc::SYS_sendto, fds.peer, buf.as_ptr(), size, 0, 0, 0usize);
                 }
                 for _ in 0..num(2) {
                     libc::syscall(
@@ -387,7 +387,7 @@ fn main() {
                         size,
                         libc::MSG_WAITALL,
                         0,
-                        0,
+                        0usize,
                     );
                 }
             }
@@ -402,9 +402,25 @@ fn main() {
                 assert_eq!(libc::pipe(pipe.as_mut_ptr()), 0);
                 let null = std::ptr::null_mut::<i64>();
                 for _ in 0..num(2) {
-                    libc::syscall(libc::SYS_sendto, fds.peer, buf.as_ptr(), size, 0, 0, 0);
-                    libc::syscall(libc::SYS_splice, fds.idle, null, pipe[1], null, size, 0);
-                    libc::syscall(libc::SYS_splice, pipe[0], null, fds.idle, null, size, 0);
+                    libc::syscall(libc::SYS_sendto, fds.peer, buf.as_ptr(), size, 0, 0, 0usize);
+                    libc::syscall(
+                        libc::SYS_splice,
+                        fds.idle,
+                        null,
+                        pipe[1],
+                        null,
+                        size,
+                        0usize,
+                    );
+                    libc::syscall(
+                        libc::SYS_splice,
+                        pipe[0],
+                        null,
+                        fds.idle,
+                        null,
+                        size,
+                        0usize,
+                    );
                     let (peer, rbuf) = (fds.peer, rbuf.as_mut_ptr());
                     libc::syscall(
                         libc::SYS_recvfrom,
@@ -413,7 +429,7 @@ fn main() {
                         size,
                         libc::MSG_WAITALL,
                         0,
-                        0,
+                        0usize,
                     );
                 }
             }
@@ -454,8 +470,8 @@ fn main() {
                 // Offset 0 (its low and high halves), and flags 0 for the v2s.
                 libc::syscall(libc::SYS_pwritev, *fd, out.as_ptr(), 2, 0, 0);
                 libc::syscall(libc::SYS_preadv, *fd, into.as_ptr(), 2, 0, 0);
-                libc::syscall(libc::SYS_pwritev2, *fd, out.as_ptr(), 2, 0, 0, 0);
-                libc::syscall(libc::SYS_preadv2, *fd, into.as_ptr(), 2, 0, 0, 0);
+                libc::syscall(libc::SYS_pwritev2, *fd, out.as_ptr(), 2, 0, 0, 0usize);
+                libc::syscall(libc::SYS_preadv2, *fd, into.as_ptr(), 2, 0, 0, 0usize);
             }
             ("echoloop", Prepared::Fds(fds)) => {
                 let mut buf = [7u8; 16];
@@ -465,7 +481,7 @@ fn main() {
                     revents: 0,
                 };
                 for _ in 0..num(1) {
-                    libc::syscall(libc::SYS_sendto, fds.peer, buf.as_ptr(), 16, 0, 0, 0);
+                    libc::syscall(libc::SYS_sendto, fds.peer, buf.as_ptr(), 16, 0, 0, 0usize);
                     libc::syscall(libc::SYS_poll, &mut pfd, 1, 0);
                     libc::syscall(
                         libc::SYS_recvfrom,
@@ -474,7 +490,7 @@ fn main() {
                         16,
                         libc::MSG_WAITALL,
                         0,
-                        0,
+                        0usize,
                     );
                 }
             }
