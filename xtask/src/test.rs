@@ -32,7 +32,7 @@ pub fn run(args: &Args) -> Result<()> {
     bootstrap::demo_tools()?;
     if !args.no_lint {
         exec(cargo().args(["fmt", "--all", "--", "--check"]))?;
-        exec(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+        exec(one_shot(cargo()).args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
         // The eBPF crate is not a default member: it builds for the bpf
         // target only, with nightly's build-std, as tracer-user's build does.
         exec(
@@ -59,12 +59,19 @@ pub fn run(args: &Args) -> Result<()> {
     // Tests start these binaries (muxtrace, the echo servers, the test programs).
     // Only the default members: the eBPF crate builds for the bpf target alone,
     // through tracer-user's build script.
-    exec(cargo().args(["build", "--bins"]))?;
+    exec(one_shot(cargo()).args(["build", "--bins"]))?;
     // The tests that need root are #[ignore]d so that a plain `cargo test`
     // passes without it; here, as root, every one of them runs.
     exec(
-        cargo()
+        one_shot(cargo())
             .args(["test", "--", "--include-ignored", "--test-threads=1"])
             .args(&args.rest),
     )
+}
+
+/// A test run builds once and is gone: incremental caches (1.4 GB of a fresh
+/// clone's target/) would only speed up a rebuild that never comes.
+fn one_shot(mut cargo: std::process::Command) -> std::process::Command {
+    cargo.env("CARGO_INCREMENTAL", "0");
+    cargo
 }
