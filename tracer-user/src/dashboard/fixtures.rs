@@ -437,8 +437,8 @@ pub fn overflowing() -> Metrics {
 /// What `--all` shows on a busy machine: the four echo servers and the
 /// io_uring one, plus a saturated epoll server with empty wakeups, one whose
 /// loop stalls every second, a controller that makes a few calls and no
-/// waits, one that made no call in the interval, one that has exited and
-/// the folded totals of three exited workers.
+/// waits, one that made no call in the interval, one that set a title, one
+/// that has exited and the folded totals of three exited workers.
 pub fn top_fleet() -> Metrics {
     let mut procs = four();
     procs.push(uring_server());
@@ -471,6 +471,7 @@ pub fn top_fleet() -> Metrics {
             uring: vec![],
         },
         epoll(5300, "chronyd", 1, 1, 50_000),
+        epoll(5400, "nginx", 1200, 1300, 5_000),
         Proc {
             pid: 4250,
             ..poll_server()
@@ -489,6 +490,9 @@ pub fn top_fleet() -> Metrics {
         }
         if let Some(p) = snap.processes.get_mut(&4250) {
             p.info.alive = !now;
+        }
+        if let Some(p) = snap.processes.get_mut(&5400) {
+            p.info.title = Some("nginx: worker process".to_owned());
         }
         if let Some(p) = snap.processes.get_mut(&FOLDED) {
             p.info.alive = false;

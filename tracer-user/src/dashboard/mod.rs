@@ -281,7 +281,7 @@ mod snapshots {
         insta::assert_snapshot!("narrow_compare_four_20x10", screen(&app, 20, 10));
         let fleet = app_with(Some(fixtures::top_fleet()), View::Compare);
         let text = screen(&fleet, 20, 10);
-        assert_eq!(text.lines().nth(1), Some("9/13 alive"), "{text}");
+        assert_eq!(text.lines().nth(1), Some("10/14 alive"), "{text}");
         let text = screen(&fleet, 30, 10);
         assert_eq!(text.lines().next(), Some("muxtrace  up 1m02s"), "{text}");
     }

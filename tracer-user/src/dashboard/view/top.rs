@@ -61,14 +61,30 @@ fn percent(share: f64) -> String {
 }
 
 /// The name, and for folded totals how many exited processes they sum,
-/// within the 15 columns a comm takes at most.
+/// within the 15 columns a comm takes at most. A process that set a title
+/// shows its role, the title's last part: `nginx: worker…`, and
+/// PostgreSQL's `postgres: 15/main: checkpointer` as `postgres: check…`,
+/// where the title's first 15 columns are the same for every backend.
 fn name(p: &ProcessMetrics) -> String {
-    if p.folded == 0 {
-        return p.comm.chars().take(15).collect();
-    }
-    let count = format!(" ×{}", p.folded);
+    let named = match &p.title {
+        Some(title) => {
+            let role = title.rsplit(": ").next().unwrap_or(title);
+            format!("{}: {role}", p.comm)
+        }
+        None => p.comm.clone(),
+    };
+    let count = match p.folded {
+        0 => String::new(),
+        n => format!(" ×{n}"),
+    };
     let room = 15usize.saturating_sub(count.chars().count());
-    format!("{}{count}", p.comm.chars().take(room).collect::<String>())
+    let shown = if named.chars().count() > room {
+        let cut: String = named.chars().take(room.saturating_sub(1)).collect();
+        cut.trim_end().to_owned() + "…"
+    } else {
+        named
+    };
+    format!("{shown}{count}")
 }
 
 /// The columns that fit `width`; the pid column is as wide as the longest
@@ -190,9 +206,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
     let p = &m.processes[order[selected]];
     let max_verdict = usize::from(area.height.saturating_sub(5 + n as u16)).clamp(2, 5);
     // The pid too: several processes may share a name (`--comm`).
+    let title = p.title.as_deref().unwrap_or(&p.comm);
     let who = match p.pid {
-        0 => p.comm.clone(),
-        pid => format!("{pid} {}", p.comm),
+        0 => title.to_owned(),
+        pid => format!("{pid} {title}"),
     };
     let mut verdict = format::wrap_at_most(&format!("{who}: {}", p.verdict), width, max_verdict);
     if area.height < 12 {
@@ -304,4 +321,30 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, m: &Metrics) {
         .map(|l| Line::styled(l, VERDICT))
         .collect();
     frame.render_widget(Paragraph::new(verdict), verdict_area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name;
+    use crate::dashboard::fixtures;
+
+    /// PostgreSQL's titles share their first 15 columns; their last part
+    /// tells a checkpointer from a backend.
+    #[test]
+    fn a_title_shows_its_role_within_fifteen_columns() {
+        let mut p = fixtures::top_fleet().processes[0].clone();
+        p.folded = 0;
+        p.comm = "postgres".to_owned();
+        p.title = Some("postgres: 15/main: checkpointer".to_owned());
+        assert_eq!(name(&p), "postgres: chec…");
+        p.title = Some("postgres: 15/main: walwriter".to_owned());
+        assert_eq!(name(&p), "postgres: walw…");
+        p.title = None;
+        assert_eq!(name(&p), "postgres");
+        p.comm = "worker".to_owned();
+        p.folded = 3;
+        assert_eq!(name(&p), "worker ×3");
+        p.comm = "a-fifteen-chars".to_owned();
+        assert_eq!(name(&p), "a-fifteen-c… ×3");
+    }
 }
