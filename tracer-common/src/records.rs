@@ -251,8 +251,9 @@ pub struct ThreadState {
     pub iter_stopped_ns: u64,
     /// Time parked since the last wait returned: asleep in futex outside
     /// any traced call, a runtime's worker waiting for work while another
-    /// thread holds the poller (tokio, Go). Idle, not the loop's work: taken
-    /// out of the iteration like a stop.
+    /// thread holds the poller they share (tokio, Go; see
+    /// [`LastWakeup::shared`]). Idle, not the loop's work: taken out of the
+    /// iteration like a stop.
     pub iter_parked_ns: u64,
     /// When the thread went to sleep parked (0 when not), and its time
     /// parked so far: the busy share counts it idle, like a wait.
@@ -439,7 +440,11 @@ pub mod uring_path {
 pub struct LastWakeup {
     pub at_ns: u64,
     pub tid: u32,
-    pub _pad: u32,
+    /// Non-zero once a second thread waited on it: its threads are a pool
+    /// sharing one poller (tokio's workers, Go's), and a futex sleep between
+    /// two waits is a worker parked until there is work. A loop alone on its
+    /// eventpoll that sleeps in futex is blocked on a lock: that is its work.
+    pub shared: u32,
 }
 const _: () = assert!(size_of::<LastWakeup>() == 16);
 

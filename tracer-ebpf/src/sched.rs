@@ -148,7 +148,13 @@ pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
             blocked_in_call(t);
         }
         // Outside traced calls only: the helper runs for no blocking wait.
-        let parks = blocks && !stopped && t.in_call == 0 && prev_task.sleeps_in_futex();
+        // A futex sleep parks a pool's worker; a loop alone on its poller
+        // is blocked on a lock, which is its work.
+        let parks = blocks
+            && !stopped
+            && t.in_call == 0
+            && prev_task.sleeps_in_futex()
+            && shares_poller(t.epoll_id);
         t.parked_since_ns = if parks { now } else { 0 };
     }
     if let Some(next) = next_is_candidate {
@@ -276,6 +282,41 @@ pub fn mux_sched_wakeup(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
+/// Whether other threads wait on the eventpoll the thread last waited on:
+/// see [`LastWakeup::shared`]. Asked only as a futex sleep begins.
+#[inline(never)]
+fn shares_poller(epoll_id: u64) -> bool {
+    if epoll_id == 0 {
+        return false;
+    }
+    // SAFETY: a map value, read once.
+    LAST_WAKEUPS
+        .get_ptr(epoll_id)
+        .is_some_and(|p| unsafe { (*p).shared != 0 })
+}
+
+/// A thread waits on an eventpoll it did not wait on in its last wait:
+/// a second thread makes the eventpoll a shared poller. Runs at a thread's
+/// first wait and when it changes eventpolls, not at every wait.
+#[inline(never)]
+pub fn note_poller(epoll_id: u64, tid: u32) {
+    if let Some(p) = LAST_WAKEUPS.get_ptr_mut(epoll_id) {
+        // SAFETY: a map value, valid for the program's run.
+        let last = unsafe { &mut *p };
+        if last.tid != tid {
+            last.shared = 1;
+        }
+        return;
+    }
+    let first = LastWakeup {
+        at_ns: 0,
+        tid,
+        shared: 0,
+    };
+    // A full map: the eventpoll's parks read as its loop's work, as if alone.
+    let _ = LAST_WAKEUPS.insert(epoll_id, first, 0);
+}
+
 /// Counts a wakeup from the same eventpoll as another thread's moments ago,
 /// when this thread was asleep in its wait already then (`blocked_ns`):
 /// both woken for one readiness change. One that went to wait after it
@@ -296,6 +337,9 @@ fn herd_check(epoll_id: u64, tid: u32, key: &StatsKey, now: u64, blocked_ns: u64
                 s.herd_wakeups += 1;
             }
         }
+        if last.tid != tid {
+            last.shared = 1;
+        }
         last.at_ns = now;
         last.tid = tid;
         return;
@@ -303,7 +347,7 @@ fn herd_check(epoll_id: u64, tid: u32, key: &StatsKey, now: u64, blocked_ns: u64
     let first = LastWakeup {
         at_ns: now,
         tid,
-        _pad: 0,
+        shared: 0,
     };
     // A full map only forgets old eventpolls' last wakeups: LRU would fit,
     // but a miss here costs at most one herd count, so it is not a loss.

@@ -369,10 +369,14 @@ fn decode_poll(regs: Regs, t: &mut ThreadState, ppoll: bool) {
 fn decode_epoll_wait(regs: Regs, t: &mut ThreadState, kind: u32, task: Task) {
     // The interest set as the kernel holds it now; an fd that is not an
     // epoll fd fails the call, which then counts nothing watched.
+    let previous = t.epoll_id;
     t.epoll_id = 0;
     if let Some((ep, registered)) = kernel::epoll_set(task, t.fd) {
         t.epoll_id = ep;
         t.watched = registered;
+        if ep != previous {
+            crate::sched::note_poller(ep, current_tid());
+        }
     }
     let maxevents = regs.arg(2) as i32;
     t.size_arg = if maxevents < 0 { 0 } else { maxevents as u64 };

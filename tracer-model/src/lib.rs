@@ -107,10 +107,9 @@ fn waited_ns(t: &tracer_common::ThreadState, now: u64) -> u64 {
     t.wait_off_cpu_ns + estimate(t.wait_on_cpu_ns, t.wait_calls, t.wait_timed_calls) + in_flight
 }
 
-/// A thread's time stopped (SIGSTOP, ptrace) up to `now`, counting a stop
-/// in progress.
-/// A thread's time parked (asleep in futex outside traced calls) up to
-/// `now`, counting a park in progress.
+/// A thread's time parked (asleep in futex outside traced calls while
+/// other threads share its poller) up to `now`, counting a park in
+/// progress.
 fn parked_ns(t: &tracer_common::ThreadState, now: u64) -> u64 {
     let in_progress = match t.parked_since_ns {
         0 => 0,
@@ -119,6 +118,8 @@ fn parked_ns(t: &tracer_common::ThreadState, now: u64) -> u64 {
     t.parked_ns + in_progress
 }
 
+/// A thread's time stopped (SIGSTOP, ptrace) up to `now`, counting a stop
+/// in progress.
 fn stopped_ns(t: &tracer_common::ThreadState, now: u64) -> u64 {
     let in_progress = match t.stopped_since_ns {
         0 => 0,

@@ -260,8 +260,9 @@ fn a_stall_spent_asleep_is_off_cpu() {
 }
 
 /// The same 80 ms asleep, parked in futex as a runtime's worker waits for
-/// work (tokio's, Go's): idle, not a stall. An idle tokio worker read 100 %
-/// busy and a quiet spell between two loads a 2.6 s stall.
+/// work (tokio's, Go's) while another holds their shared poller: idle, not
+/// a stall. An idle tokio worker read 100 % busy and a quiet spell between
+/// two loads a 2.6 s stall.
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn a_loop_parked_in_futex_is_idle_not_stalled() {
@@ -288,6 +289,34 @@ fn a_loop_parked_in_futex_is_idle_not_stalled() {
     let shares: Vec<f64> = threads.iter().filter_map(|t| t.loop_busy_share).collect();
     assert!(!shares.is_empty(), "{threads:?}");
     assert!(shares.iter().all(|&s| s <= 0.2), "busy shares {shares:?}");
+}
+
+/// The same futex sleep by a loop alone on its epoll fd is a lock's wait,
+/// not a worker's park: the loop can answer nothing meanwhile, so it is a
+/// stall spent off a CPU and the loop reads busy (a Node main thread
+/// waiting for its GC helpers, a loop blocked on a mutex).
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_loop_blocked_on_a_lock_stalls() {
+    let lab = looplab(&["locks", "5", "80"], "20ms", &[]);
+    let w = waits(&lab.views);
+    check_against_own(w, &own_run(&lab.stderr), 50 * MS, lab.kernel_gaps);
+    assert_eq!((w.iterations, w.stalls), (1, 1), "{w:?}");
+    assert!(
+        w.longest_stall_off_cpu_ns >= 79 * MS,
+        "an 80 ms futex wait is off a CPU: {w:?}"
+    );
+    let threads: Vec<_> = lab.views.iter().flat_map(|p| p.threads.iter()).collect();
+    assert!(
+        threads.iter().all(|t| t.parked_ns == 0),
+        "nothing parked: {threads:?}"
+    );
+    // Lines every 20 ms: some fall inside the 80 ms the loop was blocked.
+    let shares: Vec<f64> = threads.iter().filter_map(|t| t.loop_busy_share).collect();
+    assert!(
+        shares.iter().any(|&s| s >= 0.8),
+        "busy while blocked: {shares:?}"
+    );
 }
 
 #[test]

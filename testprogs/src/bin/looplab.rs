@@ -15,7 +15,13 @@
 //!                                     writing one byte to /dev/null
 //!   looplab parks WAIT_MS MS [MS …]   the same, parked MS ms in a futex wait
 //!                                     that times out, as a runtime's worker
-//!                                     waits for work, then the write
+//!                                     waits for work, then the write; a
+//!                                     second thread waits on the same epoll
+//!                                     fd first, as tokio's workers share one
+//!                                     poller
+//!   looplab locks WAIT_MS MS [MS …]   the same futex waits by a loop alone
+//!                                     on its epoll fd: a loop blocked on a
+//!                                     lock
 //!
 //! spins and sleeps print each iteration as the program timed it, on stderr:
 //! `iteration WALL_NS CPU_NS SWITCHES` (from a wait's return to the next
@@ -49,7 +55,7 @@ fn main() {
     block_go();
     let ep = epoll();
     match scenario {
-        "spins" | "sleeps" | "parks" => {
+        "spins" | "sleeps" | "parks" | "locks" => {
             let wait_ms = num(1);
             let steps: Vec<u64> = (2..args.len()).map(num).collect();
             let null = std::fs::OpenOptions::new()
@@ -61,6 +67,13 @@ fn main() {
             // (a busy machine may stretch a spin: the tests compare with this).
             let mut own = Vec::with_capacity(steps.len());
             wait_for_go();
+            if scenario == "parks" {
+                // The pool's other worker, done with the poller before the
+                // loop takes it.
+                std::thread::spawn(move || wait(ep, wait_ms as i32))
+                    .join()
+                    .expect("the second worker");
+            }
             let queued = run_queue_ns();
             for ms in steps {
                 wait(ep, wait_ms as i32);
