@@ -252,7 +252,7 @@ pub struct ThreadState {
     /// Time parked since the last wait returned: asleep in futex outside
     /// any traced call, a runtime's worker waiting for work while another
     /// thread holds the poller they share (tokio, Go; see
-    /// [`LastWakeup::shared`]). Idle, not the loop's work: taken out of the
+    /// [`LastWakeup::owner`]). Idle, not the loop's work: taken out of the
     /// iteration like a stop.
     pub iter_parked_ns: u64,
     /// When the thread went to sleep parked (0 when not), and its time
@@ -440,11 +440,19 @@ pub mod uring_path {
 pub struct LastWakeup {
     pub at_ns: u64,
     pub tid: u32,
-    /// Non-zero once a second thread waited on it: its threads are a pool
-    /// sharing one poller (tokio's workers, Go's), and a futex sleep between
-    /// two waits is a worker parked until there is work. A loop alone on its
-    /// eventpoll that sleeps in futex is blocked on a lock: that is its work.
-    pub shared: u32,
+    /// The process whose thread waited on it first, with [`Self::SHARED`]
+    /// once a second of its threads has: they are a pool sharing one poller
+    /// (tokio's workers, Go's), and a futex sleep between two waits is a
+    /// worker parked until there is work. A loop alone on its eventpoll that
+    /// sleeps in futex is blocked on a lock: that is its work. The process
+    /// tells a freed eventpoll's address, which the kernel soon hands to
+    /// another, from the one it was.
+    pub owner: u32,
+}
+
+impl LastWakeup {
+    /// A pid fits in 22 bits (`PID_MAX_LIMIT`).
+    pub const SHARED: u32 = 1 << 31;
 }
 const _: () = assert!(size_of::<LastWakeup>() == 16);
 

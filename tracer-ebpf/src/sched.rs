@@ -154,7 +154,7 @@ pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
             && !stopped
             && t.in_call == 0
             && prev_task.sleeps_in_futex()
-            && shares_poller(t.epoll_id);
+            && shares_poller(t.epoll_id, t.tgid);
         t.parked_since_ns = if parks { now } else { 0 };
     }
     if let Some(next) = next_is_candidate {
@@ -283,36 +283,39 @@ pub fn mux_sched_wakeup(ctx: BtfTracePointContext) -> i32 {
 }
 
 /// Whether other threads wait on the eventpoll the thread last waited on:
-/// see [`LastWakeup::shared`]. Asked only as a futex sleep begins.
+/// see [`LastWakeup::owner`]. Asked only as a futex sleep begins.
 #[inline(never)]
-fn shares_poller(epoll_id: u64) -> bool {
+fn shares_poller(epoll_id: u64, tgid: u32) -> bool {
     if epoll_id == 0 {
         return false;
     }
     // SAFETY: a map value, read once.
     LAST_WAKEUPS
         .get_ptr(epoll_id)
-        .is_some_and(|p| unsafe { (*p).shared != 0 })
+        .is_some_and(|p| unsafe { (*p).owner } == tgid | LastWakeup::SHARED)
 }
 
 /// A thread waits on an eventpoll it did not wait on in its last wait:
 /// a second thread makes the eventpoll a shared poller. Runs at a thread's
 /// first wait and when it changes eventpolls, not at every wait.
 #[inline(never)]
-pub fn note_poller(epoll_id: u64, tid: u32) {
-    if let Some(p) = LAST_WAKEUPS.get_ptr_mut(epoll_id) {
-        // SAFETY: a map value, valid for the program's run.
-        let last = unsafe { &mut *p };
-        if last.tid != tid {
-            last.shared = 1;
-        }
-        return;
-    }
+pub fn note_poller(epoll_id: u64, tid: u32, tgid: u32) {
     let first = LastWakeup {
         at_ns: 0,
         tid,
-        shared: 0,
+        owner: tgid,
     };
+    if let Some(p) = LAST_WAKEUPS.get_ptr_mut(epoll_id) {
+        // SAFETY: a map value, valid for the program's run.
+        let last = unsafe { &mut *p };
+        if last.owner & !LastWakeup::SHARED != tgid {
+            // Another process's, freed: this is a new eventpoll.
+            *last = first;
+        } else if last.tid != tid {
+            last.owner |= LastWakeup::SHARED;
+        }
+        return;
+    }
     // A full map: the eventpoll's parks read as its loop's work, as if alone.
     let _ = LAST_WAKEUPS.insert(epoll_id, first, 0);
 }
@@ -337,8 +340,8 @@ fn herd_check(epoll_id: u64, tid: u32, key: &StatsKey, now: u64, blocked_ns: u64
                 s.herd_wakeups += 1;
             }
         }
-        if last.tid != tid {
-            last.shared = 1;
+        if last.tid != tid && last.owner & !LastWakeup::SHARED == key.tgid {
+            last.owner |= LastWakeup::SHARED;
         }
         last.at_ns = now;
         last.tid = tid;
@@ -347,7 +350,7 @@ fn herd_check(epoll_id: u64, tid: u32, key: &StatsKey, now: u64, blocked_ns: u64
     let first = LastWakeup {
         at_ns: now,
         tid,
-        shared: 0,
+        owner: key.tgid,
     };
     // A full map only forgets old eventpolls' last wakeups: LRU would fit,
     // but a miss here costs at most one herd count, so it is not a loss.

@@ -375,7 +375,7 @@ fn decode_epoll_wait(regs: Regs, t: &mut ThreadState, kind: u32, task: Task) {
         t.epoll_id = ep;
         t.watched = registered;
         if ep != previous {
-            crate::sched::note_poller(ep, current_tid());
+            crate::sched::note_poller(ep, current_tid(), t.tgid);
         }
     }
     let maxevents = regs.arg(2) as i32;
