@@ -287,7 +287,8 @@ impl Counter for Extremes {
 }
 
 /// One stall: its length, when it ended (the kernel's monotonic clock), its
-/// time off a CPU, and the kinds of call made during it (bit = kind).
+/// time off a CPU, and the kinds of call made during it (bit = kind, and
+/// [`Stall::FUTEX`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Stall {
@@ -295,6 +296,14 @@ pub struct Stall {
     pub at_ns: u64,
     pub off_cpu_ns: u64,
     pub kinds: u64,
+}
+
+impl Stall {
+    /// A `kinds` bit past every kind's: the thread slept in futex outside a
+    /// traced call and was not a pool's parked worker, so it waited for a
+    /// lock or for helper threads, which is why a loop's time off a CPU in
+    /// a stall most often goes untold.
+    pub const FUTEX: u64 = 1 << 63;
 }
 
 /// [`Stall`] with the reading interval it happened in.

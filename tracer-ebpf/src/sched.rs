@@ -12,8 +12,8 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use tracer_common::{
-    admit, traced, ExitRecord, LastWakeup, Stat, StatsKey, SyscallKind, ThreadState,
-    CGROUP_PATH_LEN,
+    admit, counter::Stall, traced, ExitRecord, LastWakeup, Stat, StatsKey, SyscallKind,
+    ThreadState, CGROUP_PATH_LEN,
 };
 
 use crate::{
@@ -149,12 +149,12 @@ pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
         }
         // Outside traced calls only: the helper runs for no blocking wait.
         // A futex sleep parks a pool's worker; a loop alone on its poller
-        // is blocked on a lock, which is its work.
-        let parks = blocks
-            && !stopped
-            && t.in_call == 0
-            && prev_task.sleeps_in_futex()
-            && shares_poller(t.epoll_id, t.tgid);
+        // is blocked on a lock, which is its work, and a stall's reason.
+        let futex = blocks && !stopped && t.in_call == 0 && prev_task.sleeps_in_futex();
+        let parks = futex && shares_poller(t.epoll_id, t.tgid);
+        if futex && !parks {
+            t.iter_kinds |= Stall::FUTEX;
+        }
         t.parked_since_ns = if parks { now } else { 0 };
     }
     if let Some(next) = next_is_candidate {

@@ -285,6 +285,9 @@ impl Window {
             .filter(|k| stall.kinds & (1 << (**k as u32)) != 0)
             .map(|k| k.name().to_owned())
             .collect();
+        if stall.kinds & Stall::FUTEX != 0 {
+            self.longest_stall_syscalls.push("futex".to_owned());
+        }
         self.runq_p50_ns = percentile(&self.hists.runq_ns, 0.50, &runq);
         self.runq_p99_ns = percentile(&self.hists.runq_ns, 0.99, &runq);
         self.runq_max_ns = bounds(&runq).1;

@@ -306,6 +306,8 @@ fn a_loop_blocked_on_a_lock_stalls() {
         w.longest_stall_off_cpu_ns >= 79 * MS,
         "an 80 ms futex wait is off a CPU: {w:?}"
     );
+    // futex is no traced call, but the reason the loop was off its CPU.
+    assert_eq!(w.longest_stall_syscalls, ["write", "futex"], "{w:?}");
     let threads: Vec<_> = lab.views.iter().flat_map(|p| p.threads.iter()).collect();
     assert!(
         threads.iter().all(|t| t.parked_ns == 0),
