@@ -70,12 +70,16 @@ impl Task {
         }
     }
 
-    /// Whether the task is in a futex call: a thread of a work-stealing
-    /// runtime parked until there is work (tokio's, Go's), or one waiting
-    /// for a lock. The number is the one its entry saved (`orig_ax`).
+    /// What the task sleeps in outside a traced call, from the number its
+    /// entry saved (`orig_ax`): a futex (a pool's worker parked until there
+    /// is work, or a thread waiting for a lock), a timed sleep (Go's sysmon
+    /// between its polls), or neither.
     #[inline(always)]
-    fn sleeps_in_futex(&self) -> bool {
+    fn sleeps_in(&self) -> Sleep {
+        const SYS_NANOSLEEP: u64 = 35;
         const SYS_FUTEX: u64 = 202;
+        const SYS_RESTART_SYSCALL: u64 = 219;
+        const SYS_CLOCK_NANOSLEEP: u64 = 230;
         const SYS_FUTEX_WAITV: u64 = 449;
         /// `orig_ax` in x86_64's `struct pt_regs`.
         const ORIG_AX: usize = 15 * 8;
@@ -85,11 +89,19 @@ impl Task {
         let nr = unsafe {
             let regs = bpf_task_pt_regs(self.0 as *mut _) as *const u8;
             if regs.is_null() {
-                return false;
+                return Sleep::Other;
             }
             core::ptr::read_volatile(regs.add(ORIG_AX).cast::<u64>())
         };
-        nr == SYS_FUTEX || nr == SYS_FUTEX_WAITV
+        match nr {
+            SYS_FUTEX | SYS_FUTEX_WAITV => Sleep::Futex,
+            // A timed futex or sleep resumed after a stop or a debugger
+            // comes back as restart_syscall (the traced calls resumed so
+            // are in a traced call): an idle worker read 100 % busy after
+            // a SIGSTOP.
+            SYS_NANOSLEEP | SYS_CLOCK_NANOSLEEP | SYS_RESTART_SYSCALL => Sleep::Timed,
+            _ => Sleep::Other,
+        }
     }
 
     /// When the task's process started (its leader's `start_boottime`, the
@@ -112,6 +124,14 @@ impl Task {
             )
         }
     }
+}
+
+/// What a thread blocks in outside a traced call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sleep {
+    Futex,
+    Timed,
+    Other,
 }
 
 /// Two threads woken from the same epoll fd within this window count as a
@@ -148,11 +168,17 @@ pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
             blocked_in_call(t);
         }
         // Outside traced calls only: the helper runs for no blocking wait.
-        // A futex sleep parks a pool's worker; a loop alone on its poller
-        // is blocked on a lock, which is its work, and a stall's reason.
-        let futex = blocks && !stopped && t.in_call == 0 && prev_task.sleeps_in_futex();
-        let parks = futex && shares_poller(t.epoll_id, t.tgid);
-        if futex && !parks {
+        // A pool's thread asleep, in futex or a timed sleep, is parked: a
+        // worker waiting for work, Go's sysmon between its polls (it read
+        // 95 % busy and stalling). A loop alone on its poller that sleeps
+        // so is blocked on a lock or in its handler's sleep, which is its
+        // work, and a stall's reason.
+        let sleep = match blocks && !stopped && t.in_call == 0 {
+            true => prev_task.sleeps_in(),
+            false => Sleep::Other,
+        };
+        let parks = sleep != Sleep::Other && shares_poller(t.epoll_id, t.tgid);
+        if sleep == Sleep::Futex && !parks {
             t.iter_kinds |= Stall::FUTEX;
         }
         t.parked_since_ns = if parks { now } else { 0 };
@@ -283,7 +309,8 @@ pub fn mux_sched_wakeup(ctx: BtfTracePointContext) -> i32 {
 }
 
 /// Whether other threads wait on the eventpoll the thread last waited on:
-/// see [`LastWakeup::owner`]. Asked only as a futex sleep begins.
+/// see [`LastWakeup::owner`]. Asked only as a sleep outside traced calls
+/// begins.
 #[inline(never)]
 fn shares_poller(epoll_id: u64, tgid: u32) -> bool {
     if epoll_id == 0 {

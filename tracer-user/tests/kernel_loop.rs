@@ -4,7 +4,7 @@
 //! of how long a write took to reach its code.
 mod common;
 
-use std::path::Path;
+use std::{path::Path, time::Duration};
 
 use common::*;
 use tracer_common::SyscallKind::EpollWait;
@@ -26,6 +26,11 @@ struct Lab {
 
 /// Runs a looplab scenario under `muxtrace --json` with `extra` flags.
 fn looplab(args: &[&str], interval: &str, extra: &[&str]) -> Lab {
+    looplab_during(args, interval, extra, |_| {})
+}
+
+/// [`looplab`], with `during` run on looplab's pid once its scenario began.
+fn looplab_during(args: &[&str], interval: &str, extra: &[&str], during: impl FnOnce(i32)) -> Lab {
     let lab = ready("looplab", args);
     let pid = lab.pid();
     let mut flags = vec!["--pid".to_owned(), pid.to_string(), "--json".into()];
@@ -35,7 +40,8 @@ fn looplab(args: &[&str], interval: &str, extra: &[&str]) -> Lab {
     let mt =
         harness::start_muxtrace(Path::new(MUXTRACE), &flags).unwrap_or_else(|e| panic!("{e:#}"));
     lab.signal(libc::SIGUSR1);
-    let (_, _, lab_err) = finish(lab, std::time::Duration::from_secs(60));
+    during(pid as i32);
+    let (_, _, lab_err) = finish(lab, Duration::from_secs(60));
     let (stdout, _) = finish_ok(mt);
     let lines = harness::muxtrace::json_lines(&stdout).unwrap_or_else(|e| panic!("{e:#}"));
     let views = lines
@@ -289,6 +295,43 @@ fn a_loop_parked_in_futex_is_idle_not_stalled() {
     let shares: Vec<f64> = threads.iter().filter_map(|t| t.loop_busy_share).collect();
     assert!(!shares.is_empty(), "{threads:?}");
     assert!(shares.iter().all(|&s| s <= 0.2), "busy shares {shares:?}");
+}
+
+/// Go's sysmon polls its pool's shared poller between timed sleeps: a
+/// pool's thread asleep in nanosleep is parked, like one in futex. sysmon
+/// read 95 % busy, and every stall of a loaded Go server was its sleeps.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_pool_thread_asleep_between_polls_is_parked() {
+    let lab = looplab(&["naps", "5", "80"], "20ms", &[]);
+    let w = waits(&lab.views);
+    assert_eq!((w.iterations, w.stalls), (1, 0), "{w:?}");
+    let threads: Vec<_> = lab.views.iter().flat_map(|p| p.threads.iter()).collect();
+    let parked = threads.iter().map(|t| t.parked_ns).max().unwrap_or(0);
+    assert!(parked >= 60 * MS, "parked {parked} ns: {threads:?}");
+}
+
+/// A pool's worker stopped mid-park (SIGSTOP, a debugger) resumes its
+/// futex as restart_syscall: still parked. Go's sysmon read 100 % busy for
+/// 8 s after a stop.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_park_resumed_after_a_stop_is_still_parked() {
+    let lab = looplab_during(&["parks", "5", "400"], "50ms", &[], |pid| {
+        // The park begins ~10 ms after the go: stopped inside it.
+        std::thread::sleep(Duration::from_millis(150));
+        // SAFETY: signals to the test's own child.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+    });
+    let w = waits(&lab.views);
+    assert_eq!((w.iterations, w.stalls), (1, 0), "{w:?}");
+    let threads: Vec<_> = lab.views.iter().flat_map(|p| p.threads.iter()).collect();
+    // ~140 ms parked before the stop and ~160 ms after it.
+    let parked = threads.iter().map(|t| t.parked_ns).max().unwrap_or(0);
+    assert!(parked >= 250 * MS, "parked {parked} ns: {threads:?}");
 }
 
 /// The same futex sleep by a loop alone on its epoll fd is a lock's wait,

@@ -22,6 +22,9 @@
 //!   looplab locks WAIT_MS MS [MS …]   the same futex waits by a loop alone
 //!                                     on its epoll fd: a loop blocked on a
 //!                                     lock
+//!   looplab naps WAIT_MS MS [MS …]    sleeps' nanosleep by a thread of a
+//!                                     pool on one epoll fd, as parks: Go's
+//!                                     sysmon between its polls
 //!
 //! spins and sleeps print each iteration as the program timed it, on stderr:
 //! `iteration WALL_NS CPU_NS SWITCHES` (from a wait's return to the next
@@ -55,7 +58,7 @@ fn main() {
     block_go();
     let ep = epoll();
     match scenario {
-        "spins" | "sleeps" | "parks" | "locks" => {
+        "spins" | "sleeps" | "parks" | "locks" | "naps" => {
             let wait_ms = num(1);
             let steps: Vec<u64> = (2..args.len()).map(num).collect();
             let null = std::fs::OpenOptions::new()
@@ -67,7 +70,7 @@ fn main() {
             // (a busy machine may stretch a spin: the tests compare with this).
             let mut own = Vec::with_capacity(steps.len());
             wait_for_go();
-            if scenario == "parks" {
+            if scenario == "parks" || scenario == "naps" {
                 // The pool's other worker, done with the poller before the
                 // loop takes it.
                 std::thread::spawn(move || wait(ep, wait_ms as i32))
@@ -80,7 +83,7 @@ fn main() {
                 let (wall, cpu, switches) = (monotonic_ns(), thread_cpu_ns(), context_switches());
                 match scenario {
                     "spins" => spin(Duration::from_millis(ms)),
-                    "sleeps" => nanosleep(Duration::from_millis(ms)),
+                    "sleeps" | "naps" => nanosleep(Duration::from_millis(ms)),
                     _ => park(Duration::from_millis(ms)),
                 }
                 if scenario != "spins" {
