@@ -682,6 +682,10 @@ fn on_exit(regs: Regs, mut ret: i64, mut kind: SyscallKind, t: &mut ThreadState,
             s.empty_wakeups += 1;
             t.pending_ready = 0;
         }
+    } else if kind == SyscallKind::Accept || kind == SyscallKind::Accept4 {
+        // The wait found a connection: a read of it that finds nothing yet
+        // (Go's, an optimistic server's) is no empty wakeup.
+        t.pending_ready = 0;
     }
 
     // A wait the kernel refused (EFAULT, EINVAL, EBADF…) watched and copied

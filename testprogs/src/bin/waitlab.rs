@@ -65,6 +65,13 @@
 //!   waitlab echoloop N       N rounds of a loop's calls: a sendto of 16
 //!                            bytes, a poll (timeout 0) that finds them, a
 //!                            recvfrom of the 16
+//!   waitlab wakeups N M      N empty wakeups: a byte sent, an epoll_wait
+//!                            that reports it, another thread's recvfrom
+//!                            that takes it, then this one's, which fails
+//!                            EAGAIN; then M that are not: a client
+//!                            connects, the wait reports the listener, an
+//!                            accept4 takes the connection and a recvfrom
+//!                            of it finds nothing yet (an optimistic read)
 //!
 //! `--linger MS` (last) keeps the process alive that long after the scenario,
 //! in nanosleep (not a traced call), so a tracer sees it alive.
@@ -96,6 +103,7 @@ fn main() {
         "stopped" => Prepared::Fifo(open_fifo(args.get(1).unwrap_or_else(|| usage()))),
         "restart" => Prepared::Fifo(restarting_pipe(num(1), num(2))),
         "herd" | "handoff" => Prepared::Epoll(watched_pipe()),
+        "wakeups" => Prepared::Epoll(pair_and_listener()),
         // SAFETY: eventfd has no preconditions.
         "eventfd" => Prepared::File(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) }),
         _ => usage(),
@@ -285,6 +293,46 @@ fn main() {
                 for _ in 0..num(1) {
                     libc::syscall(libc::SYS_write, *efd, &1u64, 8);
                     libc::syscall(libc::SYS_read, *efd, &mut count, 8);
+                }
+            }
+            ("wakeups", Prepared::Epoll(set)) => {
+                let (empty, accepted) = (num(1), num(2));
+                let (a, b, listener) = (set.fds[0], set.fds[1], set.fds[2]);
+                let mut events = [libc::epoll_event { events: 0, u64: 0 }; 4];
+                let mut buf = [0u8; 8];
+                // Two meetings a round: after the wait, and after the theft.
+                let turn = std::sync::Arc::new(std::sync::Barrier::new(2));
+                let thief = {
+                    let turn = std::sync::Arc::clone(&turn);
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 8];
+                        for _ in 0..empty {
+                            turn.wait();
+                            libc::syscall(libc::SYS_recvfrom, a, buf.as_mut_ptr(), 8, 0, 0, 0usize);
+                            turn.wait();
+                        }
+                    })
+                };
+                for _ in 0..empty {
+                    libc::syscall(libc::SYS_sendto, b, b"x".as_ptr(), 1, 0, 0, 0usize);
+                    libc::syscall(libc::SYS_epoll_wait, set.epfd, events.as_mut_ptr(), 4, -1);
+                    turn.wait();
+                    turn.wait();
+                    libc::syscall(libc::SYS_recvfrom, a, buf.as_mut_ptr(), 8, 0, 0, 0usize);
+                }
+                let _ = thief.join();
+                let addr = waitlab_address();
+                let len = std::mem::size_of::<libc::sockaddr_un>() as u32;
+                for _ in 0..accepted {
+                    // socket, connect and close are not traced calls.
+                    let client = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+                    assert_eq!(libc::connect(client, (&raw const addr).cast(), len), 0);
+                    libc::syscall(libc::SYS_epoll_wait, set.epfd, events.as_mut_ptr(), 4, -1);
+                    let conn = libc::syscall(libc::SYS_accept4, listener, 0, 0, libc::SOCK_NONBLOCK)
+                        as i32;
+                    libc::syscall(libc::SYS_recvfrom, conn, buf.as_mut_ptr(), 8, 0, 0, 0usize);
+                    libc::close(conn);
+                    libc::close(client);
                 }
             }
             ("herd", Prepared::Epoll(set)) => {
@@ -625,6 +673,45 @@ fn epoll_set(add: usize, del: usize, ready: usize) -> EpollSet {
 
 /// A level-triggered epoll fd watching a pipe's read end for input:
 /// `fds` holds the read end, then the write end.
+/// A non-blocking socketpair's first end and a listening unix socket
+/// (abstract, named after the pid), both in one epoll set: `fds` holds the
+/// pair's ends and the listener.
+fn pair_and_listener() -> EpollSet {
+    let (a, b) = socketpair();
+    // SAFETY: plain socket and epoll setup on local structs.
+    unsafe {
+        let listener = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0);
+        let addr = waitlab_address();
+        let len = std::mem::size_of::<libc::sockaddr_un>() as u32;
+        assert_eq!(libc::bind(listener, (&raw const addr).cast(), len), 0);
+        assert_eq!(libc::listen(listener, 8), 0);
+        let epfd = libc::epoll_create1(0);
+        for fd in [a, listener] {
+            let mut ev = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: fd as u64,
+            };
+            assert_eq!(libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev), 0);
+        }
+        EpollSet {
+            epfd,
+            fds: vec![a, b, listener],
+        }
+    }
+}
+
+/// The `wakeups` listener's abstract address, unique to the process.
+fn waitlab_address() -> libc::sockaddr_un {
+    // SAFETY: a zeroed sockaddr_un is valid.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as u16;
+    let name = format!("waitlab-{}", std::process::id());
+    for (i, b) in name.bytes().enumerate() {
+        addr.sun_path[i + 1] = b as libc::c_char;
+    }
+    addr
+}
+
 fn watched_pipe() -> EpollSet {
     let mut ends = [0i32; 2];
     // SAFETY: plain pipe and epoll setup on a local array and event.
