@@ -287,14 +287,15 @@ impl Counter for Extremes {
 }
 
 /// One stall: its length, when it ended (the kernel's monotonic clock), its
-/// time off a CPU, and the kinds of call made during it (bit = kind, and
-/// [`Stall::FUTEX`]).
+/// time off a CPU and the part of that preempted, and the kinds of call
+/// made during it (bit = kind, and [`Stall::FUTEX`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Stall {
     pub ns: u64,
     pub at_ns: u64,
     pub off_cpu_ns: u64,
+    pub preempted_ns: u64,
     pub kinds: u64,
 }
 
@@ -350,6 +351,7 @@ impl Counter for LongestStall {
             ns: 0,
             at_ns: 0,
             off_cpu_ns: 0,
+            preempted_ns: 0,
             kinds: 0,
         },
         by_epoch: [EpochStall {
@@ -358,6 +360,7 @@ impl Counter for LongestStall {
                 ns: 0,
                 at_ns: 0,
                 off_cpu_ns: 0,
+                preempted_ns: 0,
                 kinds: 0,
             },
         }; 2],
@@ -513,6 +516,7 @@ mod tests {
             ns,
             at_ns: ns,
             off_cpu_ns: 0,
+            preempted_ns: 0,
             kinds: 0,
         };
         let mut cpu0 = LongestStall::ZERO;

@@ -162,6 +162,7 @@ pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
         }
         t.switched_out_ns = now;
         let blocks = blocks(&ctx);
+        t.preempted_out = u64::from(!blocks);
         let stopped = stops(&ctx) || (blocks && prev_task.frozen());
         t.stopped_since_ns = if stopped { now } else { 0 };
         if t.in_call != 0 && blocks {
@@ -261,6 +262,9 @@ fn switched_in(t: &mut ThreadState, now: u64) {
             t.parked_since_ns = 0;
         } else if !in_wait {
             t.iter_off_cpu_ns += away;
+            if t.preempted_out != 0 {
+                t.iter_preempted_ns += away;
+            }
         }
         t.switched_out_ns = 0;
     }

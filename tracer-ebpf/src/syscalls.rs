@@ -850,6 +850,7 @@ fn fold_iteration(
         };
     }
     maps::clear(&mut t.iter_off_cpu_ns);
+    maps::clear(&mut t.iter_preempted_ns);
     maps::clear(&mut t.iter_stopped_ns);
     maps::clear(&mut t.iter_parked_ns);
     maps::clear(&mut t.iter_kinds);
@@ -873,6 +874,11 @@ fn fold_stall(s: &mut SyscallStats, t: &mut ThreadState, ns: u64, epoch: u64) {
             ns,
             at_ns: t.enter_ns,
             off_cpu_ns: off,
+            preempted_ns: if t.iter_preempted_ns > off {
+                off
+            } else {
+                t.iter_preempted_ns
+            },
             kinds: t.iter_kinds,
         },
     );

@@ -275,6 +275,7 @@ impl Window {
         let stall = self.extremes.longest_stall;
         self.longest_stall_ns = stall.ns;
         self.longest_stall_off_cpu_ns = stall.off_cpu_ns.min(stall.ns);
+        self.longest_stall_preempted_ns = stall.preempted_ns.min(self.longest_stall_off_cpu_ns);
         self.longest_stall_at_s = if stall.ns == 0 {
             0.0
         } else {

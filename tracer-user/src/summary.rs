@@ -208,9 +208,15 @@ fn loop_lines(p: &ProcessMetrics, interval_s: f64, stall_threshold_ns: u64) -> V
             let on = t
                 .longest_stall_ns
                 .saturating_sub(t.longest_stall_off_cpu_ns);
+            // Off-CPU time is asleep or preempted: a GC pause on a busy
+            // machine is mostly the latter, whatever its futex says.
+            let preempted = match t.longest_stall_preempted_ns {
+                0 => String::new(),
+                ns => format!(", {} preempted", duration(ns)),
+            };
             let _ = write!(
                 line,
-                ", the longest {} at {} ({} on-CPU; calls: {})",
+                ", the longest {} at {} ({} on-CPU{preempted}; calls: {})",
                 duration(t.longest_stall_ns),
                 clock_time_utc(t.longest_stall_at_s),
                 duration(on),
@@ -854,6 +860,25 @@ mod tests {
         let line = text.lines().find(|l| l.starts_with("loop:")).unwrap();
         assert!(
             line.starts_with("loop: busy 25.0 % over the run, 0 % in the last"),
+            "{text}"
+        );
+    }
+
+    /// A stall's time off its CPU says how much of it the thread was
+    /// preempted, and the futex it slept in is among its calls.
+    #[test]
+    fn the_longest_stall_says_its_preempted_time() {
+        let mut m = metrics();
+        let p = &mut m.processes[0];
+        p.total.iterations = 10;
+        p.total.stalls = 1;
+        p.total.longest_stall_ns = 195_000_000;
+        p.total.longest_stall_off_cpu_ns = 106_000_000;
+        p.total.longest_stall_preempted_ns = 98_000_000;
+        p.total.longest_stall_syscalls = vec!["read".into(), "futex".into()];
+        let text = render(&m, &[], false);
+        assert!(
+            text.contains("(89 ms on-CPU, 98 ms preempted; calls: read, futex)"),
             "{text}"
         );
     }

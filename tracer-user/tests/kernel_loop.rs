@@ -263,6 +263,32 @@ fn a_stall_spent_asleep_is_off_cpu() {
         "the traced calls made in the stall: {:?}",
         w.longest_stall_syscalls
     );
+    assert!(
+        w.longest_stall_preempted_ns <= SLACK_NS,
+        "asleep, not waiting for a CPU: {w:?}"
+    );
+}
+
+/// A stall that shares its CPU with another thread spent its time off the
+/// CPU preempted, not asleep: a Node GC pause's off-CPU time was nine
+/// tenths waiting for a CPU, and read as if its helpers kept it.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_stall_off_its_cpu_for_another_thread_is_preempted() {
+    let lab = looplab(&["shares", "120"], "10s", &[]);
+    let w = waits(&lab.views);
+    assert_eq!((w.iterations, w.stalls), (1, 1), "{w:?}");
+    // Two spinners of equal weight on one CPU: each about half of it.
+    assert!(
+        w.longest_stall_off_cpu_ns >= 30 * MS,
+        "the other thread had CPU 0 a share of the time: {w:?}"
+    );
+    // Never asleep: all of it preempted, but for the odd interrupt.
+    assert!(
+        w.longest_stall_preempted_ns + SLACK_NS >= w.longest_stall_off_cpu_ns,
+        "{w:?}"
+    );
+    assert!(w.longest_stall_syscalls.is_empty(), "{w:?}");
 }
 
 /// The same 80 ms asleep, parked in futex as a runtime's worker waits for

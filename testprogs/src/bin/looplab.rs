@@ -34,6 +34,11 @@
 //! Then `queued NS`: the time the thread spent waiting for a CPU over the
 //! whole scenario — preempted between a wait's return and its clock read,
 //! it delays the program's figures, not muxtrace's.
+//!   looplab shares MS                 one iteration of MS ms of wall time
+//!                                     spinning, between two 5 ms waits, on
+//!                                     CPU 0 beside a thread that spins
+//!                                     there all along: about half of it
+//!                                     preempted
 //!   looplab steady SPIN_MS WAIT_MS S  S seconds of: a WAIT_MS wait, SPIN_MS
 //!                                     spinning (busy SPIN/(SPIN+WAIT))
 //!   looplab runq N HOGS               the loop thread, pinned to CPU 0,
@@ -116,6 +121,7 @@ fn main() {
             eprintln!("steady: {n} iterations in {:?}", start.elapsed());
         }
         "runq" => runq(num(1), num(2)),
+        "shares" => shares(Duration::from_millis(num(1))),
         _ => usage(),
     }
     // SAFETY: ends the process without running destructors.
@@ -163,6 +169,28 @@ fn park(d: Duration) {
 }
 
 /// On a CPU for `d`: clock reads through the vDSO, no syscall.
+/// One iteration that shares CPU 0 with a spinning thread of equal weight.
+fn shares(d: Duration) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hog = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            pin_to_cpu0();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        })
+    };
+    let ep = epoll();
+    wait_for_go();
+    pin_to_cpu0();
+    wait(ep, 5);
+    spin(d);
+    wait(ep, 5);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = hog.join();
+}
+
 fn spin(d: Duration) {
     let end = now() + d;
     while now() < end {
