@@ -287,8 +287,9 @@ impl Counter for Extremes {
 }
 
 /// One stall: its length, when it ended (the kernel's monotonic clock), its
-/// time off a CPU and the part of that preempted, and the kinds of call
-/// made during it (bit = kind, and [`Stall::FUTEX`]).
+/// time off a CPU, the parts of that preempted and asleep in futex outside
+/// a traced call (a lock, helper threads: a pool's parked worker is not in
+/// a stall), and the kinds of call made during it (bit = kind).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Stall {
@@ -296,15 +297,8 @@ pub struct Stall {
     pub at_ns: u64,
     pub off_cpu_ns: u64,
     pub preempted_ns: u64,
+    pub futex_ns: u64,
     pub kinds: u64,
-}
-
-impl Stall {
-    /// A `kinds` bit past every kind's: the thread slept in futex outside a
-    /// traced call and was not a pool's parked worker, so it waited for a
-    /// lock or for helper threads, which is why a loop's time off a CPU in
-    /// a stall most often goes untold.
-    pub const FUTEX: u64 = 1 << 63;
 }
 
 /// [`Stall`] with the reading interval it happened in.
@@ -352,6 +346,7 @@ impl Counter for LongestStall {
             at_ns: 0,
             off_cpu_ns: 0,
             preempted_ns: 0,
+            futex_ns: 0,
             kinds: 0,
         },
         by_epoch: [EpochStall {
@@ -361,6 +356,7 @@ impl Counter for LongestStall {
                 at_ns: 0,
                 off_cpu_ns: 0,
                 preempted_ns: 0,
+                futex_ns: 0,
                 kinds: 0,
             },
         }; 2],
@@ -517,6 +513,7 @@ mod tests {
             at_ns: ns,
             off_cpu_ns: 0,
             preempted_ns: 0,
+            futex_ns: 0,
             kinds: 0,
         };
         let mut cpu0 = LongestStall::ZERO;

@@ -246,11 +246,14 @@ pub struct ThreadState {
     /// or preempted (not while waiting: at a wait's return, the iteration
     /// that ended at its entry).
     pub iter_off_cpu_ns: u64,
-    /// Of it, preempted: runnable, waiting for a CPU. A Node GC pause's
-    /// off-CPU time was nine tenths this, not its futex sleeps.
+    /// Of it, preempted (runnable, waiting for a CPU), and asleep in futex
+    /// outside a traced call, not parked: a lock, or helper threads. A Node
+    /// GC pause's off-CPU time was nine tenths preempted, not its futex.
     pub iter_preempted_ns: u64,
-    /// 1 when the thread's last switch-out preempted it, 0 when it slept.
-    pub preempted_out: u64,
+    pub iter_futex_ns: u64,
+    /// How the thread's last switch-out took it off its CPU: one of the
+    /// `SWITCHED_OUT_*` of [`ThreadState`].
+    pub switched_out_as: u64,
     /// Time stopped since the last wait returned: taken out of the
     /// iteration, which would otherwise read a stop as a stall.
     pub iter_stopped_ns: u64,
@@ -307,9 +310,13 @@ pub struct ThreadState {
     /// aggregate by index, with no hash lookup.
     pub stats_slots: [u16; crate::STATS_SLOT_KINDS],
 }
-const _: () = assert!(size_of::<ThreadState>() == 51 * 8 + 2 * crate::STATS_SLOT_KINDS);
+const _: () = assert!(size_of::<ThreadState>() == 52 * 8 + 2 * crate::STATS_SLOT_KINDS);
 
 impl ThreadState {
+    pub const SWITCHED_OUT_ASLEEP: u64 = 0;
+    pub const SWITCHED_OUT_PREEMPTED: u64 = 1;
+    pub const SWITCHED_OUT_IN_FUTEX: u64 = 2;
+
     pub const ZERO: ThreadState = ThreadState {
         tgid: 0,
         tid: 0,
@@ -326,7 +333,8 @@ impl ThreadState {
         enter_ns: 0,
         switched_out_ns: 0,
         iter_preempted_ns: 0,
-        preempted_out: 0,
+        iter_futex_ns: 0,
+        switched_out_as: 0,
         off_cpu_ns: 0,
         sched_wakeups: 0,
         wakeup_due: 0,

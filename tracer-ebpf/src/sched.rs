@@ -12,8 +12,8 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use tracer_common::{
-    admit, counter::Stall, traced, ExitRecord, LastWakeup, Stat, StatsKey, SyscallKind,
-    ThreadState, CGROUP_PATH_LEN,
+    admit, traced, ExitRecord, LastWakeup, Stat, StatsKey, SyscallKind, ThreadState,
+    CGROUP_PATH_LEN,
 };
 
 use crate::{
@@ -162,7 +162,11 @@ pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
         }
         t.switched_out_ns = now;
         let blocks = blocks(&ctx);
-        t.preempted_out = u64::from(!blocks);
+        t.switched_out_as = if blocks {
+            ThreadState::SWITCHED_OUT_ASLEEP
+        } else {
+            ThreadState::SWITCHED_OUT_PREEMPTED
+        };
         let stopped = stops(&ctx) || (blocks && prev_task.frozen());
         t.stopped_since_ns = if stopped { now } else { 0 };
         if t.in_call != 0 && blocks {
@@ -180,7 +184,7 @@ pub fn mux_sched_switch(ctx: BtfTracePointContext) -> i32 {
         };
         let parks = sleep != Sleep::Other && shares_poller(t.epoll_id, t.tgid);
         if sleep == Sleep::Futex && !parks {
-            t.iter_kinds |= Stall::FUTEX;
+            t.switched_out_as = ThreadState::SWITCHED_OUT_IN_FUTEX;
         }
         t.parked_since_ns = if parks { now } else { 0 };
     }
@@ -262,8 +266,10 @@ fn switched_in(t: &mut ThreadState, now: u64) {
             t.parked_since_ns = 0;
         } else if !in_wait {
             t.iter_off_cpu_ns += away;
-            if t.preempted_out != 0 {
-                t.iter_preempted_ns += away;
+            match t.switched_out_as {
+                ThreadState::SWITCHED_OUT_PREEMPTED => t.iter_preempted_ns += away,
+                ThreadState::SWITCHED_OUT_IN_FUTEX => t.iter_futex_ns += away,
+                _ => {}
             }
         }
         t.switched_out_ns = 0;

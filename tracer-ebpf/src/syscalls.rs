@@ -851,6 +851,7 @@ fn fold_iteration(
     }
     maps::clear(&mut t.iter_off_cpu_ns);
     maps::clear(&mut t.iter_preempted_ns);
+    maps::clear(&mut t.iter_futex_ns);
     maps::clear(&mut t.iter_stopped_ns);
     maps::clear(&mut t.iter_parked_ns);
     maps::clear(&mut t.iter_kinds);
@@ -878,6 +879,11 @@ fn fold_stall(s: &mut SyscallStats, t: &mut ThreadState, ns: u64, epoch: u64) {
                 off
             } else {
                 t.iter_preempted_ns
+            },
+            futex_ns: if t.iter_futex_ns > off {
+                off
+            } else {
+                t.iter_futex_ns
             },
             kinds: t.iter_kinds,
         },

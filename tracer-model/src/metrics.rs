@@ -475,12 +475,14 @@ pub struct Window {
     /// Of the stalls' time, off a CPU (blocked in another call, preempted).
     pub stall_off_cpu_ns: u64,
     /// The longest stall: its length, when it ended (Unix time, s; 0 when
-    /// none), its time off a CPU and the part of that preempted (waiting
-    /// for a CPU, not asleep), and the calls made during it.
+    /// none), its time off a CPU and the parts of that preempted (waiting
+    /// for a CPU, not asleep) and asleep in futex (a lock, helper threads),
+    /// and the calls made during it.
     pub longest_stall_ns: u64,
     pub longest_stall_at_s: f64,
     pub longest_stall_off_cpu_ns: u64,
     pub longest_stall_preempted_ns: u64,
+    pub longest_stall_futex_ns: u64,
     pub longest_stall_syscalls: Vec<String>,
     /// Calls whose thread was woken while blocked in them, and the delays
     /// from the wakeup to the thread running again (the run queue).

@@ -276,6 +276,7 @@ impl Window {
         self.longest_stall_ns = stall.ns;
         self.longest_stall_off_cpu_ns = stall.off_cpu_ns.min(stall.ns);
         self.longest_stall_preempted_ns = stall.preempted_ns.min(self.longest_stall_off_cpu_ns);
+        self.longest_stall_futex_ns = stall.futex_ns.min(self.longest_stall_off_cpu_ns);
         self.longest_stall_at_s = if stall.ns == 0 {
             0.0
         } else {
@@ -286,7 +287,7 @@ impl Window {
             .filter(|k| stall.kinds & (1 << (**k as u32)) != 0)
             .map(|k| k.name().to_owned())
             .collect();
-        if stall.kinds & Stall::FUTEX != 0 {
+        if stall.futex_ns != 0 {
             self.longest_stall_syscalls.push("futex".to_owned());
         }
         self.runq_p50_ns = percentile(&self.hists.runq_ns, 0.50, &runq);

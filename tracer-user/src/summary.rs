@@ -210,10 +210,13 @@ fn loop_lines(p: &ProcessMetrics, interval_s: f64, stall_threshold_ns: u64) -> V
                 .saturating_sub(t.longest_stall_off_cpu_ns);
             // Off-CPU time is asleep or preempted: a GC pause on a busy
             // machine is mostly the latter, whatever its futex says.
-            let preempted = match t.longest_stall_preempted_ns {
-                0 => String::new(),
-                ns => format!(", {} preempted", duration(ns)),
-            };
+            let mut preempted = String::new();
+            if t.longest_stall_preempted_ns > 0 {
+                preempted += &format!(", {} preempted", duration(t.longest_stall_preempted_ns));
+            }
+            if t.longest_stall_futex_ns > 0 {
+                preempted += &format!(", {} in futex", duration(t.longest_stall_futex_ns));
+            }
             let _ = write!(
                 line,
                 ", the longest {} at {} ({} on-CPU{preempted}; calls: {})",
@@ -865,7 +868,7 @@ mod tests {
     }
 
     /// A stall's time off its CPU says how much of it the thread was
-    /// preempted, and the futex it slept in is among its calls.
+    /// preempted and how much it slept in futex.
     #[test]
     fn the_longest_stall_says_its_preempted_time() {
         let mut m = metrics();
@@ -875,10 +878,13 @@ mod tests {
         p.total.longest_stall_ns = 195_000_000;
         p.total.longest_stall_off_cpu_ns = 106_000_000;
         p.total.longest_stall_preempted_ns = 98_000_000;
+        p.total.longest_stall_futex_ns = 8_000_000;
         p.total.longest_stall_syscalls = vec!["read".into(), "futex".into()];
         let text = render(&m, &[], false);
         assert!(
-            text.contains("(89 ms on-CPU, 98 ms preempted; calls: read, futex)"),
+            // The line wraps at 100 columns, at a space.
+            text.replace('\n', " ")
+                .contains("(89 ms on-CPU, 98 ms preempted, 8 ms in futex; calls: read, futex)"),
             "{text}"
         );
     }

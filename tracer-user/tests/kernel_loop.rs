@@ -289,6 +289,7 @@ fn a_stall_off_its_cpu_for_another_thread_is_preempted() {
         "{w:?}"
     );
     assert!(w.longest_stall_syscalls.is_empty(), "{w:?}");
+    assert_eq!(w.longest_stall_futex_ns, 0, "{w:?}");
 }
 
 /// The same 80 ms asleep, parked in futex as a runtime's worker waits for
@@ -377,6 +378,7 @@ fn a_loop_blocked_on_a_lock_stalls() {
     );
     // futex is no traced call, but the reason the loop was off its CPU.
     assert_eq!(w.longest_stall_syscalls, ["write", "futex"], "{w:?}");
+    assert!(w.longest_stall_futex_ns >= 79 * MS, "{w:?}");
     let threads: Vec<_> = lab.views.iter().flat_map(|p| p.threads.iter()).collect();
     assert!(
         threads.iter().all(|t| t.parked_ns == 0),

@@ -77,6 +77,7 @@ fn stats(r: Rate, secs: u64) -> SyscallStats {
                 at_ns: STALL_AT_MONOTONIC_NS,
                 off_cpu_ns: 12_000_000,
                 preempted_ns: 0,
+                futex_ns: 0,
                 kinds: 1 << SyscallKind::Recvfrom as u32 | 1 << SyscallKind::Sendto as u32,
             },
         );
