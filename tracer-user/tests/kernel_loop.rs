@@ -8,7 +8,7 @@ use std::{path::Path, time::Duration};
 
 use common::*;
 use tracer_common::SyscallKind::EpollWait;
-use tracer_model::{ProcessMetrics, Window};
+use tracer_model::{ProcessMetrics, ThreadMetrics, Window};
 
 const MS: u64 = 1_000_000;
 
@@ -66,6 +66,22 @@ fn looplab_during(args: &[&str], interval: &str, extra: &[&str], during: impl Fn
         kernel_gaps,
         wakeups_unseen,
         tick_ns,
+    }
+}
+
+impl Lab {
+    /// Every thread as each JSON line showed it.
+    fn threads(&self) -> Vec<&ThreadMetrics> {
+        self.views.iter().flat_map(|p| p.threads.iter()).collect()
+    }
+
+    /// The most time any thread read parked, at any line.
+    fn most_parked_ns(&self) -> u64 {
+        self.threads()
+            .iter()
+            .map(|t| t.parked_ns)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -313,8 +329,8 @@ fn a_loop_parked_in_futex_is_idle_not_stalled() {
     );
     // While it runs, the thread reads parked, and idle: an interval spent
     // parked read 100 % busy.
-    let threads: Vec<_> = lab.views.iter().flat_map(|p| p.threads.iter()).collect();
-    let parked = threads.iter().map(|t| t.parked_ns).max().unwrap_or(0);
+    let threads = lab.threads();
+    let parked = lab.most_parked_ns();
     assert!(
         (20 * MS..=own.iterations[0].wall).contains(&parked),
         "parked {parked} ns: {threads:?}"
@@ -333,8 +349,8 @@ fn a_pool_thread_asleep_between_polls_is_parked() {
     let lab = looplab(&["naps", "5", "80"], "20ms", &[]);
     let w = waits(&lab.views);
     assert_eq!((w.iterations, w.stalls), (1, 0), "{w:?}");
-    let threads: Vec<_> = lab.views.iter().flat_map(|p| p.threads.iter()).collect();
-    let parked = threads.iter().map(|t| t.parked_ns).max().unwrap_or(0);
+    let threads = lab.threads();
+    let parked = lab.most_parked_ns();
     assert!(parked >= 60 * MS, "parked {parked} ns: {threads:?}");
 }
 
@@ -355,9 +371,9 @@ fn a_park_resumed_after_a_stop_is_still_parked() {
     });
     let w = waits(&lab.views);
     assert_eq!((w.iterations, w.stalls), (1, 0), "{w:?}");
-    let threads: Vec<_> = lab.views.iter().flat_map(|p| p.threads.iter()).collect();
+    let threads = lab.threads();
     // ~140 ms parked before the stop and ~160 ms after it.
-    let parked = threads.iter().map(|t| t.parked_ns).max().unwrap_or(0);
+    let parked = lab.most_parked_ns();
     assert!(parked >= 250 * MS, "parked {parked} ns: {threads:?}");
 }
 
@@ -379,7 +395,7 @@ fn a_loop_blocked_on_a_lock_stalls() {
     // futex is no traced call, but the reason the loop was off its CPU.
     assert_eq!(w.longest_stall_syscalls, ["write", "futex"], "{w:?}");
     assert!(w.longest_stall_futex_ns >= 79 * MS, "{w:?}");
-    let threads: Vec<_> = lab.views.iter().flat_map(|p| p.threads.iter()).collect();
+    let threads = lab.threads();
     assert!(
         threads.iter().all(|t| t.parked_ns == 0),
         "nothing parked: {threads:?}"
